@@ -1,0 +1,167 @@
+//! Enhanced mail system status codes (RFC 3463), carried at the start of reply text when
+//! the server advertises ENHANCEDSTATUSCODES (RFC 2034).
+
+use std::fmt;
+
+/// `class.subject.detail`, e.g. `5.1.1` (bad destination mailbox address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EnhancedCode {
+    /// 2 success, 4 persistent transient failure, 5 permanent failure (RFC 3463 §3.1).
+    pub class: u8,
+    /// The subject (RFC 3463 §3.2), 0 to 999.
+    pub subject: u16,
+    /// The detail (RFC 3463 §3.3), 0 to 999.
+    pub detail: u16,
+}
+
+impl EnhancedCode {
+    /// A code, if its parts are in range (class 2, 4 or 5; subject and detail up to three
+    /// digits, RFC 3463 §2).
+    pub const fn new(class: u8, subject: u16, detail: u16) -> Option<Self> {
+        if matches!(class, 2 | 4 | 5) && subject <= 999 && detail <= 999 {
+            Some(Self {
+                class,
+                subject,
+                detail,
+            })
+        } else {
+            None
+        }
+    }
+
+    /// Parse a code at the start of `text`; returns it and the octets it took,
+    /// including the single space that separates it from the rest of the text.
+    pub fn parse_prefix(text: &[u8]) -> Option<(Self, usize)> {
+        fn number(s: &[u8], at: &mut usize) -> Option<u16> {
+            let start = *at;
+            while *at < s.len() && s[*at].is_ascii_digit() && *at - start < 4 {
+                *at += 1;
+            }
+            let digits = &s[start..*at];
+            if digits.is_empty() || digits.len() > 3 {
+                return None;
+            }
+            Some(digits.iter().fold(0, |n, d| n * 10 + u16::from(d - b'0')))
+        }
+        let mut at = 0;
+        let class = number(text, &mut at)?;
+        if text.get(at) != Some(&b'.') {
+            return None;
+        }
+        at += 1;
+        let subject = number(text, &mut at)?;
+        if text.get(at) != Some(&b'.') {
+            return None;
+        }
+        at += 1;
+        let detail = number(text, &mut at)?;
+        match text.get(at) {
+            None => {}
+            Some(b' ') => at += 1,
+            Some(_) => return None,
+        }
+        let code = Self::new(u8::try_from(class).ok()?, subject, detail)?;
+        Some((code, at))
+    }
+
+    /// 2.0.0 Other undefined status: success.
+    pub const OK: Self = Self {
+        class: 2,
+        subject: 0,
+        detail: 0,
+    };
+    /// 2.1.0 Other address status: sender accepted.
+    pub const SENDER_OK: Self = Self {
+        class: 2,
+        subject: 1,
+        detail: 0,
+    };
+    /// 2.1.5 Destination address valid.
+    pub const RECIPIENT_OK: Self = Self {
+        class: 2,
+        subject: 1,
+        detail: 5,
+    };
+    /// 5.1.1 Bad destination mailbox address.
+    pub const BAD_MAILBOX: Self = Self {
+        class: 5,
+        subject: 1,
+        detail: 1,
+    };
+    /// 5.3.4 Message too big for system.
+    pub const MESSAGE_TOO_BIG: Self = Self {
+        class: 5,
+        subject: 3,
+        detail: 4,
+    };
+    /// 5.5.1 Invalid command.
+    pub const INVALID_COMMAND: Self = Self {
+        class: 5,
+        subject: 5,
+        detail: 1,
+    };
+    /// 5.5.2 Syntax error.
+    pub const SYNTAX_ERROR: Self = Self {
+        class: 5,
+        subject: 5,
+        detail: 2,
+    };
+    /// 5.5.3 Too many recipients (permanent).
+    pub const TOO_MANY_RECIPIENTS: Self = Self {
+        class: 5,
+        subject: 5,
+        detail: 3,
+    };
+    /// 4.5.3 Too many recipients (try the rest later, RFC 5321 §4.5.3.1.10).
+    pub const TOO_MANY_RECIPIENTS_TEMP: Self = Self {
+        class: 4,
+        subject: 5,
+        detail: 3,
+    };
+    /// 5.5.4 Invalid command arguments.
+    pub const INVALID_ARGUMENTS: Self = Self {
+        class: 5,
+        subject: 5,
+        detail: 4,
+    };
+    /// 5.6.7 Non-ASCII addresses not permitted (RFC 6531 §3.6).
+    pub const NON_ASCII_NOT_PERMITTED: Self = Self {
+        class: 5,
+        subject: 6,
+        detail: 7,
+    };
+    /// 5.7.0 Other or undefined security status.
+    pub const SECURITY: Self = Self {
+        class: 5,
+        subject: 7,
+        detail: 0,
+    };
+}
+
+impl fmt::Display for EnhancedCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.class, self.subject, self.detail)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix() {
+        assert_eq!(
+            EnhancedCode::parse_prefix(b"5.1.1 No such user"),
+            Some((EnhancedCode::BAD_MAILBOX, 6))
+        );
+        assert_eq!(
+            EnhancedCode::parse_prefix(b"2.0.0"),
+            Some((EnhancedCode::OK, 5))
+        );
+        assert_eq!(EnhancedCode::parse_prefix(b"2.0.0x"), None);
+        assert_eq!(EnhancedCode::parse_prefix(b"3.0.0 x"), None);
+        assert_eq!(EnhancedCode::parse_prefix(b"2.1000.0 x"), None);
+        assert_eq!(EnhancedCode::parse_prefix(b"Ok"), None);
+        assert_eq!(EnhancedCode::OK.to_string(), "2.0.0");
+    }
+}
