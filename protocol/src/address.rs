@@ -10,7 +10,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::leniency::{Leniency, Notes};
 use crate::limits::{MAX_DOMAIN, MAX_LOCAL_PART, MAX_PATH};
-use crate::syntax::{Cursor, SyntaxError, is_atext, is_qtext};
+use crate::syntax::{Cursor, SyntaxError, class, is, is_atext, is_qtext};
 
 /// A domain name of letters, digits and hyphens (RFC 5321 §4.1.2 `Domain`), or with
 /// SMTPUTF8 also U-labels (RFC 6531 §3.3).
@@ -220,58 +220,49 @@ impl fmt::Display for ForwardPath {
 /// and noted; underscores are accepted and noted as a leniency.
 pub(crate) fn parse_domain(c: &mut Cursor<'_>, notes: &mut Notes) -> Result<Domain, SyntaxError> {
     let start = c.pos();
-    let mut out = String::new();
     loop {
         let label_start = c.pos();
-        let mut label_len = 0usize;
-        let mut last = 0u8;
         loop {
-            match c.peek() {
-                Some(b) if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' => {
-                    if label_len == 0 && (b == b'-') {
-                        return Err(c.error("a letter or digit to start a domain label"));
-                    }
-                    if b == b'_' {
-                        notes.add(Leniency::UnderscoreInDomain);
-                    }
-                    c.bump();
-                    out.push(b as char);
-                    label_len += 1;
-                    last = b;
+            let Some(b) = c.peek() else { break };
+            if is(b, class::LABEL) {
+                c.bump();
+            } else if is(b, class::HIGH) {
+                if c.utf8_non_ascii().is_none() {
+                    return Err(c.error("UTF-8 text in a domain label"));
                 }
-                Some(b) if b >= 0x80 => match c.utf8_non_ascii() {
-                    Some(ch) => {
-                        notes.non_ascii = true;
-                        out.push_str(ch);
-                        label_len += 1;
-                        last = b'a';
-                    }
-                    None => return Err(c.error("UTF-8 text in a domain label")),
-                },
-                _ => break,
+                notes.non_ascii = true;
+            } else {
+                break;
             }
         }
-        if label_len == 0 {
-            return Err(c.error("a domain label"));
+        let label = c.slice(label_start, c.pos());
+        match (label.first(), label.last()) {
+            (None, _) => return Err(c.error("a domain label")),
+            (Some(b'-'), _) => {
+                return Err(SyntaxError {
+                    offset: label_start,
+                    expected: "a letter or digit to start a domain label",
+                });
+            }
+            (_, Some(b'-')) => {
+                return Err(SyntaxError {
+                    offset: c.pos() - 1,
+                    expected: "a letter or digit to end a domain label",
+                });
+            }
+            _ => {}
         }
-        if last == b'-' {
-            return Err(SyntaxError {
-                offset: c.pos() - 1,
-                expected: "a letter or digit to end a domain label",
-            });
+        if label.contains(&b'_') {
+            notes.add(Leniency::UnderscoreInDomain);
         }
-        if c.pos() - label_start > 63 {
+        if label.len() > 63 {
             return Err(SyntaxError {
                 offset: label_start,
                 expected: "a domain label of at most 63 octets (RFC 1035 §2.3.4)",
             });
         }
-        if c.peek() == Some(b'.')
-            && c.peek_at(1)
-                .is_some_and(|b| b.is_ascii_alphanumeric() || b >= 0x80 || b == b'_')
-        {
+        if c.peek() == Some(b'.') && c.peek_at(1).is_some_and(|b| is(b, class::LABEL | class::HIGH)) {
             c.bump();
-            out.push('.');
         } else {
             break;
         }
@@ -279,7 +270,7 @@ pub(crate) fn parse_domain(c: &mut Cursor<'_>, notes: &mut Notes) -> Result<Doma
     if c.pos() - start > MAX_DOMAIN {
         notes.add(Leniency::OverlongDomain);
     }
-    Ok(Domain(out))
+    Ok(Domain(c.text(start, c.pos())))
 }
 
 /// Parse the content of an address literal including its brackets.
@@ -398,31 +389,23 @@ pub(crate) fn parse_local_part(
         loop {
             let atom_start = c.pos();
             loop {
-                match c.peek() {
-                    Some(b) if is_atext(b) => {
-                        c.bump();
-                        text.push(b as char);
-                    }
-                    Some(b) if b >= 0x80 => match c.utf8_non_ascii() {
-                        Some(ch) => {
-                            notes.non_ascii = true;
-                            text.push_str(ch);
-                        }
-                        None => return Err(c.error("UTF-8 text in a local part")),
-                    },
-                    _ => break,
+                c.take_while(is_atext);
+                if !c.peek().is_some_and(|b| is(b, class::HIGH)) {
+                    break;
                 }
+                if c.utf8_non_ascii().is_none() {
+                    return Err(c.error("UTF-8 text in a local part"));
+                }
+                notes.non_ascii = true;
             }
             if c.pos() == atom_start {
                 return Err(c.error("an atom of the local part (atext)"));
             }
-            if c.peek() == Some(b'.') {
-                c.bump();
-                text.push('.');
-            } else {
+            if !c.eat(b'.') {
                 break;
             }
         }
+        text = c.text(start, c.pos());
     }
     if c.pos() - start > MAX_LOCAL_PART {
         notes.add(Leniency::OverlongLocalPart);

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::syntax::{Cursor, SyntaxError, is_esmtp_value_char, is_keyword_char};
+use crate::syntax::{Cursor, SyntaxError, is_esmtp_value_char, is_keyword_char, upcase};
 use crate::xtext;
 
 /// The BODY parameter of MAIL.
@@ -177,14 +177,19 @@ fn decode_xtext(value: &[u8], at: usize) -> Result<String, SyntaxError> {
     })
 }
 
+fn ascii(b: &[u8]) -> String {
+    b.iter().map(|&b| char::from(b)).collect()
+}
+
 fn parse_one(keyword: &[u8], value: Option<&[u8]>, at: usize) -> Result<Param, SyntaxError> {
     let vat = at + keyword.len() + 1;
     let err = |expected: &'static str| SyntaxError {
         offset: vat,
         expected,
     };
-    let upper = keyword.to_ascii_uppercase();
-    let param = match (upper.as_slice(), value) {
+    let mut kbuf = [0u8; 16];
+    let mut vbuf = [0u8; 16];
+    let param = match (upcase(keyword, &mut kbuf), value) {
         (b"SIZE", Some(v)) => {
             if v.is_empty() || v.len() > 20 || !v.iter().all(u8::is_ascii_digit) {
                 return Err(err("SIZE=1*20DIGIT (RFC 1870 §3)"));
@@ -195,7 +200,7 @@ fn parse_one(keyword: &[u8], value: Option<&[u8]>, at: usize) -> Result<Param, S
                 .ok_or(err("a SIZE value that fits in 64 bits"))?;
             Param::Size(n)
         }
-        (b"BODY", Some(v)) => Param::Body(match v.to_ascii_uppercase().as_slice() {
+        (b"BODY", Some(v)) => Param::Body(match upcase(v, &mut vbuf) {
             b"7BIT" => BodyType::SevenBit,
             b"8BITMIME" => BodyType::EightBitMime,
             b"BINARYMIME" => BodyType::BinaryMime,
@@ -203,7 +208,7 @@ fn parse_one(keyword: &[u8], value: Option<&[u8]>, at: usize) -> Result<Param, S
         }),
         (b"SMTPUTF8", None) => Param::SmtpUtf8,
         (b"SMTPUTF8", Some(_)) => return Err(err("SMTPUTF8 without a value (RFC 6531 §3.4)")),
-        (b"RET", Some(v)) => Param::Ret(match v.to_ascii_uppercase().as_slice() {
+        (b"RET", Some(v)) => Param::Ret(match upcase(v, &mut vbuf) {
             b"FULL" => Ret::Full,
             b"HDRS" => Ret::Hdrs,
             _ => return Err(err("RET=FULL or RET=HDRS (RFC 3461 §4.3)")),
@@ -220,7 +225,7 @@ fn parse_one(keyword: &[u8], value: Option<&[u8]>, at: usize) -> Result<Param, S
         (b"NOTIFY", Some(v)) => {
             let mut n = Notify::default();
             for word in v.split(|&b| b == b',') {
-                let slot = match word.to_ascii_uppercase().as_slice() {
+                let slot = match upcase(word, &mut vbuf) {
                     b"NEVER" => &mut n.never,
                     b"SUCCESS" => &mut n.success,
                     b"FAILURE" => &mut n.failure,
@@ -261,9 +266,10 @@ fn parse_one(keyword: &[u8], value: Option<&[u8]>, at: usize) -> Result<Param, S
                 expected: "'=' and a value for this parameter",
             });
         }
+        // Keyword and value were checked to be ASCII by the caller.
         _ => Param::Other {
-            keyword: String::from_utf8_lossy(keyword).into_owned(),
-            value: value.map(|v| String::from_utf8_lossy(v).into_owned()),
+            keyword: ascii(keyword),
+            value: value.map(ascii),
         },
     };
     Ok(param)
@@ -272,7 +278,7 @@ fn parse_one(keyword: &[u8], value: Option<&[u8]>, at: usize) -> Result<Param, S
 /// Parse `esmtp-param *(SP esmtp-param)` up to the end of the cursor. Each parameter may
 /// appear once; parameters of the other command are refused.
 pub(crate) fn parse_params(c: &mut Cursor<'_>, of: ParamsOf) -> Result<Vec<Param>, SyntaxError> {
-    let mut params: Vec<Param> = Vec::new();
+    let mut params: Vec<Param> = Vec::with_capacity(4);
     loop {
         let at = c.pos();
         if !c.peek().is_some_and(|b| b.is_ascii_alphanumeric()) {

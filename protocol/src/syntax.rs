@@ -48,6 +48,20 @@ impl<'a> Cursor<'a> {
         self.s.get(self.pos + ahead).copied()
     }
 
+    /// The octets between two positions, as UTF-8 text; callers pass only ranges they
+    /// have validated, so the lossy conversion never replaces anything.
+    pub(crate) fn text(&self, from: usize, to: usize) -> String {
+        let bytes = &self.s[from..to];
+        match std::str::from_utf8(bytes) {
+            Ok(s) => s.to_owned(),
+            Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+        }
+    }
+
+    pub(crate) fn slice(&self, from: usize, to: usize) -> &'a [u8] {
+        &self.s[from..to]
+    }
+
     pub(crate) fn rest(&self) -> &'a [u8] {
         &self.s[self.pos..]
     }
@@ -123,22 +137,101 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// Octet classes of the RFC grammars as one table: a load and a mask per octet instead
+/// of a chain of range tests. Parsing runs on every command line the server reads, and
+/// under the fuzzer every comparison is instrumented, so this is the hot path.
+pub(crate) mod class {
+    /// ALPHA / DIGIT
+    pub(crate) const ALNUM: u8 = 1;
+    /// RFC 5322 `atext` (letters, digits and ``!#$%&'*+-/=?^_`{|}~``)
+    pub(crate) const ATEXT: u8 = 2;
+    /// RFC 5321 `qtextSMTP`: printable ASCII or space except `"` and `\`
+    pub(crate) const QTEXT: u8 = 4;
+    /// RFC 5321 `esmtp-value`: CHAR except "=", SP and controls
+    pub(crate) const VALUE: u8 = 8;
+    /// `esmtp-keyword` / `Ldh-str` octets: ALPHA / DIGIT / "-"
+    pub(crate) const LDH: u8 = 16;
+    /// Domain label octets a lenient parse takes: `LDH` and "_"
+    pub(crate) const LABEL: u8 = 32;
+    /// Free text of VRFY, NOOP...: printable ASCII, SP, HTAB
+    pub(crate) const TEXT: u8 = 64;
+    /// An octet above 127
+    pub(crate) const HIGH: u8 = 128;
+
+    pub(crate) const TABLE: [u8; 256] = {
+        let mut t = [0u8; 256];
+        let mut i = 0;
+        while i < 256 {
+            let b = i as u8;
+            let mut k = 0;
+            if b.is_ascii_alphanumeric() {
+                k |= ALNUM | ATEXT | LDH | LABEL;
+            }
+            if b == b'-' {
+                k |= LDH | LABEL;
+            }
+            if b == b'_' {
+                k |= LABEL;
+            }
+            if matches!(b, 32..=33 | 35..=91 | 93..=126) {
+                k |= QTEXT;
+            }
+            if matches!(b, 33..=60 | 62..=126) {
+                k |= VALUE;
+            }
+            if matches!(b, 32..=126 | 9) {
+                k |= TEXT;
+            }
+            if b >= 128 {
+                k |= HIGH;
+            }
+            t[i] = k;
+            i += 1;
+        }
+        let specials = b"!#$%&'*+-/=?^_`{|}~";
+        let mut j = 0;
+        while j < specials.len() {
+            t[specials[j] as usize] |= ATEXT;
+            j += 1;
+        }
+        t
+    };
+}
+
+/// True if `b` is in any of the classes in `mask`.
+#[inline]
+pub(crate) fn is(b: u8, mask: u8) -> bool {
+    class::TABLE[usize::from(b)] & mask != 0
+}
+
 /// RFC 5322 `atext`: the characters of an unquoted local part, besides the dot.
 pub(crate) fn is_atext(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&b)
+    is(b, class::ATEXT)
 }
 
 /// RFC 5321 `qtextSMTP`: printable ASCII or space, except `"` and `\`.
 pub(crate) fn is_qtext(b: u8) -> bool {
-    matches!(b, 32..=33 | 35..=91 | 93..=126)
+    is(b, class::QTEXT)
 }
 
 /// RFC 5321 `esmtp-value` octets: any CHAR except "=", SP and controls.
 pub(crate) fn is_esmtp_value_char(b: u8) -> bool {
-    matches!(b, 33..=60 | 62..=126)
+    is(b, class::VALUE)
 }
 
 /// RFC 5321 `esmtp-keyword` octets after the first.
 pub(crate) fn is_keyword_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'-'
+    is(b, class::LDH)
+}
+
+/// `s` in upper case in `buf`, or an empty slice if it does not fit: for matching short
+/// keywords without allocating.
+pub(crate) fn upcase<'b>(s: &[u8], buf: &'b mut [u8; 16]) -> &'b [u8] {
+    if s.len() > buf.len() {
+        return &[];
+    }
+    for (d, b) in buf.iter_mut().zip(s) {
+        *d = b.to_ascii_uppercase();
+    }
+    &buf[..s.len()]
 }

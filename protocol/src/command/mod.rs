@@ -95,9 +95,25 @@ impl Verb {
 
     /// Recognise a verb, ignoring case.
     pub fn from_bytes(word: &[u8]) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|v| v.as_str().as_bytes().eq_ignore_ascii_case(word))
+        let mut buf = [0u8; 16];
+        Some(match crate::syntax::upcase(word, &mut buf) {
+            b"EHLO" => Self::Ehlo,
+            b"HELO" => Self::Helo,
+            b"MAIL" => Self::Mail,
+            b"RCPT" => Self::Rcpt,
+            b"DATA" => Self::Data,
+            b"RSET" => Self::Rset,
+            b"VRFY" => Self::Vrfy,
+            b"EXPN" => Self::Expn,
+            b"HELP" => Self::Help,
+            b"NOOP" => Self::Noop,
+            b"QUIT" => Self::Quit,
+            b"STARTTLS" => Self::StartTls,
+            b"AUTH" => Self::Auth,
+            b"BDAT" => Self::Bdat,
+            b"ETRN" => Self::Etrn,
+            _ => return None,
+        })
     }
 }
 

@@ -6,7 +6,7 @@ use crate::address::{
 };
 use crate::leniency::{Leniency, Notes};
 use crate::param::{Param, ParamsOf, parse_params};
-use crate::syntax::{Cursor, SyntaxError, is_atext};
+use crate::syntax::{Cursor, SyntaxError, class, is, is_atext};
 
 fn is_blank(b: u8) -> bool {
     b == b' ' || b == b'\t'
@@ -175,19 +175,18 @@ fn params(c: &mut Cursor<'_>, notes: &mut Notes, of: ParamsOf) -> Result<Vec<Par
 
 /// Free text of VRFY, EXPN, HELP and NOOP: printable ASCII and spaces (UTF-8 noted).
 fn text(c: &mut Cursor<'_>, notes: &mut Notes) -> Result<String, SyntaxError> {
-    let mut out = String::new();
-    while let Some(b) = c.peek() {
-        if (32..=126).contains(&b) || b == b'\t' {
-            out.push(b as char);
-            c.bump();
-        } else if let Some(ch) = c.utf8_non_ascii() {
-            notes.non_ascii = true;
-            out.push_str(ch);
-        } else {
+    let start = c.pos();
+    loop {
+        c.take_while(|b| is(b, class::TEXT));
+        if c.is_empty() {
+            break;
+        }
+        if c.utf8_non_ascii().is_none() {
             return Err(c.error("printable text"));
         }
+        notes.non_ascii = true;
     }
-    Ok(out)
+    Ok(c.text(start, c.pos()))
 }
 
 fn optional_text(c: &mut Cursor<'_>, notes: &mut Notes) -> Result<Option<String>, SyntaxError> {
