@@ -15,6 +15,11 @@ fuzz_target!(|line: &[u8]| {
         let wire = parsed.command.to_bytes();
         let again = Command::parse_with(&wire[..wire.len() - 2], ParseOptions { smtputf8: true })
             .map(|p| p.command);
-        assert_eq!(again, Ok(parsed.command), "{:?}", String::from_utf8_lossy(&wire));
+        assert_eq!(
+            again,
+            Ok(parsed.command),
+            "{:?}",
+            String::from_utf8_lossy(&wire)
+        );
     }
 });

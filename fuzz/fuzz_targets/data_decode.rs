@@ -31,7 +31,10 @@ fuzz_target!(|input: Input| {
     // 2. Raw bytes, any policy: one read or two give the same outcome.
     let config = DataConfig {
         max_stored: input.max_stored.map_or(usize::MAX, usize::from),
-        accept: input.accept.iter().fold(EndSet::STANDARD, |s, &e| s.with(e)),
+        accept: input
+            .accept
+            .iter()
+            .fold(EndSet::STANDARD, |s, &e| s.with(e)),
         unstuff: input.unstuff,
     };
     let cut = usize::from(input.cut) % (input.bytes.len() + 1);
@@ -43,7 +46,10 @@ fuzz_target!(|input: Input| {
         n2 += two.feed(&input.bytes[cut..]);
     }
     assert_eq!(n1, n2);
-    assert_eq!((one.end(), one.size(), one.body()), (two.end(), two.size(), two.body()));
+    assert_eq!(
+        (one.end(), one.size(), one.body()),
+        (two.end(), two.size(), two.body())
+    );
     assert_eq!(one.findings(), two.findings());
     assert!(one.body().len() <= config.max_stored);
 });

@@ -8,7 +8,9 @@ use smtp_protocol::reply::ReplyParser;
 
 fuzz_target!(|data: &[u8]| {
     // The first octet picks a read size, so that splits are explored too.
-    let Some((&step, stream)) = data.split_first() else { return };
+    let Some((&step, stream)) = data.split_first() else {
+        return;
+    };
     let step = usize::from(step % 16) + 1;
     let mut p = ReplyParser::new();
     let mut replies = Vec::new();

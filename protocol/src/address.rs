@@ -222,8 +222,7 @@ pub(crate) fn parse_domain(c: &mut Cursor<'_>, notes: &mut Notes) -> Result<Doma
     let start = c.pos();
     loop {
         let label_start = c.pos();
-        loop {
-            let Some(b) = c.peek() else { break };
+        while let Some(b) = c.peek() {
             if is(b, class::LABEL) {
                 c.bump();
             } else if is(b, class::HIGH) {
@@ -261,7 +260,10 @@ pub(crate) fn parse_domain(c: &mut Cursor<'_>, notes: &mut Notes) -> Result<Doma
                 expected: "a domain label of at most 63 octets (RFC 1035 §2.3.4)",
             });
         }
-        if c.peek() == Some(b'.') && c.peek_at(1).is_some_and(|b| is(b, class::LABEL | class::HIGH)) {
+        if c.peek() == Some(b'.')
+            && c.peek_at(1)
+                .is_some_and(|b| is(b, class::LABEL | class::HIGH))
+        {
             c.bump();
         } else {
             break;

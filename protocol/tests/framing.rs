@@ -10,7 +10,10 @@ use smtp_protocol::line::{LineConfig, LineDecoder};
 use smtp_protocol::reply::ReplyParser;
 use strategies::{chunks, splits, wire_bytes};
 
-fn decode_lines(config: LineConfig, reads: &[&[u8]]) -> (Vec<smtp_protocol::line::Line>, Vec<u8>, usize) {
+fn decode_lines(
+    config: LineConfig,
+    reads: &[&[u8]],
+) -> (Vec<smtp_protocol::line::Line>, Vec<u8>, usize) {
     let mut d = LineDecoder::new(config);
     let mut lines = Vec::new();
     let mut most = 0;
@@ -27,11 +30,18 @@ fn decode_lines(config: LineConfig, reads: &[&[u8]]) -> (Vec<smtp_protocol::line
 }
 
 fn prop_assert_bounded(l: &smtp_protocol::line::Line, max: usize) {
-    assert!(l.bytes.len() <= max.saturating_sub(2), "line of {} > limit {max}", l.bytes.len());
+    assert!(
+        l.bytes.len() <= max.saturating_sub(2),
+        "line of {} > limit {max}",
+        l.bytes.len()
+    );
 }
 
 fn config_of(max: usize, lf: bool) -> LineConfig {
-    LineConfig { max_line: max, accept_bare_lf: lf }
+    LineConfig {
+        max_line: max,
+        accept_bare_lf: lf,
+    }
 }
 
 fn data_config(accept_mask: u16, unstuff: bool, max_stored: usize) -> DataConfig {
@@ -40,7 +50,11 @@ fn data_config(accept_mask: u16, unstuff: bool, max_stored: usize) -> DataConfig
         .enumerate()
         .filter(|(i, _)| accept_mask & (1 << i) != 0)
         .fold(EndSet::STANDARD, |set, (_, &e)| set.with(e));
-    DataConfig { max_stored, accept, unstuff }
+    DataConfig {
+        max_stored,
+        accept,
+        unstuff,
+    }
 }
 
 proptest! {
