@@ -15,8 +15,10 @@
 //! - [`data`], [`eod`]: dot-stuffing, end-of-data detection with every smuggling variant
 //!   named; [`bdat`]: chunk accounting.
 //! - [`limits`]: every size limit, with its RFC section.
+//! - [`server`]: the server session state machine, with named deviations.
 
 pub mod address;
+pub mod base64;
 pub mod bdat;
 pub mod command;
 pub mod data;
@@ -27,6 +29,7 @@ pub mod limits;
 pub mod line;
 pub mod param;
 pub mod reply;
+pub mod server;
 mod syntax;
 pub mod xtext;
 

@@ -1,0 +1,161 @@
+//! AUTH (RFC 4954) with the PLAIN (RFC 4616) and LOGIN mechanisms.
+
+use super::{ServerSession, State};
+use crate::base64;
+use crate::line::Line;
+use crate::reply::{EnhancedCode, ReplyCode};
+
+/// Where a SASL exchange stands while the server waits for a client response line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Stage {
+    /// PLAIN without an initial response: waiting for `[authzid] NUL authcid NUL passwd`.
+    Plain,
+    /// LOGIN: waiting for the user name.
+    LoginUser,
+    /// LOGIN: waiting for the password of `user`.
+    LoginPassword { user: String },
+}
+
+/// 334 challenges of LOGIN: base64 of "Username:" and "Password:".
+const LOGIN_USER_PROMPT: &str = "VXNlcm5hbWU6";
+const LOGIN_PASSWORD_PROMPT: &str = "UGFzc3dvcmQ6";
+
+fn code(class: u8, subject: u16, detail: u16) -> EnhancedCode {
+    EnhancedCode::new(class, subject, detail).unwrap_or(EnhancedCode::OK)
+}
+
+impl ServerSession {
+    pub(super) fn auth_start(&mut self, mechanism: &str, initial: Option<&str>) {
+        if self.config.users.is_empty() {
+            return self.reply(
+                ReplyCode::NOT_IMPLEMENTED,
+                EnhancedCode::INVALID_COMMAND,
+                "Command not implemented",
+            );
+        }
+        if !self.auth_offered() {
+            return self.reply(
+                ReplyCode::ENCRYPTION_REQUIRED,
+                code(5, 7, 11),
+                "Encryption required for requested authentication mechanism (RFC 4954 §6)",
+            );
+        }
+        if self.user.is_some() || self.tx.is_some() {
+            // RFC 4954 §4: once per session, and never inside a mail transaction.
+            return self.reply(
+                ReplyCode::BAD_SEQUENCE,
+                EnhancedCode::INVALID_COMMAND,
+                "AUTH not allowed now",
+            );
+        }
+        match (mechanism, initial) {
+            ("PLAIN", None) => self.challenge(Stage::Plain, ""),
+            ("PLAIN", Some(resp)) => self.plain(resp.as_bytes()),
+            ("LOGIN", None) => self.challenge(Stage::LoginUser, LOGIN_USER_PROMPT),
+            ("LOGIN", Some(resp)) => self.login_user(resp.as_bytes()),
+            _ => self.reply(
+                ReplyCode::PARAM_NOT_IMPLEMENTED,
+                EnhancedCode::INVALID_ARGUMENTS,
+                "Unrecognized authentication type",
+            ),
+        }
+    }
+
+    fn challenge(&mut self, stage: Stage, text: &str) {
+        self.reply(ReplyCode::AUTH_CHALLENGE, EnhancedCode::OK, text);
+        self.state = State::Auth(stage);
+    }
+
+    pub(super) fn auth_response(&mut self, stage: Stage, line: &Line) {
+        if line.overflow.is_some() || !line.findings.is_clean() {
+            return self.reply(
+                ReplyCode::ARGUMENT_ERROR,
+                code(5, 5, 2),
+                "Malformed authentication response",
+            );
+        }
+        let resp = line.bytes.as_slice();
+        if resp == b"*" {
+            return self.reply(
+                ReplyCode::ARGUMENT_ERROR,
+                code(5, 7, 0),
+                "Authentication cancelled",
+            );
+        }
+        match stage {
+            Stage::Plain => self.plain(resp),
+            Stage::LoginUser => self.login_user(resp),
+            Stage::LoginPassword { user } => match base64::decode(resp) {
+                Some(password) => self.check(&user, &password),
+                None => self.bad_base64(),
+            },
+        }
+    }
+
+    fn bad_base64(&mut self) {
+        self.reply(
+            ReplyCode::ARGUMENT_ERROR,
+            code(5, 5, 2),
+            "Cannot decode base64 response",
+        );
+    }
+
+    /// PLAIN (RFC 4616 §2): `[authzid] NUL authcid NUL passwd`; `=` is an empty response.
+    fn plain(&mut self, resp: &[u8]) {
+        let decoded = if resp == b"=" {
+            Some(Vec::new())
+        } else {
+            base64::decode(resp)
+        };
+        let Some(decoded) = decoded else {
+            return self.bad_base64();
+        };
+        let mut parts = decoded.split(|&b| b == 0);
+        let (Some(authzid), Some(user), Some(password), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return self.fail();
+        };
+        if !authzid.is_empty() && authzid != user {
+            return self.fail();
+        }
+        match std::str::from_utf8(user) {
+            Ok(user) => self.check(user, password),
+            Err(_) => self.fail(),
+        }
+    }
+
+    fn login_user(&mut self, resp: &[u8]) {
+        match base64::decode(resp).map(String::from_utf8) {
+            Some(Ok(user)) => self.challenge(Stage::LoginPassword { user }, LOGIN_PASSWORD_PROMPT),
+            Some(Err(_)) => self.fail(),
+            None => self.bad_base64(),
+        }
+    }
+
+    fn check(&mut self, user: &str, password: &[u8]) {
+        let ok = self
+            .config
+            .users
+            .get(user)
+            .is_some_and(|p| p.as_bytes() == password);
+        if ok {
+            self.user = Some(user.to_owned());
+            self.reply(
+                ReplyCode::AUTH_SUCCEEDED,
+                code(2, 7, 0),
+                "Authentication successful",
+            );
+        } else {
+            self.fail();
+        }
+    }
+
+    fn fail(&mut self) {
+        self.reply(
+            ReplyCode::AUTH_INVALID,
+            code(5, 7, 8),
+            "Authentication credentials invalid",
+        );
+    }
+}

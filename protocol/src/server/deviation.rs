@@ -1,0 +1,182 @@
+//! Named deviations: realistic ways a server gets SMTP wrong, switched on one at a time to
+//! prove that the scenario catalogue can fail (DESIGN.md, "Deviations").
+//!
+//! Each one mimics a bug that shipped in a real server. They live here, in one list, and
+//! the session consults them at single, marked points, so the correct path stays
+//! readable and no deviation leaks into the default behaviour.
+
+use std::fmt;
+
+/// One deliberate misbehaviour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Deviation {
+    /// Accept a bare LF as the end of a command line (RFC 5321 §2.3.8 forbids it).
+    BareLfLineEnd,
+    /// End DATA on `<LF>.<LF>` as well as `<CRLF>.<CRLF>` (SMTP smuggling,
+    /// CVE-2023-51764/51765/51766).
+    DataEndLfDotLf,
+    /// Keep the transaction after RSET (RFC 5321 §4.1.1.5 says clear it).
+    KeepTransactionAfterRset,
+    /// Answer 250 to RCPT before MAIL (RFC 5321 §4.1.4 requires 503).
+    RcptBeforeMail,
+    /// Keep plaintext that was pipelined after STARTTLS and run it inside TLS
+    /// (CVE-2011-0411, Postfix and many others).
+    StartTlsKeepPlaintext,
+    /// Advertise STARTTLS again after TLS is up (RFC 3207 §4.2 forbids it).
+    StartTlsAdvertisedAfterTls,
+    /// Mark every line of a multiline reply as the last (`250 ` instead of `250-`).
+    MultilineAllFinal,
+    /// Give enhanced status codes a class that does not match the reply code.
+    EnhancedClassMismatch,
+    /// Accept DATA with no accepted recipient (RFC 5321 §3.3 requires 503 or 554).
+    DataWithoutRecipients,
+    /// Strip the 8th bit of message content (pre-8BITMIME relays).
+    Strip8thBit,
+    /// Do not remove the leading dot of dot-stuffed lines (RFC 5321 §4.5.2).
+    NoDotUnstuffing,
+    /// Send two replies to NOOP and RSET (desynchronises a pipelining client).
+    DoubleReply,
+    /// Advertise SIZE but do not enforce it at the end of the data (RFC 1870 §6).
+    SizeNotEnforced,
+    /// Silently truncate over-long command lines and run what is left (RFC 5321
+    /// §4.5.3.1.4 requires 500).
+    TruncateLongLines,
+    /// Accept `MAIL FROM:<...>` with shell metacharacters and no domain
+    /// (OpenSMTPD CVE-2020-7247).
+    UnqualifiedShellSender,
+}
+
+impl Deviation {
+    /// Every deviation.
+    pub const ALL: [Self; 15] = [
+        Self::BareLfLineEnd,
+        Self::DataEndLfDotLf,
+        Self::KeepTransactionAfterRset,
+        Self::RcptBeforeMail,
+        Self::StartTlsKeepPlaintext,
+        Self::StartTlsAdvertisedAfterTls,
+        Self::MultilineAllFinal,
+        Self::EnhancedClassMismatch,
+        Self::DataWithoutRecipients,
+        Self::Strip8thBit,
+        Self::NoDotUnstuffing,
+        Self::DoubleReply,
+        Self::SizeNotEnforced,
+        Self::TruncateLongLines,
+        Self::UnqualifiedShellSender,
+    ];
+
+    /// The name used by `smtpspec serve --deviate NAME`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::BareLfLineEnd => "bare-lf-line-end",
+            Self::DataEndLfDotLf => "data-end-lf-dot-lf",
+            Self::KeepTransactionAfterRset => "keep-transaction-after-rset",
+            Self::RcptBeforeMail => "rcpt-before-mail",
+            Self::StartTlsKeepPlaintext => "starttls-keep-plaintext",
+            Self::StartTlsAdvertisedAfterTls => "starttls-advertised-after-tls",
+            Self::MultilineAllFinal => "multiline-all-final",
+            Self::EnhancedClassMismatch => "enhanced-class-mismatch",
+            Self::DataWithoutRecipients => "data-without-recipients",
+            Self::Strip8thBit => "strip-8th-bit",
+            Self::NoDotUnstuffing => "no-dot-unstuffing",
+            Self::DoubleReply => "double-reply",
+            Self::SizeNotEnforced => "size-not-enforced",
+            Self::TruncateLongLines => "truncate-long-lines",
+            Self::UnqualifiedShellSender => "unqualified-shell-sender",
+        }
+    }
+
+    /// One line for `--list-deviations`: what goes wrong, and where it was seen.
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::BareLfLineEnd => {
+                "accept a bare LF as a command line end (RFC 5321 §2.3.8; smuggling enabler)"
+            }
+            Self::DataEndLfDotLf => {
+                "end DATA on <LF>.<LF> too (SMTP smuggling, CVE-2023-51764/51765/51766)"
+            }
+            Self::KeepTransactionAfterRset => {
+                "RSET answers 250 but keeps sender and recipients (RFC 5321 §4.1.1.5)"
+            }
+            Self::RcptBeforeMail => "answer 250 to RCPT before MAIL (RFC 5321 §4.1.4 wants 503)",
+            Self::StartTlsKeepPlaintext => {
+                "run plaintext pipelined after STARTTLS inside TLS (CVE-2011-0411)"
+            }
+            Self::StartTlsAdvertisedAfterTls => {
+                "advertise STARTTLS again after TLS is up (RFC 3207 §4.2)"
+            }
+            Self::MultilineAllFinal => {
+                "mark every line of a multiline reply final: 250 a / 250 b (RFC 5321 §4.2.1)"
+            }
+            Self::EnhancedClassMismatch => {
+                "enhanced status code class differs from the reply code (RFC 3463 §2)"
+            }
+            Self::DataWithoutRecipients => {
+                "accept DATA with no accepted recipient (RFC 5321 §3.3 wants 503/554)"
+            }
+            Self::Strip8thBit => "strip the 8th bit of message content (RFC 6152)",
+            Self::NoDotUnstuffing => "keep the leading dot of dot-stuffed lines (RFC 5321 §4.5.2)",
+            Self::DoubleReply => "send two replies to NOOP and RSET (breaks pipelining)",
+            Self::SizeNotEnforced => {
+                "advertise SIZE but accept larger messages at end of data (RFC 1870 §6)"
+            }
+            Self::TruncateLongLines => {
+                "truncate over-long command lines and run them (RFC 5321 §4.5.3.1.4 wants 500)"
+            }
+            Self::UnqualifiedShellSender => {
+                "accept MAIL FROM:<;shell;> without a domain (OpenSMTPD CVE-2020-7247)"
+            }
+        }
+    }
+
+    /// Look a deviation up by name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.name() == name)
+    }
+
+    fn bit(self) -> u32 {
+        1 << (self as u32)
+    }
+}
+
+impl fmt::Display for Deviation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The deviations switched on for a server; empty for the reference behaviour.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Deviations(u32);
+
+impl Deviations {
+    /// No deviation: the reference server.
+    pub const NONE: Self = Self(0);
+
+    /// This set with `d` switched on.
+    pub fn with(self, d: Deviation) -> Self {
+        Self(self.0 | d.bit())
+    }
+
+    /// True if `d` is on.
+    pub fn has(self, d: Deviation) -> bool {
+        self.0 & d.bit() != 0
+    }
+
+    /// True if none is on.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The deviations that are on.
+    pub fn iter(self) -> impl Iterator<Item = Deviation> {
+        Deviation::ALL.into_iter().filter(move |d| self.has(*d))
+    }
+}
+
+impl FromIterator<Deviation> for Deviations {
+    fn from_iter<I: IntoIterator<Item = Deviation>>(iter: I) -> Self {
+        iter.into_iter().fold(Self::NONE, Self::with)
+    }
+}

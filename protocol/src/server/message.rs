@@ -1,0 +1,204 @@
+//! The content of a transaction: DATA (RFC 5321 §4.1.1.4), BDAT (RFC 3030), the size
+//! limit (RFC 1870), and the hand-over to storage with a Received line (§4.4).
+
+use super::received;
+use super::{Deviation, Envelope, Helo, Message, Output, ServerSession, State, Transaction};
+use crate::bdat::BdatAssembler;
+use crate::data::{DataConfig, DataDecoder};
+use crate::eod::{EndOfData, EndSet};
+use crate::reply::{EnhancedCode, Reply, ReplyCode};
+
+/// 5.5.1 is "invalid command", used for every out-of-sequence command.
+const BAD_SEQUENCE: EnhancedCode = EnhancedCode::INVALID_COMMAND;
+
+impl ServerSession {
+    /// DATA (RFC 5321 §4.1.1.4).
+    pub(super) fn data(&mut self) {
+        let deviations = self.config.deviations;
+        let refusal = match &self.tx {
+            None => Some("Need MAIL and RCPT before DATA"),
+            Some(t) if t.bdat.is_some() => Some("DATA cannot follow BDAT (RFC 3030 §2)"),
+            Some(t) if t.binary => Some("BODY=BINARYMIME needs BDAT (RFC 3030 §3)"),
+            Some(t)
+                if t.recipients.is_empty() && !deviations.has(Deviation::DataWithoutRecipients) =>
+            {
+                Some("No valid recipients")
+            }
+            Some(_) => None,
+        };
+        if let Some(text) = refusal {
+            return self.reply(ReplyCode::BAD_SEQUENCE, BAD_SEQUENCE, text);
+        }
+        let mut accept = EndSet::STANDARD;
+        if deviations.has(Deviation::DataEndLfDotLf) {
+            accept = accept.with(EndOfData::LfDotLf);
+        }
+        let decoder = DataDecoder::new(DataConfig {
+            max_stored: self.storage_limit(),
+            accept,
+            unstuff: !deviations.has(Deviation::NoDotUnstuffing),
+        });
+        self.reply(
+            ReplyCode::START_MAIL_INPUT,
+            EnhancedCode::OK,
+            "End data with <CR><LF>.<CR><LF>",
+        );
+        self.state = State::Data(Box::new(decoder));
+    }
+
+    /// Keep one octet more than the limit, so that an over-size message is known to be
+    /// one without holding it.
+    fn storage_limit(&self) -> usize {
+        match self.config.max_message_size {
+            0 => usize::MAX,
+            n => usize::try_from(n).map_or(usize::MAX, |n| n.saturating_add(1)),
+        }
+    }
+
+    fn too_big(&self, size: u64) -> bool {
+        let max = self.config.max_message_size;
+        max > 0 && size > max && !self.config.deviations.has(Deviation::SizeNotEnforced)
+    }
+
+    pub(super) fn finish_data(&mut self, decoder: DataDecoder) {
+        let size = decoder.size();
+        let (body, findings) = decoder.into_parts();
+        let Some(tx) = self.tx.take() else { return };
+        // A server that ends data on LF.LF takes bare LFs as line ends: it does not refuse
+        // them either (the deviation models the whole bug, not half of it).
+        let lf_ok = self.config.deviations.has(Deviation::DataEndLfDotLf);
+        if findings.bare_cr.is_some()
+            || (findings.bare_lf.is_some() && !lf_ok)
+            || findings.nul.is_some()
+        {
+            return self.reply(
+                ReplyCode::TRANSACTION_FAILED,
+                EnhancedCode::new(5, 6, 0).unwrap_or(BAD_SEQUENCE),
+                "Message refused: bare CR, bare LF or NUL in content (RFC 5321 §2.3.8)",
+            );
+        }
+        if self.too_big(size) {
+            return self.size_refusal();
+        }
+        self.deliver(tx, body);
+    }
+
+    fn size_refusal(&mut self) {
+        self.reply(
+            ReplyCode::EXCEEDED_STORAGE,
+            EnhancedCode::MESSAGE_TOO_BIG,
+            "Message exceeds fixed maximum message size (RFC 1870 §6)",
+        );
+    }
+
+    /// BDAT (RFC 3030 §2): read the chunk in every case, then answer.
+    pub(super) fn bdat(&mut self, size: u64, last: bool) {
+        let refusal = if !self.config.extensions.chunking {
+            Some((ReplyCode::NOT_IMPLEMENTED, "Command not implemented"))
+        } else {
+            match &self.tx {
+                None => Some((ReplyCode::BAD_SEQUENCE, "Need MAIL and RCPT before BDAT")),
+                Some(t) if t.recipients.is_empty() => {
+                    Some((ReplyCode::BAD_SEQUENCE, "No valid recipients"))
+                }
+                _ => None,
+            }
+        };
+        if let Some((code, text)) = refusal {
+            let mut r = Reply::new(code, text);
+            if self.config.extensions.enhanced_status_codes {
+                r.enhanced = Some(BAD_SEQUENCE);
+            }
+            if size == 0 {
+                return self.send(&r);
+            }
+            self.state = State::SkipChunk {
+                remaining: size,
+                refusal: r,
+            };
+            return;
+        }
+        let limit = self.storage_limit();
+        let Some(tx) = self.tx.as_mut() else { return };
+        let asm = tx.bdat.get_or_insert_with(|| BdatAssembler::new(limit));
+        if asm.start_chunk(size, last).is_err() {
+            return self.reply(
+                ReplyCode::BAD_SEQUENCE,
+                BAD_SEQUENCE,
+                "BDAT out of sequence",
+            );
+        }
+        if size == 0 {
+            return self.finish_chunk();
+        }
+        self.state = State::Chunk;
+    }
+
+    pub(super) fn finish_chunk(&mut self) {
+        let Some(asm) = self.tx.as_ref().and_then(|t| t.bdat.as_ref()) else {
+            return;
+        };
+        let (size, finished) = (asm.size(), asm.is_finished());
+        if !finished {
+            return self.reply(
+                ReplyCode::OK,
+                EnhancedCode::OK,
+                &format!("{size} octets received"),
+            );
+        }
+        let Some(mut tx) = self.tx.take() else { return };
+        if self.too_big(size) {
+            return self.size_refusal();
+        }
+        let body = tx
+            .bdat
+            .take()
+            .map(BdatAssembler::into_body)
+            .unwrap_or_default();
+        self.deliver(tx, body);
+    }
+
+    /// Prepend the Received line (RFC 5321 §4.4) and hand the message to the driver;
+    /// the 250 comes from `handle_stored`.
+    fn deliver(&mut self, tx: Transaction, mut body: Vec<u8>) {
+        if self.config.deviations.has(Deviation::Strip8thBit) {
+            body.iter_mut().for_each(|b| *b &= 0x7f);
+        }
+        self.delivered += 1;
+        let id = self.message_id(self.delivered);
+        let helo = self.helo.clone().unwrap_or(Helo {
+            name: "unknown".into(),
+            esmtp: false,
+        });
+        let for_rcpt = match tx.recipients.as_slice() {
+            [(one, _)] => Some(one.to_string()),
+            _ => None,
+        };
+        let with = received::with_protocol(helo.esmtp, self.tls, self.user.is_some(), tx.smtputf8);
+        let header = received::Trace {
+            helo: &helo.name,
+            peer: &self.peer,
+            by: &self.config.hostname,
+            with,
+            id: &id,
+            for_rcpt: for_rcpt.as_deref(),
+            unix_time: self.now,
+        }
+        .header();
+        let mut content = header.into_bytes();
+        content.extend_from_slice(&body);
+        let envelope = Envelope {
+            id,
+            helo: helo.name,
+            peer: self.peer.clone(),
+            from: tx.from,
+            mail_params: tx.params,
+            recipients: tx.recipients,
+            tls: self.tls,
+            user: self.user.clone(),
+        };
+        self.state = State::AwaitingStore;
+        self.out
+            .push_back(Output::Deliver(Box::new(Message { envelope, content })));
+    }
+}

@@ -1,0 +1,460 @@
+//! The session driven in memory: replies, durability, STARTTLS, AUTH, BDAT, limits.
+
+use std::sync::Arc;
+
+use super::*;
+
+struct Harness {
+    s: ServerSession,
+    stored: Vec<Message>,
+    tls_requests: usize,
+    closed: bool,
+    /// Answer for the next Deliver.
+    store_ok: bool,
+}
+
+impl Harness {
+    fn new(config: ServerConfig) -> Self {
+        Self::with_tls(config, true)
+    }
+
+    fn with_tls(config: ServerConfig, tls: bool) -> Self {
+        let mut h = Self {
+            s: ServerSession::new(Arc::new(config), "127.0.0.1:40000", 7, tls, 0),
+            stored: Vec::new(),
+            tls_requests: 0,
+            closed: false,
+            store_ok: true,
+        };
+        let greeting = h.drain();
+        assert!(greeting.starts_with("220 "), "{greeting}");
+        h
+    }
+
+    /// Send bytes; return everything the server wrote in answer.
+    fn send(&mut self, bytes: &str) -> String {
+        self.s.handle_input(bytes.as_bytes(), 1_795_986_000);
+        self.drain()
+    }
+
+    fn drain(&mut self) -> String {
+        let mut out = Vec::new();
+        while let Some(o) = self.s.poll_output() {
+            match o {
+                Output::Send(b) => out.extend_from_slice(&b),
+                Output::Deliver(m) => {
+                    self.stored.push(*m);
+                    let r = if self.store_ok {
+                        Ok(())
+                    } else {
+                        Err("disk full".into())
+                    };
+                    if !self.store_ok {
+                        self.stored.pop();
+                    }
+                    self.s.handle_stored(r);
+                }
+                Output::StartTls => self.tls_requests += 1,
+                Output::Close => self.closed = true,
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    fn codes(&mut self, bytes: &str) -> Vec<u16> {
+        let text = self.send(bytes);
+        let mut p = crate::reply::ReplyParser::new();
+        p.push(text.as_bytes());
+        std::iter::from_fn(|| p.next_reply())
+            .map(|r| r.map(|r| r.reply.code.get()).unwrap_or(0))
+            .collect()
+    }
+}
+
+fn config() -> ServerConfig {
+    ServerConfig {
+        hostname: "mx.test".into(),
+        recipients: Some(vec!["alice@mx.test".into(), "bob@mx.test".into()]),
+        ..ServerConfig::default()
+    }
+}
+
+#[test]
+fn a_whole_transaction_is_stored_once_with_a_received_line() {
+    let mut h = Harness::new(config());
+    let ehlo = h.send("EHLO client.test\r\n");
+    assert!(
+        ehlo.starts_with("250-mx.test greets client.test\r\n"),
+        "{ehlo}"
+    );
+    assert!(ehlo.contains("250-PIPELINING\r\n") && ehlo.contains("STARTTLS"));
+    assert!(!ehlo.contains("AUTH"), "no users, no AUTH");
+    assert_eq!(
+        h.codes("MAIL FROM:<a@client.test>\r\nRCPT TO:<alice@mx.test>\r\nRCPT TO:<eve@mx.test>\r\nDATA\r\n"),
+        vec![250, 250, 550, 354]
+    );
+    assert!(h.stored.is_empty());
+    let r = h.send("Subject: hi\r\n\r\n..dot\r\n.\r\n");
+    assert!(r.starts_with("250 2.0.0 Ok: queued as 7.1"), "{r}");
+    assert_eq!(h.stored.len(), 1);
+    let m = &h.stored[0];
+    let text = String::from_utf8_lossy(&m.content);
+    assert!(text.starts_with("Received: from client.test (127.0.0.1:40000)\r\n\tby mx.test with ESMTP id 7.1\r\n\tfor <alice@mx.test>;\r\n\tSun, 29 Nov 2026 21:00:00 +0000\r\n"), "{text}");
+    assert!(text.ends_with("Subject: hi\r\n\r\n.dot\r\n"));
+    assert_eq!(m.envelope.recipients.len(), 1);
+    assert_eq!(h.codes("QUIT\r\n"), vec![221]);
+    assert!(h.closed);
+}
+
+#[test]
+fn out_of_sequence_commands_get_503_and_change_nothing() {
+    let mut h = Harness::new(config());
+    assert_eq!(h.codes("MAIL FROM:<a@b.test>\r\n"), vec![503]);
+    h.send("EHLO c.test\r\n");
+    assert_eq!(
+        h.codes("RCPT TO:<alice@mx.test>\r\nDATA\r\n"),
+        vec![503, 503]
+    );
+    assert_eq!(
+        h.codes("MAIL FROM:<a@b.test>\r\nMAIL FROM:<x@b.test>\r\nDATA\r\n"),
+        vec![250, 503, 503]
+    );
+    assert_eq!(h.codes("RCPT TO:<bob@mx.test>\r\nDATA\r\n"), vec![250, 354]);
+    h.send(".\r\n");
+    assert_eq!(h.stored.len(), 1);
+    assert_eq!(
+        h.stored[0].envelope.from.to_string(),
+        "<a@b.test>",
+        "the nested MAIL changed nothing"
+    );
+}
+
+#[test]
+fn rset_and_ehlo_reset_the_transaction() {
+    let mut h = Harness::new(config());
+    h.send("EHLO c.test\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<bob@mx.test>\r\n");
+    assert_eq!(h.codes("RSET\r\nDATA\r\n"), vec![250, 503]);
+    h.send("MAIL FROM:<a@b.test>\r\nRCPT TO:<bob@mx.test>\r\n");
+    assert_eq!(h.codes("EHLO c.test\r\n"), vec![250]);
+    assert_eq!(h.codes("DATA\r\n"), vec![503]);
+}
+
+#[test]
+fn postmaster_and_null_sender_are_accepted() {
+    let mut h = Harness::new(config());
+    h.send("EHLO c.test\r\n");
+    assert_eq!(
+        h.codes("MAIL FROM:<>\r\nRCPT TO:<Postmaster>\r\nRCPT TO:<postmaster@mx.test>\r\n"),
+        vec![250, 250, 250]
+    );
+}
+
+#[test]
+fn bare_cr_lf_and_long_lines_are_refused() {
+    let mut h = Harness::new(config());
+    assert_eq!(h.codes("NOOP\nNOOP\r\n"), vec![500]);
+    assert_eq!(h.codes("NOOP\rx\r\n"), vec![500]);
+    let long = format!("NOOP {}\r\nNOOP\r\n", "x".repeat(600));
+    assert_eq!(h.codes(&long), vec![500, 250]);
+    h.send("EHLO c.test\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<bob@mx.test>\r\nDATA\r\n");
+    assert_eq!(h.codes("a\nb\r\n.\r\n"), vec![554]);
+    assert!(h.stored.is_empty());
+}
+
+#[test]
+fn non_standard_end_of_data_is_content() {
+    let mut h = Harness::new(config());
+    h.send("EHLO c.test\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<bob@mx.test>\r\nDATA\r\n");
+    // A smuggling attempt: the server must not answer before the real end.
+    assert_eq!(h.send("x\n.\nMAIL FROM:<evil@b.test>\r\n"), "");
+    assert_eq!(h.codes(".\r\n"), vec![554], "bare LF refused at the end");
+    assert!(h.stored.is_empty());
+}
+
+#[test]
+fn size_is_checked_at_mail_and_at_end_of_data() {
+    let mut h = Harness::new(ServerConfig {
+        max_message_size: 100,
+        ..config()
+    });
+    let ehlo = h.send("EHLO c.test\r\n");
+    assert!(ehlo.contains("250-SIZE 100\r\n"));
+    assert_eq!(h.codes("MAIL FROM:<a@b.test> SIZE=101\r\n"), vec![552]);
+    h.send("MAIL FROM:<a@b.test> SIZE=10\r\nRCPT TO:<bob@mx.test>\r\nDATA\r\n");
+    let big = format!("{}\r\n.\r\n", "y".repeat(200));
+    assert_eq!(h.codes(&big), vec![552]);
+    assert!(h.stored.is_empty());
+}
+
+#[test]
+fn recipient_limit_gives_452() {
+    let mut h = Harness::new(ServerConfig {
+        recipients: None,
+        ..config()
+    });
+    h.send("EHLO c.test\r\nMAIL FROM:<a@b.test>\r\n");
+    let rcpts: String = (0..101)
+        .map(|i| format!("RCPT TO:<u{i}@mx.test>\r\n"))
+        .collect();
+    let codes = h.codes(&rcpts);
+    assert_eq!(codes.iter().filter(|&&c| c == 250).count(), 100);
+    assert_eq!(codes.last(), Some(&452));
+}
+
+#[test]
+fn a_failed_store_is_451_and_nothing_is_kept() {
+    let mut h = Harness::new(config());
+    h.store_ok = false;
+    h.send("EHLO c.test\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<bob@mx.test>\r\nDATA\r\n");
+    assert_eq!(h.codes("x\r\n.\r\n"), vec![451]);
+    assert!(h.stored.is_empty());
+}
+
+#[test]
+fn disconnect_mid_data_stores_nothing() {
+    let mut h = Harness::new(config());
+    h.send("EHLO c.test\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<bob@mx.test>\r\nDATA\r\nhalf a message\r\n");
+    h.s.handle_eof();
+    assert_eq!(h.drain(), "");
+    assert!(h.stored.is_empty());
+}
+
+#[test]
+fn starttls_discards_pipelined_plaintext_and_resets() {
+    let mut h = Harness::new(config());
+    h.send("EHLO c.test\r\n");
+    let r = h.send("STARTTLS\r\nMAIL FROM:<injected@b.test>\r\n");
+    assert!(r.starts_with("220 2.0.0"), "{r}");
+    assert_eq!(h.tls_requests, 1);
+    h.s.handle_tls_established();
+    assert_eq!(h.drain(), "", "the injected command was dropped");
+    assert_eq!(
+        h.codes("MAIL FROM:<a@b.test>\r\n"),
+        vec![503],
+        "EHLO needed again"
+    );
+    let ehlo = h.send("EHLO c.test\r\n");
+    assert!(!ehlo.contains("STARTTLS"), "{ehlo}");
+    assert_eq!(h.codes("STARTTLS\r\n"), vec![503]);
+}
+
+#[test]
+fn auth_needs_tls_and_checks_credentials() {
+    let mut users = std::collections::BTreeMap::new();
+    users.insert("user".to_owned(), "pass".to_owned());
+    let mut h = Harness::new(ServerConfig { users, ..config() });
+    let ehlo = h.send("EHLO c.test\r\n");
+    assert!(!ehlo.contains("AUTH"));
+    assert_eq!(h.codes("AUTH PLAIN AHVzZXIAcGFzcw==\r\n"), vec![538]);
+    h.send("STARTTLS\r\n");
+    h.s.handle_tls_established();
+    let ehlo = h.send("EHLO c.test\r\n");
+    assert!(ehlo.contains("250-AUTH PLAIN LOGIN\r\n"), "{ehlo}");
+    assert_eq!(h.codes("AUTH PLAIN AHVzZXIAd3Jvbmc=\r\n"), vec![535]);
+    // LOGIN, step by step: "user", "pass".
+    assert_eq!(h.codes("AUTH LOGIN\r\n"), vec![334]);
+    assert_eq!(h.codes("dXNlcg==\r\n"), vec![334]);
+    assert_eq!(h.codes("cGFzcw==\r\n"), vec![235]);
+    assert_eq!(
+        h.codes("AUTH PLAIN AHVzZXIAcGFzcw==\r\n"),
+        vec![503],
+        "once per session"
+    );
+    h.send("MAIL FROM:<a@b.test>\r\nRCPT TO:<bob@mx.test>\r\nDATA\r\nx\r\n.\r\n");
+    let text = String::from_utf8_lossy(&h.stored[0].content).into_owned();
+    assert!(text.contains("with ESMTPSA"), "{text}");
+    assert_eq!(h.stored[0].envelope.user.as_deref(), Some("user"));
+}
+
+#[test]
+fn bdat_chunks_are_read_even_when_refused() {
+    let mut h = Harness::new(config());
+    h.send("EHLO c.test\r\n");
+    assert_eq!(h.codes("BDAT 5\r\nhello"), vec![503]);
+    assert_eq!(
+        h.codes("NOOP\r\n"),
+        vec![250],
+        "the chunk did not leak into commands"
+    );
+    h.send("MAIL FROM:<a@b.test> BODY=BINARYMIME\r\nRCPT TO:<bob@mx.test>\r\n");
+    assert_eq!(h.codes("DATA\r\n"), vec![503], "BINARYMIME needs BDAT");
+    assert_eq!(h.codes("BDAT 4\r\nab\r\n"), vec![250]);
+    assert_eq!(h.codes("BDAT 3 LAST\r\n\0\n."), vec![250]);
+    assert_eq!(h.stored.len(), 1);
+    assert!(h.stored[0].content.ends_with(b"ab\r\n\0\n."));
+}
+
+#[test]
+fn pipelined_commands_are_answered_in_order() {
+    let mut h = Harness::new(config());
+    let codes = h.codes(
+        "EHLO c.test\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<bob@mx.test>\r\nRCPT TO:<x@mx.test>\r\nDATA\r\nbody\r\n.\r\nQUIT\r\n",
+    );
+    assert_eq!(codes, vec![250, 250, 250, 550, 354, 250, 221]);
+}
+
+#[test]
+fn greeting_modes() {
+    let cfg = ServerConfig {
+        greeting: GreetingMode::DoesNotAcceptMail,
+        ..config()
+    };
+    let mut s = ServerSession::new(Arc::new(cfg), "p", 1, false, 0);
+    assert!(matches!(s.poll_output(), Some(Output::Send(b)) if b.starts_with(b"521 ")));
+    s.handle_input(b"EHLO x.test\r\nQUIT\r\n", 0);
+    let Some(Output::Send(b)) = s.poll_output() else {
+        panic!("no reply")
+    };
+    assert!(b.starts_with(b"521 5.3.2") && b.windows(4).any(|w| w == b"221 "));
+}
+
+#[test]
+fn parse_errors_get_500_501_and_553() {
+    let mut h = Harness::new(config());
+    h.send("EHLO c.test\r\n");
+    assert_eq!(
+        h.codes("FROB\r\nMAIL FROM: <a@b.test>\r\nMAIL FROM:<ü@b.test>\r\nMAIL FROM:<a@b.test> X-FOO=1\r\n"),
+        vec![500, 501, 553, 555]
+    );
+}
+
+/// What one script produced: the server's bytes and the stored contents.
+fn run_script(
+    deviations: Deviations,
+    script: &[&str],
+    tls_after: Option<usize>,
+) -> (String, Vec<Vec<u8>>) {
+    let mut users = std::collections::BTreeMap::new();
+    users.insert("user".to_owned(), "pass".to_owned());
+    let mut h = Harness::new(ServerConfig {
+        max_message_size: 100,
+        deviations,
+        users,
+        ..config()
+    });
+    let mut out = String::new();
+    for (i, step) in script.iter().enumerate() {
+        out.push_str(&h.send(step));
+        if tls_after == Some(i) {
+            h.s.handle_tls_established();
+            out.push_str("<TLS>");
+            out.push_str(&h.drain());
+        }
+    }
+    (out, h.stored.iter().map(|m| m.content.clone()).collect())
+}
+
+#[test]
+fn each_deviation_misbehaves_exactly_as_named() {
+    const TX: &str = "EHLO c.test\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<bob@mx.test>\r\n";
+    let long_noop = format!("NOOP {}\r\n", "x".repeat(600));
+    let big = format!("DATA\r\n{}\r\n.\r\n", "y".repeat(200));
+    type Check = fn(&str, &[Vec<u8>]) -> bool;
+    let cases: Vec<(Deviation, Vec<&str>, Option<usize>, Check)> = vec![
+        (
+            Deviation::BareLfLineEnd,
+            vec!["NOOP\nNOOP\r\n"],
+            None,
+            |o, _| o.matches("250 2.0.0 Ok").count() == 2,
+        ),
+        (
+            Deviation::DataEndLfDotLf,
+            vec![TX, "DATA\r\nx\n.\nNOOP\r\n"],
+            None,
+            |o, s| o.contains("queued") && s.len() == 1,
+        ),
+        (
+            Deviation::KeepTransactionAfterRset,
+            vec![TX, "RSET\r\nDATA\r\n"],
+            None,
+            |o, _| o.contains("354 "),
+        ),
+        (
+            Deviation::RcptBeforeMail,
+            vec!["EHLO c.test\r\nRCPT TO:<bob@mx.test>\r\n"],
+            None,
+            |o, _| o.ends_with("250 2.1.5 Recipient ok\r\n"),
+        ),
+        (
+            Deviation::StartTlsKeepPlaintext,
+            vec!["EHLO c.test\r\n", "STARTTLS\r\nNOOP\r\n"],
+            Some(1),
+            |o, _| o.ends_with("<TLS>250 2.0.0 Ok\r\n"),
+        ),
+        (
+            Deviation::StartTlsAdvertisedAfterTls,
+            vec!["EHLO c.test\r\n", "STARTTLS\r\n", "EHLO c.test\r\n"],
+            Some(1),
+            |o, _| {
+                o.split("<TLS>")
+                    .nth(1)
+                    .is_some_and(|t| t.contains("STARTTLS"))
+            },
+        ),
+        (
+            Deviation::MultilineAllFinal,
+            vec!["EHLO c.test\r\n"],
+            None,
+            |o, _| o.contains("250 PIPELINING\r\n"),
+        ),
+        (
+            Deviation::EnhancedClassMismatch,
+            vec!["NOOP\r\n"],
+            None,
+            |o, _| o.starts_with("250 5.0.0"),
+        ),
+        (
+            Deviation::DataWithoutRecipients,
+            vec!["EHLO c.test\r\nMAIL FROM:<a@b.test>\r\nDATA\r\n"],
+            None,
+            |o, _| o.ends_with("354 End data with <CR><LF>.<CR><LF>\r\n"),
+        ),
+        (
+            Deviation::Strip8thBit,
+            vec![TX, "DATA\r\ncaf\u{e9}\r\n.\r\n"],
+            None,
+            |_, s| s.first().is_some_and(|m| m.ends_with(b"caf\x43\x29\r\n")),
+        ),
+        (
+            Deviation::NoDotUnstuffing,
+            vec![TX, "DATA\r\n..x\r\n.\r\n"],
+            None,
+            |_, s| s.first().is_some_and(|m| m.ends_with(b"\n..x\r\n")),
+        ),
+        (Deviation::DoubleReply, vec!["NOOP\r\n"], None, |o, _| {
+            o == "250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n"
+        }),
+        (Deviation::SizeNotEnforced, vec![TX, &big], None, |o, s| {
+            o.contains("queued") && s.len() == 1
+        }),
+        (
+            Deviation::TruncateLongLines,
+            vec![&long_noop],
+            None,
+            |o, _| o.starts_with("250 "),
+        ),
+        (
+            Deviation::UnqualifiedShellSender,
+            vec!["EHLO c.test\r\nMAIL FROM:<;sleep 66;>\r\n"],
+            None,
+            |o, _| o.ends_with("250 2.1.0 Sender ok\r\n"),
+        ),
+    ];
+    assert_eq!(
+        cases.len(),
+        Deviation::ALL.len(),
+        "every deviation has a case"
+    );
+    for (d, script, tls, check) in cases {
+        let (normal, normal_stored) = run_script(Deviations::NONE, &script, tls);
+        let (deviant, deviant_stored) = run_script(Deviations::NONE.with(d), &script, tls);
+        assert!(
+            !check(&normal, &normal_stored),
+            "{d}: the reference server passes the deviant check:\n{normal}"
+        );
+        assert!(
+            check(&deviant, &deviant_stored),
+            "{d}: deviation not visible:\n{deviant}"
+        );
+    }
+}
