@@ -436,6 +436,16 @@ impl ServerSession {
     }
 
     fn send(&mut self, reply: &Reply) {
+        let clean;
+        let reply = if reply.lines.iter().all(|l| l.bytes().all(is_textstring)) {
+            reply
+        } else {
+            clean = Reply {
+                lines: reply.lines.iter().map(|l| ascii_text(l)).collect(),
+                ..reply.clone()
+            };
+            &clean
+        };
         let bytes = if self.config.deviations.has(Deviation::MultilineAllFinal) {
             // Deviation: every line formatted as if it were the last.
             reply
@@ -461,6 +471,26 @@ impl ServerSession {
         self.state = State::Closed;
         self.tx = None;
     }
+}
+
+/// RFC 5321 §4.2 `textstring`: HT and printable ASCII.
+fn is_textstring(b: u8) -> bool {
+    b == b'\t' || (32..=126).contains(&b)
+}
+
+/// Reply text in ASCII: section signs spelled out, anything else that is not a
+/// `textstring` octet (echoed client text, say) replaced by `?`.
+fn ascii_text(s: &str) -> String {
+    s.replace('§', "section ")
+        .chars()
+        .map(|c| {
+            if c.is_ascii() && is_textstring(c as u8) {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

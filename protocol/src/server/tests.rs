@@ -294,6 +294,17 @@ fn pipelined_commands_are_answered_in_order() {
 }
 
 #[test]
+fn replies_are_ascii_even_when_echoing_the_client() {
+    let mut h = Harness::new(config());
+    let r =
+        h.send("EHLO c.test\r\nMAIL FROM:<a@b.test> SMTPUTF8\r\nRCPT TO:<ü@mx.test>\r\nNOOP ü\r\n");
+    assert!(r.is_ascii(), "{r}");
+    assert!(r.contains("550 5.1.1 <?@mx.test>: no such user"), "{r}");
+    let long = format!("NOOP {}\r\n", "x".repeat(600));
+    assert!(h.send(&long).contains("RFC 5321 section 4.5.3.1.4"));
+}
+
+#[test]
 fn greeting_modes() {
     let cfg = ServerConfig {
         greeting: GreetingMode::DoesNotAcceptMail,
