@@ -1,39 +1,40 @@
-//! The `smtpspec` command.
+//! The `smtpspec` command: argument parsing and the exit-status contract of DESIGN.md.
 //!
-//! Only the protocol core exists so far. Rather than print anything that looks like a
-//! verdict, every subcommand says plainly that it is not built yet and exits with
-//! status 2 (usage/configuration error in the exit-status contract of DESIGN.md).
+//! Exit status: 0 conformant · 1 non-conformant · 2 usage, configuration or scenario
+//! error · 3 the target could not be tested.
+
+mod cli;
+mod serve;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "\
-smtpspec — certify SMTP implementations (RFC 5321 and extensions)
+use clap::Parser;
+use cli::{Cli, Command};
 
-USAGE: smtpspec <run|client|serve|dns|send|fuzz|report|list|check|coverage|schema> ...
-
-Status of this build: only the sans-IO protocol core (crate smtpspec-protocol) exists.
-The subcommands are not implemented yet; each exits with status 2 and says so.
-
-Exit status: 0 conformant · 1 non-conformant · 2 usage, configuration or scenario error
-· 3 target could not be tested.";
+/// Exit status 2: usage, configuration or scenario-file error.
+const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
-    let arg = std::env::args().nth(1);
-    match arg.as_deref() {
-        None | Some("-h" | "--help" | "help") => {
-            println!("{USAGE}");
-            ExitCode::SUCCESS
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
-        Some("-V" | "--version") => {
-            println!("smtpspec {}", env!("CARGO_PKG_VERSION"));
-            ExitCode::SUCCESS
-        }
-        Some(cmd) => {
+    };
+    match cli.command {
+        Command::Serve(args) => serve::main(args),
+        other => {
             eprintln!(
-                "smtpspec: '{cmd}' is not implemented yet: this build has the protocol core \
-                 only (see README.md, \"Status\")."
+                "smtpspec: '{}' is not implemented yet: this build has the protocol core and \
+                 the reference server (`smtpspec serve`) only (see README.md, \"Status\").",
+                other.name()
             );
-            ExitCode::from(2)
+            ExitCode::from(EXIT_USAGE)
         }
     }
 }

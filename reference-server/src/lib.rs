@@ -1,6 +1,21 @@
-//! The reference SMTP server of smtpspec.
+//! The reference SMTP server of smtpspec: a tokio listener driving the sans-IO
+//! [`smtp_protocol::server::ServerSession`], with STARTTLS (rustls), a durable Maildir
+//! store, connection limits, the timeouts of RFC 5321 §4.5.3.2 and graceful shutdown.
 //!
-//! Not built yet: it arrives with issue 3 (a tokio listener driving the protocol crate's
-//! server state machine, STARTTLS, AUTH, Maildir store, named deviations). Until then
-//! this crate only reserves its place in the workspace, so that the layout of
-//! DESIGN.md holds from the first commit.
+//! It is the embedded default target of `smtpspec run`, the sink of delivery tests, and,
+//! with named deviations switched on, the proof that every scenario can fail.
+//!
+//! - [`settings`]: the YAML configuration file and its defaults.
+//! - [`store`]: Maildir (fsync before the 250) and discard.
+//! - [`tls`]: certificates from files, or a self-signed one made at start.
+//! - [`Server`]: bind, run, shut down.
+
+mod connection;
+mod server;
+pub mod settings;
+pub mod store;
+pub mod tls;
+
+pub use server::{RunningServer, Server};
+pub use settings::{Settings, SettingsError};
+pub use store::Store;

@@ -267,6 +267,25 @@ impl ServerSession {
         self.close();
     }
 
+    /// The server is shutting down. A session waiting for a command is told so with
+    /// 421 (RFC 5321 §3.8) and closed; one in the middle of a message is left to finish,
+    /// and the driver asks again later. Returns true if the session closed.
+    pub fn handle_shutdown(&mut self) -> bool {
+        match self.waiting() {
+            Waiting::Command => {
+                self.reply(
+                    ReplyCode::SERVICE_NOT_AVAILABLE,
+                    EnhancedCode::new(4, 3, 2).unwrap_or(EnhancedCode::OK),
+                    &format!("{} service shutting down", self.config.hostname),
+                );
+                self.close();
+                true
+            }
+            Waiting::Closed => true,
+            Waiting::Data | Waiting::Driver => false,
+        }
+    }
+
     /// The client closed its side. A transaction in progress is dropped: nothing half
     /// received is ever stored.
     pub fn handle_eof(&mut self) {

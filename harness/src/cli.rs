@@ -1,0 +1,103 @@
+//! The command line (DESIGN.md, "Command line"): the contract other tools rely on.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Certify SMTP implementations against RFC 5321 and its extensions.
+#[derive(Debug, Parser)]
+#[command(
+    name = "smtpspec",
+    version,
+    after_help = "Exit status: 0 conformant · 1 non-conformant (a fail at or above --fail-on) · \
+                  2 usage, configuration or scenario-file error · 3 the target could not be tested."
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run scenario suites against a server (not implemented yet).
+    Run(Rest),
+    /// Test an SMTP client by playing the server (not implemented yet).
+    Client(Rest),
+    /// Run the strict reference SMTP server.
+    Serve(ServeArgs),
+    /// Run the fake DNS server (not implemented yet).
+    Dns(Rest),
+    /// Send a message with the reference client (not implemented yet).
+    Send(Rest),
+    /// Fuzz a live target (not implemented yet).
+    Fuzz(Rest),
+    /// Merge JSON reports (not implemented yet).
+    Report(Rest),
+    /// List cases (not implemented yet).
+    List(Rest),
+    /// Validate scenario files (not implemented yet).
+    Check(Rest),
+    /// Requirement coverage (not implemented yet).
+    Coverage(Rest),
+    /// Print the JSON Schema of the scenario language (not implemented yet).
+    Schema(Rest),
+}
+
+impl Command {
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Self::Run(_) => "run",
+            Self::Client(_) => "client",
+            Self::Serve(_) => "serve",
+            Self::Dns(_) => "dns",
+            Self::Send(_) => "send",
+            Self::Fuzz(_) => "fuzz",
+            Self::Report(_) => "report",
+            Self::List(_) => "list",
+            Self::Check(_) => "check",
+            Self::Coverage(_) => "coverage",
+            Self::Schema(_) => "schema",
+        }
+    }
+}
+
+/// Arguments of subcommands that do not exist yet, accepted so that they can say so.
+#[derive(Debug, Args)]
+pub(crate) struct Rest {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    pub(crate) args: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum StoreArg {
+    /// A Maildir (fsync before 250).
+    Maildir,
+    /// Accept and forget (benchmarks).
+    Discard,
+}
+
+/// `smtpspec serve`
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:2525, or the config file's].
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) listen: Option<String>,
+    /// Store messages in this Maildir (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) maildir: Option<PathBuf>,
+    /// Where messages go [default: maildir, in a temporary directory unless --maildir].
+    #[arg(long, value_enum)]
+    pub(crate) store: Option<StoreArg>,
+    /// YAML configuration file (see the reference-server crate's settings module).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// The server's name in the greeting, EHLO reply and Received lines.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) hostname: Option<String>,
+    /// Misbehave in one named way (repeatable); see --list-deviations.
+    #[arg(long = "deviate", value_name = "NAME")]
+    pub(crate) deviate: Vec<String>,
+    /// Print every deviation, one per line (name, then description), and exit.
+    #[arg(long)]
+    pub(crate) list_deviations: bool,
+}

@@ -1,0 +1,145 @@
+//! One client connection: the I/O loop around a [`ServerSession`].
+//!
+//! The loop is the whole driver: carry out what the session asks (write, store, start
+//! TLS, close), then wait for input with the timeout the session's state calls for. All
+//! protocol decisions stay in the session.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use smtp_protocol::server::{Output, ServerConfig, ServerSession, Waiting};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+
+use crate::store::Store;
+
+/// What every connection of a server shares.
+pub(crate) struct Shared {
+    pub(crate) config: Arc<ServerConfig>,
+    pub(crate) store: Store,
+    pub(crate) tls: Option<TlsAcceptor>,
+    pub(crate) command_timeout: Duration,
+    pub(crate) data_timeout: Duration,
+}
+
+/// Time for Received lines.
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The transport, before and after STARTTLS.
+enum Transport {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl Transport {
+    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Self::Plain(s) => s.read(buf).await,
+            Self::Tls(s) => s.read(buf).await,
+        }
+    }
+
+    async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            Self::Plain(s) => s.write_all(bytes).await,
+            Self::Tls(s) => {
+                s.write_all(bytes).await?;
+                s.flush().await
+            }
+        }
+    }
+
+    async fn shutdown(&mut self) {
+        let _ = match self {
+            Self::Plain(s) => s.shutdown().await,
+            Self::Tls(s) => s.shutdown().await,
+        };
+    }
+}
+
+/// Serve one client until it quits, times out, misbehaves fatally or the server shuts
+/// down.
+pub(crate) async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    id: u64,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) -> io::Result<()> {
+    let _ = stream.set_nodelay(true);
+    let mut session = ServerSession::new(
+        Arc::clone(&shared.config),
+        peer.to_string(),
+        id,
+        shared.tls.is_some(),
+        unix_now(),
+    );
+    let mut transport = Some(Transport::Plain(stream));
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut shutting_down = *shutdown.borrow();
+    loop {
+        if shutting_down {
+            session.handle_shutdown();
+        }
+        while let Some(out) = session.poll_output() {
+            let Some(io) = transport.as_mut() else {
+                return Ok(());
+            };
+            match out {
+                Output::Send(bytes) => io.write_all(&bytes).await?,
+                Output::Deliver(message) => {
+                    let stored = shared.store.deliver(message).await;
+                    session.handle_stored(stored.map(|_| ()).map_err(|e| e.to_string()));
+                }
+                Output::StartTls => {
+                    let (Some(acceptor), Some(Transport::Plain(tcp))) =
+                        (shared.tls.as_ref(), transport.take())
+                    else {
+                        return Ok(());
+                    };
+                    // A failed handshake ends the connection: there is no way back to
+                    // plaintext (RFC 3207 §4.1).
+                    let tls = acceptor.accept(tcp).await?;
+                    transport = Some(Transport::Tls(Box::new(tls)));
+                    session.handle_tls_established();
+                }
+                Output::Close => {
+                    io.shutdown().await;
+                    return Ok(());
+                }
+            }
+        }
+        let limit = match session.waiting() {
+            Waiting::Command => shared.command_timeout,
+            Waiting::Data => shared.data_timeout,
+            Waiting::Driver => continue,
+            Waiting::Closed => return Ok(()),
+        };
+        let Some(io) = transport.as_mut() else {
+            return Ok(());
+        };
+        tokio::select! {
+            read = tokio::time::timeout(limit, io.read(&mut buf)) => match read {
+                Err(_) => session.handle_timeout(),
+                Ok(Ok(0)) => {
+                    session.handle_eof();
+                    return Ok(());
+                }
+                Ok(Ok(n)) => session.handle_input(&buf[..n], unix_now()),
+                Ok(Err(e)) => return Err(e),
+            },
+            changed = shutdown.changed(), if !shutting_down => {
+                shutting_down = changed.is_err() || *shutdown.borrow();
+            }
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! Where accepted messages go.
+//!
+//! Maildir delivery follows the Maildir convention so that a crash never leaves a
+//! half-written message where a reader would see it: write the file in `tmp/`, fsync it,
+//! rename it into `new/`, fsync `new/`. Only then does the session send 250 (RFC 5321
+//! §6.1: after 250 the server is responsible for the message).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use smtp_protocol::server::Message;
+
+/// The message store of a server.
+#[derive(Debug, Clone)]
+pub enum Store {
+    /// A Maildir: one file per message in `new/`.
+    Maildir(Arc<Maildir>),
+    /// Accept and forget: for load benchmarks, where the disk is not under test.
+    Discard,
+}
+
+impl Store {
+    /// Store `message` durably; returns where (`None` for the discard store).
+    pub async fn deliver(&self, message: Box<Message>) -> io::Result<Option<PathBuf>> {
+        match self {
+            Self::Discard => Ok(None),
+            Self::Maildir(m) => {
+                let m = Arc::clone(m);
+                tokio::task::spawn_blocking(move || m.deliver(&message.content).map(Some))
+                    .await
+                    .map_err(io::Error::other)?
+            }
+        }
+    }
+
+    /// A line for the startup message.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Discard => "discarding messages".to_owned(),
+            Self::Maildir(m) => format!("storing in Maildir {}", m.root().display()),
+        }
+    }
+}
+
+/// A Maildir (tmp/, new/, cur/) owned by this server.
+#[derive(Debug)]
+pub struct Maildir {
+    root: PathBuf,
+    host: String,
+    counter: AtomicU64,
+}
+
+impl Maildir {
+    /// Open or create the Maildir at `root`.
+    pub fn create(root: impl Into<PathBuf>, host: &str) -> io::Result<Self> {
+        let root = root.into();
+        for sub in ["tmp", "new", "cur"] {
+            fs::create_dir_all(root.join(sub))?;
+        }
+        // The unique-name rule forbids '/' and ':' in the host part.
+        let host = host.replace(['/', ':'], "_");
+        Ok(Self {
+            root,
+            host,
+            counter: AtomicU64::new(0),
+        })
+    }
+
+    /// The Maildir's directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Write one message; returns its path in `new/`.
+    pub fn deliver(&self, content: &[u8]) -> io::Result<PathBuf> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let name = format!(
+            "{}.M{}P{}Q{}.{}",
+            now.as_secs(),
+            now.subsec_micros(),
+            std::process::id(),
+            n,
+            self.host
+        );
+        let tmp = self.root.join("tmp").join(&name);
+        let new = self.root.join("new").join(&name);
+        let written = (|| {
+            let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+            f.write_all(content)?;
+            f.sync_all()?;
+            fs::rename(&tmp, &new)?;
+            File::open(self.root.join("new"))?.sync_all()
+        })();
+        if let Err(e) = written {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
+        Ok(new)
+    }
+
+    /// Paths of the messages in `new/`, oldest name first.
+    pub fn messages(&self) -> io::Result<Vec<PathBuf>> {
+        let mut v: Vec<PathBuf> = fs::read_dir(self.root.join("new"))?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<io::Result<_>>()?;
+        v.sort();
+        Ok(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maildir_delivery_lands_in_new_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let md = Maildir::create(dir.path().join("md"), "mx.test").expect("create");
+        let p = md.deliver(b"Subject: x\r\n\r\nbody\r\n").expect("deliver");
+        assert!(p.starts_with(dir.path().join("md/new")));
+        assert_eq!(fs::read(&p).expect("read"), b"Subject: x\r\n\r\nbody\r\n");
+        assert_eq!(fs::read_dir(dir.path().join("md/tmp")).expect("tmp").count(), 0);
+        assert_eq!(md.messages().expect("list").len(), 1);
+    }
+}
