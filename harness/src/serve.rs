@@ -31,7 +31,12 @@ pub(crate) fn main(args: ServeArgs) -> ExitCode {
         }
     };
     runtime.block_on(async move {
-        let deviations: Vec<&str> = settings.protocol.deviations.iter().map(|d| d.name()).collect();
+        let deviations: Vec<&str> = settings
+            .protocol
+            .deviations
+            .iter()
+            .map(|d| d.name())
+            .collect();
         let server = match Server::bind(settings).await {
             Ok(s) => s,
             Err(e) => {
@@ -42,7 +47,11 @@ pub(crate) fn main(args: ServeArgs) -> ExitCode {
         let addr = server
             .local_addr()
             .map_or_else(|e| format!("? ({e})"), |a| a.to_string());
-        let tls = if server.has_tls() { "STARTTLS on" } else { "STARTTLS off" };
+        let tls = if server.has_tls() {
+            "STARTTLS on"
+        } else {
+            "STARTTLS off"
+        };
         let store = match server.store() {
             Store::Discard => "discarding messages".to_owned(),
             s => s.describe(),

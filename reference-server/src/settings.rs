@@ -216,7 +216,10 @@ impl FileSettings {
     /// Check and resolve into [`Settings`].
     pub fn resolve(self) -> Result<Settings, SettingsError> {
         let listen: SocketAddr = self.listen.parse().map_err(|e| {
-            SettingsError(format!("listen: {:?} is not an address:port ({e})", self.listen))
+            SettingsError(format!(
+                "listen: {:?} is not an address:port ({e})",
+                self.listen
+            ))
         })?;
         let verify = match self.verify.as_str() {
             "cannot-verify" => VerifyMode::CannotVerify,
@@ -259,7 +262,9 @@ impl FileSettings {
             return Err(SettingsError("max-connections: must be at least 1".into()));
         }
         if self.tls.cert.is_some() != self.tls.key.is_some() {
-            return Err(SettingsError("tls: give both cert and key, or neither".into()));
+            return Err(SettingsError(
+                "tls: give both cert and key, or neither".into(),
+            ));
         }
         let e = &self.extensions;
         let protocol = ServerConfig {

@@ -126,7 +126,12 @@ mod tests {
         let p = md.deliver(b"Subject: x\r\n\r\nbody\r\n").expect("deliver");
         assert!(p.starts_with(dir.path().join("md/new")));
         assert_eq!(fs::read(&p).expect("read"), b"Subject: x\r\n\r\nbody\r\n");
-        assert_eq!(fs::read_dir(dir.path().join("md/tmp")).expect("tmp").count(), 0);
+        assert_eq!(
+            fs::read_dir(dir.path().join("md/tmp"))
+                .expect("tmp")
+                .count(),
+            0
+        );
         assert_eq!(md.messages().expect("list").len(), 1);
     }
 }
