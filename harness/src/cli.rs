@@ -97,6 +97,10 @@ pub(crate) struct ServeArgs {
     /// Misbehave in one named way (repeatable); see --list-deviations.
     #[arg(long = "deviate", value_name = "NAME")]
     pub(crate) deviate: Vec<String>,
+    /// Worker threads [default: one per core]; 1 runs everything on one thread, like
+    /// an event-loop server.
+    #[arg(long, value_name = "N")]
+    pub(crate) threads: Option<usize>,
     /// Print every deviation, one per line (name, then description), and exit.
     #[arg(long)]
     pub(crate) list_deviations: bool,

@@ -16,6 +16,7 @@ pub(crate) fn main(args: ServeArgs) -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
+    let threads = args.threads;
     let settings = match settings(args) {
         Ok(s) => s,
         Err(e) => {
@@ -23,7 +24,21 @@ pub(crate) fn main(args: ServeArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match threads {
+        Some(0) => {
+            eprintln!("smtpspec serve: --threads must be at least 1");
+            return ExitCode::from(EXIT_USAGE);
+        }
+        Some(1) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        Some(n) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n)
+            .enable_all()
+            .build(),
+        None => tokio::runtime::Runtime::new(),
+    };
+    let runtime = match runtime {
         Ok(r) => r,
         Err(e) => {
             eprintln!("smtpspec serve: cannot start the runtime: {e}");

@@ -31,6 +31,11 @@ pub fn dot_stuff(body: &[u8]) -> Vec<u8> {
     out
 }
 
+/// True for octets that play no part in end sequences, dot-stuffing or findings.
+fn is_plain(b: u8) -> bool {
+    !matches!(b, b'\r' | b'\n' | b'.' | 0) && b < 0x80
+}
+
 /// How a [`DataDecoder`] reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DataConfig {
@@ -123,8 +128,21 @@ impl DataDecoder {
         if self.end.is_some() {
             return 0;
         }
-        for (i, &b) in input.iter().enumerate() {
+        let mut i = 0;
+        while i < input.len() {
+            let b = input[i];
             let prev = self.window.get(0);
+            if is_plain(b) && prev.is_some_and(is_plain) {
+                // Fast path: a run of octets that can neither start, end nor guard an
+                // end sequence, nor be a finding. Only the last few enter the window.
+                let run = input[i..]
+                    .iter()
+                    .position(|&c| !is_plain(c))
+                    .unwrap_or(input.len() - i);
+                self.plain_run(&input[i..i + run]);
+                i += run;
+                continue;
+            }
             self.sizes.copy_within(1.., 0);
             self.sizes[7] = self.size;
             if let Some(m) = self.window.push(b) {
@@ -152,9 +170,30 @@ impl DataDecoder {
                     self.body.push(b);
                 }
             }
+            i += 1;
         }
         self.offset += input.len() as u64;
         input.len()
+    }
+
+    /// Take a run of plain octets (see [`is_plain`]) that follows a plain octet.
+    fn plain_run(&mut self, run: &[u8]) {
+        let n = run.len();
+        let tail = n.min(8);
+        for (k, &b) in run[n - tail..].iter().enumerate() {
+            self.sizes.copy_within(1.., 0);
+            self.sizes[7] = self.size + (n - tail + k) as u64;
+            // Cannot match: no pattern ends at a plain octet after a plain octet.
+            let _ = self.window.push(b);
+        }
+        let room = self
+            .config
+            .max_stored
+            .saturating_sub(self.body.len())
+            .min(n);
+        self.body.extend_from_slice(&run[..room]);
+        self.size += n as u64;
+        self.line_len += n as u64;
     }
 
     fn observe(&mut self, prev: Option<u8>, b: u8, at: u64) {

@@ -104,6 +104,48 @@ proptest! {
         prop_assert_eq!(d.body(), &want[..]);
     }
 
+    /// The decoder's findings against a naive reading of the same octets (inputs without
+    /// a dot, so that nothing ends the data and nothing is unstuffed).
+    #[test]
+    fn data_findings_match_a_naive_scan(input in proptest::collection::vec(
+        prop_oneof![
+            400 => b'a'..=b'z',
+            3 => Just(b'\r'),
+            3 => Just(b'\n'),
+            1 => Just(0u8),
+            1 => 0x80u8..=0xff,
+        ],
+        0..2500,
+    )) {
+        let mut d = DataDecoder::new(DataConfig::default());
+        prop_assert_eq!(d.feed(&input), input.len());
+        let f = d.findings().clone();
+        let first = |pred: &dyn Fn(usize) -> bool| (0..input.len()).find(|&i| pred(i)).map(|i| i as u64);
+        let bare_cr = first(&|i| input[i] == b'\r' && i + 1 < input.len() && input[i + 1] != b'\n');
+        let bare_lf = first(&|i| input[i] == b'\n' && (i == 0 || input[i - 1] != b'\r'));
+        prop_assert_eq!(f.bare_cr, bare_cr);
+        prop_assert_eq!(f.bare_lf, bare_lf);
+        prop_assert_eq!(f.nul, first(&|i| input[i] == 0));
+        prop_assert_eq!(f.eight_bit, first(&|i| input[i] >= 0x80));
+        let mut longest = 0u64;
+        let mut overlong = None;
+        let mut start = 0usize;
+        for i in 1..input.len() {
+            if input[i] == b'\n' && input[i - 1] == b'\r' {
+                let len = (i + 1 - start) as u64;
+                longest = longest.max(len);
+                if len > 1000 && overlong.is_none() {
+                    overlong = Some(start as u64);
+                }
+                start = i + 1;
+            }
+        }
+        prop_assert_eq!(f.longest_line, longest);
+        prop_assert_eq!(f.overlong_line, overlong);
+        prop_assert_eq!(d.size(), input.len() as u64);
+        prop_assert_eq!(d.body(), &input[..]);
+    }
+
     #[test]
     fn data_does_not_depend_on_splits(
         (bytes, points) in wire_bytes(500).prop_flat_map(|b| { let n = b.len(); (Just(b), splits(n)) }),

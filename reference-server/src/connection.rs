@@ -84,7 +84,9 @@ pub(crate) async fn serve(
         unix_now(),
     );
     let mut transport = Some(Transport::Plain(stream));
-    let mut buf = vec![0u8; 64 * 1024];
+    // Large enough for a pipelined batch or a good slice of DATA; small enough that
+    // a connection costs little to set up.
+    let mut buf = vec![0u8; 16 * 1024];
     let mut shutting_down = *shutdown.borrow();
     loop {
         if shutting_down {
