@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use smtp_protocol::AddressLiteral;
 use smtp_protocol::server::{Output, ServerConfig, ServerSession, Waiting};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -76,9 +77,14 @@ pub(crate) async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) -> io::Result<()> {
     let _ = stream.set_nodelay(true);
+    // RFC 5321 §4.4 TCP-info: the client's address as an address literal.
+    let literal = match peer.ip() {
+        std::net::IpAddr::V4(a) => AddressLiteral::V4(a),
+        std::net::IpAddr::V6(a) => AddressLiteral::V6(a),
+    };
     let mut session = ServerSession::new(
         Arc::clone(&shared.config),
-        peer.to_string(),
+        literal.to_string(),
         id,
         shared.tls.is_some(),
         unix_now(),

@@ -47,7 +47,7 @@ async fn a_message_lands_byte_exact_in_the_maildir_with_a_received_line() {
     assert_eq!(stored.len(), 1);
     let text = String::from_utf8(stored[0].clone()).expect("utf-8");
     assert!(
-        text.starts_with("Received: from client.test (127.0.0.1:"),
+        text.starts_with("Received: from client.test ([127.0.0.1])\r\n"),
         "{text}"
     );
     assert!(text.contains("\tby mx.test with ESMTP id "));
@@ -232,4 +232,143 @@ async fn bare_lf_and_long_lines_are_refused_over_the_wire() {
     let long = format!("NOOP {}", "y".repeat(600));
     assert_eq!(c.cmd(&long).await.code.get(), 500);
     assert_eq!(c.cmd("NOOP").await.code.get(), 250, "still in step");
+}
+
+#[tokio::test]
+async fn utf8_addresses_need_smtputf8() {
+    let fx = start("").await;
+    let mut c = fx.connect().await;
+    c.reply().await;
+    c.cmd("EHLO c.test").await;
+    let r = c.cmd("MAIL FROM:<jos\u{e9}@c.test>").await;
+    assert_eq!(
+        (r.code.get(), r.enhanced.map(|e| e.to_string())),
+        (553, Some("5.6.7".into()))
+    );
+    assert_eq!(
+        c.cmd("MAIL FROM:<jos\u{e9}@c.test> SMTPUTF8")
+            .await
+            .code
+            .get(),
+        250
+    );
+    assert_eq!(
+        c.cmd("RCPT TO:<\u{7528}\u{6237}@\u{4f8b}\u{5b50}.test>")
+            .await
+            .code
+            .get(),
+        250
+    );
+    c.cmd("DATA").await;
+    assert_eq!(
+        c.cmd("Subject: caf\u{e9}\r\n\r\n8-bit body \u{e9}\r\n.")
+            .await
+            .code
+            .get(),
+        250
+    );
+    let text = String::from_utf8(fx.maildir_messages().remove(0)).expect("utf-8 kept");
+    assert!(text.contains("with UTF8SMTP"), "{text}");
+    assert!(text.ends_with("8-bit body \u{e9}\r\n"));
+}
+
+#[tokio::test]
+async fn dsn_parameters_are_accepted_only_when_advertised() {
+    let fx = start("").await;
+    let mut c = fx.connect().await;
+    c.reply().await;
+    c.cmd("EHLO c.test").await;
+    assert_eq!(
+        c.cmd("MAIL FROM:<a@c.test> RET=HDRS ENVID=QQ314159")
+            .await
+            .code
+            .get(),
+        250
+    );
+    assert_eq!(
+        c.cmd("RCPT TO:<b@mx.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;b@mx.test")
+            .await
+            .code
+            .get(),
+        250
+    );
+    assert_eq!(
+        c.cmd("RCPT TO:<c@mx.test> NOTIFY=NEVER,DELAY")
+            .await
+            .code
+            .get(),
+        501
+    );
+    assert_eq!(
+        c.cmd("RCPT TO:<c@mx.test> ORCPT=rfc822;a+0D+0Ab")
+            .await
+            .code
+            .get(),
+        501,
+        "encoded CR/LF"
+    );
+    let off = start("extensions: {dsn: false}\n").await;
+    let mut c = off.connect().await;
+    c.reply().await;
+    let ehlo = c.cmd("EHLO c.test").await;
+    assert!(!ehlo.lines.iter().any(|l| l == "DSN"));
+    assert_eq!(c.cmd("MAIL FROM:<a@c.test> RET=HDRS").await.code.get(), 555);
+}
+
+#[tokio::test]
+async fn vrfy_expn_help_etrn() {
+    let fx = start("recipients: [alice@mx.test]\n").await;
+    let mut c = fx.connect().await;
+    c.reply().await;
+    c.cmd("EHLO c.test").await;
+    assert_eq!(
+        c.cmd("VRFY alice@mx.test").await.code.get(),
+        252,
+        "default: cannot verify"
+    );
+    assert_eq!(c.cmd("HELP").await.code.get(), 214);
+    let etrn = c.cmd("ETRN mx.test").await;
+    assert_eq!(etrn.code.get(), 251, "RFC 1985: no messages waiting");
+    let answer = start("recipients: [alice@mx.test]\nverify: answer\n").await;
+    let mut c = answer.connect().await;
+    c.reply().await;
+    assert_eq!(c.cmd("VRFY <alice@mx.test>").await.code.get(), 250);
+    assert_eq!(c.cmd("VRFY <eve@mx.test>").await.code.get(), 550);
+    assert_eq!(c.cmd("EXPN staff").await.code.get(), 550);
+    let off = start("verify: disabled\nextensions: {etrn: false}\n").await;
+    let mut c = off.connect().await;
+    c.reply().await;
+    assert_eq!(c.cmd("VRFY alice").await.code.get(), 502);
+    assert_eq!(c.cmd("ETRN mx.test").await.code.get(), 502);
+}
+
+#[tokio::test]
+async fn auth_login_over_tls() {
+    let fx = start("users: {alice: s3cret}\nrequire-auth: true\n").await;
+    let mut c = fx.connect().await;
+    c.reply().await;
+    c.cmd("EHLO c.test").await;
+    c.starttls().await;
+    c.cmd("EHLO c.test").await;
+    assert_eq!(
+        c.cmd("MAIL FROM:<a@c.test>").await.code.get(),
+        530,
+        "submission needs AUTH"
+    );
+    assert_eq!(c.cmd("AUTH LOGIN").await.code.get(), 334);
+    assert_eq!(c.cmd(&base64::encode(b"alice")).await.code.get(), 334);
+    assert_eq!(c.cmd(&base64::encode(b"s3cret")).await.code.get(), 235);
+    assert_eq!(c.cmd("MAIL FROM:<a@c.test>").await.code.get(), 250);
+}
+
+#[tokio::test]
+async fn require_tls_refuses_mail_in_clear() {
+    let fx = start("require-tls: true\n").await;
+    let mut c = fx.connect().await;
+    c.reply().await;
+    c.cmd("EHLO c.test").await;
+    assert_eq!(c.cmd("MAIL FROM:<a@c.test>").await.code.get(), 530);
+    c.starttls().await;
+    c.cmd("EHLO c.test").await;
+    assert_eq!(c.cmd("MAIL FROM:<a@c.test>").await.code.get(), 250);
 }

@@ -148,7 +148,8 @@ pub struct ServerSession {
 }
 
 impl ServerSession {
-    /// A new connection from `peer` (for Received lines), number `connection` of this
+    /// A new connection from `peer` (the client's address as an RFC 5321 address
+    /// literal, `[192.0.2.1]`, for the Received line), number `connection` of this
     /// server (for message ids), at Unix time `now`. `tls_available` says whether the
     /// driver can run a TLS handshake (STARTTLS is only offered then). The greeting is
     /// the first output.

@@ -20,7 +20,7 @@ impl Harness {
 
     fn with_tls(config: ServerConfig, tls: bool) -> Self {
         let mut h = Self {
-            s: ServerSession::new(Arc::new(config), "127.0.0.1:40000", 7, tls, 0),
+            s: ServerSession::new(Arc::new(config), "[127.0.0.1]", 7, tls, 0),
             stored: Vec::new(),
             tls_requests: 0,
             closed: false,
@@ -99,7 +99,7 @@ fn a_whole_transaction_is_stored_once_with_a_received_line() {
     assert_eq!(h.stored.len(), 1);
     let m = &h.stored[0];
     let text = String::from_utf8_lossy(&m.content);
-    assert!(text.starts_with("Received: from client.test (127.0.0.1:40000)\r\n\tby mx.test with ESMTP id 7.1\r\n\tfor <alice@mx.test>;\r\n\tSun, 29 Nov 2026 21:00:00 +0000\r\n"), "{text}");
+    assert!(text.starts_with("Received: from client.test ([127.0.0.1])\r\n\tby mx.test with ESMTP id 7.1\r\n\tfor <alice@mx.test>;\r\n\tSun, 29 Nov 2026 21:00:00 +0000\r\n"), "{text}");
     assert!(text.ends_with("Subject: hi\r\n\r\n.dot\r\n"));
     assert_eq!(m.envelope.recipients.len(), 1);
     assert_eq!(h.codes("QUIT\r\n"), vec![221]);
