@@ -81,6 +81,8 @@ impl ReplyCode {
     /// 452 Requested action not taken: insufficient system storage; also "too many
     /// recipients" (RFC 5321 §4.5.3.1.10).
     pub const INSUFFICIENT_STORAGE: Self = Self(452);
+    /// 251 in answer to ETRN: "OK, no messages waiting for node" (RFC 1985 §5).
+    pub const ETRN_NOTHING_WAITING: Self = Self(251);
     /// 454 TLS not available (RFC 3207 §4) / temporary authentication failure (RFC 4954).
     pub const TEMPORARY_FAILURE: Self = Self(454);
     /// 455 Server unable to accommodate parameters.

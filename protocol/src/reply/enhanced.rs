@@ -82,6 +82,36 @@ impl EnhancedCode {
         subject: 1,
         detail: 5,
     };
+    /// 2.5.0 Other or undefined protocol status: success (VRFY 252).
+    pub const PROTOCOL_OK: Self = Self {
+        class: 2,
+        subject: 5,
+        detail: 0,
+    };
+    /// 2.7.0 Other or undefined security status: authentication succeeded (RFC 4954 §6).
+    pub const AUTH_OK: Self = Self {
+        class: 2,
+        subject: 7,
+        detail: 0,
+    };
+    /// 4.3.0 Other or undefined mail system status: local error.
+    pub const SYSTEM_TEMP: Self = Self {
+        class: 4,
+        subject: 3,
+        detail: 0,
+    };
+    /// 4.3.2 System not accepting network messages: shutting down.
+    pub const SHUTTING_DOWN: Self = Self {
+        class: 4,
+        subject: 3,
+        detail: 2,
+    };
+    /// 4.4.2 Bad connection: timeout.
+    pub const TIMEOUT: Self = Self {
+        class: 4,
+        subject: 4,
+        detail: 2,
+    };
     /// 5.1.1 Bad destination mailbox address.
     pub const BAD_MAILBOX: Self = Self {
         class: 5,
@@ -93,6 +123,12 @@ impl EnhancedCode {
         class: 5,
         subject: 3,
         detail: 4,
+    };
+    /// 5.3.2 System not accepting network messages (RFC 7504 §3).
+    pub const NOT_ACCEPTING: Self = Self {
+        class: 5,
+        subject: 3,
+        detail: 2,
     };
     /// 5.5.1 Invalid command.
     pub const INVALID_COMMAND: Self = Self {
@@ -130,11 +166,29 @@ impl EnhancedCode {
         subject: 6,
         detail: 7,
     };
+    /// 5.6.0 Other or undefined media error: bad content (bare CR/LF, NUL).
+    pub const BAD_CONTENT: Self = Self {
+        class: 5,
+        subject: 6,
+        detail: 0,
+    };
     /// 5.7.0 Other or undefined security status.
     pub const SECURITY: Self = Self {
         class: 5,
         subject: 7,
         detail: 0,
+    };
+    /// 5.7.8 Authentication credentials invalid (RFC 4954 §6).
+    pub const AUTH_INVALID: Self = Self {
+        class: 5,
+        subject: 7,
+        detail: 8,
+    };
+    /// 5.7.11 Encryption required for requested authentication mechanism (RFC 4954 §6).
+    pub const ENCRYPTION_NEEDED: Self = Self {
+        class: 5,
+        subject: 7,
+        detail: 11,
     };
 }
 

@@ -20,10 +20,6 @@ pub(super) enum Stage {
 const LOGIN_USER_PROMPT: &str = "VXNlcm5hbWU6";
 const LOGIN_PASSWORD_PROMPT: &str = "UGFzc3dvcmQ6";
 
-fn code(class: u8, subject: u16, detail: u16) -> EnhancedCode {
-    EnhancedCode::new(class, subject, detail).unwrap_or(EnhancedCode::OK)
-}
-
 impl ServerSession {
     pub(super) fn auth_start(&mut self, mechanism: &str, initial: Option<&str>) {
         if self.config.users.is_empty() {
@@ -36,7 +32,7 @@ impl ServerSession {
         if !self.auth_offered() {
             return self.reply(
                 ReplyCode::ENCRYPTION_REQUIRED,
-                code(5, 7, 11),
+                EnhancedCode::ENCRYPTION_NEEDED,
                 "Encryption required for requested authentication mechanism (RFC 4954 §6)",
             );
         }
@@ -70,7 +66,7 @@ impl ServerSession {
         if line.overflow.is_some() || !line.findings.is_clean() {
             return self.reply(
                 ReplyCode::ARGUMENT_ERROR,
-                code(5, 5, 2),
+                EnhancedCode::SYNTAX_ERROR,
                 "Malformed authentication response",
             );
         }
@@ -78,7 +74,7 @@ impl ServerSession {
         if resp == b"*" {
             return self.reply(
                 ReplyCode::ARGUMENT_ERROR,
-                code(5, 7, 0),
+                EnhancedCode::SECURITY,
                 "Authentication cancelled",
             );
         }
@@ -95,7 +91,7 @@ impl ServerSession {
     fn bad_base64(&mut self) {
         self.reply(
             ReplyCode::ARGUMENT_ERROR,
-            code(5, 5, 2),
+            EnhancedCode::SYNTAX_ERROR,
             "Cannot decode base64 response",
         );
     }
@@ -143,7 +139,7 @@ impl ServerSession {
             self.user = Some(user.to_owned());
             self.reply(
                 ReplyCode::AUTH_SUCCEEDED,
-                code(2, 7, 0),
+                EnhancedCode::AUTH_OK,
                 "Authentication successful",
             );
         } else {
@@ -154,7 +150,7 @@ impl ServerSession {
     fn fail(&mut self) {
         self.reply(
             ReplyCode::AUTH_INVALID,
-            code(5, 7, 8),
+            EnhancedCode::AUTH_INVALID,
             "Authentication credentials invalid",
         );
     }

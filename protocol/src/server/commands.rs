@@ -35,7 +35,7 @@ impl ServerSession {
             GreetingMode::DoesNotAcceptMail => {
                 return self.reply(
                     ReplyCode::DOES_NOT_ACCEPT_MAIL,
-                    EnhancedCode::new(5, 3, 2).unwrap_or(BAD_SEQUENCE),
+                    EnhancedCode::NOT_ACCEPTING,
                     "This host does not accept mail",
                 );
             }
@@ -80,7 +80,7 @@ impl ServerSession {
                 if self.config.extensions.etrn {
                     // RFC 1985 §5: 251 "OK, no messages waiting for node".
                     self.reply(
-                        ReplyCode::WILL_FORWARD,
+                        ReplyCode::ETRN_NOTHING_WAITING,
                         EnhancedCode::OK,
                         &format!("OK, no messages waiting for node {node}"),
                     );
@@ -259,7 +259,7 @@ impl ServerSession {
         if self.config.require_auth && self.user.is_none() {
             return self.reply(
                 ReplyCode::AUTH_REQUIRED,
-                EnhancedCode::new(5, 7, 0).unwrap_or(BAD_SEQUENCE),
+                EnhancedCode::SECURITY,
                 "Authentication required",
             );
         }
@@ -331,7 +331,7 @@ impl ServerSession {
             VerifyMode::Disabled => self.not_implemented(),
             VerifyMode::CannotVerify => self.reply(
                 ReplyCode::CANNOT_VERIFY,
-                EnhancedCode::new(2, 5, 0).unwrap_or(EnhancedCode::OK),
+                EnhancedCode::PROTOCOL_OK,
                 "Cannot VRFY user, but will accept message and attempt delivery",
             ),
             VerifyMode::Answer => {

@@ -73,7 +73,7 @@ impl ServerSession {
         {
             return self.reply(
                 ReplyCode::TRANSACTION_FAILED,
-                EnhancedCode::new(5, 6, 0).unwrap_or(BAD_SEQUENCE),
+                EnhancedCode::BAD_CONTENT,
                 "Message refused: bare CR, bare LF or NUL in content (RFC 5321 §2.3.8)",
             );
         }

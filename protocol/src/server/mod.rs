@@ -233,7 +233,7 @@ impl ServerSession {
             }
             Err(_) => self.reply(
                 ReplyCode::LOCAL_ERROR,
-                EnhancedCode::new(4, 3, 0).unwrap_or(EnhancedCode::OK),
+                EnhancedCode::SYSTEM_TEMP,
                 "Local error in processing; message not stored",
             ),
         }
@@ -262,7 +262,7 @@ impl ServerSession {
         }
         self.reply(
             ReplyCode::SERVICE_NOT_AVAILABLE,
-            EnhancedCode::new(4, 4, 2).unwrap_or(EnhancedCode::OK),
+            EnhancedCode::TIMEOUT,
             &format!("{} timeout, closing connection", self.config.hostname),
         );
         self.close();
@@ -276,7 +276,7 @@ impl ServerSession {
             Waiting::Command => {
                 self.reply(
                     ReplyCode::SERVICE_NOT_AVAILABLE,
-                    EnhancedCode::new(4, 3, 2).unwrap_or(EnhancedCode::OK),
+                    EnhancedCode::SHUTTING_DOWN,
                     &format!("{} service shutting down", self.config.hostname),
                 );
                 self.close();
