@@ -4,6 +4,10 @@
 //! half-written message where a reader would see it: write the file in `tmp/`, fsync it,
 //! rename it into `new/`, fsync `new/`. Only then does the session send 250 (RFC 5321
 //! §6.1: after 250 the server is responsible for the message).
+//!
+//! Storing in a Maildir is final delivery, so the file starts with the Return-Path line
+//! that RFC 5321 §4.4 requires at that point, before the Received line the session
+//! added and the content exactly as received.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -12,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use smtp_protocol::server::Message;
+use smtp_protocol::server::{Message, received};
 
 /// The message store of a server.
 #[derive(Debug, Clone)]
@@ -30,7 +34,9 @@ impl Store {
             Self::Discard => Ok(None),
             Self::Maildir(m) => {
                 let m = Arc::clone(m);
-                tokio::task::spawn_blocking(move || m.deliver(&message.content).map(Some))
+                let mut content = received::return_path(&message.envelope.from).into_bytes();
+                content.extend_from_slice(&message.content);
+                tokio::task::spawn_blocking(move || m.deliver(&content).map(Some))
                     .await
                     .map_err(io::Error::other)?
             }

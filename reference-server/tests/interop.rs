@@ -33,11 +33,19 @@ fn available(program: &str) -> bool {
     found
 }
 
-/// The stored message, split into its Received field and the rest.
+/// The stored message, split into its Received field and the rest, after checking the
+/// Return-Path line of final delivery (RFC 5321 §4.4).
 fn stored(fx: &Fixture) -> (String, Vec<u8>) {
     let mut all = fx.maildir_messages();
     assert_eq!(all.len(), 1, "exactly one message stored");
-    let m = all.remove(0);
+    let return_path = b"Return-Path: <alice@client.test>\r\n";
+    let whole = all.remove(0);
+    assert!(
+        whole.starts_with(return_path),
+        "{}",
+        String::from_utf8_lossy(&whole)
+    );
+    let m = whole[return_path.len()..].to_vec();
     let mut end = 0;
     while let Some(pos) = m[end..].windows(2).position(|w| w == b"\r\n") {
         end += pos + 2;
@@ -60,6 +68,24 @@ fn run(cmd: &mut Command) {
         "{cmd:?} failed:\nstdout: {}\nstderr: {}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Run a client process to completion off the async runtime (the server runs on it).
+async fn run_client(mut cmd: Command) {
+    tokio::task::spawn_blocking(move || run(&mut cmd))
+        .await
+        .expect("join");
+}
+
+/// Exactly one message was stored: a Received line saying ESMTPSA (STARTTLS and AUTH
+/// were used), then precisely `content`.
+fn assert_delivered(fx: &Fixture, content: &[u8]) {
+    let (received, body) = stored(fx);
+    assert!(received.contains("with ESMTPSA"), "{received}");
+    assert_eq!(
+        String::from_utf8_lossy(&body),
+        String::from_utf8_lossy(content)
     );
 }
 
@@ -98,14 +124,10 @@ async fn swaks_starttls_auth() {
     ])
     .arg("--data")
     .arg(&msg);
-    tokio::task::spawn_blocking(move || run(&mut cmd))
-        .await
-        .expect("join");
-    let (received, body) = stored(&fx);
-    assert!(received.contains("with ESMTPSA"), "{received}");
+    run_client(cmd).await;
     // swaks always sends <CRLF>.<CRLF> after the data, even when the data already ends
     // with CRLF, so the content it transmits ends with an empty line.
-    assert_eq!(String::from_utf8_lossy(&body), format!("{MESSAGE}\r\n"));
+    assert_delivered(&fx, format!("{MESSAGE}\r\n").as_bytes());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -131,12 +153,8 @@ with smtplib.SMTP("127.0.0.1", {port}, local_hostname="client.test") as s:
     );
     let mut cmd = Command::new("python3");
     cmd.args(["-c", &script]);
-    tokio::task::spawn_blocking(move || run(&mut cmd))
-        .await
-        .expect("join");
-    let (received, body) = stored(&fx);
-    assert!(received.contains("with ESMTPSA"), "{received}");
-    assert_eq!(String::from_utf8_lossy(&body), MESSAGE);
+    run_client(cmd).await;
+    assert_delivered(&fx, MESSAGE.as_bytes());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -155,12 +173,8 @@ async fn msmtp_starttls_auth() {
         cert.display()
     ));
     cmd.env("MSG", MESSAGE);
-    tokio::task::spawn_blocking(move || run(&mut cmd))
-        .await
-        .expect("join");
-    let (received, body) = stored(&fx);
-    assert!(received.contains("with ESMTPSA"), "{received}");
-    assert_eq!(String::from_utf8_lossy(&body), MESSAGE);
+    run_client(cmd).await;
+    assert_delivered(&fx, MESSAGE.as_bytes());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -180,12 +194,8 @@ async fn curl_starttls_auth() {
         .args(["--user", "alice:s3cret", "--mail-from", "alice@client.test"])
         .args(["--mail-rcpt", "bob@mx.test", "--upload-file"])
         .arg(&msg);
-    tokio::task::spawn_blocking(move || run(&mut cmd))
-        .await
-        .expect("join");
-    let (received, body) = stored(&fx);
-    assert!(received.contains("with ESMTPSA"), "{received}");
-    assert_eq!(String::from_utf8_lossy(&body), MESSAGE);
+    run_client(cmd).await;
+    assert_delivered(&fx, MESSAGE.as_bytes());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -219,14 +229,9 @@ async fn lettre_starttls_auth() {
     })
     .await
     .expect("join");
-    let (received, body) = stored(&fx);
-    assert!(received.contains("with ESMTPSA"), "{received}");
     // lettre, like swaks, ends the data with <CRLF>.<CRLF> after content that already
     // ends in CRLF: the transmitted content ends with an empty line.
     let mut sent = formatted;
     sent.extend_from_slice(b"\r\n");
-    assert_eq!(
-        String::from_utf8_lossy(&body),
-        String::from_utf8_lossy(&sent)
-    );
+    assert_delivered(&fx, &sent);
 }

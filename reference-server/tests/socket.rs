@@ -47,7 +47,9 @@ async fn a_message_lands_byte_exact_in_the_maildir_with_a_received_line() {
     assert_eq!(stored.len(), 1);
     let text = String::from_utf8(stored[0].clone()).expect("utf-8");
     assert!(
-        text.starts_with("Received: from client.test ([127.0.0.1])\r\n"),
+        text.starts_with(
+            "Return-Path: <sender@client.test>\r\nReceived: from client.test ([127.0.0.1])\r\n"
+        ),
         "{text}"
     );
     assert!(text.contains("\tby mx.test with ESMTP id "));

@@ -74,6 +74,13 @@ impl Trace<'_> {
     }
 }
 
+/// The Return-Path field that final delivery prepends (RFC 5321 §4.4: "When the
+/// delivery SMTP server makes the 'final delivery' of a message, it inserts a
+/// return-path line at the beginning of the mail data"), with its CRLF.
+pub fn return_path(from: &crate::address::ReversePath) -> String {
+    format!("Return-Path: {from}\r\n")
+}
+
 /// The `with` keyword (RFC 3848 §1, RFC 6531 §3.7.3) for a session.
 pub fn with_protocol(esmtp: bool, tls: bool, auth: bool, utf8: bool) -> &'static str {
     match (esmtp, utf8, tls, auth) {
