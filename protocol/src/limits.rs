@@ -27,6 +27,24 @@ pub const MAX_TEXT_LINE: usize = 1000;
 /// tickets fit after base64 encoding.
 pub const MAX_AUTH_LINE: usize = 12288;
 
+/// Octets that SIZE may add to a MAIL line (RFC 1870 §3: "increased by 26 characters").
+pub const MAIL_SIZE_ALLOWANCE: usize = 26;
+
+/// Octets that BODY may add to a MAIL line (RFC 6152 §2: "increased by 16 characters").
+pub const MAIL_BODY_ALLOWANCE: usize = 16;
+
+/// Octets that RET and ENVID may add to a MAIL line (RFC 3461 §4: 112 characters).
+pub const MAIL_DSN_ALLOWANCE: usize = 112;
+
+/// Octets that NOTIFY and ORCPT may add to a RCPT line (RFC 3461 §4: 500 characters).
+pub const RCPT_DSN_ALLOWANCE: usize = 500;
+
+/// Octets that the AUTH parameter may add to a MAIL line (RFC 4954 §5: 500 characters).
+pub const MAIL_AUTH_ALLOWANCE: usize = 500;
+
+/// Octets that SMTPUTF8 may add to a MAIL line (RFC 6531 §3.4: 10 characters).
+pub const MAIL_SMTPUTF8_ALLOWANCE: usize = 10;
+
 /// Fewest recipients a server must be able to buffer for one message
 /// (RFC 5321 §4.5.3.1.8).
 pub const MIN_RECIPIENTS: usize = 100;

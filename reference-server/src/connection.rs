@@ -67,6 +67,16 @@ impl Transport {
     }
 }
 
+/// Run an I/O step with a deadline; a timeout is an error that ends the connection.
+async fn within<T>(
+    limit: Duration,
+    step: impl std::future::Future<Output = io::Result<T>>,
+) -> io::Result<T> {
+    tokio::time::timeout(limit, step)
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "client too slow"))?
+}
+
 /// Serve one client until it quits, times out, misbehaves fatally or the server shuts
 /// down.
 pub(crate) async fn serve(
@@ -103,7 +113,8 @@ pub(crate) async fn serve(
                 return Ok(());
             };
             match out {
-                Output::Send(bytes) => io.write_all(&bytes).await?,
+                // A client that stops reading must not hold its connection slot forever.
+                Output::Send(bytes) => within(shared.command_timeout, io.write_all(&bytes)).await?,
                 Output::Deliver(message) => {
                     let stored = shared.store.deliver(message).await;
                     session.handle_stored(stored.map(|_| ()).map_err(|e| e.to_string()));
@@ -116,7 +127,7 @@ pub(crate) async fn serve(
                     };
                     // A failed handshake ends the connection: there is no way back to
                     // plaintext (RFC 3207 §4.1).
-                    let tls = acceptor.accept(tcp).await?;
+                    let tls = within(shared.command_timeout, acceptor.accept(tcp)).await?;
                     transport = Some(Transport::Tls(Box::new(tls)));
                     session.handle_tls_established();
                 }
@@ -129,7 +140,8 @@ pub(crate) async fn serve(
         let limit = match session.waiting() {
             Waiting::Command => shared.command_timeout,
             Waiting::Data => shared.data_timeout,
-            Waiting::Driver => continue,
+            // Deliver and StartTls were carried out above; nothing else waits on us.
+            Waiting::Driver => return Err(io::Error::other("session waits on the driver")),
             Waiting::Closed => return Ok(()),
         };
         let Some(io) = transport.as_mut() else {

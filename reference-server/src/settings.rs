@@ -7,7 +7,8 @@
 //! hostname: mx.example.test
 //! store: maildir            # or: discard
 //! maildir: /var/tmp/smtpspec-mail
-//! max-message-size: 10485760
+//! max-message-size: 10485760    # 0: SIZE without a fixed limit
+//! storage-cap: 268435456         # hard cap on one message in memory
 //! max-recipients: 100
 //! max-connections: 256
 //! recipients: [alice@example.test, bob@example.test]   # omit to accept everyone
@@ -140,8 +141,10 @@ pub struct FileSettings {
     pub store: StoreKind,
     /// The Maildir directory.
     pub maildir: Option<PathBuf>,
-    /// SIZE limit in octets.
+    /// SIZE limit in octets (0: SIZE without a fixed limit).
     pub max_message_size: u64,
+    /// Hard cap on the content held for one message, whatever SIZE says.
+    pub storage_cap: u64,
     /// Recipients per transaction.
     pub max_recipients: usize,
     /// Simultaneous connections; more get 421.
@@ -179,6 +182,7 @@ impl Default for FileSettings {
             store: StoreKind::Maildir,
             maildir: None,
             max_message_size: c.max_message_size,
+            storage_cap: c.storage_cap,
             max_recipients: c.max_recipients,
             max_connections: 256,
             recipients: None,
@@ -282,6 +286,7 @@ impl FileSettings {
                 starttls: e.starttls,
             },
             max_message_size: self.max_message_size,
+            storage_cap: self.storage_cap,
             max_recipients: self.max_recipients,
             recipients: self.recipients,
             users: self.users,

@@ -97,15 +97,22 @@ impl Maildir {
         );
         let tmp = self.root.join("tmp").join(&name);
         let new = self.root.join("new").join(&name);
-        let written = (|| {
-            let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-            f.write_all(content)?;
-            f.sync_all()?;
-            fs::rename(&tmp, &new)?;
-            File::open(self.root.join("new"))?.sync_all()
-        })();
+        let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        // From here on the temporary file is ours to remove if anything fails.
+        let written = f
+            .write_all(content)
+            .and_then(|()| f.sync_all())
+            .and_then(|()| fs::rename(&tmp, &new));
+        drop(f);
         if let Err(e) = written {
             let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
+        // The rename is only durable once the directory is: if that fails the message
+        // is taken back out of new/, so that the 451 the client gets is true and its
+        // retry does not make a second copy.
+        if let Err(e) = File::open(self.root.join("new")).and_then(|d| d.sync_all()) {
+            let _ = fs::remove_file(&new);
             return Err(e);
         }
         Ok(new)

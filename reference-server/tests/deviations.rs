@@ -10,7 +10,7 @@ use std::time::Duration;
 use smtp_protocol::server::Deviation;
 
 /// Quiet period that ends the collection of replies after a step.
-const QUIET: Duration = Duration::from_millis(250);
+const QUIET: Duration = Duration::from_millis(500);
 
 enum Step {
     Send(Vec<u8>),

@@ -374,3 +374,14 @@ async fn require_tls_refuses_mail_in_clear() {
     c.cmd("EHLO c.test").await;
     assert_eq!(c.cmd("MAIL FROM:<a@c.test>").await.code.get(), 250);
 }
+
+#[tokio::test]
+async fn a_client_that_never_handshakes_is_dropped() {
+    let fx = start("timeouts: {command-secs: 1}\n").await;
+    let mut c = fx.connect().await;
+    c.reply().await;
+    c.cmd("EHLO c.test").await;
+    assert_eq!(c.cmd("STARTTLS").await.code.get(), 220);
+    // No ClientHello: the handshake must time out rather than hold the slot.
+    assert!(c.closed_within(Duration::from_secs(3)).await);
+}

@@ -118,6 +118,12 @@ impl EnhancedCode {
         subject: 1,
         detail: 1,
     };
+    /// 5.2.3 Message length exceeds administrative limit.
+    pub const LENGTH_EXCEEDS_LIMIT: Self = Self {
+        class: 5,
+        subject: 2,
+        detail: 3,
+    };
     /// 5.3.4 Message too big for system.
     pub const MESSAGE_TOO_BIG: Self = Self {
         class: 5,

@@ -117,6 +117,15 @@ impl Reply {
         out
     }
 
+    /// A SASL challenge (RFC 4954 §4: `continue-req = "334" SP [base64] CRLF`). Unlike
+    /// other replies, the space is there even when the challenge is empty.
+    pub fn challenge(base64: &str) -> Vec<u8> {
+        let mut out = b"334 ".to_vec();
+        out.extend(base64.bytes().filter(|b| b.is_ascii_graphic()));
+        out.extend_from_slice(b"\r\n");
+        out
+    }
+
     /// All lines joined with a newline, for messages to people.
     pub fn text(&self) -> String {
         self.lines.join("\n")

@@ -3,7 +3,7 @@
 use super::{ServerSession, State};
 use crate::base64;
 use crate::line::Line;
-use crate::reply::{EnhancedCode, ReplyCode};
+use crate::reply::{EnhancedCode, Reply, ReplyCode};
 
 /// Where a SASL exchange stands while the server waits for a client response line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +36,14 @@ impl ServerSession {
                 "Encryption required for requested authentication mechanism (RFC 4954 §6)",
             );
         }
+        if !self.helo.as_ref().is_some_and(|h| h.esmtp) {
+            // Extensions are used only after EHLO (RFC 5321 §2.2.1, RFC 4954 §4).
+            return self.reply(
+                ReplyCode::BAD_SEQUENCE,
+                EnhancedCode::INVALID_COMMAND,
+                "Send EHLO first",
+            );
+        }
         if self.user.is_some() || self.tx.is_some() {
             // RFC 4954 §4: once per session, and never inside a mail transaction.
             return self.reply(
@@ -57,8 +65,8 @@ impl ServerSession {
         }
     }
 
-    fn challenge(&mut self, stage: Stage, text: &str) {
-        self.reply(ReplyCode::AUTH_CHALLENGE, EnhancedCode::OK, text);
+    fn challenge(&mut self, stage: Stage, base64: &str) {
+        self.send_raw(Reply::challenge(base64));
         self.state = State::Auth(stage);
     }
 

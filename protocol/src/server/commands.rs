@@ -4,7 +4,7 @@
 use super::VerifyMode;
 use super::{Deviation, GreetingMode, Helo, Output, ServerSession, State, Transaction};
 use crate::address::{ForwardPath, LocalPart, Mailbox, ReversePath};
-use crate::command::{Command, CommandError, ParseOptions};
+use crate::command::{Command, CommandError, ParseOptions, Parsed, Verb};
 use crate::ehlo::{EhloLine, EhloResponse, Extension};
 use crate::leniency::Leniency;
 use crate::param::{BodyType, Param};
@@ -16,10 +16,21 @@ const BAD_SEQUENCE: EnhancedCode = EnhancedCode::INVALID_COMMAND;
 impl ServerSession {
     pub(super) fn command_line(&mut self, bytes: &[u8]) {
         let smtputf8 = self.tx.as_ref().is_some_and(|t| t.smtputf8);
-        let parsed = Command::parse_with(bytes, ParseOptions { smtputf8 }).and_then(|p| p.strict());
-        let command = match parsed {
+        let lenient = Command::parse_with(bytes, ParseOptions { smtputf8 });
+        let command = match lenient.clone().and_then(Parsed::strict) {
             Ok(c) => c,
-            Err(e) => return self.refuse_line(bytes, &e),
+            Err(e) => {
+                // A refused BDAT line still announced its chunk: those octets follow and
+                // must be read as data, never as commands (RFC 3030 §2).
+                let chunk = match lenient {
+                    Ok(Parsed {
+                        command: Command::Bdat { size, .. },
+                        ..
+                    }) => Some(size),
+                    _ => None,
+                };
+                return self.refuse_line(bytes, &e, chunk);
+            }
         };
         match self.config.greeting {
             GreetingMode::Ready => {}
@@ -91,7 +102,7 @@ impl ServerSession {
         }
     }
 
-    fn refuse_line(&mut self, bytes: &[u8], e: &CommandError) {
+    fn refuse_line(&mut self, bytes: &[u8], e: &CommandError, chunk: Option<u64>) {
         if self
             .config
             .deviations
@@ -104,25 +115,37 @@ impl ServerSession {
                 return self.reply(ReplyCode::OK, EnhancedCode::SENDER_OK, "Sender ok");
             }
         }
-        match e {
+        let verb = match e {
+            CommandError::Syntax { verb, .. } | CommandError::Lenient { verb, .. } => Some(*verb),
+            _ => None,
+        };
+        if let Some(text) = verb.and_then(|v| self.out_of_sequence(v)) {
+            return self.reply(ReplyCode::BAD_SEQUENCE, BAD_SEQUENCE, text);
+        }
+        let reply = match e {
+            // RFC 6531 §3.6: 553 5.6.7 is for addresses, so only MAIL and RCPT get it.
             CommandError::Lenient {
+                verb: Verb::Mail | Verb::Rcpt,
                 leniency: Leniency::EightBitWithoutSmtputf8,
-                ..
-            } => self.reply(
+            } => self.make_reply(
                 ReplyCode::MAILBOX_NAME_NOT_ALLOWED,
                 EnhancedCode::NON_ASCII_NOT_PERMITTED,
                 "Non-ASCII address without SMTPUTF8 (RFC 6531 §3.6)",
             ),
-            CommandError::Empty | CommandError::UnknownVerb { .. } => self.reply(
+            CommandError::Empty | CommandError::UnknownVerb { .. } => self.make_reply(
                 ReplyCode::SYNTAX_ERROR,
                 EnhancedCode::INVALID_COMMAND,
                 "Command not recognized",
             ),
-            _ => self.reply(
+            _ => self.make_reply(
                 ReplyCode::ARGUMENT_ERROR,
                 EnhancedCode::INVALID_ARGUMENTS,
                 &format!("Syntax error: {e}"),
             ),
+        };
+        match chunk {
+            Some(size) => self.skip_chunk(size, reply),
+            None => self.send(&reply),
         }
     }
 
@@ -237,17 +260,25 @@ impl ServerSession {
         true
     }
 
+    /// Why MAIL or RCPT is out of sequence now (RFC 5321 §4.1.4), if it is. Checked
+    /// before the arguments, so that the order of commands always gets 503 whatever the
+    /// syntax of the line.
+    fn out_of_sequence(&self, verb: Verb) -> Option<&'static str> {
+        let tx = self.tx.as_ref();
+        match verb {
+            Verb::Mail if self.helo.is_none() => Some("Send EHLO or HELO first"),
+            Verb::Mail if tx.is_some() => Some("Nested MAIL command"),
+            Verb::Rcpt if tx.is_none() => Some("Need MAIL before RCPT"),
+            // RFC 3030 §2: the recipients are settled before the first chunk.
+            Verb::Rcpt if tx.is_some_and(|t| t.bdat.is_some()) => Some("RCPT after BDAT"),
+            _ => None,
+        }
+    }
+
     /// MAIL (RFC 5321 §4.1.1.2).
     fn mail(&mut self, from: ReversePath, params: Vec<Param>) {
-        if self.helo.is_none() {
-            return self.reply(
-                ReplyCode::BAD_SEQUENCE,
-                BAD_SEQUENCE,
-                "Send EHLO or HELO first",
-            );
-        }
-        if self.tx.is_some() {
-            return self.reply(ReplyCode::BAD_SEQUENCE, BAD_SEQUENCE, "Nested MAIL command");
+        if let Some(text) = self.out_of_sequence(Verb::Mail) {
+            return self.reply(ReplyCode::BAD_SEQUENCE, BAD_SEQUENCE, text);
         }
         if self.config.require_tls && !self.tls {
             return self.reply(
@@ -284,15 +315,11 @@ impl ServerSession {
 
     /// RCPT (RFC 5321 §4.1.1.3).
     fn rcpt(&mut self, to: ForwardPath, params: Vec<Param>) {
-        if self.tx.is_none() {
-            if self.config.deviations.has(Deviation::RcptBeforeMail) {
-                return self.reply(ReplyCode::OK, EnhancedCode::RECIPIENT_OK, "Recipient ok");
-            }
-            return self.reply(
-                ReplyCode::BAD_SEQUENCE,
-                BAD_SEQUENCE,
-                "Need MAIL before RCPT",
-            );
+        if self.tx.is_none() && self.config.deviations.has(Deviation::RcptBeforeMail) {
+            return self.reply(ReplyCode::OK, EnhancedCode::RECIPIENT_OK, "Recipient ok");
+        }
+        if let Some(text) = self.out_of_sequence(Verb::Rcpt) {
+            return self.reply(ReplyCode::BAD_SEQUENCE, BAD_SEQUENCE, text);
         }
         if !self.check_params(&params) {
             return;

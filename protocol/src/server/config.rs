@@ -81,6 +81,10 @@ pub struct ServerConfig {
     /// Maximum message size advertised with SIZE and enforced at end of data
     /// (RFC 1870); `0` means SIZE with no fixed limit.
     pub max_message_size: u64,
+    /// The most content the server holds for one message whatever SIZE says: past it,
+    /// 552 "exceeded storage allocation" (RFC 5321 §4.2.3). Keeps a hostile client from
+    /// filling memory when SIZE advertises no limit.
+    pub storage_cap: u64,
     /// Most recipients per transaction; at least [`MIN_RECIPIENTS`] (RFC 5321
     /// §4.5.3.1.8). Beyond it: 452 (§4.5.3.1.10).
     pub max_recipients: usize,
@@ -108,6 +112,7 @@ impl Default for ServerConfig {
             greeting: GreetingMode::Ready,
             extensions: Extensions::default(),
             max_message_size: 10 * 1024 * 1024,
+            storage_cap: 256 * 1024 * 1024,
             max_recipients: MIN_RECIPIENTS,
             recipients: None,
             users: BTreeMap::new(),

@@ -3,6 +3,7 @@
 
 use super::received;
 use super::{Deviation, Envelope, Helo, Message, Output, ServerSession, State, Transaction};
+use crate::address::ForwardPath;
 use crate::bdat::BdatAssembler;
 use crate::data::{DataConfig, DataDecoder};
 use crate::eod::{EndOfData, EndSet};
@@ -46,18 +47,36 @@ impl ServerSession {
         self.state = State::Data(Box::new(decoder));
     }
 
-    /// Keep one octet more than the limit, so that an over-size message is known to be
-    /// one without holding it.
+    /// The most content held in memory: one octet more than the limit that applies, so
+    /// that an over-size message is known to be one without holding it. The hard cap
+    /// applies even when SIZE advertises no limit, and under the SizeNotEnforced
+    /// deviation (which then stores the whole message, as the bug it models would).
     fn storage_limit(&self) -> usize {
-        match self.config.max_message_size {
-            0 => usize::MAX,
-            n => usize::try_from(n).map_or(usize::MAX, |n| n.saturating_add(1)),
-        }
+        let limit = match self.config.max_message_size {
+            0 => self.config.storage_cap,
+            _ if self.config.deviations.has(Deviation::SizeNotEnforced) => self.config.storage_cap,
+            n => n.min(self.config.storage_cap),
+        };
+        usize::try_from(limit).map_or(usize::MAX, |n| n.saturating_add(1))
     }
 
-    fn too_big(&self, size: u64) -> bool {
+    /// The refusal a message of `size` octets gets at its end, if any.
+    fn size_refusal(&self, size: u64) -> Option<Reply> {
         let max = self.config.max_message_size;
-        max > 0 && size > max && !self.config.deviations.has(Deviation::SizeNotEnforced)
+        if max > 0 && size > max && !self.config.deviations.has(Deviation::SizeNotEnforced) {
+            return Some(self.make_reply(
+                ReplyCode::EXCEEDED_STORAGE,
+                EnhancedCode::MESSAGE_TOO_BIG,
+                "Message exceeds fixed maximum message size (RFC 1870 §6)",
+            ));
+        }
+        (size > self.config.storage_cap).then(|| {
+            self.make_reply(
+                ReplyCode::EXCEEDED_STORAGE,
+                EnhancedCode::LENGTH_EXCEEDS_LIMIT,
+                "Requested mail action aborted: exceeded storage allocation",
+            )
+        })
     }
 
     pub(super) fn finish_data(&mut self, decoder: DataDecoder) {
@@ -77,18 +96,10 @@ impl ServerSession {
                 "Message refused: bare CR, bare LF or NUL in content (RFC 5321 §2.3.8)",
             );
         }
-        if self.too_big(size) {
-            return self.size_refusal();
+        if let Some(refusal) = self.size_refusal(size) {
+            return self.send(&refusal);
         }
         self.deliver(tx, body);
-    }
-
-    fn size_refusal(&mut self) {
-        self.reply(
-            ReplyCode::EXCEEDED_STORAGE,
-            EnhancedCode::MESSAGE_TOO_BIG,
-            "Message exceeds fixed maximum message size (RFC 1870 §6)",
-        );
     }
 
     /// BDAT (RFC 3030 §2): read the chunk in every case, then answer.
@@ -101,37 +112,43 @@ impl ServerSession {
                 Some(t) if t.recipients.is_empty() => {
                     Some((ReplyCode::BAD_SEQUENCE, "No valid recipients"))
                 }
+                Some(t) if t.bdat.as_ref().is_some_and(BdatAssembler::is_finished) => {
+                    Some((ReplyCode::BAD_SEQUENCE, "BDAT after the LAST chunk"))
+                }
                 _ => None,
             }
         };
         if let Some((code, text)) = refusal {
-            let mut r = Reply::new(code, text);
-            if self.config.extensions.enhanced_status_codes {
-                r.enhanced = Some(BAD_SEQUENCE);
-            }
-            if size == 0 {
-                return self.send(&r);
-            }
-            self.state = State::SkipChunk {
-                remaining: size,
-                refusal: r,
-            };
-            return;
+            let r = self.make_reply(code, BAD_SEQUENCE, text);
+            return self.skip_chunk(size, r);
         }
         let limit = self.storage_limit();
         let Some(tx) = self.tx.as_mut() else { return };
         let asm = tx.bdat.get_or_insert_with(|| BdatAssembler::new(limit));
         if asm.start_chunk(size, last).is_err() {
-            return self.reply(
+            let r = self.make_reply(
                 ReplyCode::BAD_SEQUENCE,
                 BAD_SEQUENCE,
                 "BDAT out of sequence",
             );
+            return self.skip_chunk(size, r);
         }
         if size == 0 {
             return self.finish_chunk();
         }
         self.state = State::Chunk;
+    }
+
+    /// Read and drop `size` chunk octets, then send `refusal`: the octets follow the
+    /// BDAT line whatever the answer, and must never be read as commands.
+    pub(super) fn skip_chunk(&mut self, size: u64, refusal: Reply) {
+        if size == 0 {
+            return self.send(&refusal);
+        }
+        self.state = State::SkipChunk {
+            remaining: size,
+            refusal,
+        };
     }
 
     pub(super) fn finish_chunk(&mut self) {
@@ -147,8 +164,8 @@ impl ServerSession {
             );
         }
         let Some(mut tx) = self.tx.take() else { return };
-        if self.too_big(size) {
-            return self.size_refusal();
+        if let Some(refusal) = self.size_refusal(size) {
+            return self.send(&refusal);
         }
         let body = tx
             .bdat
@@ -170,7 +187,12 @@ impl ServerSession {
             name: "unknown".into(),
             esmtp: false,
         });
+        // RFC 5321 §4.4: `For = "FOR" FWS ( Path / Mailbox )`; `<Postmaster>` is
+        // neither, so it is written with this server's domain.
         let for_rcpt = match tx.recipients.as_slice() {
+            [(ForwardPath::Postmaster, _)] => {
+                Some(format!("<postmaster@{}>", self.config.hostname))
+            }
             [(one, _)] => Some(one.to_string()),
             _ => None,
         };

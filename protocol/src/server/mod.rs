@@ -407,8 +407,7 @@ impl ServerSession {
             return;
         }
         let deviations = self.config.deviations;
-        let too_long = line.wire_len() > crate::limits::MAX_COMMAND_LINE
-            && !line.bytes[..line.bytes.len().min(5)].eq_ignore_ascii_case(b"AUTH ");
+        let too_long = line.wire_len() > self.line_limit(&line.bytes);
         let mut bytes = line.bytes;
         if too_long || line.overflow.is_some() {
             if deviations.has(Deviation::TruncateLongLines) {
@@ -433,13 +432,45 @@ impl ServerSession {
         self.command_line(&bytes);
     }
 
-    fn message_id(&self, n: u64) -> String {
-        format!("{:x}.{:x}", self.connection, n)
+    /// The longest line (with CRLF) this command may have: 512 octets (RFC 5321
+    /// §4.5.3.1.4) plus what each advertised extension adds to MAIL and RCPT, and 12288
+    /// for AUTH (RFC 4954 §4). A correct client is never refused for length.
+    fn line_limit(&self, line: &[u8]) -> usize {
+        use crate::limits::*;
+        let verb = &line[..line.len().min(5)];
+        let ext = self.config.extensions;
+        let on = |flag: bool, n: usize| if flag { n } else { 0 };
+        if verb.eq_ignore_ascii_case(b"AUTH ") {
+            MAX_AUTH_LINE
+        } else if verb.eq_ignore_ascii_case(b"MAIL ") {
+            MAX_COMMAND_LINE
+                + MAIL_SIZE_ALLOWANCE
+                + on(ext.eight_bit_mime || ext.binary_mime, MAIL_BODY_ALLOWANCE)
+                + on(ext.dsn, MAIL_DSN_ALLOWANCE)
+                + on(!self.config.users.is_empty(), MAIL_AUTH_ALLOWANCE)
+                + on(ext.smtputf8, MAIL_SMTPUTF8_ALLOWANCE)
+        } else if verb.eq_ignore_ascii_case(b"RCPT ") {
+            MAX_COMMAND_LINE + on(ext.dsn, RCPT_DSN_ALLOWANCE)
+        } else {
+            MAX_COMMAND_LINE
+        }
     }
 
-    /// Queue a reply with an enhanced status code, which is left out when
-    /// ENHANCEDSTATUSCODES is off and on 3xx replies (RFC 2034 §3).
+    /// A message id: an RFC 5321 §4.4 `Atom` (no dots), unique per server run.
+    fn message_id(&self, n: u64) -> String {
+        format!("{:x}-{:x}", self.connection, n)
+    }
+
+    /// Queue a reply; see [`make_reply`](Self::make_reply).
     fn reply(&mut self, code: ReplyCode, enhanced: EnhancedCode, text: &str) {
+        let r = self.make_reply(code, enhanced, text);
+        self.send(&r);
+    }
+
+    /// A reply with an enhanced status code, which is left out when
+    /// ENHANCEDSTATUSCODES is off and on 3xx replies (RFC 2034 §3). Every reply to a
+    /// command is made here, so that deviations that touch replies act in one place.
+    fn make_reply(&self, code: ReplyCode, enhanced: EnhancedCode, text: &str) -> Reply {
         let mut r = Reply::new(code, text);
         if self.config.extensions.enhanced_status_codes && !code.is_intermediate() {
             r.enhanced = Some(
@@ -452,7 +483,7 @@ impl ServerSession {
                 },
             );
         }
-        self.send(&r);
+        r
     }
 
     fn send(&mut self, reply: &Reply) {
@@ -480,6 +511,12 @@ impl ServerSession {
         } else {
             reply.to_bytes()
         };
+        self.send_raw(bytes);
+    }
+
+    /// Queue bytes to write, joined with any not yet taken so that pipelined replies
+    /// leave in one write.
+    fn send_raw(&mut self, bytes: Vec<u8>) {
         match self.out.back_mut() {
             Some(Output::Send(prev)) => prev.extend_from_slice(&bytes),
             _ => self.out.push_back(Output::Send(bytes)),

@@ -95,11 +95,11 @@ fn a_whole_transaction_is_stored_once_with_a_received_line() {
     );
     assert!(h.stored.is_empty());
     let r = h.send("Subject: hi\r\n\r\n..dot\r\n.\r\n");
-    assert!(r.starts_with("250 2.0.0 Ok: queued as 7.1"), "{r}");
+    assert!(r.starts_with("250 2.0.0 Ok: queued as 7-1"), "{r}");
     assert_eq!(h.stored.len(), 1);
     let m = &h.stored[0];
     let text = String::from_utf8_lossy(&m.content);
-    assert!(text.starts_with("Received: from client.test ([127.0.0.1])\r\n\tby mx.test with ESMTP id 7.1\r\n\tfor <alice@mx.test>;\r\n\tSun, 29 Nov 2026 21:00:00 +0000\r\n"), "{text}");
+    assert!(text.starts_with("Received: from client.test ([127.0.0.1])\r\n\tby mx.test with ESMTP id 7-1\r\n\tfor <alice@mx.test>;\r\n\tSun, 29 Nov 2026 21:00:00 +0000\r\n"), "{text}");
     assert!(text.ends_with("Subject: hi\r\n\r\n.dot\r\n"));
     assert_eq!(m.envelope.recipients.len(), 1);
     assert_eq!(h.codes("QUIT\r\n"), vec![221]);
@@ -468,4 +468,91 @@ fn each_deviation_misbehaves_exactly_as_named() {
             "{d}: deviation not visible:\n{deviant}"
         );
     }
+}
+
+#[test]
+fn extension_parameters_lengthen_the_line_limit() {
+    let mut h = Harness::new(config());
+    h.send("EHLO c.test\r\nMAIL FROM:<a@b.test> SIZE=100 RET=HDRS ENVID=x\r\n");
+    let orcpt = "o".repeat(470);
+    let line = format!(
+        "RCPT TO:<bob@mx.test> NOTIFY=SUCCESS,FAILURE,DELAY ORCPT=rfc822;{orcpt}@mx.test\r\n"
+    );
+    assert!(line.len() > crate::limits::MAX_COMMAND_LINE);
+    assert_eq!(
+        h.codes(&line),
+        vec![250],
+        "RFC 3461 §4 allows 500 more octets"
+    );
+    let too_long = format!("RCPT TO:<bob@mx.test> X={}\r\n", "x".repeat(1100));
+    assert_eq!(h.codes(&too_long), vec![500]);
+}
+
+#[test]
+fn an_empty_sasl_challenge_keeps_its_space() {
+    let mut users = std::collections::BTreeMap::new();
+    users.insert("user".to_owned(), "pass".to_owned());
+    let mut h = Harness::new(ServerConfig {
+        users,
+        auth_without_tls: true,
+        ..config()
+    });
+    assert_eq!(h.codes("AUTH PLAIN\r\n"), vec![503], "EHLO first");
+    h.send("EHLO c.test\r\n");
+    assert_eq!(
+        h.send("AUTH PLAIN\r\n"),
+        "334 \r\n",
+        "RFC 4954 §4: \"334\" SP"
+    );
+    assert_eq!(h.codes("AHVzZXIAcGFzcw==\r\n"), vec![235]);
+}
+
+#[test]
+fn content_is_capped_even_without_a_size_limit() {
+    let mut h = Harness::new(ServerConfig {
+        max_message_size: 0,
+        storage_cap: 50,
+        ..config()
+    });
+    let ehlo = h.send("EHLO c.test\r\n");
+    assert!(ehlo.contains("250-SIZE 0\r\n"), "{ehlo}");
+    h.send("MAIL FROM:<a@b.test>\r\nRCPT TO:<bob@mx.test>\r\nDATA\r\n");
+    let r = h.send(&format!("{}\r\n.\r\n", "z".repeat(100)));
+    assert!(r.starts_with("552 5.2.3"), "{r}");
+    assert!(h.stored.is_empty());
+}
+
+#[test]
+fn refused_bdat_lines_still_swallow_their_chunk() {
+    let mut h = Harness::new(config());
+    h.send("EHLO c.test\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<bob@mx.test>\r\n");
+    // A trailing space makes the line non-strict; the 13 octets are still chunk data.
+    assert_eq!(h.codes("BDAT 13 \r\nRCPT TO:<x@y>"), vec![501]);
+    assert_eq!(h.codes("NOOP\r\n"), vec![250]);
+    assert_eq!(h.codes("BDAT 3\r\nabc"), vec![250]);
+    assert_eq!(
+        h.codes("RCPT TO:<alice@mx.test>\r\n"),
+        vec![503],
+        "recipients come before chunks"
+    );
+    assert_eq!(h.codes("BDAT 0 LAST\r\n"), vec![250]);
+    assert_eq!(h.stored[0].envelope.recipients.len(), 1);
+}
+
+#[test]
+fn non_ascii_outside_addresses_is_a_syntax_error() {
+    let mut h = Harness::new(config());
+    h.send("EHLO c.test\r\n");
+    assert_eq!(h.codes("NOOP \u{fc}\r\n"), vec![501]);
+    assert_eq!(h.codes("RCPT TO:<\u{fc}@mx.test>\r\n"), vec![503]);
+    h.send("MAIL FROM:<a@b.test>\r\n");
+    assert_eq!(h.codes("RCPT TO:<\u{fc}@mx.test>\r\n"), vec![553]);
+}
+
+#[test]
+fn postmaster_gets_a_path_in_the_received_line() {
+    let mut h = Harness::new(config());
+    h.send("EHLO c.test\r\nMAIL FROM:<>\r\nRCPT TO:<Postmaster>\r\nDATA\r\nx\r\n.\r\n");
+    let text = String::from_utf8_lossy(&h.stored[0].content).into_owned();
+    assert!(text.contains("\tfor <postmaster@mx.test>;\r\n"), "{text}");
 }
