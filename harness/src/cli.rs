@@ -19,8 +19,8 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// Run scenario suites against a server (not implemented yet).
-    Run(Rest),
+    /// Run scenario suites against a server (default: the embedded reference server).
+    Run(RunArgs),
     /// Test an SMTP client by playing the server (not implemented yet).
     Client(Rest),
     /// Run the strict reference SMTP server.
@@ -33,10 +33,10 @@ pub(crate) enum Command {
     Fuzz(Rest),
     /// Merge JSON reports (not implemented yet).
     Report(Rest),
-    /// List cases (not implemented yet).
-    List(Rest),
-    /// Validate scenario files (not implemented yet).
-    Check(Rest),
+    /// List the cases of the catalogue (or of PATHS).
+    List(PathsArgs),
+    /// Validate scenario files; exit 2 with located errors if any is wrong.
+    Check(PathsArgs),
     /// Requirement coverage (not implemented yet).
     Coverage(Rest),
     /// Print the JSON Schema of the scenario language (not implemented yet).
@@ -104,4 +104,67 @@ pub(crate) struct ServeArgs {
     /// Print every deviation, one per line (name, then description), and exit.
     #[arg(long)]
     pub(crate) list_deviations: bool,
+}
+
+/// Which failures make the exit status 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum FailOn {
+    /// A broken MUST.
+    Must,
+    /// Also an unmet SHOULD.
+    Should,
+    /// Also an unmet MAY.
+    Info,
+}
+
+/// Report formats available so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    /// For people.
+    Text,
+    /// The JSON report of DESIGN.md (schema_version 1).
+    Json,
+}
+
+/// `smtpspec run`
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// Scenario files or directories [default: the catalogue].
+    pub(crate) paths: Vec<PathBuf>,
+    /// HOST:PORT of the server under test [default: the embedded reference server].
+    #[arg(long, value_name = "HOST:PORT")]
+    pub(crate) target: Option<String>,
+    /// Only cases whose id contains EXPR, whose section starts with it, or with that tag
+    /// or level.
+    #[arg(long, value_name = "EXPR")]
+    pub(crate) filter: Option<String>,
+    /// Cases run at once.
+    #[arg(long, default_value_t = 8)]
+    pub(crate) jobs: usize,
+    /// Longest wait for one step (e.g. 5s, 800ms).
+    #[arg(long, default_value = "5s")]
+    pub(crate) timeout: String,
+    /// Lowest level whose failure makes the exit status 1.
+    #[arg(long, value_enum, default_value_t = FailOn::Must)]
+    pub(crate) fail_on: FailOn,
+    /// Report format (repeatable) [default: text].
+    #[arg(long = "format", value_enum)]
+    pub(crate) formats: Vec<Format>,
+    /// Write the report here instead of standard output (one format).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) output: Option<PathBuf>,
+    /// Show transcripts of failures.
+    #[arg(short, long)]
+    pub(crate) verbose: bool,
+    /// Run the embedded server with a deviation (repeatable): the catalogue's own
+    /// mutation test.
+    #[arg(long = "deviate", value_name = "NAME")]
+    pub(crate) deviate: Vec<String>,
+}
+
+/// `smtpspec list` and `smtpspec check`
+#[derive(Debug, Args)]
+pub(crate) struct PathsArgs {
+    /// Scenario files or directories [default: the catalogue].
+    pub(crate) paths: Vec<PathBuf>,
 }

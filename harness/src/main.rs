@@ -4,6 +4,7 @@
 //! error · 3 the target could not be tested.
 
 mod cli;
+mod run;
 mod serve;
 
 use std::process::ExitCode;
@@ -28,10 +29,12 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Serve(args) => serve::main(args),
+        Command::Run(args) => run::main(args),
+        Command::List(args) => run::list(args),
+        Command::Check(args) => run::check(args),
         other => {
             eprintln!(
-                "smtpspec: '{}' is not implemented yet: this build has the protocol core and \
-                 the reference server (`smtpspec serve`) only (see README.md, \"Status\").",
+                "smtpspec: '{}' is not implemented yet (see README.md, \"Status\").",
                 other.name()
             );
             ExitCode::from(EXIT_USAGE)

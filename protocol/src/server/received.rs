@@ -24,6 +24,18 @@ pub fn rfc5322_date(unix: u64) -> String {
     )
 }
 
+/// Format a Unix time (seconds, UTC) as RFC 3339 (`2026-11-29T21:00:00Z`), for reports.
+pub fn rfc3339(unix: u64) -> String {
+    let (y, m, d) = civil_from_days((unix / 86_400) as i64);
+    let secs = unix % 86_400;
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
 /// Days since 1970-01-01 to a proleptic Gregorian (year, month, day), by the era
 /// arithmetic of the "days from civil" family of algorithms (400-year eras of 146097 days).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {

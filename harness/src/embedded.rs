@@ -1,0 +1,89 @@
+//! The embedded target: the reference server on 127.0.0.1:0, configured the way the
+//! catalogue's variables describe it, so that `smtpspec run` needs no setup.
+
+use std::path::PathBuf;
+
+use reference_server::settings::{FileSettings, StoreKind};
+use reference_server::{RunningServer, Server};
+use smtp_protocol::base64;
+use smtp_protocol::server::Deviation;
+
+use crate::scenario::template::Vars;
+
+/// The domain of the embedded server.
+pub const DOMAIN: &str = "smtpspec.test";
+
+/// Variables for a target whose domain is `domain`, with the harness's own client
+/// names and an AUTH user.
+pub fn vars(domain: &str, rcpt: &str, bad_rcpt: &str, user: &str, password: &str) -> Vars {
+    let mut v = Vars::new();
+    v.insert("client.helo".into(), "client.smtpspec.test".into());
+    v.insert("client.from".into(), "sender@client.smtpspec.test".into());
+    v.insert("target.domain".into(), domain.into());
+    v.insert("target.rcpt".into(), rcpt.into());
+    v.insert("target.bad_rcpt".into(), bad_rcpt.into());
+    v.insert("target.user".into(), user.into());
+    v.insert("target.password".into(), password.into());
+    let token = base64::encode(format!("\0{user}\0{password}").as_bytes());
+    v.insert("target.auth_plain".into(), token);
+    v
+}
+
+/// The embedded server, its variables, and the Maildir it stores into (kept alive with
+/// the server and removed after).
+pub struct Embedded {
+    /// The running server.
+    pub server: RunningServer,
+    /// Variables for the scenarios.
+    pub vars: Vars,
+    /// Its Maildir, for `expect_stored`.
+    pub mailbox: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// Start the reference server (with `deviations`).
+pub async fn start(deviations: &[Deviation]) -> Result<Embedded, String> {
+    let dir = tempfile::Builder::new()
+        .prefix("smtpspec-run-")
+        .tempdir()
+        .map_err(|e| format!("temporary Maildir: {e}"))?;
+    let mailbox = dir.path().join("Maildir");
+    let mut file = FileSettings {
+        listen: "127.0.0.1:0".into(),
+        hostname: DOMAIN.into(),
+        store: StoreKind::Maildir,
+        maildir: Some(mailbox.clone()),
+        recipients: Some(vec![format!("alice@{DOMAIN}")]),
+        deviations: deviations.iter().map(|d| d.name().to_owned()).collect(),
+        ..FileSettings::default()
+    };
+    file.users.insert("user".into(), "password".into());
+    file.max_message_size = 1_000_000;
+    let settings = file.resolve().map_err(|e| e.to_string())?;
+    let server = Server::bind(settings).await.map_err(|e| e.to_string())?;
+    let running = server.spawn().map_err(|e| e.to_string())?;
+    let vars = vars(
+        DOMAIN,
+        &format!("alice@{DOMAIN}"),
+        &format!("nobody@{DOMAIN}"),
+        "user",
+        "password",
+    );
+    Ok(Embedded {
+        server: running,
+        vars,
+        mailbox,
+        _dir: dir,
+    })
+}
+
+/// The catalogue shipped with smtpspec: `scenarios/` in the working directory, or the
+/// one in the source tree this binary was built from.
+pub fn catalogue() -> PathBuf {
+    let here = PathBuf::from("scenarios");
+    if here.is_dir() {
+        here
+    } else {
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios"))
+    }
+}

@@ -1,0 +1,220 @@
+//! `smtpspec run`, `list` and `check`.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use smtp_protocol::server::Deviation;
+use smtpspec::embedded;
+use smtpspec::report::{self, Run};
+use smtpspec::runner::{self, Options, Verdict};
+use smtpspec::scenario::load::{self, Case};
+use smtpspec::scenario::{Level, parse_duration};
+
+use crate::EXIT_USAGE;
+use crate::cli::{FailOn, Format, PathsArgs, RunArgs};
+
+/// Exit status 1: a failure at or above `--fail-on`.
+const EXIT_NONCONFORMANT: u8 = 1;
+/// Exit status 3: the target could not be tested.
+const EXIT_UNTESTABLE: u8 = 3;
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn load_cases(paths: Vec<PathBuf>) -> Result<Vec<Case>, ExitCode> {
+    let paths = if paths.is_empty() {
+        vec![embedded::catalogue()]
+    } else {
+        paths
+    };
+    load::load(&paths).map_err(|errors| {
+        for e in &errors {
+            eprintln!("{e}");
+        }
+        eprintln!("smtpspec: {} error(s) in scenario files", errors.len());
+        ExitCode::from(EXIT_USAGE)
+    })
+}
+
+fn matches(case: &Case, expr: &str) -> bool {
+    case.id.contains(expr)
+        || case.spec.section.starts_with(expr)
+        || case.tags.iter().any(|t| t == expr)
+        || case.spec.level.as_str().eq_ignore_ascii_case(expr)
+}
+
+pub(crate) fn list(args: PathsArgs) -> ExitCode {
+    match load_cases(args.paths) {
+        Ok(cases) => {
+            for c in &cases {
+                println!(
+                    "{:<56} RFC {} §{} {:<6} {}",
+                    c.id,
+                    c.spec.rfc,
+                    c.spec.section,
+                    c.spec.level.as_str(),
+                    c.title
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
+pub(crate) fn check(args: PathsArgs) -> ExitCode {
+    match load_cases(args.paths) {
+        Ok(cases) => {
+            println!("{} cases, no errors", cases.len());
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
+pub(crate) fn main(args: RunArgs) -> ExitCode {
+    let Some(step_timeout) = parse_duration(&args.timeout) else {
+        eprintln!(
+            "smtpspec run: --timeout {:?} is not a duration like 5s",
+            args.timeout
+        );
+        return ExitCode::from(EXIT_USAGE);
+    };
+    let mut deviations = Vec::new();
+    for name in &args.deviate {
+        match Deviation::from_name(name) {
+            Some(d) => deviations.push(d),
+            None => {
+                eprintln!(
+                    "smtpspec run: deviation {name:?} does not exist (see serve --list-deviations)"
+                );
+                return ExitCode::from(EXIT_USAGE);
+            }
+        }
+    }
+    if args.target.is_some() && !deviations.is_empty() {
+        eprintln!("smtpspec run: --deviate applies to the embedded server, not to --target");
+        return ExitCode::from(EXIT_USAGE);
+    }
+    let mut cases = match load_cases(args.paths.clone()) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    if let Some(expr) = &args.filter {
+        cases.retain(|c| matches(c, expr));
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("smtpspec run: cannot start the runtime: {e}");
+            return ExitCode::from(EXIT_UNTESTABLE);
+        }
+    };
+    let options = Options {
+        jobs: args.jobs,
+        step_timeout,
+    };
+    let outcome = runtime.block_on(async {
+        let (server, addr, vars, mailbox) = match &args.target {
+            None => {
+                let e = embedded::start(&deviations).await?;
+                let (addr, vars, mailbox) = (e.server.addr(), e.vars.clone(), e.mailbox.clone());
+                (Some(e), addr, vars, Some(mailbox))
+            }
+            Some(t) => {
+                let addr: SocketAddr = t
+                    .to_socket_addrs()
+                    .map_err(|e| format!("--target {t}: {e}"))?
+                    .next()
+                    .ok_or_else(|| format!("--target {t}: no address"))?;
+                let domain = "localhost";
+                let vars = embedded::vars(
+                    domain,
+                    &format!("postmaster@{domain}"),
+                    &format!("smtpspec-no-such-user-{}@{domain}", unix_now()),
+                    "user",
+                    "password",
+                );
+                (None, addr, vars, None)
+            }
+        };
+        let started = unix_now();
+        let target = runner::discover(addr, vars, mailbox, step_timeout).await?;
+        let results = runner::run(&cases, &target, options).await;
+        if let Some(e) = server {
+            let _ = e.server.stop().await;
+        }
+        Ok::<_, String>(Run {
+            target,
+            started,
+            finished: unix_now(),
+            cases: results,
+        })
+    });
+    let run = match outcome {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("smtpspec run: the target could not be tested: {e}");
+            return ExitCode::from(EXIT_UNTESTABLE);
+        }
+    };
+    if let Err(e) = write_reports(&run, &args) {
+        eprintln!("smtpspec run: {e}");
+        return ExitCode::from(EXIT_USAGE);
+    }
+    exit_status(&run, args.fail_on)
+}
+
+fn write_reports(run: &Run, args: &RunArgs) -> Result<(), String> {
+    let formats = if args.formats.is_empty() {
+        vec![Format::Text]
+    } else {
+        args.formats.clone()
+    };
+    if args.output.is_some() && formats.len() > 1 {
+        return Err("--output takes one --format".into());
+    }
+    for f in formats {
+        let text = match f {
+            Format::Text => report::text::report(run, args.verbose),
+            Format::Json => {
+                let mut s = serde_json::to_string_pretty(&report::json::report(run))
+                    .map_err(|e| e.to_string())?;
+                s.push('\n');
+                s
+            }
+        };
+        match &args.output {
+            Some(path) => {
+                std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?
+            }
+            None => print!("{text}"),
+        }
+    }
+    Ok(())
+}
+
+fn exit_status(run: &Run, fail_on: FailOn) -> ExitCode {
+    if !run.cases.is_empty() && run.cases.iter().all(|c| c.verdict == Verdict::Error) {
+        return ExitCode::from(EXIT_UNTESTABLE);
+    }
+    let counts = run.cases.iter().any(|c| match c.verdict {
+        Verdict::Fail => true,
+        Verdict::Warn => match fail_on {
+            FailOn::Must => false,
+            FailOn::Should => c.level() == Level::Should,
+            FailOn::Info => true,
+        },
+        _ => false,
+    });
+    if counts {
+        ExitCode::from(EXIT_NONCONFORMANT)
+    } else {
+        ExitCode::SUCCESS
+    }
+}

@@ -1,0 +1,296 @@
+//! The runner's side of one connection: send, read replies with deadlines, STARTTLS,
+//! and a transcript of everything in both directions.
+//!
+//! Every wait has a deadline for the whole operation (not per read), so a target that
+//! drips one octet at a time or never ends a line cannot hold the run; every buffer is
+//! bounded by the protocol crate's reply parser.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use smtp_protocol::reply::{ParsedReply, ReplyError, ReplyParser};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::{Instant, timeout_at};
+
+/// Which way octets went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dir {
+    /// From the harness to the target.
+    Send,
+    /// From the target.
+    Recv,
+    /// The TLS handshake completed here.
+    Tls,
+}
+
+/// One transcript entry.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// Direction.
+    pub dir: Dir,
+    /// The octets (secrets already redacted).
+    pub data: Vec<u8>,
+}
+
+/// Why a wait ended without what it waited for.
+#[derive(Debug)]
+pub enum ConnError {
+    /// Nothing (or not enough) arrived before the deadline.
+    Timeout(Duration),
+    /// The target closed the connection.
+    Closed,
+    /// The reply could not be understood.
+    Reply(ReplyError),
+    /// A socket or TLS error.
+    Io(io::Error),
+}
+
+impl std::fmt::Display for ConnError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Timeout(d) => write!(f, "no complete reply within {} ms", d.as_millis()),
+            Self::Closed => f.write_str("the target closed the connection"),
+            Self::Reply(e) => write!(f, "malformed reply: {e}"),
+            Self::Io(e) => write!(f, "I/O error: {e}"),
+        }
+    }
+}
+
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// A connection under test.
+pub struct Conn {
+    plain: Option<TcpStream>,
+    tls: Option<Box<dyn Io>>,
+    parser: ReplyParser,
+    /// Everything sent and received.
+    pub transcript: Vec<Event>,
+    /// The next line sent is a SASL response (after a 334): redact it.
+    redact_next: bool,
+}
+
+impl Conn {
+    /// Connect within `limit`.
+    pub async fn connect(addr: SocketAddr, limit: Duration) -> Result<Self, ConnError> {
+        let tcp = tokio::time::timeout(limit, TcpStream::connect(addr))
+            .await
+            .map_err(|_| ConnError::Timeout(limit))?
+            .map_err(ConnError::Io)?;
+        let _ = tcp.set_nodelay(true);
+        Ok(Self {
+            plain: Some(tcp),
+            tls: None,
+            parser: ReplyParser::new(),
+            transcript: Vec::new(),
+            redact_next: false,
+        })
+    }
+
+    fn io(&mut self) -> Result<&mut (dyn Io + '_), ConnError> {
+        match (&mut self.tls, &mut self.plain) {
+            (Some(t), _) => Ok(t.as_mut()),
+            (None, Some(p)) => Ok(p),
+            (None, None) => Err(ConnError::Closed),
+        }
+    }
+
+    /// Send octets as they are.
+    pub async fn send(&mut self, bytes: &[u8], limit: Duration) -> Result<(), ConnError> {
+        self.record_send(bytes);
+        let io = self.io()?;
+        tokio::time::timeout(limit, async {
+            io.write_all(bytes).await?;
+            io.flush().await
+        })
+        .await
+        .map_err(|_| ConnError::Timeout(limit))?
+        .map_err(ConnError::Io)
+    }
+
+    fn record_send(&mut self, bytes: &[u8]) {
+        let upper: Vec<u8> = bytes.iter().take(5).map(u8::to_ascii_uppercase).collect();
+        let data = if self.redact_next {
+            self.redact_next = false;
+            b"<redacted SASL response>\r\n".to_vec()
+        } else if upper == b"AUTH " {
+            // Keep `AUTH MECH`, hide an initial response.
+            let text = String::from_utf8_lossy(bytes);
+            let mut words = text.split(' ');
+            let head = format!(
+                "{} {}",
+                words.next().unwrap_or(""),
+                words.next().unwrap_or("")
+            );
+            let head = head.trim_end_matches(['\r', '\n']).to_owned();
+            if words.next().is_some() {
+                format!("{head} <redacted>\r\n").into_bytes()
+            } else {
+                bytes.to_vec()
+            }
+        } else {
+            bytes.to_vec()
+        };
+        self.transcript.push(Event {
+            dir: Dir::Send,
+            data,
+        });
+    }
+
+    async fn read_some(&mut self, deadline: Instant, limit: Duration) -> Result<usize, ConnError> {
+        let mut buf = [0u8; 8192];
+        let io = self.io()?;
+        let n = timeout_at(deadline, io.read(&mut buf))
+            .await
+            .map_err(|_| ConnError::Timeout(limit))?
+            .map_err(ConnError::Io)?;
+        if n > 0 {
+            self.transcript.push(Event {
+                dir: Dir::Recv,
+                data: buf[..n].to_vec(),
+            });
+            self.parser.push(&buf[..n]);
+        }
+        Ok(n)
+    }
+
+    /// The next complete reply, within `limit` from now.
+    pub async fn reply(&mut self, limit: Duration) -> Result<ParsedReply, ConnError> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(r) = self.parser.next_reply() {
+                let r = r.map_err(ConnError::Reply)?;
+                if r.reply.code.get() == 334 {
+                    self.redact_next = true;
+                }
+                return Ok(r);
+            }
+            if self.read_some(deadline, limit).await? == 0 {
+                return Err(match self.parser.finish() {
+                    Some(e) => ConnError::Reply(e),
+                    None => ConnError::Closed,
+                });
+            }
+        }
+    }
+
+    /// Wait `quiet`: `Ok(None)` if nothing came, `Ok(Some(octets))` if something did.
+    /// A close is reported as [`ConnError::Closed`].
+    pub async fn silence(&mut self, quiet: Duration) -> Result<Option<Vec<u8>>, ConnError> {
+        if !self.parser.is_idle() {
+            return Ok(Some(self.parser.take_remaining()));
+        }
+        let deadline = Instant::now() + quiet;
+        match self.read_some(deadline, quiet).await {
+            Err(ConnError::Timeout(_)) => Ok(None),
+            Ok(0) => Err(ConnError::Closed),
+            Ok(_) => Ok(Some(self.parser.take_remaining())),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Wait for the target to close within `limit`; octets before the close are kept in
+    /// the transcript.
+    pub async fn closed(&mut self, limit: Duration) -> Result<(), ConnError> {
+        let deadline = Instant::now() + limit;
+        loop {
+            match self.read_some(deadline, limit).await {
+                Ok(0) | Err(ConnError::Io(_)) => return Ok(()),
+                Ok(_) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Run the TLS handshake over the plain connection (after a 220 to STARTTLS).
+    /// Unread plaintext is dropped first: it is the server's fault if any arrived.
+    pub async fn handshake(&mut self, limit: Duration) -> Result<(), ConnError> {
+        let leftover = self.parser.take_remaining();
+        if !leftover.is_empty() {
+            return Err(ConnError::Io(io::Error::other(format!(
+                "{} octets arrived after the 220 to STARTTLS, before the handshake",
+                leftover.len()
+            ))));
+        }
+        let tcp = self.plain.take().ok_or(ConnError::Closed)?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| ConnError::Io(io::Error::other(e)))?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyCertificate))
+            .with_no_client_auth();
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let name = ServerName::try_from("smtpspec.target")
+            .map_err(|e| ConnError::Io(io::Error::other(e)))?;
+        let tls = tokio::time::timeout(limit, connector.connect(name, tcp))
+            .await
+            .map_err(|_| ConnError::Timeout(limit))?
+            .map_err(ConnError::Io)?;
+        self.tls = Some(Box::new(tls));
+        self.parser = ReplyParser::new();
+        self.transcript.push(Event {
+            dir: Dir::Tls,
+            data: b"TLS handshake complete".to_vec(),
+        });
+        Ok(())
+    }
+}
+
+/// Conformance tests the SMTP dialogue, not the target's PKI: any certificate is
+/// accepted, but the handshake signatures are still verified.
+#[derive(Debug)]
+struct AnyCertificate;
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &rustls::crypto::ring::default_provider().signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &rustls::crypto::ring::default_provider().signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        rustls::crypto::ring::default_provider()
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}

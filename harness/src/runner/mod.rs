@@ -1,0 +1,216 @@
+//! The runner: discover the target once, then run every case on its own connection,
+//! several at a time, each to a verdict with a reason and a transcript.
+
+mod case;
+pub mod conn;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use smtp_protocol::ehlo::EhloResponse;
+use tokio::sync::Semaphore;
+
+use crate::scenario::load::Case;
+use crate::scenario::template::Vars;
+use crate::scenario::{Level, Spec};
+use conn::{Conn, Event};
+
+/// The five verdicts of DESIGN.md, written exactly so in reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Verdict {
+    /// As required.
+    Pass,
+    /// A MUST broken.
+    Fail,
+    /// A SHOULD (or MAY) not met.
+    Warn,
+    /// Not applicable, with the reason.
+    Skip,
+    /// The harness could not decide.
+    Error,
+}
+
+impl Verdict {
+    /// As written in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pass => "pass",
+            Self::Fail => "fail",
+            Self::Warn => "warn",
+            Self::Skip => "skip",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// What is known about the target before the cases run.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its greeting line(s).
+    pub banner: String,
+    /// EHLO keywords, upper case.
+    pub keywords: Vec<String>,
+    /// EHLO lines as advertised (`SIZE 10240000`).
+    pub ehlo: Vec<String>,
+    /// Variables for the scenarios.
+    pub vars: Vars,
+    /// The SIZE limit advertised, if any and not 0.
+    pub size_limit: Option<u64>,
+    /// A Maildir whose `new/` holds what the target stored, when the profile gives one.
+    pub mailbox: Option<std::path::PathBuf>,
+}
+
+/// One case's outcome.
+#[derive(Debug, Clone)]
+pub struct CaseResult {
+    /// `suite/id`.
+    pub id: String,
+    /// Suite name.
+    pub suite: String,
+    /// Title.
+    pub title: String,
+    /// Requirement.
+    pub spec: Spec,
+    /// Verdict.
+    pub verdict: Verdict,
+    /// Why.
+    pub reason: String,
+    /// Wall time.
+    pub duration: Duration,
+    /// Both directions, secrets redacted.
+    pub transcript: Vec<Event>,
+}
+
+impl CaseResult {
+    fn new(
+        case: &Case,
+        verdict: Verdict,
+        reason: String,
+        start: Instant,
+        transcript: Vec<Event>,
+    ) -> Self {
+        Self {
+            id: case.id.clone(),
+            suite: case.suite.clone(),
+            title: case.title.clone(),
+            spec: case.spec.clone(),
+            verdict,
+            reason,
+            duration: start.elapsed(),
+            transcript,
+        }
+    }
+
+    /// The requirement level.
+    pub fn level(&self) -> Level {
+        self.spec.level
+    }
+}
+
+/// How to run.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Cases at once.
+    pub jobs: usize,
+    /// Longest wait for any one step.
+    pub step_timeout: Duration,
+}
+
+/// Greet the target once: banner and EHLO keywords, for the report and `requires`.
+pub async fn discover(
+    addr: SocketAddr,
+    vars: Vars,
+    mailbox: Option<std::path::PathBuf>,
+    limit: Duration,
+) -> Result<Target, String> {
+    let mut conn = Conn::connect(addr, limit)
+        .await
+        .map_err(|e| format!("connect {addr}: {e}"))?;
+    let greeting = conn
+        .reply(limit)
+        .await
+        .map_err(|e| format!("greeting: {e}"))?;
+    let helo = vars
+        .get("client.helo")
+        .cloned()
+        .unwrap_or_else(|| "smtpspec.test".into());
+    conn.send(format!("EHLO {helo}\r\n").as_bytes(), limit)
+        .await
+        .map_err(|e| format!("EHLO: {e}"))?;
+    let reply = conn
+        .reply(limit)
+        .await
+        .map_err(|e| format!("EHLO reply: {e}"))?;
+    let _ = conn.send(b"QUIT\r\n", limit).await;
+    let (ehlo, _) = if reply.reply.code.is_positive() {
+        EhloResponse::from_reply(&reply.reply)
+    } else {
+        (
+            EhloResponse {
+                domain: String::new(),
+                greeting: None,
+                lines: Vec::new(),
+            },
+            Vec::new(),
+        )
+    };
+    Ok(Target {
+        addr,
+        banner: format!("{} {}", greeting.reply.code, greeting.reply.text()),
+        keywords: ehlo
+            .lines
+            .iter()
+            .map(|l| l.keyword.to_ascii_uppercase())
+            .collect(),
+        ehlo: ehlo.lines.iter().map(ToString::to_string).collect(),
+        size_limit: ehlo.size_limit().flatten(),
+        vars,
+        mailbox,
+    })
+}
+
+/// Run `cases` against `target`; results come back in the order of `cases`.
+pub async fn run(cases: &[Case], target: &Target, options: Options) -> Vec<CaseResult> {
+    let limit = Arc::new(Semaphore::new(options.jobs.max(1)));
+    let target = Arc::new(target.clone());
+    let mut tasks = Vec::with_capacity(cases.len());
+    for case in cases {
+        let case = case.clone();
+        let target = Arc::clone(&target);
+        let limit = Arc::clone(&limit);
+        tasks.push(tokio::spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            // The whole case is bounded too: steps × step timeout, plus slack.
+            let budget = options.step_timeout * (case.steps.len() as u32 + 2);
+            match tokio::time::timeout(budget, case::run(&case, &target, options.step_timeout))
+                .await
+            {
+                Ok(r) => r,
+                Err(_) => CaseResult::new(
+                    &case,
+                    Verdict::Error,
+                    format!("the case took longer than {} ms", budget.as_millis()),
+                    Instant::now(),
+                    Vec::new(),
+                ),
+            }
+        }));
+    }
+    let mut results = Vec::with_capacity(tasks.len());
+    for (task, case) in tasks.into_iter().zip(cases) {
+        results.push(match task.await {
+            Ok(r) => r,
+            Err(e) => CaseResult::new(
+                case,
+                Verdict::Error,
+                format!("harness task failed: {e}"),
+                Instant::now(),
+                Vec::new(),
+            ),
+        });
+    }
+    results
+}

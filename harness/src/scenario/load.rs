@@ -1,0 +1,445 @@
+//! Reading and checking scenario files. Everything that can be known before a target
+//! is contacted is checked here, so a run never stops halfway on a typo: unknown keys,
+//! wrong types, unknown steps and variables, bad escapes, durations, classes and
+//! patterns all come back as `file:line:column: message`.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use regex::Regex;
+
+use super::template::{self, KNOWN};
+use super::{CaseDef, ExpectEhlo, ExpectReply, ExpectSpec, Level, Spec, Step, SuiteFile};
+
+/// A located problem in a scenario file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadError(pub String);
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A reply matcher, checked and compiled.
+#[derive(Debug, Clone)]
+pub struct Matcher {
+    /// Allowed codes (empty: any).
+    pub codes: Vec<u16>,
+    /// Allowed code prefix: `5` for `5xx`, `55` for `55x`.
+    pub class: Option<String>,
+    /// Enhanced code pattern: `5.1.1` or `5.x.x`.
+    pub enhanced: Option<String>,
+    /// Text pattern.
+    pub text: Option<Regex>,
+    /// Line count constraint.
+    pub multiline: Option<bool>,
+    /// Variable to store the reply text in.
+    pub capture: Option<String>,
+}
+
+impl Matcher {
+    /// How the expectation reads in a verdict reason.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        match self.codes.as_slice() {
+            [] => {}
+            [one] => parts.push(one.to_string()),
+            many => parts.push(format!(
+                "one of {}",
+                many.iter()
+                    .map(u16::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }
+        if let Some(c) = &self.class {
+            parts.push(format!("{c}{}", "x".repeat(3 - c.len())));
+        }
+        if let Some(e) = &self.enhanced {
+            parts.push(format!("enhanced {e}"));
+        }
+        if let Some(t) = &self.text {
+            parts.push(format!("text /{}/", t.as_str()));
+        }
+        match self.multiline {
+            Some(true) => parts.push("multiline".into()),
+            Some(false) => parts.push("single line".into()),
+            None => {}
+        }
+        if parts.is_empty() {
+            "any reply".into()
+        } else {
+            parts.join(", ")
+        }
+    }
+}
+
+/// A checked step.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// A line to send; CRLF added after expansion.
+    Send(String),
+    /// Octets to send, after expansion and unescaping.
+    SendRaw(String),
+    /// A body; `stuff` dot-stuffs and terminates it.
+    SendBody {
+        /// Text with escapes.
+        text: String,
+        /// Dot-stuff and terminate.
+        stuff: bool,
+        /// Pad past the advertised SIZE.
+        exceed_size: bool,
+    },
+    /// Run the TLS handshake.
+    Handshake,
+    /// Check the stored message.
+    ExpectStored(super::ExpectStored),
+    /// Wait for a reply and match it.
+    Expect(Matcher),
+    /// Check the last EHLO reply.
+    ExpectEhlo(ExpectEhlo),
+    /// Wait for the server to close.
+    ExpectClose,
+    /// Nothing may arrive for this long.
+    Silence(Duration),
+    /// STARTTLS and the handshake.
+    Starttls,
+    /// Wait.
+    Pause(Duration),
+}
+
+/// A step with where it was written.
+#[derive(Debug, Clone)]
+pub struct LocatedAction {
+    /// The step.
+    pub action: Action,
+    /// Line in the file (1-based).
+    pub line: u64,
+    /// The step's name as written.
+    pub name: &'static str,
+}
+
+/// A checked case, ready to run.
+#[derive(Debug, Clone)]
+pub struct Case {
+    /// `suite/id`.
+    pub id: String,
+    /// The suite.
+    pub suite: String,
+    /// One line for people.
+    pub title: String,
+    /// The requirement.
+    pub spec: Spec,
+    /// EHLO keywords needed.
+    pub requires: Vec<String>,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// The steps.
+    pub steps: Vec<LocatedAction>,
+    /// Source file.
+    pub file: PathBuf,
+}
+
+impl Case {
+    /// `MUST`, `SHOULD` or `MAY`.
+    pub fn level(&self) -> Level {
+        self.spec.level
+    }
+}
+
+/// Every `.yaml`/`.yml` file under `paths` (files or directories), sorted.
+pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+        for entry in std::fs::read_dir(dir)? {
+            let p = entry?.path();
+            if p.is_dir() {
+                walk(&p, out)?;
+            } else if p.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                out.push(p);
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            walk(p, &mut out).map_err(|e| LoadError(format!("{}: {e}", p.display())))?;
+        } else if p.exists() {
+            out.push(p.clone());
+        } else {
+            return Err(LoadError(format!(
+                "{}: no such file or directory",
+                p.display()
+            )));
+        }
+    }
+    out.sort();
+    // Target profiles live beside the catalogue but are not suites.
+    out.retain(|p| !p.components().any(|c| c.as_os_str() == "targets"));
+    Ok(out)
+}
+
+/// Load and check every suite under `paths`. All problems are reported, not just the
+/// first.
+pub fn load(paths: &[PathBuf]) -> Result<Vec<Case>, Vec<LoadError>> {
+    let files = collect_files(paths).map_err(|e| vec![e])?;
+    let mut cases = Vec::new();
+    let mut errors = Vec::new();
+    let mut ids = BTreeSet::new();
+    for file in files {
+        match load_file(&file) {
+            Ok(found) => {
+                for c in found {
+                    if !ids.insert(c.id.clone()) {
+                        errors.push(LoadError(format!(
+                            "{}: case id {} is used twice",
+                            file.display(),
+                            c.id
+                        )));
+                    }
+                    cases.push(c);
+                }
+            }
+            Err(mut e) => errors.append(&mut e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(cases)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Load one file.
+pub fn load_file(file: &Path) -> Result<Vec<Case>, Vec<LoadError>> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| vec![LoadError(format!("{}: {e}", file.display()))])?;
+    parse(&text, file)
+}
+
+/// Parse and check a suite's text; `file` names it in errors.
+pub fn parse(text: &str, file: &Path) -> Result<Vec<Case>, Vec<LoadError>> {
+    let suite: SuiteFile = serde_saphyr::from_str(text).map_err(|e| {
+        let msg = e
+            .to_string()
+            .replace("<input>", &file.display().to_string());
+        vec![LoadError(format!("{}: {msg}", file.display()))]
+    })?;
+    let mut errors = Vec::new();
+    let mut cases = Vec::new();
+    if !valid_id(&suite.suite, true) {
+        errors.push(LoadError(format!(
+            "{}:1:1: suite name {:?} must be lower-case letters, digits, '-', '.'",
+            file.display(),
+            suite.suite
+        )));
+    }
+    for def in suite.cases {
+        match check_case(&suite.suite, def, file) {
+            Ok(c) => cases.push(c),
+            Err(mut e) => errors.append(&mut e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(cases)
+    } else {
+        Err(errors)
+    }
+}
+
+fn valid_id(id: &str, dots: bool) -> bool {
+    !id.is_empty()
+        && id.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || (dots && b == b'.')
+        })
+}
+
+fn check_case(suite: &str, def: CaseDef, file: &Path) -> Result<Case, Vec<LoadError>> {
+    let mut errors = Vec::new();
+    let first_line = def.steps.first().map_or(1, |s| s.referenced.line());
+    let at = |line: u64, col: u64, msg: String| {
+        LoadError(format!(
+            "{}:{line}:{col}: case {}: {msg}",
+            file.display(),
+            def.id
+        ))
+    };
+    if !valid_id(&def.id, false) {
+        errors.push(at(
+            first_line,
+            1,
+            "id must be lower-case letters, digits and '-'".into(),
+        ));
+    }
+    if def.steps.is_empty() {
+        errors.push(at(first_line, 1, "a case needs at least one step".into()));
+    }
+    let mut steps = Vec::new();
+    for spanned in &def.steps {
+        let (line, col) = (spanned.referenced.line(), spanned.referenced.column());
+        match check_step(&spanned.value) {
+            Ok(action) => steps.push(LocatedAction {
+                action,
+                line,
+                name: spanned.value.name(),
+            }),
+            Err(msg) => errors.push(at(line, col, format!("{}: {msg}", spanned.value.name()))),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(Case {
+        id: format!("{suite}/{}", def.id),
+        suite: suite.to_owned(),
+        title: def.title,
+        spec: def.spec,
+        requires: def
+            .requires
+            .iter()
+            .map(|k| k.to_ascii_uppercase())
+            .collect(),
+        tags: def.tags,
+        steps,
+        file: file.to_path_buf(),
+    })
+}
+
+fn check_text(text: &str, escapes: bool) -> Result<(), String> {
+    let names = template::names(text).map_err(|at| format!("unclosed '{{{{' at offset {at}"))?;
+    if let Some(unknown) = names.iter().find(|n| !KNOWN.contains(n)) {
+        return Err(format!(
+            "unknown variable {{{{{unknown}}}}} (known: {})",
+            KNOWN.join(", ")
+        ));
+    }
+    if escapes {
+        template::unescape(text)
+            .map_err(|at| format!("bad escape at offset {at} (use \\r \\n \\t \\0 \\\\ \\xHH)"))?;
+    }
+    Ok(())
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    super::parse_duration(s).ok_or_else(|| format!("{s:?} is not a duration like 500ms or 2s"))
+}
+
+fn check_step(step: &Step) -> Result<Action, String> {
+    Ok(match step {
+        Step::Send(t) => {
+            check_text(t, false)?;
+            if t.contains(['\r', '\n']) {
+                return Err("a line cannot hold CR or LF; use send_raw".into());
+            }
+            Action::Send(t.clone())
+        }
+        Step::SendRaw(t) => {
+            check_text(t, true)?;
+            Action::SendRaw(t.clone())
+        }
+        Step::SendBody(b) => {
+            check_text(&b.text, true)?;
+            Action::SendBody {
+                text: b.text.clone(),
+                stuff: b.stuff,
+                exceed_size: b.exceed_size,
+            }
+        }
+        Step::Expect(spec) => Action::Expect(matcher(spec)?),
+        Step::ExpectEhlo(e) => {
+            if e.keyword.is_empty()
+                || !e
+                    .keyword
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            {
+                return Err(format!("{:?} is not an EHLO keyword", e.keyword));
+            }
+            Action::ExpectEhlo(e.clone())
+        }
+        Step::ExpectClose => Action::ExpectClose,
+        Step::ExpectSilence(d) => Action::Silence(duration(d)?),
+        Step::Starttls => Action::Starttls,
+        Step::Handshake => Action::Handshake,
+        Step::ExpectStored(e) => {
+            for t in e.contains.iter().chain(&e.lacks) {
+                check_text(t, true)?;
+            }
+            Action::ExpectStored(e.clone())
+        }
+        Step::Pause(d) => Action::Pause(duration(d)?),
+    })
+}
+
+fn class_prefix(class: &str) -> Result<String, String> {
+    let c = class.to_ascii_lowercase();
+    let digits = c.trim_end_matches('x');
+    let ok = c.len() == 3
+        && !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (b'2'..=b'5').contains(&digits.as_bytes()[0]);
+    if ok {
+        Ok(digits.to_owned())
+    } else {
+        Err(format!(
+            "{class:?} is not a reply class like 2xx, 5xx or 55x"
+        ))
+    }
+}
+
+fn matcher(spec: &ExpectSpec) -> Result<Matcher, String> {
+    let full = match spec {
+        ExpectSpec::Code(c) => ExpectReply {
+            code: Some(*c),
+            ..ExpectReply::default()
+        },
+        ExpectSpec::Class(c) => ExpectReply {
+            class: Some(c.clone()),
+            ..ExpectReply::default()
+        },
+        ExpectSpec::Full(f) => f.clone(),
+    };
+    let mut codes: Vec<u16> = full.code.into_iter().collect();
+    codes.extend(full.codes.iter().flatten());
+    if let Some(bad) = codes.iter().find(|c| !(200..=599).contains(*c)) {
+        return Err(format!("{bad} is not a reply code (200 to 599)"));
+    }
+    let class = full.class.as_deref().map(class_prefix).transpose()?;
+    if let Some(e) = &full.enhanced {
+        let parts: Vec<&str> = e.split('.').collect();
+        let ok = parts.len() == 3
+            && matches!(parts[0], "2" | "4" | "5")
+            && parts[1..].iter().all(|p| {
+                *p == "x"
+                    || (p.len() <= 3 && !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+            });
+        if !ok {
+            return Err(format!("{e:?} is not an enhanced code like 5.1.1 or 5.x.x"));
+        }
+    }
+    let text = full
+        .text
+        .as_deref()
+        .map(Regex::new)
+        .transpose()
+        .map_err(|e| format!("bad text pattern: {e}"))?;
+    if let Some(name) = &full.capture
+        && !valid_id(&name.replace('_', "-"), true)
+    {
+        return Err(format!("{name:?} is not a variable name"));
+    }
+    Ok(Matcher {
+        codes,
+        class,
+        enhanced: full.enhanced,
+        text,
+        multiline: full.multiline,
+        capture: full.capture,
+    })
+}
+
+#[cfg(test)]
+mod tests;

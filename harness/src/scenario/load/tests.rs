@@ -1,0 +1,104 @@
+//! Every kind of malformed scenario file gives a located error.
+
+use std::path::Path;
+
+use super::*;
+
+const GOOD: &str = r#"suite: test.good
+cases:
+  - id: rcpt-before-mail
+    title: RCPT before MAIL is refused
+    spec: { rfc: 5321, section: "4.1.4", level: MUST }
+    steps:
+      - expect: 220
+      - send: "EHLO {{client.helo}}"
+      - expect: { class: 2xx, multiline: true }
+      - send: "RCPT TO:<{{target.rcpt}}>"
+      - expect: { code: 503, enhanced: "5.5.x" }
+      - send_raw: 'NOOP\r\n'
+      - expect: { codes: [250, 251], text: "(?i)ok" }
+      - expect_silence: 200ms
+      - starttls
+      - expect_close
+"#;
+
+fn err(yaml: &str) -> String {
+    match parse(yaml, Path::new("suite.yaml")) {
+        Ok(_) => panic!("accepted:\n{yaml}"),
+        Err(e) => e.iter().map(|e| e.0.clone()).collect::<Vec<_>>().join("\n"),
+    }
+}
+
+#[test]
+fn a_good_file_loads() {
+    let cases = parse(GOOD, Path::new("suite.yaml")).expect("valid");
+    assert_eq!(cases.len(), 1);
+    assert_eq!(cases[0].id, "test.good/rcpt-before-mail");
+    assert_eq!(cases[0].steps.len(), 10);
+    assert_eq!(cases[0].steps[1].line, 8);
+}
+
+#[test]
+fn unknown_key() {
+    let e = err(&GOOD.replace("    title:", "    titel:"));
+    assert!(
+        e.starts_with("suite.yaml: ") && e.contains("line 4 column 5") && e.contains("titel"),
+        "{e}"
+    );
+}
+
+#[test]
+fn wrong_type() {
+    let e = err(&GOOD.replace("rfc: 5321", "rfc: five"));
+    assert!(e.contains("line 5") && e.contains("five"), "{e}");
+}
+
+#[test]
+fn bad_indentation() {
+    let e = err(&GOOD.replace("      - send: \"EHLO", "     - send: \"EHLO"));
+    assert!(e.contains("suite.yaml") && e.contains("line 8"), "{e}");
+}
+
+#[test]
+fn unknown_variable() {
+    let e = err(&GOOD.replace("{{target.rcpt}}", "{{target.rcp}}"));
+    assert!(
+        e.starts_with(
+            "suite.yaml:10:9: case rcpt-before-mail: send: unknown variable {{target.rcp}}"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn unknown_step() {
+    let e = err(&GOOD.replace("- send_raw:", "- send_rwa:"));
+    assert!(e.contains("line 12") && e.contains("send_rwa"), "{e}");
+}
+
+#[test]
+fn bad_pattern() {
+    let e = err(&GOOD.replace("(?i)ok", "(unclosed"));
+    assert!(
+        e.starts_with("suite.yaml:13:9: case rcpt-before-mail: expect: bad text pattern"),
+        "{e}"
+    );
+}
+
+#[test]
+fn missing_field() {
+    let e = err(&GOOD.replace("    title: RCPT before MAIL is refused\n", ""));
+    assert!(
+        e.contains("suite.yaml:5:5") && e.contains("missing field `title`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn bad_values_are_named() {
+    assert!(err(&GOOD.replace("class: 2xx", "class: 7xx")).contains("not a reply class"));
+    assert!(err(&GOOD.replace("200ms", "soon")).contains("not a duration"));
+    assert!(err(&GOOD.replace(r"'NOOP\r\n'", r"'NOOP\q'")).contains("bad escape"));
+    assert!(err(&GOOD.replace("5.5.x", "9.9.9")).contains("not an enhanced code"));
+    assert!(err(&GOOD.replace("level: MUST", "level: MUSTNT")).contains("MUSTNT"));
+}

@@ -1,0 +1,245 @@
+//! The scenario language (DESIGN.md, "The scenario language"): suites of cases, each
+//! tied to an RFC section and requirement level, each a list of steps.
+//!
+//! ```yaml
+//! suite: rfc5321.transaction
+//! cases:
+//!   - id: rcpt-before-mail
+//!     title: RCPT before MAIL is refused
+//!     spec: { rfc: 5321, section: "4.1.4", level: MUST }
+//!     steps:
+//!       - expect: 220
+//!       - send: "EHLO {{client.helo}}"
+//!       - expect: 250
+//!       - send: "RCPT TO:<{{target.rcpt}}>"
+//!       - expect: { code: 503 }
+//! ```
+//!
+//! The model here is what the files say; [`load`] reads and checks them, with every
+//! error located by file, line and column.
+
+pub mod load;
+pub mod template;
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+/// One file: a suite of cases.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SuiteFile {
+    /// Dotted suite name, e.g. `rfc5321.transaction`; case ids are `suite/id`.
+    pub suite: String,
+    /// What the suite is about.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The cases.
+    pub cases: Vec<CaseDef>,
+}
+
+/// Requirement level (RFC 2119).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+pub enum Level {
+    /// A failure is `fail`.
+    #[serde(rename = "MUST")]
+    Must,
+    /// A failure is `warn`.
+    #[serde(rename = "SHOULD")]
+    Should,
+    /// A failure is `warn` too: optional behaviour, reported for information.
+    #[serde(rename = "MAY")]
+    May,
+}
+
+impl Level {
+    /// As written in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Must => "MUST",
+            Self::Should => "SHOULD",
+            Self::May => "MAY",
+        }
+    }
+}
+
+/// Where a requirement comes from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// RFC number.
+    pub rfc: u32,
+    /// Section, e.g. `"4.1.4"`.
+    pub section: String,
+    /// Requirement level.
+    pub level: Level,
+}
+
+/// One case.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseDef {
+    /// Unique within the suite.
+    pub id: String,
+    /// One line for people.
+    pub title: String,
+    /// The requirement.
+    pub spec: Spec,
+    /// EHLO keywords the target must advertise, or the case is skipped.
+    #[serde(default)]
+    pub requires: Vec<String>,
+    /// Free tags for `--filter` (e.g. a CVE).
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// The steps, each with its place in the file.
+    pub steps: Vec<Spanned<Step>>,
+}
+
+/// What a reply must look like.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum ExpectSpec {
+    /// `expect: 250`
+    Code(u16),
+    /// `expect: 5xx`
+    Class(String),
+    /// `expect: { code: 550, enhanced: "5.1.1", text: "(?i)unknown" }`
+    Full(ExpectReply),
+}
+
+/// The full form of `expect`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectReply {
+    /// Exactly this code.
+    #[serde(default)]
+    pub code: Option<u16>,
+    /// A class: `2xx`, `4xx`, `5xx`, or two digits like `55x`.
+    #[serde(default)]
+    pub class: Option<String>,
+    /// One of these codes.
+    #[serde(default)]
+    pub codes: Option<Vec<u16>>,
+    /// The enhanced status code (RFC 3463), e.g. `5.1.1`, or `5.x.x` for a class.
+    #[serde(default)]
+    pub enhanced: Option<String>,
+    /// A regular expression the reply text must match.
+    #[serde(default)]
+    pub text: Option<String>,
+    /// `true`: the reply must have several lines; `false`: exactly one.
+    #[serde(default)]
+    pub multiline: Option<bool>,
+    /// Store the reply text in this variable.
+    #[serde(default)]
+    pub capture: Option<String>,
+}
+
+/// A message body to send after 354.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Body {
+    /// The content; escapes as in `send_raw`.
+    pub text: String,
+    /// Dot-stuff and terminate with `<CRLF>.<CRLF>` (default), or send as written.
+    #[serde(default = "yes")]
+    pub stuff: bool,
+    /// Pad the body with lines of text until it is larger than the SIZE the target
+    /// advertised (RFC 1870); the case should `require: [SIZE]`.
+    #[serde(default)]
+    pub exceed_size: bool,
+}
+
+/// What the target stored for this case's message (found by the `{{case.token}}` it
+/// carries), when the target profile gives access to its mailbox.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectStored {
+    /// Octet strings (escapes as in `send_raw`) the stored message must contain.
+    #[serde(default)]
+    pub contains: Vec<String>,
+    /// Octet strings it must not contain.
+    #[serde(default)]
+    pub lacks: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// An EHLO keyword the target must advertise.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectEhlo {
+    /// The keyword.
+    pub keyword: String,
+    /// A parameter it must carry, if any.
+    #[serde(default)]
+    pub param: Option<String>,
+    /// `false`: the keyword must NOT be advertised.
+    #[serde(default = "yes")]
+    pub present: bool,
+}
+
+/// One step of a case.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Step {
+    /// Send a command line; CRLF is added. Variables `{{...}}` are expanded.
+    Send(String),
+    /// Send octets exactly: escapes `\r \n \t \0 \\ \xHH`; nothing is added.
+    SendRaw(String),
+    /// Send a message body (after 354).
+    SendBody(Body),
+    /// Wait for one reply and check it.
+    Expect(ExpectSpec),
+    /// Check the EHLO keywords of the last EHLO reply.
+    ExpectEhlo(ExpectEhlo),
+    /// The server must close the connection (within the step timeout).
+    ExpectClose,
+    /// The server must send nothing for this long (`500ms`, `2s`).
+    ExpectSilence(String),
+    /// STARTTLS: send it, expect 220, run the handshake.
+    Starttls,
+    /// Run the TLS handshake now (after a STARTTLS sent by hand and its 220).
+    Handshake,
+    /// Check the stored message (skipped when the target's mailbox is not readable).
+    ExpectStored(ExpectStored),
+    /// Wait this long.
+    Pause(String),
+}
+
+impl Step {
+    /// The step's name as written in files.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Send(_) => "send",
+            Self::SendRaw(_) => "send_raw",
+            Self::SendBody(_) => "send_body",
+            Self::Expect(_) => "expect",
+            Self::ExpectEhlo(_) => "expect_ehlo",
+            Self::ExpectClose => "expect_close",
+            Self::ExpectSilence(_) => "expect_silence",
+            Self::Starttls => "starttls",
+            Self::Handshake => "handshake",
+            Self::ExpectStored(_) => "expect_stored",
+            Self::Pause(_) => "pause",
+        }
+    }
+}
+
+/// Parse `500ms`, `2s`, `1.5s`.
+pub fn parse_duration(s: &str) -> Option<std::time::Duration> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: f64 = num.parse().ok()?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        _ => return None,
+    };
+    (secs.is_finite() && (0.0..3600.0).contains(&secs))
+        .then(|| std::time::Duration::from_secs_f64(secs))
+}
