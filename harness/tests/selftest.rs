@@ -1,0 +1,82 @@
+//! The catalogue's own mutation test (DESIGN.md, "Deviations"): against the reference
+//! server nothing fails or errors; with any one deviation switched on, at least one case
+//! fails. Deviations are enumerated from the server, so a new deviation without a
+//! catching case breaks this test.
+
+use std::time::Duration;
+
+use smtp_protocol::server::Deviation;
+use smtpspec::embedded;
+use smtpspec::runner::{self, CaseResult, Options, Verdict};
+use smtpspec::scenario::load;
+
+async fn run_catalogue(deviations: &[Deviation]) -> Vec<CaseResult> {
+    let cases = load::load(&[embedded::catalogue()]).expect("the catalogue loads");
+    let e = embedded::start(deviations).await.expect("embedded server");
+    let step = Duration::from_secs(5);
+    let target = runner::discover(
+        e.server.addr(),
+        e.vars.clone(),
+        Some(e.mailbox.clone()),
+        step,
+    )
+    .await
+    .expect("discovery");
+    let results = runner::run(
+        &cases,
+        &target,
+        Options {
+            jobs: 8,
+            step_timeout: step,
+        },
+    )
+    .await;
+    let _ = e.server.stop().await;
+    results
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reference_server_passes_everything() {
+    let results = run_catalogue(&[]).await;
+    assert!(
+        results.len() >= 50,
+        "catalogue too small: {}",
+        results.len()
+    );
+    let bad: Vec<String> = results
+        .iter()
+        .filter(|r| matches!(r.verdict, Verdict::Fail | Verdict::Error | Verdict::Warn))
+        .map(|r| format!("{} {}: {}", r.verdict.as_str(), r.id, r.reason))
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "the reference server must pass:\n{}",
+        bad.join("\n")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_deviation_is_caught_by_a_failing_case() {
+    let mut tasks = Vec::new();
+    for d in Deviation::ALL {
+        tasks.push(tokio::spawn(async move {
+            let results = run_catalogue(&[d]).await;
+            let caught: Vec<String> = results
+                .iter()
+                .filter(|r| r.verdict == Verdict::Fail)
+                .map(|r| r.id.clone())
+                .collect();
+            (d, caught)
+        }));
+    }
+    let mut missed = Vec::new();
+    for t in tasks {
+        let (d, caught) = t.await.expect("task");
+        if caught.is_empty() {
+            missed.push(d.name());
+        } else {
+            eprintln!("{:<32} caught by {}", d.name(), caught.join(", "));
+        }
+    }
+    assert!(missed.is_empty(), "deviations no case catches: {missed:?}");
+}
