@@ -120,7 +120,7 @@ async fn endless_continuation_lines_are_a_malformed_reply() {
 async fn a_reset_is_an_error_with_a_reason() {
     let addr = hostile(|s| {
         tokio::spawn(async move {
-            let _ = s.set_linger(Some(Duration::ZERO));
+            let _ = s.set_zero_linger();
             drop(s);
         })
     })
