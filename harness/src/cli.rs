@@ -138,8 +138,8 @@ pub(crate) struct RunArgs {
     /// or level.
     #[arg(long, value_name = "EXPR")]
     pub(crate) filter: Option<String>,
-    /// Cases run at once.
-    #[arg(long, default_value_t = 8)]
+    /// Cases run at once (each on its own connection).
+    #[arg(long, default_value_t = 32)]
     pub(crate) jobs: usize,
     /// Longest wait for one step (e.g. 5s, 800ms).
     #[arg(long, default_value = "5s")]
