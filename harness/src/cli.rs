@@ -131,8 +131,9 @@ pub(crate) enum Format {
 pub(crate) struct RunArgs {
     /// Scenario files or directories [default: the catalogue].
     pub(crate) paths: Vec<PathBuf>,
-    /// HOST:PORT of the server under test [default: the embedded reference server].
-    #[arg(long, value_name = "HOST:PORT")]
+    /// HOST:PORT or PROFILE.yaml of the server under test [default: the embedded
+    /// reference server].
+    #[arg(long, value_name = "HOST:PORT|PROFILE")]
     pub(crate) target: Option<String>,
     /// Only cases whose id contains EXPR, whose section starts with it, or with that tag
     /// or level.

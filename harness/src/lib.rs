@@ -4,8 +4,10 @@
 //! - [`runner`]: discovery, one connection per case, verdicts with transcripts.
 //! - [`report`]: the JSON report of DESIGN.md and the terminal summary.
 //! - [`embedded`]: the reference server as the default target.
+//! - [`profile`]: target profiles for `--target PROFILE.yaml`.
 
 pub mod embedded;
+pub mod profile;
 pub mod report;
 pub mod runner;
 pub mod scenario;

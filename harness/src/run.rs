@@ -7,6 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use smtp_protocol::server::Deviation;
 use smtpspec::embedded;
+use smtpspec::profile::Profile;
 use smtpspec::report::{self, Run};
 use smtpspec::runner::{self, Options, Verdict};
 use smtpspec::scenario::load::{self, Case};
@@ -126,6 +127,15 @@ pub(crate) fn main(args: RunArgs) -> ExitCode {
                 let (addr, vars, mailbox) = (e.server.addr(), e.vars.clone(), e.mailbox.clone());
                 (Some(e), addr, vars, Some(mailbox))
             }
+            Some(t) if t.ends_with(".yaml") || t.ends_with(".yml") => {
+                let profile = Profile::load(std::path::Path::new(t))?;
+                (
+                    None,
+                    profile.addr()?,
+                    profile.vars(),
+                    profile.maildir.clone(),
+                )
+            }
             Some(t) => {
                 let addr: SocketAddr = t
                     .to_socket_addrs()
@@ -140,7 +150,7 @@ pub(crate) fn main(args: RunArgs) -> ExitCode {
                     "user",
                     "password",
                 );
-                (None, addr, vars, None)
+                (None, addr, vars, None::<PathBuf>)
             }
         };
         let started = unix_now();

@@ -195,7 +195,8 @@ pub enum Step {
     ExpectEhlo(ExpectEhlo),
     /// The server must close the connection (within the step timeout).
     ExpectClose,
-    /// The server must send nothing for this long (`500ms`, `2s`).
+    /// The server must send nothing for this long (`500ms`, `2s`); closing the
+    /// connection sends nothing, so it satisfies this step.
     ExpectSilence(String),
     /// STARTTLS: send it, expect 220, run the handshake.
     Starttls,

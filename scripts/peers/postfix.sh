@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Start Postfix on loopback in two profiles from one instance, with its own config
+# directory, spool and log, and write a target profile for each.
+#
+#   scripts/peers/postfix.sh start DIR [PORT_DEFAULT] [PORT_HARDENED]
+#   scripts/peers/postfix.sh stop DIR
+#
+# default  (PORT_DEFAULT, 25251): Debian's defaults.
+# hardened (PORT_HARDENED, 25253): smtpd_helo_required=yes,
+#          smtpd_forbid_bare_newline=reject with the loopback exclusion emptied.
+# Mail for the local domain is delivered to mailbox files; nothing leaves the machine
+# (default_transport and relay_transport are errors). Traps handled here are those of
+# ../shared/peers/README.md: maillog_file under maillog_file_prefixes, no syslog, no
+# systemd, chroot off.
+set -euo pipefail
+
+cmd=${1:?start|stop}
+dir=$(realpath -m "${2:?DIR}")
+p1=${3:-25251}
+p2=${4:-25253}
+etc="$dir/etc"
+
+case "$cmd" in
+stop)
+  postfix -c "$etc" stop 2>/dev/null || true
+  exit 0
+  ;;
+start) ;;
+*) echo "usage: $0 start|stop DIR [PORT_DEFAULT] [PORT_HARDENED]" >&2; exit 2 ;;
+esac
+
+command -v postfix >/dev/null || { echo "postfix missing: run scripts/peers/install.sh" >&2; exit 2; }
+mkdir -p "$etc" "$dir/spool" "$dir/lib" "$dir/mail"
+chown postfix "$dir/lib"
+cat > "$etc/main.cf" <<CF
+compatibility_level = 3.6
+queue_directory = $dir/spool
+data_directory = $dir/lib
+command_directory = /usr/sbin
+daemon_directory = /usr/lib/postfix/sbin
+meta_directory = /etc/postfix
+shlib_directory = /usr/lib/postfix
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = pfx.peers.test
+mydomain = peers.test
+myorigin = \$myhostname
+mydestination = localhost, \$myhostname
+inet_interfaces = loopback-only
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+smtpd_banner = \$myhostname ESMTP \$mail_name (Debian/GNU)
+smtp_dns_support_level = disabled
+smtpd_peername_lookup = no
+default_transport = error:outbound disabled in test peers
+relay_transport = error:outbound disabled in test peers
+alias_maps = hash:$etc/aliases
+alias_database = hash:$etc/aliases
+local_recipient_maps = proxy:unix:passwd.byname \$alias_maps
+mail_spool_directory = $dir/mail
+maillog_file = $dir/maillog
+maillog_file_prefixes = /var, /dev/stdout, $dir
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+CF
+sed -n '/^pickup/,$p' /usr/share/postfix/master.cf.dist 2>/dev/null | grep -v '^#' > "$etc/master.tail" || true
+cat > "$etc/master.cf" <<MF
+127.0.0.1:$p1 inet n - n - - smtpd
+127.0.0.1:$p2 inet n - n - - smtpd -o smtpd_helo_required=yes -o smtpd_forbid_bare_newline=reject -o smtpd_forbid_bare_newline_exclusions=
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+proxywrite unix -       -       n       -       1       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+local     unix  -       n       n       -       -       local
+virtual   unix  -       n       n       -       -       virtual
+lmtp      unix  -       -       n       -       -       lmtp
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+MF
+rm -f "$etc/master.tail"
+printf 'postmaster: root\n' > "$etc/aliases"
+postalias -c "$etc" "hash:$etc/aliases"
+postfix -c "$etc" check
+postfix -c "$etc" start
+for port in "$p1" "$p2"; do
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    sleep 0.1
+  done
+done
+for profile in default:$p1 hardened:$p2; do
+  name=${profile%%:*}; port=${profile##*:}
+  cat > "$dir/postfix-$name.yaml" <<YAML
+address: 127.0.0.1:$port
+domain: pfx.peers.test
+rcpt: root@pfx.peers.test
+bad_rcpt: smtpspec-no-such-user@pfx.peers.test
+YAML
+done
+echo "postfix: default on 127.0.0.1:$p1, hardened on 127.0.0.1:$p2; profiles in $dir"
