@@ -31,6 +31,8 @@ esac
 
 command -v postfix >/dev/null || { echo "postfix missing: run scripts/peers/install.sh" >&2; exit 2; }
 mkdir -p "$etc" "$dir/spool" "$dir/lib" "$dir/mail"
+# Postfix's daemons run as the postfix user and must reach these (mktemp -d makes 0700).
+chmod 755 "$dir"
 chown postfix "$dir/lib"
 cat > "$etc/main.cf" <<CF
 compatibility_level = 3.6
@@ -94,8 +96,9 @@ MF
 rm -f "$etc/master.tail"
 printf 'postmaster: root\n' > "$etc/aliases"
 postalias -c "$etc" "hash:$etc/aliases"
-postfix -c "$etc" check
-postfix -c "$etc" start
+# Postfix reports fatal errors only to syslog, which this machine lacks: say so.
+postfix -c "$etc" check || { echo "postfix check failed; see $dir/maillog" >&2; cat "$dir/maillog" 2>/dev/null >&2; exit 1; }
+postfix -c "$etc" start || { echo "postfix start failed; see $dir/maillog" >&2; cat "$dir/maillog" 2>/dev/null >&2; exit 1; }
 for port in "$p1" "$p2"; do
   for _ in $(seq 100); do
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
