@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use smtp_protocol::Command;
 use smtp_protocol::data::dot_stuff;
 use smtp_protocol::ehlo::EhloResponse;
 use smtp_protocol::reply::{ParsedReply, Reply};
@@ -184,7 +185,7 @@ async fn run_step(
             Err(e) => Err(conn_failure(e)),
         },
         Action::Starttls => {
-            conn.send(b"STARTTLS\r\n", limit)
+            conn.send(&Command::StartTls.to_bytes(), limit)
                 .await
                 .map_err(conn_failure)?;
             let got = conn.reply(limit).await.map_err(conn_failure)?;

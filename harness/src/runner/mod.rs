@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use smtp_protocol::ehlo::EhloResponse;
+use smtp_protocol::{AddressLiteral, Command, Domain, Host};
 use tokio::sync::Semaphore;
 
 use crate::scenario::load::Case;
@@ -135,16 +136,19 @@ pub async fn discover(
         .map_err(|e| format!("greeting: {e}"))?;
     let helo = vars
         .get("client.helo")
-        .cloned()
-        .unwrap_or_else(|| "smtpspec.test".into());
-    conn.send(format!("EHLO {helo}\r\n").as_bytes(), limit)
+        .and_then(|h| Domain::parse(h).ok())
+        .map_or_else(
+            || Host::Literal(AddressLiteral::V4([127, 0, 0, 1].into())),
+            Host::Domain,
+        );
+    conn.send(&Command::Ehlo(helo).to_bytes(), limit)
         .await
         .map_err(|e| format!("EHLO: {e}"))?;
     let reply = conn
         .reply(limit)
         .await
         .map_err(|e| format!("EHLO reply: {e}"))?;
-    let _ = conn.send(b"QUIT\r\n", limit).await;
+    let _ = conn.send(&Command::Quit.to_bytes(), limit).await;
     let (ehlo, _) = if reply.reply.code.is_positive() {
         EhloResponse::from_reply(&reply.reply)
     } else {
