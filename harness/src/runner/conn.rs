@@ -14,6 +14,7 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use smtp_protocol::reply::{ParsedReply, ReplyError, ReplyParser};
+use smtp_protocol::{Command, ParseOptions, Verb};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
@@ -115,27 +116,11 @@ impl Conn {
     }
 
     fn record_send(&mut self, bytes: &[u8]) {
-        let upper: Vec<u8> = bytes.iter().take(5).map(u8::to_ascii_uppercase).collect();
         let data = if self.redact_next {
             self.redact_next = false;
             b"<redacted SASL response>\r\n".to_vec()
-        } else if upper == b"AUTH " {
-            // Keep `AUTH MECH`, hide an initial response.
-            let text = String::from_utf8_lossy(bytes);
-            let mut words = text.split(' ');
-            let head = format!(
-                "{} {}",
-                words.next().unwrap_or(""),
-                words.next().unwrap_or("")
-            );
-            let head = head.trim_end_matches(['\r', '\n']).to_owned();
-            if words.next().is_some() {
-                format!("{head} <redacted>\r\n").into_bytes()
-            } else {
-                bytes.to_vec()
-            }
         } else {
-            bytes.to_vec()
+            redact_auth(bytes).unwrap_or_else(|| bytes.to_vec())
         };
         self.transcript.push(Event {
             dir: Dir::Send,
@@ -243,6 +228,25 @@ impl Conn {
     }
 }
 
+/// An AUTH line with its initial response hidden, read with the protocol crate's parser;
+/// `None` when `bytes` is not an AUTH command carrying a secret.
+fn redact_auth(bytes: &[u8]) -> Option<Vec<u8>> {
+    let line = bytes.strip_suffix(b"\r\n").unwrap_or(bytes);
+    let verb = line.split(|&b| b == b' ').next()?;
+    if Verb::from_bytes(verb) != Some(Verb::Auth) {
+        return None;
+    }
+    match Command::parse_with(line, ParseOptions::default()).map(|p| p.command) {
+        Ok(Command::Auth {
+            mechanism,
+            initial_response: Some(_),
+        }) => Some(format!("AUTH {mechanism} <redacted>\r\n").into_bytes()),
+        Ok(_) => None,
+        // Malformed, but it may still hold a secret: keep only the verb.
+        Err(_) => Some(b"AUTH <redacted>\r\n".to_vec()),
+    }
+}
+
 /// Conformance tests the SMTP dialogue, not the target's PKI: any certificate is
 /// accepted, but the handshake signatures are still verified.
 #[derive(Debug)]
@@ -292,5 +296,24 @@ impl ServerCertVerifier for AnyCertificate {
         rustls::crypto::ring::default_provider()
             .signature_verification_algorithms
             .supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_auth;
+
+    #[test]
+    fn auth_secrets_are_redacted() {
+        assert_eq!(
+            redact_auth(b"AUTH PLAIN AHUAcA==\r\n").as_deref(),
+            Some(&b"AUTH PLAIN <redacted>\r\n"[..])
+        );
+        assert_eq!(redact_auth(b"AUTH LOGIN\r\n"), None);
+        assert_eq!(redact_auth(b"NOOP\r\n"), None);
+        assert_eq!(
+            redact_auth(b"auth plain not-base64!\r\n").as_deref(),
+            Some(&b"AUTH <redacted>\r\n"[..])
+        );
     }
 }
