@@ -37,10 +37,11 @@ pub(crate) enum Command {
     List(PathsArgs),
     /// Validate scenario files; exit 2 with located errors if any is wrong.
     Check(PathsArgs),
-    /// Requirement coverage (not implemented yet).
-    Coverage(Rest),
-    /// Print the JSON Schema of the scenario language (not implemented yet).
-    Schema(Rest),
+    /// Requirement coverage: which MUST/SHOULD requirements have cases, which not.
+    Coverage(CoverageArgs),
+    /// Print the JSON Schema of the scenario language (committed as
+    /// scenarios/schema.json, for editors).
+    Schema,
 }
 
 impl Command {
@@ -56,7 +57,7 @@ impl Command {
             Self::List(_) => "list",
             Self::Check(_) => "check",
             Self::Coverage(_) => "coverage",
-            Self::Schema(_) => "schema",
+            Self::Schema => "schema",
         }
     }
 }
@@ -161,6 +162,26 @@ pub(crate) struct RunArgs {
     /// mutation test.
     #[arg(long = "deviate", value_name = "NAME")]
     pub(crate) deviate: Vec<String>,
+}
+
+/// `smtpspec coverage`
+#[derive(Debug, Args)]
+pub(crate) struct CoverageArgs {
+    /// Scenario files or directories [default: the catalogue].
+    pub(crate) paths: Vec<PathBuf>,
+    /// The requirements index [default: requirements/ of the source tree].
+    #[arg(long, value_name = "DIR")]
+    pub(crate) requirements: Option<PathBuf>,
+    /// Only requirements whose id or section starts with this (e.g. 5321-4.1, 3207).
+    #[arg(long, value_name = "EXPR")]
+    pub(crate) filter: Option<String>,
+    /// Also list the requirements no black-box test can observe, with the reason, and
+    /// the uncovered MAYs.
+    #[arg(long)]
+    pub(crate) all: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub(crate) format: Format,
 }
 
 /// `smtpspec list` and `smtpspec check`

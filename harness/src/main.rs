@@ -4,6 +4,7 @@
 //! error · 3 the target could not be tested.
 
 mod cli;
+mod coverage;
 mod run;
 mod serve;
 
@@ -32,6 +33,11 @@ fn main() -> ExitCode {
         Command::Run(args) => run::main(args),
         Command::List(args) => run::list(args),
         Command::Check(args) => run::check(args),
+        Command::Coverage(args) => coverage::main(args),
+        Command::Schema => {
+            print!("{}", smtpspec::scenario::json_schema());
+            ExitCode::SUCCESS
+        }
         other => {
             eprintln!(
                 "smtpspec: '{}' is not implemented yet (see README.md, \"Status\").",

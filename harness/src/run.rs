@@ -27,7 +27,7 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-fn load_cases(paths: Vec<PathBuf>) -> Result<Vec<Case>, ExitCode> {
+pub(crate) fn load_cases(paths: Vec<PathBuf>) -> Result<Vec<Case>, ExitCode> {
     let paths = if paths.is_empty() {
         vec![embedded::catalogue()]
     } else {
@@ -155,7 +155,7 @@ pub(crate) fn main(args: RunArgs) -> ExitCode {
         };
         let started = unix_now();
         let target = runner::discover(addr, vars, mailbox, step_timeout).await?;
-        let results = runner::run(&cases, &target, options).await;
+        let results = runner::run(&cases, &target, options, None).await;
         if let Some(e) = server {
             let _ = e.server.stop().await;
         }

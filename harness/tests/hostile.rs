@@ -28,6 +28,9 @@ fn target(addr: SocketAddr) -> Target {
         banner: String::new(),
         keywords: Vec::new(),
         ehlo: Vec::new(),
+        tls_keywords: None,
+        tls_ehlo: Vec::new(),
+        tls_problem: None,
         vars: embedded::vars("x.test", "a@x.test", "b@x.test", "u", "p"),
         size_limit: None,
         mailbox: None,
@@ -45,6 +48,7 @@ async fn verdicts(addr: SocketAddr) -> (Vec<(Verdict, String)>, Duration) {
             jobs: 8,
             step_timeout: step,
         },
+        None,
     )
     .await;
     (

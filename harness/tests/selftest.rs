@@ -29,6 +29,7 @@ async fn run_catalogue(deviations: &[Deviation]) -> Vec<CaseResult> {
             jobs: 8,
             step_timeout: step,
         },
+        None,
     )
     .await;
     let _ = e.server.stop().await;

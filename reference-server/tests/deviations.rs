@@ -156,6 +156,11 @@ fn cases() -> Vec<(Deviation, Vec<Step>, Check)> {
             vec![send("EHLO c.test\r\n"), send("MAIL FROM:<;sleep 66;>\r\n")],
             |o, _| o.ends_with("250 2.1.0 Sender ok\r\n"),
         ),
+        (
+            Deviation::SegmentIsLine,
+            vec![send("EHLO c.test\r\n"), send("NO"), send("OP\r\n")],
+            |o, _| o.contains("500 "),
+        ),
     ]
 }
 

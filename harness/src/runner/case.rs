@@ -10,7 +10,7 @@ use smtp_protocol::reply::{ParsedReply, Reply};
 use super::conn::{Conn, ConnError};
 use super::{CaseResult, Target, Verdict};
 use crate::scenario::Level;
-use crate::scenario::load::{Action, Case, LocatedAction, Matcher};
+use crate::scenario::load::{Action, Case, Cuts, LocatedAction, Matcher};
 use crate::scenario::template::{self, Vars};
 
 /// How a step went wrong.
@@ -24,18 +24,8 @@ enum Failure {
 /// Run `case` against `target`.
 pub(super) async fn run(case: &Case, target: &Target, step_timeout: Duration) -> CaseResult {
     let start = Instant::now();
-    if let Some(missing) = case
-        .requires
-        .iter()
-        .find(|k| !target.keywords.iter().any(|t| t.eq_ignore_ascii_case(k)))
-    {
-        return CaseResult::new(
-            case,
-            Verdict::Skip,
-            format!("the target does not advertise {missing}"),
-            start,
-            Vec::new(),
-        );
+    if let Some(why) = gate(case, target) {
+        return CaseResult::new(case, Verdict::Skip, why, start, Vec::new());
     }
     let mut conn = match Conn::connect(target.addr, step_timeout).await {
         Ok(c) => c,
@@ -86,6 +76,25 @@ pub(super) async fn run(case: &Case, target: &Target, step_timeout: Duration) ->
     CaseResult::new(case, verdict, reason, start, conn.transcript)
 }
 
+/// Why the case does not apply to this target, if it does not.
+fn gate(case: &Case, target: &Target) -> Option<String> {
+    let has = |list: &[String], k: &str| list.iter().any(|t| t.eq_ignore_ascii_case(k));
+    if let Some(missing) = case.requires.iter().find(|k| !has(&target.keywords, k)) {
+        return Some(format!("the target does not advertise {missing}"));
+    }
+    if case.requires_after_tls.is_empty() {
+        return None;
+    }
+    let Some(after) = &target.tls_keywords else {
+        return Some(match &target.tls_problem {
+            Some(p) => format!("no EHLO list after TLS ({p})"),
+            None => "the target does not advertise STARTTLS".to_owned(),
+        });
+    };
+    let missing = case.requires_after_tls.iter().find(|k| !has(after, k))?;
+    Some(format!("the target does not advertise {missing} after TLS"))
+}
+
 fn conn_failure(e: ConnError) -> Failure {
     match e {
         // A reply that cannot be parsed is the target's fault, not the harness's.
@@ -112,6 +121,29 @@ async fn run_step(
             let bytes = template::unescape(&template::expand(text, vars))
                 .map_err(|at| Failure::Error(format!("bad escape at {at} after expansion")))?;
             conn.send(&bytes, limit).await.map_err(conn_failure)
+        }
+        Action::SendBatch { lines, cuts } => {
+            let mut bytes = Vec::new();
+            for line in lines {
+                bytes.extend_from_slice(template::expand(line, vars).as_bytes());
+                bytes.extend_from_slice(b"\r\n");
+            }
+            let at: Vec<usize> = match cuts {
+                Cuts::None => Vec::new(),
+                Cuts::Each => (1..bytes.len()).collect(),
+                Cuts::At(at) => {
+                    if let Some(bad) = at.iter().find(|&&o| o >= bytes.len()) {
+                        return Err(Failure::Error(format!(
+                            "split offset {bad} is not inside the {}-octet batch",
+                            bytes.len()
+                        )));
+                    }
+                    at.clone()
+                }
+            };
+            conn.send_pieces(&bytes, &at, limit)
+                .await
+                .map_err(conn_failure)
         }
         Action::SendBody {
             text,

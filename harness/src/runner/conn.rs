@@ -63,6 +63,9 @@ impl std::fmt::Display for ConnError {
     }
 }
 
+/// The pause between the pieces of a cut batch.
+const PIECE_GAP: Duration = Duration::from_millis(1);
+
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
@@ -112,6 +115,37 @@ impl Conn {
         })
         .await
         .map_err(|_| ConnError::Timeout(limit))?
+        .map_err(ConnError::Io)
+    }
+
+    /// Send `bytes` as separate writes cut before each offset in `cuts`, with a
+    /// moment between writes so that each leaves as its own segment. The transcript
+    /// records the whole batch once.
+    pub async fn send_pieces(
+        &mut self,
+        bytes: &[u8],
+        cuts: &[usize],
+        limit: Duration,
+    ) -> Result<(), ConnError> {
+        self.record_send(bytes);
+        let io = self.io()?;
+        let bounds: Vec<usize> = cuts.iter().copied().chain([bytes.len()]).collect();
+        // The whole batch shares one deadline, however many pieces it has.
+        let budget = limit + PIECE_GAP * bounds.len() as u32;
+        tokio::time::timeout(budget, async {
+            let mut from = 0;
+            for (n, &to) in bounds.iter().enumerate() {
+                if n > 0 {
+                    tokio::time::sleep(PIECE_GAP).await;
+                }
+                io.write_all(&bytes[from..to]).await?;
+                io.flush().await?;
+                from = to;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|_| ConnError::Timeout(budget))?
         .map_err(ConnError::Io)
     }
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use smtp_protocol::ehlo::EhloResponse;
+use smtp_protocol::reply::ParsedReply;
 use smtp_protocol::{AddressLiteral, Command, Domain, Host};
 use tokio::sync::Semaphore;
 
@@ -58,6 +59,13 @@ pub struct Target {
     pub ehlo: Vec<String>,
     /// Variables for the scenarios.
     pub vars: Vars,
+    /// EHLO keywords after STARTTLS (RFC 3207 §4.2: a new list), when the target
+    /// offers STARTTLS and the handshake worked.
+    pub tls_keywords: Option<Vec<String>>,
+    /// EHLO lines after STARTTLS.
+    pub tls_ehlo: Vec<String>,
+    /// Why there is no post-TLS list although STARTTLS is advertised.
+    pub tls_problem: Option<String>,
     /// The SIZE limit advertised, if any and not 0.
     pub size_limit: Option<u64>,
     /// A Maildir whose `new/` holds what the target stored, when the profile gives one.
@@ -141,43 +149,94 @@ pub async fn discover(
             || Host::Literal(AddressLiteral::V4([127, 0, 0, 1].into())),
             Host::Domain,
         );
-    conn.send(&Command::Ehlo(helo).to_bytes(), limit)
+    conn.send(&Command::Ehlo(helo.clone()).to_bytes(), limit)
         .await
         .map_err(|e| format!("EHLO: {e}"))?;
     let reply = conn
         .reply(limit)
         .await
         .map_err(|e| format!("EHLO reply: {e}"))?;
+    let ehlo = ehlo_of(&reply);
+    let keywords = keywords_of(&ehlo);
+    let (mut tls_keywords, mut tls_ehlo, mut tls_problem) = (None, Vec::new(), None);
+    if keywords.iter().any(|k| k == "STARTTLS") {
+        match after_tls(&mut conn, &helo, limit).await {
+            Ok(e) => {
+                tls_keywords = Some(keywords_of(&e));
+                tls_ehlo = e.lines.iter().map(ToString::to_string).collect();
+            }
+            Err(e) => tls_problem = Some(e),
+        }
+    }
     let _ = conn.send(&Command::Quit.to_bytes(), limit).await;
-    let (ehlo, _) = if reply.reply.code.is_positive() {
-        EhloResponse::from_reply(&reply.reply)
-    } else {
-        (
-            EhloResponse {
-                domain: String::new(),
-                greeting: None,
-                lines: Vec::new(),
-            },
-            Vec::new(),
-        )
-    };
     Ok(Target {
         addr,
         banner: format!("{} {}", greeting.reply.code, greeting.reply.text()),
-        keywords: ehlo
-            .lines
-            .iter()
-            .map(|l| l.keyword.to_ascii_uppercase())
-            .collect(),
+        keywords,
         ehlo: ehlo.lines.iter().map(ToString::to_string).collect(),
+        tls_keywords,
+        tls_ehlo,
+        tls_problem,
         size_limit: ehlo.size_limit().flatten(),
         vars,
         mailbox,
     })
 }
 
+fn ehlo_of(reply: &ParsedReply) -> EhloResponse {
+    if reply.reply.code.is_positive() {
+        EhloResponse::from_reply(&reply.reply).0
+    } else {
+        EhloResponse {
+            domain: String::new(),
+            greeting: None,
+            lines: Vec::new(),
+        }
+    }
+}
+
+fn keywords_of(ehlo: &EhloResponse) -> Vec<String> {
+    ehlo.lines
+        .iter()
+        .map(|l| l.keyword.to_ascii_uppercase())
+        .collect()
+}
+
+/// STARTTLS, handshake and EHLO again, for the post-TLS keyword list.
+async fn after_tls(conn: &mut Conn, helo: &Host, limit: Duration) -> Result<EhloResponse, String> {
+    conn.send(&Command::StartTls.to_bytes(), limit)
+        .await
+        .map_err(|e| format!("STARTTLS: {e}"))?;
+    let ready = conn
+        .reply(limit)
+        .await
+        .map_err(|e| format!("STARTTLS reply: {e}"))?;
+    if ready.reply.code.get() != 220 {
+        return Err(format!("STARTTLS got {}", ready.reply.code));
+    }
+    conn.handshake(limit)
+        .await
+        .map_err(|e| format!("TLS handshake: {e}"))?;
+    conn.send(&Command::Ehlo(helo.clone()).to_bytes(), limit)
+        .await
+        .map_err(|e| format!("EHLO after TLS: {e}"))?;
+    let reply = conn
+        .reply(limit)
+        .await
+        .map_err(|e| format!("EHLO reply after TLS: {e}"))?;
+    Ok(ehlo_of(&reply))
+}
+
+/// Called as each case finishes (for a progress display).
+pub type OnDone = Arc<dyn Fn(&CaseResult) + Send + Sync>;
+
 /// Run `cases` against `target`; results come back in the order of `cases`.
-pub async fn run(cases: &[Case], target: &Target, options: Options) -> Vec<CaseResult> {
+pub async fn run(
+    cases: &[Case],
+    target: &Target,
+    options: Options,
+    on_done: Option<OnDone>,
+) -> Vec<CaseResult> {
     let limit = Arc::new(Semaphore::new(options.jobs.max(1)));
     let target = Arc::new(target.clone());
     let mut tasks = Vec::with_capacity(cases.len());
@@ -185,22 +244,28 @@ pub async fn run(cases: &[Case], target: &Target, options: Options) -> Vec<CaseR
         let case = case.clone();
         let target = Arc::clone(&target);
         let limit = Arc::clone(&limit);
+        let on_done = on_done.clone();
         tasks.push(tokio::spawn(async move {
             let _permit = limit.acquire_owned().await;
             // The whole case is bounded too: steps × step timeout, plus slack.
             let budget = options.step_timeout * (case.steps.len() as u32 + 2);
-            match tokio::time::timeout(budget, case::run(&case, &target, options.step_timeout))
-                .await
-            {
-                Ok(r) => r,
-                Err(_) => CaseResult::new(
-                    &case,
-                    Verdict::Error,
-                    format!("the case took longer than {} ms", budget.as_millis()),
-                    Instant::now(),
-                    Vec::new(),
-                ),
+            let result =
+                match tokio::time::timeout(budget, case::run(&case, &target, options.step_timeout))
+                    .await
+                {
+                    Ok(r) => r,
+                    Err(_) => CaseResult::new(
+                        &case,
+                        Verdict::Error,
+                        format!("the case took longer than {} ms", budget.as_millis()),
+                        Instant::now(),
+                        Vec::new(),
+                    ),
+                };
+            if let Some(f) = &on_done {
+                f(&result);
             }
+            result
         }));
     }
     let mut results = Vec::with_capacity(tasks.len());

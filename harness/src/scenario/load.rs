@@ -11,7 +11,7 @@ use std::time::Duration;
 use regex::Regex;
 
 use super::template::{self, KNOWN};
-use super::{CaseDef, ExpectEhlo, ExpectReply, ExpectSpec, Level, Spec, Step, SuiteFile};
+use super::{CaseDef, ExpectEhlo, ExpectReply, ExpectSpec, Level, Spec, Split, Step, SuiteFile};
 
 /// A located problem in a scenario file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,6 +84,13 @@ pub enum Action {
     Send(String),
     /// Octets to send, after expansion and unescaping.
     SendRaw(String),
+    /// A pipelined batch: lines (CRLF added after expansion) and where to cut it.
+    SendBatch {
+        /// The command lines.
+        lines: Vec<String>,
+        /// Write boundaries.
+        cuts: Cuts,
+    },
     /// A body; `stuff` dot-stuffs and terminates it.
     SendBody {
         /// Text with escapes.
@@ -111,6 +118,17 @@ pub enum Action {
     Pause(Duration),
 }
 
+/// Where a batch is cut into writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cuts {
+    /// One write.
+    None,
+    /// Before each of these octet offsets (ascending, non-zero).
+    At(Vec<usize>),
+    /// After every octet.
+    Each,
+}
+
 /// A step with where it was written.
 #[derive(Debug, Clone)]
 pub struct LocatedAction {
@@ -135,6 +153,8 @@ pub struct Case {
     pub spec: Spec,
     /// EHLO keywords needed.
     pub requires: Vec<String>,
+    /// EHLO keywords needed after STARTTLS.
+    pub requires_after_tls: Vec<String>,
     /// Tags.
     pub tags: Vec<String>,
     /// The steps.
@@ -302,6 +322,11 @@ fn check_case(suite: &str, def: CaseDef, file: &Path) -> Result<Case, Vec<LoadEr
             .iter()
             .map(|k| k.to_ascii_uppercase())
             .collect(),
+        requires_after_tls: def
+            .requires_after_tls
+            .iter()
+            .map(|k| k.to_ascii_uppercase())
+            .collect(),
         tags: def.tags,
         steps,
         file: file.to_path_buf(),
@@ -339,6 +364,31 @@ fn check_step(step: &Step) -> Result<Action, String> {
         Step::SendRaw(t) => {
             check_text(t, true)?;
             Action::SendRaw(t.clone())
+        }
+        Step::SendBatch(b) => {
+            if b.lines.is_empty() {
+                return Err("a batch needs at least one line".into());
+            }
+            for t in &b.lines {
+                check_text(t, false)?;
+                if t.contains(['\r', '\n']) {
+                    return Err("a line cannot hold CR or LF; use send_raw".into());
+                }
+            }
+            let cuts = match &b.split {
+                None => Cuts::None,
+                Some(Split::Every(_)) => Cuts::Each,
+                Some(Split::At(at)) => {
+                    if at.first() == Some(&0) || at.windows(2).any(|w| w[0] >= w[1]) {
+                        return Err("split offsets must be ascending and above 0".into());
+                    }
+                    Cuts::At(at.clone())
+                }
+            };
+            Action::SendBatch {
+                lines: b.lines.clone(),
+                cuts,
+            }
         }
         Step::SendBody(b) => {
             check_text(&b.text, true)?;

@@ -21,11 +21,12 @@
 pub mod load;
 pub mod template;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 /// One file: a suite of cases.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SuiteFile {
     /// Dotted suite name, e.g. `rfc5321.transaction`; case ids are `suite/id`.
@@ -38,7 +39,7 @@ pub struct SuiteFile {
 }
 
 /// Requirement level (RFC 2119).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, JsonSchema)]
 pub enum Level {
     /// A failure is `fail`.
     #[serde(rename = "MUST")]
@@ -63,7 +64,7 @@ impl Level {
 }
 
 /// Where a requirement comes from.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Spec {
     /// RFC number.
@@ -75,7 +76,7 @@ pub struct Spec {
 }
 
 /// One case.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CaseDef {
     /// Unique within the suite.
@@ -87,15 +88,21 @@ pub struct CaseDef {
     /// EHLO keywords the target must advertise, or the case is skipped.
     #[serde(default)]
     pub requires: Vec<String>,
+    /// EHLO keywords the target must advertise once TLS is up (RFC 3207 §4.2: the
+    /// post-TLS EHLO is a new list; AUTH is often offered only there), or the case is
+    /// skipped. Implies STARTTLS.
+    #[serde(default)]
+    pub requires_after_tls: Vec<String>,
     /// Free tags for `--filter` (e.g. a CVE).
     #[serde(default)]
     pub tags: Vec<String>,
     /// The steps, each with its place in the file.
+    #[schemars(with = "Vec<Step>")]
     pub steps: Vec<Spanned<Step>>,
 }
 
 /// What a reply must look like.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum ExpectSpec {
     /// `expect: 250`
@@ -107,7 +114,7 @@ pub enum ExpectSpec {
 }
 
 /// The full form of `expect`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExpectReply {
     /// Exactly this code.
@@ -134,7 +141,7 @@ pub struct ExpectReply {
 }
 
 /// A message body to send after 354.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Body {
     /// The content; escapes as in `send_raw`.
@@ -150,7 +157,7 @@ pub struct Body {
 
 /// What the target stored for this case's message (found by the `{{case.token}}` it
 /// carries), when the target profile gives access to its mailbox.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExpectStored {
     /// Octet strings (escapes as in `send_raw`) the stored message must contain.
@@ -165,8 +172,40 @@ fn yes() -> bool {
     true
 }
 
+/// A pipelined batch. A server must read its input as a stream (RFC 2920 §3.2): where
+/// TCP cuts the batch must not change a single reply, so cases send the same batch
+/// whole and cut at every octet, and expect the same replies.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Batch {
+    /// The command lines; CRLF is added to each, variables are expanded.
+    pub lines: Vec<String>,
+    /// Where to cut the batch into separate writes: a list of octet offsets into the
+    /// batch (ascending), or `each` for one write per octet. Absent: one write.
+    #[serde(default)]
+    pub split: Option<Split>,
+}
+
+/// How a batch is cut into writes.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Split {
+    /// Cut before each of these octet offsets.
+    At(Vec<usize>),
+    /// `each`: one octet per write.
+    Every(Every),
+}
+
+/// The word `each`.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Every {
+    /// One octet per write.
+    Each,
+}
+
 /// An EHLO keyword the target must advertise.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExpectEhlo {
     /// The keyword.
@@ -180,13 +219,16 @@ pub struct ExpectEhlo {
 }
 
 /// One step of a case.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Step {
     /// Send a command line; CRLF is added. Variables `{{...}}` are expanded.
     Send(String),
     /// Send octets exactly: escapes `\r \n \t \0 \\ \xHH`; nothing is added.
     SendRaw(String),
+    /// Send several command lines as one pipelined batch (RFC 2920 §3.1), in one write
+    /// or cut into several writes.
+    SendBatch(Batch),
     /// Send a message body (after 354).
     SendBody(Body),
     /// Wait for one reply and check it.
@@ -214,6 +256,7 @@ impl Step {
         match self {
             Self::Send(_) => "send",
             Self::SendRaw(_) => "send_raw",
+            Self::SendBatch(_) => "send_batch",
             Self::SendBody(_) => "send_body",
             Self::Expect(_) => "expect",
             Self::ExpectEhlo(_) => "expect_ehlo",
@@ -225,6 +268,16 @@ impl Step {
             Self::Pause(_) => "pause",
         }
     }
+}
+
+/// The JSON Schema of a suite file, so that editors complete and check scenarios
+/// (committed as `scenarios/schema.json`; a test keeps it current).
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(SuiteFile);
+    let mut text =
+        serde_json::to_string_pretty(&schema).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    text.push('\n');
+    text
 }
 
 /// Parse `500ms`, `2s`, `1.5s`.

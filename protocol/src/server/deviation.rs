@@ -44,11 +44,15 @@ pub enum Deviation {
     /// Accept `MAIL FROM:<...>` with shell metacharacters and no domain
     /// (OpenSMTPD CVE-2020-7247).
     UnqualifiedShellSender,
+    /// Take the end of each read from the socket as the end of a command line, as
+    /// servers that treat one `recv()` as one command do (RFC 2920 §3.2: input is a
+    /// stream; TCP may cut it anywhere).
+    SegmentIsLine,
 }
 
 impl Deviation {
     /// Every deviation.
-    pub const ALL: [Self; 15] = [
+    pub const ALL: [Self; 16] = [
         Self::BareLfLineEnd,
         Self::DataEndLfDotLf,
         Self::KeepTransactionAfterRset,
@@ -64,6 +68,7 @@ impl Deviation {
         Self::SizeNotEnforced,
         Self::TruncateLongLines,
         Self::UnqualifiedShellSender,
+        Self::SegmentIsLine,
     ];
 
     /// The name used by `smtpspec serve --deviate NAME`.
@@ -84,6 +89,7 @@ impl Deviation {
             Self::SizeNotEnforced => "size-not-enforced",
             Self::TruncateLongLines => "truncate-long-lines",
             Self::UnqualifiedShellSender => "unqualified-shell-sender",
+            Self::SegmentIsLine => "segment-is-line",
         }
     }
 
@@ -126,6 +132,9 @@ impl Deviation {
             }
             Self::UnqualifiedShellSender => {
                 "accept MAIL FROM:<;shell;> without a domain (OpenSMTPD CVE-2020-7247)"
+            }
+            Self::SegmentIsLine => {
+                "end a command line wherever a TCP read ends (RFC 2920 §3.2: input is a stream)"
             }
         }
     }

@@ -212,6 +212,12 @@ impl ServerSession {
         } else {
             self.lines.push(bytes);
         }
+        if self.config.deviations.has(Deviation::SegmentIsLine)
+            && matches!(self.state, State::Command)
+            && !bytes.ends_with(b"\n")
+        {
+            self.lines.push(b"\r\n");
+        }
         self.process();
     }
 

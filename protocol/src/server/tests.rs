@@ -450,6 +450,12 @@ fn each_deviation_misbehaves_exactly_as_named() {
             None,
             |o, _| o.ends_with("250 2.1.0 Sender ok\r\n"),
         ),
+        (
+            Deviation::SegmentIsLine,
+            vec!["EHLO c.test\r\n", "NO", "OP\r\n"],
+            None,
+            |o, _| o.contains("500 "),
+        ),
     ];
     assert_eq!(
         cases.len(),
