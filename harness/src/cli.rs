@@ -118,6 +118,17 @@ pub(crate) enum FailOn {
     Info,
 }
 
+/// When to colour the terminal report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ColorArg {
+    /// On a terminal, unless NO_COLOR is set (https://no-color.org).
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
 /// Report formats available so far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Format {
@@ -158,6 +169,9 @@ pub(crate) struct RunArgs {
     /// Show transcripts of failures.
     #[arg(short, long)]
     pub(crate) verbose: bool,
+    /// Colour in the text report: auto = on a terminal unless NO_COLOR is set.
+    #[arg(long, value_enum, default_value_t = ColorArg::Auto)]
+    pub(crate) color: ColorArg,
     /// Run the embedded server with a deviation (repeatable): the catalogue's own
     /// mutation test.
     #[arg(long = "deviate", value_name = "NAME")]

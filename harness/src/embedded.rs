@@ -14,18 +14,21 @@ use crate::scenario::template::Vars;
 pub const DOMAIN: &str = "smtpspec.test";
 
 /// Variables for a target whose domain is `domain`, with the harness's own client
-/// names and an AUTH user.
-pub fn vars(domain: &str, rcpt: &str, bad_rcpt: &str, user: &str, password: &str) -> Vars {
+/// names, and AUTH credentials when they are known (cases that use them are skipped
+/// otherwise).
+pub fn vars(domain: &str, rcpt: &str, bad_rcpt: &str, credentials: Option<(&str, &str)>) -> Vars {
     let mut v = Vars::new();
     v.insert("client.helo".into(), "client.smtpspec.test".into());
     v.insert("client.from".into(), "sender@client.smtpspec.test".into());
     v.insert("target.domain".into(), domain.into());
     v.insert("target.rcpt".into(), rcpt.into());
     v.insert("target.bad_rcpt".into(), bad_rcpt.into());
-    v.insert("target.user".into(), user.into());
-    v.insert("target.password".into(), password.into());
-    let token = base64::encode(format!("\0{user}\0{password}").as_bytes());
-    v.insert("target.auth_plain".into(), token);
+    if let Some((user, password)) = credentials {
+        v.insert("target.user".into(), user.into());
+        v.insert("target.password".into(), password.into());
+        let token = base64::encode(format!("\0{user}\0{password}").as_bytes());
+        v.insert("target.auth_plain".into(), token);
+    }
     v
 }
 
@@ -66,8 +69,7 @@ pub async fn start(deviations: &[Deviation]) -> Result<Embedded, String> {
         DOMAIN,
         &format!("alice@{DOMAIN}"),
         &format!("nobody@{DOMAIN}"),
-        "user",
-        "password",
+        Some(("user", "password")),
     );
     Ok(Embedded {
         server: running,

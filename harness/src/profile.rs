@@ -71,8 +71,7 @@ impl Profile {
             &self.domain,
             &self.rcpt,
             &self.bad_rcpt,
-            self.user.as_deref().unwrap_or("user"),
-            self.password.as_deref().unwrap_or("password"),
+            self.user.as_deref().zip(self.password.as_deref()),
         )
     }
 }

@@ -1,10 +1,14 @@
 //! `smtpspec run`, `list` and `check`.
 
+use std::io::IsTerminal;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use smtp_protocol::server::Deviation;
 use smtpspec::embedded;
 use smtpspec::profile::Profile;
@@ -14,7 +18,7 @@ use smtpspec::scenario::load::{self, Case};
 use smtpspec::scenario::{Level, parse_duration};
 
 use crate::EXIT_USAGE;
-use crate::cli::{FailOn, Format, PathsArgs, RunArgs};
+use crate::cli::{ColorArg, FailOn, Format, PathsArgs, RunArgs};
 
 /// Exit status 1: a failure at or above `--fail-on`.
 const EXIT_NONCONFORMANT: u8 = 1;
@@ -147,15 +151,16 @@ pub(crate) fn main(args: RunArgs) -> ExitCode {
                     domain,
                     &format!("postmaster@{domain}"),
                     &format!("smtpspec-no-such-user-{}@{domain}", unix_now()),
-                    "user",
-                    "password",
+                    None,
                 );
                 (None, addr, vars, None::<PathBuf>)
             }
         };
         let started = unix_now();
         let target = runner::discover(addr, vars, mailbox, step_timeout).await?;
-        let results = runner::run(&cases, &target, options, None).await;
+        let (bar, on_done) = progress(cases.len());
+        let results = runner::run(&cases, &target, options, Some(on_done)).await;
+        bar.finish_and_clear();
         if let Some(e) = server {
             let _ = e.server.stop().await;
         }
@@ -191,7 +196,7 @@ fn write_reports(run: &Run, args: &RunArgs) -> Result<(), String> {
     }
     for f in formats {
         let text = match f {
-            Format::Text => report::text::report(run, args.verbose),
+            Format::Text => report::text::report(run, args.verbose, use_color(args)),
             Format::Json => {
                 let mut s = serde_json::to_string_pretty(&report::json::report(run))
                     .map_err(|e| e.to_string())?;
@@ -209,8 +214,49 @@ fn write_reports(run: &Run, args: &RunArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// Colour for the text report: never into a file, and `auto` follows the terminal and
+/// NO_COLOR (set and not empty turns it off).
+fn use_color(args: &RunArgs) -> bool {
+    match args.color {
+        ColorArg::Always => true,
+        ColorArg::Never => false,
+        ColorArg::Auto => {
+            args.output.is_none()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::io::stdout().is_terminal()
+        }
+    }
+}
+
+/// A progress bar on standard error, drawn only on a terminal and only once the run
+/// has taken a second, so quick runs and CI logs stay clean.
+fn progress(total: usize) -> (ProgressBar, runner::OnDone) {
+    let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::hidden());
+    if let Ok(style) =
+        ProgressStyle::with_template("{bar:30} {pos}/{len} cases  {elapsed}  {wide_msg}")
+    {
+        bar.set_style(style);
+    }
+    let shown = bar.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(1));
+        if !shown.is_finished() && std::io::stderr().is_terminal() {
+            shown.set_draw_target(ProgressDrawTarget::stderr());
+        }
+    });
+    let tick = bar.clone();
+    let on_done: runner::OnDone = Arc::new(move |r: &runner::CaseResult| {
+        tick.set_message(r.id.clone());
+        tick.inc(1);
+    });
+    (bar, on_done)
+}
+
 fn exit_status(run: &Run, fail_on: FailOn) -> ExitCode {
-    if !run.cases.is_empty() && run.cases.iter().all(|c| c.verdict == Verdict::Error) {
+    // Skipped cases were never tried: if every case that was tried ended in error,
+    // nothing about the target is known.
+    let mut tried = run.cases.iter().filter(|c| c.verdict != Verdict::Skip);
+    if tried.clone().next().is_some() && tried.all(|c| c.verdict == Verdict::Error) {
         return ExitCode::from(EXIT_UNTESTABLE);
     }
     let counts = run.cases.iter().any(|c| match c.verdict {

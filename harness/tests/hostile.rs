@@ -31,7 +31,7 @@ fn target(addr: SocketAddr) -> Target {
         tls_keywords: None,
         tls_ehlo: Vec::new(),
         tls_problem: None,
-        vars: embedded::vars("x.test", "a@x.test", "b@x.test", "u", "p"),
+        vars: embedded::vars("x.test", "a@x.test", "b@x.test", None),
         size_limit: None,
         mailbox: None,
     }

@@ -48,6 +48,8 @@ pub fn report(run: &Run) -> Value {
             "address": run.target.addr.to_string(),
             "banner": run.target.banner,
             "ehlo": run.target.ehlo,
+            "ehlo_after_tls": run.target.tls_keywords.as_ref().map(|_| &run.target.tls_ehlo),
+            "tls_problem": run.target.tls_problem,
         },
         "started": rfc3339(run.started),
         "finished": rfc3339(run.finished),

@@ -1,43 +1,108 @@
-//! The terminal report: one line per case, grouped by suite, then the totals.
+//! The terminal report: cases grouped by RFC and section (the way people read a
+//! conformance result: "what does this server do with §4.1.4?"), failures with their
+//! reasons, then the totals. Colour only when asked for; everything the target sent
+//! is escaped before it reaches the terminal, so a hostile banner cannot move the
+//! cursor or recolour the screen.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::Run;
-use crate::runner::Verdict;
+use crate::runner::conn::Dir;
+use crate::runner::{CaseResult, Verdict};
 
-/// The report for people. With `verbose`, failures carry their transcripts.
-pub fn report(run: &Run, verbose: bool) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "target {} — {}", run.target.addr, run.target.banner);
-    let mut suite = "";
-    for c in &run.cases {
-        if c.suite != suite {
-            suite = &c.suite;
-            let _ = writeln!(out, "\n{suite}");
+/// Cases by (RFC, numeric section), with the section as written.
+type Groups<'a> = BTreeMap<(u32, Vec<u32>), (String, Vec<&'a CaseResult>)>;
+
+/// ANSI styles, or nothing when colour is off.
+#[derive(Debug, Clone, Copy)]
+struct Paint(bool);
+
+impl Paint {
+    fn wrap(self, code: &str, text: &str) -> String {
+        if self.0 {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
         }
-        let mark = match c.verdict {
-            Verdict::Pass => "PASS ",
-            Verdict::Fail => "FAIL ",
-            Verdict::Warn => "WARN ",
-            Verdict::Skip => "SKIP ",
-            Verdict::Error => "ERROR",
+    }
+
+    fn verdict(self, v: Verdict) -> String {
+        let (code, word) = match v {
+            Verdict::Pass => ("32", "PASS "),
+            Verdict::Fail => ("1;31", "FAIL "),
+            Verdict::Warn => ("33", "WARN "),
+            Verdict::Skip => ("2", "SKIP "),
+            Verdict::Error => ("1;35", "ERROR"),
         };
-        let id = c.id.rsplit('/').next().unwrap_or(&c.id);
+        self.wrap(code, word)
+    }
+}
+
+/// Text safe for a terminal: control characters (ESC above all) shown as escapes.
+fn for_terminal(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\r' => out.push_str("\\r"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Sort key for a section like `4.1.1.10`: numbers compare as numbers.
+fn section_key(section: &str) -> Vec<u32> {
+    section.split('.').map(|p| p.parse().unwrap_or(0)).collect()
+}
+
+/// The report for people. With `verbose`, failures carry their transcripts; with
+/// `color`, verdicts are coloured (ANSI).
+pub fn report(run: &Run, verbose: bool, color: bool) -> String {
+    let paint = Paint(color);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "target {} — {}",
+        run.target.addr,
+        for_terminal(&run.target.banner)
+    );
+    let mut groups: Groups<'_> = BTreeMap::new();
+    for c in &run.cases {
+        groups
+            .entry((c.spec.rfc, section_key(&c.spec.section)))
+            .or_insert_with(|| (c.spec.section.clone(), Vec::new()))
+            .1
+            .push(c);
+    }
+    for ((rfc, _), (section, cases)) in &groups {
         let _ = writeln!(
             out,
-            "  {mark} {id:<44} RFC {} §{} {}",
-            c.spec.rfc,
-            c.spec.section,
-            c.level().as_str()
+            "\n{}",
+            paint.wrap("1", &format!("RFC {rfc} §{section}"))
         );
-        if c.verdict != Verdict::Pass {
-            let _ = writeln!(out, "         {}", c.reason);
+        for c in cases {
+            let _ = writeln!(
+                out,
+                "  {} {:<6} {}  {}",
+                paint.verdict(c.verdict),
+                c.level().as_str(),
+                c.id,
+                paint.wrap("2", &c.title)
+            );
+            if c.verdict == Verdict::Pass {
+                continue;
+            }
+            let _ = writeln!(out, "         {}", for_terminal(&c.reason));
             if verbose && matches!(c.verdict, Verdict::Fail | Verdict::Error | Verdict::Warn) {
                 for e in &c.transcript {
                     let arrow = match e.dir {
-                        crate::runner::conn::Dir::Send => "C:",
-                        crate::runner::conn::Dir::Recv => "S:",
-                        crate::runner::conn::Dir::Tls => "==",
+                        Dir::Send => "C:",
+                        Dir::Recv => "S:",
+                        Dir::Tls => "==",
                     };
                     let _ = writeln!(out, "           {arrow} {:?}", super::escape(&e.data));
                 }
@@ -49,11 +114,37 @@ pub fn report(run: &Run, verbose: bool) -> String {
         out,
         "\n{} cases: {} pass, {} fail, {} warn, {} skip, {} error",
         run.cases.len(),
-        s.pass,
-        s.fail,
+        paint.wrap("32", &s.pass.to_string()),
+        paint.wrap(if s.fail > 0 { "1;31" } else { "0" }, &s.fail.to_string()),
         s.warn,
         s.skip,
         s.error
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sections_sort_as_numbers() {
+        let mut s = vec!["4.1.1.10", "4.1.1.2", "2.3.8", "4.5.3.1.10", "4.5.3.1.4"];
+        s.sort_by_key(|x| section_key(x));
+        assert_eq!(
+            s,
+            ["2.3.8", "4.1.1.2", "4.1.1.10", "4.5.3.1.4", "4.5.3.1.10"]
+        );
+    }
+
+    #[test]
+    fn target_text_cannot_drive_the_terminal() {
+        assert_eq!(for_terminal("a\x1b[31mb\r\n"), "a\\x1b[31mb\\r\\n");
+    }
+
+    #[test]
+    fn colour_is_only_added_when_asked() {
+        assert_eq!(Paint(false).verdict(Verdict::Fail), "FAIL ");
+        assert_eq!(Paint(true).verdict(Verdict::Fail), "\x1b[1;31mFAIL \x1b[0m");
+    }
 }

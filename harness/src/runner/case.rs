@@ -82,6 +82,13 @@ fn gate(case: &Case, target: &Target) -> Option<String> {
     if let Some(missing) = case.requires.iter().find(|k| !has(&target.keywords, k)) {
         return Some(format!("the target does not advertise {missing}"));
     }
+    if let Some(var) = case
+        .uses
+        .iter()
+        .find(|v| *v != "case.token" && !target.vars.contains_key(*v))
+    {
+        return Some(format!("the target profile does not define {{{{{var}}}}}"));
+    }
     if case.requires_after_tls.is_empty() {
         return None;
     }

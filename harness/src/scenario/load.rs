@@ -155,6 +155,9 @@ pub struct Case {
     pub requires: Vec<String>,
     /// EHLO keywords needed after STARTTLS.
     pub requires_after_tls: Vec<String>,
+    /// Variables the steps use; the case is skipped when the target lacks one (AUTH
+    /// credentials, above all).
+    pub uses: BTreeSet<String>,
     /// Tags.
     pub tags: Vec<String>,
     /// The steps.
@@ -312,7 +315,20 @@ fn check_case(suite: &str, def: CaseDef, file: &Path) -> Result<Case, Vec<LoadEr
     if !errors.is_empty() {
         return Err(errors);
     }
+    let uses = steps
+        .iter()
+        .flat_map(|s| texts(&s.action))
+        .fold(BTreeSet::new(), |mut set, t| {
+            set.extend(
+                template::names(t)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(str::to_owned),
+            );
+            set
+        });
     Ok(Case {
+        uses,
         id: format!("{suite}/{}", def.id),
         suite: suite.to_owned(),
         title: def.title,
@@ -331,6 +347,22 @@ fn check_case(suite: &str, def: CaseDef, file: &Path) -> Result<Case, Vec<LoadEr
         steps,
         file: file.to_path_buf(),
     })
+}
+
+/// The template texts of a step.
+fn texts(action: &Action) -> Vec<&str> {
+    match action {
+        Action::Send(t) | Action::SendRaw(t) => vec![t],
+        Action::SendBatch { lines, .. } => lines.iter().map(String::as_str).collect(),
+        Action::SendBody { text, .. } => vec![text],
+        Action::ExpectStored(e) => e
+            .contains
+            .iter()
+            .chain(&e.lacks)
+            .map(String::as_str)
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 fn check_text(text: &str, escapes: bool) -> Result<(), String> {

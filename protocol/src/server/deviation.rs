@@ -38,8 +38,9 @@ pub enum Deviation {
     DoubleReply,
     /// Advertise SIZE but do not enforce it at the end of the data (RFC 1870 §6).
     SizeNotEnforced,
-    /// Silently truncate over-long command lines and run what is left (RFC 5321
-    /// §4.5.3.1.4 requires 500).
+    /// Silently truncate command lines at 512 octets, as a fixed buffer that ignores
+    /// the allowances extensions add (RFC 1870, 3461, 4954), and run what is left
+    /// (RFC 5321 §4.5.3.1.4 requires 500 for a line that is too long).
     TruncateLongLines,
     /// Accept `MAIL FROM:<...>` with shell metacharacters and no domain
     /// (OpenSMTPD CVE-2020-7247).
@@ -128,7 +129,7 @@ impl Deviation {
                 "advertise SIZE but accept larger messages at end of data (RFC 1870 §6)"
             }
             Self::TruncateLongLines => {
-                "truncate over-long command lines and run them (RFC 5321 §4.5.3.1.4 wants 500)"
+                "cut command lines at 512 octets, extensions' allowances ignored, and run them (RFC 5321 §4.5.3.1.4)"
             }
             Self::UnqualifiedShellSender => {
                 "accept MAIL FROM:<;shell;> without a domain (OpenSMTPD CVE-2020-7247)"

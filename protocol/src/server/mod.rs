@@ -414,8 +414,12 @@ impl ServerSession {
         }
         let deviations = self.config.deviations;
         let too_long = line.wire_len() > self.line_limit(&line.bytes);
+        // The deviation models a fixed 512-octet buffer that ignores the extensions'
+        // allowances.
+        let fixed_buffer = deviations.has(Deviation::TruncateLongLines)
+            && line.wire_len() > crate::limits::MAX_COMMAND_LINE;
         let mut bytes = line.bytes;
-        if too_long || line.overflow.is_some() {
+        if too_long || line.overflow.is_some() || fixed_buffer {
             if deviations.has(Deviation::TruncateLongLines) {
                 bytes.truncate(crate::limits::MAX_COMMAND_LINE - 2);
             } else {

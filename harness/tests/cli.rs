@@ -1,0 +1,112 @@
+//! The exit-status contract of DESIGN.md, checked on the real binary: 0 conformant,
+//! 1 a MUST failed, 2 a scenario or usage error, 3 the target could not be tested.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn smtpspec(args: &[&str]) -> (Output, Duration) {
+    let start = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_smtpspec"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run smtpspec");
+    (out, start.elapsed())
+}
+
+fn suite(name: &str) -> String {
+    format!("{}/../scenarios/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A target that greets and answers EHLO on its first connection (so discovery
+/// works), then closes every later connection at once.
+fn greet_once_then_close() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        let mut first = true;
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            if first {
+                first = false;
+                let _ = s.write_all(b"220 hostile.test ESMTP\r\n");
+                let mut line = String::new();
+                let mut r = BufReader::new(s.try_clone().expect("clone"));
+                let _ = r.read_line(&mut line);
+                let _ = s.write_all(b"250 hostile.test\r\n");
+                continue;
+            }
+            drop(s);
+        }
+    });
+    addr
+}
+
+#[test]
+fn every_case_in_error_exits_3() {
+    let addr = greet_once_then_close().to_string();
+    let (out, took) = smtpspec(&[
+        "run",
+        &suite("rfc5321/session.yaml"),
+        "--target",
+        &addr,
+        "--timeout",
+        "300ms",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    assert!(
+        stdout.contains("0 pass, 0 fail, 0 warn, 0 skip"),
+        "{stdout}"
+    );
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+}
+
+#[test]
+fn an_unreachable_target_exits_3_with_the_reason() {
+    // Bind and drop: the port is (almost surely) closed now.
+    let addr = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .to_string();
+    let (out, _) = smtpspec(&["run", "--target", &addr, "--timeout", "300ms"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("could not be tested"), "{stderr}");
+}
+
+#[test]
+fn a_broken_scenario_file_exits_2_with_its_place() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("bad.yaml");
+    std::fs::write(
+        &file,
+        "suite: bad\ncases:\n  - id: x\n    title: t\n    spec: { rfc: 5321, section: \"1\", level: MUST }\n    steps:\n      - sned: NOOP\n",
+    )
+    .expect("write");
+    let (out, _) = smtpspec(&["run", file.to_str().expect("utf-8")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("bad.yaml:7:"), "{stderr}");
+}
+
+#[test]
+fn a_deviation_that_breaks_a_must_exits_1_and_the_reference_exits_0() {
+    let file = suite("rfc5321/transaction.yaml");
+    let (out, _) = smtpspec(&["run", &file, "--deviate", "rcpt-before-mail"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let (out, _) = smtpspec(&["run", &file]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
