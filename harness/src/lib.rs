@@ -5,9 +5,11 @@
 //! - [`report`]: the JSON report of DESIGN.md and the terminal summary.
 //! - [`embedded`]: the reference server as the default target.
 //! - [`profile`]: target profiles for `--target PROFILE.yaml`.
+//! - [`launch`]: starting a profile's server for the run.
 //! - [`requirements`]: the requirements index and coverage.
 
 pub mod embedded;
+pub mod launch;
 pub mod profile;
 pub mod report;
 pub mod requirements;

@@ -9,7 +9,16 @@
 //! user: alice                         # AUTH, optional
 //! password: secret
 //! maildir: /tmp/peer/Maildir          # optional: lets expect_stored look
+//! maildir_newlines: lf                # the delivery agent stores LF line ends
+//! launch:                             # optional: start the server for the run
+//!   command: [python3, peer.py, --listen, "127.0.0.1:25257"]
+//!   dir: ../..                        # working directory, relative to this file
+//!   ready_timeout: 20s                # until `address` accepts connections
+//!   log: /tmp/peer/server.log         # its stdout and stderr
 //! ```
+//!
+//! Relative paths (maildir, launch dir, log) are relative to the profile's directory,
+//! so a profile works from any working directory.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
@@ -40,20 +49,91 @@ pub struct Profile {
     /// A Maildir where the server stores what it accepts, if readable.
     #[serde(default)]
     pub maildir: Option<PathBuf>,
+    /// How the delivery agent writes line ends into the Maildir: `crlf` (as received,
+    /// the default) or `lf` (Unix MDAs such as Postfix's local(8) store LF).
+    #[serde(default)]
+    pub maildir_newlines: Newlines,
+    /// A command that starts the server for the run.
+    #[serde(default)]
+    pub launch: Option<Launch>,
+}
+
+/// Line ends in stored messages.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Newlines {
+    /// As received: CRLF.
+    #[default]
+    Crlf,
+    /// Converted to LF on delivery.
+    Lf,
+}
+
+/// How to start the target, and how to know it is ready.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Launch {
+    /// Program and arguments (no shell; use `[sh, -c, "..."]` for one).
+    pub command: Vec<String>,
+    /// Working directory [default: the profile's directory].
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
+    /// How long to wait for `address` to accept connections [default: 20s].
+    #[serde(default)]
+    pub ready_timeout: Option<String>,
+    /// Where its standard output and error go [default: a file in the temporary
+    /// directory, named in the messages].
+    #[serde(default)]
+    pub log: Option<PathBuf>,
 }
 
 impl Profile {
-    /// Read a profile; errors are located like scenario errors.
+    /// Read a profile; errors are located like scenario errors. Relative paths are
+    /// resolved against the profile's directory.
     pub fn load(path: &Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        serde_saphyr::from_str(&text).map_err(|e| {
+        let mut profile: Self = serde_saphyr::from_str(&text).map_err(|e| {
             format!(
                 "{}: {}",
                 path.display(),
                 e.to_string()
                     .replace("<input>", &path.display().to_string())
             )
-        })
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let base = if base.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            base
+        };
+        let resolve = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        if let Some(m) = profile.maildir.as_mut() {
+            resolve(m);
+        }
+        if let Some(l) = profile.launch.as_mut() {
+            let mut dir = l.dir.take().unwrap_or_default();
+            resolve(&mut dir);
+            l.dir = Some(dir);
+            if let Some(log) = l.log.as_mut() {
+                resolve(log);
+            }
+            if l.command.is_empty() {
+                return Err(format!("{}: launch.command is empty", path.display()));
+            }
+            if let Some(t) = &l.ready_timeout
+                && crate::scenario::parse_duration(t).is_none()
+            {
+                return Err(format!(
+                    "{}: launch.ready_timeout {t:?} is not a duration like 20s",
+                    path.display()
+                ));
+            }
+        }
+        Ok(profile)
     }
 
     /// The address to connect to.

@@ -11,9 +11,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use smtp_protocol::server::Deviation;
 use smtpspec::embedded;
-use smtpspec::profile::Profile;
+use smtpspec::launch;
+use smtpspec::profile::{Newlines, Profile};
 use smtpspec::report::{self, Run};
-use smtpspec::runner::{self, Options, Verdict};
+use smtpspec::runner::{self, Mailbox, Options, Verdict};
 use smtpspec::scenario::load::{self, Case};
 use smtpspec::scenario::{Level, parse_duration};
 
@@ -124,23 +125,51 @@ pub(crate) fn main(args: RunArgs) -> ExitCode {
         jobs: args.jobs,
         step_timeout,
     };
+    // A profile that cannot be read is a configuration error (2), not an untestable
+    // target (3).
+    let profile = match &args.target {
+        Some(t) if t.ends_with(".yaml") || t.ends_with(".yml") => {
+            match Profile::load(std::path::Path::new(t)) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    eprintln!("smtpspec run: {e}");
+                    return ExitCode::from(EXIT_USAGE);
+                }
+            }
+        }
+        _ => None,
+    };
     let outcome = runtime.block_on(async {
-        let (server, addr, vars, mailbox) = match &args.target {
-            None => {
+        let mut launched = None;
+        let (server, addr, vars, mailbox) = match (&args.target, &profile) {
+            (None, _) => {
                 let e = embedded::start(&deviations).await?;
-                let (addr, vars, mailbox) = (e.server.addr(), e.vars.clone(), e.mailbox.clone());
+                let mailbox = Mailbox {
+                    dir: e.mailbox.clone(),
+                    lf: false,
+                };
+                let (addr, vars) = (e.server.addr(), e.vars.clone());
                 (Some(e), addr, vars, Some(mailbox))
             }
-            Some(t) if t.ends_with(".yaml") || t.ends_with(".yml") => {
-                let profile = Profile::load(std::path::Path::new(t))?;
-                (
-                    None,
-                    profile.addr()?,
-                    profile.vars(),
-                    profile.maildir.clone(),
-                )
+            (Some(_), Some(profile)) => {
+                let addr = profile.addr()?;
+                if let Some(l) = &profile.launch {
+                    let up = launch::start(l, addr).await?;
+                    eprintln!(
+                        "smtpspec run: launched {} ({} ms to accept connections; log {})",
+                        l.command.join(" "),
+                        up.ready_after.as_millis(),
+                        up.log.display()
+                    );
+                    launched = Some(up);
+                }
+                let mailbox = profile.maildir.clone().map(|dir| Mailbox {
+                    dir,
+                    lf: profile.maildir_newlines == Newlines::Lf,
+                });
+                (None, addr, profile.vars(), mailbox)
             }
-            Some(t) => {
+            (Some(t), None) => {
                 let addr: SocketAddr = t
                     .to_socket_addrs()
                     .map_err(|e| format!("--target {t}: {e}"))?
@@ -153,7 +182,7 @@ pub(crate) fn main(args: RunArgs) -> ExitCode {
                     &format!("smtpspec-no-such-user-{}@{domain}", unix_now()),
                     None,
                 );
-                (None, addr, vars, None::<PathBuf>)
+                (None, addr, vars, None)
             }
         };
         let started = unix_now();
@@ -164,6 +193,7 @@ pub(crate) fn main(args: RunArgs) -> ExitCode {
         if let Some(e) = server {
             let _ = e.server.stop().await;
         }
+        drop(launched);
         Ok::<_, String>(Run {
             target,
             started,

@@ -17,7 +17,10 @@ async fn run_catalogue(deviations: &[Deviation]) -> Vec<CaseResult> {
     let target = runner::discover(
         e.server.addr(),
         e.vars.clone(),
-        Some(e.mailbox.clone()),
+        Some(runner::Mailbox {
+            dir: e.mailbox.clone(),
+            lf: false,
+        }),
         step,
     )
     .await

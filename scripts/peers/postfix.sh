@@ -5,10 +5,12 @@
 #   scripts/peers/postfix.sh start DIR [PORT_DEFAULT] [PORT_HARDENED]
 #   scripts/peers/postfix.sh stop DIR
 #
-# default  (PORT_DEFAULT, 25251): Debian's defaults.
+# default  (PORT_DEFAULT, 25251): Debian's defaults, STARTTLS included (Debian ships a
+#          snakeoil certificate; here a self-signed one made with openssl).
 # hardened (PORT_HARDENED, 25253): smtpd_helo_required=yes,
 #          smtpd_forbid_bare_newline=reject with the loopback exclusion emptied.
-# Mail for the local domain is delivered to mailbox files; nothing leaves the machine
+# Mail for the local domain is delivered to Maildirs under DIR/mail/ (the profiles name
+# root's, so that expect_stored can look); nothing leaves the machine
 # (default_transport and relay_transport are errors). Traps handled here are those of
 # ../shared/peers/README.md: maillog_file under maillog_file_prefixes, no syslog, no
 # systemd, chroot off.
@@ -31,6 +33,12 @@ esac
 
 command -v postfix >/dev/null || { echo "postfix missing: run scripts/peers/install.sh" >&2; exit 2; }
 mkdir -p "$etc" "$dir/spool" "$dir/lib" "$dir/mail"
+# Local delivery runs as the recipient (root's Maildir is DIR/mail/root/).
+chmod 1777 "$dir/mail"
+if [ ! -f "$etc/tls.crt" ]; then
+  openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=pfx.peers.test" \
+    -keyout "$etc/tls.key" -out "$etc/tls.crt" 2>/dev/null
+fi
 # Postfix's daemons run as the postfix user and must reach these (mktemp -d makes 0700).
 chmod 755 "$dir"
 chown postfix "$dir/lib"
@@ -59,7 +67,10 @@ relay_transport = error:outbound disabled in test peers
 alias_maps = hash:$etc/aliases
 alias_database = hash:$etc/aliases
 local_recipient_maps = proxy:unix:passwd.byname \$alias_maps
-mail_spool_directory = $dir/mail
+mail_spool_directory = $dir/mail/
+smtpd_tls_cert_file = $etc/tls.crt
+smtpd_tls_key_file = $etc/tls.key
+smtpd_tls_security_level = may
 maillog_file = $dir/maillog
 maillog_file_prefixes = /var, /dev/stdout, $dir
 smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
@@ -112,6 +123,8 @@ address: 127.0.0.1:$port
 domain: pfx.peers.test
 rcpt: root@pfx.peers.test
 bad_rcpt: smtpspec-no-such-user@pfx.peers.test
+maildir: $dir/mail/root/
+maildir_newlines: lf
 YAML
 done
 echo "postfix: default on 127.0.0.1:$p1, hardened on 127.0.0.1:$p2; profiles in $dir"

@@ -263,7 +263,7 @@ async fn expect_stored(
     let token = vars.get("case.token").cloned().unwrap_or_default();
     let deadline = Instant::now() + limit;
     let message = loop {
-        if let Some(m) = find_stored(&mailbox.join("new"), token.as_bytes()) {
+        if let Some(m) = find_stored(&mailbox.dir.join("new"), token.as_bytes()) {
             break m;
         }
         if Instant::now() > deadline {
@@ -275,7 +275,13 @@ async fn expect_stored(
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     let want = |t: &String| {
-        template::unescape(&template::expand(t, vars)).unwrap_or_else(|_| t.clone().into_bytes())
+        let octets = template::unescape(&template::expand(t, vars))
+            .unwrap_or_else(|_| t.clone().into_bytes());
+        if mailbox.lf {
+            crlf_to_lf(&octets)
+        } else {
+            octets
+        }
     };
     let has = |needle: &[u8]| message.windows(needle.len().max(1)).any(|w| w == needle);
     for t in &e.contains {
@@ -297,6 +303,17 @@ async fn expect_stored(
         }
     }
     Ok(())
+}
+
+/// What a Unix delivery agent makes of CRLF line ends.
+fn crlf_to_lf(octets: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(octets.len());
+    for (i, &b) in octets.iter().enumerate() {
+        if !(b == b'\r' && octets.get(i + 1) == Some(&b'\n')) {
+            out.push(b);
+        }
+    }
+    out
 }
 
 fn find_stored(dir: &std::path::Path, token: &[u8]) -> Option<Vec<u8>> {

@@ -69,7 +69,16 @@ pub struct Target {
     /// The SIZE limit advertised, if any and not 0.
     pub size_limit: Option<u64>,
     /// A Maildir whose `new/` holds what the target stored, when the profile gives one.
-    pub mailbox: Option<std::path::PathBuf>,
+    pub mailbox: Option<Mailbox>,
+}
+
+/// Where a target's accepted messages can be read.
+#[derive(Debug, Clone)]
+pub struct Mailbox {
+    /// The Maildir (its `new/` is searched).
+    pub dir: std::path::PathBuf,
+    /// The delivery agent stores LF line ends (expected CRLF is matched as LF).
+    pub lf: bool,
 }
 
 /// One case's outcome.
@@ -132,7 +141,7 @@ pub struct Options {
 pub async fn discover(
     addr: SocketAddr,
     vars: Vars,
-    mailbox: Option<std::path::PathBuf>,
+    mailbox: Option<Mailbox>,
     limit: Duration,
 ) -> Result<Target, String> {
     let mut conn = Conn::connect(addr, limit)

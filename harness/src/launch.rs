@@ -1,0 +1,132 @@
+//! Starting the server under test for a run, from a profile's `launch`: spawn it in its
+//! own process group with its output in a log file, wait until its address accepts
+//! connections, and stop the whole group afterwards (also when the run fails), so a
+//! CI job needs no start/stop script around `smtpspec run`.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+
+use crate::profile::Launch;
+use crate::scenario::parse_duration;
+
+/// How long a launched server gets between SIGTERM and SIGKILL.
+const GRACE: Duration = Duration::from_secs(5);
+
+/// A running target; stopped when dropped.
+#[derive(Debug)]
+pub struct Launched {
+    child: Child,
+    /// Where its output goes.
+    pub log: PathBuf,
+    /// How long it took to accept connections.
+    pub ready_after: Duration,
+}
+
+/// The last lines of a log, for an error message.
+fn tail(path: &PathBuf) -> String {
+    let Ok(mut f) = File::open(path) else {
+        return String::new();
+    };
+    let len = f.metadata().map_or(0, |m| m.len());
+    let _ = f.seek(SeekFrom::Start(len.saturating_sub(2000)));
+    let mut buf = Vec::new();
+    let _ = f.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf);
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(10)..].join("\n    ")
+}
+
+/// Start `launch` and wait until `addr` accepts a connection.
+pub async fn start(launch: &Launch, addr: SocketAddr) -> Result<Launched, String> {
+    let log = match &launch.log {
+        Some(l) => l.clone(),
+        None => std::env::temp_dir().join(format!("smtpspec-launch-{}.log", addr.port())),
+    };
+    if let Some(parent) = log.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    }
+    let out = File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+    let err = out.try_clone().map_err(|e| e.to_string())?;
+    let (program, args) = launch
+        .command
+        .split_first()
+        .ok_or("launch.command is empty")?;
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .process_group(0);
+    if let Some(dir) = &launch.dir {
+        cmd.current_dir(dir);
+    }
+    let child = cmd.spawn().map_err(|e| format!("launch {program}: {e}"))?;
+    let mut launched = Launched {
+        child,
+        log,
+        ready_after: Duration::ZERO,
+    };
+    let limit = launch
+        .ready_timeout
+        .as_deref()
+        .and_then(parse_duration)
+        .unwrap_or(Duration::from_secs(20));
+    let start = Instant::now();
+    loop {
+        if let Ok(Some(status)) = launched.child.try_wait() {
+            return Err(format!(
+                "the launch command exited ({status}) before {addr} was ready; {}:\n    {}",
+                launched.log.display(),
+                tail(&launched.log)
+            ));
+        }
+        let probe = tokio::time::timeout(
+            Duration::from_millis(500),
+            tokio::net::TcpStream::connect(addr),
+        )
+        .await;
+        if let Ok(Ok(_)) = probe {
+            launched.ready_after = start.elapsed();
+            return Ok(launched);
+        }
+        if start.elapsed() > limit {
+            return Err(format!(
+                "{addr} did not accept connections within {} ms of the launch; {}:\n    {}",
+                limit.as_millis(),
+                launched.log.display(),
+                tail(&launched.log)
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+impl Drop for Launched {
+    fn drop(&mut self) {
+        let Ok(pid) = i32::try_from(self.child.id()) else {
+            let _ = self.child.kill();
+            return;
+        };
+        let group = Pid::from_raw(pid);
+        let _ = killpg(group, Signal::SIGTERM);
+        let deadline = Instant::now() + GRACE;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                // The leader is gone; take any stragglers of its group with it.
+                let _ = killpg(group, Signal::SIGKILL);
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = killpg(group, Signal::SIGKILL);
+        let _ = self.child.wait();
+    }
+}
