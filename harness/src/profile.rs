@@ -10,6 +10,7 @@
 //! password: secret
 //! maildir: /tmp/peer/Maildir          # optional: lets expect_stored look
 //! maildir_newlines: lf                # the delivery agent stores LF line ends
+//! tls: { implicit: false, server_name: mx.example.test }   # optional
 //! launch:                             # optional: start the server for the run
 //!   command: [python3, peer.py, --listen, "127.0.0.1:25257"]
 //!   dir: ../..                        # working directory, relative to this file
@@ -56,6 +57,21 @@ pub struct Profile {
     /// A command that starts the server for the run.
     #[serde(default)]
     pub launch: Option<Launch>,
+    /// TLS options.
+    #[serde(default)]
+    pub tls: TlsOptions,
+}
+
+/// How to speak TLS with the target.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsOptions {
+    /// TLS from the first octet (port 465, RFC 8314) instead of STARTTLS.
+    #[serde(default)]
+    pub implicit: bool,
+    /// The name to send in SNI.
+    #[serde(default)]
+    pub server_name: Option<String>,
 }
 
 /// Line ends in stored messages.

@@ -14,7 +14,7 @@ use smtpspec::embedded;
 use smtpspec::launch;
 use smtpspec::profile::{Newlines, Profile};
 use smtpspec::report::{self, Run};
-use smtpspec::runner::{self, Mailbox, Options, Verdict};
+use smtpspec::runner::{self, Mailbox, Options, TlsSettings, Verdict};
 use smtpspec::scenario::load::{self, Case};
 use smtpspec::scenario::{Level, parse_duration};
 
@@ -186,7 +186,13 @@ pub(crate) fn main(args: RunArgs) -> ExitCode {
             }
         };
         let started = unix_now();
-        let target = runner::discover(addr, vars, mailbox, step_timeout).await?;
+        let tls = profile
+            .as_ref()
+            .map_or_else(TlsSettings::default, |p| TlsSettings {
+                implicit: p.tls.implicit,
+                server_name: p.tls.server_name.clone(),
+            });
+        let target = runner::discover(addr, vars, mailbox, tls, step_timeout).await?;
         let (bar, on_done) = progress(cases.len());
         let results = runner::run(&cases, &target, options, Some(on_done)).await;
         bar.finish_and_clear();

@@ -110,3 +110,88 @@ fn a_deviation_that_breaks_a_must_exits_1_and_the_reference_exits_0() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// A free loopback port (bound and released; a race is possible but harmless here).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port()
+}
+
+#[test]
+fn a_profile_launches_its_server_and_stops_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let log = dir.path().join("server.log");
+    let profile = dir.path().join("launched.yaml");
+    std::fs::write(
+        &profile,
+        format!(
+            "address: 127.0.0.1:{port}\ndomain: launched.test\nrcpt: postmaster@launched.test\n\
+             bad_rcpt: nobody@launched.test\nlaunch:\n  command: [{bin:?}, serve, --listen, \
+             \"127.0.0.1:{port}\", --store, discard, --hostname, launched.test]\n  \
+             ready_timeout: 10s\n  log: server.log\n",
+            bin = env!("CARGO_BIN_EXE_smtpspec"),
+        ),
+    )
+    .expect("write");
+    let (out, _) = smtpspec(&[
+        "run",
+        &suite("rfc5321/session.yaml"),
+        "--target",
+        profile.to_str().expect("utf-8"),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stderr.contains("launched "), "{stderr}");
+    assert!(stdout.contains("220 launched.test"), "{stdout}");
+    assert!(
+        out.status.code().is_some_and(|c| c <= 1),
+        "{stdout}{stderr}"
+    );
+    // The log was written where the profile said (relative to the profile).
+    let logged = std::fs::read_to_string(&log).expect("log");
+    assert!(logged.contains("listening on"), "{logged}");
+    // And the server is gone: nothing listens on its port any more.
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "the launched server is still running"
+    );
+}
+
+#[test]
+fn a_launch_that_dies_exits_3_with_its_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let profile = dir.path().join("dies.yaml");
+    std::fs::write(
+        &profile,
+        format!(
+            "address: 127.0.0.1:{port}\ndomain: d.test\nrcpt: a@d.test\nbad_rcpt: b@d.test\n\
+             launch:\n  command: [sh, -c, \"echo cannot start: no config; exit 7\"]\n"
+        ),
+    )
+    .expect("write");
+    let (out, took) = smtpspec(&["run", "--target", profile.to_str().expect("utf-8")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("exited"), "{stderr}");
+    assert!(stderr.contains("cannot start: no config"), "{stderr}");
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+}
+
+#[test]
+fn a_profile_with_an_unknown_key_exits_2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let profile = dir.path().join("typo.yaml");
+    std::fs::write(
+        &profile,
+        "address: 127.0.0.1:1\ndomain: d.test\nrcpt: a@d.test\nbad_rcpt: b@d.test\nmaildri: /x\n",
+    )
+    .expect("write");
+    let (out, _) = smtpspec(&["run", "--target", profile.to_str().expect("utf-8")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("typo.yaml:5"), "{stderr}");
+}

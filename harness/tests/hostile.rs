@@ -34,6 +34,7 @@ fn target(addr: SocketAddr) -> Target {
         vars: embedded::vars("x.test", "a@x.test", "b@x.test", None),
         size_limit: None,
         mailbox: None,
+        tls: Default::default(),
     }
 }
 

@@ -21,6 +21,7 @@ async fn run_catalogue(deviations: &[Deviation]) -> Vec<CaseResult> {
             dir: e.mailbox.clone(),
             lf: false,
         }),
+        runner::TlsSettings::default(),
         step,
     )
     .await

@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# Install the real SMTP peers the tests and benchmarks use, from Debian's packages.
+# Install the real SMTP peers the tests, the peer runs and the benchmarks use: Debian
+# packages, and aiosmtpd from PyPI in a virtualenv (${SMTPSPEC_PEERS:-/opt/smtpspec-peers}/venv).
 # Idempotent; needs root (CI runs as root). See ../shared/peers/README.md for the traps.
 #
 #   swaks, msmtp, curl            clients for the interop tests (STARTTLS + AUTH)
 #   libnet-ssleay-perl, libio-socket-ssl-perl, libauthen-sasl-perl   swaks' TLS and AUTH
-#   postfix                       smtp-source and smtp-sink for the benchmark
+#   postfix                       a server peer (scripts/peers/postfix.sh), and
+#                                 smtp-source and smtp-sink for the benchmark
+#   openssl                       certificates for the peers' STARTTLS
+#   python3-venv + aiosmtpd       a server peer (scenarios/targets/aiosmtpd.yaml);
+#   jsonschema, pyyaml            the venv also checks the catalogue against its schema
 #   python3                       smtplib (preinstalled on this kind of machine)
 set -euo pipefail
 
@@ -17,14 +22,25 @@ command -v smtp-source >/dev/null || need+=(postfix)
 perl -MNet::SSLeay -e1 2>/dev/null || need+=(libnet-ssleay-perl)
 perl -MIO::Socket::SSL -e1 2>/dev/null || need+=(libio-socket-ssl-perl)
 perl -MAuthen::SASL -e1 2>/dev/null || need+=(libauthen-sasl-perl)
+command -v openssl >/dev/null || need+=(openssl)
+python3 -c 'import ensurepip' 2>/dev/null || need+=(python3-venv)
 
 if [ ${#need[@]} -eq 0 ]; then
-  echo "peers: all installed"
-  exit 0
+  echo "peers: Debian packages all installed"
+else
+  echo "peers: installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  # Postfix asks how to configure itself; it only provides tools here, never a daemon.
+  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${need[@]}"
 fi
-echo "peers: installing ${need[*]}"
-export DEBIAN_FRONTEND=noninteractive
-# Postfix asks how to configure itself; it only provides tools here, never a daemon.
-echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
-apt-get update -q
-apt-get install -y -q --no-install-recommends "${need[@]}"
+
+venv=${SMTPSPEC_PEERS:-/opt/smtpspec-peers}/venv
+if "$venv/bin/python3" -c 'import aiosmtpd, jsonschema, yaml' 2>/dev/null; then
+  echo "peers: aiosmtpd $("$venv/bin/python3" -c 'import aiosmtpd; print(aiosmtpd.__version__)') in $venv"
+else
+  echo "peers: installing aiosmtpd, jsonschema and pyyaml into $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q 'aiosmtpd==1.4.6' jsonschema pyyaml
+fi

@@ -27,7 +27,7 @@ pub(super) async fn run(case: &Case, target: &Target, step_timeout: Duration) ->
     if let Some(why) = gate(case, target) {
         return CaseResult::new(case, Verdict::Skip, why, start, Vec::new());
     }
-    let mut conn = match Conn::connect(target.addr, step_timeout).await {
+    let mut conn = match Conn::open(target.addr, &target.tls, step_timeout).await {
         Ok(c) => c,
         Err(e) => {
             return CaseResult::new(
@@ -88,6 +88,14 @@ fn gate(case: &Case, target: &Target) -> Option<String> {
         .find(|v| *v != "case.token" && !target.vars.contains_key(*v))
     {
         return Some(format!("the target profile does not define {{{{{var}}}}}"));
+    }
+    if target.tls.implicit
+        && case
+            .steps
+            .iter()
+            .any(|s| matches!(s.action, Action::Starttls | Action::Handshake))
+    {
+        return Some("the target speaks implicit TLS; the case negotiates STARTTLS".into());
     }
     if case.requires_after_tls.is_empty() {
         return None;

@@ -78,9 +78,31 @@ pub struct Conn {
     pub transcript: Vec<Event>,
     /// The next line sent is a SASL response (after a 334): redact it.
     redact_next: bool,
+    /// The name sent in the TLS handshake (SNI).
+    server_name: String,
 }
 
+/// The default TLS server name when the profile gives none.
+pub const DEFAULT_SERVER_NAME: &str = "smtpspec.target";
+
 impl Conn {
+    /// Connect within `limit`; with `tls`, run the handshake at once (implicit TLS,
+    /// RFC 8314) before anything is read.
+    pub async fn open(
+        addr: SocketAddr,
+        tls: &super::TlsSettings,
+        limit: Duration,
+    ) -> Result<Self, ConnError> {
+        let mut conn = Self::connect(addr, limit).await?;
+        if let Some(name) = &tls.server_name {
+            conn.server_name.clone_from(name);
+        }
+        if tls.implicit {
+            conn.handshake(limit).await?;
+        }
+        Ok(conn)
+    }
+
     /// Connect within `limit`.
     pub async fn connect(addr: SocketAddr, limit: Duration) -> Result<Self, ConnError> {
         let tcp = tokio::time::timeout(limit, TcpStream::connect(addr))
@@ -94,6 +116,7 @@ impl Conn {
             parser: ReplyParser::new(),
             transcript: Vec::new(),
             redact_next: false,
+            server_name: DEFAULT_SERVER_NAME.to_owned(),
         })
     }
 
@@ -246,7 +269,7 @@ impl Conn {
             .with_custom_certificate_verifier(Arc::new(AnyCertificate))
             .with_no_client_auth();
         let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-        let name = ServerName::try_from("smtpspec.target")
+        let name = ServerName::try_from(self.server_name.clone())
             .map_err(|e| ConnError::Io(io::Error::other(e)))?;
         let tls = tokio::time::timeout(limit, connector.connect(name, tcp))
             .await

@@ -70,6 +70,19 @@ pub struct Target {
     pub size_limit: Option<u64>,
     /// A Maildir whose `new/` holds what the target stored, when the profile gives one.
     pub mailbox: Option<Mailbox>,
+    /// TLS settings of the profile.
+    pub tls: TlsSettings,
+}
+
+/// How to speak TLS with a target.
+#[derive(Debug, Clone, Default)]
+pub struct TlsSettings {
+    /// TLS from the first octet (submissions on port 465, RFC 8314) instead of
+    /// STARTTLS.
+    pub implicit: bool,
+    /// The server name for SNI [default: smtpspec.target]. Certificates are not
+    /// verified: smtpspec judges SMTP, not a PKI.
+    pub server_name: Option<String>,
 }
 
 /// Where a target's accepted messages can be read.
@@ -142,9 +155,10 @@ pub async fn discover(
     addr: SocketAddr,
     vars: Vars,
     mailbox: Option<Mailbox>,
+    tls: TlsSettings,
     limit: Duration,
 ) -> Result<Target, String> {
-    let mut conn = Conn::connect(addr, limit)
+    let mut conn = Conn::open(addr, &tls, limit)
         .await
         .map_err(|e| format!("connect {addr}: {e}"))?;
     let greeting = conn
@@ -168,7 +182,11 @@ pub async fn discover(
     let ehlo = ehlo_of(&reply);
     let keywords = keywords_of(&ehlo);
     let (mut tls_keywords, mut tls_ehlo, mut tls_problem) = (None, Vec::new(), None);
-    if keywords.iter().any(|k| k == "STARTTLS") {
+    if tls.implicit {
+        // The whole session is TLS: the list just read is the one after TLS.
+        tls_keywords = Some(keywords.clone());
+        tls_ehlo = ehlo.lines.iter().map(ToString::to_string).collect();
+    } else if keywords.iter().any(|k| k == "STARTTLS") {
         match after_tls(&mut conn, &helo, limit).await {
             Ok(e) => {
                 tls_keywords = Some(keywords_of(&e));
@@ -189,6 +207,7 @@ pub async fn discover(
         size_limit: ehlo.size_limit().flatten(),
         vars,
         mailbox,
+        tls,
     })
 }
 
