@@ -161,6 +161,15 @@ fn cases() -> Vec<(Deviation, Vec<Step>, Check)> {
             vec![send("EHLO c.test\r\n"), send("NO"), send("OP\r\n")],
             |o, _| o.contains("500 "),
         ),
+        (
+            Deviation::AuthInTransaction,
+            vec![
+                send("EHLO c.test\r\n"),
+                send("MAIL FROM:<a@b.test>\r\n"),
+                send("AUTH PLAIN AHVzZXIAcGFzcw==\r\n"),
+            ],
+            |o, _| o.contains("235 "),
+        ),
     ]
 }
 

@@ -44,7 +44,12 @@ impl ServerSession {
                 "Send EHLO first",
             );
         }
-        if self.user.is_some() || self.tx.is_some() {
+        let in_tx = self.tx.is_some()
+            && !self
+                .config
+                .deviations
+                .has(super::Deviation::AuthInTransaction);
+        if self.user.is_some() || in_tx {
             // RFC 4954 §4: once per session, and never inside a mail transaction.
             return self.reply(
                 ReplyCode::BAD_SEQUENCE,

@@ -49,11 +49,14 @@ pub enum Deviation {
     /// servers that treat one `recv()` as one command do (RFC 2920 §3.2: input is a
     /// stream; TCP may cut it anywhere).
     SegmentIsLine,
+    /// Accept AUTH inside a mail transaction (RFC 4954 §4 requires 503; aiosmtpd 1.4.6
+    /// runs it).
+    AuthInTransaction,
 }
 
 impl Deviation {
     /// Every deviation.
-    pub const ALL: [Self; 16] = [
+    pub const ALL: [Self; 17] = [
         Self::BareLfLineEnd,
         Self::DataEndLfDotLf,
         Self::KeepTransactionAfterRset,
@@ -70,6 +73,7 @@ impl Deviation {
         Self::TruncateLongLines,
         Self::UnqualifiedShellSender,
         Self::SegmentIsLine,
+        Self::AuthInTransaction,
     ];
 
     /// The name used by `smtpspec serve --deviate NAME`.
@@ -91,6 +95,7 @@ impl Deviation {
             Self::TruncateLongLines => "truncate-long-lines",
             Self::UnqualifiedShellSender => "unqualified-shell-sender",
             Self::SegmentIsLine => "segment-is-line",
+            Self::AuthInTransaction => "auth-in-transaction",
         }
     }
 
@@ -137,6 +142,7 @@ impl Deviation {
             Self::SegmentIsLine => {
                 "end a command line wherever a TCP read ends (RFC 2920 §3.2: input is a stream)"
             }
+            Self::AuthInTransaction => "run AUTH inside a mail transaction (RFC 4954 §4 wants 503)",
         }
     }
 

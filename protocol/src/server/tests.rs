@@ -456,6 +456,15 @@ fn each_deviation_misbehaves_exactly_as_named() {
             None,
             |o, _| o.contains("500 "),
         ),
+        (
+            Deviation::AuthInTransaction,
+            vec![
+                "EHLO c.test\r\nSTARTTLS\r\n",
+                "EHLO c.test\r\nMAIL FROM:<a@b.test>\r\nAUTH PLAIN AHVzZXIAcGFzcw==\r\n",
+            ],
+            Some(0),
+            |o, _| o.contains("235 "),
+        ),
     ];
     assert_eq!(
         cases.len(),
