@@ -58,6 +58,51 @@ async fn verdicts(addr: SocketAddr) -> (Vec<(Verdict, String)>, Duration) {
     )
 }
 
+/// A server on plain threads that answers every connection with an endless line, as
+/// fast as it can write (bounded: 4 GiB per connection).
+fn flood_from_threads() -> SocketAddr {
+    use std::io::Write;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            std::thread::spawn(move || {
+                let chunk = vec![b'x'; 64 * 1024];
+                let _ = s.write_all(b"220-");
+                for _ in 0..65_536 {
+                    if s.write_all(&chunk).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// The longest wall time of any case and the largest transcript against `addr`.
+async fn worst_case(addr: SocketAddr) -> (Duration, usize) {
+    let cases = load::load(&[embedded::catalogue().join("rfc5321/session.yaml")]).expect("load");
+    let results = runner::run(
+        &cases,
+        &target(addr),
+        Options {
+            jobs: 8,
+            step_timeout: Duration::from_millis(300),
+        },
+        None,
+    )
+    .await;
+    let longest = results.iter().map(|r| r.duration).max().unwrap_or_default();
+    let largest = results
+        .iter()
+        .map(|r| r.transcript.iter().map(|e| e.data.len()).sum::<usize>())
+        .max()
+        .unwrap_or_default();
+    (longest, largest)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_target_gives_errors_not_a_hang() {
     let addr = hostile(|s| {
@@ -100,6 +145,15 @@ async fn an_endless_line_is_bounded() {
         "{v:?}"
     );
     assert!(took < Duration::from_secs(10), "took {took:?}");
+    // A stream that is always ready must not outrun the step deadline, and the
+    // transcript keeps only its head. The flood comes from OS threads here, as fast as
+    // loopback goes, not from this runtime.
+    let (longest, largest) = worst_case(flood_from_threads()).await;
+    assert!(
+        longest < Duration::from_millis(1500),
+        "a case took {longest:?} with 300 ms steps"
+    );
+    assert!(largest <= 16 * 1024, "a transcript kept {largest} octets");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -133,6 +187,51 @@ async fn a_reset_is_an_error_with_a_reason() {
     let (v, _) = verdicts(addr).await;
     assert!(
         v.iter().all(|(verdict, _)| *verdict == Verdict::Error),
+        "{v:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dripping_greeting_is_bounded_by_the_step_deadline() {
+    // One octet every 100 ms: each read succeeds, but the reply never completes within
+    // the 300 ms deadline for the whole step.
+    let addr = hostile(|mut s| {
+        tokio::spawn(async move {
+            for b in b"220 slow.test ESMTP ready\r\n" {
+                if s.write_all(&[*b]).await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    })
+    .await;
+    let (v, took) = verdicts(addr).await;
+    assert!(
+        v.iter().all(|(verdict, why)| *verdict == Verdict::Error
+            && why.contains("no complete reply within 300 ms")),
+        "{v:?}"
+    );
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_in_the_middle_of_a_reply_is_an_error() {
+    let addr = hostile(|mut s| {
+        tokio::spawn(async move {
+            let _ = s
+                .write_all(b"220-first line of a greeting\r\n220-second")
+                .await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let _ = s.set_zero_linger();
+            drop(s);
+        })
+    })
+    .await;
+    let (v, _) = verdicts(addr).await;
+    assert!(
+        v.iter().all(|(verdict, why)| *verdict == Verdict::Error
+            && (why.contains("closed") || why.contains("reset"))),
         "{v:?}"
     );
 }

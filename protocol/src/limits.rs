@@ -49,6 +49,11 @@ pub const MAIL_SMTPUTF8_ALLOWANCE: usize = 10;
 /// (RFC 5321 §4.5.3.1.8).
 pub const MIN_RECIPIENTS: usize = 100;
 
+/// Received lines beyond which a message is taken to be looping and refused (RFC 5321
+/// §6.3: servers counting them "SHOULD use a large rejection threshold, normally at
+/// least 100 Received entries").
+pub const MAX_HOPS: usize = 100;
+
 /// Longest decoded ENVID parameter value (RFC 3461 §4.4).
 pub const MAX_ENVID: usize = 100;
 

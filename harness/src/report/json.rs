@@ -25,6 +25,7 @@ pub fn report(run: &Run) -> Value {
                         Dir::Send => "send",
                         Dir::Recv => "recv",
                         Dir::Tls => "tls",
+                        Dir::Note => "note",
                     };
                     json!({"dir": dir, "data": escape(&e.data)})
                 })

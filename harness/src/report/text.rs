@@ -103,6 +103,7 @@ pub fn report(run: &Run, verbose: bool, color: bool) -> String {
                         Dir::Send => "C:",
                         Dir::Recv => "S:",
                         Dir::Tls => "==",
+                        Dir::Note => "..",
                     };
                     let _ = writeln!(out, "           {arrow} {:?}", super::escape(&e.data));
                 }

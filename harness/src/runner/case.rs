@@ -13,6 +13,9 @@ use crate::scenario::Level;
 use crate::scenario::load::{Action, Case, Cuts, LocatedAction, Matcher};
 use crate::scenario::template::{self, Vars};
 
+/// How long `expect_stored: { absent: true }` watches the mailbox.
+const ABSENT_WAIT: Duration = Duration::from_secs(2);
+
 /// How a step went wrong.
 enum Failure {
     /// The target did something the requirement forbids.
@@ -73,7 +76,7 @@ pub(super) async fn run(case: &Case, target: &Target, step_timeout: Duration) ->
             }
         }
     };
-    CaseResult::new(case, verdict, reason, start, conn.transcript)
+    CaseResult::new(case, verdict, reason, start, conn.into_transcript())
 }
 
 /// Why the case does not apply to this target, if it does not.
@@ -261,14 +264,27 @@ async fn run_step(
 async fn expect_stored(
     target: &Target,
     vars: &Vars,
-    e: &crate::scenario::ExpectStored,
+    check: &crate::scenario::load::StoredCheck,
     limit: Duration,
 ) -> Result<(), Failure> {
     let Some(mailbox) = &target.mailbox else {
         // No way to look: the step proves nothing either way.
         return Ok(());
     };
+    let e = &check.spec;
     let token = vars.get("case.token").cloned().unwrap_or_default();
+    if e.absent {
+        let deadline = Instant::now() + ABSENT_WAIT.min(limit);
+        while Instant::now() < deadline {
+            if find_stored(&mailbox.dir.join("new"), token.as_bytes()).is_some() {
+                return Err(Failure::Mismatch(format!(
+                    "a message carrying {token} was stored"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        return Ok(());
+    }
     let deadline = Instant::now() + limit;
     let message = loop {
         if let Some(m) = find_stored(&mailbox.dir.join("new"), token.as_bytes()) {
@@ -300,6 +316,13 @@ async fn expect_stored(
                 String::from_utf8_lossy(&n)
             )));
         }
+    }
+    let text = String::from_utf8_lossy(&message);
+    if let Some(p) = check.patterns.iter().find(|p| !p.is_match(&text)) {
+        return Err(Failure::Mismatch(format!(
+            "the stored message does not match /{}/",
+            p.as_str()
+        )));
     }
     for t in &e.lacks {
         let n = want(t);

@@ -28,6 +28,8 @@ pub enum Dir {
     Recv,
     /// The TLS handshake completed here.
     Tls,
+    /// A remark of the harness (octets left out of the transcript).
+    Note,
 }
 
 /// One transcript entry.
@@ -69,18 +71,88 @@ const PIECE_GAP: Duration = Duration::from_millis(1);
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
+/// A connection's transcript: every event cut at [`EVENT_CAP`] octets and the whole at
+/// [`TRANSCRIPT_CAP`], so a flooding target (or a message padded past SIZE) cannot
+/// fill memory; what is left out is noted, never silently lost.
+#[derive(Debug, Default)]
+struct Transcript {
+    events: Vec<Event>,
+    /// Octets of the last event left out, not yet noted.
+    elided: usize,
+    /// Octets kept.
+    recorded: usize,
+}
+
+impl Transcript {
+    /// Add octets, within the caps. Consecutive received octets are one event: TCP
+    /// keeps no boundaries worth showing.
+    fn record(&mut self, dir: Dir, bytes: &[u8]) {
+        let merge = dir == Dir::Recv && self.events.last().is_some_and(|e| e.dir == Dir::Recv);
+        if !merge {
+            self.note_elided();
+        }
+        let total_room = TRANSCRIPT_CAP.saturating_sub(self.recorded);
+        let event_room = match (merge, self.events.last()) {
+            (true, Some(last)) => EVENT_CAP.saturating_sub(last.data.len()),
+            _ => EVENT_CAP,
+        };
+        let keep = bytes.len().min(total_room).min(event_room);
+        self.elided += bytes.len() - keep;
+        if keep == 0 {
+            return;
+        }
+        self.recorded += keep;
+        match self.events.last_mut() {
+            Some(last) if merge => last.data.extend_from_slice(&bytes[..keep]),
+            _ => self.events.push(Event {
+                dir,
+                data: bytes[..keep].to_vec(),
+            }),
+        }
+    }
+
+    /// A marker (the TLS boundary), always kept.
+    fn mark(&mut self, dir: Dir, text: &[u8]) {
+        self.note_elided();
+        self.events.push(Event {
+            dir,
+            data: text.to_vec(),
+        });
+    }
+
+    fn note_elided(&mut self) {
+        if self.elided > 0 {
+            self.events.push(Event {
+                dir: Dir::Note,
+                data: format!("{} more octets not recorded", self.elided).into_bytes(),
+            });
+            self.elided = 0;
+        }
+    }
+
+    fn finish(mut self) -> Vec<Event> {
+        self.note_elided();
+        self.events
+    }
+}
+
 /// A connection under test.
 pub struct Conn {
     plain: Option<TcpStream>,
     tls: Option<Box<dyn Io>>,
     parser: ReplyParser,
     /// Everything sent and received.
-    pub transcript: Vec<Event>,
+    transcript: Transcript,
     /// The next line sent is a SASL response (after a 334): redact it.
     redact_next: bool,
     /// The name sent in the TLS handshake (SNI).
     server_name: String,
 }
+
+/// Most octets one transcript event keeps (its head): any reply or command fits.
+pub const EVENT_CAP: usize = 8 * 1024;
+/// Most octets one connection's transcript keeps.
+pub const TRANSCRIPT_CAP: usize = 256 * 1024;
 
 /// The default TLS server name when the profile gives none.
 pub const DEFAULT_SERVER_NAME: &str = "smtpspec.target";
@@ -114,7 +186,7 @@ impl Conn {
             plain: Some(tcp),
             tls: None,
             parser: ReplyParser::new(),
-            transcript: Vec::new(),
+            transcript: Transcript::default(),
             redact_next: false,
             server_name: DEFAULT_SERVER_NAME.to_owned(),
         })
@@ -179,13 +251,20 @@ impl Conn {
         } else {
             redact_auth(bytes).unwrap_or_else(|| bytes.to_vec())
         };
-        self.transcript.push(Event {
-            dir: Dir::Send,
-            data,
-        });
+        self.transcript.record(Dir::Send, &data);
+    }
+
+    /// The transcript, ending with a note of anything left out.
+    pub fn into_transcript(self) -> Vec<Event> {
+        self.transcript.finish()
     }
 
     async fn read_some(&mut self, deadline: Instant, limit: Duration) -> Result<usize, ConnError> {
+        // A target that always has data ready never lets the timer fire inside
+        // `timeout_at` (the read wins every poll), so the deadline is checked here too.
+        if Instant::now() >= deadline {
+            return Err(ConnError::Timeout(limit));
+        }
         let mut buf = [0u8; 8192];
         let io = self.io()?;
         let n = timeout_at(deadline, io.read(&mut buf))
@@ -193,10 +272,7 @@ impl Conn {
             .map_err(|_| ConnError::Timeout(limit))?
             .map_err(ConnError::Io)?;
         if n > 0 {
-            self.transcript.push(Event {
-                dir: Dir::Recv,
-                data: buf[..n].to_vec(),
-            });
+            self.transcript.record(Dir::Recv, &buf[..n]);
             self.parser.push(&buf[..n]);
         }
         Ok(n)
@@ -277,10 +353,7 @@ impl Conn {
             .map_err(ConnError::Io)?;
         self.tls = Some(Box::new(tls));
         self.parser = ReplyParser::new();
-        self.transcript.push(Event {
-            dir: Dir::Tls,
-            data: b"TLS handshake complete".to_vec(),
-        });
+        self.transcript.mark(Dir::Tls, b"TLS handshake complete");
         Ok(())
     }
 }
@@ -358,7 +431,49 @@ impl ServerCertVerifier for AnyCertificate {
 
 #[cfg(test)]
 mod tests {
-    use super::redact_auth;
+    use super::{Dir, EVENT_CAP, TRANSCRIPT_CAP, Transcript, redact_auth};
+
+    #[test]
+    fn a_flood_is_cut_and_noted() {
+        let mut t = Transcript::default();
+        t.record(Dir::Send, b"EHLO x\r\n");
+        for _ in 0..1000 {
+            t.record(Dir::Recv, &[b'x'; 4096]);
+        }
+        t.record(Dir::Send, b"QUIT\r\n");
+        let events = t.finish();
+        assert_eq!(
+            events.len(),
+            4,
+            "{:?}",
+            events.iter().map(|e| e.dir).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            events[1].data.len(),
+            EVENT_CAP,
+            "one merged, capped receive event"
+        );
+        assert_eq!(
+            events[2].data,
+            format!("{} more octets not recorded", 4096 * 1000 - EVENT_CAP).into_bytes()
+        );
+        assert_eq!(events[3].data, b"QUIT\r\n");
+    }
+
+    #[test]
+    fn the_whole_transcript_is_capped() {
+        let mut t = Transcript::default();
+        for _ in 0..1000 {
+            t.record(Dir::Send, &[b'y'; 1024]);
+        }
+        let kept: usize = t
+            .finish()
+            .iter()
+            .filter(|e| e.dir == Dir::Send)
+            .map(|e| e.data.len())
+            .sum();
+        assert_eq!(kept, TRANSCRIPT_CAP);
+    }
 
     #[test]
     fn auth_secrets_are_redacted() {

@@ -103,7 +103,7 @@ pub enum Action {
     /// Run the TLS handshake.
     Handshake,
     /// Check the stored message.
-    ExpectStored(super::ExpectStored),
+    ExpectStored(StoredCheck),
     /// Wait for a reply and match it.
     Expect(Matcher),
     /// Check the last EHLO reply.
@@ -116,6 +116,15 @@ pub enum Action {
     Starttls,
     /// Wait.
     Pause(Duration),
+}
+
+/// An `expect_stored` step with its patterns compiled.
+#[derive(Debug, Clone)]
+pub struct StoredCheck {
+    /// The step as written.
+    pub spec: super::ExpectStored,
+    /// `matches`, compiled.
+    pub patterns: Vec<Regex>,
 }
 
 /// Where a batch is cut into writes.
@@ -355,7 +364,7 @@ fn texts(action: &Action) -> Vec<&str> {
         Action::Send(t) | Action::SendRaw(t) => vec![t],
         Action::SendBatch { lines, .. } => lines.iter().map(String::as_str).collect(),
         Action::SendBody { text, .. } => vec![text],
-        Action::ExpectStored(e) => e
+        Action::ExpectStored(StoredCheck { spec: e, .. }) => e
             .contains
             .iter()
             .chain(&e.lacks)
@@ -450,7 +459,18 @@ fn check_step(step: &Step) -> Result<Action, String> {
             for t in e.contains.iter().chain(&e.lacks) {
                 check_text(t, true)?;
             }
-            Action::ExpectStored(e.clone())
+            if e.absent && !(e.contains.is_empty() && e.lacks.is_empty() && e.matches.is_empty()) {
+                return Err("absent: true cannot go with contains, lacks or matches".into());
+            }
+            let patterns = e
+                .matches
+                .iter()
+                .map(|p| Regex::new(p).map_err(|err| format!("bad pattern in matches: {err}")))
+                .collect::<Result<Vec<_>, _>>()?;
+            Action::ExpectStored(StoredCheck {
+                spec: e.clone(),
+                patterns,
+            })
         }
         Step::Pause(d) => Action::Pause(duration(d)?),
     })

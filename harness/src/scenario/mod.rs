@@ -166,6 +166,14 @@ pub struct ExpectStored {
     /// Octet strings it must not contain.
     #[serde(default)]
     pub lacks: Vec<String>,
+    /// Regular expressions the stored message (read as text, invalid UTF-8 replaced)
+    /// must match, e.g. the shape of the Received line the server added.
+    #[serde(default)]
+    pub matches: Vec<String>,
+    /// `true`: no message with this case's token may be stored (refused, or accepted
+    /// and bounced); checked for two seconds, as delivery may lag the 250.
+    #[serde(default)]
+    pub absent: bool,
 }
 
 fn yes() -> bool {

@@ -172,6 +172,12 @@ impl EnhancedCode {
         subject: 6,
         detail: 7,
     };
+    /// 5.4.6 Routing loop detected (too many Received lines, RFC 5321 §6.3).
+    pub const ROUTING_LOOP: Self = Self {
+        class: 5,
+        subject: 4,
+        detail: 6,
+    };
     /// 5.6.0 Other or undefined media error: bad content (bare CR/LF, NUL).
     pub const BAD_CONTENT: Self = Self {
         class: 5,

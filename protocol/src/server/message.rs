@@ -60,6 +60,18 @@ impl ServerSession {
         usize::try_from(limit).map_or(usize::MAX, |n| n.saturating_add(1))
     }
 
+    /// RFC 5321 §6.3: "servers MUST contain provisions for detecting and stopping
+    /// trivial loops"; more than [`crate::limits::MAX_HOPS`] Received lines is one.
+    fn loop_refusal(&self, body: &[u8]) -> Option<Reply> {
+        (received::hop_count(body) > crate::limits::MAX_HOPS).then(|| {
+            self.make_reply(
+                ReplyCode::TRANSACTION_FAILED,
+                EnhancedCode::ROUTING_LOOP,
+                "Message refused: too many Received lines, a mail loop (RFC 5321 section 6.3)",
+            )
+        })
+    }
+
     /// The refusal a message of `size` octets gets at its end, if any.
     fn size_refusal(&self, size: u64) -> Option<Reply> {
         let max = self.config.max_message_size;
@@ -96,7 +108,7 @@ impl ServerSession {
                 "Message refused: bare CR, bare LF or NUL in content (RFC 5321 §2.3.8)",
             );
         }
-        if let Some(refusal) = self.size_refusal(size) {
+        if let Some(refusal) = self.size_refusal(size).or_else(|| self.loop_refusal(&body)) {
             return self.send(&refusal);
         }
         self.deliver(tx, body);
@@ -172,6 +184,9 @@ impl ServerSession {
             .take()
             .map(BdatAssembler::into_body)
             .unwrap_or_default();
+        if let Some(refusal) = self.loop_refusal(&body) {
+            return self.send(&refusal);
+        }
         self.deliver(tx, body);
     }
 

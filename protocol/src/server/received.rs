@@ -93,6 +93,23 @@ pub fn return_path(from: &crate::address::ReversePath) -> String {
     format!("Return-Path: {from}\r\n")
 }
 
+/// How many `Received:` fields the header section of `message` has (RFC 5321 §6.3
+/// counts them to detect loops). Only the header section counts: a forwarded message
+/// quoted in the body is not a hop.
+pub fn hop_count(message: &[u8]) -> usize {
+    let mut count = 0;
+    for line in message.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            break;
+        }
+        if line.len() >= 9 && line[..9].eq_ignore_ascii_case(b"received:") {
+            count += 1;
+        }
+    }
+    count
+}
+
 /// The `with` keyword (RFC 3848 §1, RFC 6531 §3.7.3) for a session.
 pub fn with_protocol(esmtp: bool, tls: bool, auth: bool, utf8: bool) -> &'static str {
     match (esmtp, utf8, tls, auth) {
@@ -110,6 +127,15 @@ pub fn with_protocol(esmtp: bool, tls: bool, auth: bool, utf8: bool) -> &'static
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn hops_are_counted_in_the_header_section_only() {
+        let m =
+            b"Received: a\r\nreceived: b\r\nSubject: x\r\nRECEIVED: c\r\n\r\nReceived: body\r\n";
+        assert_eq!(super::hop_count(m), 3);
+        assert_eq!(super::hop_count(b"\r\nReceived: a\r\n"), 0);
+        assert_eq!(super::hop_count(b"Received-SPF: pass\r\n\r\n"), 0);
+    }
+
     use super::*;
 
     #[test]
