@@ -46,6 +46,15 @@ pub struct Embedded {
 
 /// Start the reference server (with `deviations`).
 pub async fn start(deviations: &[Deviation]) -> Result<Embedded, String> {
+    start_configured(deviations, |_| {}).await
+}
+
+/// Start the reference server with its settings adjusted by `configure` (tests use it
+/// for the greeting modes of RFC 5321 §3.1 and RFC 7504).
+pub async fn start_configured(
+    deviations: &[Deviation],
+    configure: impl FnOnce(&mut FileSettings),
+) -> Result<Embedded, String> {
     let dir = tempfile::Builder::new()
         .prefix("smtpspec-run-")
         .tempdir()
@@ -62,6 +71,7 @@ pub async fn start(deviations: &[Deviation]) -> Result<Embedded, String> {
     };
     file.users.insert("user".into(), "password".into());
     file.max_message_size = 1_000_000;
+    configure(&mut file);
     let settings = file.resolve().map_err(|e| e.to_string())?;
     let server = Server::bind(settings).await.map_err(|e| e.to_string())?;
     let running = server.spawn().map_err(|e| e.to_string())?;

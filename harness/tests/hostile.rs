@@ -26,6 +26,7 @@ fn target(addr: SocketAddr) -> Target {
     Target {
         addr,
         banner: String::new(),
+        greeting_code: 220,
         keywords: Vec::new(),
         ehlo: Vec::new(),
         tls_keywords: None,

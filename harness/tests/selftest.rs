@@ -85,3 +85,53 @@ async fn every_deviation_is_caught_by_a_failing_case() {
     }
     assert!(missed.is_empty(), "deviations no case catches: {missed:?}");
 }
+
+/// The greeting cases run only against servers that refuse service, and pass against
+/// the reference server in those modes; against a normal greeting they are skipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusing_greetings_are_judged_by_their_own_cases() {
+    let cases = load::load(&[embedded::catalogue().join("rfc5321/greeting.yaml")]).expect("load");
+    for (mode, code) in [
+        ("no-service", 554),
+        ("does-not-accept-mail", 521),
+        ("ready", 220),
+    ] {
+        let e = embedded::start_configured(&[], |f| f.greeting = mode.into())
+            .await
+            .expect("start");
+        let step = Duration::from_secs(5);
+        let target = runner::discover(
+            e.server.addr(),
+            e.vars.clone(),
+            None,
+            runner::TlsSettings::default(),
+            step,
+        )
+        .await
+        .expect("discover");
+        assert_eq!(target.greeting_code, code);
+        let results = runner::run(
+            &cases,
+            &target,
+            Options {
+                jobs: 4,
+                step_timeout: step,
+            },
+            None,
+        )
+        .await;
+        for r in &results {
+            let applies = cases
+                .iter()
+                .find(|c| c.id == r.id)
+                .is_some_and(|c| c.requires_greeting.contains(&code));
+            let want = if applies {
+                Verdict::Pass
+            } else {
+                Verdict::Skip
+            };
+            assert_eq!(r.verdict, want, "{mode}: {} {}", r.id, r.reason);
+        }
+        let _ = e.server.stop().await;
+    }
+}

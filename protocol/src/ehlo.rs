@@ -183,6 +183,16 @@ fn is_keyword(w: &str) -> bool {
 }
 
 impl EhloResponse {
+    /// No extensions at all: what a client knows of a server that refused EHLO or was
+    /// never asked.
+    pub fn empty() -> Self {
+        Self {
+            domain: String::new(),
+            greeting: None,
+            lines: Vec::new(),
+        }
+    }
+
     /// Read the EHLO response out of a 250 reply. Findings name what was wrong; lines
     /// that are not well-formed are left out of `lines`.
     pub fn from_reply(reply: &Reply) -> (Self, Vec<EhloFinding>) {

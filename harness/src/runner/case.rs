@@ -14,7 +14,7 @@ use crate::scenario::load::{Action, Case, Cuts, LocatedAction, Matcher};
 use crate::scenario::template::{self, Vars};
 
 /// How long `expect_stored: { absent: true }` watches the mailbox.
-const ABSENT_WAIT: Duration = Duration::from_secs(2);
+pub(super) const ABSENT_WAIT: Duration = Duration::from_secs(1);
 
 /// How a step went wrong.
 enum Failure {
@@ -82,6 +82,22 @@ pub(super) async fn run(case: &Case, target: &Target, step_timeout: Duration) ->
 /// Why the case does not apply to this target, if it does not.
 fn gate(case: &Case, target: &Target) -> Option<String> {
     let has = |list: &[String], k: &str| list.iter().any(|t| t.eq_ignore_ascii_case(k));
+    let wanted: &[u16] = if case.requires_greeting.is_empty() {
+        &[220]
+    } else {
+        &case.requires_greeting
+    };
+    if !wanted.contains(&target.greeting_code) {
+        return Some(format!(
+            "the target greets with {}; the case is for {}",
+            target.greeting_code,
+            wanted
+                .iter()
+                .map(u16::to_string)
+                .collect::<Vec<_>>()
+                .join(" or ")
+        ));
+    }
     if let Some(missing) = case.requires.iter().find(|k| !has(&target.keywords, k)) {
         return Some(format!("the target does not advertise {missing}"));
     }

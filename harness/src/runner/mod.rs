@@ -53,6 +53,8 @@ pub struct Target {
     pub addr: SocketAddr,
     /// Its greeting line(s).
     pub banner: String,
+    /// The greeting's reply code.
+    pub greeting_code: u16,
     /// EHLO keywords, upper case.
     pub keywords: Vec<String>,
     /// EHLO lines as advertised (`SIZE 10240000`).
@@ -172,14 +174,22 @@ pub async fn discover(
             || Host::Literal(AddressLiteral::V4([127, 0, 0, 1].into())),
             Host::Domain,
         );
-    conn.send(&Command::Ehlo(helo.clone()).to_bytes(), limit)
-        .await
-        .map_err(|e| format!("EHLO: {e}"))?;
-    let reply = conn
-        .reply(limit)
-        .await
-        .map_err(|e| format!("EHLO reply: {e}"))?;
-    let ehlo = ehlo_of(&reply);
+    // A server that refuses service at connection (554, 521) has no EHLO list to
+    // offer, and may close at once; its cases are chosen by the greeting alone.
+    let refused = greeting.reply.code.get() != 220;
+    let reply = if refused {
+        None
+    } else {
+        conn.send(&Command::Ehlo(helo.clone()).to_bytes(), limit)
+            .await
+            .map_err(|e| format!("EHLO: {e}"))?;
+        Some(
+            conn.reply(limit)
+                .await
+                .map_err(|e| format!("EHLO reply: {e}"))?,
+        )
+    };
+    let ehlo = reply.as_ref().map_or_else(EhloResponse::empty, ehlo_of);
     let keywords = keywords_of(&ehlo);
     let (mut tls_keywords, mut tls_ehlo, mut tls_problem) = (None, Vec::new(), None);
     if tls.implicit {
@@ -199,6 +209,7 @@ pub async fn discover(
     Ok(Target {
         addr,
         banner: format!("{} {}", greeting.reply.code, greeting.reply.text()),
+        greeting_code: greeting.reply.code.get(),
         keywords,
         ehlo: ehlo.lines.iter().map(ToString::to_string).collect(),
         tls_keywords,
@@ -215,11 +226,7 @@ fn ehlo_of(reply: &ParsedReply) -> EhloResponse {
     if reply.reply.code.is_positive() {
         EhloResponse::from_reply(&reply.reply).0
     } else {
-        EhloResponse {
-            domain: String::new(),
-            greeting: None,
-            lines: Vec::new(),
-        }
+        EhloResponse::empty()
     }
 }
 
@@ -255,6 +262,20 @@ async fn after_tls(conn: &mut Conn, helo: &Host, limit: Duration) -> Result<Ehlo
     Ok(ehlo_of(&reply))
 }
 
+/// How long a case waits on purpose (silences, pauses, watching a mailbox), the least
+/// time it takes whatever the target does.
+fn waits(case: &Case) -> Duration {
+    use crate::scenario::load::Action;
+    case.steps
+        .iter()
+        .map(|s| match &s.action {
+            Action::Silence(d) | Action::Pause(d) => *d,
+            Action::ExpectStored(c) if c.spec.absent => case::ABSENT_WAIT,
+            _ => Duration::ZERO,
+        })
+        .sum()
+}
+
 /// Called as each case finishes (for a progress display).
 pub type OnDone = Arc<dyn Fn(&CaseResult) + Send + Sync>;
 
@@ -267,13 +288,18 @@ pub async fn run(
 ) -> Vec<CaseResult> {
     let limit = Arc::new(Semaphore::new(options.jobs.max(1)));
     let target = Arc::new(target.clone());
-    let mut tasks = Vec::with_capacity(cases.len());
-    for case in cases {
-        let case = case.clone();
+    // Cases that must wait (silence, pauses) start first, so that they overlap the
+    // quick ones instead of trailing the run; permits are granted in spawn order.
+    let mut order: Vec<usize> = (0..cases.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(waits(&cases[i])));
+    let mut tasks: Vec<Option<tokio::task::JoinHandle<CaseResult>>> =
+        (0..cases.len()).map(|_| None).collect();
+    for i in order {
+        let case = cases[i].clone();
         let target = Arc::clone(&target);
         let limit = Arc::clone(&limit);
         let on_done = on_done.clone();
-        tasks.push(tokio::spawn(async move {
+        tasks[i] = Some(tokio::spawn(async move {
             let _permit = limit.acquire_owned().await;
             // The whole case is bounded too: steps × step timeout, plus slack.
             let budget = options.step_timeout * (case.steps.len() as u32 + 2);
@@ -298,6 +324,7 @@ pub async fn run(
     }
     let mut results = Vec::with_capacity(tasks.len());
     for (task, case) in tasks.into_iter().zip(cases) {
+        let Some(task) = task else { continue };
         results.push(match task.await {
             Ok(r) => r,
             Err(e) => CaseResult::new(

@@ -164,6 +164,8 @@ pub struct Case {
     pub requires: Vec<String>,
     /// EHLO keywords needed after STARTTLS.
     pub requires_after_tls: Vec<String>,
+    /// Greeting codes the case is for; empty: 220.
+    pub requires_greeting: Vec<u16>,
     /// Variables the steps use; the case is skipped when the target lacks one (AUTH
     /// credentials, above all).
     pub uses: BTreeSet<String>,
@@ -337,6 +339,7 @@ fn check_case(suite: &str, def: CaseDef, file: &Path) -> Result<Case, Vec<LoadEr
             set
         });
     Ok(Case {
+        requires_greeting: def.requires_greeting,
         uses,
         id: format!("{suite}/{}", def.id),
         suite: suite.to_owned(),

@@ -93,6 +93,11 @@ pub struct CaseDef {
     /// skipped. Implies STARTTLS.
     #[serde(default)]
     pub requires_after_tls: Vec<String>,
+    /// Greeting codes the case is for (e.g. `[554]` for a server that refuses service
+    /// at connection, RFC 5321 §3.1); the case is skipped against other greetings.
+    /// Absent: the case expects a server that greets with 220.
+    #[serde(default)]
+    pub requires_greeting: Vec<u16>,
     /// Free tags for `--filter` (e.g. a CVE).
     #[serde(default)]
     pub tags: Vec<String>,
@@ -171,7 +176,7 @@ pub struct ExpectStored {
     #[serde(default)]
     pub matches: Vec<String>,
     /// `true`: no message with this case's token may be stored (refused, or accepted
-    /// and bounced); checked for two seconds, as delivery may lag the 250.
+    /// and bounced); watched for a second, as delivery may lag the 250.
     #[serde(default)]
     pub absent: bool,
 }
