@@ -206,7 +206,9 @@ async fn run_step(
             }
             check(m, &got)?;
             if let Some(name) = &m.capture {
-                vars.insert(name.clone(), got.reply.text());
+                // Lines joined by spaces: a captured value sent back must not smuggle
+                // a line end into a command.
+                vars.insert(name.clone(), got.reply.text().replace(['\r', '\n'], " "));
             }
             Ok(())
         }

@@ -312,9 +312,10 @@ fn check_case(suite: &str, def: CaseDef, file: &Path) -> Result<Case, Vec<LoadEr
         errors.push(at(first_line, 1, "a case needs at least one step".into()));
     }
     let mut steps = Vec::new();
+    let mut captured = BTreeSet::new();
     for spanned in &def.steps {
         let (line, col) = (spanned.referenced.line(), spanned.referenced.column());
-        match check_step(&spanned.value) {
+        match check_step(&spanned.value, &mut captured) {
             Ok(action) => steps.push(LocatedAction {
                 action,
                 line,
@@ -326,18 +327,21 @@ fn check_case(suite: &str, def: CaseDef, file: &Path) -> Result<Case, Vec<LoadEr
     if !errors.is_empty() {
         return Err(errors);
     }
-    let uses = steps
-        .iter()
-        .flat_map(|s| texts(&s.action))
-        .fold(BTreeSet::new(), |mut set, t| {
-            set.extend(
-                template::names(t)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(str::to_owned),
-            );
-            set
-        });
+    let mut uses =
+        steps
+            .iter()
+            .flat_map(|s| texts(&s.action))
+            .fold(BTreeSet::new(), |mut set, t| {
+                set.extend(
+                    template::names(t)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(str::to_owned),
+                );
+                set
+            });
+    // Captured values come from the target during the case, not from the profile.
+    uses.retain(|n| !captured.contains(n));
     Ok(Case {
         requires_greeting: def.requires_greeting,
         uses,
@@ -377,9 +381,12 @@ fn texts(action: &Action) -> Vec<&str> {
     }
 }
 
-fn check_text(text: &str, escapes: bool) -> Result<(), String> {
+fn check_text(text: &str, escapes: bool, captured: &BTreeSet<String>) -> Result<(), String> {
     let names = template::names(text).map_err(|at| format!("unclosed '{{{{' at offset {at}"))?;
-    if let Some(unknown) = names.iter().find(|n| !KNOWN.contains(n)) {
+    if let Some(unknown) = names
+        .iter()
+        .find(|n| !KNOWN.contains(n) && !captured.contains(**n))
+    {
         return Err(format!(
             "unknown variable {{{{{unknown}}}}} (known: {})",
             KNOWN.join(", ")
@@ -396,17 +403,19 @@ fn duration(s: &str) -> Result<Duration, String> {
     super::parse_duration(s).ok_or_else(|| format!("{s:?} is not a duration like 500ms or 2s"))
 }
 
-fn check_step(step: &Step) -> Result<Action, String> {
+/// Check one step; `captured` holds the variables earlier steps of the case capture,
+/// and grows with this step's capture.
+fn check_step(step: &Step, captured: &mut BTreeSet<String>) -> Result<Action, String> {
     Ok(match step {
         Step::Send(t) => {
-            check_text(t, false)?;
+            check_text(t, false, captured)?;
             if t.contains(['\r', '\n']) {
                 return Err("a line cannot hold CR or LF; use send_raw".into());
             }
             Action::Send(t.clone())
         }
         Step::SendRaw(t) => {
-            check_text(t, true)?;
+            check_text(t, true, captured)?;
             Action::SendRaw(t.clone())
         }
         Step::SendBatch(b) => {
@@ -414,7 +423,7 @@ fn check_step(step: &Step) -> Result<Action, String> {
                 return Err("a batch needs at least one line".into());
             }
             for t in &b.lines {
-                check_text(t, false)?;
+                check_text(t, false, captured)?;
                 if t.contains(['\r', '\n']) {
                     return Err("a line cannot hold CR or LF; use send_raw".into());
                 }
@@ -435,14 +444,23 @@ fn check_step(step: &Step) -> Result<Action, String> {
             }
         }
         Step::SendBody(b) => {
-            check_text(&b.text, true)?;
+            check_text(&b.text, true, captured)?;
             Action::SendBody {
                 text: b.text.clone(),
                 stuff: b.stuff,
                 exceed_size: b.exceed_size,
             }
         }
-        Step::Expect(spec) => Action::Expect(matcher(spec)?),
+        Step::Expect(spec) => {
+            let m = matcher(spec)?;
+            if let Some(name) = &m.capture {
+                if KNOWN.contains(&name.as_str()) {
+                    return Err(format!("capture {name:?} would hide a profile variable"));
+                }
+                captured.insert(name.clone());
+            }
+            Action::Expect(m)
+        }
         Step::ExpectEhlo(e) => {
             if e.keyword.is_empty()
                 || !e
@@ -460,7 +478,7 @@ fn check_step(step: &Step) -> Result<Action, String> {
         Step::Handshake => Action::Handshake,
         Step::ExpectStored(e) => {
             for t in e.contains.iter().chain(&e.lacks) {
-                check_text(t, true)?;
+                check_text(t, true, captured)?;
             }
             if e.absent && !(e.contains.is_empty() && e.lacks.is_empty() && e.matches.is_empty()) {
                 return Err("absent: true cannot go with contains, lacks or matches".into());

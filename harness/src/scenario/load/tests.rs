@@ -102,3 +102,34 @@ fn bad_values_are_named() {
     assert!(err(&GOOD.replace("5.5.x", "9.9.9")).contains("not an enhanced code"));
     assert!(err(&GOOD.replace("level: MUST", "level: MUSTNT")).contains("MUSTNT"));
 }
+
+#[test]
+fn a_captured_variable_can_be_used_after_its_capture_only() {
+    let using = GOOD.replace(
+        "      - send_raw: 'NOOP\\r\\n'",
+        "      - send_raw: 'NOOP {{said}}\\r\\n'",
+    );
+    let captured = using.replace(
+        "      - expect: { code: 503, enhanced: \"5.5.x\" }",
+        "      - expect: { code: 503, enhanced: \"5.5.x\", capture: said }",
+    );
+    let cases = parse(&captured, Path::new("suite.yaml")).expect("valid");
+    assert!(
+        cases[0].uses.iter().all(|v| v != "said"),
+        "not a profile variable"
+    );
+    let e = err(&using);
+    assert!(
+        e.contains("suite.yaml:12:") && e.contains("{{said}}"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_capture_cannot_hide_a_profile_variable() {
+    let e = err(&GOOD.replace(
+        "      - expect: { code: 503, enhanced: \"5.5.x\" }",
+        "      - expect: { code: 503, capture: target.rcpt }",
+    ));
+    assert!(e.contains("would hide a profile variable"), "{e}");
+}
