@@ -46,6 +46,8 @@ pub struct Event {
 pub enum ConnError {
     /// Nothing (or not enough) arrived before the deadline.
     Timeout(Duration),
+    /// The target stopped reading what was sent.
+    Stalled(Duration),
     /// The target closed the connection.
     Closed,
     /// The reply could not be understood.
@@ -58,12 +60,20 @@ impl std::fmt::Display for ConnError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Timeout(d) => write!(f, "no complete reply within {} ms", d.as_millis()),
+            Self::Stalled(d) => write!(
+                f,
+                "the target took nothing of what was sent for {} ms",
+                d.as_millis()
+            ),
             Self::Closed => f.write_str("the target closed the connection"),
             Self::Reply(e) => write!(f, "malformed reply: {e}"),
             Self::Io(e) => write!(f, "I/O error: {e}"),
         }
     }
 }
+
+/// The unit of progress when sending: each piece must be taken within the step timeout.
+const SEND_PIECE: usize = 64 * 1024;
 
 /// The pause between the pieces of a cut batch.
 const PIECE_GAP: Duration = Duration::from_millis(1);
@@ -200,17 +210,22 @@ impl Conn {
         }
     }
 
-    /// Send octets as they are.
+    /// Send octets as they are. `limit` bounds each 64 KiB piece, not the whole: a
+    /// large message to a slow but working server is not a timeout, a stalled one is
+    /// (and the case's own budget bounds the total).
     pub async fn send(&mut self, bytes: &[u8], limit: Duration) -> Result<(), ConnError> {
         self.record_send(bytes);
         let io = self.io()?;
-        tokio::time::timeout(limit, async {
-            io.write_all(bytes).await?;
-            io.flush().await
-        })
-        .await
-        .map_err(|_| ConnError::Timeout(limit))?
-        .map_err(ConnError::Io)
+        for piece in bytes.chunks(SEND_PIECE) {
+            tokio::time::timeout(limit, io.write_all(piece))
+                .await
+                .map_err(|_| ConnError::Stalled(limit))?
+                .map_err(ConnError::Io)?;
+        }
+        tokio::time::timeout(limit, io.flush())
+            .await
+            .map_err(|_| ConnError::Stalled(limit))?
+            .map_err(ConnError::Io)
     }
 
     /// Send `bytes` as separate writes cut before each offset in `cuts`, with a
