@@ -236,3 +236,52 @@ async fn a_reset_in_the_middle_of_a_reply_is_an_error() {
         "{v:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_that_stops_reading_is_a_stall_not_a_hang() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    // Greets, answers EHLO with a 50 MB SIZE, then never reads again.
+    let addr = hostile(|s| {
+        tokio::spawn(async move {
+            let (r, mut w) = s.into_split();
+            let mut r = BufReader::new(r);
+            let _ = w.write_all(b"220 stall.test ESMTP\r\n").await;
+            let mut line = String::new();
+            let _ = r.read_line(&mut line).await;
+            let _ = w
+                .write_all(b"250-stall.test\r\n250 SIZE 50000000\r\n")
+                .await;
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        })
+    })
+    .await;
+    let suite = "suite: t\ncases:\n  - id: big\n    title: t\n    \
+                 spec: { rfc: 1870, section: \"6\", level: MUST }\n    steps:\n      \
+                 - expect: 220\n      - send: \"EHLO x.test\"\n      - expect: 250\n      \
+                 - send_body: { text: \"\", exceed_size: true }\n      - expect: 552\n";
+    let cases = load::parse(suite, std::path::Path::new("t.yaml")).expect("suite");
+    let mut t = target(addr);
+    t.size_limit = Some(50_000_000);
+    let start = Instant::now();
+    let results = runner::run(
+        &cases,
+        &t,
+        Options {
+            jobs: 1,
+            step_timeout: Duration::from_millis(500),
+        },
+        None,
+    )
+    .await;
+    assert_eq!(results[0].verdict, Verdict::Error, "{}", results[0].reason);
+    assert!(
+        results[0].reason.contains("took nothing of what was sent"),
+        "{}",
+        results[0].reason
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
+}
