@@ -31,8 +31,9 @@ pub(crate) enum Command {
     Send(Rest),
     /// Fuzz a live target (not implemented yet).
     Fuzz(Rest),
-    /// Merge JSON reports (not implemented yet).
-    Report(Rest),
+    /// Render JSON reports again, or merge several into a matrix across
+    /// implementations.
+    Report(ReportArgs),
     /// List the cases of the catalogue (or of PATHS).
     List(PathsArgs),
     /// Validate scenario files; exit 2 with located errors if any is wrong.
@@ -129,13 +130,32 @@ pub(crate) enum ColorArg {
     Never,
 }
 
-/// Report formats available so far.
+/// Report formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Format {
-    /// For people.
+    /// For people, on a terminal.
     Text,
     /// The JSON report of DESIGN.md (schema_version 1).
     Json,
+    /// JUnit XML: one testsuite per RFC section.
+    Junit,
+    /// Markdown for a CI job summary.
+    Markdown,
+    /// One self-contained HTML file.
+    Html,
+}
+
+impl Format {
+    /// File name in `--output-dir`.
+    pub(crate) fn file_name(self) -> &'static str {
+        match self {
+            Self::Text => "report.txt",
+            Self::Json => "report.json",
+            Self::Junit => "junit.xml",
+            Self::Markdown => "report.md",
+            Self::Html => "report.html",
+        }
+    }
 }
 
 /// `smtpspec run`
@@ -164,8 +184,20 @@ pub(crate) struct RunArgs {
     #[arg(long = "format", value_enum)]
     pub(crate) formats: Vec<Format>,
     /// Write the report here instead of standard output (one format).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "output_dir")]
     pub(crate) output: Option<PathBuf>,
+    /// Write every --format into this directory (report.json, junit.xml, report.md,
+    /// report.html, report.txt); all formats when none is given.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) output_dir: Option<PathBuf>,
+    /// A JSON report of an earlier run: exit 1 only for regressions (pass → fail or
+    /// error), and list what passes now.
+    #[arg(long, value_name = "REPORT.json")]
+    pub(crate) baseline: Option<PathBuf>,
+    /// Known failures (YAML: `known_failures: [{id, reason}]`): they do not make the
+    /// exit status 1; a known failure that now passes is reported.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) expect_fail: Option<PathBuf>,
     /// Show transcripts of failures.
     #[arg(short, long)]
     pub(crate) verbose: bool,
@@ -194,8 +226,31 @@ pub(crate) struct CoverageArgs {
     #[arg(long)]
     pub(crate) all: bool,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
+    #[arg(long, value_enum, default_value_t = CoverageFormat::Text)]
+    pub(crate) format: CoverageFormat,
+}
+
+/// Formats of `smtpspec coverage`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum CoverageFormat {
+    /// Tables for people.
+    Text,
+    /// Tallies, uncovered ids and the whole index.
+    Json,
+}
+
+/// `smtpspec report`
+#[derive(Debug, Args)]
+pub(crate) struct ReportArgs {
+    /// JSON reports (one: rendered again; several: a matrix).
+    #[arg(required = true)]
+    pub(crate) reports: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Html)]
     pub(crate) format: Format,
+    /// Write here instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) output: Option<PathBuf>,
 }
 
 /// `smtpspec list` and `smtpspec check`

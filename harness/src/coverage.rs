@@ -7,7 +7,7 @@ use smtpspec::requirements::{self, Coverage, Requirement, Role};
 use smtpspec::scenario::Level;
 
 use crate::EXIT_USAGE;
-use crate::cli::{CoverageArgs, Format};
+use crate::cli::{CoverageArgs, CoverageFormat};
 use crate::run::load_cases;
 
 const ROLES: [Role; 4] = [Role::Server, Role::Client, Role::Relay, Role::None];
@@ -37,8 +37,8 @@ pub(crate) fn main(args: CoverageArgs) -> ExitCode {
     }
     let cov = requirements::coverage(&index, &cases);
     match args.format {
-        Format::Text => print!("{}", text(&index, &cov, args.all)),
-        Format::Json => {
+        CoverageFormat::Text => print!("{}", text(&index, &cov, args.all)),
+        CoverageFormat::Json => {
             let json = serde_json::to_string_pretty(&json(&index, &cov))
                 .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
             println!("{json}");

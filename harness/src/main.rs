@@ -5,6 +5,7 @@
 
 mod cli;
 mod coverage;
+mod output;
 mod run;
 mod serve;
 
@@ -34,6 +35,7 @@ fn main() -> ExitCode {
         Command::List(args) => run::list(args),
         Command::Check(args) => run::check(args),
         Command::Coverage(args) => coverage::main(args),
+        Command::Report(args) => output::report_main(args),
         Command::Schema => {
             print!("{}", smtpspec::scenario::json_schema());
             ExitCode::SUCCESS

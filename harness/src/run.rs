@@ -13,13 +13,15 @@ use smtp_protocol::server::Deviation;
 use smtpspec::embedded;
 use smtpspec::launch;
 use smtpspec::profile::{Newlines, Profile};
-use smtpspec::report::{self, Run};
+use smtpspec::report::Run;
+use smtpspec::report::model::{Context, Report, Settings};
 use smtpspec::runner::{self, Mailbox, Options, TlsSettings, Verdict};
 use smtpspec::scenario::load::{self, Case};
 use smtpspec::scenario::{Level, parse_duration};
 
 use crate::EXIT_USAGE;
-use crate::cli::{ColorArg, FailOn, Format, PathsArgs, RunArgs};
+use crate::cli::{ColorArg, FailOn, PathsArgs, RunArgs};
+use crate::output;
 
 /// Exit status 1: a failure at or above `--fail-on`.
 const EXIT_NONCONFORMANT: u8 = 1;
@@ -32,12 +34,17 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-pub(crate) fn load_cases(paths: Vec<PathBuf>) -> Result<Vec<Case>, ExitCode> {
-    let paths = if paths.is_empty() {
+/// The paths given, or the shipped catalogue.
+fn catalogue_paths(paths: Vec<PathBuf>) -> Vec<PathBuf> {
+    if paths.is_empty() {
         vec![embedded::catalogue()]
     } else {
         paths
-    };
+    }
+}
+
+pub(crate) fn load_cases(paths: Vec<PathBuf>) -> Result<Vec<Case>, ExitCode> {
+    let paths = catalogue_paths(paths);
     load::load(&paths).map_err(|errors| {
         for e in &errors {
             eprintln!("{e}");
@@ -111,6 +118,7 @@ pub(crate) fn main(args: RunArgs) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
+    let files = load::collect_files(&catalogue_paths(args.paths.clone())).unwrap_or_default();
     if let Some(expr) = &args.filter {
         cases.retain(|c| matches(c, expr));
     }
@@ -214,40 +222,48 @@ pub(crate) fn main(args: RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_UNTESTABLE);
         }
     };
-    if let Err(e) = write_reports(&run, &args) {
+    let context = Context {
+        settings: Settings {
+            filter: args.filter.clone(),
+            fail_on: format!("{:?}", args.fail_on).to_lowercase(),
+            jobs: args.jobs,
+            timeout_ms: u64::try_from(step_timeout.as_millis()).unwrap_or(u64::MAX),
+            deviations: args.deviate.clone(),
+        },
+        suite_digest: output::suite_digest(&files),
+        target_name: target_name(args.target.as_deref(), args.deviate.as_slice()),
+    };
+    let report = Report::from_run(&run, &context);
+    if let Err(e) = output::write(&run, &report, &args, use_color(&args)) {
         eprintln!("smtpspec run: {e}");
         return ExitCode::from(EXIT_USAGE);
     }
-    exit_status(&run, args.fail_on)
+    let judged = match output::judge(&report, &args) {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!("smtpspec run: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    match (exit_status(&run, args.fail_on), judged) {
+        (code, _) if code == ExitCode::from(EXIT_UNTESTABLE) => code,
+        (_, Some(true)) => ExitCode::from(EXIT_NONCONFORMANT),
+        (_, Some(false)) => ExitCode::SUCCESS,
+        (code, None) => code,
+    }
 }
 
-fn write_reports(run: &Run, args: &RunArgs) -> Result<(), String> {
-    let formats = if args.formats.is_empty() {
-        vec![Format::Text]
-    } else {
-        args.formats.clone()
-    };
-    if args.output.is_some() && formats.len() > 1 {
-        return Err("--output takes one --format".into());
+/// What a target is called in reports and matrices: the profile's name, the
+/// embedded server (with its deviations), or the address.
+fn target_name(target: Option<&str>, deviations: &[String]) -> String {
+    match target {
+        None if deviations.is_empty() => "smtpspec reference server".into(),
+        None => format!("reference server --deviate {}", deviations.join(",")),
+        Some(t) if t.ends_with(".yaml") || t.ends_with(".yml") => std::path::Path::new(t)
+            .file_stem()
+            .map_or_else(|| t.to_owned(), |s| s.to_string_lossy().into_owned()),
+        Some(t) => t.to_owned(),
     }
-    for f in formats {
-        let text = match f {
-            Format::Text => report::text::report(run, args.verbose, use_color(args)),
-            Format::Json => {
-                let mut s = serde_json::to_string_pretty(&report::json::report(run))
-                    .map_err(|e| e.to_string())?;
-                s.push('\n');
-                s
-            }
-        };
-        match &args.output {
-            Some(path) => {
-                std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?
-            }
-            None => print!("{text}"),
-        }
-    }
-    Ok(())
 }
 
 /// Colour for the text report: never into a file, and `auto` follows the terminal and

@@ -1,7 +1,15 @@
-//! Reports of a run: the JSON report of DESIGN.md (the contract other tools read) and
-//! the terminal summary. More formats come with the reports issue.
+//! Reports of a run. [`model::Report`] is the one report (the JSON schema of DESIGN.md,
+//! the contract other tools read); JUnit, Markdown and HTML are renderings of it, and
+//! the terminal text is made from the run directly.
+//!
+//! Everything a target sends is untrusted: each rendering escapes for its own medium
+//! (HTML entities, XML-valid characters, neutralised control characters).
 
-pub mod json;
+pub mod baseline;
+pub mod html;
+pub mod junit;
+pub mod markdown;
+pub mod model;
 pub mod text;
 
 use crate::runner::{CaseResult, Target, Verdict};
@@ -49,6 +57,47 @@ impl Run {
         }
         s
     }
+}
+
+/// Text safe for any human-facing rendering: control characters (ESC above all, C1
+/// too) are shown as `\xHH` escapes, CR/LF/TAB as `\r \n \t`; everything else is
+/// kept, so a hostile banner cannot move a terminal's cursor or break a document.
+pub fn neutral(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\r' => out.push_str("\\r"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Sort key for a section like `4.1.1.10`: numbers compare as numbers, appendices
+/// (`F.5`) after the numbered sections.
+pub fn section_key(section: &str) -> Vec<u32> {
+    section
+        .split('.')
+        .map(|p| {
+            p.parse().unwrap_or_else(|_| {
+                // "F" of "F.5": after every numbered section.
+                1000 + p.bytes().next().map_or(0, u32::from)
+            })
+        })
+        .collect()
+}
+
+/// The RFC Editor's address of a section (appendices have their own anchors).
+pub fn rfc_link(rfc: u32, section: &str) -> String {
+    let anchor = if section.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        format!("appendix-{section}")
+    } else {
+        format!("section-{section}")
+    };
+    format!("https://www.rfc-editor.org/rfc/rfc{rfc}#{anchor}")
 }
 
 /// Octets as report text: printable ASCII, CR, LF and TAB as they are (JSON escapes

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::Run;
+use super::{Run, neutral, section_key};
 use crate::runner::conn::Dir;
 use crate::runner::{CaseResult, Verdict};
 
@@ -39,26 +39,6 @@ impl Paint {
     }
 }
 
-/// Text safe for a terminal: control characters (ESC above all) shown as escapes.
-fn for_terminal(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\r' => out.push_str("\\r"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() => out.push_str(&format!("\\x{:02x}", u32::from(c))),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Sort key for a section like `4.1.1.10`: numbers compare as numbers.
-fn section_key(section: &str) -> Vec<u32> {
-    section.split('.').map(|p| p.parse().unwrap_or(0)).collect()
-}
-
 /// The report for people. With `verbose`, failures carry their transcripts; with
 /// `color`, verdicts are coloured (ANSI).
 pub fn report(run: &Run, verbose: bool, color: bool) -> String {
@@ -68,7 +48,7 @@ pub fn report(run: &Run, verbose: bool, color: bool) -> String {
         out,
         "target {} — {}",
         run.target.addr,
-        for_terminal(&run.target.banner)
+        neutral(&run.target.banner)
     );
     let mut groups: Groups<'_> = BTreeMap::new();
     for c in &run.cases {
@@ -96,7 +76,7 @@ pub fn report(run: &Run, verbose: bool, color: bool) -> String {
             if c.verdict == Verdict::Pass {
                 continue;
             }
-            let _ = writeln!(out, "         {}", for_terminal(&c.reason));
+            let _ = writeln!(out, "         {}", neutral(&c.reason));
             if verbose && matches!(c.verdict, Verdict::Fail | Verdict::Error | Verdict::Warn) {
                 for e in &c.transcript {
                     let arrow = match e.dir {
@@ -130,17 +110,31 @@ mod tests {
 
     #[test]
     fn sections_sort_as_numbers() {
-        let mut s = vec!["4.1.1.10", "4.1.1.2", "2.3.8", "4.5.3.1.10", "4.5.3.1.4"];
+        let mut s = vec![
+            "4.1.1.10",
+            "F.5",
+            "4.1.1.2",
+            "2.3.8",
+            "4.5.3.1.10",
+            "4.5.3.1.4",
+        ];
         s.sort_by_key(|x| section_key(x));
         assert_eq!(
             s,
-            ["2.3.8", "4.1.1.2", "4.1.1.10", "4.5.3.1.4", "4.5.3.1.10"]
+            [
+                "2.3.8",
+                "4.1.1.2",
+                "4.1.1.10",
+                "4.5.3.1.4",
+                "4.5.3.1.10",
+                "F.5"
+            ]
         );
     }
 
     #[test]
     fn target_text_cannot_drive_the_terminal() {
-        assert_eq!(for_terminal("a\x1b[31mb\r\n"), "a\\x1b[31mb\\r\\n");
+        assert_eq!(neutral("a\x1b[31mb\r\n"), "a\\x1b[31mb\\r\\n");
     }
 
     #[test]

@@ -107,6 +107,8 @@ pub struct CaseResult {
     pub title: String,
     /// Requirement.
     pub spec: Spec,
+    /// The case's tags (CVEs and the like).
+    pub tags: Vec<String>,
     /// Verdict.
     pub verdict: Verdict,
     /// Why.
@@ -130,6 +132,7 @@ impl CaseResult {
             suite: case.suite.clone(),
             title: case.title.clone(),
             spec: case.spec.clone(),
+            tags: case.tags.clone(),
             verdict,
             reason,
             duration: start.elapsed(),

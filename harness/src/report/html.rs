@@ -1,0 +1,216 @@
+//! HTML: one self-contained file (inline style, no script, no external asset, so it
+//! opens offline and from a CI artifact). One report gives the summary, a table per
+//! RFC section and each case's transcript folded in a `<details>`; several reports
+//! give a matrix, one column per implementation.
+//!
+//! Every string goes through [`esc`]: what a target sent is data, never markup.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use super::model::{CaseReport, Report, SpecInfo};
+use super::{neutral, rfc_link, section_key};
+
+/// HTML-escaped text, control characters neutralised first.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in neutral(s).chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:2em;color:#1d1d1f}\
+h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.6em}\
+table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .6em;\
+text-align:left;vertical-align:top}th{background:#f3f3f3}\
+.v{font-weight:600;border-radius:3px;padding:0 .4em;white-space:nowrap}\
+.pass{background:#d8f3dc;color:#1b4332}.fail{background:#ffccd5;color:#7a0016}\
+.warn{background:#fff3bf;color:#6b4f00}.skip{background:#eee;color:#555}\
+.error{background:#e5dbff;color:#3b1f7a}.none{color:#999}\
+pre{background:#f7f7f7;padding:.5em;overflow-x:auto;white-space:pre-wrap;\
+word-break:break-all;max-height:30em}code{font-size:.95em}\
+summary{cursor:pointer;color:#444}.meta{color:#555}";
+
+fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <title>{}</title><style>{STYLE}</style></head><body>\n{body}</body></html>\n",
+        esc(title)
+    )
+}
+
+fn badge(verdict: &str, tip: &str) -> String {
+    let class = match verdict {
+        "pass" | "fail" | "warn" | "skip" | "error" => verdict,
+        _ => "none",
+    };
+    format!(
+        "<span class=\"v {class}\" title=\"{}\">{}</span>",
+        esc(tip),
+        esc(verdict)
+    )
+}
+
+fn section_link(spec: &SpecInfo) -> String {
+    format!(
+        "<a href=\"{}\">RFC {} §{}</a>",
+        esc(&rfc_link(spec.rfc, &spec.section)),
+        spec.rfc,
+        esc(&spec.section)
+    )
+}
+
+fn transcript(c: &CaseReport) -> String {
+    let mut lines = String::new();
+    for e in &c.transcript {
+        let arrow = match e.dir.as_str() {
+            "send" => "C:",
+            "recv" => "S:",
+            "tls" => "==",
+            _ => "..",
+        };
+        let _ = writeln!(lines, "{arrow} {}", neutral(&e.data));
+    }
+    format!(
+        "<details><summary>transcript</summary><pre>{}</pre></details>",
+        esc(lines.trim_end())
+    )
+}
+
+/// The HTML report of one run.
+pub fn render(report: &Report) -> String {
+    let mut body = String::new();
+    let t = &report.target;
+    let _ = writeln!(
+        body,
+        "<h1>smtpspec: {}</h1><p class=\"meta\">Target <code>{}</code> — <code>{}</code><br>\
+         smtpspec {} · {} → {} · suite {}</p>",
+        esc(&t.name),
+        esc(&t.address),
+        esc(&t.banner),
+        esc(&report.tool.version),
+        esc(&report.started),
+        esc(&report.finished),
+        esc(report.tool.suite_digest.get(..12).unwrap_or("")),
+    );
+    let _ = writeln!(
+        body,
+        "<p class=\"meta\">EHLO: <code>{}</code></p>",
+        esc(&t.ehlo.join(" · "))
+    );
+    body.push_str("<table><tr><th></th><th>pass</th><th>fail</th><th>warn</th><th>skip</th><th>error</th></tr>\n");
+    let rows = std::iter::once(("all".to_owned(), report.summary))
+        .chain(report.by_level.iter().map(|l| (l.level.clone(), l.counts)));
+    for (label, c) in rows {
+        let _ = writeln!(
+            body,
+            "<tr><th>{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&label),
+            c.pass,
+            c.fail,
+            c.warn,
+            c.skip,
+            c.error
+        );
+    }
+    body.push_str("</table>\n");
+    let mut sections: BTreeMap<(u32, Vec<u32>), Vec<&CaseReport>> = BTreeMap::new();
+    for c in &report.cases {
+        sections
+            .entry((c.spec.rfc, section_key(&c.spec.section)))
+            .or_default()
+            .push(c);
+    }
+    for cases in sections.values() {
+        let _ = writeln!(body, "<h2>{}</h2><table>", section_link(&cases[0].spec));
+        for c in cases {
+            let _ = writeln!(
+                body,
+                "<tr><td>{}</td><td>{}</td><td><code>{}</code><br>{}</td><td>{}{}</td></tr>",
+                badge(&c.verdict, &c.reason),
+                esc(&c.spec.level),
+                esc(&c.id),
+                esc(&c.title),
+                esc(&c.reason),
+                transcript(c),
+            );
+        }
+        body.push_str("</table>\n");
+    }
+    page(&format!("smtpspec: {}", t.name), &body)
+}
+
+/// Every case id of `reports` with its requirement, in the order first seen.
+pub fn case_rows(reports: &[Report]) -> Vec<(String, SpecInfo)> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut rows = Vec::new();
+    for r in reports {
+        for c in &r.cases {
+            if seen.insert(c.id.clone()) {
+                rows.push((c.id.clone(), c.spec.clone()));
+            }
+        }
+    }
+    rows.sort_by_key(|(_, s)| (s.rfc, section_key(&s.section)));
+    rows
+}
+
+/// A matrix across implementations: a row per case, a column per report.
+pub fn matrix(reports: &[Report]) -> String {
+    let mut body = String::from(
+        "<h1>smtpspec: matrix</h1>\n<table><tr><th>requirement</th><th>level</th><th>case</th>",
+    );
+    for r in reports {
+        let _ = write!(
+            body,
+            "<th title=\"{}\">{}</th>",
+            esc(&r.target.banner),
+            esc(&r.target.name)
+        );
+    }
+    body.push_str("</tr>\n<tr><th colspan=\"3\">pass / fail / warn / skip / error</th>");
+    for r in reports {
+        let s = &r.summary;
+        let _ = write!(
+            body,
+            "<td>{} / {} / {} / {} / {}</td>",
+            s.pass, s.fail, s.warn, s.skip, s.error
+        );
+    }
+    body.push_str("</tr>\n");
+    for (id, spec) in case_rows(reports) {
+        let title = reports
+            .iter()
+            .flat_map(|r| &r.cases)
+            .find(|c| c.id == id)
+            .map_or(String::new(), |c| c.title.clone());
+        let _ = write!(
+            body,
+            "<tr><td>{}</td><td>{}</td><td title=\"{}\"><code>{}</code></td>",
+            section_link(&spec),
+            esc(&spec.level),
+            esc(&title),
+            esc(&id)
+        );
+        for r in reports {
+            match r.cases.iter().find(|c| c.id == id) {
+                Some(c) => {
+                    let _ = write!(body, "<td>{}</td>", badge(&c.verdict, &c.reason));
+                }
+                None => body.push_str("<td class=\"none\">—</td>"),
+            }
+        }
+        body.push_str("</tr>\n");
+    }
+    body.push_str("</table>\n");
+    page("smtpspec: matrix", &body)
+}

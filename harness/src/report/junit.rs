@@ -1,0 +1,101 @@
+//! JUnit XML (quick-junit), for CI systems that show test results: one testsuite per
+//! RFC section, one testcase per case. `fail` is a failure and `error` an error, each
+//! with the reason as message and the transcript as description; `skip` is skipped
+//! with its reason; `warn` passes (JUnit has no such state) and says so in its output,
+//! with a `verdict` property that tools can read.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use quick_junit::{NonSuccessKind, Property, TestCase, TestCaseStatus, TestSuite};
+
+use super::model::{CaseReport, Report};
+use super::{neutral, section_key};
+
+/// Cases by (RFC, numeric section), with the suite name.
+type Sections<'a> = BTreeMap<(u32, Vec<u32>), (String, Vec<&'a CaseReport>)>;
+
+/// The JUnit document of `report`.
+pub fn render(report: &Report) -> String {
+    let mut doc = quick_junit::Report::new(format!("smtpspec {}", neutral(&report.target.name)));
+    let mut sections: Sections<'_> = BTreeMap::new();
+    for c in &report.cases {
+        sections
+            .entry((c.spec.rfc, section_key(&c.spec.section)))
+            .or_insert_with(|| {
+                (
+                    format!("RFC {} §{}", c.spec.rfc, c.spec.section),
+                    Vec::new(),
+                )
+            })
+            .1
+            .push(c);
+    }
+    let mut total = Duration::ZERO;
+    for (name, cases) in sections.into_values() {
+        let mut suite = TestSuite::new(name);
+        let mut time = Duration::ZERO;
+        for c in cases {
+            let took = Duration::from_millis(c.duration_ms);
+            time += took;
+            suite.add_test_case(case(c, took));
+        }
+        suite.set_time(time);
+        total += time;
+        doc.add_test_suite(suite);
+    }
+    doc.set_time(total);
+    doc.to_string()
+        .unwrap_or_else(|e| format!("<!-- smtpspec: JUnit serialisation failed: {e} -->\n"))
+}
+
+fn transcript(c: &CaseReport) -> String {
+    let mut out = String::new();
+    for e in &c.transcript {
+        let arrow = match e.dir.as_str() {
+            "send" => "C:",
+            "recv" => "S:",
+            "tls" => "==",
+            _ => "..",
+        };
+        out.push_str(arrow);
+        out.push(' ');
+        out.push_str(&neutral(&e.data));
+        out.push('\n');
+    }
+    out
+}
+
+fn case(c: &CaseReport, took: Duration) -> TestCase {
+    let level = &c.spec.level;
+    let reason = neutral(&c.reason);
+    let status = match c.verdict.as_str() {
+        "pass" | "warn" => TestCaseStatus::success(),
+        "skip" => {
+            let mut s = TestCaseStatus::skipped();
+            s.set_message(reason.clone());
+            s
+        }
+        verdict => {
+            let kind = if verdict == "fail" {
+                NonSuccessKind::Failure
+            } else {
+                NonSuccessKind::Error
+            };
+            let mut s = TestCaseStatus::non_success(kind);
+            s.set_message(reason.clone())
+                .set_type(format!("{verdict} ({level})"))
+                .set_description(transcript(c));
+            s
+        }
+    };
+    let mut t = TestCase::new(format!("{} — {}", c.id, neutral(&c.title)), status);
+    t.set_classname(c.suite.clone())
+        .set_time(took)
+        .add_property(Property::new("verdict", c.verdict.clone()))
+        .add_property(Property::new("level", level.clone()));
+    if c.verdict == "warn" {
+        t.set_system_out(format!("warn ({level}): {reason}\n{}", transcript(c)));
+    }
+    t
+}

@@ -1,0 +1,295 @@
+//! The report model: what a run found, in the shape of the JSON report (DESIGN.md,
+//! "Command line", schema version 1). Every rendering (JSON, JUnit, Markdown, HTML)
+//! is made from this one value, and `smtpspec report` reads it back from JSON files,
+//! so a merged matrix says exactly what the single reports said.
+//!
+//! Field names are a contract: fields may be added (with defaults, so older reports
+//! still read), none renamed or removed.
+
+use serde::{Deserialize, Serialize};
+use smtp_protocol::server::received::rfc3339;
+
+use super::{Run, escape};
+use crate::runner::conn::Dir;
+
+/// Version of the report schema.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A whole report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// What made it.
+    pub tool: Tool,
+    /// What was tested.
+    pub target: TargetInfo,
+    /// RFC 3339 UTC.
+    pub started: String,
+    /// RFC 3339 UTC.
+    pub finished: String,
+    /// How the run was made.
+    #[serde(default)]
+    pub settings: Settings,
+    /// Counts per verdict.
+    pub summary: Counts,
+    /// Counts per verdict for each requirement level.
+    #[serde(default)]
+    pub by_level: Vec<LevelCounts>,
+    /// Every case, in catalogue order.
+    pub cases: Vec<CaseReport>,
+}
+
+/// The tool.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tool {
+    /// `smtpspec`.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// SHA-256 of the scenario files run (paths and contents), so that reports of
+    /// different catalogues are not compared as if they were the same test.
+    #[serde(default)]
+    pub suite_digest: String,
+}
+
+/// The target as discovered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetInfo {
+    /// HOST:PORT.
+    pub address: String,
+    /// The greeting, as received (escaped).
+    pub banner: String,
+    /// EHLO lines.
+    pub ehlo: Vec<String>,
+    /// EHLO lines after STARTTLS, when there was a TLS session.
+    #[serde(default)]
+    pub ehlo_after_tls: Option<Vec<String>>,
+    /// Why there is no post-TLS list although STARTTLS was offered.
+    #[serde(default)]
+    pub tls_problem: Option<String>,
+    /// A name for the target in matrices (the profile's file stem, or the address).
+    #[serde(default)]
+    pub name: String,
+}
+
+/// Run settings that change what a report means.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    /// `--filter`, if any.
+    #[serde(default)]
+    pub filter: Option<String>,
+    /// `--fail-on`: `must`, `should` or `info`.
+    #[serde(default)]
+    pub fail_on: String,
+    /// `--jobs`.
+    #[serde(default)]
+    pub jobs: usize,
+    /// `--timeout` in milliseconds.
+    #[serde(default)]
+    pub timeout_ms: u64,
+    /// Deviations of the embedded server, if any.
+    #[serde(default)]
+    pub deviations: Vec<String>,
+}
+
+/// Verdict counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// pass
+    pub pass: usize,
+    /// fail
+    pub fail: usize,
+    /// warn
+    pub warn: usize,
+    /// skip
+    pub skip: usize,
+    /// error
+    pub error: usize,
+}
+
+impl Counts {
+    /// Count one verdict (as written in reports).
+    pub fn add(&mut self, verdict: &str) {
+        match verdict {
+            "pass" => self.pass += 1,
+            "fail" => self.fail += 1,
+            "warn" => self.warn += 1,
+            "skip" => self.skip += 1,
+            _ => self.error += 1,
+        }
+    }
+
+    /// All cases.
+    pub fn total(&self) -> usize {
+        self.pass + self.fail + self.warn + self.skip + self.error
+    }
+}
+
+/// Counts for one level.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LevelCounts {
+    /// MUST, SHOULD or MAY.
+    pub level: String,
+    /// The counts.
+    #[serde(flatten)]
+    pub counts: Counts,
+}
+
+/// Where a requirement comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpecInfo {
+    /// RFC number.
+    pub rfc: u32,
+    /// Section.
+    pub section: String,
+    /// MUST, SHOULD or MAY.
+    pub level: String,
+}
+
+/// One transcript event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventReport {
+    /// `send`, `recv`, `tls` or `note`.
+    pub dir: String,
+    /// The octets, printable ASCII and CR/LF/TAB as they are, others as `\xHH`.
+    pub data: String,
+}
+
+/// One case's result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseReport {
+    /// `suite/id`.
+    pub id: String,
+    /// Suite.
+    pub suite: String,
+    /// Title.
+    pub title: String,
+    /// Requirement.
+    pub spec: SpecInfo,
+    /// pass, fail, warn, skip or error.
+    pub verdict: String,
+    /// Why.
+    pub reason: String,
+    /// Wall time.
+    pub duration_ms: u64,
+    /// Tags (CVEs and the like).
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Both directions.
+    pub transcript: Vec<EventReport>,
+}
+
+/// How a run was made, for the report.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    /// Settings.
+    pub settings: Settings,
+    /// Digest of the scenario files.
+    pub suite_digest: String,
+    /// Name of the target for matrices.
+    pub target_name: String,
+}
+
+impl Report {
+    /// The report of `run`.
+    pub fn from_run(run: &Run, context: &Context) -> Self {
+        let mut summary = Counts::default();
+        let mut by_level: Vec<LevelCounts> = ["MUST", "SHOULD", "MAY"]
+            .iter()
+            .map(|l| LevelCounts {
+                level: (*l).to_owned(),
+                counts: Counts::default(),
+            })
+            .collect();
+        let cases = run
+            .cases
+            .iter()
+            .map(|c| {
+                let verdict = c.verdict.as_str();
+                summary.add(verdict);
+                if let Some(l) = by_level.iter_mut().find(|l| l.level == c.level().as_str()) {
+                    l.counts.add(verdict);
+                }
+                CaseReport {
+                    id: c.id.clone(),
+                    suite: c.suite.clone(),
+                    title: c.title.clone(),
+                    spec: SpecInfo {
+                        rfc: c.spec.rfc,
+                        section: c.spec.section.clone(),
+                        level: c.spec.level.as_str().to_owned(),
+                    },
+                    verdict: verdict.to_owned(),
+                    reason: c.reason.clone(),
+                    duration_ms: u64::try_from(c.duration.as_millis()).unwrap_or(u64::MAX),
+                    tags: c.tags.clone(),
+                    transcript: c
+                        .transcript
+                        .iter()
+                        .map(|e| EventReport {
+                            dir: match e.dir {
+                                Dir::Send => "send",
+                                Dir::Recv => "recv",
+                                Dir::Tls => "tls",
+                                Dir::Note => "note",
+                            }
+                            .to_owned(),
+                            data: escape(&e.data),
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        let t = &run.target;
+        Self {
+            schema_version: SCHEMA_VERSION,
+            tool: Tool {
+                name: "smtpspec".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+                suite_digest: context.suite_digest.clone(),
+            },
+            target: TargetInfo {
+                address: t.addr.to_string(),
+                banner: escape(t.banner.as_bytes()),
+                ehlo: t.ehlo.iter().map(|l| escape(l.as_bytes())).collect(),
+                ehlo_after_tls: t
+                    .tls_keywords
+                    .as_ref()
+                    .map(|_| t.tls_ehlo.iter().map(|l| escape(l.as_bytes())).collect()),
+                tls_problem: t.tls_problem.clone(),
+                name: if context.target_name.is_empty() {
+                    t.addr.to_string()
+                } else {
+                    context.target_name.clone()
+                },
+            },
+            started: rfc3339(run.started),
+            finished: rfc3339(run.finished),
+            settings: context.settings.clone(),
+            summary,
+            by_level,
+            cases,
+        }
+    }
+
+    /// The report as JSON text, ending with a newline.
+    pub fn to_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self)
+            .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+        s.push('\n');
+        s
+    }
+
+    /// Read a JSON report; the error names what is wrong and where.
+    pub fn from_json(text: &str) -> Result<Self, String> {
+        let report: Self = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        if report.schema_version != SCHEMA_VERSION {
+            return Err(format!(
+                "schema_version {} (this smtpspec reads {SCHEMA_VERSION})",
+                report.schema_version
+            ));
+        }
+        Ok(report)
+    }
+}
