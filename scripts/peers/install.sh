@@ -8,6 +8,7 @@
 #   postfix                       a server peer (scripts/peers/postfix.sh), and
 #                                 smtp-source and smtp-sink for the benchmark
 #   openssl                       certificates for the peers' STARTTLS
+#   chromium                      renders the HTML report headless (scripts/screenshot-report.sh)
 #   python3-venv + aiosmtpd       a server peer (scenarios/targets/aiosmtpd.yaml);
 #   jsonschema, pyyaml            the venv also checks the catalogue against its schema
 #   python3                       smtplib (preinstalled on this kind of machine)
@@ -23,6 +24,7 @@ perl -MNet::SSLeay -e1 2>/dev/null || need+=(libnet-ssleay-perl)
 perl -MIO::Socket::SSL -e1 2>/dev/null || need+=(libio-socket-ssl-perl)
 perl -MAuthen::SASL -e1 2>/dev/null || need+=(libauthen-sasl-perl)
 command -v openssl >/dev/null || need+=(openssl)
+command -v chromium >/dev/null || need+=(chromium fonts-dejavu-core)
 python3 -c 'import ensurepip' 2>/dev/null || need+=(python3-venv)
 
 if [ ${#need[@]} -eq 0 ]; then

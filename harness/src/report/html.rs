@@ -70,6 +70,9 @@ fn section_link(spec: &SpecInfo) -> String {
 }
 
 fn transcript(c: &CaseReport) -> String {
+    if c.transcript.is_empty() {
+        return String::new();
+    }
     let mut lines = String::new();
     for e in &c.transcript {
         let arrow = match e.dir.as_str() {
@@ -123,6 +126,33 @@ pub fn render(report: &Report) -> String {
         );
     }
     body.push_str("</table>\n");
+    // What did not pass comes first: it is what a reader is looking for.
+    let mut open: Vec<&CaseReport> = report
+        .cases
+        .iter()
+        .filter(|c| matches!(c.verdict.as_str(), "fail" | "error" | "warn"))
+        .collect();
+    open.sort_by_key(|c| match c.verdict.as_str() {
+        "fail" => 0,
+        "error" => 1,
+        _ => 2,
+    });
+    if !open.is_empty() {
+        let _ = writeln!(body, "<h2>Did not pass ({})</h2><table>", open.len());
+        for c in open {
+            let _ = writeln!(
+                body,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code><br>{}</td><td>{}</td></tr>",
+                badge(&c.verdict, &c.reason),
+                section_link(&c.spec),
+                esc(&c.spec.level),
+                esc(&c.id),
+                esc(&c.title),
+                esc(&c.reason),
+            );
+        }
+        body.push_str("</table>\n");
+    }
     let mut sections: BTreeMap<(u32, Vec<u32>), Vec<&CaseReport>> = BTreeMap::new();
     for c in &report.cases {
         sections

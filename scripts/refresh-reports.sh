@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Regenerate the committed reports under reports/: the catalogue against the reference
+# server, Postfix (default, hardened) and aiosmtpd, as JSON without transcripts (CI
+# compares verdicts with scripts/compare-reports.py), plus the matrix in HTML and
+# Markdown. Needs the peers: scripts/peers/install.sh (root).
+#   scripts/refresh-reports.sh [OUT_DIR]      # default: reports/
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-reports}
+mkdir -p "$out"
+cargo build --release -q -p smtpspec
+bin=target/release/smtpspec
+work=$(mktemp -d)
+chmod 755 "$work"
+trap 'scripts/peers/postfix.sh stop "$work/pf" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+scripts/peers/postfix.sh start "$work/pf" 25251 25253 >/dev/null
+run() {  # name, then smtpspec run arguments
+  local name=$1 status=0; shift
+  "$bin" run "$@" --format json --output "$work/$name.json" 2>/dev/null || status=$?
+  [ "$status" -le 1 ] || { echo "smtpspec exited $status for $name" >&2; exit 1; }
+  # Transcripts, times and ports vary from run to run; verdicts and reasons do not.
+  python3 - "$work/$name.json" "$out/$name.json" <<'PY'
+import json, re, sys
+r = json.load(open(sys.argv[1]))
+r["started"] = r["finished"] = "1970-01-01T00:00:00Z"
+r["target"]["address"] = re.sub(r":\d+$", ":PORT", r["target"]["address"])
+for c in r["cases"]:
+    c["transcript"] = []
+    c["duration_ms"] = 0
+    c["reason"] = re.sub(r"smtpspec-[a-z0-9-]+-[0-9a-f]{8,}", "TOKEN", c["reason"])
+    c["reason"] = re.sub(r"queued as [A-Za-z0-9.-]+", "queued as ID", c["reason"])
+json.dump(r, open(sys.argv[2], "w"), indent=2)
+open(sys.argv[2], "a").write("\n")
+PY
+  echo "$name: $(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['summary'])" "$out/$name.json")"
+}
+run reference
+run postfix-default --target "$work/pf/postfix-default.yaml"
+run postfix-hardened --target "$work/pf/postfix-hardened.yaml"
+run aiosmtpd --target scenarios/targets/aiosmtpd.yaml
+reports=("$out/reference.json" "$out/postfix-default.json" "$out/postfix-hardened.json" "$out/aiosmtpd.json")
+"$bin" report "${reports[@]}" --format html --output "$out/matrix.html"
+"$bin" report "${reports[@]}" --format markdown --output "$out/matrix.md"
+echo "reports written to $out/"
