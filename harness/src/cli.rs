@@ -41,8 +41,8 @@ pub(crate) enum Command {
     /// Requirement coverage: which MUST/SHOULD requirements have cases, which not.
     Coverage(CoverageArgs),
     /// Print the JSON Schema of the scenario language (committed as
-    /// scenarios/schema.json, for editors).
-    Schema,
+    /// scenarios/schema.json, for editors), or with --report of the JSON report.
+    Schema(SchemaArgs),
 }
 
 impl Command {
@@ -58,7 +58,7 @@ impl Command {
             Self::List(_) => "list",
             Self::Check(_) => "check",
             Self::Coverage(_) => "coverage",
-            Self::Schema => "schema",
+            Self::Schema(_) => "schema",
         }
     }
 }
@@ -237,6 +237,15 @@ pub(crate) enum CoverageFormat {
     Text,
     /// Tallies, uncovered ids and the whole index.
     Json,
+}
+
+/// `smtpspec schema`
+#[derive(Debug, Args)]
+pub(crate) struct SchemaArgs {
+    /// The schema of the JSON report (committed as reports/schema.json) instead of the
+    /// scenario language's.
+    #[arg(long)]
+    pub(crate) report: bool,
 }
 
 /// `smtpspec report`

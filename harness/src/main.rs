@@ -36,8 +36,12 @@ fn main() -> ExitCode {
         Command::Check(args) => run::check(args),
         Command::Coverage(args) => coverage::main(args),
         Command::Report(args) => output::report_main(args),
-        Command::Schema => {
-            print!("{}", smtpspec::scenario::json_schema());
+        Command::Schema(args) => {
+            if args.report {
+                print!("{}", smtpspec::report::model::json_schema());
+            } else {
+                print!("{}", smtpspec::scenario::json_schema());
+            }
             ExitCode::SUCCESS
         }
         other => {

@@ -15,6 +15,7 @@ use smtpspec::launch;
 use smtpspec::profile::{Newlines, Profile};
 use smtpspec::report::Run;
 use smtpspec::report::model::{Context, Report, Settings};
+use smtpspec::requirements;
 use smtpspec::runner::{self, Mailbox, Options, TlsSettings, Verdict};
 use smtpspec::scenario::load::{self, Case};
 use smtpspec::scenario::{Level, parse_duration};
@@ -223,12 +224,16 @@ pub(crate) fn main(args: RunArgs) -> ExitCode {
         }
     };
     let context = Context {
+        // The index is optional here: without it the report just has no requirement
+        // counts.
+        requirements: requirements::read(&requirements::default_dir()).unwrap_or_default(),
         settings: Settings {
             filter: args.filter.clone(),
             fail_on: format!("{:?}", args.fail_on).to_lowercase(),
             jobs: args.jobs,
             timeout_ms: u64::try_from(step_timeout.as_millis()).unwrap_or(u64::MAX),
             deviations: args.deviate.clone(),
+            seed: None,
         },
         suite_digest: output::suite_digest(&files),
         target_name: target_name(args.target.as_deref(), args.deviate.as_slice()),

@@ -39,3 +39,14 @@ fn schema_names_every_step() {
         );
     }
 }
+
+#[test]
+fn committed_report_schema_is_current() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../reports/schema.json");
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == smtpspec::report::model::json_schema(),
+        "{} is stale: refresh it with `cargo run -q -p smtpspec -- schema --report > reports/schema.json`",
+        path.display()
+    );
+}

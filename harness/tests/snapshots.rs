@@ -52,7 +52,10 @@ async fn reference_report() -> Report {
             jobs: 4,
             timeout_ms: 5000,
             deviations: Vec::new(),
+            seed: None,
         },
+        requirements: smtpspec::requirements::read(&smtpspec::requirements::default_dir())
+            .expect("index"),
         suite_digest: "digest".into(),
         target_name: "reference".into(),
     };

@@ -126,6 +126,23 @@ pub fn render(report: &Report) -> String {
         );
     }
     body.push_str("</table>\n");
+    if !report.requirements.is_empty() {
+        body.push_str(
+            "<p class=\"meta\">Server requirements of the index, as this run shows them:</p>\
+             <table><tr><th>level</th><th>verified</th><th>violated</th><th>untested</th></tr>\n",
+        );
+        for r in &report.requirements {
+            let _ = writeln!(
+                body,
+                "<tr><th>{}</th><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&r.level),
+                r.verified,
+                r.violated,
+                r.untested
+            );
+        }
+        body.push_str("</table>\n");
+    }
     // What did not pass comes first: it is what a reader is looking for.
     let mut open: Vec<&CaseReport> = report
         .cases

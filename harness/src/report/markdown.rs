@@ -93,6 +93,22 @@ pub fn render(report: &Report) -> String {
     for l in &report.by_level {
         out.push_str(&counts_row(&text(&l.level), &l.counts));
     }
+    if !report.requirements.is_empty() {
+        out.push_str(
+            "\nServer requirements of the index (`smtpspec coverage`), as this run shows them:\n\n\
+             | level | verified | violated | untested |\n|---|---|---|---|\n",
+        );
+        for r in &report.requirements {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} |",
+                text(&r.level),
+                r.verified,
+                r.violated,
+                r.untested
+            );
+        }
+    }
     for (verdict, heading) in [
         ("fail", "Failures"),
         ("error", "Errors (not decided)"),

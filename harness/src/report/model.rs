@@ -6,6 +6,7 @@
 //! Field names are a contract: fields may be added (with defaults, so older reports
 //! still read), none renamed or removed.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use smtp_protocol::server::received::rfc3339;
 
@@ -16,7 +17,7 @@ use crate::runner::conn::Dir;
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// A whole report.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Report {
     /// [`SCHEMA_VERSION`].
     pub schema_version: u32,
@@ -36,12 +37,31 @@ pub struct Report {
     /// Counts per verdict for each requirement level.
     #[serde(default)]
     pub by_level: Vec<LevelCounts>,
+    /// The requirements index seen through this run: per level, how many server
+    /// requirements every linked case passed, how many a linked case did not, and how
+    /// many this run did not test.
+    #[serde(default)]
+    pub requirements: Vec<RequirementCounts>,
     /// Every case, in catalogue order.
     pub cases: Vec<CaseReport>,
 }
 
+/// Server requirements of one level, by what this run showed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RequirementCounts {
+    /// MUST, SHOULD or MAY.
+    pub level: String,
+    /// Every linked case ran and passed.
+    pub verified: usize,
+    /// A linked case failed or warned.
+    pub violated: usize,
+    /// Testable, but no linked case ran to a pass or fail here (none exists, skipped,
+    /// errored, or filtered out).
+    pub untested: usize,
+}
+
 /// The tool.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Tool {
     /// `smtpspec`.
     pub name: String,
@@ -54,7 +74,7 @@ pub struct Tool {
 }
 
 /// The target as discovered.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TargetInfo {
     /// HOST:PORT.
     pub address: String,
@@ -74,7 +94,7 @@ pub struct TargetInfo {
 }
 
 /// Run settings that change what a report means.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Settings {
     /// `--filter`, if any.
     #[serde(default)]
@@ -91,10 +111,14 @@ pub struct Settings {
     /// Deviations of the embedded server, if any.
     #[serde(default)]
     pub deviations: Vec<String>,
+    /// Seed of any randomness in the run; none today (cases are deterministic), kept
+    /// so that randomised suites can be replayed.
+    #[serde(default)]
+    pub seed: Option<u64>,
 }
 
 /// Verdict counts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Counts {
     /// pass
     pub pass: usize,
@@ -127,7 +151,7 @@ impl Counts {
 }
 
 /// Counts for one level.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct LevelCounts {
     /// MUST, SHOULD or MAY.
     pub level: String,
@@ -137,7 +161,7 @@ pub struct LevelCounts {
 }
 
 /// Where a requirement comes from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SpecInfo {
     /// RFC number.
     pub rfc: u32,
@@ -148,7 +172,7 @@ pub struct SpecInfo {
 }
 
 /// One transcript event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct EventReport {
     /// `send`, `recv`, `tls` or `note`.
     pub dir: String,
@@ -157,7 +181,7 @@ pub struct EventReport {
 }
 
 /// One case's result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CaseReport {
     /// `suite/id`.
     pub id: String,
@@ -183,12 +207,63 @@ pub struct CaseReport {
 /// How a run was made, for the report.
 #[derive(Debug, Clone, Default)]
 pub struct Context {
+    /// The requirements index, when it could be read.
+    pub requirements: Vec<crate::requirements::Requirement>,
     /// Settings.
     pub settings: Settings,
     /// Digest of the scenario files.
     pub suite_digest: String,
     /// Name of the target for matrices.
     pub target_name: String,
+}
+
+/// How the server requirements of `index` stand after `cases`.
+fn requirement_counts(
+    index: &[crate::requirements::Requirement],
+    cases: &[CaseReport],
+) -> Vec<RequirementCounts> {
+    use crate::requirements::Role;
+    if index.is_empty() {
+        return Vec::new();
+    }
+    ["MUST", "SHOULD", "MAY"]
+        .iter()
+        .map(|level| {
+            let mut counts = RequirementCounts {
+                level: (*level).to_owned(),
+                ..RequirementCounts::default()
+            };
+            for r in index
+                .iter()
+                .filter(|r| r.role == Role::Server && r.testable() && r.level.as_str() == *level)
+            {
+                let verdicts: Vec<&str> = r
+                    .cases
+                    .iter()
+                    .filter_map(|id| cases.iter().find(|c| &c.id == id))
+                    .map(|c| c.verdict.as_str())
+                    .collect();
+                if verdicts.iter().any(|v| matches!(*v, "fail" | "warn")) {
+                    counts.violated += 1;
+                } else if !verdicts.is_empty() && verdicts.iter().all(|v| *v == "pass") {
+                    counts.verified += 1;
+                } else {
+                    counts.untested += 1;
+                }
+            }
+            counts
+        })
+        .collect()
+}
+
+/// The JSON Schema of the report, for the tools that read it (committed as
+/// `reports/schema.json`; a test keeps it current).
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(Report);
+    let mut text =
+        serde_json::to_string_pretty(&schema).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    text.push('\n');
+    text
 }
 
 impl Report {
@@ -202,7 +277,7 @@ impl Report {
                 counts: Counts::default(),
             })
             .collect();
-        let cases = run
+        let cases: Vec<CaseReport> = run
             .cases
             .iter()
             .map(|c| {
@@ -269,6 +344,7 @@ impl Report {
             settings: context.settings.clone(),
             summary,
             by_level,
+            requirements: requirement_counts(&context.requirements, &cases),
             cases,
         }
     }
