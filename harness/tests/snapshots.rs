@@ -11,7 +11,7 @@ use smtpspec::report::{Run, html, junit, markdown};
 use smtpspec::runner::{self, Mailbox, Options, TlsSettings};
 use smtpspec::scenario::load;
 
-async fn reference_report() -> Report {
+async fn reference_report() -> (Report, String) {
     let path = embedded::catalogue().join("rfc5321/session.yaml");
     let cases = load::load(std::slice::from_ref(&path)).expect("load");
     let e = embedded::start(&[]).await.expect("server");
@@ -59,7 +59,8 @@ async fn reference_report() -> Report {
         suite_digest: "digest".into(),
         target_name: "reference".into(),
     };
-    Report::from_run(&run, &context)
+    let text = smtpspec::report::text::report(&run, true, false);
+    (Report::from_run(&run, &context), text)
 }
 
 fn filters() -> Vec<(&'static str, &'static str)> {
@@ -78,8 +79,9 @@ fn filters() -> Vec<(&'static str, &'static str)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reference_reports_in_every_format() {
-    let report = reference_report().await;
+    let (report, text) = reference_report().await;
     insta::with_settings!({ filters => filters() }, {
+        insta::assert_snapshot!("reference.txt", text);
         insta::assert_snapshot!("reference.json", report.to_json());
         insta::assert_snapshot!("reference.junit.xml", junit::render(&report));
         insta::assert_snapshot!("reference.md", markdown::render(&report));
