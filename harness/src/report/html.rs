@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::model::{CaseReport, Report, SpecInfo};
-use super::{neutral, rfc_link, section_key};
+use super::{neutral, rfc_link, section_key, transcript_lines};
 
 /// HTML-escaped text, control characters neutralised first.
 pub fn esc(s: &str) -> String {
@@ -73,19 +73,9 @@ fn transcript(c: &CaseReport) -> String {
     if c.transcript.is_empty() {
         return String::new();
     }
-    let mut lines = String::new();
-    for e in &c.transcript {
-        let arrow = match e.dir.as_str() {
-            "send" => "C:",
-            "recv" => "S:",
-            "tls" => "==",
-            _ => "..",
-        };
-        let _ = writeln!(lines, "{arrow} {}", neutral(&e.data));
-    }
     format!(
         "<details><summary>transcript</summary><pre>{}</pre></details>",
-        esc(lines.trim_end())
+        esc(transcript_lines(c).trim_end())
     )
 }
 

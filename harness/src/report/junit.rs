@@ -10,7 +10,7 @@ use std::time::Duration;
 use quick_junit::{NonSuccessKind, Property, TestCase, TestCaseStatus, TestSuite};
 
 use super::model::{CaseReport, Report};
-use super::{neutral, section_key};
+use super::{neutral, section_key, transcript_lines};
 
 /// Cases by (RFC, numeric section), with the suite name.
 type Sections<'a> = BTreeMap<(u32, Vec<u32>), (String, Vec<&'a CaseReport>)>;
@@ -49,23 +49,6 @@ pub fn render(report: &Report) -> String {
         .unwrap_or_else(|e| format!("<!-- smtpspec: JUnit serialisation failed: {e} -->\n"))
 }
 
-fn transcript(c: &CaseReport) -> String {
-    let mut out = String::new();
-    for e in &c.transcript {
-        let arrow = match e.dir.as_str() {
-            "send" => "C:",
-            "recv" => "S:",
-            "tls" => "==",
-            _ => "..",
-        };
-        out.push_str(arrow);
-        out.push(' ');
-        out.push_str(&neutral(&e.data));
-        out.push('\n');
-    }
-    out
-}
-
 fn case(c: &CaseReport, took: Duration) -> TestCase {
     let level = &c.spec.level;
     let reason = neutral(&c.reason);
@@ -85,7 +68,7 @@ fn case(c: &CaseReport, took: Duration) -> TestCase {
             let mut s = TestCaseStatus::non_success(kind);
             s.set_message(reason.clone())
                 .set_type(format!("{verdict} ({level})"))
-                .set_description(transcript(c));
+                .set_description(transcript_lines(c));
             s
         }
     };
@@ -95,7 +78,7 @@ fn case(c: &CaseReport, took: Duration) -> TestCase {
         .add_property(Property::new("verdict", c.verdict.clone()))
         .add_property(Property::new("level", level.clone()));
     if c.verdict == "warn" {
-        t.set_system_out(format!("warn ({level}): {reason}\n{}", transcript(c)));
+        t.set_system_out(format!("warn ({level}): {reason}\n{}", transcript_lines(c)));
     }
     t
 }

@@ -9,7 +9,7 @@
 use std::fmt::Write as _;
 
 use super::model::{CaseReport, Counts, Report};
-use super::{neutral, rfc_link};
+use super::{neutral, rfc_link, transcript_lines};
 
 /// Inline code holding `s` safely, whatever backticks it contains.
 fn code(s: &str) -> String {
@@ -55,17 +55,7 @@ fn text(s: &str) -> String {
 }
 
 fn transcript(c: &CaseReport) -> String {
-    let mut lines = String::new();
-    for e in &c.transcript {
-        let arrow = match e.dir.as_str() {
-            "send" => "C:",
-            "recv" => "S:",
-            "tls" => "==",
-            _ => "..",
-        };
-        let _ = writeln!(lines, "{arrow} {}", neutral(&e.data));
-    }
-    block(lines.trim_end())
+    block(transcript_lines(c).trim_end())
 }
 
 fn counts_row(label: &str, c: &Counts) -> String {

@@ -100,6 +100,25 @@ pub fn rfc_link(rfc: u32, section: &str) -> String {
     format!("https://www.rfc-editor.org/rfc/rfc{rfc}#{anchor}")
 }
 
+/// A case's transcript as lines for people: `C:` sent, `S:` received, `==` the TLS
+/// boundary, `..` a note; each line neutralised. Ends with a newline unless empty.
+pub fn transcript_lines(c: &model::CaseReport) -> String {
+    let mut out = String::new();
+    for e in &c.transcript {
+        let arrow = match e.dir.as_str() {
+            "send" => "C:",
+            "recv" => "S:",
+            "tls" => "==",
+            _ => "..",
+        };
+        out.push_str(arrow);
+        out.push(' ');
+        out.push_str(&neutral(&e.data));
+        out.push('\n');
+    }
+    out
+}
+
 /// Octets as report text: printable ASCII, CR, LF and TAB as they are (JSON escapes
 /// them), everything else as `\xHH`.
 pub fn escape(bytes: &[u8]) -> String {
