@@ -107,15 +107,7 @@ impl Profile {
     /// Read a profile; errors are located like scenario errors. Relative paths are
     /// resolved against the profile's directory.
     pub fn load(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let mut profile: Self = serde_saphyr::from_str(&text).map_err(|e| {
-            format!(
-                "{}: {}",
-                path.display(),
-                e.to_string()
-                    .replace("<input>", &path.display().to_string())
-            )
-        })?;
+        let mut profile: Self = crate::scenario::load::read_yaml(path)?;
         let base = path.parent().unwrap_or(Path::new("."));
         let base = if base.as_os_str().is_empty() {
             Path::new(".")

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::scenario::Level;
-use crate::scenario::load::{Case, LoadError, collect_files};
+use crate::scenario::load::{Case, LoadError, collect_files, from_yaml};
 
 /// Who a black-box test has to watch to judge a requirement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
@@ -128,13 +128,10 @@ fn load_with(dir: &Path, cases: Option<&[Case]>) -> Result<Vec<Requirement>, Vec
                 continue;
             }
         };
-        let index: IndexFile = match serde_saphyr::from_str(&text) {
+        let index: IndexFile = match from_yaml(&text, &file) {
             Ok(i) => i,
             Err(e) => {
-                let msg = e
-                    .to_string()
-                    .replace("<input>", &file.display().to_string());
-                errors.push(LoadError(format!("{}: {msg}", file.display())));
+                errors.push(LoadError(e));
                 continue;
             }
         };

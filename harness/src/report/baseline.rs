@@ -76,15 +76,7 @@ struct KnownFile {
 ///     reason: "LF.LF accepted until the upgrade to 3.9 (ticket 123)"
 /// ```
 pub fn read_known(path: &std::path::Path) -> Result<Vec<KnownFailure>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let file: KnownFile = serde_saphyr::from_str(&text).map_err(|e| {
-        format!(
-            "{}: {}",
-            path.display(),
-            e.to_string()
-                .replace("<input>", &path.display().to_string())
-        )
-    })?;
+    let file: KnownFile = crate::scenario::load::read_yaml(path)?;
     Ok(file.known_failures)
 }
 

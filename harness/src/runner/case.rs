@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use smtp_protocol::Command;
 use smtp_protocol::data::dot_stuff;
 use smtp_protocol::ehlo::EhloResponse;
-use smtp_protocol::reply::{ParsedReply, Reply};
+use smtp_protocol::reply::{ParsedReply, Reply, ReplyCode};
 
 use super::conn::{Conn, ConnError};
 use super::{CaseResult, Target, Verdict};
@@ -82,8 +82,9 @@ pub(super) async fn run(case: &Case, target: &Target, step_timeout: Duration) ->
 /// Why the case does not apply to this target, if it does not.
 fn gate(case: &Case, target: &Target) -> Option<String> {
     let has = |list: &[String], k: &str| list.iter().any(|t| t.eq_ignore_ascii_case(k));
+    let ready = [ReplyCode::SERVICE_READY.get()];
     let wanted: &[u16] = if case.requires_greeting.is_empty() {
-        &[220]
+        &ready
     } else {
         &case.requires_greeting
     };

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use smtp_protocol::ehlo::EhloResponse;
-use smtp_protocol::reply::ParsedReply;
+use smtp_protocol::reply::{ParsedReply, ReplyCode};
 use smtp_protocol::{AddressLiteral, Command, Domain, Host};
 use tokio::sync::Semaphore;
 
@@ -179,7 +179,7 @@ pub async fn discover(
         );
     // A server that refuses service at connection (554, 521) has no EHLO list to
     // offer, and may close at once; its cases are chosen by the greeting alone.
-    let refused = greeting.reply.code.get() != 220;
+    let refused = greeting.reply.code != ReplyCode::SERVICE_READY;
     let reply = if refused {
         None
     } else {

@@ -254,14 +254,27 @@ pub fn load_file(file: &Path) -> Result<Vec<Case>, Vec<LoadError>> {
     parse(&text, file)
 }
 
-/// Parse and check a suite's text; `file` names it in errors.
-pub fn parse(text: &str, file: &Path) -> Result<Vec<Case>, Vec<LoadError>> {
-    let suite: SuiteFile = serde_saphyr::from_str(text).map_err(|e| {
+/// Deserialize YAML `text` read from `file`; the error names the file, line and
+/// column. Every YAML file of the project (suites, profiles, the requirements index,
+/// known failures) is read through here, so all errors look alike.
+pub fn from_yaml<T: serde::de::DeserializeOwned>(text: &str, file: &Path) -> Result<T, String> {
+    serde_saphyr::from_str(text).map_err(|e| {
         let msg = e
             .to_string()
             .replace("<input>", &file.display().to_string());
-        vec![LoadError(format!("{}: {msg}", file.display()))]
-    })?;
+        format!("{}: {msg}", file.display())
+    })
+}
+
+/// Read `file` and deserialize it with [`from_yaml`].
+pub fn read_yaml<T: serde::de::DeserializeOwned>(file: &Path) -> Result<T, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    from_yaml(&text, file)
+}
+
+/// Parse and check a suite's text; `file` names it in errors.
+pub fn parse(text: &str, file: &Path) -> Result<Vec<Case>, Vec<LoadError>> {
+    let suite: SuiteFile = from_yaml(text, file).map_err(|e| vec![LoadError(e)])?;
     let mut errors = Vec::new();
     let mut cases = Vec::new();
     if !valid_id(&suite.suite, true) {
