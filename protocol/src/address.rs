@@ -76,6 +76,26 @@ pub enum Host {
     Literal(AddressLiteral),
 }
 
+impl Host {
+    /// Parse a whole string as a strict domain or address literal, as EHLO would send
+    /// it: what a client configured with its own name must check before it uses it.
+    pub fn parse(s: &str) -> Result<Self, SyntaxError> {
+        let mut c = Cursor::new(s.as_bytes());
+        let mut notes = Notes::default();
+        let h = parse_host(&mut c, &mut notes)?;
+        if !c.is_empty() {
+            return Err(c.error("end of host"));
+        }
+        if !notes.leniencies.is_empty() || notes.non_ascii {
+            return Err(SyntaxError {
+                offset: 0,
+                expected: "a strict ASCII domain or address literal",
+            });
+        }
+        Ok(h)
+    }
+}
+
 impl fmt::Display for Host {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

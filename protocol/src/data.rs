@@ -31,6 +31,26 @@ pub fn dot_stuff(body: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Make every line end CRLF: a bare LF or a bare CR becomes CRLF. A client that takes a
+/// message from a Unix file must do this before DATA, because RFC 5321 §2.3.8 allows
+/// only CRLF in SMTP and a bare LF is what smuggling rides on (§4.1.1.4).
+pub fn crlf_lines(text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len() + text.len() / 32);
+    let mut i = 0;
+    while i < text.len() {
+        match text[i] {
+            b'\r' if text.get(i + 1) == Some(&b'\n') => {
+                out.extend_from_slice(b"\r\n");
+                i += 1;
+            }
+            b'\r' | b'\n' => out.extend_from_slice(b"\r\n"),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    out
+}
+
 /// True for octets that play no part in end sequences, dot-stuffing or findings.
 fn is_plain(b: u8) -> bool {
     !matches!(b, b'\r' | b'\n' | b'.' | 0) && b < 0x80
@@ -263,6 +283,12 @@ impl DataDecoder {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn crlf_lines_repairs_every_bare_ending() {
+        assert_eq!(crlf_lines(b"a\nb\rc\r\nd\n\r"), b"a\r\nb\r\nc\r\nd\r\n\r\n");
+        assert_eq!(crlf_lines(b""), b"");
+    }
+
     use super::*;
 
     fn decode(config: DataConfig, input: &[u8]) -> (DataDecoder, usize) {

@@ -16,10 +16,13 @@
 //!   named; [`bdat`]: chunk accounting.
 //! - [`limits`]: every size limit, with its RFC section.
 //! - [`server`]: the server session state machine, with named deviations.
+//! - [`client`]: the client session state machine: one message to one server, decided
+//!   per recipient by reply class.
 
 pub mod address;
 pub mod base64;
 pub mod bdat;
+pub mod client;
 pub mod command;
 pub mod data;
 pub mod ehlo;
