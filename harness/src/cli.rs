@@ -25,8 +25,8 @@ pub(crate) enum Command {
     Client(Rest),
     /// Run the strict reference SMTP server.
     Serve(ServeArgs),
-    /// Run the fake DNS server (not implemented yet).
-    Dns(Rest),
+    /// Run the fake DNS server: zones from a YAML file over UDP and TCP, with faults.
+    Dns(DnsArgs),
     /// Send a message with the reference client (not implemented yet).
     Send(Rest),
     /// Fuzz a live target (not implemented yet).
@@ -68,6 +68,19 @@ impl Command {
 pub(crate) struct Rest {
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
     pub(crate) args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DnsArgs {
+    /// The zones (YAML; see scenarios/dns/README.md for the format).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) zone: PathBuf,
+    /// Address for both UDP and TCP; port 0 picks a free one.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:5300")]
+    pub(crate) listen: String,
+    /// Print every question on stderr.
+    #[arg(short, long)]
+    pub(crate) verbose: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

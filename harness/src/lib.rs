@@ -7,7 +7,9 @@
 //! - [`profile`]: target profiles for `--target PROFILE.yaml`.
 //! - [`launch`]: starting a profile's server for the run.
 //! - [`requirements`]: the requirements index and coverage.
+//! - [`dns`]: the fake DNS server (hickory-server) with zones from YAML and faults.
 
+pub mod dns;
 pub mod embedded;
 pub mod launch;
 pub mod profile;

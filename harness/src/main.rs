@@ -5,6 +5,7 @@
 
 mod cli;
 mod coverage;
+mod fake_dns;
 mod output;
 mod run;
 mod serve;
@@ -31,6 +32,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Serve(args) => serve::main(args),
+        Command::Dns(args) => fake_dns::main(args),
         Command::Run(args) => run::main(args),
         Command::List(args) => run::list(args),
         Command::Check(args) => run::check(args),

@@ -8,6 +8,8 @@
 #   postfix                       a server peer (scripts/peers/postfix.sh), and
 #                                 smtp-source and smtp-sink for the benchmark
 #   openssl                       certificates for the peers' STARTTLS
+#   dig (bind9-dnsutils)          queries the fake DNS in harness/tests/dns.rs
+#   ip (iproute2)                 the network namespace of scripts/peers/postfix-mx.sh
 #   chromium                      renders the HTML report headless (scripts/screenshot-report.sh)
 #   python3-venv + aiosmtpd       a server peer (scenarios/targets/aiosmtpd.yaml);
 #   jsonschema, pyyaml            the venv also checks the catalogue against its schema
@@ -24,6 +26,8 @@ perl -MNet::SSLeay -e1 2>/dev/null || need+=(libnet-ssleay-perl)
 perl -MIO::Socket::SSL -e1 2>/dev/null || need+=(libio-socket-ssl-perl)
 perl -MAuthen::SASL -e1 2>/dev/null || need+=(libauthen-sasl-perl)
 command -v openssl >/dev/null || need+=(openssl)
+command -v dig >/dev/null || need+=(bind9-dnsutils)
+command -v ip >/dev/null || need+=(iproute2)
 command -v chromium >/dev/null || need+=(chromium fonts-dejavu-core)
 python3 -c 'import ensurepip' 2>/dev/null || need+=(python3-venv)
 

@@ -1,0 +1,243 @@
+//! Zones as data: what `smtpspec dns --zone FILE` serves and what a delivery scenario
+//! declares.
+//!
+//! ```yaml
+//! example.test:                  # a zone; names below are relative to it
+//!   "@":   { MX: ["10 mx1", "20 mx2.example.test."] }
+//!   mx1:   { A: [127.0.0.2], AAAA: ["::1"] }
+//!   mx2:   { fault: servfail }   # servfail | nxdomain | refused | timeout | truncate
+//!   alias: { CNAME: "@" }
+//! nomail.test:
+//!   "@":   { MX: ["0 ."] }        # the null MX of RFC 7505
+//! ```
+//!
+//! A name ending in `.` is absolute and must still lie inside its zone; `@` is the zone
+//! itself. MX exchanges and CNAME targets may point anywhere.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use hickory_proto::rr::Name;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Zones by origin (`example.test`), each a map of names to their records.
+pub type Zones = BTreeMap<String, BTreeMap<String, NameSpec>>;
+
+/// Time to live of every record served: short, nothing caches across runs anyway.
+pub const TTL: u32 = 60;
+
+/// What one name holds, or the fault it answers with.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NameSpec {
+    /// Mail exchangers, `"PREFERENCE HOST"`; `"0 ."` is a null MX (RFC 7505).
+    #[serde(rename = "MX", default, skip_serializing_if = "Vec::is_empty")]
+    pub mx: Vec<MxSpec>,
+    /// IPv4 addresses.
+    #[serde(rename = "A", default, skip_serializing_if = "Vec::is_empty")]
+    pub a: Vec<Ipv4Addr>,
+    /// IPv6 addresses.
+    #[serde(rename = "AAAA", default, skip_serializing_if = "Vec::is_empty")]
+    pub aaaa: Vec<Ipv6Addr>,
+    /// An alias; nothing else may be at this name (RFC 1034 §3.6.2).
+    #[serde(rename = "CNAME", default, skip_serializing_if = "Option::is_none")]
+    pub cname: Option<String>,
+    /// Text records.
+    #[serde(rename = "TXT", default, skip_serializing_if = "Vec::is_empty")]
+    pub txt: Vec<String>,
+    /// Answer every question about this name with a fault instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<Fault>,
+}
+
+/// A broken answer, to see how a sender copes (RFC 5321 §5.1: temporary DNS failures
+/// defer, a name that does not exist bounces).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Fault {
+    /// RCODE 2, a temporary failure.
+    Servfail,
+    /// RCODE 3, the name does not exist.
+    Nxdomain,
+    /// RCODE 5, the server refuses.
+    Refused,
+    /// No answer at all: the resolver times out.
+    Timeout,
+    /// Over UDP an empty answer with TC set, so the resolver must retry over TCP, where
+    /// the real answer comes.
+    Truncate,
+}
+
+impl Fault {
+    /// The name used in zone files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Servfail => "servfail",
+            Self::Nxdomain => "nxdomain",
+            Self::Refused => "refused",
+            Self::Timeout => "timeout",
+            Self::Truncate => "truncate",
+        }
+    }
+}
+
+/// One MX record as written: `"10 mx1"`. Checked when the file is read, so that a bad
+/// record is reported at its line.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(try_from = "String", into = "String")]
+#[schemars(with = "String")]
+pub struct MxSpec {
+    /// Lower is tried first (RFC 5321 §5.1).
+    pub preference: u16,
+    /// The exchange as written (relative, absolute, or `.`).
+    pub exchange: String,
+}
+
+impl TryFrom<String> for MxSpec {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        let mut words = s.split_whitespace();
+        let (Some(p), Some(host), None) = (words.next(), words.next(), words.next()) else {
+            return Err(format!(
+                "MX {s:?}: expected \"PREFERENCE HOST\", e.g. \"10 mx1\""
+            ));
+        };
+        let preference = p
+            .parse()
+            .map_err(|_| format!("MX {s:?}: the preference {p:?} is not a number 0-65535"))?;
+        if host != "." && host != "@" {
+            Name::from_ascii(host).map_err(|e| format!("MX {s:?}: {host:?} is not a name: {e}"))?;
+        }
+        Ok(Self {
+            preference,
+            exchange: host.to_string(),
+        })
+    }
+}
+
+impl From<MxSpec> for String {
+    fn from(m: MxSpec) -> Self {
+        format!("{} {}", m.preference, m.exchange)
+    }
+}
+
+impl fmt::Display for MxSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.preference, self.exchange)
+    }
+}
+
+/// A name of the zone file made absolute: `@` is the origin, a name ending in `.` is
+/// absolute, anything else is relative to the origin.
+pub fn absolute(name: &str, origin: &Name) -> Result<Name, String> {
+    if name == "@" {
+        return Ok(origin.clone());
+    }
+    if name == "." {
+        return Ok(Name::root());
+    }
+    let n = Name::from_ascii(name).map_err(|e| format!("{name:?} is not a domain name: {e}"))?;
+    if n.is_fqdn() {
+        Ok(n)
+    } else {
+        n.append_domain(origin)
+            .map_err(|e| format!("{name:?} under {origin}: {e}"))
+    }
+}
+
+/// The origin of a zone, absolute.
+pub fn origin(zone: &str) -> Result<Name, String> {
+    let mut n =
+        Name::from_ascii(zone).map_err(|e| format!("zone {zone:?} is not a domain name: {e}"))?;
+    n.set_fqdn(true);
+    Ok(n)
+}
+
+/// Problems that YAML types cannot express: a CNAME beside other data, a zone name that
+/// is not a name. Each message names the zone and the name.
+pub fn check(zones: &Zones) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (zone, names) in zones {
+        let origin = match origin(zone) {
+            Ok(o) => o,
+            Err(e) => {
+                problems.push(e);
+                continue;
+            }
+        };
+        for (name, spec) in names {
+            let at = format!("{zone}: {name}");
+            match absolute(name, &origin) {
+                Ok(n) if !origin.zone_of(&n) => {
+                    problems.push(format!("{at}: the name is not inside the zone {origin}"));
+                }
+                Ok(_) => {}
+                Err(e) => problems.push(format!("{at}: {e}")),
+            }
+            if let Some(target) = &spec.cname {
+                if let Err(e) = absolute(target, &origin) {
+                    problems.push(format!("{at}: CNAME {e}"));
+                }
+                if !spec.mx.is_empty()
+                    || !spec.a.is_empty()
+                    || !spec.aaaa.is_empty()
+                    || !spec.txt.is_empty()
+                {
+                    problems.push(format!(
+                        "{at}: a CNAME cannot share its name with other records (RFC 1034 §3.6.2)"
+                    ));
+                }
+            }
+        }
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mx_records_are_checked_as_they_are_read() {
+        assert_eq!(
+            MxSpec::try_from("10 mx1".to_string()).unwrap().preference,
+            10
+        );
+        assert_eq!(MxSpec::try_from("0 .".to_string()).unwrap().exchange, ".");
+        for bad in ["mx1", "ten mx1", "10", "70000 mx1", "10 a b"] {
+            assert!(MxSpec::try_from(bad.to_string()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_resolve_against_the_origin() {
+        let o = origin("example.test").unwrap();
+        assert_eq!(absolute("@", &o).unwrap().to_ascii(), "example.test.");
+        assert_eq!(absolute("mx1", &o).unwrap().to_ascii(), "mx1.example.test.");
+        assert_eq!(
+            absolute("other.test.", &o).unwrap().to_ascii(),
+            "other.test."
+        );
+    }
+
+    #[test]
+    fn cname_beside_data_is_refused() {
+        let zones: Zones = BTreeMap::from([(
+            "example.test".to_string(),
+            BTreeMap::from([(
+                "alias".to_string(),
+                NameSpec {
+                    cname: Some("@".into()),
+                    a: vec![Ipv4Addr::LOCALHOST],
+                    ..NameSpec::default()
+                },
+            )]),
+        )]);
+        let p = check(&zones);
+        assert_eq!(p.len(), 1);
+        assert!(p[0].contains("RFC 1034"), "{p:?}");
+    }
+}

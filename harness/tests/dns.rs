@@ -1,0 +1,147 @@
+//! `smtpspec dns` answers `dig` as its zone file says, over UDP and TCP, fault by fault.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+/// A tool the test needs: missing in CI is a failure, elsewhere a loud skip.
+fn have(tool: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{tool} is missing: run scripts/peers/install.sh"
+        );
+        eprintln!("SKIPPED: {tool} is not installed (scripts/peers/install.sh installs it)");
+    }
+    found
+}
+
+struct Dns {
+    child: Child,
+    port: String,
+}
+
+impl Drop for Dns {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(zone: &str) -> Dns {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("zones.yaml");
+    std::fs::write(&file, zone).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_smtpspec"))
+        .args(["dns", "--listen", "127.0.0.1:0", "--zone"])
+        .arg(&file)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .rsplit_once("127.0.0.1:")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    Dns { child, port }
+}
+
+fn dig(dns: &Dns, args: &[&str]) -> String {
+    let out = Command::new("dig")
+        .args(["@127.0.0.1", "-p", &dns.port, "+time=1", "+tries=1"])
+        .args(args)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+const ZONES: &str = include_str!("../../scenarios/dns/example-zones.yaml");
+
+#[test]
+fn dig_sees_the_zone_over_udp_and_tcp() {
+    if !have("dig") {
+        return;
+    }
+    let dns = start(ZONES);
+    for transport in ["+notcp", "+tcp"] {
+        let mx = dig(&dns, &[transport, "example.test", "MX", "+short"]);
+        let mut lines: Vec<&str> = mx.lines().collect();
+        lines.sort_unstable();
+        assert_eq!(
+            lines,
+            [
+                "10 mx1.example.test.",
+                "20 mx2.example.test.",
+                "20 mx3.example.test."
+            ],
+            "{transport}"
+        );
+        let a = dig(&dns, &[transport, "mx2.example.test", "AAAA", "+short"]);
+        assert_eq!(a.trim(), "::1");
+        let cname = dig(&dns, &[transport, "www.example.test", "MX"]);
+        assert!(cname.contains("CNAME\texample.test."), "{cname}");
+        let null = dig(&dns, &[transport, "nomail.test", "MX", "+short"]);
+        assert_eq!(null.trim(), "0 .");
+        let txt = dig(&dns, &[transport, "example.test", "TXT", "+short"]);
+        assert_eq!(txt.trim(), "\"v=spf1 -all\"");
+    }
+}
+
+#[test]
+fn every_fault_answers_as_declared() {
+    if !have("dig") {
+        return;
+    }
+    let dns = start(ZONES);
+    for (name, status) in [
+        ("broken.example.test", "SERVFAIL"),
+        ("gone.example.test", "NXDOMAIN"),
+        ("private.example.test", "REFUSED"),
+        ("nope.example.test", "NXDOMAIN"),
+        ("mx1.example.test", "NOERROR"),
+    ] {
+        for transport in ["+notcp", "+tcp"] {
+            let out = dig(&dns, &[transport, name, "A"]);
+            assert!(
+                out.contains(&format!("status: {status}")),
+                "{name} {transport}: {out}"
+            );
+        }
+    }
+    // Truncation: over UDP, TC and nothing; over TCP, the record.
+    let udp = dig(&dns, &["+notcp", "+ignore", "big.example.test", "A"]);
+    assert!(udp.contains(" tc"), "{udp}");
+    assert!(udp.contains("ANSWER: 0"), "{udp}");
+    let tcp = dig(&dns, &["+tcp", "big.example.test", "A", "+short"]);
+    assert_eq!(tcp.trim(), "127.0.0.5");
+    // No answer at all.
+    let slow = dig(&dns, &["slow.example.test", "A"]);
+    assert!(
+        slow.contains("timed out") || slow.contains("no servers could be reached"),
+        "{slow}"
+    );
+}
+
+#[test]
+fn a_bad_zone_file_is_located() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("zones.yaml");
+    std::fs::write(&file, "example.test:\n  \"@\":\n    MX: [\"ten mx1\"]\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_smtpspec"))
+        .args(["dns", "--listen", "127.0.0.1:0", "--zone"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("zones.yaml:3:"), "{err}");
+    assert!(err.contains("not a number"), "{err}");
+}
