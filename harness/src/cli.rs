@@ -27,8 +27,9 @@ pub(crate) enum Command {
     Serve(ServeArgs),
     /// Run the fake DNS server: zones from a YAML file over UDP and TCP, with faults.
     Dns(DnsArgs),
-    /// Send a message with the reference client (not implemented yet).
-    Send(Rest),
+    /// Deliver one message with the reference client: MX lookup through a given
+    /// resolver, preference order, fallback, retries (RFC 5321 §5.1).
+    Send(SendArgs),
     /// Fuzz a live target (not implemented yet).
     Fuzz(Rest),
     /// Render JSON reports again, or merge several into a matrix across
@@ -81,6 +82,112 @@ pub(crate) struct DnsArgs {
     /// Print every question on stderr.
     #[arg(short, long)]
     pub(crate) verbose: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Exit status: 0 delivered to every recipient · 1 a recipient bounced \
+                        (5xx, NXDOMAIN, null MX) · 2 usage error · 3 a recipient is still deferred."
+)]
+pub(crate) struct SendArgs {
+    /// The envelope sender (MAIL FROM); empty for the null reverse-path <>.
+    #[arg(
+        long,
+        value_name = "ADDRESS",
+        required_unless_present = "list_deviations"
+    )]
+    pub(crate) from: Option<String>,
+    /// A recipient (RCPT TO); repeatable, recipients of several domains are routed
+    /// separately.
+    #[arg(
+        long,
+        value_name = "ADDRESS",
+        required_unless_present = "list_deviations"
+    )]
+    pub(crate) to: Vec<String>,
+    /// The DNS server to ask (the fake DNS), e.g. 127.0.0.1:5300 [default: the
+    /// system resolver].
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) dns: Option<String>,
+    /// Skip DNS and deliver to this server (HOST:PORT).
+    #[arg(long, value_name = "ADDR", conflicts_with = "dns")]
+    pub(crate) server: Option<String>,
+    /// The port of MX hosts.
+    #[arg(long, default_value_t = 25)]
+    pub(crate) port: u16,
+    /// The message (header and body; LF line ends are fine), or - for stdin
+    /// [default: a short generated message].
+    #[arg(long, value_name = "FILE")]
+    pub(crate) message: Option<PathBuf>,
+    /// The EHLO name, also the name the self-MX rule looks for.
+    #[arg(long, value_name = "NAME", default_value = "client.smtpspec.test")]
+    pub(crate) helo: String,
+    /// When to use STARTTLS.
+    #[arg(long, value_enum, default_value = "opportunistic")]
+    pub(crate) tls: TlsArg,
+    /// Log in with AUTH PLAIN or LOGIN (only over TLS unless --auth-without-tls).
+    #[arg(long, value_name = "USER", requires = "password")]
+    pub(crate) user: Option<String>,
+    /// The password for --user.
+    #[arg(long, value_name = "PASSWORD")]
+    pub(crate) password: Option<String>,
+    /// Allow AUTH on a connection without TLS.
+    #[arg(long)]
+    pub(crate) auth_without_tls: bool,
+    /// Send the content with BDAT when the server offers CHUNKING.
+    #[arg(long)]
+    pub(crate) chunking: bool,
+    /// Never pipeline, even when offered.
+    #[arg(long)]
+    pub(crate) no_pipelining: bool,
+    /// Multiply the RFC 5321 §4.5.3.2 timeouts (5 min greeting, 10 min after the
+    /// final dot, ...) by this factor; 0.01 makes them seconds.
+    #[arg(long, value_name = "FACTOR", default_value_t = 1.0)]
+    pub(crate) timeout_scale: f64,
+    /// How long a TCP connection may take.
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub(crate) connect_timeout: String,
+    /// How long one DNS question may take.
+    #[arg(long, value_name = "DURATION", default_value = "5s")]
+    pub(crate) dns_timeout: String,
+    /// Rounds over all hosts before giving up on deferred recipients.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub(crate) rounds: u32,
+    /// The wait between rounds.
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    pub(crate) retry_delay: String,
+    /// Seed of the shuffle of equal MX preferences [default: from the clock].
+    #[arg(long, value_name = "N")]
+    pub(crate) seed: Option<u64>,
+    /// text (attempts for people) or json (the whole delivery, with transcripts).
+    #[arg(long, value_enum, default_value = "text")]
+    pub(crate) format: SendFormat,
+    /// Misbehave in one named way (repeatable); see --list-deviations.
+    #[arg(long = "deviate", value_name = "NAME")]
+    pub(crate) deviate: Vec<String>,
+    /// Print every sender deviation, one per line (name, then description), and exit.
+    #[arg(long)]
+    pub(crate) list_deviations: bool,
+}
+
+/// The client's STARTTLS policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum TlsArg {
+    /// Never.
+    Never,
+    /// When offered.
+    Opportunistic,
+    /// Always; a host without TLS is skipped.
+    Required,
+}
+
+/// Output of `smtpspec send`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum SendFormat {
+    /// For people.
+    Text,
+    /// For programs.
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -7,6 +7,7 @@
 //! - [`profile`]: target profiles for `--target PROFILE.yaml`.
 //! - [`launch`]: starting a profile's server for the run.
 //! - [`requirements`]: the requirements index and coverage.
+//! - [`send`]: the reference client: MX delivery per RFC 5321 §5.1.
 //! - [`dns`]: the fake DNS server (hickory-server) with zones from YAML and faults.
 
 pub mod dns;
@@ -17,3 +18,4 @@ pub mod report;
 pub mod requirements;
 pub mod runner;
 pub mod scenario;
+pub mod send;

@@ -8,6 +8,7 @@ mod coverage;
 mod fake_dns;
 mod output;
 mod run;
+mod send_cmd;
 mod serve;
 
 use std::process::ExitCode;
@@ -33,6 +34,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve::main(args),
         Command::Dns(args) => fake_dns::main(args),
+        Command::Send(args) => send_cmd::main(args),
         Command::Run(args) => run::main(args),
         Command::List(args) => run::list(args),
         Command::Check(args) => run::check(args),

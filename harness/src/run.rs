@@ -100,18 +100,24 @@ pub(crate) fn main(args: RunArgs) -> ExitCode {
         return ExitCode::from(EXIT_USAGE);
     };
     let mut deviations = Vec::new();
+    let mut sender_deviations = Vec::new();
     for name in &args.deviate {
-        match Deviation::from_name(name) {
-            Some(d) => deviations.push(d),
-            None => {
+        match (
+            Deviation::from_name(name),
+            smtpspec::send::SenderDeviation::from_name(name),
+        ) {
+            (Some(d), _) => deviations.push(d),
+            (None, Some(d)) => sender_deviations.push(d),
+            (None, None) => {
                 eprintln!(
-                    "smtpspec run: deviation {name:?} does not exist (see serve --list-deviations)"
+                    "smtpspec run: deviation {name:?} does not exist (see serve --list-deviations \
+                     and send --list-deviations)"
                 );
                 return ExitCode::from(EXIT_USAGE);
             }
         }
     }
-    if args.target.is_some() && !deviations.is_empty() {
+    if args.target.is_some() && !(deviations.is_empty() && sender_deviations.is_empty()) {
         eprintln!("smtpspec run: --deviate applies to the embedded server, not to --target");
         return ExitCode::from(EXIT_USAGE);
     }
@@ -201,7 +207,15 @@ pub(crate) fn main(args: RunArgs) -> ExitCode {
                 implicit: p.tls.implicit,
                 server_name: p.tls.server_name.clone(),
             });
-        let target = runner::discover(addr, vars, mailbox, tls, step_timeout).await?;
+        let mut target = runner::discover(addr, vars, mailbox, tls, step_timeout).await?;
+        target.sender = runner::delivery::Sender::Reference(sender_deviations);
+        if args.target.is_some() {
+            // The cases of scenarios/dns test a sender; this run tests a server.
+            target.sender = runner::delivery::Sender::Absent(
+                "a delivery case tests a sender; this run tests the server given by --target"
+                    .into(),
+            );
+        }
         let (bar, on_done) = progress(cases.len());
         let results = runner::run(&cases, &target, options, Some(on_done)).await;
         bar.finish_and_clear();

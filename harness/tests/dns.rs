@@ -63,7 +63,7 @@ fn dig(dns: &Dns, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-const ZONES: &str = include_str!("../../scenarios/dns/example-zones.yaml");
+const ZONES: &str = include_str!("../../scenarios/zones/example.yaml");
 
 #[test]
 fn dig_sees_the_zone_over_udp_and_tcp() {

@@ -36,6 +36,7 @@ fn target(addr: SocketAddr) -> Target {
         size_limit: None,
         mailbox: None,
         tls: Default::default(),
+        sender: Default::default(),
     }
 }
 

@@ -7,11 +7,24 @@ use std::time::Duration;
 
 use smtp_protocol::server::Deviation;
 use smtpspec::embedded;
+use smtpspec::runner::delivery::Sender;
 use smtpspec::runner::{self, CaseResult, Options, Verdict};
 use smtpspec::scenario::load;
+use smtpspec::send::SenderDeviation;
 
 async fn run_catalogue(deviations: &[Deviation]) -> Vec<CaseResult> {
-    let cases = load::load(&[embedded::catalogue()]).expect("the catalogue loads");
+    run_with(deviations, Vec::new(), |_| true).await
+}
+
+/// Run the catalogue's cases that `keep` selects against the reference server with
+/// `deviations`, and the reference client with `sender` as the sender of delivery cases.
+async fn run_with(
+    deviations: &[Deviation],
+    sender: Vec<SenderDeviation>,
+    keep: impl Fn(&load::Case) -> bool,
+) -> Vec<CaseResult> {
+    let mut cases = load::load(&[embedded::catalogue()]).expect("the catalogue loads");
+    cases.retain(|c| keep(c));
     let e = embedded::start(deviations).await.expect("embedded server");
     let step = Duration::from_secs(5);
     let target = runner::discover(
@@ -26,6 +39,8 @@ async fn run_catalogue(deviations: &[Deviation]) -> Vec<CaseResult> {
     )
     .await
     .expect("discovery");
+    let mut target = target;
+    target.sender = Sender::Reference(sender);
     let results = runner::run(
         &cases,
         &target,
@@ -65,7 +80,8 @@ async fn every_deviation_is_caught_by_a_failing_case() {
     let mut tasks = Vec::new();
     for d in Deviation::ALL {
         tasks.push(tokio::spawn(async move {
-            let results = run_catalogue(&[d]).await;
+            // Delivery cases test the sender, which server deviations do not touch.
+            let results = run_with(&[d], Vec::new(), |c| c.delivery.is_none()).await;
             let caught: Vec<String> = results
                 .iter()
                 .filter(|r| r.verdict == Verdict::Fail)
@@ -134,4 +150,29 @@ async fn refusing_greetings_are_judged_by_their_own_cases() {
         }
         let _ = e.server.stop().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_sender_deviation_is_caught_by_a_delivery_case() {
+    let mut missed = Vec::new();
+    for d in SenderDeviation::ALL {
+        let results = run_with(&[], vec![d], |c| c.delivery.is_some()).await;
+        assert!(
+            results.len() >= 20,
+            "too few delivery cases: {}",
+            results.len()
+        );
+        let caught: Vec<&str> = results
+            .iter()
+            .filter(|r| matches!(r.verdict, Verdict::Fail | Verdict::Warn))
+            .map(|r| r.id.as_str())
+            .collect();
+        if caught.is_empty() {
+            missed.push(d.name());
+        }
+    }
+    assert!(
+        missed.is_empty(),
+        "sender deviations no delivery case catches: {missed:?}"
+    );
 }

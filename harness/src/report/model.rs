@@ -180,6 +180,21 @@ pub struct EventReport {
     pub data: String,
 }
 
+impl From<&crate::runner::conn::Event> for EventReport {
+    fn from(e: &crate::runner::conn::Event) -> Self {
+        Self {
+            dir: match e.dir {
+                Dir::Send => "send",
+                Dir::Recv => "recv",
+                Dir::Tls => "tls",
+                Dir::Note => "note",
+            }
+            .to_owned(),
+            data: escape(&e.data),
+        }
+    }
+}
+
 /// One case's result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CaseReport {
@@ -299,20 +314,7 @@ impl Report {
                     reason: c.reason.clone(),
                     duration_ms: u64::try_from(c.duration.as_millis()).unwrap_or(u64::MAX),
                     tags: c.tags.clone(),
-                    transcript: c
-                        .transcript
-                        .iter()
-                        .map(|e| EventReport {
-                            dir: match e.dir {
-                                Dir::Send => "send",
-                                Dir::Recv => "recv",
-                                Dir::Tls => "tls",
-                                Dir::Note => "note",
-                            }
-                            .to_owned(),
-                            data: escape(&e.data),
-                        })
-                        .collect(),
+                    transcript: c.transcript.iter().map(EventReport::from).collect(),
                 }
             })
             .collect();

@@ -293,6 +293,27 @@ impl Conn {
         Ok(n)
     }
 
+    /// Whatever octets arrive next, within `limit`, unparsed: for a driver that feeds
+    /// its own session (the reference client). Empty at end of stream.
+    pub async fn read_raw(&mut self, limit: Duration) -> Result<Vec<u8>, ConnError> {
+        let deadline = Instant::now() + limit;
+        let mut buf = [0u8; 8192];
+        let io = self.io()?;
+        let n = timeout_at(deadline, io.read(&mut buf))
+            .await
+            .map_err(|_| ConnError::Timeout(limit))?
+            .map_err(ConnError::Io)?;
+        if n > 0 {
+            self.transcript.record(Dir::Recv, &buf[..n]);
+        }
+        Ok(buf[..n].to_vec())
+    }
+
+    /// Hide the next line sent in the transcript: it answers a SASL challenge.
+    pub fn redact_next_send(&mut self) {
+        self.redact_next = true;
+    }
+
     /// The next complete reply, within `limit` from now.
     pub async fn reply(&mut self, limit: Duration) -> Result<ParsedReply, ConnError> {
         let deadline = Instant::now() + limit;
@@ -351,6 +372,12 @@ impl Conn {
                 leftover.len()
             ))));
         }
+        self.upgrade(limit).await
+    }
+
+    /// Run the TLS handshake now, whatever was read before: for a driver whose own
+    /// session has already judged and dropped any plaintext leftovers.
+    pub async fn upgrade(&mut self, limit: Duration) -> Result<(), ConnError> {
         let tcp = self.plain.take().ok_or(ConnError::Closed)?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let config = rustls::ClientConfig::builder_with_provider(provider)

@@ -3,6 +3,8 @@
 
 mod case;
 pub mod conn;
+pub mod delivery;
+pub mod script;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -74,6 +76,8 @@ pub struct Target {
     pub mailbox: Option<Mailbox>,
     /// TLS settings of the profile.
     pub tls: TlsSettings,
+    /// Who sends in delivery cases.
+    pub sender: delivery::Sender,
 }
 
 /// How to speak TLS with a target.
@@ -222,6 +226,7 @@ pub async fn discover(
         vars,
         mailbox,
         tls,
+        sender: delivery::Sender::default(),
     })
 }
 
@@ -269,6 +274,10 @@ async fn after_tls(conn: &mut Conn, helo: &Host, limit: Duration) -> Result<Ehlo
 /// time it takes whatever the target does.
 fn waits(case: &Case) -> Duration {
     use crate::scenario::load::Action;
+    if let Some(d) = &case.delivery {
+        // Each run may wait on a silent server or a DNS timeout.
+        return Duration::from_millis(500) * d.runs;
+    }
     case.steps
         .iter()
         .map(|s| match &s.action {
@@ -305,20 +314,26 @@ pub async fn run(
         tasks[i] = Some(tokio::spawn(async move {
             let _permit = limit.acquire_owned().await;
             // The whole case is bounded too: steps × step timeout, plus slack.
-            let budget = options.step_timeout * (case.steps.len() as u32 + 2);
-            let result =
-                match tokio::time::timeout(budget, case::run(&case, &target, options.step_timeout))
-                    .await
-                {
-                    Ok(r) => r,
-                    Err(_) => CaseResult::new(
-                        &case,
-                        Verdict::Error,
-                        format!("the case took longer than {} ms", budget.as_millis()),
-                        Instant::now(),
-                        Vec::new(),
-                    ),
-                };
+            let budget = match &case.delivery {
+                Some(d) => delivery::RUN_BUDGET * d.runs,
+                None => options.step_timeout * (case.steps.len() as u32 + 2),
+            };
+            let work = async {
+                match &case.delivery {
+                    Some(d) => delivery::run(&case, d, &target.sender).await,
+                    None => case::run(&case, &target, options.step_timeout).await,
+                }
+            };
+            let result = match tokio::time::timeout(budget, work).await {
+                Ok(r) => r,
+                Err(_) => CaseResult::new(
+                    &case,
+                    Verdict::Error,
+                    format!("the case took longer than {} ms", budget.as_millis()),
+                    Instant::now(),
+                    Vec::new(),
+                ),
+            };
             if let Some(f) = &on_done {
                 f(&result);
             }

@@ -173,6 +173,8 @@ pub struct Case {
     pub tags: Vec<String>,
     /// The steps.
     pub steps: Vec<LocatedAction>,
+    /// Or, for a delivery case, what to deliver and expect.
+    pub delivery: Option<std::sync::Arc<super::delivery::DeliveryDef>>,
     /// Source file.
     pub file: PathBuf,
 }
@@ -211,8 +213,11 @@ pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
         }
     }
     out.sort();
-    // Target profiles live beside the catalogue but are not suites.
-    out.retain(|p| !p.components().any(|c| c.as_os_str() == "targets"));
+    // Target profiles and zone files live beside the catalogue but are not suites.
+    out.retain(|p| {
+        !p.components()
+            .any(|c| c.as_os_str() == "targets" || c.as_os_str() == "zones")
+    });
     Ok(out)
 }
 
@@ -321,9 +326,31 @@ fn check_case(suite: &str, def: CaseDef, file: &Path) -> Result<Case, Vec<LoadEr
             "id must be lower-case letters, digits and '-'".into(),
         ));
     }
-    if def.steps.is_empty() {
-        errors.push(at(first_line, 1, "a case needs at least one step".into()));
-    }
+    let delivery = match (&def.delivery, def.steps.is_empty()) {
+        (None, true) => {
+            errors.push(at(first_line, 1, "a case needs steps or a delivery".into()));
+            None
+        }
+        (Some(d), false) => {
+            errors.push(at(
+                d.referenced.line(),
+                d.referenced.column(),
+                "a case has steps or a delivery, not both".into(),
+            ));
+            None
+        }
+        (Some(d), true) => {
+            for problem in check_delivery(&d.value) {
+                errors.push(at(
+                    d.referenced.line(),
+                    d.referenced.column(),
+                    format!("delivery: {problem}"),
+                ));
+            }
+            Some(std::sync::Arc::new(d.value.clone()))
+        }
+        (None, false) => None,
+    };
     let mut steps = Vec::new();
     let mut captured = BTreeSet::new();
     for spanned in &def.steps {
@@ -374,8 +401,56 @@ fn check_case(suite: &str, def: CaseDef, file: &Path) -> Result<Case, Vec<LoadEr
             .collect(),
         tags: def.tags,
         steps,
+        delivery,
         file: file.to_path_buf(),
     })
+}
+
+/// What YAML types cannot say about a delivery block.
+fn check_delivery(d: &super::delivery::DeliveryDef) -> Vec<String> {
+    let mut problems = crate::dns::zone::check(&d.zones);
+    if d.zones.is_empty() {
+        problems.push("zones: at least one zone is needed".into());
+    }
+    if !(1..=1000).contains(&d.runs) {
+        problems.push(format!("runs: {} is not 1 to 1000", d.runs));
+    }
+    if !(1..=10).contains(&d.rounds) {
+        problems.push(format!("rounds: {} is not 1 to 10", d.rounds));
+    }
+    if d.runs > 1 && d.expect.tried.is_some() {
+        problems.push("expect.tried needs runs: 1 (use first_tried to measure a spread)".into());
+    }
+    for (ip, [low, high]) in &d.expect.first_tried {
+        if !(0.0..=1.0).contains(low) || !(0.0..=1.0).contains(high) || low > high {
+            problems.push(format!(
+                "expect.first_tried {ip}: [{low}, {high}] is not a range within 0..1"
+            ));
+        }
+    }
+    if let Some(r) = &d.expect.reason
+        && let Err(e) = regex::Regex::new(r)
+    {
+        problems.push(format!("expect.reason: {e}"));
+    }
+    for a in d.to.iter().chain(&d.from) {
+        if smtp_protocol::Mailbox::parse(a).is_err() {
+            problems.push(format!("{a:?} is not a mailbox"));
+        }
+    }
+    if let Some(h) = &d.helo
+        && smtp_protocol::Host::parse(h).is_err()
+    {
+        problems.push(format!("helo: {h:?} is not a domain"));
+    }
+    for ip in d.servers.keys() {
+        if !ip.is_loopback() {
+            problems.push(format!(
+                "servers: {ip} is not a loopback address (127.0.0.0/8)"
+            ));
+        }
+    }
+    problems
 }
 
 /// The template texts of a step.

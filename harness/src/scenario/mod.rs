@@ -18,6 +18,7 @@
 //! The model here is what the files say; [`load`] reads and checks them, with every
 //! error located by file, line and column.
 
+pub mod delivery;
 pub mod load;
 pub mod template;
 
@@ -101,9 +102,14 @@ pub struct CaseDef {
     /// Free tags for `--filter` (e.g. a CVE).
     #[serde(default)]
     pub tags: Vec<String>,
-    /// The steps, each with its place in the file.
+    /// The steps, each with its place in the file (a case has steps or a delivery).
+    #[serde(default)]
     #[schemars(with = "Vec<Step>")]
     pub steps: Vec<Spanned<Step>>,
+    /// A delivery case: the sender is under test (see [`delivery`]).
+    #[serde(default)]
+    #[schemars(with = "Option<delivery::DeliveryDef>")]
+    pub delivery: Option<Spanned<delivery::DeliveryDef>>,
 }
 
 /// What a reply must look like.

@@ -133,3 +133,45 @@ fn a_capture_cannot_hide_a_profile_variable() {
     ));
     assert!(e.contains("would hide a profile variable"), "{e}");
 }
+
+fn delivery(block: &str) -> String {
+    format!(
+        "suite: test.dns\ncases:\n  - id: d\n    title: t\n    spec: {{ rfc: 5321, section: \"5.1\", level: MUST }}\n    delivery:\n{block}"
+    )
+}
+
+#[test]
+fn delivery_blocks_are_checked_and_located() {
+    let good = delivery(
+        "      zones:\n        example.test:\n          \"@\": { MX: [\"10 mx1\"] }\n          mx1: { A: [127.0.0.2] }\n      servers:\n        127.0.0.2: { rcpt: 451 }\n      expect: { outcome: deferred, tried: [127.0.0.2] }\n",
+    );
+    let cases = parse(&good, Path::new("suite.yaml")).expect("valid");
+    assert!(cases[0].delivery.is_some() && cases[0].steps.is_empty());
+
+    let e = err(&good.replace("{ rcpt: 451 }", "acept"));
+    assert!(
+        e.contains("suite.yaml:12:20") && e.contains("expected accept, close, silent"),
+        "{e}"
+    );
+    let e = err(&good.replace("10 mx1", "mx1"));
+    assert!(
+        e.contains("suite.yaml:9:") && e.contains("PREFERENCE HOST"),
+        "{e}"
+    );
+    let e = err(&good.replace("expect: {", "runs: 5\n      expect: {"));
+    assert!(e.contains("expect.tried needs runs: 1"), "{e}");
+    let e = err(&good.replace("127.0.0.2: {", "192.0.2.1: {"));
+    assert!(e.contains("not a loopback address"), "{e}");
+    let e = err(&good.replace(
+        "mx1: { A: [127.0.0.2] }",
+        "mx1: { CNAME: \"@\", A: [127.0.0.2] }",
+    ));
+    assert!(e.contains("RFC 1034"), "{e}");
+    let both = good.replace(
+        "    delivery:\n",
+        "    steps:\n      - expect: 220\n    delivery:\n",
+    );
+    assert!(err(&both).contains("steps or a delivery, not both"));
+    let neither = "suite: test.dns\ncases:\n  - id: d\n    title: t\n    spec: { rfc: 5321, section: \"5.1\", level: MUST }\n";
+    assert!(err(neither).contains("needs steps or a delivery"));
+}

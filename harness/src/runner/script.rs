@@ -1,0 +1,226 @@
+//! Scripted SMTP servers for delivery cases: each answers with the codes its script
+//! gives (a 421 greeting, a 451 to RCPT, a close, silence) and counts connections and
+//! accepted messages, so a case can tell which host got the mail.
+//!
+//! Commands are read with the protocol crate's line decoder and verb table, message
+//! data with its DATA decoder; nothing here parses SMTP on its own.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use smtp_protocol::Verb;
+use smtp_protocol::data::{DataConfig, DataDecoder};
+use smtp_protocol::line::{LineConfig, LineDecoder};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+use crate::scenario::delivery::{Codes, Named, ServerScript};
+
+/// Most time a scripted connection lives: a sender that never leaves is cut off.
+const CONNECTION_LIFE: Duration = Duration::from_secs(30);
+
+/// Counts of one scripted server.
+#[derive(Debug, Default)]
+pub struct Counts {
+    /// TCP connections accepted.
+    pub connections: AtomicUsize,
+    /// Messages taken with a 2xx after the final dot.
+    pub messages: AtomicUsize,
+}
+
+/// A set of scripted servers on one port.
+pub struct Scripted {
+    /// The port they share.
+    pub port: u16,
+    /// Counts by address.
+    pub counts: Vec<(Ipv4Addr, Arc<Counts>)>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Scripted {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl Scripted {
+    /// Connections accepted by all servers.
+    pub fn connections(&self) -> usize {
+        self.counts
+            .iter()
+            .map(|(_, c)| c.connections.load(Ordering::SeqCst))
+            .sum()
+    }
+
+    /// Messages taken by the server at `ip`.
+    pub fn messages_at(&self, ip: IpAddr) -> usize {
+        self.counts
+            .iter()
+            .filter(|(a, _)| IpAddr::V4(*a) == ip)
+            .map(|(_, c)| c.messages.load(Ordering::SeqCst))
+            .sum()
+    }
+}
+
+/// Start one server per script, all on the same port (picked by the first, retried
+/// when another address has it taken).
+pub async fn start(scripts: &[(Ipv4Addr, ServerScript)]) -> Result<Scripted, String> {
+    let mut last = String::new();
+    for _ in 0..8 {
+        match try_start(scripts).await {
+            Ok(s) => return Ok(s),
+            Err(e) => last = e,
+        }
+    }
+    Err(format!("scripted servers: no common free port: {last}"))
+}
+
+async fn try_start(scripts: &[(Ipv4Addr, ServerScript)]) -> Result<Scripted, String> {
+    let mut port = 0;
+    let mut listeners = Vec::new();
+    for (ip, script) in scripts {
+        let l = TcpListener::bind(SocketAddr::new(IpAddr::V4(*ip), port))
+            .await
+            .map_err(|e| format!("{ip}:{port}: {e}"))?;
+        port = l.local_addr().map_err(|e| e.to_string())?.port();
+        listeners.push((*ip, script.clone(), l));
+    }
+    if port == 0 {
+        // No server at all: any port will do, nothing listens.
+        let l = TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| e.to_string())?;
+        port = l.local_addr().map_err(|e| e.to_string())?.port();
+    }
+    let mut counts = Vec::new();
+    let mut tasks = Vec::new();
+    for (ip, script, listener) in listeners {
+        let c = Arc::new(Counts::default());
+        counts.push((ip, Arc::clone(&c)));
+        tasks.push(tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                c.connections.fetch_add(1, Ordering::SeqCst);
+                let (script, c) = (script.clone(), Arc::clone(&c));
+                tokio::spawn(async move {
+                    let _ = tokio::time::timeout(CONNECTION_LIFE, serve(stream, script, &c)).await;
+                });
+            }
+        }));
+    }
+    Ok(Scripted {
+        port,
+        counts,
+        tasks,
+    })
+}
+
+fn reply(code: u16, text: &str) -> Vec<u8> {
+    format!("{code} {text}\r\n").into_bytes()
+}
+
+async fn serve(
+    mut stream: TcpStream,
+    script: ServerScript,
+    counts: &Counts,
+) -> std::io::Result<()> {
+    let codes = match script {
+        ServerScript::Named(Named::Close) => return Ok(()),
+        ServerScript::Named(Named::Silent) => {
+            let mut sink = [0u8; 4096];
+            while stream.read(&mut sink).await? > 0 {}
+            return Ok(());
+        }
+        ServerScript::Named(Named::Accept) => Codes::default(),
+        ServerScript::Codes(c) => c,
+    };
+    let greeting = codes.greeting.unwrap_or(220);
+    stream
+        .write_all(&reply(greeting, "scripted.smtpspec.test scripted server"))
+        .await?;
+    if greeting == 421 {
+        return Ok(());
+    }
+    let mut lines = LineDecoder::new(LineConfig {
+        max_line: 4096,
+        accept_bare_lf: false,
+    });
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut data: Option<DataDecoder> = None;
+    loop {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        let mut input = buf[..n].to_vec();
+        loop {
+            if let Some(d) = data.as_mut() {
+                let used = d.feed(&input);
+                if !d.is_done() {
+                    break;
+                }
+                let code = codes.message.unwrap_or(250);
+                if code / 100 == 2 {
+                    counts.messages.fetch_add(1, Ordering::SeqCst);
+                }
+                stream.write_all(&reply(code, "end of data")).await?;
+                data = None;
+                input = input[used..].to_vec();
+                if input.is_empty() {
+                    break;
+                }
+                continue;
+            }
+            lines.push(&input);
+            input.clear();
+            let mut out = Vec::new();
+            let mut quit = false;
+            while let Some(line) = lines.next_line() {
+                let verb = line.bytes.split(|&b| b == b' ').next().unwrap_or_default();
+                let (code, text) = match Verb::from_bytes(verb) {
+                    Some(Verb::Ehlo) => match codes.ehlo.unwrap_or(250) {
+                        250 => {
+                            out.extend_from_slice(
+                                b"250-scripted.smtpspec.test\r\n250 8BITMIME\r\n",
+                            );
+                            continue;
+                        }
+                        c => (c, "EHLO refused"),
+                    },
+                    Some(Verb::Helo) => (250, "scripted.smtpspec.test"),
+                    Some(Verb::Mail) => (codes.mail.unwrap_or(250), "MAIL"),
+                    Some(Verb::Rcpt) => (codes.rcpt.unwrap_or(250), "RCPT"),
+                    Some(Verb::Data) => (codes.data.unwrap_or(354), "DATA"),
+                    Some(Verb::Rset | Verb::Noop) => (250, "OK"),
+                    Some(Verb::Quit) => {
+                        quit = true;
+                        (221, "bye")
+                    }
+                    _ => (502, "not in the script"),
+                };
+                out.extend(reply(code, text));
+                if code == 354 {
+                    // The content follows; whatever came after DATA belongs to it.
+                    data = Some(DataDecoder::new(DataConfig::default()));
+                    input = lines.take_remaining();
+                    break;
+                }
+                if code == 421 {
+                    quit = true;
+                    break;
+                }
+            }
+            stream.write_all(&out).await?;
+            if quit {
+                return Ok(());
+            }
+            if data.is_none() || input.is_empty() {
+                break;
+            }
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! Delivery cases: the sender is under test. A case declares DNS zones, scripted servers
+//! on 127.0.0.x addresses and a message; the sender (the reference client) delivers it
+//! through the fake DNS, and the case checks which hosts were tried, in what order, and
+//! where the message landed (RFC 5321 §5.1, RFC 7505).
+//!
+//! ```yaml
+//! - id: preference-order
+//!   title: The lower preference is tried first; a 421 greeting moves on to the next
+//!   spec: { rfc: 5321, section: "5.1", level: MUST }
+//!   delivery:
+//!     zones:
+//!       example.test:
+//!         "@": { MX: ["10 mx1", "20 mx2"] }
+//!         mx1: { A: [127.0.0.2] }
+//!         mx2: { A: [127.0.0.3] }
+//!     servers:
+//!       127.0.0.2: { greeting: 421 }
+//!       127.0.0.3: accept
+//!     expect:
+//!       outcome: delivered
+//!       tried: [127.0.0.2, 127.0.0.3]
+//!       delivered_to: 127.0.0.3
+//! ```
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use crate::dns::Zones;
+
+/// The `delivery:` block of a case.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryDef {
+    /// The zones the fake DNS serves (see `scenarios/zones/example.yaml`).
+    pub zones: Zones,
+    /// Scripted SMTP servers by IPv4 loopback address, all on one port. An address
+    /// that appears in the zones but not here refuses connections.
+    #[serde(default)]
+    pub servers: BTreeMap<Ipv4Addr, ServerScript>,
+    /// MAIL FROM [default: sender@client.smtpspec.test].
+    #[serde(default)]
+    pub from: Option<String>,
+    /// RCPT TO, in order [default: user@ the first zone].
+    #[serde(default)]
+    pub to: Vec<String>,
+    /// The sender's EHLO name [default: client.smtpspec.test]; an MX with this name is
+    /// "this host" for the self-MX rule.
+    #[serde(default)]
+    pub helo: Option<String>,
+    /// Deliver this many times, each with its own shuffle, to measure how equal
+    /// preferences are spread (1..=1000).
+    #[serde(default = "one")]
+    pub runs: u32,
+    /// Rounds of retries inside one delivery (1 = no retry).
+    #[serde(default = "one")]
+    pub rounds: u32,
+    /// What must have happened.
+    pub expect: DeliveryExpect,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// A scripted server: `accept`, `close` (accept the connection, then close it),
+/// `silent` (accept and never speak), or the reply code to give at each stage, e.g.
+/// `{ greeting: 421 }`, `{ rcpt: 451 }`, `{ message: 554 }`.
+#[derive(Debug, Clone, PartialEq, Eq, JsonSchema)]
+#[schemars(untagged)]
+pub enum ServerScript {
+    /// `accept`, `close` or `silent`.
+    Named(Named),
+    /// Reply codes by stage; stages not named get the usual success.
+    Codes(Codes),
+}
+
+/// By hand rather than `untagged`, so that a misspelt name gets a sentence that lists
+/// the choices instead of serde's "did not match any variant".
+impl<'de> Deserialize<'de> for ServerScript {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = ServerScript;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("accept, close, silent, or reply codes such as { rcpt: 451 }")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ServerScript, E> {
+                match v {
+                    "accept" => Ok(ServerScript::Named(Named::Accept)),
+                    "close" => Ok(ServerScript::Named(Named::Close)),
+                    "silent" => Ok(ServerScript::Named(Named::Silent)),
+                    other => Err(E::custom(format!(
+                        "unknown server script {other:?}: expected accept, close, silent, \
+                         or reply codes such as {{ greeting: 421 }}"
+                    ))),
+                }
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<ServerScript, A::Error> {
+                Codes::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(ServerScript::Codes)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+/// The named behaviours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Named {
+    /// Take every message.
+    Accept,
+    /// Accept the TCP connection, then close it without a word.
+    Close,
+    /// Accept the TCP connection and say nothing (the client's greeting timeout).
+    Silent,
+}
+
+/// Reply codes by stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Codes {
+    /// The greeting [220]; a 421 is followed by a close.
+    pub greeting: Option<u16>,
+    /// The reply to EHLO [250]; HELO always gets 250.
+    pub ehlo: Option<u16>,
+    /// The reply to MAIL [250].
+    pub mail: Option<u16>,
+    /// The reply to every RCPT [250].
+    pub rcpt: Option<u16>,
+    /// The reply to DATA [354].
+    pub data: Option<u16>,
+    /// The reply after the final dot [250].
+    pub message: Option<u16>,
+}
+
+/// How a delivery ended for its recipients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Every recipient delivered.
+    Delivered,
+    /// Some recipient still deferred (a temporary failure), none bounced.
+    Deferred,
+    /// Some recipient bounced.
+    Bounced,
+}
+
+impl Outcome {
+    /// As written in files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Delivered => "delivered",
+            Self::Deferred => "deferred",
+            Self::Bounced => "bounced",
+        }
+    }
+}
+
+/// What must have happened, checked on every run unless said otherwise.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryExpect {
+    /// How the delivery ended.
+    #[serde(default)]
+    pub outcome: Option<Outcome>,
+    /// The addresses connected to (or tried and refused), in order. Only with
+    /// `runs: 1`.
+    #[serde(default)]
+    pub tried: Option<Vec<IpAddr>>,
+    /// The server that took the message.
+    #[serde(default)]
+    pub delivered_to: Option<IpAddr>,
+    /// How many connections the scripted servers accepted in all.
+    #[serde(default)]
+    pub connections: Option<usize>,
+    /// For `runs` > 1: the share of runs in which each address was tried first, as
+    /// `[low, high]` (e.g. `{127.0.0.2: [0.3, 0.7]}`).
+    #[serde(default)]
+    pub first_tried: BTreeMap<IpAddr, [f64; 2]>,
+    /// A regular expression the reason of the outcome must match (e.g. `RFC 7505`).
+    #[serde(default)]
+    pub reason: Option<String>,
+}

@@ -1,0 +1,112 @@
+//! Named ways for the reference client to misbehave, the sender's counterpart of the
+//! reference server's deviations: each models a mistake real MTAs have made, and the
+//! self-test proves that some delivery case catches every one of them (a case that no
+//! broken sender fails would be a case that cannot fail).
+
+use std::fmt;
+
+/// One misbehaviour of the sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SenderDeviation {
+    /// Try MX hosts in the order the DNS listed them, not by preference.
+    IgnorePreference,
+    /// Never shuffle equal preferences.
+    NoShuffle,
+    /// Treat a null MX as "no MX" and use the domain's address (RFC 7505 §4 forbids it).
+    NullMxAsImplicit,
+    /// When no MX host has an address, fall back to the domain's own A record.
+    AddressFallback,
+    /// Bounce on SERVFAIL, REFUSED and DNS timeouts instead of queueing.
+    DnsErrorsPermanent,
+    /// Queue a domain that does not exist instead of bouncing it.
+    NxdomainTemporary,
+    /// Give up after the first host.
+    FirstHostOnly,
+    /// Ignore the self-MX rule.
+    NoSelfPrune,
+    /// Offer a recipient refused with 5xx to the next host too.
+    RetryPermanent,
+    /// Treat a 552 to RCPT as permanent.
+    Rcpt552Permanent,
+    /// Treat a 4xx after the data as a bounce.
+    TemporaryAsPermanent,
+    /// Never retry in a later round.
+    NoRetry,
+}
+
+impl SenderDeviation {
+    /// Every deviation.
+    pub const ALL: [Self; 12] = [
+        Self::IgnorePreference,
+        Self::NoShuffle,
+        Self::NullMxAsImplicit,
+        Self::AddressFallback,
+        Self::DnsErrorsPermanent,
+        Self::NxdomainTemporary,
+        Self::FirstHostOnly,
+        Self::NoSelfPrune,
+        Self::RetryPermanent,
+        Self::Rcpt552Permanent,
+        Self::TemporaryAsPermanent,
+        Self::NoRetry,
+    ];
+
+    /// The name on the command line: `sender-` and kebab case.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::IgnorePreference => "sender-ignore-preference",
+            Self::NoShuffle => "sender-no-shuffle",
+            Self::NullMxAsImplicit => "sender-null-mx-as-implicit",
+            Self::AddressFallback => "sender-address-fallback",
+            Self::DnsErrorsPermanent => "sender-dns-errors-permanent",
+            Self::NxdomainTemporary => "sender-nxdomain-temporary",
+            Self::FirstHostOnly => "sender-first-host-only",
+            Self::NoSelfPrune => "sender-no-self-prune",
+            Self::RetryPermanent => "sender-retry-permanent",
+            Self::Rcpt552Permanent => "sender-rcpt-552-permanent",
+            Self::TemporaryAsPermanent => "sender-temporary-as-permanent",
+            Self::NoRetry => "sender-no-retry",
+        }
+    }
+
+    /// One sentence for `--list-deviations`.
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::IgnorePreference => {
+                "tries MX hosts in DNS order, not by preference (RFC 5321 §5.1)"
+            }
+            Self::NoShuffle => "never randomises equal MX preferences (RFC 5321 §5.1)",
+            Self::NullMxAsImplicit => {
+                "ignores a null MX and delivers to the A record (RFC 7505 §4)"
+            }
+            Self::AddressFallback => {
+                "uses the domain's A record when no MX host works (RFC 5321 §5.1)"
+            }
+            Self::DnsErrorsPermanent => {
+                "bounces on SERVFAIL and DNS timeouts (RFC 5321 §5.1: queue them)"
+            }
+            Self::NxdomainTemporary => {
+                "queues mail for a domain that does not exist (RFC 5321 §5.1)"
+            }
+            Self::FirstHostOnly => "gives up after the first MX host (RFC 5321 §5.1)",
+            Self::NoSelfPrune => "ignores its own name in the MX list (RFC 5321 §5.1)",
+            Self::RetryPermanent => {
+                "offers a recipient refused with 5xx to the next host (RFC 5321 §4.2.1)"
+            }
+            Self::Rcpt552Permanent => "bounces a 552 to RCPT (RFC 5321 §4.5.3.1.10: temporary)",
+            Self::TemporaryAsPermanent => "bounces a 4xx after the data (RFC 5321 §4.2.1)",
+            Self::NoRetry => "drops deferred mail instead of retrying later (RFC 5321 §4.5.4.1)",
+        }
+    }
+
+    /// The deviation called `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.name() == name)
+    }
+}
+
+impl fmt::Display for SenderDeviation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}

@@ -1,0 +1,495 @@
+//! The reference client: deliver one message the way RFC 5321 §5.1 says, through a
+//! given resolver (the fake DNS), and report every attempt.
+//!
+//! Per recipient domain: look up MX ([`route`]), follow the plan host by host and
+//! address by address, one [`attempt`] each; recipients that a host defers go on to the
+//! next host, those it delivers or bounces are done. What is still deferred after every
+//! host waits for the next round, up to a bounded number of rounds.
+
+pub mod attempt;
+pub mod deviation;
+pub mod route;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Serialize;
+use smtp_protocol::address::{ForwardPath, Host};
+use smtp_protocol::client::{
+    ClientConfig, ClientFinding, Disposition, Outgoing, RecipientResult, Timeouts,
+};
+
+use crate::report::model::EventReport;
+pub use deviation::SenderDeviation;
+use route::{Answer, Candidate, Dns, Plan, Rng};
+
+/// How the reference client delivers.
+#[derive(Debug, Clone)]
+pub struct SendOptions {
+    /// The resolver to ask; `None` is the system's.
+    pub dns: Option<SocketAddr>,
+    /// Skip DNS and hand everything to this server (a smarthost).
+    pub server: Option<SocketAddr>,
+    /// The SMTP port of MX hosts: 25 (RFC 5321 §4.5.4.1 "port 25"), another for tests.
+    pub port: u16,
+    /// The session's behaviour (EHLO name, TLS, AUTH, pipelining).
+    pub client: ClientConfig,
+    /// Names this host goes by besides its EHLO name, for the self-MX rule.
+    pub own_names: Vec<String>,
+    /// The per-command timeouts.
+    pub timeouts: Timeouts,
+    /// How long a TCP connection may take.
+    pub connect_timeout: Duration,
+    /// How long one DNS question may take.
+    pub dns_timeout: Duration,
+    /// At most this many rounds (1 = no retry).
+    pub rounds: u32,
+    /// The wait between rounds.
+    pub retry_delay: Duration,
+    /// Seed of the shuffle of equal MX preferences.
+    pub seed: u64,
+    /// Misbehave on purpose (the self-test of the delivery cases).
+    pub deviations: Vec<SenderDeviation>,
+}
+
+impl SendOptions {
+    /// Defaults of an MTA, compressed where a test cannot wait: one round, a 10 s
+    /// connect timeout, 5 s DNS questions, the RFC's command timeouts.
+    pub fn new(client: ClientConfig) -> Self {
+        Self {
+            dns: None,
+            server: None,
+            port: 25,
+            client,
+            own_names: Vec::new(),
+            timeouts: Timeouts::default(),
+            connect_timeout: Duration::from_secs(10),
+            dns_timeout: Duration::from_secs(5),
+            rounds: 1,
+            retry_delay: Duration::from_secs(60),
+            seed: 0,
+            deviations: Vec::new(),
+        }
+    }
+}
+
+/// Everything that happened, for people and for scenarios.
+#[derive(Debug, Clone, Serialize)]
+pub struct Delivery {
+    /// Every round, in order.
+    pub rounds: Vec<Round>,
+    /// Where each recipient ended, in the order given.
+    pub recipients: Vec<Final>,
+}
+
+/// One pass over the hosts of every domain still pending.
+#[derive(Debug, Clone, Serialize)]
+pub struct Round {
+    /// From 1.
+    pub number: u32,
+    /// What the DNS said, per domain.
+    pub routes: Vec<RouteReport>,
+    /// Every connection tried, in order.
+    pub attempts: Vec<AttemptReport>,
+}
+
+/// The plan for one domain in one round.
+#[derive(Debug, Clone, Serialize)]
+pub struct RouteReport {
+    /// The recipient domain.
+    pub domain: String,
+    /// The hosts in the order they were to be tried.
+    pub hosts: Vec<Candidate>,
+    /// Why there is no host, when there is none.
+    pub problem: Option<String>,
+}
+
+/// One connection (or a host that could not be reached at all).
+#[derive(Debug, Clone, Serialize)]
+pub struct AttemptReport {
+    /// The MX host (or implicit MX, or smarthost).
+    pub host: String,
+    /// Its preference, if it came from an MX record.
+    pub preference: Option<u16>,
+    /// The address connected to; `None` when the host had no usable address.
+    pub address: Option<SocketAddr>,
+    /// `delivered`, `deferred`, `bounced`, `mixed`, or `unreachable`.
+    pub result: String,
+    /// Why, in a sentence.
+    pub reason: String,
+    /// Per recipient: address and disposition.
+    pub recipients: Vec<(String, String)>,
+    /// What a strict client noticed about this server.
+    pub findings: Vec<String>,
+    /// Both directions.
+    pub transcript: Vec<EventReport>,
+}
+
+/// Where one recipient ended.
+#[derive(Debug, Clone, Serialize)]
+pub struct Final {
+    /// The recipient.
+    pub recipient: String,
+    /// `delivered`, `deferred` or `bounced`.
+    pub disposition: String,
+    /// The address that took it, if delivered.
+    pub delivered_to: Option<SocketAddr>,
+    /// Why.
+    pub reason: String,
+}
+
+impl Delivery {
+    /// Every connection of every round, in order.
+    pub fn attempts(&self) -> impl Iterator<Item = &AttemptReport> {
+        self.rounds.iter().flat_map(|r| r.attempts.iter())
+    }
+
+    /// The exit status of `smtpspec send`: 0 all delivered, 1 something bounced, 3
+    /// something still deferred.
+    pub fn exit_code(&self) -> u8 {
+        let any = |d: &str| self.recipients.iter().any(|r| r.disposition == d);
+        if any("bounced") {
+            1
+        } else if any("deferred") {
+            3
+        } else {
+            0
+        }
+    }
+}
+
+struct Pending {
+    to: ForwardPath,
+    result: Option<(Disposition, Option<SocketAddr>, String)>,
+}
+
+fn domain_of(to: &ForwardPath) -> String {
+    match to {
+        ForwardPath::Mailbox(m) => match &m.host {
+            Some(Host::Domain(d)) => route::canonical(d.as_str()),
+            Some(Host::Literal(l)) => l.to_string(),
+            None => String::new(),
+        },
+        ForwardPath::Postmaster => String::new(),
+    }
+}
+
+/// Deliver `message` as [`SendOptions`] say.
+pub async fn deliver(message: &Outgoing, options: &SendOptions) -> Delivery {
+    let mut pending: Vec<Pending> = message
+        .to
+        .iter()
+        .map(|to| Pending {
+            to: to.clone(),
+            result: None,
+        })
+        .collect();
+    let mut rng = Rng::new(options.seed);
+    let mut own = options.own_names.clone();
+    own.push(options.client.helo.to_string());
+    let mut rounds = Vec::new();
+    let last_round = if options.deviations.contains(&SenderDeviation::NoRetry) {
+        1
+    } else {
+        options.rounds.max(1)
+    };
+    for number in 1..=last_round {
+        if number > 1 {
+            tokio::time::sleep(options.retry_delay).await;
+        }
+        let mut round = Round {
+            number,
+            routes: Vec::new(),
+            attempts: Vec::new(),
+        };
+        let mut by_domain: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (i, p) in pending.iter().enumerate() {
+            if p.result
+                .as_ref()
+                .is_none_or(|r| r.0 == Disposition::Deferred)
+            {
+                by_domain.entry(domain_of(&p.to)).or_default().push(i);
+            }
+        }
+        if by_domain.is_empty() {
+            break;
+        }
+        for (domain, members) in by_domain {
+            deliver_domain(
+                &domain,
+                &members,
+                &mut pending,
+                message,
+                options,
+                &own,
+                &mut rng,
+                &mut round,
+            )
+            .await;
+        }
+        rounds.push(round);
+        if pending.iter().all(|p| {
+            p.result
+                .as_ref()
+                .is_some_and(|r| r.0 != Disposition::Deferred)
+        }) {
+            break;
+        }
+    }
+    let recipients = pending
+        .into_iter()
+        .map(|p| {
+            let (disposition, delivered_to, reason) =
+                p.result
+                    .unwrap_or((Disposition::Deferred, None, "never tried".into()));
+            Final {
+                recipient: p.to.to_string(),
+                disposition: disposition.as_str().into(),
+                delivered_to,
+                reason,
+            }
+        })
+        .collect();
+    Delivery { rounds, recipients }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn deliver_domain(
+    domain: &str,
+    members: &[usize],
+    pending: &mut [Pending],
+    message: &Outgoing,
+    options: &SendOptions,
+    own: &[String],
+    rng: &mut Rng,
+    round: &mut Round,
+) {
+    let settle_all = |pending: &mut [Pending], d: Disposition, why: &str| {
+        for &i in members {
+            pending[i].result = Some((d, None, why.to_string()));
+        }
+    };
+    // A smarthost takes everything; no DNS.
+    let (hosts, dns) = if let Some(server) = options.server {
+        let c = Candidate {
+            host: server.ip().to_string(),
+            preference: None,
+        };
+        round.routes.push(RouteReport {
+            domain: domain.into(),
+            hosts: vec![c.clone()],
+            problem: None,
+        });
+        (vec![(c, Some(vec![server]))], None)
+    } else {
+        let dns = match Dns::new(options.dns, options.dns_timeout) {
+            Ok(d) => d,
+            Err(e) => {
+                settle_all(pending, Disposition::Deferred, &e);
+                return;
+            }
+        };
+        let plan = route::plan(domain, dns.mx(domain).await, own, rng, &options.deviations);
+        let (hosts, problem) = match plan {
+            Plan::Hosts(mut h) => {
+                if options
+                    .deviations
+                    .contains(&SenderDeviation::AddressFallback)
+                    && h.iter().all(|c| c.preference.is_some())
+                {
+                    h.push(Candidate {
+                        host: domain.to_string(),
+                        preference: None,
+                    });
+                }
+                (h, None)
+            }
+            Plan::Bounce(why) => {
+                settle_all(pending, Disposition::Bounced, &why);
+                (Vec::new(), Some(why))
+            }
+            Plan::Defer(why) => {
+                settle_all(pending, Disposition::Deferred, &why);
+                (Vec::new(), Some(why))
+            }
+        };
+        round.routes.push(RouteReport {
+            domain: domain.into(),
+            hosts: hosts.clone(),
+            problem,
+        });
+        (hosts.into_iter().map(|h| (h, None)).collect(), Some(dns))
+    };
+    let mut any_temporary = false;
+    let mut tried_any = false;
+    let first_only = options.deviations.contains(&SenderDeviation::FirstHostOnly);
+    for (n, (candidate, fixed)) in hosts.into_iter().enumerate() {
+        if first_only && n > 0 {
+            break;
+        }
+        let addrs = match (fixed, &dns) {
+            (Some(a), _) => a,
+            (None, Some(dns)) => match dns.addresses(&candidate.host).await {
+                Answer::Records((ips, _alias)) => ips
+                    .into_iter()
+                    .map(|ip| SocketAddr::new(ip, options.port))
+                    .collect(),
+                other => {
+                    let why = match other {
+                        Answer::Temporary(w) => {
+                            any_temporary = true;
+                            format!("address lookup failed: {w}")
+                        }
+                        Answer::NxDomain => "the host does not exist (NXDOMAIN)".into(),
+                        _ => "the host has no address (no A or AAAA)".into(),
+                    };
+                    round.attempts.push(unreachable(&candidate, None, why));
+                    continue;
+                }
+            },
+            (None, None) => Vec::new(),
+        };
+        for addr in addrs {
+            let open: Vec<usize> = members
+                .iter()
+                .copied()
+                .filter(|&i| {
+                    pending[i]
+                        .result
+                        .as_ref()
+                        .is_none_or(|r| r.0 == Disposition::Deferred)
+                })
+                .collect();
+            if open.is_empty() {
+                return;
+            }
+            let offer = Outgoing {
+                from: message.from.clone(),
+                to: open.iter().map(|&i| pending[i].to.clone()).collect(),
+                content: message.content.clone(),
+            };
+            let mut conn = attempt::run(
+                addr,
+                options.client.clone(),
+                offer,
+                &options.timeouts,
+                options.connect_timeout,
+            )
+            .await;
+            deviate(&mut conn.results, &options.deviations);
+            tried_any = true;
+            if let Some(why) = conn.connect_error {
+                any_temporary = true;
+                round
+                    .attempts
+                    .push(unreachable(&candidate, Some(addr), why));
+                continue;
+            }
+            for (&i, r) in open.iter().zip(&conn.results) {
+                let to = if r.disposition == Disposition::Delivered {
+                    Some(addr)
+                } else {
+                    None
+                };
+                pending[i].result = Some((r.disposition, to, format!("{}: {}", addr, r.reason)));
+                if r.disposition == Disposition::Deferred {
+                    any_temporary = true;
+                }
+            }
+            round.attempts.push(report(
+                &candidate,
+                addr,
+                &conn.results,
+                &conn.findings,
+                conn.transcript,
+            ));
+        }
+    }
+    // Everything tried and still undecided: deferred, or bounced if no host could
+    // ever be used (every MX without an address, RFC 5321 §5.1).
+    for &i in members {
+        if pending[i].result.is_none() {
+            let (d, why) = if any_temporary || tried_any {
+                (Disposition::Deferred, "no host took the message")
+            } else {
+                (Disposition::Bounced, "no MX host has an address")
+            };
+            pending[i].result = Some((d, None, why.to_string()));
+        }
+    }
+}
+
+/// The per-recipient mistakes of [`SenderDeviation`], applied to what a session decided.
+fn deviate(results: &mut [RecipientResult], deviations: &[SenderDeviation]) {
+    use smtp_protocol::client::Stage;
+    for r in results {
+        let code = r.reply.as_ref().map_or(0, |reply| reply.code.get());
+        let flip = match (r.disposition, r.stage) {
+            (Disposition::Bounced, Stage::Rcpt) => {
+                deviations.contains(&SenderDeviation::RetryPermanent)
+            }
+            (Disposition::Deferred, Stage::Rcpt) if code == 552 => {
+                deviations.contains(&SenderDeviation::Rcpt552Permanent)
+            }
+            (Disposition::Deferred, Stage::Content) if code / 100 == 4 => {
+                deviations.contains(&SenderDeviation::TemporaryAsPermanent)
+            }
+            _ => false,
+        };
+        if flip {
+            r.disposition = match r.disposition {
+                Disposition::Bounced => Disposition::Deferred,
+                _ => Disposition::Bounced,
+            };
+            r.reason = format!("{} (deviating)", r.reason);
+        }
+    }
+}
+
+fn unreachable(c: &Candidate, address: Option<SocketAddr>, reason: String) -> AttemptReport {
+    AttemptReport {
+        host: c.host.clone(),
+        preference: c.preference,
+        address,
+        result: "unreachable".into(),
+        reason,
+        recipients: Vec::new(),
+        findings: Vec::new(),
+        transcript: Vec::new(),
+    }
+}
+
+fn report(
+    c: &Candidate,
+    addr: SocketAddr,
+    results: &[RecipientResult],
+    findings: &[ClientFinding],
+    transcript: Vec<crate::runner::conn::Event>,
+) -> AttemptReport {
+    let mut kinds: Vec<&str> = results.iter().map(|r| r.disposition.as_str()).collect();
+    kinds.dedup();
+    let result = match kinds.as_slice() {
+        [one] => (*one).to_string(),
+        [] => "deferred".into(),
+        _ => "mixed".into(),
+    };
+    let reason = results
+        .iter()
+        .map(|r| r.reason.clone())
+        .collect::<Vec<_>>()
+        .join("; ");
+    AttemptReport {
+        host: c.host.clone(),
+        preference: c.preference,
+        address: Some(addr),
+        result,
+        reason,
+        recipients: results
+            .iter()
+            .map(|r| (r.to.to_string(), r.disposition.as_str().to_string()))
+            .collect(),
+        findings: findings.iter().map(|f| format!("{f:?}")).collect(),
+        transcript: transcript.iter().map(EventReport::from).collect(),
+    }
+}

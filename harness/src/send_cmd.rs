@@ -1,0 +1,198 @@
+//! `smtpspec send`: the reference client from the command line.
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use smtp_protocol::address::{ForwardPath, Host, Mailbox, ReversePath};
+use smtp_protocol::client::{ClientConfig, Credentials, Outgoing, Timeouts, TlsPolicy};
+use smtpspec::scenario::parse_duration;
+use smtpspec::send::{self, Delivery, SendOptions, SenderDeviation};
+
+use crate::EXIT_USAGE;
+use crate::cli::{SendArgs, SendFormat, TlsArg};
+
+pub(crate) fn main(args: SendArgs) -> ExitCode {
+    if args.list_deviations {
+        for d in SenderDeviation::ALL {
+            println!("{:<32} {}", d.name(), d.description());
+        }
+        return ExitCode::SUCCESS;
+    }
+    let (message, options) = match prepare(&args) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("smtpspec send: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("smtpspec send: cannot start the runtime: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    let delivery = runtime.block_on(send::deliver(&message, &options));
+    match args.format {
+        SendFormat::Json => match serde_json::to_string_pretty(&delivery) {
+            Ok(s) => println!("{s}"),
+            Err(e) => eprintln!("smtpspec send: {e}"),
+        },
+        SendFormat::Text => print!("{}", text(&delivery)),
+    }
+    ExitCode::from(delivery.exit_code())
+}
+
+fn address(what: &str, s: &str) -> Result<Mailbox, String> {
+    Mailbox::parse(s).map_err(|e| format!("{what} {s:?} is not an address: {e}"))
+}
+
+fn socket(what: &str, s: &str) -> Result<SocketAddr, String> {
+    s.parse()
+        .map_err(|_| format!("{what} {s:?} is not an address like 127.0.0.1:25"))
+}
+
+fn duration(what: &str, s: &str) -> Result<Duration, String> {
+    parse_duration(s).ok_or_else(|| format!("{what} {s:?} is not a duration like 500ms or 2s"))
+}
+
+fn prepare(args: &SendArgs) -> Result<(Outgoing, SendOptions), String> {
+    let from_text = args.from.clone().unwrap_or_default();
+    let from = if from_text.is_empty() || from_text == "<>" {
+        ReversePath::Null
+    } else {
+        ReversePath::Mailbox(address("--from", &from_text)?)
+    };
+    let to = args
+        .to
+        .iter()
+        .map(|t| address("--to", t).map(ForwardPath::Mailbox))
+        .collect::<Result<Vec<_>, _>>()?;
+    let content = match &args.message {
+        Some(p) if p.as_os_str() == "-" => {
+            let mut buf = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut buf)
+                .map_err(|e| format!("reading the message from stdin: {e}"))?;
+            buf
+        }
+        Some(p) => std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?,
+        None => generated(&from_text, &args.to),
+    };
+    let helo = Host::parse(&args.helo).map_err(|e| format!("--helo {:?}: {e}", args.helo))?;
+    let mut client = ClientConfig::new(helo);
+    client.tls = match args.tls {
+        TlsArg::Never => TlsPolicy::Never,
+        TlsArg::Opportunistic => TlsPolicy::Opportunistic,
+        TlsArg::Required => TlsPolicy::Required,
+    };
+    client.auth = match (&args.user, &args.password) {
+        (Some(user), Some(password)) => Some(Credentials {
+            user: user.clone(),
+            password: password.clone(),
+        }),
+        _ => None,
+    };
+    client.auth_without_tls = args.auth_without_tls;
+    client.chunking = args.chunking;
+    client.pipelining = !args.no_pipelining;
+    if !(args.timeout_scale.is_finite() && args.timeout_scale > 0.0) {
+        return Err(format!(
+            "--timeout-scale {} must be above 0",
+            args.timeout_scale
+        ));
+    }
+    let mut options = SendOptions::new(client);
+    options.dns = args
+        .dns
+        .as_deref()
+        .map(|d| socket("--dns", d))
+        .transpose()?;
+    options.server = args
+        .server
+        .as_deref()
+        .map(|d| socket("--server", d))
+        .transpose()?;
+    options.port = args.port;
+    options.timeouts = Timeouts::default().scaled(args.timeout_scale);
+    options.connect_timeout = duration("--connect-timeout", &args.connect_timeout)?;
+    options.dns_timeout = duration("--dns-timeout", &args.dns_timeout)?;
+    options.retry_delay = duration("--retry-delay", &args.retry_delay)?;
+    if args.rounds == 0 || args.rounds > 100 {
+        return Err(format!("--rounds {} must be 1 to 100", args.rounds));
+    }
+    options.rounds = args.rounds;
+    for name in &args.deviate {
+        let d = SenderDeviation::from_name(name).ok_or_else(|| {
+            format!("deviation {name:?} does not exist (see send --list-deviations)")
+        })?;
+        options.deviations.push(d);
+    }
+    options.seed = args.seed.unwrap_or_else(|| {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+    });
+    Ok((Outgoing { from, to, content }, options))
+}
+
+/// A minimal RFC 5322 message, so that `send` works without a file.
+fn generated(from: &str, to: &[String]) -> Vec<u8> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let from = if from.is_empty() { "<>" } else { from };
+    format!(
+        "From: <{from}>\r\nTo: {}\r\nSubject: smtpspec send\r\nMessage-ID: <{now}.send@smtpspec.test>\r\n\r\nSent by smtpspec send.\r\n",
+        to.iter()
+            .map(|t| format!("<{t}>"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+    .into_bytes()
+}
+
+/// One line per attempt and per recipient.
+fn text(d: &Delivery) -> String {
+    let mut out = String::new();
+    for round in &d.rounds {
+        for r in &round.routes {
+            let hosts: Vec<String> = r
+                .hosts
+                .iter()
+                .map(|c| match c.preference {
+                    Some(p) => format!("{} ({p})", c.host),
+                    None => format!("{} (implicit)", c.host),
+                })
+                .collect();
+            match &r.problem {
+                Some(p) => out.push_str(&format!("round {}: {}: {p}\n", round.number, r.domain)),
+                None => out.push_str(&format!(
+                    "round {}: {}: {}\n",
+                    round.number,
+                    r.domain,
+                    hosts.join(", ")
+                )),
+            }
+        }
+        for a in &round.attempts {
+            let addr = a.address.map_or("-".into(), |a| a.to_string());
+            out.push_str(&format!(
+                "  {} [{addr}]: {}: {}\n",
+                a.host, a.result, a.reason
+            ));
+            for f in &a.findings {
+                out.push_str(&format!("    finding: {f}\n"));
+            }
+        }
+    }
+    for r in &d.recipients {
+        out.push_str(&format!(
+            "{}: {} ({})\n",
+            r.recipient, r.disposition, r.reason
+        ));
+    }
+    out
+}
