@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerate the committed reports under reports/: the catalogue against the reference
-# server, Postfix (default, hardened) and aiosmtpd, as JSON without transcripts (CI
+# server, Postfix (default, hardened) and aiosmtpd, the client suites against six
+# clients (reports/clients/), as JSON without transcripts (CI
 # compares verdicts with scripts/compare-reports.py), plus the matrix in HTML and
 # Markdown. Needs the peers: scripts/peers/install.sh (root).
 #   scripts/refresh-reports.sh [OUT_DIR]      # default: reports/
@@ -14,9 +15,10 @@ work=$(mktemp -d)
 chmod 755 "$work"
 trap 'scripts/peers/postfix.sh stop "$work/pf" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 scripts/peers/postfix.sh start "$work/pf" 25251 25253 >/dev/null
-run() {  # name, then smtpspec run arguments
+run() {  # name, then smtpspec arguments (run ... or client ...)
   local name=$1 status=0; shift
-  "$bin" run "$@" --format json --output "$work/$name.json" 2>/dev/null || status=$?
+  case ${1:-} in client) ;; *) set -- run "$@" ;; esac
+  "$bin" "$@" --format json --output "$work/$name.json" 2>/dev/null || status=$?
   [ "$status" -le 1 ] || { echo "smtpspec exited $status for $name" >&2; exit 1; }
   # Transcripts, times and ports vary from run to run; verdicts and reasons do not.
   python3 - "$work/$name.json" "$out/$name.json" <<'PY'
@@ -41,4 +43,13 @@ run aiosmtpd --target scenarios/targets/aiosmtpd.yaml
 reports=("$out/reference.json" "$out/postfix-default.json" "$out/postfix-hardened.json" "$out/aiosmtpd.json")
 "$bin" report "${reports[@]}" --format html --output "$out/matrix.html"
 "$bin" report "${reports[@]}" --format markdown --output "$out/matrix.md"
+# The clients (smtpspec plays the server): scenarios/targets/clients/*.yaml.
+mkdir -p "$out/clients" "$work/clients"
+clients=()
+for c in swaks msmtp curl smtplib nodemailer lettre; do
+  run "clients/$c" client --client "scenarios/targets/clients/$c.yaml"
+  clients+=("$out/clients/$c.json")
+done
+"$bin" report "${clients[@]}" --format html --output "$out/clients/matrix.html"
+"$bin" report "${clients[@]}" --format markdown --output "$out/clients/matrix.md"
 echo "reports written to $out/"

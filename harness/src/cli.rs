@@ -21,8 +21,9 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Run scenario suites against a server (default: the embedded reference server).
     Run(RunArgs),
-    /// Test an SMTP client by playing the server (not implemented yet).
-    Client(Rest),
+    /// Test an SMTP client: smtpspec plays the server, the client is started once per
+    /// case (default suites: scenarios/client).
+    Client(ClientArgs),
     /// Run the strict reference SMTP server.
     Serve(ServeArgs),
     /// Run the fake DNS server: zones from a YAML file over UDP and TCP, with faults.
@@ -276,6 +277,25 @@ impl Format {
             Self::Html => "report.html",
         }
     }
+}
+
+/// `smtpspec client`
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Placeholders in the command and profile: {host} {port} {from} {to} \
+                        {message} {user} {password} {helo}; the same in the environment as \
+                        SMTPSPEC_HOST, SMTPSPEC_PORT, ... Exit status as for run."
+)]
+pub(crate) struct ClientArgs {
+    #[command(flatten)]
+    pub(crate) run: RunArgs,
+    /// A client profile: one command per mode (plain, tls-required, auth), see
+    /// scenarios/targets/clients/.
+    #[arg(long, value_name = "PROFILE", conflicts_with = "command")]
+    pub(crate) client: Option<PathBuf>,
+    /// The client command (plain mode only), after `--`.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub(crate) command: Vec<String>,
 }
 
 /// `smtpspec run`

@@ -10,6 +10,7 @@
 //! - [`send`]: the reference client: MX delivery per RFC 5321 §5.1.
 //! - [`dns`]: the fake DNS server (hickory-server) with zones from YAML and faults.
 
+pub mod client_profile;
 pub mod dns;
 pub mod embedded;
 pub mod launch;

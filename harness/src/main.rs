@@ -4,6 +4,7 @@
 //! error · 3 the target could not be tested.
 
 mod cli;
+mod client_cmd;
 mod coverage;
 mod fake_dns;
 mod output;
@@ -35,6 +36,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::main(args),
         Command::Dns(args) => fake_dns::main(args),
         Command::Send(args) => send_cmd::main(args),
+        Command::Client(args) => client_cmd::main(args),
         Command::Run(args) => run::main(args),
         Command::List(args) => run::list(args),
         Command::Check(args) => run::check(args),

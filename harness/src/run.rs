@@ -36,7 +36,7 @@ fn unix_now() -> u64 {
 }
 
 /// The paths given, or the shipped catalogue.
-fn catalogue_paths(paths: Vec<PathBuf>) -> Vec<PathBuf> {
+pub(crate) fn catalogue_paths(paths: Vec<PathBuf>) -> Vec<PathBuf> {
     if paths.is_empty() {
         vec![embedded::catalogue()]
     } else {
@@ -55,7 +55,7 @@ pub(crate) fn load_cases(paths: Vec<PathBuf>) -> Result<Vec<Case>, ExitCode> {
     })
 }
 
-fn matches(case: &Case, expr: &str) -> bool {
+pub(crate) fn matches(case: &Case, expr: &str) -> bool {
     case.id.contains(expr)
         || case.spec.section.starts_with(expr)
         || case.tags.iter().any(|t| t == expr)
@@ -128,6 +128,19 @@ pub(crate) fn main(args: RunArgs) -> ExitCode {
     let files = load::collect_files(&catalogue_paths(args.paths.clone())).unwrap_or_default();
     if let Some(expr) = &args.filter {
         cases.retain(|c| matches(c, expr));
+    }
+    if args.target.is_some() {
+        // A server under test: the cases that test senders (scenarios/dns) and clients
+        // (scenarios/client) have nothing to run against; they are left out, not
+        // skipped, so that a server's totals count server cases only.
+        let all = cases.len();
+        cases.retain(|c| c.delivery.is_none() && c.client.is_none());
+        if cases.len() < all {
+            eprintln!(
+                "smtpspec run: {} sender and client case(s) left out: they do not test a server",
+                all - cases.len()
+            );
+        }
     }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
@@ -210,6 +223,9 @@ pub(crate) fn main(args: RunArgs) -> ExitCode {
         let mut target = runner::discover(addr, vars, mailbox, tls, step_timeout).await?;
         target.sender = runner::delivery::Sender::Reference(sender_deviations);
         if args.target.is_some() {
+            target.client = runner::serving::ClientUnderTest::Absent(
+                "a client case tests an SMTP client; run it with smtpspec client".into(),
+            );
             // The cases of scenarios/dns test a sender; this run tests a server.
             target.sender = runner::delivery::Sender::Absent(
                 "a delivery case tests a sender; this run tests the server given by --target"
@@ -237,6 +253,19 @@ pub(crate) fn main(args: RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_UNTESTABLE);
         }
     };
+    let name = target_name(args.target.as_deref(), args.deviate.as_slice());
+    finish(&run, &args, &files, step_timeout, name)
+}
+
+/// Report a finished run as the arguments ask and pick the exit status (shared by
+/// `run` and `client`).
+pub(crate) fn finish(
+    run: &Run,
+    args: &RunArgs,
+    files: &[PathBuf],
+    step_timeout: Duration,
+    target_name: String,
+) -> ExitCode {
     let context = Context {
         // The index is optional here: without it the report just has no requirement
         // counts.
@@ -249,22 +278,22 @@ pub(crate) fn main(args: RunArgs) -> ExitCode {
             deviations: args.deviate.clone(),
             seed: None,
         },
-        suite_digest: output::suite_digest(&files),
-        target_name: target_name(args.target.as_deref(), args.deviate.as_slice()),
+        suite_digest: output::suite_digest(files),
+        target_name,
     };
-    let report = Report::from_run(&run, &context);
-    if let Err(e) = output::write(&run, &report, &args, use_color(&args)) {
-        eprintln!("smtpspec run: {e}");
+    let report = Report::from_run(run, &context);
+    if let Err(e) = output::write(run, &report, args, use_color(args)) {
+        eprintln!("smtpspec: {e}");
         return ExitCode::from(EXIT_USAGE);
     }
-    let judged = match output::judge(&report, &args) {
+    let judged = match output::judge(&report, args) {
         Ok(j) => j,
         Err(e) => {
-            eprintln!("smtpspec run: {e}");
+            eprintln!("smtpspec: {e}");
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    match (exit_status(&run, args.fail_on), judged) {
+    match (exit_status(run, args.fail_on), judged) {
         (code, _) if code == ExitCode::from(EXIT_UNTESTABLE) => code,
         (_, Some(true)) => ExitCode::from(EXIT_NONCONFORMANT),
         (_, Some(false)) => ExitCode::SUCCESS,

@@ -37,6 +37,7 @@ fn target(addr: SocketAddr) -> Target {
         mailbox: None,
         tls: Default::default(),
         sender: Default::default(),
+        client: Default::default(),
     }
 }
 

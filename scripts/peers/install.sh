@@ -50,3 +50,23 @@ else
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q 'aiosmtpd==1.4.6' jsonschema pyyaml
 fi
+
+# Client peers for `smtpspec client` (scenarios/targets/clients/): nodemailer from npm,
+# and the lettre client built from scripts/clients/lettre-client (its own Cargo.lock).
+node_dir=${SMTPSPEC_PEERS:-/opt/smtpspec-peers}/node
+if [ -f "$node_dir/node_modules/nodemailer/package.json" ]; then
+  echo "peers: nodemailer $(node -p "require('$node_dir/node_modules/nodemailer/package.json').version") in $node_dir"
+elif command -v npm >/dev/null; then
+  echo "peers: installing nodemailer into $node_dir"
+  mkdir -p "$node_dir"
+  npm install --silent --no-audit --no-fund --prefix "$node_dir" nodemailer@10.6.1
+else
+  echo "peers: npm is missing, nodemailer not installed" >&2
+fi
+lettre_dir=$(cd "$(dirname "$0")/../clients/lettre-client" && pwd)
+if [ -x "$lettre_dir/target/release/lettre-client" ]; then
+  echo "peers: lettre client built in $lettre_dir/target/release"
+else
+  echo "peers: building the lettre client"
+  cargo build --release --quiet --manifest-path "$lettre_dir/Cargo.toml"
+fi

@@ -202,6 +202,41 @@ impl Conn {
         })
     }
 
+    /// A connection a client under test opened to smtpspec (client cases): the same
+    /// deadlines and transcript, with smtpspec as the server.
+    pub fn accepted(tcp: TcpStream) -> Self {
+        let _ = tcp.set_nodelay(true);
+        Self {
+            plain: Some(tcp),
+            tls: None,
+            parser: ReplyParser::new(),
+            transcript: Transcript::default(),
+            redact_next: false,
+            server_name: DEFAULT_SERVER_NAME.to_owned(),
+        }
+    }
+
+    /// Run the TLS handshake as the server (after smtpspec's 220 to STARTTLS).
+    pub async fn accept_tls(
+        &mut self,
+        acceptor: &tokio_rustls::TlsAcceptor,
+        limit: Duration,
+    ) -> Result<(), ConnError> {
+        let tcp = self.plain.take().ok_or(ConnError::Closed)?;
+        let tls = tokio::time::timeout(limit, acceptor.accept(tcp))
+            .await
+            .map_err(|_| ConnError::Timeout(limit))?
+            .map_err(ConnError::Io)?;
+        self.tls = Some(Box::new(tls));
+        self.transcript.mark(Dir::Tls, b"TLS handshake complete");
+        Ok(())
+    }
+
+    /// Add a remark of the harness to the transcript.
+    pub fn note(&mut self, text: &str) {
+        self.transcript.mark(Dir::Note, text.as_bytes());
+    }
+
     fn io(&mut self) -> Result<&mut (dyn Io + '_), ConnError> {
         match (&mut self.tls, &mut self.plain) {
             (Some(t), _) => Ok(t.as_mut()),

@@ -5,6 +5,7 @@ mod case;
 pub mod conn;
 pub mod delivery;
 pub mod script;
+pub mod serving;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -78,6 +79,8 @@ pub struct Target {
     pub tls: TlsSettings,
     /// Who sends in delivery cases.
     pub sender: delivery::Sender,
+    /// The client under test in client cases.
+    pub client: serving::ClientUnderTest,
 }
 
 /// How to speak TLS with a target.
@@ -227,6 +230,7 @@ pub async fn discover(
         mailbox,
         tls,
         sender: delivery::Sender::default(),
+        client: serving::ClientUnderTest::default(),
     })
 }
 
@@ -278,6 +282,17 @@ fn waits(case: &Case) -> Duration {
         // Each run may wait on a silent server or a DNS timeout.
         return Duration::from_millis(500) * d.runs;
     }
+    if let Some(c) = &case.client {
+        // A client process starts, and the script may wait in silences.
+        return Duration::from_millis(300)
+            + c.script
+                .iter()
+                .map(|s| match s.action {
+                    crate::scenario::serving::Serve::Silence(d) => d,
+                    _ => Duration::ZERO,
+                })
+                .sum::<Duration>();
+    }
     case.steps
         .iter()
         .map(|s| match &s.action {
@@ -314,14 +329,21 @@ pub async fn run(
         tasks[i] = Some(tokio::spawn(async move {
             let _permit = limit.acquire_owned().await;
             // The whole case is bounded too: steps × step timeout, plus slack.
-            let budget = match &case.delivery {
-                Some(d) => delivery::RUN_BUDGET * d.runs,
-                None => options.step_timeout * (case.steps.len() as u32 + 2),
+            let budget = match (&case.delivery, &case.client) {
+                (Some(d), _) => delivery::RUN_BUDGET * d.runs,
+                // The client's own run limit (10 s by default) twice, plus the script.
+                (_, Some(c)) => {
+                    Duration::from_secs(25) + options.step_timeout * (c.script.len() as u32 + 2)
+                }
+                _ => options.step_timeout * (case.steps.len() as u32 + 2),
             };
             let work = async {
-                match &case.delivery {
-                    Some(d) => delivery::run(&case, d, &target.sender).await,
-                    None => case::run(&case, &target, options.step_timeout).await,
+                match (&case.delivery, &case.client) {
+                    (Some(d), _) => delivery::run(&case, d, &target.sender).await,
+                    (_, Some(c)) => {
+                        serving::run(&case, c, &target.client, options.step_timeout).await
+                    }
+                    _ => case::run(&case, &target, options.step_timeout).await,
                 }
             };
             let result = match tokio::time::timeout(budget, work).await {

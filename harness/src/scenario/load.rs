@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use regex::Regex;
 
+use super::serving::ClientCase;
 use super::template::{self, KNOWN};
 use super::{CaseDef, ExpectEhlo, ExpectReply, ExpectSpec, Level, Spec, Split, Step, SuiteFile};
 
@@ -175,6 +176,8 @@ pub struct Case {
     pub steps: Vec<LocatedAction>,
     /// Or, for a delivery case, what to deliver and expect.
     pub delivery: Option<std::sync::Arc<super::delivery::DeliveryDef>>,
+    /// Or, for a client case, the server's script.
+    pub client: Option<std::sync::Arc<ClientCase>>,
     /// Source file.
     pub file: PathBuf,
 }
@@ -326,31 +329,9 @@ fn check_case(suite: &str, def: CaseDef, file: &Path) -> Result<Case, Vec<LoadEr
             "id must be lower-case letters, digits and '-'".into(),
         ));
     }
-    let delivery = match (&def.delivery, def.steps.is_empty()) {
-        (None, true) => {
-            errors.push(at(first_line, 1, "a case needs steps or a delivery".into()));
-            None
-        }
-        (Some(d), false) => {
-            errors.push(at(
-                d.referenced.line(),
-                d.referenced.column(),
-                "a case has steps or a delivery, not both".into(),
-            ));
-            None
-        }
-        (Some(d), true) => {
-            for problem in check_delivery(&d.value) {
-                errors.push(at(
-                    d.referenced.line(),
-                    d.referenced.column(),
-                    format!("delivery: {problem}"),
-                ));
-            }
-            Some(std::sync::Arc::new(d.value.clone()))
-        }
-        (None, false) => None,
-    };
+    let (delivery, client) = roles::check(&def, first_line, &mut |line, col, msg| {
+        errors.push(at(line, col, msg));
+    });
     let mut steps = Vec::new();
     let mut captured = BTreeSet::new();
     for spanned in &def.steps {
@@ -402,55 +383,9 @@ fn check_case(suite: &str, def: CaseDef, file: &Path) -> Result<Case, Vec<LoadEr
         tags: def.tags,
         steps,
         delivery,
+        client,
         file: file.to_path_buf(),
     })
-}
-
-/// What YAML types cannot say about a delivery block.
-fn check_delivery(d: &super::delivery::DeliveryDef) -> Vec<String> {
-    let mut problems = crate::dns::zone::check(&d.zones);
-    if d.zones.is_empty() {
-        problems.push("zones: at least one zone is needed".into());
-    }
-    if !(1..=1000).contains(&d.runs) {
-        problems.push(format!("runs: {} is not 1 to 1000", d.runs));
-    }
-    if !(1..=10).contains(&d.rounds) {
-        problems.push(format!("rounds: {} is not 1 to 10", d.rounds));
-    }
-    if d.runs > 1 && d.expect.tried.is_some() {
-        problems.push("expect.tried needs runs: 1 (use first_tried to measure a spread)".into());
-    }
-    for (ip, [low, high]) in &d.expect.first_tried {
-        if !(0.0..=1.0).contains(low) || !(0.0..=1.0).contains(high) || low > high {
-            problems.push(format!(
-                "expect.first_tried {ip}: [{low}, {high}] is not a range within 0..1"
-            ));
-        }
-    }
-    if let Some(r) = &d.expect.reason
-        && let Err(e) = regex::Regex::new(r)
-    {
-        problems.push(format!("expect.reason: {e}"));
-    }
-    for a in d.to.iter().chain(&d.from) {
-        if smtp_protocol::Mailbox::parse(a).is_err() {
-            problems.push(format!("{a:?} is not a mailbox"));
-        }
-    }
-    if let Some(h) = &d.helo
-        && smtp_protocol::Host::parse(h).is_err()
-    {
-        problems.push(format!("helo: {h:?} is not a domain"));
-    }
-    for ip in d.servers.keys() {
-        if !ip.is_loopback() {
-            problems.push(format!(
-                "servers: {ip} is not a loopback address (127.0.0.0/8)"
-            ));
-        }
-    }
-    problems
 }
 
 /// The template texts of a step.
@@ -652,5 +587,6 @@ fn matcher(spec: &ExpectSpec) -> Result<Matcher, String> {
     })
 }
 
+mod roles;
 #[cfg(test)]
 mod tests;

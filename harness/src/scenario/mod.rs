@@ -20,6 +20,7 @@
 
 pub mod delivery;
 pub mod load;
+pub mod serving;
 pub mod template;
 
 use schemars::JsonSchema;
@@ -110,6 +111,11 @@ pub struct CaseDef {
     #[serde(default)]
     #[schemars(with = "Option<delivery::DeliveryDef>")]
     pub delivery: Option<Spanned<delivery::DeliveryDef>>,
+    /// A client case: the client is under test and smtpspec plays the server (see
+    /// [`serving`]).
+    #[serde(default)]
+    #[schemars(with = "Option<serving::ClientDef>")]
+    pub client: Option<Spanned<serving::ClientDef>>,
 }
 
 /// What a reply must look like.

@@ -171,7 +171,30 @@ fn delivery_blocks_are_checked_and_located() {
         "    delivery:\n",
         "    steps:\n      - expect: 220\n    delivery:\n",
     );
-    assert!(err(&both).contains("steps or a delivery, not both"));
+    assert!(err(&both).contains("not several"));
     let neither = "suite: test.dns\ncases:\n  - id: d\n    title: t\n    spec: { rfc: 5321, section: \"5.1\", level: MUST }\n";
-    assert!(err(neither).contains("needs steps or a delivery"));
+    assert!(err(neither).contains("needs steps, a delivery or a client script"));
+}
+
+#[test]
+fn client_blocks_are_checked_and_located() {
+    let good = "suite: test.client\ncases:\n  - id: c\n    title: t\n    spec: { rfc: 5321, section: \"4.1.4\", level: MUST }\n    client:\n      mode: tls-required\n      script:\n        - reply: \"220 x\"\n        - expect: EHLO\n        - expect_data: { contains: ['\\r\\n.A'] }\n        - silence: 1s\n        - starttls\n";
+    let cases = parse(good, Path::new("suite.yaml")).expect("valid");
+    let c = cases[0].client.as_ref().expect("a client case");
+    assert_eq!(c.script.len(), 5);
+    assert_eq!(c.script[1].line, 10);
+    let e = err(&good.replace("expect: EHLO", "expect: HELLO"));
+    assert!(
+        e.contains("suite.yaml:10:") && e.contains("not an SMTP verb"),
+        "{e}"
+    );
+    let e = err(&good.replace("silence: 1s", "silence: soon"));
+    assert!(
+        e.contains("suite.yaml:12:") && e.contains("not a duration"),
+        "{e}"
+    );
+    let e = err(&good.replace("mode: tls-required", "mode: tls"));
+    assert!(e.contains("suite.yaml:7:"), "{e}");
+    let e = err(&good.replace("- starttls", "- starttls_now"));
+    assert!(e.contains("suite.yaml:13:"), "{e}");
 }

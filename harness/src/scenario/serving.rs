@@ -1,0 +1,334 @@
+//! Client cases: the client is under test and smtpspec plays the server. A case is a
+//! script of what the server says and what it expects to hear; `smtpspec client`
+//! starts the client once per case, pointed at the scripted server.
+//!
+//! ```yaml
+//! - id: helo-fallback-on-502
+//!   title: A client whose EHLO is refused with 502 falls back to HELO
+//!   spec: { rfc: 5321, section: "3.2", level: SHOULD }
+//!   client:
+//!     script:
+//!       - reply: "220 mx.smtpspec.test ESMTP"
+//!       - expect: EHLO
+//!       - reply: "502 5.5.1 EHLO not implemented"
+//!       - expect: HELO
+//!       - reply: "250 mx.smtpspec.test"
+//!       - expect: MAIL
+//! ```
+//!
+//! Whatever the script does not say is still judged: every line the client sends must
+//! end with CRLF (RFC 5321 §2.3.8), and once the script ends the client must finish
+//! within the step timeout (its exit status is checked against `exit`).
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+/// The `client:` block of a case.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientDef {
+    /// How the client is configured for this case; the client's profile gives one
+    /// command per mode, and a case whose mode it lacks is skipped.
+    #[serde(default)]
+    pub mode: ClientMode,
+    /// What the client's exit status must say.
+    #[serde(default)]
+    pub exit: ExitExpect,
+    /// The server's side of the conversation, in order.
+    #[schemars(with = "Vec<ServeStep>")]
+    pub script: Vec<Spanned<ServeStep>>,
+}
+
+/// How the client under test is configured.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClientMode {
+    /// Plain SMTP: no TLS, no AUTH.
+    #[default]
+    Plain,
+    /// STARTTLS required: the client must refuse to go on without it.
+    TlsRequired,
+    /// AUTH with the profile's user and password, TLS not required.
+    Auth,
+}
+
+impl ClientMode {
+    /// As written in files and profiles.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Plain => "plain",
+            Self::TlsRequired => "tls-required",
+            Self::Auth => "auth",
+        }
+    }
+}
+
+/// The exit status a client must end with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ExitExpect {
+    /// Not checked.
+    #[default]
+    Any,
+    /// 0: the client reports the message sent.
+    Success,
+    /// Not 0: the client reports that the message was not sent.
+    Failure,
+}
+
+/// One step of the server's script.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum ServeStep {
+    /// Send a reply: one line, or a list of lines (a multiline reply written out, e.g.
+    /// `["250-mx.test", "250 PIPELINING"]`); CRLF is added to each line.
+    Reply(ReplyLines),
+    /// Send octets exactly (escapes `\r \n \t \0 \\ \xHH`), e.g. a 220 with an injected
+    /// second reply in the same write.
+    ReplyRaw(String),
+    /// Read the next command line; it must have this verb (`expect: MAIL`) or match
+    /// the full form.
+    Expect(ExpectCommand),
+    /// Read the message content after a 354, up to `<CRLF>.<CRLF>`, and check it.
+    ExpectData(DataCheck),
+    /// The client must send nothing for this long (`1s`).
+    Silence(String),
+    /// The client must close the connection (within the step timeout).
+    ExpectClose,
+    /// Run the TLS handshake as the server, now (after a 220 to STARTTLS).
+    Starttls,
+    /// The same, but a client that closes the connection instead (refusing what came
+    /// with the 220) ends the script there, without fault.
+    StarttlsOrClose,
+}
+
+impl ServeStep {
+    /// The step's name as written in files.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Reply(_) => "reply",
+            Self::ReplyRaw(_) => "reply_raw",
+            Self::Expect(_) => "expect",
+            Self::ExpectData(_) => "expect_data",
+            Self::Silence(_) => "silence",
+            Self::ExpectClose => "expect_close",
+            Self::Starttls => "starttls",
+            Self::StarttlsOrClose => "starttls_or_close",
+        }
+    }
+}
+
+/// A reply as lines.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum ReplyLines {
+    /// One line.
+    One(String),
+    /// Several lines, each written as it goes on the wire (`250-...`, `250 ...`).
+    Many(Vec<String>),
+}
+
+impl ReplyLines {
+    /// The octets on the wire.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let lines: Vec<&str> = match self {
+            Self::One(l) => vec![l],
+            Self::Many(ls) => ls.iter().map(String::as_str).collect(),
+        };
+        lines
+            .iter()
+            .flat_map(|l| l.bytes().chain(*b"\r\n"))
+            .collect()
+    }
+}
+
+/// What the next command must be.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum ExpectCommand {
+    /// `expect: MAIL`: this verb.
+    Verb(String),
+    /// The full form.
+    Full(ExpectCommandFull),
+}
+
+/// The full form of a command expectation.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectCommandFull {
+    /// One of these verbs (e.g. `[QUIT, RSET]` where either is right).
+    #[serde(default)]
+    pub verbs: Vec<String>,
+    /// A regular expression the whole line must match.
+    #[serde(default)]
+    pub matches: Option<String>,
+    /// A regular expression the line must not match (e.g. an unadvertised parameter).
+    #[serde(default)]
+    pub lacks: Option<String>,
+    /// `false`: the client may also close the connection here instead (e.g. after a
+    /// 421); then the rest of the script is not played.
+    #[serde(default = "yes")]
+    pub required: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Checks on the message content.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DataCheck {
+    /// Texts the content (after dot-unstuffing) must contain, e.g. a line that began
+    /// with a dot in the message file (escapes as in `reply_raw`).
+    #[serde(default)]
+    pub contains: Vec<String>,
+    /// Texts it must not contain.
+    #[serde(default)]
+    pub lacks: Vec<String>,
+    /// `true`: a bare CR or LF anywhere in the content fails the case (RFC 5321
+    /// §2.3.8). Off by default so that one cause fails one case.
+    #[serde(default)]
+    pub crlf_only: bool,
+}
+
+/// A checked client case, ready to play.
+#[derive(Debug, Clone)]
+pub struct ClientCase {
+    /// The client's configuration.
+    pub mode: ClientMode,
+    /// The exit status wanted.
+    pub exit: ExitExpect,
+    /// The script.
+    pub script: Vec<LocatedServe>,
+}
+
+/// A checked step with its place in the file.
+#[derive(Debug, Clone)]
+pub struct LocatedServe {
+    /// What to do.
+    pub action: Serve,
+    /// Line in the file.
+    pub line: u64,
+    /// The step's name as written.
+    pub name: &'static str,
+}
+
+/// A checked step.
+#[derive(Debug, Clone)]
+pub enum Serve {
+    /// Send these octets.
+    Send(Vec<u8>),
+    /// Read a command line.
+    Expect {
+        /// Allowed verbs (empty: any).
+        verbs: Vec<smtp_protocol::Verb>,
+        /// The line must match.
+        matches: Option<regex::Regex>,
+        /// The line must not match.
+        lacks: Option<regex::Regex>,
+        /// A close instead is a failure.
+        required: bool,
+    },
+    /// Read the content after 354.
+    ExpectData {
+        /// Must be in the unstuffed content.
+        contains: Vec<Vec<u8>>,
+        /// Must not be.
+        lacks: Vec<Vec<u8>>,
+        /// Bare CR or LF fails.
+        crlf_only: bool,
+    },
+    /// Nothing may arrive for this long.
+    Silence(std::time::Duration),
+    /// The client must close.
+    ExpectClose,
+    /// Server-side TLS handshake; `true`: a close instead ends the script.
+    Starttls(bool),
+}
+
+fn verb(word: &str) -> Result<smtp_protocol::Verb, String> {
+    smtp_protocol::Verb::from_bytes(word.to_ascii_uppercase().as_bytes())
+        .ok_or_else(|| format!("{word:?} is not an SMTP verb smtpspec knows"))
+}
+
+fn pattern(p: &Option<String>) -> Result<Option<regex::Regex>, String> {
+    p.as_deref()
+        .map(|p| regex::Regex::new(p).map_err(|e| format!("bad pattern: {e}")))
+        .transpose()
+}
+
+fn octets(texts: &[String]) -> Result<Vec<Vec<u8>>, String> {
+    texts
+        .iter()
+        .map(|t| {
+            super::template::unescape(t).map_err(|at| format!("bad escape at offset {at} in {t:?}"))
+        })
+        .collect()
+}
+
+/// Check a client block; problems come with their line and column.
+pub fn check_client(def: &ClientDef) -> Result<ClientCase, Vec<(u64, u64, String)>> {
+    let mut script = Vec::new();
+    let mut problems = Vec::new();
+    if def.script.is_empty() {
+        problems.push((1, 1, "client: the script is empty".to_string()));
+    }
+    for spanned in &def.script {
+        let (line, col) = (spanned.referenced.line(), spanned.referenced.column());
+        let step = &spanned.value;
+        let action = match step {
+            ServeStep::Reply(r) => Ok(Serve::Send(r.to_bytes())),
+            ServeStep::ReplyRaw(t) => {
+                octets(std::slice::from_ref(t)).map(|mut v| Serve::Send(v.remove(0)))
+            }
+            ServeStep::Expect(ExpectCommand::Verb(v)) => verb(v).map(|v| Serve::Expect {
+                verbs: vec![v],
+                matches: None,
+                lacks: None,
+                required: true,
+            }),
+            ServeStep::Expect(ExpectCommand::Full(f)) => (|| {
+                Ok(Serve::Expect {
+                    verbs: f.verbs.iter().map(|v| verb(v)).collect::<Result<_, _>>()?,
+                    matches: pattern(&f.matches)?,
+                    lacks: pattern(&f.lacks)?,
+                    required: f.required,
+                })
+            })(),
+            ServeStep::ExpectData(d) => (|| {
+                Ok(Serve::ExpectData {
+                    contains: octets(&d.contains)?,
+                    lacks: octets(&d.lacks)?,
+                    crlf_only: d.crlf_only,
+                })
+            })(),
+            ServeStep::Silence(d) => super::parse_duration(d)
+                .map(Serve::Silence)
+                .ok_or_else(|| format!("{d:?} is not a duration like 500ms or 2s")),
+            ServeStep::ExpectClose => Ok(Serve::ExpectClose),
+            ServeStep::Starttls => Ok(Serve::Starttls(false)),
+            ServeStep::StarttlsOrClose => Ok(Serve::Starttls(true)),
+        };
+        match action {
+            Ok(action) => script.push(LocatedServe {
+                action,
+                line,
+                name: step.name(),
+            }),
+            Err(e) => problems.push((line, col, format!("{}: {e}", step.name()))),
+        }
+    }
+    if problems.is_empty() {
+        Ok(ClientCase {
+            mode: def.mode,
+            exit: def.exit,
+            script,
+        })
+    } else {
+        Err(problems)
+    }
+}

@@ -1,0 +1,90 @@
+//! `smtpspec client` against clients that misbehave on purpose: the client cases must
+//! catch them (a case no client can fail would be a case that cannot fail).
+
+use std::process::Command;
+
+fn have(tool: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert!(std::env::var_os("CI").is_none(), "{tool} is missing in CI");
+        eprintln!("SKIPPED: {tool} is not installed");
+    }
+    found
+}
+
+/// Run the client suites with `command` as the client; the JSON report's verdicts.
+fn verdicts(command: &[&str]) -> (Option<i32>, Vec<(String, String)>) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.json");
+    let status = Command::new(env!("CARGO_BIN_EXE_smtpspec"))
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .args(["client", "--timeout", "2s", "--format", "json", "--output"])
+        .arg(&out)
+        .arg("--")
+        .args(command)
+        .status()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let cases = report["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap().to_string(),
+                c["verdict"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    (status.code(), cases)
+}
+
+/// A client that talks without listening: it writes a whole session at once, LF line
+/// ends, no dot-stuffing, and hangs up without reading a reply.
+const RUDE: &str = "import os, socket\n\
+s = socket.create_connection((os.environ['SMTPSPEC_HOST'], int(os.environ['SMTPSPEC_PORT'])))\n\
+s.sendall(b'EHLO rude\\r\\nMAIL FROM:<a@b.test>\\r\\nRCPT TO:<c@d.test>\\r\\nDATA\\r\\n.A\\n.\\nend\\r\\n.\\r\\nQUIT\\r\\n')\n\
+s.close()\n";
+
+#[test]
+fn a_client_that_does_not_listen_fails_the_suite() {
+    if !have("python3") {
+        return;
+    }
+    let (code, cases) = verdicts(&["python3", "-c", RUDE]);
+    assert_eq!(code, Some(1), "non-conformant: {cases:?}");
+    let verdict = |id: &str| {
+        cases
+            .iter()
+            .find(|(c, _)| c == id)
+            .map_or_else(|| panic!("no case {id}"), |(_, v)| v.as_str())
+    };
+    for id in [
+        "client.session/waits-for-the-whole-greeting",
+        "client.extensions/no-pipelining-unadvertised",
+        "client.errors/mail-550",
+        "client.errors/rcpt-550-no-data",
+        "client.session/one-message-then-quit",
+    ] {
+        assert_eq!(verdict(id), "fail", "{id} should catch the rude client");
+    }
+    assert_eq!(verdict("client.session/waits-for-the-greeting"), "warn");
+    assert_eq!(verdict("client.errors/greeting-554"), "warn");
+    // Hanging up early is the client's doing, never a harness error.
+    assert!(cases.iter().all(|(_, v)| v != "error"), "{cases:?}");
+    // Only plain mode was given on the command line.
+    assert_eq!(
+        verdict("client.extensions/starttls-then-ehlo-again"),
+        "skip"
+    );
+}
+
+#[test]
+fn a_client_that_never_connects_is_an_error_not_a_fail() {
+    let (code, cases) = verdicts(&["true"]);
+    assert_eq!(code, Some(3), "every tried case ended in error: {cases:?}");
+    assert!(cases.iter().all(|(_, v)| v == "error" || v == "skip"));
+}
