@@ -15,13 +15,8 @@ work=$(mktemp -d)
 chmod 755 "$work"
 trap 'scripts/peers/postfix.sh stop "$work/pf" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 scripts/peers/postfix.sh start "$work/pf" 25251 25253 >/dev/null
-run() {  # name, then smtpspec arguments (run ... or client ...)
-  local name=$1 status=0; shift
-  case ${1:-} in client) ;; *) set -- run "$@" ;; esac
-  "$bin" "$@" --format json --output "$work/$name.json" 2>/dev/null || status=$?
-  [ "$status" -le 1 ] || { echo "smtpspec exited $status for $name" >&2; exit 1; }
-  # Transcripts, times and ports vary from run to run; verdicts and reasons do not.
-  python3 - "$work/$name.json" "$out/$name.json" <<'PY'
+normalize() {  # SRC DST: drop transcripts, times and ports; verdicts and reasons stay
+  python3 - "$1" "$2" <<'PY'
 import json, re, sys
 r = json.load(open(sys.argv[1]))
 r["started"] = r["finished"] = "1970-01-01T00:00:00Z"
@@ -34,7 +29,14 @@ for c in r["cases"]:
 json.dump(r, open(sys.argv[2], "w"), indent=2)
 open(sys.argv[2], "a").write("\n")
 PY
-  echo "$name: $(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['summary'])" "$out/$name.json")"
+  echo "${2#"$out/"}: $(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['summary'])" "$2")"
+}
+run() {  # name, then smtpspec arguments (run ... or client ...)
+  local name=$1 status=0; shift
+  case ${1:-} in client) ;; *) set -- run "$@" ;; esac
+  "$bin" "$@" --format json --output "$work/$name.json" 2>/dev/null || status=$?
+  [ "$status" -le 1 ] || { echo "smtpspec exited $status for $name" >&2; exit 1; }
+  normalize "$work/$name.json" "$out/$name.json"
 }
 run reference
 run postfix-default --target "$work/pf/postfix-default.yaml"
@@ -52,4 +54,12 @@ for c in swaks msmtp curl smtplib nodemailer lettre; do
 done
 "$bin" report "${clients[@]}" --format html --output "$out/clients/matrix.html"
 "$bin" report "${clients[@]}" --format markdown --output "$out/clients/matrix.md"
+# Postfix as the sender of the delivery cases, in a network namespace through the
+# fake DNS (scripts/peers/postfix-mx.sh).
+mkdir -p "$out/senders" "$work/senders"
+status=0
+SMTPSPEC_BIN="$(pwd)/$bin" scripts/peers/postfix-mx.sh "$work/pfmx" --format json \
+  --output "$work/senders/postfix.json" >/dev/null 2>&1 || status=$?
+[ "$status" -le 1 ] || { echo "postfix-mx.sh exited $status" >&2; exit 1; }
+normalize "$work/senders/postfix.json" "$out/senders/postfix.json"
 echo "reports written to $out/"

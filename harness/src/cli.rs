@@ -348,6 +348,10 @@ pub(crate) struct RunArgs {
     /// mutation test.
     #[arg(long = "deviate", value_name = "NAME")]
     pub(crate) deviate: Vec<String>,
+    /// A real MTA as the sender of the delivery cases (a sender profile, see
+    /// scripts/peers/postfix-mx.sh); only delivery cases run, one at a time.
+    #[arg(long, value_name = "PROFILE", conflicts_with = "target")]
+    pub(crate) sender: Option<PathBuf>,
 }
 
 /// `smtpspec coverage`

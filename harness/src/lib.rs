@@ -20,3 +20,4 @@ pub mod requirements;
 pub mod runner;
 pub mod scenario;
 pub mod send;
+pub mod sender_profile;

@@ -129,6 +129,39 @@ pub(crate) fn main(args: RunArgs) -> ExitCode {
     if let Some(expr) = &args.filter {
         cases.retain(|c| matches(c, expr));
     }
+    let sender = match &args.sender {
+        Some(p) => match smtpspec::sender_profile::SenderProfile::load(p) {
+            Ok(profile) => {
+                // Only delivery cases test a sender; they share the MTA, its resolver
+                // address and its SMTP port, so they run one at a time.
+                cases.retain(|c| c.delivery.is_some());
+                Some(Arc::new(profile))
+            }
+            Err(e) => {
+                eprintln!("smtpspec run: {e}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        },
+        None => None,
+    };
+    let message_dir = match tempfile::Builder::new()
+        .prefix("smtpspec-sender-")
+        .tempdir()
+    {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("smtpspec run: temporary directory: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let message = message_dir.path().join("message.eml");
+    if let Err(e) = std::fs::write(
+        &message,
+        "From: <root@localhost>\nTo: <user@example.test>\nSubject: smtpspec delivery case\n\nHello.\n",
+    ) {
+        eprintln!("smtpspec run: {}: {e}", message.display());
+        return ExitCode::from(EXIT_USAGE);
+    }
     if args.target.is_some() {
         // A server under test: the cases that test senders (scenarios/dns) and clients
         // (scenarios/client) have nothing to run against; they are left out, not
@@ -150,7 +183,7 @@ pub(crate) fn main(args: RunArgs) -> ExitCode {
         }
     };
     let options = Options {
-        jobs: args.jobs,
+        jobs: if sender.is_some() { 1 } else { args.jobs },
         step_timeout,
     };
     // A profile that cannot be read is a configuration error (2), not an untestable
@@ -221,7 +254,10 @@ pub(crate) fn main(args: RunArgs) -> ExitCode {
                 server_name: p.tls.server_name.clone(),
             });
         let mut target = runner::discover(addr, vars, mailbox, tls, step_timeout).await?;
-        target.sender = runner::delivery::Sender::Reference(sender_deviations);
+        target.sender = match &sender {
+            Some(profile) => runner::delivery::Sender::Mta(Arc::clone(profile), message.clone()),
+            None => runner::delivery::Sender::Reference(sender_deviations),
+        };
         if args.target.is_some() {
             target.client = runner::serving::ClientUnderTest::Absent(
                 "a client case tests an SMTP client; run it with smtpspec client".into(),
@@ -253,7 +289,10 @@ pub(crate) fn main(args: RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_UNTESTABLE);
         }
     };
-    let name = target_name(args.target.as_deref(), args.deviate.as_slice());
+    let name = match &sender {
+        Some(p) => format!("{} (sender)", p.name),
+        None => target_name(args.target.as_deref(), args.deviate.as_slice()),
+    };
     finish(&run, &args, &files, step_timeout, name)
 }
 

@@ -159,40 +159,17 @@ fn text(d: &Delivery) -> String {
     let mut out = String::new();
     for round in &d.rounds {
         for r in &round.routes {
-            let hosts: Vec<String> = r
-                .hosts
-                .iter()
-                .map(|c| match c.preference {
-                    Some(p) => format!("{} ({p})", c.host),
-                    None => format!("{} (implicit)", c.host),
-                })
-                .collect();
-            match &r.problem {
-                Some(p) => out.push_str(&format!("round {}: {}: {p}\n", round.number, r.domain)),
-                None => out.push_str(&format!(
-                    "round {}: {}: {}\n",
-                    round.number,
-                    r.domain,
-                    hosts.join(", ")
-                )),
-            }
+            out.push_str(&format!("{}\n", r.describe(round.number)));
         }
         for a in &round.attempts {
-            let addr = a.address.map_or("-".into(), |a| a.to_string());
-            out.push_str(&format!(
-                "  {} [{addr}]: {}: {}\n",
-                a.host, a.result, a.reason
-            ));
+            out.push_str(&format!("  {}\n", a.describe()));
             for f in &a.findings {
                 out.push_str(&format!("    finding: {f}\n"));
             }
         }
     }
     for r in &d.recipients {
-        out.push_str(&format!(
-            "{}: {} ({})\n",
-            r.recipient, r.disposition, r.reason
-        ));
+        out.push_str(&format!("{}\n", r.describe()));
     }
     out
 }

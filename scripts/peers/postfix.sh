@@ -75,36 +75,11 @@ maillog_file = $dir/maillog
 maillog_file_prefixes = /var, /dev/stdout, $dir
 smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
 CF
-sed -n '/^pickup/,$p' /usr/share/postfix/master.cf.dist 2>/dev/null | grep -v '^#' > "$etc/master.tail" || true
 cat > "$etc/master.cf" <<MF
 127.0.0.1:$p1 inet n - n - - smtpd
 127.0.0.1:$p2 inet n - n - - smtpd -o smtpd_helo_required=yes -o smtpd_forbid_bare_newline=reject -o smtpd_forbid_bare_newline_exclusions=
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-tlsmgr    unix  -       -       n       1000?   1       tlsmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-proxywrite unix -       -       n       -       1       proxymap
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-local     unix  -       n       n       -       -       local
-virtual   unix  -       n       n       -       -       virtual
-lmtp      unix  -       -       n       -       -       lmtp
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
 MF
-rm -f "$etc/master.tail"
+grep -v '^#' "$(dirname "$0")/postfix-services.cf" >> "$etc/master.cf"
 printf 'postmaster: root\n' > "$etc/aliases"
 postalias -c "$etc" "hash:$etc/aliases"
 # Postfix reports fatal errors only to syslog, which this machine lacks: say so.

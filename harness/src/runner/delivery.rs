@@ -16,13 +16,18 @@ use crate::scenario::load::Case;
 use crate::send::{self, Delivery, SendOptions, SenderDeviation};
 
 /// Who sends in delivery cases.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Sender {
     /// smtpspec's reference client, misbehaving as told (the self-test).
     Reference(Vec<SenderDeviation>),
     /// No sender is under test in this run (a server target was given); delivery
     /// cases are skipped with this reason.
     Absent(String),
+    /// A real MTA from a sender profile, and the message file it is handed.
+    Mta(
+        std::sync::Arc<crate::sender_profile::SenderProfile>,
+        std::path::PathBuf,
+    ),
 }
 
 impl Default for Sender {
@@ -53,6 +58,7 @@ pub async fn run(case: &Case, def: &DeliveryDef, sender: &Sender) -> CaseResult 
             return CaseResult::new(case, Verdict::Skip, why.clone(), start, Vec::new());
         }
         Sender::Reference(d) => d.clone(),
+        Sender::Mta(profile, message) => return super::mta::run(case, def, profile, message).await,
     };
     let error = |why: String| CaseResult::new(case, Verdict::Error, why, start, Vec::new());
     let dns = match crate::dns::serve(&def.zones, SocketAddr::from(([127, 0, 0, 1], 0))).await {
@@ -60,7 +66,7 @@ pub async fn run(case: &Case, def: &DeliveryDef, sender: &Sender) -> CaseResult 
         Err(e) => return error(e),
     };
     let scripts: Vec<_> = def.servers.iter().map(|(ip, s)| (*ip, s.clone())).collect();
-    let servers = match super::script::start(&scripts).await {
+    let servers = match super::script::start(&scripts, None).await {
         Ok(s) => s,
         Err(e) => {
             dns.stop().await;
@@ -150,32 +156,10 @@ fn describe(d: &Delivery) -> Vec<Event> {
     let mut out = Vec::new();
     for round in &d.rounds {
         for r in &round.routes {
-            let hosts: Vec<String> = r
-                .hosts
-                .iter()
-                .map(|c| match c.preference {
-                    Some(p) => format!("{} ({p})", c.host),
-                    None => format!("{} (implicit MX)", c.host),
-                })
-                .collect();
-            out.push(note(match &r.problem {
-                Some(p) => format!("round {}: {}: {p}", round.number, r.domain),
-                None => format!(
-                    "round {}: {}: MX order {}",
-                    round.number,
-                    r.domain,
-                    hosts.join(", ")
-                ),
-            }));
+            out.push(note(r.describe(round.number)));
         }
         for a in &round.attempts {
-            let addr = a
-                .address
-                .map_or_else(|| "no address".into(), |a| a.to_string());
-            out.push(note(format!(
-                "{} [{addr}]: {}: {}",
-                a.host, a.result, a.reason
-            )));
+            out.push(note(a.describe()));
             out.extend(a.transcript.iter().map(|e| Event {
                 dir: match e.dir.as_str() {
                     "send" => Dir::Send,
@@ -188,10 +172,7 @@ fn describe(d: &Delivery) -> Vec<Event> {
         }
     }
     for r in &d.recipients {
-        out.push(note(format!(
-            "{}: {} ({})",
-            r.recipient, r.disposition, r.reason
-        )));
+        out.push(note(r.describe()));
     }
     out
 }
@@ -210,7 +191,7 @@ fn tried(d: &Delivery) -> Vec<IpAddr> {
         .collect()
 }
 
-fn list(ips: &[IpAddr]) -> String {
+pub(super) fn list(ips: &[IpAddr]) -> String {
     if ips.is_empty() {
         "nothing".into()
     } else {

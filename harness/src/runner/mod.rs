@@ -4,6 +4,7 @@
 mod case;
 pub mod conn;
 pub mod delivery;
+mod mta;
 pub mod script;
 pub mod serving;
 
@@ -330,6 +331,9 @@ pub async fn run(
             let _permit = limit.acquire_owned().await;
             // The whole case is bounded too: steps × step timeout, plus slack.
             let budget = match (&case.delivery, &case.client) {
+                (Some(d), _) if matches!(target.sender, delivery::Sender::Mta(..)) => {
+                    Duration::from_secs(60) * d.runs
+                }
                 (Some(d), _) => delivery::RUN_BUDGET * d.runs,
                 // The client's own run limit (10 s by default) twice, plus the script.
                 (_, Some(c)) => {

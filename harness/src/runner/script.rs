@@ -37,6 +37,9 @@ pub struct Scripted {
     pub port: u16,
     /// Counts by address.
     pub counts: Vec<(Ipv4Addr, Arc<Counts>)>,
+    /// Every connection accepted, in order: what a sender smtpspec cannot ask (a real
+    /// MTA) tried.
+    pub order: Arc<std::sync::Mutex<Vec<Ipv4Addr>>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -49,6 +52,18 @@ impl Drop for Scripted {
 }
 
 impl Scripted {
+    /// Stop every listener and wait until their sockets are closed, so that the next
+    /// case can bind the same address and port.
+    pub async fn stop(mut self) {
+        let tasks = std::mem::take(&mut self.tasks);
+        for t in &tasks {
+            t.abort();
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+
     /// Connections accepted by all servers.
     pub fn connections(&self) -> usize {
         self.counts
@@ -68,11 +83,17 @@ impl Scripted {
 }
 
 /// Start one server per script, all on the same port (picked by the first, retried
-/// when another address has it taken).
-pub async fn start(scripts: &[(Ipv4Addr, ServerScript)]) -> Result<Scripted, String> {
+/// when another address has it taken), or all on `port` when one is given.
+pub async fn start(
+    scripts: &[(Ipv4Addr, ServerScript)],
+    port: Option<u16>,
+) -> Result<Scripted, String> {
+    if let Some(port) = port {
+        return try_start(scripts, port).await;
+    }
     let mut last = String::new();
     for _ in 0..8 {
-        match try_start(scripts).await {
+        match try_start(scripts, 0).await {
             Ok(s) => return Ok(s),
             Err(e) => last = e,
         }
@@ -80,8 +101,10 @@ pub async fn start(scripts: &[(Ipv4Addr, ServerScript)]) -> Result<Scripted, Str
     Err(format!("scripted servers: no common free port: {last}"))
 }
 
-async fn try_start(scripts: &[(Ipv4Addr, ServerScript)]) -> Result<Scripted, String> {
-    let mut port = 0;
+async fn try_start(
+    scripts: &[(Ipv4Addr, ServerScript)],
+    mut port: u16,
+) -> Result<Scripted, String> {
     let mut listeners = Vec::new();
     for (ip, script) in scripts {
         let l = TcpListener::bind(SocketAddr::new(IpAddr::V4(*ip), port))
@@ -99,12 +122,17 @@ async fn try_start(scripts: &[(Ipv4Addr, ServerScript)]) -> Result<Scripted, Str
     }
     let mut counts = Vec::new();
     let mut tasks = Vec::new();
+    let order = Arc::new(std::sync::Mutex::new(Vec::new()));
     for (ip, script, listener) in listeners {
         let c = Arc::new(Counts::default());
         counts.push((ip, Arc::clone(&c)));
+        let order = Arc::clone(&order);
         tasks.push(tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 c.connections.fetch_add(1, Ordering::SeqCst);
+                if let Ok(mut o) = order.lock() {
+                    o.push(ip);
+                }
                 let (script, c) = (script.clone(), Arc::clone(&c));
                 tokio::spawn(async move {
                     let _ = tokio::time::timeout(CONNECTION_LIFE, serve(stream, script, &c)).await;
@@ -115,6 +143,7 @@ async fn try_start(scripts: &[(Ipv4Addr, ServerScript)]) -> Result<Scripted, Str
     Ok(Scripted {
         port,
         counts,
+        order,
         tasks,
     })
 }

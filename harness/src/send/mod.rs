@@ -126,6 +126,47 @@ pub struct AttemptReport {
     pub transcript: Vec<EventReport>,
 }
 
+impl RouteReport {
+    /// One line: the hosts in order with their preferences, or why there are none.
+    pub fn describe(&self, round: u32) -> String {
+        match &self.problem {
+            Some(p) => format!("round {round}: {}: {p}", self.domain),
+            None => {
+                let hosts: Vec<String> = self
+                    .hosts
+                    .iter()
+                    .map(|c| match c.preference {
+                        Some(p) => format!("{} ({p})", c.host),
+                        None => format!("{} (implicit MX)", c.host),
+                    })
+                    .collect();
+                format!(
+                    "round {round}: {}: MX order {}",
+                    self.domain,
+                    hosts.join(", ")
+                )
+            }
+        }
+    }
+}
+
+impl AttemptReport {
+    /// One line: host, address, result and why.
+    pub fn describe(&self) -> String {
+        let addr = self
+            .address
+            .map_or_else(|| "no address".into(), |a| a.to_string());
+        format!("{} [{addr}]: {}: {}", self.host, self.result, self.reason)
+    }
+}
+
+impl Final {
+    /// One line: recipient, disposition and why.
+    pub fn describe(&self) -> String {
+        format!("{}: {} ({})", self.recipient, self.disposition, self.reason)
+    }
+}
+
 /// Where one recipient ended.
 #[derive(Debug, Clone, Serialize)]
 pub struct Final {

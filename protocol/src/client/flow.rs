@@ -46,11 +46,7 @@ impl ClientSession {
     }
 
     fn refused(&mut self, stage: Stage, reply: &Reply, what: &str) {
-        let disposition = if reply.code.class() == 5 {
-            Disposition::Bounced
-        } else {
-            Disposition::Deferred
-        };
+        let disposition = by_class(reply);
         let reason = format!("{what} refused: {}", one_line(reply));
         self.give_up(disposition, stage, Some(reply), reason);
     }
@@ -302,11 +298,7 @@ impl ClientSession {
             return;
         }
         self.mail_failed = true;
-        let disposition = if reply.code.class() == 5 {
-            Disposition::Bounced
-        } else {
-            Disposition::Deferred
-        };
+        let disposition = by_class(reply);
         self.settle_rest(
             disposition,
             Stage::Mail,
@@ -400,11 +392,7 @@ impl ClientSession {
             return;
         }
         if !self.accepted.is_empty() && !self.mail_failed {
-            let disposition = if reply.code.class() == 5 {
-                Disposition::Bounced
-            } else {
-                Disposition::Deferred
-            };
+            let disposition = by_class(reply);
             self.settle_rest(
                 disposition,
                 Stage::Data,
@@ -435,6 +423,15 @@ impl ClientSession {
             self.settle_rest(disposition, Stage::Content, Some(reply), reason);
         }
         self.quit();
+    }
+}
+
+/// A refusal decided by its class: 5xx for good, anything else may pass.
+fn by_class(reply: &Reply) -> Disposition {
+    if reply.code.class() == 5 {
+        Disposition::Bounced
+    } else {
+        Disposition::Deferred
     }
 }
 

@@ -1,0 +1,274 @@
+//! Delivery cases with a real MTA as the sender: smtpspec serves the case's zones on the
+//! MTA's resolver address and the scripted servers on its SMTP port, hands the MTA a
+//! message, and watches which servers it connects to, in what order, and which one
+//! takes the message.
+//!
+//! From the servers' side a deferred and a bounced message look alike (neither reached
+//! a server), so for an MTA `outcome: deferred` and `outcome: bounced` are checked as
+//! "not delivered", and `reason` is not checked; the report says so.
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::conn::{Dir, Event};
+use super::delivery::list;
+use super::script::Scripted;
+use super::{CaseResult, Verdict};
+use crate::client_profile::expand;
+use crate::scenario::Level;
+use crate::scenario::delivery::{DeliveryDef, Outcome};
+use crate::scenario::load::Case;
+use crate::sender_profile::SenderProfile;
+
+fn note(text: String) -> Event {
+    Event {
+        dir: Dir::Note,
+        data: text.into_bytes(),
+    }
+}
+
+/// Why an MTA cannot take this case, if it cannot.
+fn gate(def: &DeliveryDef, p: &SenderProfile) -> Option<String> {
+    if def.rounds > 1 {
+        return Some(
+            "retry rounds are timed on the reference client; an MTA retries on its own schedule"
+                .into(),
+        );
+    }
+    if def.runs > p.max_runs {
+        return Some(format!(
+            "the case needs {} deliveries; the sender profile allows {}",
+            def.runs, p.max_runs
+        ));
+    }
+    match (&def.helo, &p.helo) {
+        (Some(want), Some(have)) if !want.eq_ignore_ascii_case(have) => Some(format!(
+            "the case needs the sender to be named {want}; the MTA is named {have}"
+        )),
+        (Some(want), None) => Some(format!("the case needs the sender to be named {want}")),
+        _ => None,
+    }
+}
+
+/// Run a command of the profile to its end (bounded), returning its output.
+async fn command(args: &[String], dir: Option<&Path>, limit: Duration) -> Result<String, String> {
+    let mut cmd = tokio::process::Command::new(&args[0]);
+    cmd.args(&args[1..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    if let Some(d) = dir {
+        cmd.current_dir(d);
+    }
+    let child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", args[0]))?;
+    let out = tokio::time::timeout(limit, child.wait_with_output())
+        .await
+        .map_err(|_| format!("{} did not finish within {} s", args[0], limit.as_secs()))?
+        .map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&[out.stdout, out.stderr].concat())
+        .trim()
+        .to_string();
+    if out.status.success() {
+        Ok(text)
+    } else {
+        Err(format!("{} exited with {}: {text}", args[0], out.status))
+    }
+}
+
+fn delivered(servers: &Scripted) -> usize {
+    servers
+        .counts
+        .iter()
+        .map(|(_, c)| c.messages.load(std::sync::atomic::Ordering::SeqCst))
+        .sum()
+}
+
+fn order(servers: &Scripted) -> Vec<IpAddr> {
+    servers
+        .order
+        .lock()
+        .map(|o| o.iter().map(|ip| IpAddr::V4(*ip)).collect())
+        .unwrap_or_default()
+}
+
+/// Run one delivery case with `profile`'s MTA as the sender.
+pub(super) async fn run(
+    case: &Case,
+    def: &DeliveryDef,
+    profile: &Arc<SenderProfile>,
+    message: &Path,
+) -> CaseResult {
+    let start = Instant::now();
+    let done = |v, why: String, t| CaseResult::new(case, v, why, start, t);
+    if let Some(why) = gate(def, profile) {
+        return done(Verdict::Skip, why, Vec::new());
+    }
+    let dir = profile.dir.as_deref();
+    let dns = match crate::dns::serve(&def.zones, profile.dns).await {
+        Ok(d) => d,
+        Err(e) => return done(Verdict::Error, e, Vec::new()),
+    };
+    let scripts: Vec<_> = def.servers.iter().map(|(ip, s)| (*ip, s.clone())).collect();
+    let servers = match super::script::start(&scripts, Some(profile.port)).await {
+        Ok(s) => s,
+        Err(e) => {
+            dns.stop().await;
+            return done(Verdict::Error, e, Vec::new());
+        }
+    };
+    let mut transcript = Vec::new();
+    let fail = |e: String, t| async move { CaseResult::new(case, Verdict::Error, e, start, t) };
+    if let Some(reset) = &profile.reset
+        && let Err(e) = command(reset, dir, Duration::from_secs(30)).await
+    {
+        dns.stop().await;
+        servers.stop().await;
+        return fail(format!("reset: {e}"), Vec::new()).await;
+    }
+    let first_zone = def.zones.keys().next().cloned().unwrap_or_default();
+    let to = def
+        .to
+        .first()
+        .cloned()
+        .unwrap_or_else(|| format!("user@{}", first_zone.trim_end_matches('.')));
+    let values = [
+        ("from", profile.from.clone()),
+        ("to", to.clone()),
+        ("message", message.display().to_string()),
+    ];
+    let inject: Vec<String> = profile.inject.iter().map(|a| expand(a, &values)).collect();
+    let mut firsts: Vec<IpAddr> = Vec::new();
+    for n in 0..def.runs {
+        let seen = order(&servers).len();
+        let before = delivered(&servers);
+        match command(&inject, dir, Duration::from_secs(30)).await {
+            Ok(out) if !out.is_empty() => transcript.push(note(format!("inject: {out}"))),
+            Ok(_) => {}
+            Err(e) => {
+                dns.stop().await;
+                servers.stop().await;
+                return fail(format!("inject: {e}"), transcript).await;
+            }
+        }
+        // Watch until a server took the message (and a moment more for stray
+        // connections), or the settle time is over.
+        let deadline = Instant::now() + profile.settle;
+        while Instant::now() < deadline {
+            if delivered(&servers) > before {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let tried = order(&servers);
+        if let Some(first) = tried.get(seen) {
+            firsts.push(*first);
+        }
+        transcript.push(note(format!(
+            "delivery {}: connections to {}; {} message(s) taken",
+            n + 1,
+            list(&tried[seen..]),
+            delivered(&servers) - before
+        )));
+        if let Some(reset) = &profile.reset
+            && n + 1 < def.runs
+        {
+            let _ = command(reset, dir, Duration::from_secs(30)).await;
+        }
+    }
+    let questions = dns.log.lock().map(|l| l.len()).unwrap_or(0);
+    transcript.push(note(format!(
+        "the MTA asked the fake DNS {questions} question(s)"
+    )));
+    dns.stop().await;
+    let outcome = judge(def, &servers, &firsts);
+    servers.stop().await;
+    match outcome {
+        Ok(why) => done(Verdict::Pass, why, transcript),
+        Err(why) => done(
+            match case.level() {
+                Level::Must => Verdict::Fail,
+                Level::Should | Level::May => Verdict::Warn,
+            },
+            why,
+            transcript,
+        ),
+    }
+}
+
+fn judge(def: &DeliveryDef, servers: &Scripted, firsts: &[IpAddr]) -> Result<String, String> {
+    let e = &def.expect;
+    let tried = order(servers);
+    let taken = delivered(servers);
+    let runs = def.runs as usize;
+    if let Some(want) = e.outcome {
+        let got_delivered = taken >= runs;
+        let want_delivered = want == Outcome::Delivered;
+        if got_delivered != want_delivered {
+            return Err(if want_delivered {
+                format!(
+                    "wanted the message delivered; no server took it (tried {})",
+                    list(&tried)
+                )
+            } else {
+                format!(
+                    "wanted {} (not delivered); a server took the message (tried {})",
+                    want.as_str(),
+                    list(&tried)
+                )
+            });
+        }
+    }
+    // A refused connection leaves no trace on the servers' side: only addresses with a
+    // scripted server can be seen tried.
+    if let Some(want) = &e.tried {
+        let visible: Vec<IpAddr> = want
+            .iter()
+            .copied()
+            .filter(|ip| matches!(ip, IpAddr::V4(v4) if def.servers.contains_key(v4)))
+            .collect();
+        if tried != visible {
+            return Err(format!(
+                "wanted the sender to try {}, it tried {}",
+                list(&visible),
+                list(&tried)
+            ));
+        }
+    }
+    if let Some(want) = e.delivered_to
+        && servers.messages_at(want) < runs
+    {
+        return Err(format!("wanted delivery to {want}; tried {}", list(&tried)));
+    }
+    if let Some(want) = e.connections
+        && want != tried.len()
+    {
+        return Err(format!(
+            "wanted {want} connection(s) to the scripted servers, saw {} ({})",
+            tried.len(),
+            list(&tried)
+        ));
+    }
+    for (ip, [low, high]) in &e.first_tried {
+        let share = firsts.iter().filter(|f| *f == ip).count() as f64 / runs.max(1) as f64;
+        if share < *low || share > *high {
+            return Err(format!(
+                "{ip} was tried first in {:.0}% of {runs} deliveries, wanted {:.0}–{:.0}%",
+                share * 100.0,
+                low * 100.0,
+                high * 100.0
+            ));
+        }
+    }
+    let mut why = format!("tried {}; {taken} message(s) taken", list(&tried));
+    if matches!(e.outcome, Some(Outcome::Deferred | Outcome::Bounced)) {
+        why.push_str(" (deferred and bounced look alike from the servers' side)");
+    }
+    Ok(why)
+}

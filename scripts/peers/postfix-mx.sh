@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Postfix as the SENDER of the delivery cases (scenarios/dns), through the fake DNS.
+#
+#   scripts/peers/postfix-mx.sh DIR [smtpspec run arguments ...]
+#
+# Makes a network namespace (smtpspec-mx) with only a loopback interface, whose
+# resolv.conf names 127.0.0.1 (glibc's resolver only asks port 53, so the fake DNS
+# answers there, inside the namespace), configures a second Postfix in DIR with DNS
+# lookups on and no SMTP listener, starts it inside the namespace, writes the sender
+# profile DIR/postfix-sender.yaml, and runs
+#   smtpspec run scenarios/dns --sender DIR/postfix-sender.yaml [arguments]
+# inside the namespace: for each case smtpspec serves the zones on 127.0.0.1:53 and the
+# scripted MX hosts on 127.0.0.x:25, hands Postfix a message with sendmail(1), and
+# watches which hosts it connects to. Everything is torn down afterwards.
+# Postfix keeps its defaults where the cases look (smtp_mx_session_limit = 2,
+# smtp_skip_5xx_greeting = yes); only the timeouts are shortened, so that a silent
+# host costs seconds, not minutes. Needs root, iproute2 and postfix
+# (scripts/peers/install.sh). Exit status: smtpspec's.
+set -euo pipefail
+
+dir=$(realpath -m "${1:?DIR}")
+shift
+ns=smtpspec-mx
+bin=${SMTPSPEC_BIN:-$(pwd)/target/release/smtpspec}
+etc="$dir/etc"
+[ -x "$bin" ] || { echo "postfix-mx: $bin is missing (cargo build --release -p smtpspec)" >&2; exit 2; }
+command -v ip >/dev/null || { echo "postfix-mx: ip (iproute2) is missing: run scripts/peers/install.sh" >&2; exit 2; }
+command -v postfix >/dev/null || { echo "postfix-mx: postfix is missing: run scripts/peers/install.sh" >&2; exit 2; }
+
+cleanup() {
+  ip netns exec "$ns" postfix -c "$etc" stop >/dev/null 2>&1 || true
+  ip netns del "$ns" 2>/dev/null || true
+  rm -rf "/etc/netns/$ns"
+}
+cleanup
+trap cleanup EXIT
+ip netns add "$ns"
+ip netns exec "$ns" ip link set lo up
+mkdir -p "/etc/netns/$ns"
+printf 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n' > "/etc/netns/$ns/resolv.conf"
+printf '127.0.0.1 localhost\n' > "/etc/netns/$ns/hosts"
+
+mkdir -p "$etc" "$dir/spool" "$dir/lib" "$dir/mail"
+chmod 755 "$dir"
+chmod 1777 "$dir/mail"
+chown postfix "$dir/lib"
+cat > "$etc/main.cf" <<CF
+compatibility_level = 3.6
+queue_directory = $dir/spool
+data_directory = $dir/lib
+command_directory = /usr/sbin
+daemon_directory = /usr/lib/postfix/sbin
+meta_directory = /etc/postfix
+shlib_directory = /usr/lib/postfix
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = relay.example.test
+mydomain = example.test
+myorigin = localhost
+mydestination = localhost
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+# The relay of the self-MX cases (relay.example.test, 127.0.0.9) is this host.
+proxy_interfaces = 127.0.0.9
+smtp_dns_support_level = enabled
+smtp_host_lookup = dns
+smtp_address_preference = ipv4
+smtp_tls_security_level = none
+smtp_connect_timeout = 1s
+smtp_helo_timeout = 3s
+smtp_mail_timeout = 3s
+smtp_rcpt_timeout = 3s
+smtp_data_init_timeout = 3s
+smtp_data_xfer_timeout = 3s
+smtp_data_done_timeout = 3s
+smtp_quit_timeout = 1s
+alias_maps = hash:$etc/aliases
+alias_database = hash:$etc/aliases
+mail_spool_directory = $dir/mail/
+maillog_file = $dir/maillog
+maillog_file_prefixes = /var, /dev/stdout, $dir
+CF
+# No SMTP listener: messages come in through sendmail(1).
+grep -v '^#' "$(dirname "$0")/postfix-services.cf" > "$etc/master.cf"
+printf 'postmaster: root\n' > "$etc/aliases"
+postalias -c "$etc" "hash:$etc/aliases"
+postfix -c "$etc" check || { echo "postfix check failed; see $dir/maillog" >&2; cat "$dir/maillog" 2>/dev/null >&2; exit 1; }
+ip netns exec "$ns" postfix -c "$etc" start \
+  || { echo "postfix start failed; see $dir/maillog" >&2; cat "$dir/maillog" 2>/dev/null >&2; exit 1; }
+
+# Before each case: an empty queue, and a queue manager that has forgotten the hosts
+# that failed in the last case (reload restarts qmgr).
+cat > "$dir/postfix-sender.yaml" <<YAML
+name: postfix
+dns: 127.0.0.1:53
+port: 25
+from: root@localhost
+helo: relay.example.test
+reset: [sh, -c, "postsuper -c $etc -d ALL >/dev/null 2>&1; postfix -c $etc reload >/dev/null 2>&1; sleep 0.5"]
+inject: [sh, -c, "/usr/sbin/sendmail -C $etc -f '{from}' '{to}' < '{message}'"]
+settle: 6s
+max_runs: 5
+YAML
+echo "postfix-mx: Postfix $(postconf -d -h mail_version) sending from namespace $ns; profile $dir/postfix-sender.yaml"
+status=0
+ip netns exec "$ns" "$bin" run "$(pwd)/scenarios/dns" --sender "$dir/postfix-sender.yaml" "$@" || status=$?
+echo "postfix-mx: Postfix's own log of the deliveries is $dir/maillog"
+exit "$status"
