@@ -14,6 +14,7 @@
 //! helo: mta.smtpspec.test      # the MTA's own name (cases about self-MX need it)
 //! reset: [sh, -c, "postsuper -c DIR -d ALL; postfix -c DIR reload"]   # before each case
 //! inject: [sh, -c, "sendmail -C DIR -f {from} {to} < {message}"]      # hand over one message
+//! queued: [sh, -c, "postqueue -c DIR -p | grep -q '^[0-9A-F]'"]     # exit 0: still queued
 //! settle: 6s                   # how long to watch for its deliveries
 //! max_runs: 5                  # cases that need more deliveries are skipped
 //! ```
@@ -39,6 +40,8 @@ struct File {
     #[serde(default)]
     reset: Option<Vec<String>>,
     inject: Vec<String>,
+    #[serde(default)]
+    queued: Option<Vec<String>>,
     #[serde(default)]
     settle: Option<String>,
     #[serde(default)]
@@ -68,6 +71,9 @@ pub struct SenderProfile {
     pub reset: Option<Vec<String>>,
     /// Hand one message over: `{from}`, `{to}`, `{message}`.
     pub inject: Vec<String>,
+    /// Exits 0 while the message waits in the MTA's queue: tells a deferred message
+    /// (still queued) from a bounced one (gone, and no server took it).
+    pub queued: Option<Vec<String>>,
     /// How long to watch a delivery.
     pub settle: Duration,
     /// Most deliveries one case may ask for.
@@ -107,6 +113,7 @@ impl SenderProfile {
             helo: f.helo,
             reset: f.reset,
             inject: f.inject,
+            queued: f.queued.filter(|q| !q.is_empty()),
             settle,
             max_runs: f.max_runs.unwrap_or(5),
             dir: f.dir.map(|d| base.join(d)),

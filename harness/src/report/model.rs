@@ -37,16 +37,17 @@ pub struct Report {
     /// Counts per verdict for each requirement level.
     #[serde(default)]
     pub by_level: Vec<LevelCounts>,
-    /// The requirements index seen through this run: per level, how many server
-    /// requirements every linked case passed, how many a linked case did not, and how
-    /// many this run did not test.
+    /// The requirements index seen through this run: per level, how many requirements
+    /// every linked case passed, how many a linked case did not, and how many this run
+    /// did not test. Counted over the roles this run tested (server for a server, client
+    /// for a client, relay for a sender; all that ran for the main job).
     #[serde(default)]
     pub requirements: Vec<RequirementCounts>,
     /// Every case, in catalogue order.
     pub cases: Vec<CaseReport>,
 }
 
-/// Server requirements of one level, by what this run showed.
+/// Requirements of one level, of the roles this run tested, by what it showed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RequirementCounts {
     /// MUST, SHOULD or MAY.
@@ -232,7 +233,9 @@ pub struct Context {
     pub target_name: String,
 }
 
-/// How the server requirements of `index` stand after `cases`.
+/// How the requirements of `index` stand after `cases`, for the roles the run tested:
+/// those with a linked case that ran (not skipped). A server run counts server
+/// requirements as before; a client run, client requirements.
 fn requirement_counts(
     index: &[crate::requirements::Requirement],
     cases: &[CaseReport],
@@ -240,6 +243,17 @@ fn requirement_counts(
     use crate::requirements::Role;
     if index.is_empty() {
         return Vec::new();
+    }
+    let ran = |id: &String| cases.iter().any(|c| &c.id == id && c.verdict != "skip");
+    let mut roles: Vec<Role> = index
+        .iter()
+        .filter(|r| r.role != Role::None && r.cases.iter().any(ran))
+        .map(|r| r.role)
+        .collect();
+    roles.sort();
+    roles.dedup();
+    if roles.is_empty() {
+        roles.push(Role::Server);
     }
     ["MUST", "SHOULD", "MAY"]
         .iter()
@@ -250,7 +264,7 @@ fn requirement_counts(
             };
             for r in index
                 .iter()
-                .filter(|r| r.role == Role::Server && r.testable() && r.level.as_str() == *level)
+                .filter(|r| roles.contains(&r.role) && r.testable() && r.level.as_str() == *level)
             {
                 let verdicts: Vec<&str> = r
                     .cases

@@ -4,8 +4,9 @@
 //! takes the message.
 //!
 //! From the servers' side a deferred and a bounced message look alike (neither reached
-//! a server), so for an MTA `outcome: deferred` and `outcome: bounced` are checked as
-//! "not delivered", and `reason` is not checked; the report says so.
+//! a server); the profile's `queued` command tells them apart (still in the queue:
+//! deferred). Without it they are checked as "not delivered". `reason` is the
+//! reference client's own words and is not checked.
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -81,6 +82,24 @@ async fn command(args: &[String], dir: Option<&Path>, limit: Duration) -> Result
     }
 }
 
+/// The exit status of a profile command as a yes or no (0 is yes); a command that
+/// cannot run says no.
+async fn status(args: &[String], dir: Option<&Path>) -> bool {
+    let mut cmd = tokio::process::Command::new(&args[0]);
+    cmd.args(&args[1..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    if let Some(d) = dir {
+        cmd.current_dir(d);
+    }
+    match cmd.status().await {
+        Ok(s) => s.success(),
+        Err(_) => false,
+    }
+}
+
 fn delivered(servers: &Scripted) -> usize {
     servers
         .counts
@@ -144,6 +163,8 @@ pub(super) async fn run(
     ];
     let inject: Vec<String> = profile.inject.iter().map(|a| expand(a, &values)).collect();
     let mut firsts: Vec<IpAddr> = Vec::new();
+    // Per run: Some(true) still queued, Some(false) gone, None not asked or delivered.
+    let mut queued: Vec<Option<bool>> = Vec::new();
     for n in 0..def.runs {
         let seen = order(&servers).len();
         let before = delivered(&servers);
@@ -170,6 +191,11 @@ pub(super) async fn run(
         if let Some(first) = tried.get(seen) {
             firsts.push(*first);
         }
+        let taken = delivered(&servers) > before;
+        queued.push(match (&profile.queued, taken) {
+            (Some(cmd), false) => Some(status(cmd, dir).await),
+            _ => None,
+        });
         transcript.push(note(format!(
             "delivery {}: connections to {}; {} message(s) taken",
             n + 1,
@@ -187,7 +213,7 @@ pub(super) async fn run(
         "the MTA asked the fake DNS {questions} question(s)"
     )));
     dns.stop().await;
-    let outcome = judge(def, &servers, &firsts);
+    let outcome = judge(def, &servers, &firsts, &queued);
     servers.stop().await;
     match outcome {
         Ok(why) => done(Verdict::Pass, why, transcript),
@@ -202,11 +228,40 @@ pub(super) async fn run(
     }
 }
 
-fn judge(def: &DeliveryDef, servers: &Scripted, firsts: &[IpAddr]) -> Result<String, String> {
+fn judge(
+    def: &DeliveryDef,
+    servers: &Scripted,
+    firsts: &[IpAddr],
+    queued: &[Option<bool>],
+) -> Result<String, String> {
     let e = &def.expect;
     let tried = order(servers);
     let taken = delivered(servers);
     let runs = def.runs as usize;
+    let known = |q: &Option<bool>| {
+        q.map(|still| {
+            if still {
+                Outcome::Deferred
+            } else {
+                Outcome::Bounced
+            }
+        })
+    };
+    if let Some(want) = e.outcome
+        && want != Outcome::Delivered
+        && let Some(got) = queued.iter().filter_map(known).find(|got| *got != want)
+    {
+        return Err(format!(
+            "wanted {}, the message was {} (tried {})",
+            want.as_str(),
+            if got == Outcome::Deferred {
+                "still queued (deferred)"
+            } else {
+                "gone from the queue, delivered nowhere (bounced)"
+            },
+            list(&tried)
+        ));
+    }
     if let Some(want) = e.outcome {
         let got_delivered = taken >= runs;
         let want_delivered = want == Outcome::Delivered;
@@ -267,7 +322,9 @@ fn judge(def: &DeliveryDef, servers: &Scripted, firsts: &[IpAddr]) -> Result<Str
         }
     }
     let mut why = format!("tried {}; {taken} message(s) taken", list(&tried));
-    if matches!(e.outcome, Some(Outcome::Deferred | Outcome::Bounced)) {
+    if let Some(q) = queued.iter().find_map(known) {
+        why.push_str(&format!("; {}", q.as_str()));
+    } else if matches!(e.outcome, Some(Outcome::Deferred | Outcome::Bounced)) {
         why.push_str(" (deferred and bounced look alike from the servers' side)");
     }
     Ok(why)
