@@ -13,6 +13,7 @@ use std::time::Duration;
 use smtp_protocol::Verb;
 use smtp_protocol::data::{DataConfig, DataDecoder};
 use smtp_protocol::line::{LineConfig, LineDecoder};
+use smtp_protocol::reply::{Reply, ReplyCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -148,8 +149,13 @@ async fn try_start(
     })
 }
 
+/// A one-line reply as the protocol crate writes it; a code outside 200–599 that a
+/// script asks for on purpose is written as it is.
 fn reply(code: u16, text: &str) -> Vec<u8> {
-    format!("{code} {text}\r\n").into_bytes()
+    match ReplyCode::new(code) {
+        Some(c) => Reply::new(c, text).to_bytes(),
+        None => format!("{code} {text}\r\n").into_bytes(),
+    }
 }
 
 async fn serve(
@@ -213,8 +219,12 @@ async fn serve(
                 let (code, text) = match Verb::from_bytes(verb) {
                     Some(Verb::Ehlo) => match codes.ehlo.unwrap_or(250) {
                         250 => {
-                            out.extend_from_slice(
-                                b"250-scripted.smtpspec.test\r\n250 8BITMIME\r\n",
+                            out.extend(
+                                Reply::multiline(
+                                    ReplyCode::OK,
+                                    vec!["scripted.smtpspec.test".into(), "8BITMIME".into()],
+                                )
+                                .to_bytes(),
                             );
                             continue;
                         }

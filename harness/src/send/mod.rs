@@ -19,6 +19,7 @@ use smtp_protocol::address::{ForwardPath, Host};
 use smtp_protocol::client::{
     ClientConfig, ClientFinding, Disposition, Outgoing, RecipientResult, Timeouts,
 };
+use smtp_protocol::reply::ReplyCode;
 
 use crate::report::model::EventReport;
 pub use deviation::SenderDeviation;
@@ -465,15 +466,15 @@ async fn deliver_domain(
 fn deviate(results: &mut [RecipientResult], deviations: &[SenderDeviation]) {
     use smtp_protocol::client::Stage;
     for r in results {
-        let code = r.reply.as_ref().map_or(0, |reply| reply.code.get());
+        let code = r.reply.as_ref().map(|reply| reply.code);
         let flip = match (r.disposition, r.stage) {
             (Disposition::Bounced, Stage::Rcpt) => {
                 deviations.contains(&SenderDeviation::RetryPermanent)
             }
-            (Disposition::Deferred, Stage::Rcpt) if code == 552 => {
+            (Disposition::Deferred, Stage::Rcpt) if code == Some(ReplyCode::EXCEEDED_STORAGE) => {
                 deviations.contains(&SenderDeviation::Rcpt552Permanent)
             }
-            (Disposition::Deferred, Stage::Content) if code / 100 == 4 => {
+            (Disposition::Deferred, Stage::Content) if code.is_some_and(|c| c.class() == 4) => {
                 deviations.contains(&SenderDeviation::TemporaryAsPermanent)
             }
             _ => false,

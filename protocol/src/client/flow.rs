@@ -196,12 +196,12 @@ impl ClientSession {
         let Some(creds) = self.config.auth.clone() else {
             return;
         };
-        match reply.code.get() {
-            235 => {
+        match reply.code {
+            ReplyCode::AUTH_SUCCEEDED => {
                 self.authenticated = true;
                 self.begin_transaction();
             }
-            334 => {
+            ReplyCode::AUTH_CHALLENGE => {
                 let answer = match (mechanism, step) {
                     (Mechanism::Login, 0) => Some(creds.user),
                     (Mechanism::Login, 1) => Some(creds.password),
@@ -318,7 +318,8 @@ impl ClientSession {
             } else {
                 // RFC 5321 §4.5.3.1.10: a 552 to RCPT is the old "too many recipients"
                 // and is treated as temporary.
-                let permanent = reply.code.class() == 5 && reply.code.get() != 552;
+                let permanent =
+                    reply.code.class() == 5 && reply.code != ReplyCode::EXCEEDED_STORAGE;
                 self.results[i] = Some(RecipientResult {
                     to: self.message.to[i].clone(),
                     disposition: if permanent {
