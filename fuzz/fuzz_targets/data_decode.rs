@@ -36,6 +36,7 @@ fuzz_target!(|input: Input| {
             .iter()
             .fold(EndSet::STANDARD, |s, &e| s.with(e)),
         unstuff: input.unstuff,
+        lf_regime: EndSet::NONE,
     };
     let cut = usize::from(input.cut) % (input.bytes.len() + 1);
     let mut one = DataDecoder::new(config);

@@ -65,7 +65,7 @@ impl Driver {
                     };
                     self.session.handle_stored(result);
                 }
-                Output::StartTls | Output::Close => {}
+                Output::StartTls | Output::Close | Output::Pause(_) => {}
             }
         }
         assert!(self.session.buffered() <= MAX_AUTH_LINE);

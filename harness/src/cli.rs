@@ -95,7 +95,7 @@ pub(crate) struct SendArgs {
     #[arg(
         long,
         value_name = "ADDRESS",
-        required_unless_present = "list_deviations"
+        required_unless_present_any = ["list_deviations", "list_variants"]
     )]
     pub(crate) from: Option<String>,
     /// A recipient (RCPT TO); repeatable, recipients of several domains are routed
@@ -103,7 +103,7 @@ pub(crate) struct SendArgs {
     #[arg(
         long,
         value_name = "ADDRESS",
-        required_unless_present = "list_deviations"
+        required_unless_present_any = ["list_deviations", "list_variants"]
     )]
     pub(crate) to: Vec<String>,
     /// The DNS server to ask (the fake DNS), e.g. 127.0.0.1:5300 [default: the
@@ -169,6 +169,18 @@ pub(crate) struct SendArgs {
     /// Print every sender deviation, one per line (name, then description), and exit.
     #[arg(long)]
     pub(crate) list_deviations: bool,
+    /// Behave in one permitted way (repeatable): HELO only, no pipelining, ...; see
+    /// --list-variants.
+    #[arg(long = "variant", value_name = "NAME")]
+    pub(crate) variant: Vec<String>,
+    /// Print every client variant, one per line (name, what it does, the RFC text that
+    /// allows it), and exit.
+    #[arg(long)]
+    pub(crate) list_variants: bool,
+    /// Certificates (PEM) to verify servers against (client-verify-ca); without it any
+    /// certificate is accepted.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ca: Option<PathBuf>,
 }
 
 /// The client's STARTTLS policy.
@@ -227,6 +239,14 @@ pub(crate) struct ServeArgs {
     /// Print every deviation, one per line (name, then description), and exit.
     #[arg(long)]
     pub(crate) list_deviations: bool,
+    /// Behave in one permitted way (repeatable): a connection limit, a slow greeting,
+    /// another refusal code, ...; see --list-variants.
+    #[arg(long = "variant", value_name = "NAME")]
+    pub(crate) variant: Vec<String>,
+    /// Print every variant, one per line (name, what it does, the RFC text that allows
+    /// it), and exit.
+    #[arg(long)]
+    pub(crate) list_variants: bool,
 }
 
 /// Which failures make the exit status 1.
@@ -348,6 +368,10 @@ pub(crate) struct RunArgs {
     /// mutation test.
     #[arg(long = "deviate", value_name = "NAME")]
     pub(crate) deviate: Vec<String>,
+    /// Run the embedded server (or, for `client-*` names, the reference client) in a
+    /// permitted variant (repeatable): the catalogue must not fail it.
+    #[arg(long = "variant", value_name = "NAME")]
+    pub(crate) variant: Vec<String>,
     /// A real MTA as the sender of the delivery cases (a sender profile, see
     /// scripts/peers/postfix-mx.sh); only delivery cases run, one at a time.
     #[arg(long, value_name = "PROFILE", conflicts_with = "target")]
@@ -411,4 +435,10 @@ pub(crate) struct ReportArgs {
 pub(crate) struct PathsArgs {
     /// Scenario files or directories [default: the catalogue].
     pub(crate) paths: Vec<PathBuf>,
+}
+
+/// One line of `--list-variants`, the same for servers and clients, so a script can cut
+/// the name off the first column either way.
+pub(crate) fn print_variant(name: &str, description: &str, allowed_by: &str) {
+    println!("{name:<26} {description}; allowed by {allowed_by}");
 }

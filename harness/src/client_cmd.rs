@@ -95,6 +95,14 @@ pub(crate) fn main(args: ClientArgs) -> ExitCode {
         size_limit: None,
         mailbox: None,
         tls: Default::default(),
+        catch_all: None,
+        test_ca: match smtpspec::test_ca::TestCa::generate() {
+            Ok(ca) => Some(Arc::new(ca)),
+            Err(e) => {
+                eprintln!("smtpspec client: {e}");
+                return ExitCode::from(3);
+            }
+        },
         sender: runner::delivery::Sender::Absent(
             "a delivery case tests a sender; run it with smtpspec run".into(),
         ),
@@ -108,18 +116,16 @@ pub(crate) fn main(args: ClientArgs) -> ExitCode {
             return ExitCode::from(3);
         }
     };
-    let options = Options {
-        // Clients are processes (Python, Node): a few at a time.
-        jobs: args.run.jobs.min(4),
-        step_timeout,
-    };
+    // Clients are processes (Python, Node): a few at a time.
+    let options = Options::new(args.run.jobs.min(4), step_timeout);
     let started = unix_now();
-    let results = runtime.block_on(runner::run(&cases, &target, options, None));
+    let (results, pacing) = runtime.block_on(runner::run_paced(&cases, &target, options, None));
     let run = Run {
         target,
         started,
         finished: unix_now(),
         cases: results,
+        pacing,
     };
     let files = load::collect_files(&paths).unwrap_or_default();
     finish(&run, &args.run, &files, step_timeout, name)

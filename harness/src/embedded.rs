@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use reference_server::settings::{FileSettings, StoreKind};
-use reference_server::{RunningServer, Server};
+use reference_server::{RunningServer, Server, Variant};
 use smtp_protocol::base64;
 use smtp_protocol::server::Deviation;
 
@@ -28,6 +28,16 @@ pub fn vars(domain: &str, rcpt: &str, bad_rcpt: &str, credentials: Option<(&str,
         v.insert("target.password".into(), password.into());
         let token = base64::encode(format!("\0{user}\0{password}").as_bytes());
         v.insert("target.auth_plain".into(), token);
+        // AUTH LOGIN answers its two challenges with the user and the password, each
+        // in base64.
+        v.insert(
+            "target.auth_login_user".into(),
+            base64::encode(user.as_bytes()),
+        );
+        v.insert(
+            "target.auth_login_password".into(),
+            base64::encode(password.as_bytes()),
+        );
     }
     v
 }
@@ -41,12 +51,36 @@ pub struct Embedded {
     pub vars: Vars,
     /// Its Maildir, for `expect_stored`.
     pub mailbox: PathBuf,
+    /// The Maildir holds LF line ends (a variant's store format).
+    pub mailbox_lf: bool,
     _dir: tempfile::TempDir,
+}
+
+impl Embedded {
+    /// Where the harness reads what the server stored.
+    pub fn store(&self) -> crate::runner::Mailbox {
+        crate::runner::Mailbox {
+            kind: crate::runner::StoreKind::Maildir,
+            dir: self.mailbox.clone(),
+            lf: self.mailbox_lf,
+        }
+    }
 }
 
 /// Start the reference server (with `deviations`).
 pub async fn start(deviations: &[Deviation]) -> Result<Embedded, String> {
     start_configured(deviations, |_| {}).await
+}
+
+/// Start the reference server with `deviations` and permitted `variants`.
+pub async fn start_with(
+    deviations: &[Deviation],
+    variants: &[Variant],
+) -> Result<Embedded, String> {
+    start_configured(deviations, |f| {
+        f.variants = variants.iter().map(|v| v.name().to_owned()).collect();
+    })
+    .await
 }
 
 /// Start the reference server with its settings adjusted by `configure` (tests use it
@@ -73,6 +107,7 @@ pub async fn start_configured(
     file.max_message_size = 1_000_000;
     configure(&mut file);
     let settings = file.resolve().map_err(|e| e.to_string())?;
+    let mailbox_lf = settings.store_format.lf;
     let server = Server::bind(settings).await.map_err(|e| e.to_string())?;
     let running = server.spawn().map_err(|e| e.to_string())?;
     let vars = vars(
@@ -85,6 +120,7 @@ pub async fn start_configured(
         server: running,
         vars,
         mailbox,
+        mailbox_lf,
         _dir: dir,
     })
 }
@@ -98,4 +134,53 @@ pub fn catalogue() -> PathBuf {
     } else {
         PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios"))
     }
+}
+
+/// What the embedded target and the reference client run as: the main job's setup,
+/// with deviations (the mutation test) or permitted variants (the negative control).
+#[derive(Debug, Clone, Default)]
+pub struct Setup {
+    /// Server deviations.
+    pub deviations: Vec<Deviation>,
+    /// Server variants.
+    pub variants: Vec<Variant>,
+    /// Sender deviations of the reference client in delivery cases.
+    pub sender: Vec<crate::send::SenderDeviation>,
+    /// Variants of the reference client in client cases.
+    pub client: Vec<crate::send::ClientVariant>,
+}
+
+/// Run `cases` the way `smtpspec run` does without `--target`: the embedded server
+/// with `setup`, discovered and surveyed (connection probe, catch-all), the reference
+/// client as sender and as client under test, a test CA for client cases.
+pub async fn run_cases(
+    cases: &[crate::scenario::load::Case],
+    setup: &Setup,
+    mut options: crate::runner::Options,
+) -> Result<
+    (
+        crate::runner::Target,
+        Vec<crate::runner::CaseResult>,
+        crate::runner::PacerStats,
+    ),
+    String,
+> {
+    use crate::runner;
+    let e = start_with(&setup.deviations, &setup.variants).await?;
+    let mut target = runner::discover(
+        e.server.addr(),
+        e.vars.clone(),
+        Some(e.store()),
+        runner::TlsSettings::default(),
+        options.step_timeout,
+    )
+    .await?;
+    options.initial_jobs =
+        Some(runner::survey(&mut target, options.jobs, options.step_timeout).await);
+    target.sender = runner::delivery::Sender::Reference(setup.sender.clone());
+    target.client = runner::serving::ClientUnderTest::Reference(setup.client.clone());
+    target.test_ca = Some(std::sync::Arc::new(crate::test_ca::TestCa::generate()?));
+    let (results, pacing) = runner::run_paced(cases, &target, options, None).await;
+    let _ = e.server.stop().await;
+    Ok((target, results, pacing))
 }

@@ -21,3 +21,4 @@ pub mod runner;
 pub mod scenario;
 pub mod send;
 pub mod sender_profile;
+pub mod test_ca;

@@ -8,8 +8,11 @@
 //! bad_rcpt: nosuchuser@pfx.peers.test # one that does not
 //! user: alice                         # AUTH, optional
 //! password: secret
-//! maildir: /tmp/peer/Maildir          # optional: lets expect_stored look
-//! maildir_newlines: lf                # the delivery agent stores LF line ends
+//! store:                              # optional: lets expect_stored look
+//!   kind: maildir                     # maildir | mbox | files (one file per message)
+//!   path: /tmp/peer/Maildir
+//!   newlines: lf                      # the delivery agent stores LF line ends
+//! # (older form, still read: maildir: DIR and maildir_newlines: lf)
 //! tls: { implicit: false, server_name: mx.example.test }   # optional
 //! launch:                             # optional: start the server for the run
 //!   command: [python3, peer.py, --listen, "127.0.0.1:25257"]
@@ -54,6 +57,9 @@ pub struct Profile {
     /// the default) or `lf` (Unix MDAs such as Postfix's local(8) store LF).
     #[serde(default)]
     pub maildir_newlines: Newlines,
+    /// Where the server stores what it accepts, if readable.
+    #[serde(default)]
+    pub store: Option<StoreSpec>,
     /// A command that starts the server for the run.
     #[serde(default)]
     pub launch: Option<Launch>,
@@ -72,6 +78,31 @@ pub struct TlsOptions {
     /// The name to send in SNI.
     #[serde(default)]
     pub server_name: Option<String>,
+}
+
+/// Where and how a target stores messages.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSpec {
+    /// `maildir`, `mbox` or `files`.
+    pub kind: StoreKindSpec,
+    /// The Maildir or directory, or the mbox file.
+    pub path: PathBuf,
+    /// `crlf` (as received, the default) or `lf`.
+    #[serde(default)]
+    pub newlines: Newlines,
+}
+
+/// The layout of a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKindSpec {
+    /// One file per message in `new/` (or `cur/`).
+    Maildir,
+    /// One file, messages separated by `From ` lines.
+    Mbox,
+    /// A directory with one file per message.
+    Files,
 }
 
 /// Line ends in stored messages.
@@ -122,6 +153,15 @@ impl Profile {
         if let Some(m) = profile.maildir.as_mut() {
             resolve(m);
         }
+        if let Some(st) = profile.store.as_mut() {
+            resolve(&mut st.path);
+        }
+        if profile.store.is_some() && profile.maildir.is_some() {
+            return Err(format!(
+                "{}: give the store once: store, or the older maildir",
+                path.display()
+            ));
+        }
         if let Some(l) = profile.launch.as_mut() {
             let mut dir = l.dir.take().unwrap_or_default();
             resolve(&mut dir);
@@ -151,6 +191,27 @@ impl Profile {
             .map_err(|e| format!("address {}: {e}", self.address))?
             .next()
             .ok_or_else(|| format!("address {}: no address", self.address))
+    }
+
+    /// Where the harness reads what the target stored, if the profile says.
+    pub fn store(&self) -> Option<crate::runner::Mailbox> {
+        use crate::runner::{Mailbox, StoreKind};
+        if let Some(st) = &self.store {
+            return Some(Mailbox {
+                kind: match st.kind {
+                    StoreKindSpec::Maildir => StoreKind::Maildir,
+                    StoreKindSpec::Mbox => StoreKind::Mbox,
+                    StoreKindSpec::Files => StoreKind::Files,
+                },
+                dir: st.path.clone(),
+                lf: st.newlines == Newlines::Lf,
+            });
+        }
+        self.maildir.clone().map(|dir| Mailbox {
+            kind: StoreKind::Maildir,
+            dir,
+            lf: self.maildir_newlines == Newlines::Lf,
+        })
     }
 
     /// The catalogue's variables for this target.

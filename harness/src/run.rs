@@ -9,14 +9,15 @@ use std::time::Duration;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use reference_server::Variant;
 use smtp_protocol::server::Deviation;
 use smtpspec::embedded;
 use smtpspec::launch;
-use smtpspec::profile::{Newlines, Profile};
+use smtpspec::profile::Profile;
 use smtpspec::report::Run;
 use smtpspec::report::model::{Context, Report, Settings};
 use smtpspec::requirements;
-use smtpspec::runner::{self, Mailbox, Options, TlsSettings, Verdict};
+use smtpspec::runner::{self, Options, TlsSettings, Verdict};
 use smtpspec::scenario::load::{self, Case};
 use smtpspec::scenario::{Level, parse_duration};
 
@@ -84,6 +85,19 @@ pub(crate) fn list(args: PathsArgs) -> ExitCode {
 pub(crate) fn check(args: PathsArgs) -> ExitCode {
     match load_cases(args.paths) {
         Ok(cases) => {
+            // RFC 5321 §4.3.2: every expected code set as wide as the RFC allows, or
+            // the sentence that narrows it.
+            let problems: Vec<_> = cases.iter().flat_map(load::replies::lint).collect();
+            for p in &problems {
+                eprintln!("{p}");
+            }
+            if !problems.is_empty() {
+                eprintln!(
+                    "smtpspec check: {} expectation(s) narrower than RFC 5321 §4.3.2",
+                    problems.len()
+                );
+                return ExitCode::from(EXIT_USAGE);
+            }
             println!("{} cases, no errors", cases.len());
             ExitCode::SUCCESS
         }
@@ -117,8 +131,34 @@ pub(crate) fn main(args: RunArgs) -> ExitCode {
             }
         }
     }
-    if args.target.is_some() && !(deviations.is_empty() && sender_deviations.is_empty()) {
-        eprintln!("smtpspec run: --deviate applies to the embedded server, not to --target");
+    let mut variants = Vec::new();
+    let mut client_variants = Vec::new();
+    for name in &args.variant {
+        match (
+            Variant::from_name(name),
+            smtpspec::send::ClientVariant::from_name(name),
+        ) {
+            (Some(v), _) => variants.push(v),
+            (None, Some(v)) => client_variants.push(v),
+            (None, None) => {
+                eprintln!(
+                    "smtpspec run: variant {name:?} does not exist (see serve --list-variants \
+                     and send --list-variants)"
+                );
+                return ExitCode::from(EXIT_USAGE);
+            }
+        }
+    }
+    if args.target.is_some()
+        && !(deviations.is_empty()
+            && sender_deviations.is_empty()
+            && variants.is_empty()
+            && client_variants.is_empty())
+    {
+        eprintln!(
+            "smtpspec run: --deviate and --variant apply to the embedded server and the \
+             reference client, not to --target"
+        );
         return ExitCode::from(EXIT_USAGE);
     }
     let mut cases = match load_cases(args.paths.clone()) {
@@ -182,10 +222,7 @@ pub(crate) fn main(args: RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_UNTESTABLE);
         }
     };
-    let options = Options {
-        jobs: if sender.is_some() { 1 } else { args.jobs },
-        step_timeout,
-    };
+    let mut options = Options::new(if sender.is_some() { 1 } else { args.jobs }, step_timeout);
     // A profile that cannot be read is a configuration error (2), not an untestable
     // target (3).
     let profile = match &args.target {
@@ -204,12 +241,9 @@ pub(crate) fn main(args: RunArgs) -> ExitCode {
         let mut launched = None;
         let (server, addr, vars, mailbox) = match (&args.target, &profile) {
             (None, _) => {
-                let e = embedded::start(&deviations).await?;
-                let mailbox = Mailbox {
-                    dir: e.mailbox.clone(),
-                    lf: false,
-                };
+                let e = embedded::start_with(&deviations, &variants).await?;
                 let (addr, vars) = (e.server.addr(), e.vars.clone());
+                let mailbox = e.store();
                 (Some(e), addr, vars, Some(mailbox))
             }
             (Some(_), Some(profile)) => {
@@ -224,11 +258,7 @@ pub(crate) fn main(args: RunArgs) -> ExitCode {
                     );
                     launched = Some(up);
                 }
-                let mailbox = profile.maildir.clone().map(|dir| Mailbox {
-                    dir,
-                    lf: profile.maildir_newlines == Newlines::Lf,
-                });
-                (None, addr, profile.vars(), mailbox)
+                (None, addr, profile.vars(), profile.store())
             }
             (Some(t), None) => {
                 let addr: SocketAddr = t
@@ -254,6 +284,12 @@ pub(crate) fn main(args: RunArgs) -> ExitCode {
                 server_name: p.tls.server_name.clone(),
             });
         let mut target = runner::discover(addr, vars, mailbox, tls, step_timeout).await?;
+        if sender.is_none() {
+            options.initial_jobs =
+                Some(runner::survey(&mut target, options.jobs, step_timeout).await);
+        }
+        target.client = runner::serving::ClientUnderTest::Reference(client_variants.clone());
+        target.test_ca = Some(Arc::new(smtpspec::test_ca::TestCa::generate()?));
         target.sender = match &sender {
             Some(profile) => runner::delivery::Sender::Mta(Arc::clone(profile), message.clone()),
             None => runner::delivery::Sender::Reference(sender_deviations),
@@ -269,7 +305,7 @@ pub(crate) fn main(args: RunArgs) -> ExitCode {
             );
         }
         let (bar, on_done) = progress(cases.len());
-        let results = runner::run(&cases, &target, options, Some(on_done)).await;
+        let (results, pacing) = runner::run_paced(&cases, &target, options, Some(on_done)).await;
         bar.finish_and_clear();
         if let Some(e) = server {
             let _ = e.server.stop().await;
@@ -280,6 +316,7 @@ pub(crate) fn main(args: RunArgs) -> ExitCode {
             started,
             finished: unix_now(),
             cases: results,
+            pacing,
         })
     });
     let run = match outcome {
@@ -291,7 +328,7 @@ pub(crate) fn main(args: RunArgs) -> ExitCode {
     };
     let name = match &sender {
         Some(p) => format!("{} (sender)", p.name),
-        None => target_name(args.target.as_deref(), args.deviate.as_slice()),
+        None => target_name(args.target.as_deref(), &args.deviate, &args.variant),
     };
     finish(&run, &args, &files, step_timeout, name)
 }
@@ -315,6 +352,7 @@ pub(crate) fn finish(
             jobs: args.jobs,
             timeout_ms: u64::try_from(step_timeout.as_millis()).unwrap_or(u64::MAX),
             deviations: args.deviate.clone(),
+            variants: args.variant.clone(),
             seed: None,
         },
         suite_digest: output::suite_digest(files),
@@ -332,6 +370,24 @@ pub(crate) fn finish(
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    // A scenario found wrong while running says nothing about the target: the run is
+    // a usage error, whatever the verdicts.
+    let faults: Vec<&str> = run
+        .cases
+        .iter()
+        .filter(|c| c.scenario_error)
+        .map(|c| c.reason.as_str())
+        .collect();
+    if !faults.is_empty() {
+        for f in &faults {
+            eprintln!("smtpspec: {f}");
+        }
+        eprintln!(
+            "smtpspec: {} case(s) stopped on a fault of the scenario itself, not of the target",
+            faults.len()
+        );
+        return ExitCode::from(EXIT_USAGE);
+    }
     match (exit_status(run, args.fail_on), judged) {
         (code, _) if code == ExitCode::from(EXIT_UNTESTABLE) => code,
         (_, Some(true)) => ExitCode::from(EXIT_NONCONFORMANT),
@@ -342,10 +398,19 @@ pub(crate) fn finish(
 
 /// What a target is called in reports and matrices: the profile's name, the
 /// embedded server (with its deviations), or the address.
-fn target_name(target: Option<&str>, deviations: &[String]) -> String {
+fn target_name(target: Option<&str>, deviations: &[String], variants: &[String]) -> String {
     match target {
-        None if deviations.is_empty() => "smtpspec reference server".into(),
-        None => format!("reference server --deviate {}", deviations.join(",")),
+        None if deviations.is_empty() && variants.is_empty() => "smtpspec reference server".into(),
+        None => {
+            let mut name = "reference server".to_owned();
+            if !deviations.is_empty() {
+                name.push_str(&format!(" --deviate {}", deviations.join(",")));
+            }
+            if !variants.is_empty() {
+                name.push_str(&format!(" --variant {}", variants.join(",")));
+            }
+            name
+        }
         Some(t) if t.ends_with(".yaml") || t.ends_with(".yml") => std::path::Path::new(t)
             .file_stem()
             .map_or_else(|| t.to_owned(), |s| s.to_string_lossy().into_owned()),

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use smtp_protocol::address::{ForwardPath, Host, Mailbox, ReversePath};
 use smtp_protocol::client::{ClientConfig, Credentials, Outgoing, Timeouts, TlsPolicy};
 use smtpspec::scenario::parse_duration;
-use smtpspec::send::{self, Delivery, SendOptions, SenderDeviation};
+use smtpspec::send::{self, ClientVariant, Delivery, SendOptions, SenderDeviation, Trust};
 
 use crate::EXIT_USAGE;
 use crate::cli::{SendArgs, SendFormat, TlsArg};
@@ -17,6 +17,12 @@ pub(crate) fn main(args: SendArgs) -> ExitCode {
     if args.list_deviations {
         for d in SenderDeviation::ALL {
             println!("{:<32} {}", d.name(), d.description());
+        }
+        return ExitCode::SUCCESS;
+    }
+    if args.list_variants {
+        for v in ClientVariant::ALL {
+            crate::cli::print_variant(v.name(), v.description(), v.allowed_by());
         }
         return ExitCode::SUCCESS;
     }
@@ -129,6 +135,34 @@ fn prepare(args: &SendArgs) -> Result<(Outgoing, SendOptions), String> {
             format!("deviation {name:?} does not exist (see send --list-deviations)")
         })?;
         options.deviations.push(d);
+    }
+    for name in &args.variant {
+        let v = ClientVariant::from_name(name)
+            .ok_or_else(|| format!("variant {name:?} does not exist (see send --list-variants)"))?;
+        v.apply(&mut options.client);
+        if v == ClientVariant::VerifyCa && args.ca.is_none() {
+            return Err("client-verify-ca needs --ca FILE (the certificates to trust)".into());
+        }
+    }
+    if let Some(path) = &args.ca {
+        use rustls_pki_types::CertificateDer;
+        use rustls_pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        let certs = CertificateDer::pem_file_iter(path)
+            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| format!("--ca {}: {e}", path.display()))?;
+        for c in certs {
+            roots
+                .add(c)
+                .map_err(|e| format!("--ca {}: {e}", path.display()))?;
+        }
+        if roots.is_empty() {
+            return Err(format!("--ca {}: no certificate", path.display()));
+        }
+        options.trust = Some(Trust {
+            roots: std::sync::Arc::new(roots),
+            name: None,
+        });
     }
     options.seed = args.seed.unwrap_or_else(|| {
         SystemTime::now()

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use reference_server::settings::{FileSettings, StoreKind};
-use reference_server::{Server, Store};
+use reference_server::{Server, Store, Variant};
 use smtp_protocol::server::Deviation;
 
 use crate::EXIT_USAGE;
@@ -13,6 +13,12 @@ pub(crate) fn main(args: ServeArgs) -> ExitCode {
     if args.list_deviations {
         for d in Deviation::ALL {
             println!("{:<32} {}", d.name(), d.description());
+        }
+        return ExitCode::SUCCESS;
+    }
+    if args.list_variants {
+        for v in Variant::ALL {
+            crate::cli::print_variant(v.name(), v.description(), v.allowed_by());
         }
         return ExitCode::SUCCESS;
     }
@@ -52,6 +58,7 @@ pub(crate) fn main(args: ServeArgs) -> ExitCode {
             .iter()
             .map(|d| d.name())
             .collect();
+        let variants = settings.variants.clone();
         let server = match Server::bind(settings).await {
             Ok(s) => s,
             Err(e) => {
@@ -75,6 +82,11 @@ pub(crate) fn main(args: ServeArgs) -> ExitCode {
             "no deviations".to_owned()
         } else {
             format!("DEVIATING: {}", deviations.join(", "))
+        };
+        let deviations = if variants.is_empty() {
+            deviations
+        } else {
+            format!("{deviations}; variants: {}", variants.join(", "))
         };
         println!("smtpspec serve: listening on {addr}; {tls}; {store}; {deviations}");
         let stop = async {
@@ -112,5 +124,6 @@ fn settings(args: ServeArgs) -> Result<reference_server::Settings, String> {
         None => {}
     }
     file.deviations.extend(args.deviate);
+    file.variants.extend(args.variant);
     file.resolve().map_err(|e| e.to_string())
 }

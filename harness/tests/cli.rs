@@ -195,3 +195,65 @@ fn a_profile_with_an_unknown_key_exits_2() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("typo.yaml:5"), "{stderr}");
 }
+
+/// A scenario found wrong only while running (here an `expect_ehlo` with no EHLO before
+/// it) is an error of the scenario, named by file and line, and the run exits 2 —
+/// whatever the target did.
+#[test]
+fn a_scenario_fault_found_at_run_time_exits_2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("faulty.yaml");
+    std::fs::write(
+        &file,
+        "suite: test.faulty\ncases:\n  - id: ehlo-check-without-ehlo\n    title: t\n    \
+         spec: { rfc: 5321, section: \"4.1.1.1\", level: MUST }\n    steps:\n      \
+         - expect: 220\n      - expect_ehlo: { keyword: PIPELINING }\n",
+    )
+    .expect("write");
+    let (out, _) = smtpspec(&["run", file.to_str().expect("path")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("scenario error at") && stderr.contains("faulty.yaml:8"),
+        "{stderr}"
+    );
+}
+
+/// `smtpspec check` holds every expected code set to RFC 5321 §4.3.2: narrower than
+/// the list without the sentence that narrows it is an error (exit 2), located.
+#[test]
+fn check_refuses_a_code_set_narrower_than_section_4_3_2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let narrow = dir.path().join("narrow.yaml");
+    let body = "suite: test.narrow\ncases:\n  - id: rcpt-before-mail\n    title: t\n    \
+                spec: { rfc: 5321, section: \"4.1.4\", level: MUST }\n    steps:\n      \
+                - expect: 220\n      - send: \"EHLO a.test\"\n      - expect: 250\n      \
+                - send: \"RCPT TO:<a@b.test>\"\n      - expect: EXPECTATION\n";
+    std::fs::write(&narrow, body.replace("EXPECTATION", "503")).expect("write");
+    let (out, _) = smtpspec(&["check", narrow.to_str().expect("path")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("narrow.yaml:11") && stderr.contains("answers RCPT"),
+        "{stderr}"
+    );
+    let cited = body.replace(
+        "EXPECTATION",
+        "{ code: 503, because: \"RFC 5321 §4.1.4: ... a 503 failure reply MUST be returned\" }",
+    );
+    std::fs::write(&narrow, cited).expect("write");
+    assert_checks_clean(&narrow);
+    let wide = body.replace("EXPECTATION", "{ class: 5xx, prefer: [503] }");
+    std::fs::write(&narrow, wide).expect("write");
+    assert_checks_clean(&narrow);
+}
+
+fn assert_checks_clean(file: &std::path::Path) {
+    let (out, _) = smtpspec(&["check", file.to_str().expect("path")]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -36,8 +36,10 @@ fn target(addr: SocketAddr) -> Target {
         size_limit: None,
         mailbox: None,
         tls: Default::default(),
+        catch_all: None,
         sender: Default::default(),
         client: Default::default(),
+        test_ca: None,
     }
 }
 
@@ -45,16 +47,7 @@ async fn verdicts(addr: SocketAddr) -> (Vec<(Verdict, String)>, Duration) {
     let cases = load::load(&[embedded::catalogue().join("rfc5321/session.yaml")]).expect("load");
     let start = Instant::now();
     let step = Duration::from_millis(300);
-    let results = runner::run(
-        &cases,
-        &target(addr),
-        Options {
-            jobs: 8,
-            step_timeout: step,
-        },
-        None,
-    )
-    .await;
+    let results = runner::run(&cases, &target(addr), Options::new(8, step), None).await;
     (
         results.into_iter().map(|r| (r.verdict, r.reason)).collect(),
         start.elapsed(),
@@ -90,10 +83,7 @@ async fn worst_case(addr: SocketAddr) -> (Duration, usize) {
     let results = runner::run(
         &cases,
         &target(addr),
-        Options {
-            jobs: 8,
-            step_timeout: Duration::from_millis(300),
-        },
+        Options::new(8, Duration::from_millis(300)),
         None,
     )
     .await;
@@ -268,10 +258,7 @@ async fn a_target_that_stops_reading_is_a_stall_not_a_hang() {
     let results = runner::run(
         &cases,
         &t,
-        Options {
-            jobs: 1,
-            step_timeout: Duration::from_millis(500),
-        },
+        Options::new(1, Duration::from_millis(500)),
         None,
     )
     .await;

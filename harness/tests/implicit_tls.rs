@@ -59,16 +59,7 @@ async fn cases_run_inside_implicit_tls() {
         embedded::catalogue().join("extensions/starttls.yaml"),
     ])
     .expect("load");
-    let results = runner::run(
-        &cases,
-        &target,
-        Options {
-            jobs: 8,
-            step_timeout: step,
-        },
-        None,
-    )
-    .await;
+    let results = runner::run(&cases, &target, Options::new(8, step), None).await;
     let bad: Vec<_> = results
         .iter()
         .filter(|r| !matches!(r.verdict, Verdict::Pass | Verdict::Skip))

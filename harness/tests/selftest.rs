@@ -5,11 +5,12 @@
 
 use std::time::Duration;
 
+use reference_server::Variant;
 use smtp_protocol::server::Deviation;
-use smtpspec::embedded;
-use smtpspec::runner::delivery::Sender;
+use smtpspec::embedded::{self, Setup};
 use smtpspec::runner::{self, CaseResult, Options, Verdict};
 use smtpspec::scenario::load;
+use smtpspec::send::ClientVariant;
 use smtpspec::send::SenderDeviation;
 
 async fn run_catalogue(deviations: &[Deviation]) -> Vec<CaseResult> {
@@ -23,36 +24,87 @@ async fn run_with(
     sender: Vec<SenderDeviation>,
     keep: impl Fn(&load::Case) -> bool,
 ) -> Vec<CaseResult> {
+    let setup = Setup {
+        deviations: deviations.to_vec(),
+        sender,
+        ..Setup::default()
+    };
+    run_setup(&setup, 8, keep).await
+}
+
+/// The catalogue's cases that `keep` selects, run as `smtpspec run` runs them.
+async fn run_setup(
+    setup: &Setup,
+    jobs: usize,
+    keep: impl Fn(&load::Case) -> bool,
+) -> Vec<CaseResult> {
     let mut cases = load::load(&[embedded::catalogue()]).expect("the catalogue loads");
     cases.retain(|c| keep(c));
-    let e = embedded::start(deviations).await.expect("embedded server");
-    let step = Duration::from_secs(5);
-    let target = runner::discover(
-        e.server.addr(),
-        e.vars.clone(),
-        Some(runner::Mailbox {
-            dir: e.mailbox.clone(),
-            lf: false,
-        }),
-        runner::TlsSettings::default(),
-        step,
-    )
-    .await
-    .expect("discovery");
-    let mut target = target;
-    target.sender = Sender::Reference(sender);
-    let results = runner::run(
-        &cases,
-        &target,
-        Options {
-            jobs: 8,
-            step_timeout: step,
-        },
-        None,
-    )
-    .await;
-    let _ = e.server.stop().await;
+    let (_, results, _) =
+        embedded::run_cases(&cases, setup, Options::new(jobs, Duration::from_secs(5)))
+            .await
+            .expect("embedded run");
     results
+}
+
+/// Verdicts that a permitted variant must never get, with their reasons.
+fn false_verdicts(results: &[CaseResult]) -> Vec<String> {
+    results
+        .iter()
+        .filter(|r| matches!(r.verdict, Verdict::Fail | Verdict::Error))
+        .map(|r| format!("{} {}: {}", r.verdict.as_str(), r.id, r.reason))
+        .collect()
+}
+
+/// The negative control, the mirror of the deviations: every permitted variant of the
+/// reference server, at the default `--jobs`, gives no fail and no error. A case that
+/// fails one would give a false verdict on some real server that chose the same way.
+/// Variants are enumerated from the server, so a new one is checked as it is added.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_permitted_server_variant_fails_or_errors() {
+    let mut bad = Vec::new();
+    for v in Variant::ALL {
+        let setup = Setup {
+            variants: vec![v],
+            ..Setup::default()
+        };
+        // Server variants touch servers only: the sender and client cases are the
+        // client variants' business.
+        let results = run_setup(&setup, 32, |c| c.delivery.is_none() && c.client.is_none()).await;
+        assert!(results.len() > 150, "{v}: {} cases", results.len());
+        let wrong = false_verdicts(&results);
+        let warned = results
+            .iter()
+            .filter(|r| r.verdict == Verdict::Warn)
+            .count();
+        eprintln!(
+            "{:<26} {} warn, {} fail or error",
+            v.name(),
+            warned,
+            wrong.len()
+        );
+        bad.extend(wrong.into_iter().map(|w| format!("{v}: {w}")));
+    }
+    assert!(bad.is_empty(), "false verdicts:\n{}", bad.join("\n"));
+}
+
+/// The same for the reference client: under every permitted client variant the client
+/// suite gives no fail and no error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_permitted_client_variant_fails_or_errors() {
+    let mut bad = Vec::new();
+    for v in ClientVariant::ALL {
+        let setup = Setup {
+            client: vec![v],
+            ..Setup::default()
+        };
+        let results = run_setup(&setup, 32, |c| c.client.is_some()).await;
+        assert!(results.len() > 20, "{v}: {} cases", results.len());
+        let wrong = false_verdicts(&results);
+        eprintln!("{:<28} {} fail or error", v.name(), wrong.len());
+        bad.extend(wrong.into_iter().map(|w| format!("{v}: {w}")));
+    }
+    assert!(bad.is_empty(), "false verdicts:\n{}", bad.join("\n"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -126,16 +178,7 @@ async fn refusing_greetings_are_judged_by_their_own_cases() {
         .await
         .expect("discover");
         assert_eq!(target.greeting_code, code);
-        let results = runner::run(
-            &cases,
-            &target,
-            Options {
-                jobs: 4,
-                step_timeout: step,
-            },
-            None,
-        )
-        .await;
+        let results = runner::run(&cases, &target, Options::new(4, step), None).await;
         for r in &results {
             let applies = cases
                 .iter()

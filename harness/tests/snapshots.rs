@@ -8,7 +8,7 @@ use std::time::Duration;
 use smtpspec::embedded;
 use smtpspec::report::model::{Context, Report, Settings};
 use smtpspec::report::{Run, html, junit, markdown};
-use smtpspec::runner::{self, Mailbox, Options, TlsSettings};
+use smtpspec::runner::{self, Options, TlsSettings};
 use smtpspec::scenario::load;
 
 async fn reference_report() -> (Report, String) {
@@ -19,31 +19,20 @@ async fn reference_report() -> (Report, String) {
     let target = runner::discover(
         e.server.addr(),
         e.vars.clone(),
-        Some(Mailbox {
-            dir: e.mailbox.clone(),
-            lf: false,
-        }),
+        Some(e.store()),
         TlsSettings::default(),
         step,
     )
     .await
     .expect("discover");
-    let results = runner::run(
-        &cases,
-        &target,
-        Options {
-            jobs: 4,
-            step_timeout: step,
-        },
-        None,
-    )
-    .await;
+    let results = runner::run(&cases, &target, Options::new(4, step), None).await;
     let _ = e.server.stop().await;
     let run = Run {
         target,
         started: 0,
         finished: 0,
         cases: results,
+        pacing: Default::default(),
     };
     let context = Context {
         settings: Settings {
@@ -52,6 +41,7 @@ async fn reference_report() -> (Report, String) {
             jobs: 4,
             timeout_ms: 5000,
             deviations: Vec::new(),
+            variants: Vec::new(),
             seed: None,
         },
         requirements: smtpspec::requirements::read(&smtpspec::requirements::default_dir())

@@ -68,6 +68,10 @@ pub struct DataConfig {
     /// Remove the dot that starts a line (RFC 5321 §4.5.2). Off only to model a broken
     /// server.
     pub unstuff: bool,
+    /// Sequences that also end the data once the message's first line ended with a
+    /// bare LF: servers that pick a line-end regime per message do this. RFC 5321
+    /// allows none; set only to model such a server.
+    pub lf_regime: EndSet,
 }
 
 impl Default for DataConfig {
@@ -76,6 +80,7 @@ impl Default for DataConfig {
             max_stored: usize::MAX,
             accept: EndSet::STANDARD,
             unstuff: true,
+            lf_regime: EndSet::NONE,
         }
     }
 }
@@ -224,6 +229,10 @@ impl DataDecoder {
         }
         match b {
             b'\n' if prev != Some(b'\r') => {
+                // The first line ends here, in a bare LF: a per-message regime switches.
+                if f.bare_lf.is_none() && f.longest_line == 0 {
+                    self.config.accept = self.config.accept.or(self.config.lf_regime);
+                }
                 f.bare_lf.get_or_insert(at);
                 f.bare_lf_count += 1;
             }

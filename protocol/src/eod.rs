@@ -156,10 +156,17 @@ impl Default for EndSet {
 impl EndSet {
     /// Only `<CRLF>.<CRLF>`, as RFC 5321 requires.
     pub const STANDARD: Self = Self(1);
+    /// No sequence at all (for [`crate::data::DataConfig::lf_regime`]).
+    pub const NONE: Self = Self(0);
 
     /// This set with `end` added.
     pub fn with(self, end: EndOfData) -> Self {
         Self(self.0 | end.bit())
+    }
+
+    /// Both sets.
+    pub fn or(self, other: Self) -> Self {
+        Self(self.0 | other.0)
     }
 
     /// True if `end` is in the set.

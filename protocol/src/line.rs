@@ -156,6 +156,12 @@ impl LineDecoder {
         self.buf.len() + usize::from(self.pending_cr)
     }
 
+    /// True when received input waits to be cut into lines: more was sent than has been
+    /// taken so far (a pipelining peer).
+    pub fn has_input(&self) -> bool {
+        self.input_pos < self.input.len()
+    }
+
     /// True when no line is partly received and no input waits.
     pub fn is_idle(&self) -> bool {
         self.len == 0 && !self.pending_cr && self.input_pos == self.input.len()

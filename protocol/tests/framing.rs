@@ -54,6 +54,7 @@ fn data_config(accept_mask: u16, unstuff: bool, max_stored: usize) -> DataConfig
         max_stored,
         accept,
         unstuff,
+        lf_regime: EndSet::NONE,
     }
 }
 

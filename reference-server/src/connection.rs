@@ -85,8 +85,13 @@ pub(crate) async fn serve(
     id: u64,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
+    greeting_delay: Duration,
 ) -> io::Result<()> {
     let _ = stream.set_nodelay(true);
+    if !greeting_delay.is_zero() {
+        // A busy server holds the greeting back (RFC 5321 §4.5.3.2.1).
+        tokio::time::sleep(greeting_delay).await;
+    }
     // RFC 5321 §4.4 TCP-info: the client's address as an address literal.
     let literal = match peer.ip() {
         std::net::IpAddr::V4(a) => AddressLiteral::V4(a),
@@ -135,6 +140,7 @@ pub(crate) async fn serve(
                     io.shutdown().await;
                     return Ok(());
                 }
+                Output::Pause(d) => tokio::time::sleep(d).await,
             }
         }
         let limit = match session.waiting() {

@@ -8,6 +8,8 @@
 //! - [`settings`]: the YAML configuration file and its defaults.
 //! - [`store`]: Maildir (fsync before the 250) and discard.
 //! - [`tls`]: certificates from files, or a self-signed one made at start.
+//! - [`variant`]: behaviours the RFCs allow, switched on by name, so that the catalogue
+//!   is shown not to fail a server that chose differently.
 //! - [`Server`]: bind, run, shut down.
 
 mod connection;
@@ -15,7 +17,9 @@ mod server;
 pub mod settings;
 pub mod store;
 pub mod tls;
+pub mod variant;
 
 pub use server::{RunningServer, Server};
 pub use settings::{Settings, SettingsError};
 pub use store::Store;
+pub use variant::Variant;

@@ -27,6 +27,7 @@ pub struct Server {
     listener: TcpListener,
     shared: Arc<Shared>,
     max_connections: usize,
+    greeting_delay: Option<crate::settings::GreetingDelay>,
     /// Keeps a temporary Maildir alive as long as the server.
     _tempdir: Option<tempfile::TempDir>,
 }
@@ -89,8 +90,9 @@ impl Server {
                         p
                     }
                 };
-                let md = Maildir::create(&root, &settings.protocol.hostname)
+                let mut md = Maildir::create(&root, &settings.protocol.hostname)
                     .map_err(|e| err(&format!("maildir {}", root.display()), &e))?;
+                md.format = settings.store_format.clone();
                 Store::Maildir(Arc::new(md))
             }
         };
@@ -107,6 +109,7 @@ impl Server {
                 data_timeout: settings.data_timeout,
             }),
             max_connections: settings.max_connections,
+            greeting_delay: settings.greeting_delay,
             _tempdir: tempdir,
         })
     }
@@ -174,8 +177,12 @@ impl Server {
                     next_id += 1;
                     let shared = Arc::clone(&self.shared);
                     let hear = hear.clone();
+                    let open = self.max_connections - limit.available_permits();
+                    let delay = self
+                        .greeting_delay
+                        .map_or(Duration::ZERO, |d| d.for_open(open));
                     tasks.spawn(async move {
-                        let _ = connection::serve(stream, peer, next_id, shared, hear).await;
+                        let _ = connection::serve(stream, peer, next_id, shared, hear, delay).await;
                         drop(permit);
                     });
                 }

@@ -34,8 +34,16 @@ impl Store {
             Self::Discard => Ok(None),
             Self::Maildir(m) => {
                 let m = Arc::clone(m);
-                let mut content = received::return_path(&message.envelope.from).into_bytes();
+                let line = received::return_path(&message.envelope.from);
+                let line = match line.split_once(':') {
+                    Some((_, rest)) => format!("{}:{rest}", m.format.return_path_name),
+                    None => line,
+                };
+                let mut content = line.into_bytes();
                 content.extend_from_slice(&message.content);
+                if m.format.lf {
+                    content = crlf_to_lf(&content);
+                }
                 tokio::task::spawn_blocking(move || m.deliver(&content).map(Some))
                     .await
                     .map_err(io::Error::other)?
@@ -52,12 +60,46 @@ impl Store {
     }
 }
 
+/// How stored messages are written. The default keeps the octets as received (CRLF)
+/// under a `Return-Path:` line; Unix delivery agents write LF line ends, and some
+/// spell the header `Return-path:` (header names are case-insensitive, RFC 5322
+/// §1.2.2), so the harness must read stores of either kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreFormat {
+    /// Convert CRLF line ends to LF when writing.
+    pub lf: bool,
+    /// The name written for the Return-Path header field.
+    pub return_path_name: String,
+}
+
+impl Default for StoreFormat {
+    fn default() -> Self {
+        Self {
+            lf: false,
+            return_path_name: "Return-Path".into(),
+        }
+    }
+}
+
+/// What a Unix delivery agent makes of CRLF line ends.
+fn crlf_to_lf(octets: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(octets.len());
+    for (i, &b) in octets.iter().enumerate() {
+        if !(b == b'\r' && octets.get(i + 1) == Some(&b'\n')) {
+            out.push(b);
+        }
+    }
+    out
+}
+
 /// A Maildir (tmp/, new/, cur/) owned by this server.
 #[derive(Debug)]
 pub struct Maildir {
     root: PathBuf,
     host: String,
     counter: AtomicU64,
+    /// How messages are written.
+    pub format: StoreFormat,
 }
 
 impl Maildir {
@@ -73,6 +115,7 @@ impl Maildir {
             root,
             host,
             counter: AtomicU64::new(0),
+            format: StoreFormat::default(),
         })
     }
 

@@ -170,6 +170,15 @@ fn cases() -> Vec<(Deviation, Vec<Step>, Check)> {
             ],
             |o, _| o.contains("235 "),
         ),
+        (
+            Deviation::LfRegimePerMessage,
+            vec![
+                send(TX),
+                send("DATA\r\n"),
+                send_await("Subject: x\nbody\n.\nNOOP\r\n"),
+            ],
+            |o, s| o.contains("queued") && s.len() == 1,
+        ),
     ]
 }
 

@@ -319,14 +319,14 @@ async fn dsn_parameters_are_accepted_only_when_advertised() {
 
 #[tokio::test]
 async fn vrfy_expn_help_etrn() {
-    let fx = start("recipients: [alice@mx.test]\n").await;
+    let fx = start("recipients: [alice@mx.test]\nverify: cannot-verify\n").await;
     let mut c = fx.connect().await;
     c.reply().await;
     c.cmd("EHLO c.test").await;
     assert_eq!(
         c.cmd("VRFY alice@mx.test").await.code.get(),
         252,
-        "default: cannot verify"
+        "cannot verify"
     );
     assert_eq!(c.cmd("HELP").await.code.get(), 214);
     let etrn = c.cmd("ETRN mx.test").await;

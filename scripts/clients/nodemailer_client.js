@@ -1,7 +1,7 @@
 // Send the smtpspec client-test message with nodemailer, the common way: one transport,
 // sendMail with an explicit envelope and the raw message. Mode (argv[2]): plain,
-// tls-required (requireTLS, certificate not checked) or auth. Values come from the
-// SMTPSPEC_* environment. Exit 0 when the server took the message, 1 otherwise.
+// tls-required (requireTLS, the certificate checked against the run's CA in SMTPSPEC_CA)
+// or auth. Values come from the SMTPSPEC_* environment. Exit 0 when the server took the message, 1 otherwise.
 const fs = require("fs");
 const path = require("path");
 
@@ -28,7 +28,9 @@ const options = {
   name: env.SMTPSPEC_HELO,
   ignoreTLS: mode !== "tls-required",
   requireTLS: mode === "tls-required",
-  tls: { rejectUnauthorized: false },
+  // Certificates are checked, as nodemailer does by default, against the test CA that
+  // smtpspec made for the run.
+  tls: env.SMTPSPEC_CA ? { ca: [fs.readFileSync(env.SMTPSPEC_CA)] } : {},
   connectionTimeout: 5000,
   greetingTimeout: 5000,
   socketTimeout: 5000,

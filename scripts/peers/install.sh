@@ -14,6 +14,14 @@
 #   python3-venv + aiosmtpd       a server peer (scenarios/targets/aiosmtpd.yaml);
 #   jsonschema, pyyaml            the venv also checks the catalogue against its schema
 #   python3                       smtplib (preinstalled on this kind of machine)
+#   exim 4.96                     a server peer (scripts/peers/exim.sh): exim4-daemon-light
+#                                 and exim4-base unpacked with dpkg -x into
+#                                 ${SMTPSPEC_PEERS:-/opt/smtpspec-peers}/exim, because
+#                                 apt would remove Postfix (both provide
+#                                 mail-transport-agent); user Debian-exim
+#   nodemailer, smtp-server       npm, in ${SMTPSPEC_PEERS:-/opt/smtpspec-peers}/node: a
+#                                 client peer, and a server peer
+#                                 (scenarios/targets/smtp-server.yaml)
 set -euo pipefail
 
 need=()
@@ -42,6 +50,48 @@ else
   apt-get install -y -q --no-install-recommends "${need[@]}"
 fi
 
+# Exim 4.96 beside Postfix (../shared/peers/README.md §1.1-1.3): `apt-get install
+# exim4-daemon-light` would remove Postfix (both are the mail-transport-agent), so the
+# packages are unpacked with dpkg -x and run from there; scripts/peers/exim.sh points
+# LD_LIBRARY_PATH at the unpacked libraries the system lacks.
+exim_root=${SMTPSPEC_PEERS:-/opt/smtpspec-peers}/exim
+exim_bin=$exim_root/usr/sbin/exim4
+exim_libs=$exim_root/usr/lib/x86_64-linux-gnu
+if [ -x "$exim_bin" ] && [ ! -u "$exim_bin" ]; then
+  echo "peers: exim $(LD_LIBRARY_PATH=$exim_libs "$exim_bin" -C /dev/null -bV 2>/dev/null | sed -n 's/^Exim version \([^ ]*\).*/\1/p') in $exim_root"
+else
+  echo "peers: unpacking exim4-daemon-light and exim4-base into $exim_root"
+  # The daemon's library dependencies that are not installed system-wide come along.
+  exim_debs=(exim4-daemon-light exim4-base)
+  for lib in $(apt-cache depends exim4-daemon-light 2>/dev/null | awk '$1 == "Depends:" && $2 ~ /^lib/ {print $2}'); do
+    dpkg-query -W -f='${Status}' "$lib" 2>/dev/null | grep -q 'install ok installed' || exim_debs+=("$lib")
+  done
+  debs=$(mktemp -d)
+  # apt downloads as the _apt user; without this it warns that it runs unsandboxed.
+  chown _apt "$debs" 2>/dev/null || true
+  if ! (cd "$debs" && apt-get download -q "${exim_debs[@]}"); then
+    # No or stale package lists (a fresh image): refresh once and retry.
+    apt-get update -q
+    (cd "$debs" && apt-get download -q "${exim_debs[@]}") ||
+      { echo "peers: apt-get download ${exim_debs[*]} failed" >&2; rm -rf "$debs"; exit 1; }
+  fi
+  mkdir -p "$exim_root"
+  for deb in "$debs"/*.deb; do dpkg -x "$deb" "$exim_root"; done
+  rm -rf "$debs"
+  # The deb ships exim4 setuid root; with the bit set its re-exec as Debian-exim (for
+  # delivery) drops LD_LIBRARY_PATH and cannot load the unpacked libraries.
+  chmod u-s "$exim_bin"
+fi
+if LD_LIBRARY_PATH=$exim_libs ldd "$exim_bin" | grep 'not found' >&2; then
+  echo "peers: $exim_bin lacks the libraries above" >&2
+  exit 1
+fi
+# Exim's daemon and deliveries run as Debian-exim (exim_user in scripts/peers/exim.sh),
+# the user the Debian package would create.
+id Debian-exim >/dev/null 2>&1 ||
+  useradd --system --user-group --no-create-home --home-dir /var/spool/exim4 \
+    --shell /usr/sbin/nologin Debian-exim
+
 venv=${SMTPSPEC_PEERS:-/opt/smtpspec-peers}/venv
 if "$venv/bin/python3" -c 'import aiosmtpd, jsonschema, yaml' 2>/dev/null; then
   echo "peers: aiosmtpd $("$venv/bin/python3" -c 'import aiosmtpd; print(aiosmtpd.__version__)') in $venv"
@@ -54,19 +104,22 @@ fi
 # Client peers for `smtpspec client` (scenarios/targets/clients/): nodemailer from npm,
 # and the lettre client built from scripts/clients/lettre-client (its own Cargo.lock).
 node_dir=${SMTPSPEC_PEERS:-/opt/smtpspec-peers}/node
-if [ -f "$node_dir/node_modules/nodemailer/package.json" ]; then
-  echo "peers: nodemailer $(node -p "require('$node_dir/node_modules/nodemailer/package.json').version") in $node_dir"
-elif command -v npm >/dev/null; then
-  echo "peers: installing nodemailer into $node_dir"
-  mkdir -p "$node_dir"
-  npm install --silent --no-audit --no-fund --prefix "$node_dir" nodemailer@10.6.1
-else
-  echo "peers: npm is missing, nodemailer not installed" >&2
-fi
+# nodemailer is a client peer, smtp-server (nodemailer's SMTP server library) a server
+# peer (scripts/peers/smtp_server_peer.js); one folder, so one package.json keeps both.
+for pkg in nodemailer@10.6.1 smtp-server@3.21.6; do
+  name=${pkg%@*}
+  if [ -f "$node_dir/node_modules/$name/package.json" ]; then
+    echo "peers: $name $(node -p "require('$node_dir/node_modules/$name/package.json').version") in $node_dir"
+  elif command -v npm >/dev/null; then
+    echo "peers: installing $name into $node_dir"
+    mkdir -p "$node_dir"
+    npm install --silent --no-audit --no-fund --prefix "$node_dir" "$pkg"
+  else
+    echo "peers: npm is missing, $name not installed" >&2
+  fi
+done
 lettre_dir=$(cd "$(dirname "$0")/../clients/lettre-client" && pwd)
-if [ -x "$lettre_dir/target/release/lettre-client" ]; then
-  echo "peers: lettre client built in $lettre_dir/target/release"
-else
-  echo "peers: building the lettre client"
-  cargo build --release --quiet --manifest-path "$lettre_dir/Cargo.toml"
-fi
+# Always through cargo: it rebuilds when the client's source changed, and is quick when
+# it did not.
+echo "peers: building the lettre client in $lettre_dir/target/release"
+cargo build --release --quiet --manifest-path "$lettre_dir/Cargo.toml"

@@ -25,6 +25,8 @@ pub struct Run {
     pub finished: u64,
     /// Every case, in catalogue order.
     pub cases: Vec<CaseResult>,
+    /// How many cases ran at once, and the attempts the target refused.
+    pub pacing: crate::runner::PacerStats,
 }
 
 /// Counts of each verdict.
@@ -100,17 +102,26 @@ pub fn rfc_link(rfc: u32, section: &str) -> String {
     format!("https://www.rfc-editor.org/rfc/rfc{rfc}#{anchor}")
 }
 
-/// A case's transcript as lines for people: `C:` sent, `S:` received, `==` the TLS
-/// boundary, `..` a note; each line neutralised. Ends with a newline unless empty.
+/// Who spoke an event, as transcripts write it: `C:` the client, `S:` the server, `==`
+/// the TLS boundary, `..` a note. smtpspec is the client of a server under test and the
+/// server of a client under test, so what it sent is `C:` in the one and `S:` in the
+/// other.
+pub fn speaker(dir: &str, harness_serves: bool) -> &'static str {
+    match (dir, harness_serves) {
+        ("send", false) | ("recv", true) => "C:",
+        ("send", true) | ("recv", false) => "S:",
+        ("tls", _) => "==",
+        _ => "..",
+    }
+}
+
+/// A case's transcript as lines for people, each line neutralised; see [`speaker`].
+/// Ends with a newline unless empty.
 pub fn transcript_lines(c: &model::CaseReport) -> String {
     let mut out = String::new();
+    let serves = c.harness_role.as_deref() == Some("server");
     for e in &c.transcript {
-        let arrow = match e.dir.as_str() {
-            "send" => "C:",
-            "recv" => "S:",
-            "tls" => "==",
-            _ => "..",
-        };
+        let arrow = speaker(&e.dir, serves);
         out.push_str(arrow);
         out.push(' ');
         out.push_str(&neutral(&e.data));

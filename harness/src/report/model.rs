@@ -32,6 +32,10 @@ pub struct Report {
     /// How the run was made.
     #[serde(default)]
     pub settings: Settings,
+    /// How many cases ran at once: the target may take fewer connections than
+    /// `--jobs`, and the runner adapts (absent in reports made before it did).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pacing: Option<Pacing>,
     /// Counts per verdict.
     pub summary: Counts,
     /// Counts per verdict for each requirement level.
@@ -112,10 +116,29 @@ pub struct Settings {
     /// Deviations of the embedded server, if any.
     #[serde(default)]
     pub deviations: Vec<String>,
+    /// Permitted variants of the embedded server and reference client, if any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<String>,
     /// Seed of any randomness in the run; none today (cases are deterministic), kept
     /// so that randomised suites can be replayed.
     #[serde(default)]
     pub seed: Option<u64>,
+}
+
+/// Cases at once during a run, and the attempts the target refused (421, no greeting
+/// in time, connection refused), each of which was retried.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Pacing {
+    /// `--jobs`.
+    pub requested: usize,
+    /// At the start, after probing how many connections the target takes.
+    pub initial: usize,
+    /// The lowest during the run.
+    pub lowest: usize,
+    /// At the end.
+    pub last: usize,
+    /// Attempts the target refused; the cases' `retries` say which.
+    pub refusals: usize,
 }
 
 /// Verdict counts.
@@ -170,6 +193,9 @@ pub struct SpecInfo {
     pub section: String,
     /// MUST, SHOULD or MAY.
     pub level: String,
+    /// The RFC's sentence, when the case quotes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quote: Option<String>,
 }
 
 /// One transcript event.
@@ -218,6 +244,13 @@ pub struct CaseReport {
     pub tags: Vec<String>,
     /// Both directions.
     pub transcript: Vec<EventReport>,
+    /// Attempts the target refused before this verdict, each with what happened.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retries: Vec<String>,
+    /// `server` when smtpspec played the server (client cases): `send` events are then
+    /// the server's words. Absent: smtpspec was the client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub harness_role: Option<String>,
 }
 
 /// How a run was made, for the report.
@@ -323,12 +356,15 @@ impl Report {
                         rfc: c.spec.rfc,
                         section: c.spec.section.clone(),
                         level: c.spec.level.as_str().to_owned(),
+                        quote: c.spec.quote.clone(),
                     },
                     verdict: verdict.to_owned(),
                     reason: c.reason.clone(),
                     duration_ms: u64::try_from(c.duration.as_millis()).unwrap_or(u64::MAX),
                     tags: c.tags.clone(),
                     transcript: c.transcript.iter().map(EventReport::from).collect(),
+                    retries: c.retries.clone(),
+                    harness_role: c.harness_serves.then(|| "server".to_owned()),
                 }
             })
             .collect();
@@ -358,6 +394,13 @@ impl Report {
             started: rfc3339(run.started),
             finished: rfc3339(run.finished),
             settings: context.settings.clone(),
+            pacing: (run.pacing.requested > 0).then_some(Pacing {
+                requested: run.pacing.requested,
+                initial: run.pacing.initial,
+                lowest: run.pacing.lowest,
+                last: run.pacing.last,
+                refusals: run.pacing.refusals,
+            }),
             summary,
             by_level,
             requirements: requirement_counts(&context.requirements, &cases),

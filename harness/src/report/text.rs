@@ -79,12 +79,13 @@ pub fn report(run: &Run, verbose: bool, color: bool) -> String {
             let _ = writeln!(out, "         {}", neutral(&c.reason));
             if verbose && matches!(c.verdict, Verdict::Fail | Verdict::Error | Verdict::Warn) {
                 for e in &c.transcript {
-                    let arrow = match e.dir {
-                        Dir::Send => "C:",
-                        Dir::Recv => "S:",
-                        Dir::Tls => "==",
-                        Dir::Note => "..",
+                    let dir = match e.dir {
+                        Dir::Send => "send",
+                        Dir::Recv => "recv",
+                        Dir::Tls => "tls",
+                        Dir::Note => "note",
                     };
+                    let arrow = super::speaker(dir, c.harness_serves);
                     let _ = writeln!(out, "           {arrow} {:?}", super::escape(&e.data));
                 }
             }

@@ -157,6 +157,9 @@ pub struct Conn {
     redact_next: bool,
     /// The name sent in the TLS handshake (SNI).
     server_name: String,
+    /// Verify the server's certificate against these roots (a client that checks, as
+    /// the reference client's `client-verify-ca` variant does); `None` accepts any.
+    roots: Option<Arc<rustls::RootCertStore>>,
 }
 
 /// Most octets one transcript event keeps (its head): any reply or command fits.
@@ -199,7 +202,15 @@ impl Conn {
             transcript: Transcript::default(),
             redact_next: false,
             server_name: DEFAULT_SERVER_NAME.to_owned(),
+            roots: None,
         })
+    }
+
+    /// Verify the certificate of a later TLS upgrade against `roots`, for `name` (a
+    /// host name or an IP address).
+    pub fn verify_with(&mut self, roots: Arc<rustls::RootCertStore>, name: &str) {
+        self.roots = Some(roots);
+        name.clone_into(&mut self.server_name);
     }
 
     /// A connection a client under test opened to smtpspec (client cases): the same
@@ -213,6 +224,7 @@ impl Conn {
             transcript: Transcript::default(),
             redact_next: false,
             server_name: DEFAULT_SERVER_NAME.to_owned(),
+            roots: None,
         }
     }
 
@@ -344,6 +356,11 @@ impl Conn {
         Ok(buf[..n].to_vec())
     }
 
+    /// True once anything at all came from the peer.
+    pub fn heard_anything(&self) -> bool {
+        self.transcript.events.iter().any(|e| e.dir == Dir::Recv) || self.transcript.elided > 0
+    }
+
     /// Hide the next line sent in the transcript: it answers a SASL challenge.
     pub fn redact_next_send(&mut self) {
         self.redact_next = true;
@@ -415,12 +432,18 @@ impl Conn {
     pub async fn upgrade(&mut self, limit: Duration) -> Result<(), ConnError> {
         let tcp = self.plain.take().ok_or(ConnError::Closed)?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .map_err(|e| ConnError::Io(io::Error::other(e)))?
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AnyCertificate))
-            .with_no_client_auth();
+            .map_err(|e| ConnError::Io(io::Error::other(e)))?;
+        let config = match &self.roots {
+            Some(roots) => builder
+                .with_root_certificates(Arc::clone(roots))
+                .with_no_client_auth(),
+            None => builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AnyCertificate))
+                .with_no_client_auth(),
+        };
         let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
         let name = ServerName::try_from(self.server_name.clone())
             .map_err(|e| ConnError::Io(io::Error::other(e)))?;

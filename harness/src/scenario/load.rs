@@ -10,9 +10,12 @@ use std::time::Duration;
 
 use regex::Regex;
 
+pub use matcher::Matcher;
+use matcher::matcher;
+
 use super::serving::ClientCase;
 use super::template::{self, KNOWN};
-use super::{CaseDef, ExpectEhlo, ExpectReply, ExpectSpec, Level, Spec, Split, Step, SuiteFile};
+use super::{CaseDef, ExpectEhlo, Level, Spec, Split, Step, SuiteFile};
 
 /// A located problem in a scenario file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,60 +24,6 @@ pub struct LoadError(pub String);
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
-    }
-}
-
-/// A reply matcher, checked and compiled.
-#[derive(Debug, Clone)]
-pub struct Matcher {
-    /// Allowed codes (empty: any).
-    pub codes: Vec<u16>,
-    /// Allowed code prefix: `5` for `5xx`, `55` for `55x`.
-    pub class: Option<String>,
-    /// Enhanced code pattern: `5.1.1` or `5.x.x`.
-    pub enhanced: Option<String>,
-    /// Text pattern.
-    pub text: Option<Regex>,
-    /// Line count constraint.
-    pub multiline: Option<bool>,
-    /// Variable to store the reply text in.
-    pub capture: Option<String>,
-}
-
-impl Matcher {
-    /// How the expectation reads in a verdict reason.
-    pub fn describe(&self) -> String {
-        let mut parts = Vec::new();
-        match self.codes.as_slice() {
-            [] => {}
-            [one] => parts.push(one.to_string()),
-            many => parts.push(format!(
-                "one of {}",
-                many.iter()
-                    .map(u16::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )),
-        }
-        if let Some(c) = &self.class {
-            parts.push(format!("{c}{}", "x".repeat(3 - c.len())));
-        }
-        if let Some(e) = &self.enhanced {
-            parts.push(format!("enhanced {e}"));
-        }
-        if let Some(t) = &self.text {
-            parts.push(format!("text /{}/", t.as_str()));
-        }
-        match self.multiline {
-            Some(true) => parts.push("multiline".into()),
-            Some(false) => parts.push("single line".into()),
-            None => {}
-        }
-        if parts.is_empty() {
-            "any reply".into()
-        } else {
-            parts.join(", ")
-        }
     }
 }
 
@@ -113,6 +62,14 @@ pub enum Action {
     ExpectClose,
     /// Nothing may arrive for this long.
     Silence(Duration),
+    /// Whatever arrives in this window must not show an end taken; then the real end
+    /// (unescaped octets), if given, gets one reply and no more.
+    NotEnded {
+        /// The window.
+        wait: Duration,
+        /// The real end, as a template with escapes.
+        end: Option<String>,
+    },
     /// STARTTLS and the handshake.
     Starttls,
     /// Wait.
@@ -126,6 +83,19 @@ pub struct StoredCheck {
     pub spec: super::ExpectStored,
     /// `matches`, compiled.
     pub patterns: Vec<Regex>,
+    /// `headers`, with their patterns compiled.
+    pub headers: Vec<HeaderMatch>,
+}
+
+/// One header check of `expect_stored`.
+#[derive(Debug, Clone)]
+pub struct HeaderMatch {
+    /// Field name (compared without case).
+    pub name: String,
+    /// Exact value (a template).
+    pub value: Option<String>,
+    /// Pattern the value must match.
+    pub matches: Option<Regex>,
 }
 
 /// Where a batch is cut into writes.
@@ -348,6 +318,7 @@ fn check_case(suite: &str, def: CaseDef, file: &Path) -> Result<Case, Vec<LoadEr
     if !errors.is_empty() {
         return Err(errors);
     }
+    replies::assign(&mut steps);
     let mut uses =
         steps
             .iter()
@@ -398,6 +369,7 @@ fn texts(action: &Action) -> Vec<&str> {
             .contains
             .iter()
             .chain(&e.lacks)
+            .chain(e.headers.iter().filter_map(|h| h.value.as_ref()))
             .map(String::as_str)
             .collect(),
         _ => Vec::new(),
@@ -497,6 +469,19 @@ fn check_step(step: &Step, captured: &mut BTreeSet<String>) -> Result<Action, St
         }
         Step::ExpectClose => Action::ExpectClose,
         Step::ExpectSilence(d) => Action::Silence(duration(d)?),
+        Step::ExpectNotEnded(n) => {
+            let (wait, end) = match n {
+                super::NotEnded::Wait(w) => (w, None),
+                super::NotEnded::Full { wait, end } => (wait, end.clone()),
+            };
+            if let Some(e) = &end {
+                check_text(e, true, captured)?;
+            }
+            Action::NotEnded {
+                wait: duration(wait)?,
+                end,
+            }
+        }
         Step::Starttls => Action::Starttls,
         Step::Handshake => Action::Handshake,
         Step::ExpectStored(e) => {
@@ -506,87 +491,47 @@ fn check_step(step: &Step, captured: &mut BTreeSet<String>) -> Result<Action, St
             if e.absent && !(e.contains.is_empty() && e.lacks.is_empty() && e.matches.is_empty()) {
                 return Err("absent: true cannot go with contains, lacks or matches".into());
             }
+            if e.absent && !e.headers.is_empty() {
+                return Err("absent: true cannot go with headers".into());
+            }
             let patterns = e
                 .matches
                 .iter()
                 .map(|p| Regex::new(p).map_err(|err| format!("bad pattern in matches: {err}")))
                 .collect::<Result<Vec<_>, _>>()?;
+            let mut headers = Vec::new();
+            for h in &e.headers {
+                if h.name.is_empty()
+                    || !h.name.bytes().all(|b| (33..=126).contains(&b) && b != b':')
+                {
+                    return Err(format!("{:?} is not a header field name", h.name));
+                }
+                if let Some(v) = &h.value {
+                    check_text(v, false, captured)?;
+                }
+                headers.push(HeaderMatch {
+                    name: h.name.clone(),
+                    value: h.value.clone(),
+                    matches: h
+                        .matches
+                        .as_deref()
+                        .map(Regex::new)
+                        .transpose()
+                        .map_err(|err| format!("bad pattern in headers: {err}"))?,
+                });
+            }
             Action::ExpectStored(StoredCheck {
                 spec: e.clone(),
                 patterns,
+                headers,
             })
         }
         Step::Pause(d) => Action::Pause(duration(d)?),
     })
 }
 
-fn class_prefix(class: &str) -> Result<String, String> {
-    let c = class.to_ascii_lowercase();
-    let digits = c.trim_end_matches('x');
-    let ok = c.len() == 3
-        && !digits.is_empty()
-        && digits.bytes().all(|b| b.is_ascii_digit())
-        && (b'2'..=b'5').contains(&digits.as_bytes()[0]);
-    if ok {
-        Ok(digits.to_owned())
-    } else {
-        Err(format!(
-            "{class:?} is not a reply class like 2xx, 5xx or 55x"
-        ))
-    }
-}
-
-fn matcher(spec: &ExpectSpec) -> Result<Matcher, String> {
-    let full = match spec {
-        ExpectSpec::Code(c) => ExpectReply {
-            code: Some(*c),
-            ..ExpectReply::default()
-        },
-        ExpectSpec::Class(c) => ExpectReply {
-            class: Some(c.clone()),
-            ..ExpectReply::default()
-        },
-        ExpectSpec::Full(f) => f.clone(),
-    };
-    let mut codes: Vec<u16> = full.code.into_iter().collect();
-    codes.extend(full.codes.iter().flatten());
-    if let Some(bad) = codes.iter().find(|c| !(200..=599).contains(*c)) {
-        return Err(format!("{bad} is not a reply code (200 to 599)"));
-    }
-    let class = full.class.as_deref().map(class_prefix).transpose()?;
-    if let Some(e) = &full.enhanced {
-        let parts: Vec<&str> = e.split('.').collect();
-        let ok = parts.len() == 3
-            && matches!(parts[0], "2" | "4" | "5")
-            && parts[1..].iter().all(|p| {
-                *p == "x"
-                    || (p.len() <= 3 && !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-            });
-        if !ok {
-            return Err(format!("{e:?} is not an enhanced code like 5.1.1 or 5.x.x"));
-        }
-    }
-    let text = full
-        .text
-        .as_deref()
-        .map(Regex::new)
-        .transpose()
-        .map_err(|e| format!("bad text pattern: {e}"))?;
-    if let Some(name) = &full.capture
-        && !valid_id(&name.replace('_', "-"), true)
-    {
-        return Err(format!("{name:?} is not a variable name"));
-    }
-    Ok(Matcher {
-        codes,
-        class,
-        enhanced: full.enhanced,
-        text,
-        multiline: full.multiline,
-        capture: full.capture,
-    })
-}
-
+mod matcher;
+pub mod replies;
 mod roles;
 #[cfg(test)]
 mod tests;

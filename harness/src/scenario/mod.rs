@@ -75,6 +75,10 @@ pub struct Spec {
     pub section: String,
     /// Requirement level.
     pub level: Level,
+    /// The sentence of the RFC that makes it one, verbatim (client MUST cases must have
+    /// it: `smtpspec check` says so).
+    #[serde(default)]
+    pub quote: Option<String>,
 }
 
 /// One case.
@@ -137,9 +141,10 @@ pub struct ExpectReply {
     /// Exactly this code.
     #[serde(default)]
     pub code: Option<u16>,
-    /// A class: `2xx`, `4xx`, `5xx`, or two digits like `55x`.
+    /// A class: `2xx`, `4xx`, `5xx`, or two digits like `55x`; or a list of them
+    /// (`[4xx, 5xx]`: any refusal).
     #[serde(default)]
-    pub class: Option<String>,
+    pub class: Option<Classes>,
     /// One of these codes.
     #[serde(default)]
     pub codes: Option<Vec<u16>>,
@@ -155,6 +160,41 @@ pub struct ExpectReply {
     /// Store the reply text in this variable.
     #[serde(default)]
     pub capture: Option<String>,
+    /// The codes the RFC prefers among those accepted: any other accepted code gives
+    /// `warn` (a SHOULD), never `fail` (e.g. `codes: [550, 552, 554], prefer: [552]`
+    /// for an over-size message: RFC 1870 prefers 552, RFC 5321 §4.3.2 lists all three).
+    #[serde(default)]
+    pub prefer: Vec<u16>,
+    /// The RFC sentence that narrows the codes RFC 5321 §4.3.2 lists for this command
+    /// to those accepted here. Without it, `smtpspec check` requires every listed code
+    /// of an accepted class to be accepted.
+    #[serde(default)]
+    pub because: Option<String>,
+    /// A precondition of the case, not its subject (the sender accepted before a
+    /// recipient is tested): any other reply skips the case with the reason, for the
+    /// case cannot reach what it tests.
+    #[serde(default)]
+    pub given: bool,
+}
+
+/// One reply class or several.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Classes {
+    /// `5xx`
+    One(String),
+    /// `[4xx, 5xx]`
+    Many(Vec<String>),
+}
+
+impl Classes {
+    /// The classes as written.
+    pub fn list(&self) -> Vec<&str> {
+        match self {
+            Self::One(c) => vec![c.as_str()],
+            Self::Many(cs) => cs.iter().map(String::as_str).collect(),
+        }
+    }
 }
 
 /// A message body to send after 354.
@@ -191,6 +231,24 @@ pub struct ExpectStored {
     /// and bounced); watched for a second, as delivery may lag the 250.
     #[serde(default)]
     pub absent: bool,
+    /// Header fields the stored message must have. Names are compared without regard
+    /// to case (RFC 5322 §1.2.2: `Return-path:` is `Return-Path:`), values unfolded.
+    #[serde(default)]
+    pub headers: Vec<HeaderCheck>,
+}
+
+/// A header field of the stored message.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderCheck {
+    /// The field name, any case.
+    pub name: String,
+    /// A value one field of that name must have exactly (variables expanded).
+    #[serde(default)]
+    pub value: Option<String>,
+    /// A regular expression one field of that name must match.
+    #[serde(default)]
+    pub matches: Option<String>,
 }
 
 fn yes() -> bool {
@@ -229,6 +287,24 @@ pub enum Every {
     Each,
 }
 
+/// How long to watch for an end taken, and the real end to send once the target
+/// waited: `expect_not_ended: 1s`, or `{ wait: 1s, end: '\r\n.\r\n' }`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum NotEnded {
+    /// Only the wait.
+    Wait(String),
+    /// The wait, then the real end (escapes as in `send_raw`): the target must then
+    /// answer it once, and nothing more (no reply to anything that came before).
+    Full {
+        /// How long to watch (`1s`).
+        wait: String,
+        /// The octets that really end the line or the data.
+        #[serde(default)]
+        end: Option<String>,
+    },
+}
+
 /// An EHLO keyword the target must advertise.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -265,6 +341,12 @@ pub enum Step {
     /// The server must send nothing for this long (`500ms`, `2s`); closing the
     /// connection sends nothing, so it satisfies this step.
     ExpectSilence(String),
+    /// After octets that end a line or the data only in a way RFC 5321 forbids (a bare
+    /// LF, `<LF>.<LF>`), watch whether the target took them as an end. Nothing: it
+    /// waits, as it must. A positive reply, or two replies: it took them as an end
+    /// (the finding). One refusal (4xx/5xx), with or without a close, or a close:
+    /// safe, and the case passes there.
+    ExpectNotEnded(NotEnded),
     /// STARTTLS: send it, expect 220, run the handshake.
     Starttls,
     /// Run the TLS handshake now (after a STARTTLS sent by hand and its 220).
@@ -287,6 +369,7 @@ impl Step {
             Self::ExpectEhlo(_) => "expect_ehlo",
             Self::ExpectClose => "expect_close",
             Self::ExpectSilence(_) => "expect_silence",
+            Self::ExpectNotEnded(_) => "expect_not_ended",
             Self::Starttls => "starttls",
             Self::Handshake => "handshake",
             Self::ExpectStored(_) => "expect_stored",

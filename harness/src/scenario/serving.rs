@@ -35,6 +35,10 @@ pub struct ClientDef {
     /// What the client's exit status must say.
     #[serde(default)]
     pub exit: ExitExpect,
+    /// The case is about what a pipelining client does: against a client that never
+    /// pipelines it passes, and its reason says that nothing pipelined was seen.
+    #[serde(default)]
+    pub pipelining: bool,
     /// The server's side of the conversation, in order.
     #[schemars(with = "Vec<ServeStep>")]
     pub script: Vec<Spanned<ServeStep>>,
@@ -103,6 +107,10 @@ pub enum ServeStep {
     /// The same, but a client that closes the connection instead (refusing what came
     /// with the 220) ends the script there, without fault.
     StarttlsOrClose,
+    /// The rest of the script needs a client that opened with EHLO (it offers
+    /// extensions, or tests the EHLO exchange itself): after a HELO the case is skipped,
+    /// for RFC 5321 §3.2 lets a client that needs no extension use HELO.
+    NeedsEhlo,
 }
 
 impl ServeStep {
@@ -117,6 +125,7 @@ impl ServeStep {
             Self::ExpectClose => "expect_close",
             Self::Starttls => "starttls",
             Self::StarttlsOrClose => "starttls_or_close",
+            Self::NeedsEhlo => "needs_ehlo",
         }
     }
 }
@@ -172,6 +181,19 @@ pub struct ExpectCommandFull {
     /// 421); then the rest of the script is not played.
     #[serde(default = "yes")]
     pub required: bool,
+    /// Verbs that end the case as `skip` if the client sends one of them here: another
+    /// right behaviour, which this case cannot judge (a client that does not log in
+    /// unasked, say).
+    #[serde(default)]
+    pub skip_on: Vec<String>,
+    /// Why, for the skip's reason.
+    #[serde(default)]
+    pub skip_why: Option<String>,
+    /// Replies by verb: when the client sends one of these verbs here, smtpspec answers
+    /// with this line at once, and the script goes on (`{ QUIT: "221 bye", DATA: "554
+    /// no valid recipients" }`): a client may take any of several right paths.
+    #[serde(default)]
+    pub answer: std::collections::BTreeMap<String, String>,
 }
 
 fn yes() -> bool {
@@ -193,6 +215,12 @@ pub struct DataCheck {
     /// §2.3.8). Off by default so that one cause fails one case.
     #[serde(default)]
     pub crlf_only: bool,
+    /// Lines of the message file that start with a dot, as the client must send them
+    /// stuffed (RFC 5321 §4.5.2). Judged only on lines the client sent as lines, after
+    /// a CRLF: a dot after a bare LF does not start a line on the wire (that is the
+    /// bare LF's fault, which `crlf_only` judges, not the stuffing's).
+    #[serde(default)]
+    pub stuffed: Vec<String>,
 }
 
 /// A checked client case, ready to play.
@@ -202,6 +230,8 @@ pub struct ClientCase {
     pub mode: ClientMode,
     /// The exit status wanted.
     pub exit: ExitExpect,
+    /// The case is about a pipelining client.
+    pub pipelining: bool,
     /// The script.
     pub script: Vec<LocatedServe>,
 }
@@ -232,6 +262,12 @@ pub enum Serve {
         lacks: Option<regex::Regex>,
         /// A close instead is a failure.
         required: bool,
+        /// Verbs that skip the case, and why.
+        skip_on: Vec<smtp_protocol::Verb>,
+        /// The reason of such a skip.
+        skip_why: String,
+        /// Replies sent at once, by verb.
+        answer: Vec<(smtp_protocol::Verb, Vec<u8>)>,
     },
     /// Read the content after 354.
     ExpectData {
@@ -241,6 +277,8 @@ pub enum Serve {
         lacks: Vec<Vec<u8>>,
         /// Bare CR or LF fails.
         crlf_only: bool,
+        /// Dot lines that must arrive stuffed.
+        stuffed: Vec<String>,
     },
     /// Nothing may arrive for this long.
     Silence(std::time::Duration),
@@ -248,11 +286,20 @@ pub enum Serve {
     ExpectClose,
     /// Server-side TLS handshake; `true`: a close instead ends the script.
     Starttls(bool),
+    /// Skip the case if the client opened with HELO.
+    NeedsEhlo,
 }
 
-fn verb(word: &str) -> Result<smtp_protocol::Verb, String> {
-    smtp_protocol::Verb::from_bytes(word.to_ascii_uppercase().as_bytes())
-        .ok_or_else(|| format!("{word:?} is not an SMTP verb smtpspec knows"))
+/// The verbs a word in `expect` stands for: a verb, or `HELLO` for EHLO or HELO (RFC
+/// 5321 §3.2: a client that needs no extension may open with HELO).
+fn verbs(word: &str) -> Result<Vec<smtp_protocol::Verb>, String> {
+    use smtp_protocol::Verb;
+    if word.eq_ignore_ascii_case("HELLO") {
+        return Ok(vec![Verb::Ehlo, Verb::Helo]);
+    }
+    Verb::from_bytes(word.to_ascii_uppercase().as_bytes())
+        .map(|v| vec![v])
+        .ok_or_else(|| format!("{word:?} is not an SMTP verb smtpspec knows (or HELLO)"))
 }
 
 fn pattern(p: &Option<String>) -> Result<Option<regex::Regex>, String> {
@@ -285,25 +332,63 @@ pub fn check_client(def: &ClientDef) -> Result<ClientCase, Vec<(u64, u64, String
             ServeStep::ReplyRaw(t) => {
                 octets(std::slice::from_ref(t)).map(|mut v| Serve::Send(v.remove(0)))
             }
-            ServeStep::Expect(ExpectCommand::Verb(v)) => verb(v).map(|v| Serve::Expect {
-                verbs: vec![v],
+            ServeStep::Expect(ExpectCommand::Verb(v)) => verbs(v).map(|v| Serve::Expect {
+                verbs: v,
                 matches: None,
                 lacks: None,
                 required: true,
+                skip_on: Vec::new(),
+                skip_why: String::new(),
+                answer: Vec::new(),
             }),
             ServeStep::Expect(ExpectCommand::Full(f)) => (|| {
                 Ok(Serve::Expect {
-                    verbs: f.verbs.iter().map(|v| verb(v)).collect::<Result<_, _>>()?,
+                    verbs: f
+                        .verbs
+                        .iter()
+                        .map(|v| verbs(v))
+                        .collect::<Result<Vec<_>, _>>()?
+                        .concat(),
                     matches: pattern(&f.matches)?,
                     lacks: pattern(&f.lacks)?,
                     required: f.required,
+                    skip_on: f
+                        .skip_on
+                        .iter()
+                        .map(|v| verbs(v))
+                        .collect::<Result<Vec<_>, _>>()?
+                        .concat(),
+                    skip_why: f.skip_why.clone().unwrap_or_else(|| {
+                        "another right behaviour, which this case does not judge".into()
+                    }),
+                    answer: f
+                        .answer
+                        .iter()
+                        .map(|(v, line)| {
+                            let vs = verbs(v)?;
+                            if line.contains(['\r', '\n']) {
+                                return Err(format!("answer to {v}: one line, without CR or LF"));
+                            }
+                            let mut bytes = line.clone().into_bytes();
+                            bytes.extend_from_slice(b"\r\n");
+                            Ok(vs
+                                .into_iter()
+                                .map(move |v| (v, bytes.clone()))
+                                .collect::<Vec<_>>())
+                        })
+                        .collect::<Result<Vec<_>, _>>()?
+                        .concat(),
                 })
             })(),
             ServeStep::ExpectData(d) => (|| {
+                if let Some(bad) = d.stuffed.iter().find(|l| !l.starts_with('.')) {
+                    return Err(format!("stuffed: {bad:?} does not start with a dot"));
+                }
                 Ok(Serve::ExpectData {
                     contains: octets(&d.contains)?,
                     lacks: octets(&d.lacks)?,
                     crlf_only: d.crlf_only,
+                    stuffed: d.stuffed.clone(),
                 })
             })(),
             ServeStep::Silence(d) => super::parse_duration(d)
@@ -312,6 +397,7 @@ pub fn check_client(def: &ClientDef) -> Result<ClientCase, Vec<(u64, u64, String
             ServeStep::ExpectClose => Ok(Serve::ExpectClose),
             ServeStep::Starttls => Ok(Serve::Starttls(false)),
             ServeStep::StarttlsOrClose => Ok(Serve::Starttls(true)),
+            ServeStep::NeedsEhlo => Ok(Serve::NeedsEhlo),
         };
         match action {
             Ok(action) => script.push(LocatedServe {
@@ -326,6 +412,7 @@ pub fn check_client(def: &ClientDef) -> Result<ClientCase, Vec<(u64, u64, String
         Ok(ClientCase {
             mode: def.mode,
             exit: def.exit,
+            pipelining: def.pipelining,
             script,
         })
     } else {

@@ -15,6 +15,8 @@ pub const KNOWN: &[&str] = &[
     "target.user",
     "target.password",
     "target.auth_plain",
+    "target.auth_login_user",
+    "target.auth_login_password",
     "case.token",
 ];
 

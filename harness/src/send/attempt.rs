@@ -25,6 +25,15 @@ pub struct Connection {
     pub transcript: Vec<Event>,
 }
 
+/// Certificates a client that verifies trusts, and the name it expects.
+#[derive(Debug, Clone)]
+pub struct Trust {
+    /// The roots (smtpspec's test CA in client cases).
+    pub roots: std::sync::Arc<rustls::RootCertStore>,
+    /// The name the certificate must carry; `None`: the address connected to.
+    pub name: Option<String>,
+}
+
 /// Connect to `addr` and try to hand over `message`.
 pub async fn run(
     addr: SocketAddr,
@@ -32,6 +41,7 @@ pub async fn run(
     message: Outgoing,
     timeouts: &Timeouts,
     connect_timeout: Duration,
+    trust: Option<&Trust>,
 ) -> Connection {
     let mut conn = match Conn::connect(addr, connect_timeout).await {
         Ok(c) => c,
@@ -44,6 +54,10 @@ pub async fn run(
             };
         }
     };
+    if let Some(t) = trust {
+        let name = t.name.clone().unwrap_or_else(|| addr.ip().to_string());
+        conn.verify_with(std::sync::Arc::clone(&t.roots), &name);
+    }
     let mut session = ClientSession::new(config, message);
     loop {
         while let Some(out) = session.poll_output() {

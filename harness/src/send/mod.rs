@@ -9,6 +9,7 @@
 pub mod attempt;
 pub mod deviation;
 pub mod route;
+pub mod variant;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -22,8 +23,10 @@ use smtp_protocol::client::{
 use smtp_protocol::reply::ReplyCode;
 
 use crate::report::model::EventReport;
+pub use attempt::Trust;
 pub use deviation::SenderDeviation;
 use route::{Answer, Candidate, Dns, Plan, Rng};
+pub use variant::ClientVariant;
 
 /// How the reference client delivers.
 #[derive(Debug, Clone)]
@@ -52,6 +55,9 @@ pub struct SendOptions {
     pub seed: u64,
     /// Misbehave on purpose (the self-test of the delivery cases).
     pub deviations: Vec<SenderDeviation>,
+    /// Verify server certificates against these roots; `None` accepts any (smtpspec
+    /// tests SMTP, not a PKI).
+    pub trust: Option<Trust>,
 }
 
 impl SendOptions {
@@ -71,6 +77,7 @@ impl SendOptions {
             retry_delay: Duration::from_secs(60),
             seed: 0,
             deviations: Vec::new(),
+            trust: None,
         }
     }
 }
@@ -417,6 +424,7 @@ async fn deliver_domain(
                 offer,
                 &options.timeouts,
                 options.connect_timeout,
+                options.trust.as_ref(),
             )
             .await;
             deviate(&mut conn.results, &options.deviations);

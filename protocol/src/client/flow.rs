@@ -53,7 +53,10 @@ impl ClientSession {
 
     fn on_greeting(&mut self, reply: &Reply) {
         self.note_unexpected(Stage::Greeting, reply, 2);
-        if reply.code.class() == 2 {
+        if reply.code.class() == 2 && self.config.helo_only {
+            self.pending.push_back(Pending::Helo);
+            self.send(Command::Helo(self.config.helo.clone()).to_bytes());
+        } else if reply.code.class() == 2 {
             self.send_ehlo();
         } else {
             // A 554 greeting says "no SMTP service here" (RFC 5321 §3.1): a statement
@@ -118,7 +121,11 @@ impl ClientSession {
                 return;
             }
         }
-        if !self.authenticated && self.config.auth.is_some() && self.ehlo.has(Extension::Auth) {
+        if !self.authenticated
+            && !self.config.auth_when_required
+            && self.config.auth.is_some()
+            && self.ehlo.has(Extension::Auth)
+        {
             if !self.tls && !self.config.auth_without_tls {
                 self.give_up(
                     Disposition::Deferred,
@@ -128,20 +135,43 @@ impl ClientSession {
                 );
                 return;
             }
-            let offered = self.ehlo.auth_mechanisms();
-            let pick = if offered.iter().any(|m| m == "PLAIN") {
-                Some(Mechanism::Plain)
-            } else if offered.iter().any(|m| m == "LOGIN") {
-                Some(Mechanism::Login)
-            } else {
-                None
-            };
-            if let Some(mechanism) = pick {
+            if let Some(mechanism) = self.mechanism() {
                 self.start_auth(mechanism);
                 return;
             }
         }
         self.begin_transaction();
+    }
+
+    /// The mechanism to log in with, if the server offers one this client speaks.
+    fn mechanism(&self) -> Option<Mechanism> {
+        let offered = self.ehlo.auth_mechanisms();
+        if offered.iter().any(|m| m == "PLAIN") {
+            Some(Mechanism::Plain)
+        } else if offered.iter().any(|m| m == "LOGIN") {
+            Some(Mechanism::Login)
+        } else {
+            None
+        }
+    }
+
+    /// MAIL got 530 (RFC 4954 §6): can this client log in and try again?
+    fn may_auth_on_demand(&self, reply: &Reply) -> bool {
+        reply.code == ReplyCode::AUTH_REQUIRED
+            && self.config.auth_when_required
+            && self.config.auth.is_some()
+            && !self.authenticated
+            && !self.auth_then_retry
+            && (self.tls || self.config.auth_without_tls)
+            && self.mechanism().is_some()
+    }
+
+    /// Log in now that the batch the 530 refused is drained.
+    fn auth_for_retry(&mut self) {
+        match self.mechanism() {
+            Some(m) => self.start_auth(m),
+            None => self.quit(),
+        }
     }
 
     fn on_starttls(&mut self, reply: &Reply) {
@@ -298,6 +328,13 @@ impl ClientSession {
             return;
         }
         self.mail_failed = true;
+        if self.may_auth_on_demand(reply) {
+            self.auth_then_retry = true;
+            if !self.batched || self.pending.is_empty() {
+                self.auth_for_retry();
+            }
+            return;
+        }
         let disposition = by_class(reply);
         self.settle_rest(
             disposition,
@@ -354,6 +391,10 @@ impl ClientSession {
 
     /// Every RCPT has its reply and no DATA was sent yet.
     fn after_recipients(&mut self) {
+        if self.mail_failed && self.auth_then_retry {
+            self.auth_for_retry();
+            return;
+        }
         if self.mail_failed {
             self.quit();
             return;
@@ -400,6 +441,10 @@ impl ClientSession {
                 Some(reply),
                 format!("DATA refused: {}", one_line(reply)),
             );
+        }
+        if self.mail_failed && self.auth_then_retry {
+            self.auth_for_retry();
+            return;
         }
         self.quit();
     }

@@ -65,6 +65,15 @@ pub struct ClientConfig {
     pub pipelining: bool,
     /// Send the content with `BDAT n LAST` when the server advertises CHUNKING (RFC 3030).
     pub chunking: bool,
+    /// Open with HELO, never EHLO (RFC 5321 §3.2: a client that needs no extension
+    /// "MAY use HELO instead of EHLO"). No extension is then used, TLS included.
+    pub helo_only: bool,
+    /// Close right after sending QUIT, without reading the 221 (RFC 5321 §4.1.1.10 asks
+    /// the client to wait with a SHOULD).
+    pub quit_without_reply: bool,
+    /// Log in only when MAIL is refused with 530 "Authentication required" (RFC 4954
+    /// §6), then try the transaction again.
+    pub auth_when_required: bool,
 }
 
 impl ClientConfig {
@@ -78,6 +87,9 @@ impl ClientConfig {
             auth_without_tls: false,
             pipelining: true,
             chunking: false,
+            helo_only: false,
+            quit_without_reply: false,
+            auth_when_required: false,
         }
     }
 }
@@ -299,6 +311,8 @@ pub struct ClientSession {
     mail_failed: bool,
     /// MAIL, RCPT (and DATA) went out in one batch (RFC 2920).
     batched: bool,
+    /// MAIL got 530: log in once the batch is drained, then start again.
+    auth_then_retry: bool,
     /// Indexes of recipients the server accepted.
     accepted: Vec<usize>,
     results: Vec<Option<RecipientResult>>,
@@ -324,6 +338,7 @@ impl ClientSession {
             authenticated: false,
             mail_failed: false,
             batched: false,
+            auth_then_retry: false,
             accepted: Vec::new(),
             results,
             findings: Vec::new(),
@@ -549,6 +564,9 @@ impl ClientSession {
         self.pending.clear();
         self.pending.push_back(Pending::Quit);
         self.send(crate::command::Command::Quit.to_bytes());
+        if self.config.quit_without_reply {
+            self.close();
+        }
     }
 }
 

@@ -1,6 +1,8 @@
-//! AUTH (RFC 4954) with the PLAIN (RFC 4616) and LOGIN mechanisms.
+//! AUTH (RFC 4954) with the PLAIN (RFC 4616), LOGIN and CRAM-MD5 (RFC 2195) mechanisms.
 
-use super::{ServerSession, State};
+use hmac::{KeyInit, Mac};
+
+use super::{AuthMechanism, ServerSession, State};
 use crate::base64;
 use crate::line::Line;
 use crate::reply::{EnhancedCode, Reply, ReplyCode};
@@ -14,6 +16,8 @@ pub(super) enum Stage {
     LoginUser,
     /// LOGIN: waiting for the password of `user`.
     LoginPassword { user: String },
+    /// CRAM-MD5: waiting for `user SP hex(HMAC-MD5(password, challenge))`.
+    CramMd5 { challenge: String },
 }
 
 /// 334 challenges of LOGIN: base64 of "Username:" and "Password:".
@@ -57,12 +61,31 @@ impl ServerSession {
                 "AUTH not allowed now",
             );
         }
-        match (mechanism, initial) {
-            ("PLAIN", None) => self.challenge(Stage::Plain, ""),
-            ("PLAIN", Some(resp)) => self.plain(resp.as_bytes()),
-            ("LOGIN", None) => self.challenge(Stage::LoginUser, LOGIN_USER_PROMPT),
-            ("LOGIN", Some(resp)) => self.login_user(resp.as_bytes()),
-            _ => self.reply(
+        let offered =
+            AuthMechanism::from_name(mechanism).filter(|m| self.config.auth_mechanisms.contains(m));
+        match (offered, initial) {
+            (Some(AuthMechanism::Plain), None) => self.challenge(Stage::Plain, ""),
+            (Some(AuthMechanism::Plain), Some(resp)) => self.plain(resp.as_bytes()),
+            (Some(AuthMechanism::Login), None) => {
+                self.challenge(Stage::LoginUser, LOGIN_USER_PROMPT);
+            }
+            (Some(AuthMechanism::Login), Some(resp)) => self.login_user(resp.as_bytes()),
+            // RFC 2195 §2: the server speaks first; an initial response has no place.
+            (Some(AuthMechanism::CramMd5), None) => {
+                // Unique per connection and time, in the msg-id form RFC 2195 shows.
+                let challenge = format!(
+                    "<{}.{}@{}>",
+                    self.connection, self.now, self.config.hostname
+                );
+                let encoded = base64::encode(challenge.as_bytes());
+                self.challenge(Stage::CramMd5 { challenge }, &encoded);
+            }
+            (Some(AuthMechanism::CramMd5), Some(_)) => self.reply(
+                ReplyCode::ARGUMENT_ERROR,
+                EnhancedCode::SYNTAX_ERROR,
+                "CRAM-MD5 takes no initial response",
+            ),
+            (None, _) => self.reply(
                 ReplyCode::PARAM_NOT_IMPLEMENTED,
                 EnhancedCode::INVALID_ARGUMENTS,
                 "Unrecognized authentication type",
@@ -98,6 +121,40 @@ impl ServerSession {
                 Some(password) => self.check(&user, &password),
                 None => self.bad_base64(),
             },
+            Stage::CramMd5 { challenge } => match base64::decode(resp) {
+                Some(answer) => self.cram_md5(&challenge, &answer),
+                None => self.bad_base64(),
+            },
+        }
+    }
+
+    /// RFC 2195 §2: the response is the user name, a space, and the lower-case hex of
+    /// HMAC-MD5 keyed with the password over the challenge.
+    fn cram_md5(&mut self, challenge: &str, answer: &[u8]) {
+        let Some(space) = answer.iter().rposition(|&b| b == b' ') else {
+            return self.fail();
+        };
+        let (user, digest) = (&answer[..space], &answer[space + 1..]);
+        let Ok(user) = std::str::from_utf8(user) else {
+            return self.fail();
+        };
+        let Some(password) = self.config.users.get(user) else {
+            return self.fail();
+        };
+        let Ok(mut mac) = hmac::Hmac::<md5::Md5>::new_from_slice(password.as_bytes()) else {
+            return self.fail();
+        };
+        mac.update(challenge.as_bytes());
+        let expected: String = mac
+            .finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        if digest.eq_ignore_ascii_case(expected.as_bytes()) {
+            self.succeed(user);
+        } else {
+            self.fail();
         }
     }
 
@@ -149,15 +206,19 @@ impl ServerSession {
             .get(user)
             .is_some_and(|p| p.as_bytes() == password);
         if ok {
-            self.user = Some(user.to_owned());
-            self.reply(
-                ReplyCode::AUTH_SUCCEEDED,
-                EnhancedCode::AUTH_OK,
-                "Authentication successful",
-            );
+            self.succeed(user);
         } else {
             self.fail();
         }
+    }
+
+    fn succeed(&mut self, user: &str) {
+        self.user = Some(user.to_owned());
+        self.reply(
+            ReplyCode::AUTH_SUCCEEDED,
+            EnhancedCode::AUTH_OK,
+            "Authentication successful",
+        );
     }
 
     fn fail(&mut self) {
@@ -166,5 +227,16 @@ impl ServerSession {
             EnhancedCode::AUTH_INVALID,
             "Authentication credentials invalid",
         );
+    }
+}
+
+#[cfg(test)]
+impl ServerSession {
+    /// Put the session where `AUTH CRAM-MD5` with this challenge would (tests use the
+    /// challenge of RFC 2195's example).
+    pub(crate) fn cram_challenge_for_test(&mut self, challenge: &str) {
+        self.state = State::Auth(Stage::CramMd5 {
+            challenge: challenge.to_owned(),
+        });
     }
 }

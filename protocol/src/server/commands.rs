@@ -51,6 +51,9 @@ impl ServerSession {
                 );
             }
         }
+        if self.count_nonmail(&command) {
+            return self.close_for("too many commands without mail");
+        }
         match command {
             Command::Ehlo(host) => self.hello(host.to_string(), true),
             Command::Helo(host) => self.hello(host.to_string(), false),
@@ -149,6 +152,30 @@ impl ServerSession {
         }
     }
 
+    /// Count a command that is not part of a mail transaction; true when it is one too
+    /// many for `nonmail_limit` (Exim's `smtp_accept_max_nonmail` closes such sessions:
+    /// a client that only probes is not sending mail).
+    fn count_nonmail(&mut self, command: &Command) -> bool {
+        let Some(limit) = self.config.nonmail_limit else {
+            return false;
+        };
+        let counted = matches!(
+            command,
+            Command::Ehlo(_)
+                | Command::Helo(_)
+                | Command::Noop(_)
+                | Command::Rset
+                | Command::Vrfy(_)
+                | Command::Expn(_)
+                | Command::Help(_)
+                | Command::Etrn(_)
+        );
+        if counted {
+            self.nonmail += 1;
+        }
+        self.nonmail > limit
+    }
+
     fn not_implemented(&mut self) {
         self.reply(
             ReplyCode::NOT_IMPLEMENTED,
@@ -195,7 +222,12 @@ impl ServerSession {
         }
         let ext = self.config.extensions;
         let size = self.config.max_message_size.to_string();
-        let mut lines = vec![EhloLine::new(Extension::Size, &[size.as_str()])];
+        let size_params: &[&str] = if self.config.size_number {
+            &[size.as_str()]
+        } else {
+            &[]
+        };
+        let mut lines = vec![EhloLine::new(Extension::Size, size_params)];
         let flags = [
             (ext.pipelining, Extension::Pipelining),
             (ext.eight_bit_mime, Extension::EightBitMime),
@@ -214,7 +246,13 @@ impl ServerSession {
                 .map(|(_, e)| EhloLine::new(*e, &[])),
         );
         if self.auth_offered() {
-            lines.push(EhloLine::new(Extension::Auth, &["PLAIN", "LOGIN"]));
+            let names: Vec<&str> = self
+                .config
+                .auth_mechanisms
+                .iter()
+                .map(|m| m.name())
+                .collect();
+            lines.push(EhloLine::new(Extension::Auth, &names));
         }
         lines.push(EhloLine::new(Extension::Help, &[]));
         let (domain, rest) = greeting.split_once(' ').unwrap_or((greeting.as_str(), ""));
@@ -297,6 +335,18 @@ impl ServerSession {
         if !self.check_params(&params) {
             return;
         }
+        if self.config.refuse_literal_senders
+            && let ReversePath::Mailbox(m) = &from
+            && m.host
+                .as_ref()
+                .is_some_and(|h| matches!(h, crate::Host::Literal(_)))
+        {
+            return self.reply(
+                ReplyCode::MAILBOX_UNAVAILABLE,
+                EnhancedCode::SECURITY,
+                "Sender address literals are refused here (policy)",
+            );
+        }
         let max = self.config.max_message_size;
         if max > 0
             && params
@@ -310,6 +360,7 @@ impl ServerSession {
             );
         }
         self.tx = Some(Transaction::new(from, params));
+        self.nonmail = 0;
         self.reply(ReplyCode::OK, EnhancedCode::SENDER_OK, "Sender ok");
     }
 
@@ -340,11 +391,13 @@ impl ServerSession {
             }
         };
         if !known {
-            return self.reply(
-                ReplyCode::MAILBOX_UNAVAILABLE,
-                EnhancedCode::BAD_MAILBOX,
-                &format!("{to}: no such user"),
-            );
+            let code = self.config.unknown_recipient;
+            let enhanced = if code.class() == 4 {
+                EnhancedCode::new(4, 1, 1).unwrap_or(EnhancedCode::BAD_MAILBOX)
+            } else {
+                EnhancedCode::BAD_MAILBOX
+            };
+            return self.reply(code, enhanced, &format!("{to}: no such user"));
         }
         if let Some(tx) = self.tx.as_mut() {
             tx.recipients.push((to, params));
@@ -362,8 +415,19 @@ impl ServerSession {
                 "Cannot VRFY user, but will accept message and attempt delivery",
             ),
             VerifyMode::Answer => {
-                let address = who.trim_matches(|c| c == '<' || c == '>');
-                if !list && address.contains('@') && self.config.knows_recipient(address) {
+                let address = who.trim().trim_matches(|c| c == '<' || c == '>');
+                // A bare local part names a mailbox of this server; postmaster always
+                // exists (RFC 5321 §4.5.1).
+                let address = if address.contains('@') {
+                    address.to_owned()
+                } else {
+                    format!("{address}@{}", self.config.hostname)
+                };
+                let postmaster = address
+                    .split('@')
+                    .next()
+                    .is_some_and(|l| l.eq_ignore_ascii_case("postmaster"));
+                if !list && (postmaster || self.config.knows_recipient(&address)) {
                     self.reply(ReplyCode::OK, EnhancedCode::OK, &format!("<{address}>"));
                 } else {
                     self.reply(

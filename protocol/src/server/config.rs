@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 
 use super::deviation::Deviations;
-use crate::limits::MIN_RECIPIENTS;
+use crate::limits::{MAX_HOPS, MIN_RECIPIENTS};
+use crate::reply::ReplyCode;
 
 /// How the server greets (RFC 5321 §3.1, RFC 7504).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -22,12 +23,69 @@ pub enum GreetingMode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum VerifyMode {
     /// 252: cannot verify, will accept and try (what most servers do, for privacy).
-    #[default]
     CannotVerify,
-    /// Real answers from the recipient table (250 / 550).
+    /// Real answers from the recipient table (250 / 550): what §3.5 describes first,
+    /// so the reference server does it.
+    #[default]
     Answer,
     /// 502: not implemented.
     Disabled,
+}
+
+/// What the server does with a bare CR or LF (RFC 5321 §2.3.8: not a line end). Every
+/// choice is a refusal; they differ in when and how, as deployed servers do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BareLineEnds {
+    /// 500 to a command line that holds one; 554 at the end of a message that holds one.
+    #[default]
+    Refuse,
+    /// As `Refuse`, but the message is refused with 550 (RFC 5321 §4.3.2 lists 550 for
+    /// "rejections for policy reasons" at the end of data).
+    RefuseWith550,
+    /// 421 and close the connection at once, in a command or in the content (RFC 5321
+    /// §3.8: a server may close with 421 when it must).
+    Close,
+}
+
+/// SASL mechanisms the server can offer with AUTH (RFC 4954).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AuthMechanism {
+    /// RFC 4616.
+    Plain,
+    /// The de-facto LOGIN mechanism (draft-murchison-sasl-login).
+    Login,
+    /// RFC 2195: a keyed MD5 digest of a server challenge.
+    CramMd5,
+}
+
+impl AuthMechanism {
+    /// The name in the EHLO AUTH line and the AUTH command.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Plain => "PLAIN",
+            Self::Login => "LOGIN",
+            Self::CramMd5 => "CRAM-MD5",
+        }
+    }
+
+    /// By name, case-insensitive (RFC 4954 §4: mechanism names are case-insensitive).
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::Plain, Self::Login, Self::CramMd5]
+            .into_iter()
+            .find(|m| m.name().eq_ignore_ascii_case(name))
+    }
+}
+
+/// Errors a client may make before the server slows down and then hangs up, as
+/// Postfix's `smtpd_soft_error_limit`/`smtpd_hard_error_limit` do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorLimits {
+    /// Errors after which every further error reply is delayed.
+    pub sleep_after: u32,
+    /// How long each of those replies is delayed, in milliseconds (the driver waits).
+    pub sleep_ms: u64,
+    /// Errors after which the next one gets 421 and the connection is closed.
+    pub close_after: u32,
 }
 
 /// Which extensions the server advertises and implements.
@@ -101,6 +159,37 @@ pub struct ServerConfig {
     pub require_tls: bool,
     /// VRFY and EXPN behaviour.
     pub verify: VerifyMode,
+    /// What a bare CR or LF gets.
+    pub bare_line_ends: BareLineEnds,
+    /// The code that refuses an over-size message at the end of data: 552 (RFC 1870
+    /// §6.3, the preferred one) or 550 (RFC 5321 §4.3.2 lists it for policy refusals).
+    pub size_refusal: ReplyCode,
+    /// Advertise the SIZE limit as a number (`SIZE 1000000`) or the bare keyword
+    /// (`SIZE`: RFC 1870 §4 makes the number optional).
+    pub size_number: bool,
+    /// Mechanisms offered with AUTH, in the order advertised.
+    pub auth_mechanisms: Vec<AuthMechanism>,
+    /// Refuse senders whose domain is an address literal (a policy refusal, 550 5.7.1).
+    pub refuse_literal_senders: bool,
+    /// Slow down and hang up on clients that make many errors.
+    pub error_limits: Option<ErrorLimits>,
+    /// Received lines beyond which a message is taken to loop (RFC 5321 §6.3).
+    pub max_hops: usize,
+    /// Commands other than MAIL, RCPT, DATA and BDAT allowed in a row before 421 and a
+    /// close (Exim's `smtp_accept_max_nonmail`); an accepted MAIL starts the count over.
+    pub nonmail_limit: Option<u32>,
+    /// Greet with a two-line 220 reply (RFC 5321 §4.2.1 allows multiline replies
+    /// everywhere).
+    pub multiline_greeting: bool,
+    /// Reply texts left empty where the grammar allows (RFC 5321 §4.2: `textstring` is
+    /// optional); the greeting and EHLO keep their domain.
+    pub terse_replies: bool,
+    /// The code for an unknown recipient: 550 (permanent) or 450 (temporary, e.g. the
+    /// user database is out of reach).
+    pub unknown_recipient: ReplyCode,
+    /// The code for DATA when no recipient was accepted: 503 or 554 (RFC 5321 §3.3
+    /// allows both).
+    pub no_valid_recipients: ReplyCode,
     /// Deliberate misbehaviour; empty for the reference server.
     pub deviations: Deviations,
 }
@@ -119,7 +208,19 @@ impl Default for ServerConfig {
             auth_without_tls: false,
             require_auth: false,
             require_tls: false,
-            verify: VerifyMode::CannotVerify,
+            verify: VerifyMode::Answer,
+            bare_line_ends: BareLineEnds::Refuse,
+            size_refusal: ReplyCode::EXCEEDED_STORAGE,
+            size_number: true,
+            auth_mechanisms: vec![AuthMechanism::Plain, AuthMechanism::Login],
+            refuse_literal_senders: false,
+            error_limits: None,
+            max_hops: MAX_HOPS,
+            nonmail_limit: None,
+            multiline_greeting: false,
+            terse_replies: false,
+            unknown_recipient: ReplyCode::MAILBOX_UNAVAILABLE,
+            no_valid_recipients: ReplyCode::BAD_SEQUENCE,
             deviations: Deviations::NONE,
         }
     }

@@ -52,11 +52,15 @@ pub enum Deviation {
     /// Accept AUTH inside a mail transaction (RFC 4954 §4 requires 503; aiosmtpd 1.4.6
     /// runs it).
     AuthInTransaction,
+    /// Pick the line-end regime per message: when the first line of the content ends
+    /// with a bare LF, the whole message is read with LF line ends and `<LF>.<LF>` ends
+    /// it (a smuggling variant that cases with CRLF first lines never see).
+    LfRegimePerMessage,
 }
 
 impl Deviation {
     /// Every deviation.
-    pub const ALL: [Self; 17] = [
+    pub const ALL: [Self; 18] = [
         Self::BareLfLineEnd,
         Self::DataEndLfDotLf,
         Self::KeepTransactionAfterRset,
@@ -74,6 +78,7 @@ impl Deviation {
         Self::UnqualifiedShellSender,
         Self::SegmentIsLine,
         Self::AuthInTransaction,
+        Self::LfRegimePerMessage,
     ];
 
     /// The name used by `smtpspec serve --deviate NAME`.
@@ -96,6 +101,7 @@ impl Deviation {
             Self::UnqualifiedShellSender => "unqualified-shell-sender",
             Self::SegmentIsLine => "segment-is-line",
             Self::AuthInTransaction => "auth-in-transaction",
+            Self::LfRegimePerMessage => "lf-regime-per-message",
         }
     }
 
@@ -143,6 +149,9 @@ impl Deviation {
                 "end a command line wherever a TCP read ends (RFC 2920 §3.2: input is a stream)"
             }
             Self::AuthInTransaction => "run AUTH inside a mail transaction (RFC 4954 §4 wants 503)",
+            Self::LfRegimePerMessage => {
+                "read a message whose first line ends in bare LF with LF line ends, <LF>.<LF> ending it (RFC 5321 §4.1.1.4)"
+            }
         }
     }
 

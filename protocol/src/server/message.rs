@@ -2,7 +2,9 @@
 //! limit (RFC 1870), and the hand-over to storage with a Received line (§4.4).
 
 use super::received;
-use super::{Deviation, Envelope, Helo, Message, Output, ServerSession, State, Transaction};
+use super::{
+    BareLineEnds, Deviation, Envelope, Helo, Message, Output, ServerSession, State, Transaction,
+};
 use crate::address::ForwardPath;
 use crate::bdat::BdatAssembler;
 use crate::data::{DataConfig, DataDecoder};
@@ -28,16 +30,32 @@ impl ServerSession {
             Some(_) => None,
         };
         if let Some(text) = refusal {
+            // RFC 5321 §3.3: with no valid recipient, 503 or 554 "no valid recipients".
+            let no_rcpt = self.tx.as_ref().is_some_and(|t| t.recipients.is_empty())
+                && self.config.no_valid_recipients == ReplyCode::TRANSACTION_FAILED;
+            if no_rcpt {
+                return self.reply(
+                    ReplyCode::TRANSACTION_FAILED,
+                    EnhancedCode::new(5, 5, 1).unwrap_or(BAD_SEQUENCE),
+                    text,
+                );
+            }
             return self.reply(ReplyCode::BAD_SEQUENCE, BAD_SEQUENCE, text);
         }
         let mut accept = EndSet::STANDARD;
         if deviations.has(Deviation::DataEndLfDotLf) {
             accept = accept.with(EndOfData::LfDotLf);
         }
+        let lf_regime = if deviations.has(Deviation::LfRegimePerMessage) {
+            EndSet::NONE.with(EndOfData::LfDotLf)
+        } else {
+            EndSet::NONE
+        };
         let decoder = DataDecoder::new(DataConfig {
             max_stored: self.storage_limit(),
             accept,
             unstuff: !deviations.has(Deviation::NoDotUnstuffing),
+            lf_regime,
         });
         self.reply(
             ReplyCode::START_MAIL_INPUT,
@@ -63,7 +81,7 @@ impl ServerSession {
     /// RFC 5321 §6.3: "servers MUST contain provisions for detecting and stopping
     /// trivial loops"; more than [`crate::limits::MAX_HOPS`] Received lines is one.
     fn loop_refusal(&self, body: &[u8]) -> Option<Reply> {
-        (received::hop_count(body) > crate::limits::MAX_HOPS).then(|| {
+        (received::hop_count(body) > self.config.max_hops).then(|| {
             self.make_reply(
                 ReplyCode::TRANSACTION_FAILED,
                 EnhancedCode::ROUTING_LOOP,
@@ -77,7 +95,7 @@ impl ServerSession {
         let max = self.config.max_message_size;
         if max > 0 && size > max && !self.config.deviations.has(Deviation::SizeNotEnforced) {
             return Some(self.make_reply(
-                ReplyCode::EXCEEDED_STORAGE,
+                self.config.size_refusal,
                 EnhancedCode::MESSAGE_TOO_BIG,
                 "Message exceeds fixed maximum message size (RFC 1870 §6)",
             ));
@@ -97,13 +115,19 @@ impl ServerSession {
         let Some(tx) = self.tx.take() else { return };
         // A server that ends data on LF.LF takes bare LFs as line ends: it does not refuse
         // them either (the deviation models the whole bug, not half of it).
-        let lf_ok = self.config.deviations.has(Deviation::DataEndLfDotLf);
+        let lf_ok = self.config.deviations.has(Deviation::DataEndLfDotLf)
+            || (self.config.deviations.has(Deviation::LfRegimePerMessage)
+                && findings.bare_lf.is_some());
         if findings.bare_cr.is_some()
             || (findings.bare_lf.is_some() && !lf_ok)
             || findings.nul.is_some()
         {
+            let code = match self.config.bare_line_ends {
+                BareLineEnds::RefuseWith550 => ReplyCode::MAILBOX_UNAVAILABLE,
+                _ => ReplyCode::TRANSACTION_FAILED,
+            };
             return self.reply(
-                ReplyCode::TRANSACTION_FAILED,
+                code,
                 EnhancedCode::BAD_CONTENT,
                 "Message refused: bare CR, bare LF or NUL in content (RFC 5321 §2.3.8)",
             );

@@ -18,12 +18,16 @@ mod commands;
 pub mod config;
 pub mod deviation;
 mod message;
+mod policy;
 pub mod received;
+mod replies;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-pub use config::{Extensions, GreetingMode, ServerConfig, VerifyMode};
+pub use config::{
+    AuthMechanism, BareLineEnds, ErrorLimits, Extensions, GreetingMode, ServerConfig, VerifyMode,
+};
 pub use deviation::{Deviation, Deviations};
 
 use crate::address::{ForwardPath, ReversePath};
@@ -46,6 +50,10 @@ pub enum Output {
     StartTls,
     /// Everything before this was written; close the connection.
     Close,
+    /// Wait this long before carrying out the next output: a server that slows down
+    /// for clients that make errors ([`ErrorLimits`]). The session keeps no clock; the
+    /// driver does the waiting.
+    Pause(std::time::Duration),
 }
 
 /// The envelope of an accepted message (RFC 5321 §2.3.1).
@@ -145,6 +153,14 @@ pub struct ServerSession {
     tx: Option<Transaction>,
     delivered: u64,
     now: u64,
+    /// Error replies so far (for [`ErrorLimits`]); the greeting is not counted.
+    errors: u32,
+    /// Commands in a row that were not part of a transaction (for `nonmail_limit`).
+    nonmail: u32,
+    /// The greeting has been queued: replies from here on answer the client.
+    greeted: bool,
+    /// The last octet of the previous input (a CR may wait for its LF).
+    last_octet: Option<u8>,
 }
 
 impl ServerSession {
@@ -180,11 +196,28 @@ impl ServerSession {
             tx: None,
             delivered: 0,
             now,
+            errors: 0,
+            nonmail: 0,
+            greeted: false,
+            last_octet: None,
         };
+        let host = &s.config.hostname;
         let greeting = match s.config.greeting {
+            // RFC 5321 §4.3.1: the greeting's first line starts with the server's name;
+            // the rest is free text, on as many lines as the server likes.
+            GreetingMode::Ready if s.config.terse_replies => {
+                Reply::new(ReplyCode::SERVICE_READY, host.clone())
+            }
+            GreetingMode::Ready if s.config.multiline_greeting => Reply::multiline(
+                ReplyCode::SERVICE_READY,
+                vec![
+                    format!("{host} ESMTP smtpspec reference server"),
+                    "a greeting on two lines".into(),
+                ],
+            ),
             GreetingMode::Ready => Reply::new(
                 ReplyCode::SERVICE_READY,
-                format!("{} ESMTP smtpspec reference server", s.config.hostname),
+                format!("{host} ESMTP smtpspec reference server"),
             ),
             GreetingMode::NoService => Reply::new(
                 ReplyCode::TRANSACTION_FAILED,
@@ -196,6 +229,7 @@ impl ServerSession {
             ),
         };
         s.send(&greeting);
+        s.greeted = true;
         s
     }
 
@@ -204,6 +238,14 @@ impl ServerSession {
         self.now = now;
         if matches!(self.state, State::Closed) {
             return;
+        }
+        if self.config.bare_line_ends == BareLineEnds::Close
+            && matches!(self.state, State::Command | State::Auth(_))
+            && !self.config.deviations.has(Deviation::BareLfLineEnd)
+            && self.bare_line_end_in(bytes)
+        {
+            // Refused where it is seen, before any line is complete.
+            return self.close_for("bare CR or LF received (RFC 5321 section 2.3.8)");
         }
         // Mail data goes straight to its decoder when no earlier input waits.
         if self.lines.is_idle() {
@@ -362,6 +404,15 @@ impl ServerSession {
         match &mut self.state {
             State::Data(decoder) => {
                 let used = decoder.feed(bytes);
+                let f = decoder.findings();
+                if self.config.bare_line_ends == BareLineEnds::Close
+                    && (f.bare_lf.is_some() || f.bare_cr.is_some())
+                    && !self.config.deviations.has(Deviation::DataEndLfDotLf)
+                {
+                    // Refused where it is seen; nothing of this message is kept.
+                    self.close_for("bare CR or LF in the message (RFC 5321 section 2.3.8)");
+                    return bytes.len();
+                }
                 if decoder.is_done() {
                     let State::Data(decoder) = std::mem::replace(&mut self.state, State::Command)
                     else {
@@ -432,6 +483,12 @@ impl ServerSession {
         }
         let f = line.findings;
         let lf_is_terminator = line.ending == Ending::BareLf && f.bare_lf == Some(bytes.len());
+        if self.config.bare_line_ends == BareLineEnds::Close
+            && (f.bare_cr.is_some() || line.ending == Ending::BareLf || f.bare_lf.is_some())
+            && !self.config.deviations.has(Deviation::BareLfLineEnd)
+        {
+            return self.close_for("bare CR or LF received (RFC 5321 section 2.3.8)");
+        }
         if f.bare_cr.is_some() || f.nul.is_some() || (f.bare_lf.is_some() && !lf_is_terminator) {
             return self.reply(
                 ReplyCode::SYNTAX_ERROR,
@@ -471,93 +528,11 @@ impl ServerSession {
         format!("{:x}-{:x}", self.connection, n)
     }
 
-    /// Queue a reply; see [`make_reply`](Self::make_reply).
-    fn reply(&mut self, code: ReplyCode, enhanced: EnhancedCode, text: &str) {
-        let r = self.make_reply(code, enhanced, text);
-        self.send(&r);
-    }
-
-    /// A reply with an enhanced status code, which is left out when
-    /// ENHANCEDSTATUSCODES is off and on 3xx replies (RFC 2034 §3). Every reply to a
-    /// command is made here, so that deviations that touch replies act in one place.
-    fn make_reply(&self, code: ReplyCode, enhanced: EnhancedCode, text: &str) -> Reply {
-        let mut r = Reply::new(code, text);
-        if self.config.extensions.enhanced_status_codes && !code.is_intermediate() {
-            r.enhanced = Some(
-                if self.config.deviations.has(Deviation::EnhancedClassMismatch) {
-                    // Deviation: a class from the other side of success/failure.
-                    let class = if enhanced.class == 2 { 5 } else { 2 };
-                    EnhancedCode::new(class, enhanced.subject, enhanced.detail).unwrap_or(enhanced)
-                } else {
-                    enhanced
-                },
-            );
-        }
-        r
-    }
-
-    fn send(&mut self, reply: &Reply) {
-        let clean;
-        let reply = if reply.lines.iter().all(|l| l.bytes().all(is_textstring)) {
-            reply
-        } else {
-            clean = Reply {
-                lines: reply.lines.iter().map(|l| ascii_text(l)).collect(),
-                ..reply.clone()
-            };
-            &clean
-        };
-        let bytes = if self.config.deviations.has(Deviation::MultilineAllFinal) {
-            // Deviation: every line formatted as if it were the last.
-            reply
-                .lines
-                .iter()
-                .flat_map(|l| {
-                    let mut one = Reply::new(reply.code, l.clone());
-                    one.enhanced = reply.enhanced;
-                    one.to_bytes()
-                })
-                .collect()
-        } else {
-            reply.to_bytes()
-        };
-        self.send_raw(bytes);
-    }
-
-    /// Queue bytes to write, joined with any not yet taken so that pipelined replies
-    /// leave in one write.
-    fn send_raw(&mut self, bytes: Vec<u8>) {
-        match self.out.back_mut() {
-            Some(Output::Send(prev)) => prev.extend_from_slice(&bytes),
-            _ => self.out.push_back(Output::Send(bytes)),
-        }
-    }
-
     fn close(&mut self) {
         self.out.push_back(Output::Close);
         self.state = State::Closed;
         self.tx = None;
     }
-}
-
-/// RFC 5321 §4.2 `textstring`: HT and printable ASCII.
-fn is_textstring(b: u8) -> bool {
-    b == b'\t' || (32..=126).contains(&b)
-}
-
-/// Reply text in ASCII: section signs spelled out, anything else that is not a
-/// `textstring` octet (echoed client text, say) replaced by `?`.
-fn ascii_text(s: &str) -> String {
-    s.replace('§', "section ")
-        .chars()
-        .map(|c| {
-            if c.is_ascii() && is_textstring(c as u8) {
-                c
-            } else {
-                '?'
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -12,6 +12,8 @@ use smtp_protocol::client::{ClientConfig, Credentials, Outgoing, Timeouts, TlsPo
 use super::{ClientUnderTest, FROM, HELO, MESSAGE, TO};
 use crate::client_profile::expand;
 use crate::scenario::serving::ClientMode;
+use crate::send::{ClientVariant, Trust};
+use crate::test_ca::TestCa;
 
 /// How the client run ended.
 pub(super) struct Exit {
@@ -98,9 +100,22 @@ pub(super) fn start_client(
     client: &ClientUnderTest,
     mode: ClientMode,
     addr: SocketAddr,
+    ca: &TestCa,
 ) -> Result<Process, String> {
     match client {
-        ClientUnderTest::Reference => Ok(Process::Task(tokio::spawn(reference_client(mode, addr)))),
+        ClientUnderTest::Reference(variants) => {
+            let trust = variants
+                .contains(&ClientVariant::VerifyCa)
+                .then(|| ca.roots())
+                .transpose()?
+                .map(|roots| Trust { roots, name: None });
+            Ok(Process::Task(tokio::spawn(reference_client(
+                mode,
+                addr,
+                variants.clone(),
+                trust,
+            ))))
+        }
         ClientUnderTest::Command(profile, message) => {
             let command = &profile.commands[&mode];
             let values = [
@@ -112,6 +127,7 @@ pub(super) fn start_client(
                 ("user", profile.user.clone()),
                 ("password", profile.password.clone()),
                 ("helo", HELO.to_string()),
+                ("ca", ca.ca_file.display().to_string()),
             ];
             let args: Vec<String> = command.iter().map(|a| expand(a, &values)).collect();
             let mut cmd = tokio::process::Command::new(&args[0]);
@@ -144,7 +160,12 @@ pub(super) fn start_client(
 
 /// smtpspec's own client as the client under test: one delivery to the scripted
 /// server; 0 when delivered, as a command-line client would exit.
-async fn reference_client(mode: ClientMode, addr: SocketAddr) -> u8 {
+async fn reference_client(
+    mode: ClientMode,
+    addr: SocketAddr,
+    variants: Vec<ClientVariant>,
+    trust: Option<Trust>,
+) -> u8 {
     let Ok(helo) = Host::parse(HELO) else {
         return 2;
     };
@@ -161,6 +182,9 @@ async fn reference_client(mode: ClientMode, addr: SocketAddr) -> u8 {
             });
         }
     }
+    for v in &variants {
+        v.apply(&mut config);
+    }
     let (Ok(from), Ok(to)) = (Mailbox::parse(FROM), Mailbox::parse(TO)) else {
         return 2;
     };
@@ -173,5 +197,6 @@ async fn reference_client(mode: ClientMode, addr: SocketAddr) -> u8 {
     options.server = Some(addr);
     options.timeouts = Timeouts::default().scaled(0.01);
     options.connect_timeout = Duration::from_secs(2);
+    options.trust = trust;
     crate::send::deliver(&message, &options).await.exit_code()
 }

@@ -6,14 +6,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use smtp_protocol::data::{DataConfig, DataDecoder};
-use smtp_protocol::line::{Ending, LineConfig, LineDecoder};
+use smtp_protocol::line::{LineConfig, LineDecoder};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 mod launch;
+mod wire;
 
 use launch::{Exit, code_text, start_client};
+use wire::{
+    Read, Stuffing, answer, check_stuffing, harness, next_line, read_data, refused_certificate,
+};
 
 use super::conn::{Conn, ConnError, Dir, Event};
 use super::{CaseResult, Verdict};
@@ -21,6 +24,7 @@ use crate::client_profile::ClientProfile;
 use crate::scenario::Level;
 use crate::scenario::load::Case;
 use crate::scenario::serving::{ClientCase, ExitExpect, Serve};
+use crate::test_ca::TestCa;
 
 /// The envelope the client is asked to send.
 pub const FROM: &str = "sender@client.smtpspec.test";
@@ -43,21 +47,26 @@ This message tests an SMTP client.\n\
 The end.\n";
 
 /// Who the client under test is.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub enum ClientUnderTest {
-    /// smtpspec's reference client, in-process.
-    #[default]
-    Reference,
+    /// smtpspec's reference client, in-process, in these permitted variants.
+    Reference(Vec<crate::send::ClientVariant>),
     /// A command from a profile, with the message file it is given.
     Command(Arc<ClientProfile>, PathBuf),
     /// No client in this run: client cases are skipped with this reason.
     Absent(String),
 }
 
+impl Default for ClientUnderTest {
+    fn default() -> Self {
+        Self::Reference(Vec::new())
+    }
+}
+
 impl std::fmt::Debug for ClientUnderTest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Reference => f.write_str("Reference"),
+            Self::Reference(v) => write!(f, "Reference({v:?})"),
             Self::Command(p, _) => write!(f, "Command({})", p.name),
             Self::Absent(why) => write!(f, "Absent({why})"),
         }
@@ -79,11 +88,13 @@ fn note(text: String) -> Event {
     }
 }
 
-/// Run one client case.
+/// Run one client case; `ca` is the run's TLS identity (one is made for the case
+/// when there is none).
 pub async fn run(
     case: &Case,
     script: &ClientCase,
     client: &ClientUnderTest,
+    ca: Option<&TestCa>,
     step: Duration,
 ) -> CaseResult {
     let start = Instant::now();
@@ -117,7 +128,18 @@ pub async fn run(
         ClientUnderTest::Command(p, _) => p.timeout,
         _ => Duration::from_secs(10),
     };
-    let mut process = match start_client(client, script.mode, addr) {
+    let own;
+    let ca = match ca {
+        Some(ca) => ca,
+        None => match TestCa::generate() {
+            Ok(c) => {
+                own = c;
+                &own
+            }
+            Err(e) => return done(Verdict::Error, e, Vec::new()),
+        },
+    };
+    let mut process = match start_client(client, script.mode, addr, ca) {
         Ok(p) => p,
         Err(e) => return done(Verdict::Error, e, Vec::new()),
     };
@@ -145,7 +167,8 @@ pub async fn run(
         }
     };
     let mut conn = Conn::accepted(tcp);
-    let played = play(&mut conn, script, step).await;
+    let mut seen = Seen::default();
+    let played = play(&mut conn, script, step, &ca.acceptor, &mut seen).await;
     // The script is over: hang up, and the client must now finish by itself.
     let mut transcript = conn.into_transcript();
     let exit = match tokio::time::timeout(limit, process.wait()).await {
@@ -180,7 +203,8 @@ pub async fn run(
                 transcript,
             );
         }
-        Ok(()) => {}
+        Ok(Played::Skip(why)) => return done(Verdict::Skip, why, transcript),
+        Ok(Played::Done) => {}
     }
     let Some(exit) = exit else {
         return mismatch(format!(
@@ -204,42 +228,69 @@ pub async fn run(
             ));
         }
     }
-    done(
-        Verdict::Pass,
-        "the client behaved as scripted".into(),
-        transcript,
-    )
+    let reason = if script.pipelining && !seen.pipelined {
+        "the client behaved as scripted; it never pipelined (each command waited for the \
+         reply before it), so what a pipelining client must do held trivially"
+    } else {
+        "the client behaved as scripted"
+    };
+    done(Verdict::Pass, reason.into(), transcript)
 }
 
 type Located = (usize, u64, &'static str, Miss);
 
+/// How a script ended, when no step went wrong.
+enum Played {
+    /// Every step as scripted (or the client left where it may).
+    Done,
+    /// The case cannot show anything with this client: skipped, with the reason.
+    Skip(String),
+}
+
+/// What the play noticed along the way.
+#[derive(Default)]
+struct Seen {
+    /// The client sent QUIT: it may hang up before smtpspec's 221.
+    quit: bool,
+    /// The verb the client opened with (EHLO or HELO).
+    hello: Option<smtp_protocol::Verb>,
+    /// A command arrived before smtpspec answered the one before it.
+    pipelined: bool,
+    /// The client went away: replies are no longer sent, what it sent is still read.
+    gone: bool,
+}
+
 /// Play the script; the error names the step.
-async fn play(conn: &mut Conn, script: &ClientCase, step: Duration) -> Result<(), Located> {
+async fn play(
+    conn: &mut Conn,
+    script: &ClientCase,
+    step: Duration,
+    acceptor: &TlsAcceptor,
+    seen: &mut Seen,
+) -> Result<Played, Located> {
     let mut lines = LineDecoder::new(LineConfig {
         max_line: 4096,
         accept_bare_lf: true,
     });
-    let acceptor = tls_acceptor();
-    // After QUIT a client may hang up before smtpspec's 221 arrives.
-    let mut quit_seen = false;
     for (n, s) in script.script.iter().enumerate() {
         let at = |m: Miss| (n + 1, s.line, s.name, m);
         match &s.action {
-            Serve::Send(bytes) => match conn.send(bytes, step).await {
-                Ok(()) => {}
-                Err(ConnError::Io(e)) if gone(&e) && quit_seen => return Ok(()),
-                Err(ConnError::Io(e)) if gone(&e) => {
-                    return Err(at(Miss::Client(format!(
-                        "the client closed the connection before smtpspec's reply ({e})"
-                    ))));
+            Serve::Send(bytes) => {
+                if !answer(conn, bytes, step, &mut lines, seen)
+                    .await
+                    .map_err(at)?
+                {
+                    return Ok(Played::Done);
                 }
-                Err(e) => return Err(at(harness(e))),
-            },
+            }
             Serve::Expect {
                 verbs,
                 matches,
                 lacks,
                 required,
+                skip_on,
+                skip_why,
+                answer,
             } => {
                 let wanted = if verbs.is_empty() {
                     "a command".to_string()
@@ -250,9 +301,14 @@ async fn play(conn: &mut Conn, script: &ClientCase, step: Duration) -> Result<()
                         .collect::<Vec<_>>()
                         .join(" or ")
                 };
-                let line = match next_line(conn, &mut lines, step).await {
+                let ready = lines.has_input();
+                let read = match next_line(conn, &mut lines, step).await {
+                    Err(Read::Conn(_)) if seen.gone => Ok(None),
+                    other => other,
+                };
+                let line = match read {
                     Ok(Some(l)) => l,
-                    Ok(None) if !*required => return Ok(()),
+                    Ok(None) if !*required => return Ok(Played::Done),
                     Ok(None) => {
                         return Err(at(Miss::Client(format!(
                             "the client closed the connection; wanted {wanted}"
@@ -269,7 +325,20 @@ async fn play(conn: &mut Conn, script: &ClientCase, step: Duration) -> Result<()
                 let text = String::from_utf8_lossy(&line).into_owned();
                 let verb = line.split(|&b| b == b' ').next().unwrap_or_default();
                 let verb = smtp_protocol::Verb::from_bytes(verb);
-                quit_seen |= verb == Some(smtp_protocol::Verb::Quit);
+                seen.quit |= verb == Some(smtp_protocol::Verb::Quit);
+                // Already waiting when smtpspec looked: sent before the last reply.
+                seen.pipelined |= ready && n > 0;
+                if let Some(v @ (smtp_protocol::Verb::Ehlo | smtp_protocol::Verb::Helo)) = verb
+                    && seen.hello.is_none()
+                {
+                    seen.hello = Some(v);
+                }
+                if let Some(v) = verb.filter(|v| skip_on.contains(v)) {
+                    return Ok(Played::Skip(format!(
+                        "the client sent {} here: {skip_why}",
+                        v.as_str()
+                    )));
+                }
                 if !verbs.is_empty() && !verb.is_some_and(|v| verbs.contains(&v)) {
                     return Err(at(Miss::Client(format!(
                         "wanted {wanted}, the client sent {text:?}"
@@ -287,15 +356,33 @@ async fn play(conn: &mut Conn, script: &ClientCase, step: Duration) -> Result<()
                         "{text:?} matches /{re}/, which it must not"
                     ))));
                 }
+                if let Some((_, reply)) = answer.iter().find(|(v, _)| Some(*v) == verb)
+                    && !self::answer(conn, reply, step, &mut lines, seen)
+                        .await
+                        .map_err(at)?
+                {
+                    return Ok(Played::Done);
+                }
             }
             Serve::ExpectData {
                 contains,
                 lacks,
                 crlf_only,
+                stuffed,
             } => {
-                let body = read_data(conn, &mut lines, step, *crlf_only)
+                let (body, raw) = read_data(conn, &mut lines, step, *crlf_only)
                     .await
                     .map_err(at)?;
+                match check_stuffing(&raw, stuffed) {
+                    Ok(()) => {}
+                    Err(Stuffing::Unstuffed(line)) => {
+                        return Err(at(Miss::Client(format!(
+                            "the line {line:?} went out unstuffed after a CRLF (RFC 5321 §4.5.2: \
+                             a line that starts with a period gets one more)"
+                        ))));
+                    }
+                    Err(Stuffing::NotALine(why)) => return Ok(Played::Skip(why)),
+                }
                 for c in contains {
                     if !body.windows(c.len().max(1)).any(|w| w == c.as_slice()) {
                         return Err(at(Miss::Client(format!(
@@ -336,8 +423,17 @@ async fn play(conn: &mut Conn, script: &ClientCase, step: Duration) -> Result<()
                     Err(e) => return Err(at(harness(e))),
                 }
             }
+            Serve::NeedsEhlo => {
+                if seen.hello == Some(smtp_protocol::Verb::Helo) {
+                    return Ok(Played::Skip(
+                        "the client opened with HELO and so asked for no extension (RFC 5321 \
+                         §3.2 allows that): this case needs a client that says EHLO"
+                            .into(),
+                    ));
+                }
+            }
             Serve::ExpectClose => match next_line(conn, &mut lines, step).await {
-                Ok(None) | Err(Read::Conn(ConnError::Io(_))) => return Ok(()),
+                Ok(None) | Err(Read::Conn(ConnError::Io(_))) => return Ok(Played::Done),
                 Ok(Some(l)) => {
                     return Err(at(Miss::Client(format!(
                         "the client sent {:?} instead of closing",
@@ -360,150 +456,26 @@ async fn play(conn: &mut Conn, script: &ClientCase, step: Duration) -> Result<()
                         String::from_utf8_lossy(&early)
                     ))));
                 }
-                let Some(acceptor) = &acceptor else {
-                    return Err(at(Miss::Harness("no TLS identity".into())));
-                };
                 match conn.accept_tls(acceptor, step).await {
                     Ok(()) => {}
                     // The client hung up instead of starting TLS: it refused to go on.
                     Err(ConnError::Io(e))
                         if *may_close && e.kind() == std::io::ErrorKind::UnexpectedEof =>
                     {
-                        return Ok(());
+                        return Ok(Played::Done);
+                    }
+                    // A client that checks certificates and was not given the run's CA
+                    // is right to refuse: that says nothing about its SMTP.
+                    Err(e) if refused_certificate(&e) => {
+                        return Err(at(Miss::Harness(format!(
+                            "client refused the harness certificate ({e}); give it the run's \
+                             CA with {{ca}} or SMTPSPEC_CA"
+                        ))));
                     }
                     Err(e) => return Err(at(Miss::Client(format!("TLS handshake: {e}")))),
                 }
             }
         }
     }
-    Ok(())
-}
-
-/// The peer is gone: a write hit a closed or reset connection.
-fn gone(e: &std::io::Error) -> bool {
-    matches!(
-        e.kind(),
-        std::io::ErrorKind::BrokenPipe
-            | std::io::ErrorKind::ConnectionReset
-            | std::io::ErrorKind::ConnectionAborted
-    )
-}
-
-fn harness(e: ConnError) -> Miss {
-    Miss::Harness(e.to_string())
-}
-
-fn tls_acceptor() -> Option<TlsAcceptor> {
-    reference_server::tls::Identity::self_signed("mx.smtpspec.test")
-        .ok()?
-        .acceptor()
-        .ok()
-}
-
-/// Why no command line came.
-enum Read {
-    Timeout,
-    /// A line ended with a bare LF: the client's fault (RFC 5321 §2.3.8).
-    BareLf(String),
-    Conn(ConnError),
-}
-
-impl From<Read> for Miss {
-    fn from(r: Read) -> Self {
-        match r {
-            Read::Timeout => Self::Client("the client sent nothing in time".into()),
-            Read::BareLf(line) => Self::Client(format!(
-                "the client ended {line:?} with a bare LF, not CRLF (RFC 5321 §2.3.8)"
-            )),
-            Read::Conn(e) => harness(e),
-        }
-    }
-}
-
-/// The next command line, `None` at the end of the stream.
-async fn next_line(
-    conn: &mut Conn,
-    lines: &mut LineDecoder,
-    limit: Duration,
-) -> Result<Option<Vec<u8>>, Read> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(line) = lines.next_line() {
-            if line.ending == Ending::BareLf {
-                return Err(Read::BareLf(
-                    String::from_utf8_lossy(&line.bytes).into_owned(),
-                ));
-            }
-            return Ok(Some(line.bytes));
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(Read::Timeout);
-        }
-        let bytes = match conn.read_raw(left).await {
-            Ok(b) => b,
-            Err(ConnError::Timeout(_)) => return Err(Read::Timeout),
-            Err(e) => return Err(Read::Conn(e)),
-        };
-        if bytes.is_empty() {
-            return Ok(None);
-        }
-        lines.push(&bytes);
-    }
-}
-
-/// The content after 354, unstuffed; bare CR or LF in it is the client's fault.
-async fn read_data(
-    conn: &mut Conn,
-    lines: &mut LineDecoder,
-    limit: Duration,
-    crlf_only: bool,
-) -> Result<Vec<u8>, Miss> {
-    let mut data = DataDecoder::new(DataConfig::default());
-    let mut input = lines.take_remaining();
-    let deadline = Instant::now() + limit;
-    loop {
-        let used = data.feed(&input);
-        if data.is_done() {
-            lines.push(&input[used..]);
-            break;
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(Miss::Client(format!(
-                "the content did not end within {} ms",
-                limit.as_millis()
-            )));
-        }
-        input = match conn.read_raw(left).await {
-            Ok(b) if b.is_empty() => {
-                return Err(Miss::Client(
-                    "the client closed the connection inside the content".into(),
-                ));
-            }
-            Ok(b) => b,
-            Err(ConnError::Timeout(_)) => {
-                return Err(Miss::Client(format!(
-                    "the content did not end within {} ms",
-                    limit.as_millis()
-                )));
-            }
-            Err(e) => return Err(harness(e)),
-        };
-    }
-    let (body, findings) = data.into_parts();
-    if !crlf_only {
-        return Ok(body);
-    }
-    if let Some(at) = findings.bare_lf {
-        return Err(Miss::Client(format!(
-            "a bare LF in the content at octet {at} (RFC 5321 §2.3.8: CRLF only)"
-        )));
-    }
-    if let Some(at) = findings.bare_cr {
-        return Err(Miss::Client(format!(
-            "a bare CR in the content at octet {at} (RFC 5321 §2.3.8: CRLF only)"
-        )));
-    }
-    Ok(body)
+    Ok(Played::Done)
 }

@@ -183,7 +183,7 @@ fn client_blocks_are_checked_and_located() {
     let c = cases[0].client.as_ref().expect("a client case");
     assert_eq!(c.script.len(), 5);
     assert_eq!(c.script[1].line, 10);
-    let e = err(&good.replace("expect: EHLO", "expect: HELLO"));
+    let e = err(&good.replace("expect: EHLO", "expect: HALLO"));
     assert!(
         e.contains("suite.yaml:10:") && e.contains("not an SMTP verb"),
         "{e}"

@@ -1,6 +1,7 @@
 //! Send the smtpspec client-test message with lettre's blocking SMTP transport, the
 //! common way: `SmtpTransport` to a host and port, `send_raw` with an envelope. Mode
-//! (first argument): plain, tls-required (STARTTLS required, certificate not checked)
+//! (first argument): plain, tls-required (STARTTLS required, the certificate checked
+//! against the run's CA in SMTPSPEC_CA)
 //! or auth (PLAIN or LOGIN). Values come from the SMTPSPEC_* environment. Exit 0 when
 //! the server took the message, 1 otherwise.
 
@@ -9,7 +10,7 @@ use std::time::Duration;
 
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{SmtpTransport, Transport};
 
@@ -41,9 +42,16 @@ fn main() {
         .hello_name(ClientId::Domain(var("SMTPSPEC_HELO")))
         .timeout(Some(Duration::from_secs(5)));
     if mode == "tls-required" {
+        let ca = std::fs::read(var("SMTPSPEC_CA")).unwrap_or_else(|e| {
+            eprintln!("lettre-client: SMTPSPEC_CA: {e}");
+            exit(2)
+        });
+        let ca = Certificate::from_pem(&ca).unwrap_or_else(|e| {
+            eprintln!("lettre-client: SMTPSPEC_CA: {e}");
+            exit(2)
+        });
         let tls = TlsParameters::builder(host.clone())
-            .dangerous_accept_invalid_certs(true)
-            .dangerous_accept_invalid_hostnames(true)
+            .add_root_certificate(ca)
             .build()
             .unwrap_or_else(|e| {
                 eprintln!("lettre-client: {e}");

@@ -4,6 +4,8 @@ use std::sync::Arc;
 
 use super::*;
 
+mod policy;
+
 struct Harness {
     s: ServerSession,
     stored: Vec<Message>,
@@ -11,6 +13,8 @@ struct Harness {
     closed: bool,
     /// Answer for the next Deliver.
     store_ok: bool,
+    /// Pauses the session asked for.
+    paused: std::time::Duration,
 }
 
 impl Harness {
@@ -25,6 +29,7 @@ impl Harness {
             tls_requests: 0,
             closed: false,
             store_ok: true,
+            paused: std::time::Duration::ZERO,
         };
         let greeting = h.drain();
         assert!(greeting.starts_with("220 "), "{greeting}");
@@ -56,6 +61,7 @@ impl Harness {
                 }
                 Output::StartTls => self.tls_requests += 1,
                 Output::Close => self.closed = true,
+                Output::Pause(d) => self.paused += d,
             }
         }
         String::from_utf8_lossy(&out).into_owned()
@@ -464,6 +470,12 @@ fn each_deviation_misbehaves_exactly_as_named() {
             ],
             Some(0),
             |o, _| o.contains("235 "),
+        ),
+        (
+            Deviation::LfRegimePerMessage,
+            vec![TX, "DATA\r\nSubject: x\nbody\n.\nNOOP\r\n"],
+            None,
+            |o, s| o.contains("queued") && s.len() == 1,
         ),
     ];
     assert_eq!(

@@ -16,12 +16,28 @@
 //! auth-without-tls: false
 //! require-tls: false
 //! require-auth: false
-//! verify: cannot-verify     # answer | disabled
+//! verify: answer            # cannot-verify (252) | disabled
 //! greeting: ready           # no-service (554) | does-not-accept-mail (521)
 //! extensions: { pipelining: true, chunking: true, dsn: true, starttls: true }
 //! tls: { cert: cert.pem, key: key.pem }                # omit: self-signed at start
 //! timeouts: { command-secs: 300, data-secs: 180 }
 //! deviations: []            # see `smtpspec serve --list-deviations`
+//! variants: []              # see `smtpspec serve --list-variants`
+//! # Choices the RFCs leave to the server (each variant sets some of these):
+//! bare-line-ends: refuse    # refuse-with-550 | close
+//! size-refusal: 552         # or 550
+//! size-number: true         # false: "SIZE" alone
+//! auth-mechanisms: [PLAIN, LOGIN]   # and/or CRAM-MD5
+//! refuse-literal-senders: false
+//! error-limits: { sleep-after: 3, sleep-ms: 1000, close-after: 10 }
+//! max-hops: 100
+//! nonmail-limit: 10
+//! multiline-greeting: false
+//! terse-replies: false
+//! unknown-recipient: 550    # or 450
+//! no-valid-recipients: 503  # or 554
+//! greeting-delay: { busy-above: 4, step-ms: 150, max-ms: 2000 }
+//! maildir-format: { newlines: crlf, return-path-name: Return-Path }
 //! ```
 
 use std::collections::BTreeMap;
@@ -31,9 +47,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+use smtp_protocol::reply::ReplyCode;
 use smtp_protocol::server::{
-    Deviation, Deviations, Extensions, GreetingMode, ServerConfig, VerifyMode,
+    AuthMechanism, BareLineEnds, Deviation, Deviations, ErrorLimits, Extensions, GreetingMode,
+    ServerConfig, VerifyMode,
 };
+
+use crate::store::StoreFormat;
+use crate::variant::Variant;
 
 /// A configuration problem, located when it comes from the file.
 #[derive(Debug)]
@@ -129,6 +150,59 @@ impl Default for Timeouts {
     }
 }
 
+/// The error limits of the file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct ErrorLimitSettings {
+    /// Errors before replies slow down.
+    pub sleep_after: u32,
+    /// The delay of each later error reply, in milliseconds.
+    pub sleep_ms: u64,
+    /// Errors before 421 and a close.
+    pub close_after: u32,
+}
+
+/// Greetings held back while the server is busy (RFC 5321 §4.5.3.2.1: "Many SMTP
+/// servers accept a TCP connection but delay delivery of the 220 message until their
+/// system load permits more mail to be processed").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct GreetingDelay {
+    /// Open connections at or below which the greeting is immediate.
+    pub busy_above: usize,
+    /// Delay per connection above that, in milliseconds.
+    pub step_ms: u64,
+    /// The longest delay, in milliseconds.
+    pub max_ms: u64,
+}
+
+impl GreetingDelay {
+    /// The delay for a connection that finds `open` connections (itself included).
+    pub fn for_open(&self, open: usize) -> Duration {
+        let over = open.saturating_sub(self.busy_above) as u64;
+        Duration::from_millis((over * self.step_ms).min(self.max_ms))
+    }
+}
+
+/// How stored messages are written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub struct MaildirFormat {
+    /// `crlf` (as received) or `lf`.
+    pub newlines: String,
+    /// The spelling of the Return-Path header field name.
+    pub return_path_name: String,
+}
+
+impl Default for MaildirFormat {
+    fn default() -> Self {
+        Self {
+            newlines: "crlf".into(),
+            return_path_name: "Return-Path".into(),
+        }
+    }
+}
+
 /// The configuration file, every key optional.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
@@ -171,6 +245,37 @@ pub struct FileSettings {
     pub timeouts: Timeouts,
     /// Deviation names.
     pub deviations: Vec<String>,
+    /// Variant names (behaviours the RFCs allow; see `smtpspec serve --list-variants`),
+    /// applied on top of the other keys.
+    pub variants: Vec<String>,
+    /// `refuse`, `refuse-with-550` or `close`.
+    pub bare_line_ends: String,
+    /// 552 or 550.
+    pub size_refusal: u16,
+    /// Advertise SIZE with its number.
+    pub size_number: bool,
+    /// PLAIN, LOGIN, CRAM-MD5.
+    pub auth_mechanisms: Vec<String>,
+    /// Refuse address-literal senders.
+    pub refuse_literal_senders: bool,
+    /// Slow down, then hang up, on errors.
+    pub error_limits: Option<ErrorLimitSettings>,
+    /// Received lines before a message is taken to loop.
+    pub max_hops: usize,
+    /// Non-mail commands in a row before 421.
+    pub nonmail_limit: Option<u32>,
+    /// A two-line greeting.
+    pub multiline_greeting: bool,
+    /// Empty reply texts.
+    pub terse_replies: bool,
+    /// 550 or 450 for an unknown recipient.
+    pub unknown_recipient: u16,
+    /// 503 or 554 for DATA without a valid recipient.
+    pub no_valid_recipients: u16,
+    /// Greetings delayed under load.
+    pub greeting_delay: Option<GreetingDelay>,
+    /// How the Maildir is written.
+    pub maildir_format: MaildirFormat,
 }
 
 impl Default for FileSettings {
@@ -190,12 +295,31 @@ impl Default for FileSettings {
             auth_without_tls: false,
             require_tls: false,
             require_auth: false,
-            verify: "cannot-verify".into(),
+            verify: "answer".into(),
             greeting: "ready".into(),
             extensions: ExtensionSwitches::default(),
             tls: TlsFiles::default(),
             timeouts: Timeouts::default(),
             deviations: Vec::new(),
+            variants: Vec::new(),
+            bare_line_ends: "refuse".into(),
+            size_refusal: c.size_refusal.get(),
+            size_number: c.size_number,
+            auth_mechanisms: c
+                .auth_mechanisms
+                .iter()
+                .map(|m| m.name().to_owned())
+                .collect(),
+            refuse_literal_senders: c.refuse_literal_senders,
+            error_limits: None,
+            max_hops: c.max_hops,
+            nonmail_limit: c.nonmail_limit,
+            multiline_greeting: c.multiline_greeting,
+            terse_replies: c.terse_replies,
+            unknown_recipient: c.unknown_recipient.get(),
+            no_valid_recipients: c.no_valid_recipients.get(),
+            greeting_delay: None,
+            maildir_format: MaildirFormat::default(),
         }
     }
 }
@@ -218,7 +342,85 @@ impl FileSettings {
     }
 
     /// Check and resolve into [`Settings`].
-    pub fn resolve(self) -> Result<Settings, SettingsError> {
+    pub fn resolve(mut self) -> Result<Settings, SettingsError> {
+        for name in std::mem::take(&mut self.variants) {
+            let v = Variant::from_name(&name).ok_or_else(|| {
+                SettingsError(format!(
+                    "variant {name:?} does not exist (see --list-variants)"
+                ))
+            })?;
+            v.apply(&mut self);
+            self.variants.push(name);
+        }
+        let one_of = |key: &str, got: u16, allowed: &[u16]| {
+            if allowed.contains(&got) {
+                ReplyCode::new(got).ok_or_else(|| SettingsError(format!("{key}: {got}")))
+            } else {
+                Err(SettingsError(format!(
+                    "{key}: {got} is not one of {allowed:?}"
+                )))
+            }
+        };
+        // RFC 1870 §6.3 and RFC 5321 §4.3.2 list these for an over-size message.
+        let size_refusal = one_of("size-refusal", self.size_refusal, &[552, 550])?;
+        let unknown_recipient = one_of("unknown-recipient", self.unknown_recipient, &[550, 450])?;
+        // RFC 5321 §3.3.
+        let no_valid_recipients =
+            one_of("no-valid-recipients", self.no_valid_recipients, &[503, 554])?;
+        let bare_line_ends = match self.bare_line_ends.as_str() {
+            "refuse" => BareLineEnds::Refuse,
+            "refuse-with-550" => BareLineEnds::RefuseWith550,
+            "close" => BareLineEnds::Close,
+            other => {
+                return Err(SettingsError(format!(
+                    "bare-line-ends: {other:?} is not one of refuse, refuse-with-550, close"
+                )));
+            }
+        };
+        let auth_mechanisms = self
+            .auth_mechanisms
+            .iter()
+            .map(|n| {
+                AuthMechanism::from_name(n).ok_or_else(|| {
+                    SettingsError(format!(
+                        "auth-mechanisms: {n:?} is not one of PLAIN, LOGIN, CRAM-MD5"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if auth_mechanisms.is_empty() && !self.users.is_empty() {
+            return Err(SettingsError(
+                "auth-mechanisms: empty, but users are given".into(),
+            ));
+        }
+        let store_format = StoreFormat {
+            lf: match self.maildir_format.newlines.as_str() {
+                "crlf" => false,
+                "lf" => true,
+                other => {
+                    return Err(SettingsError(format!(
+                        "maildir-format.newlines: {other:?} is not crlf or lf"
+                    )));
+                }
+            },
+            return_path_name: self.maildir_format.return_path_name.clone(),
+        };
+        if !store_format
+            .return_path_name
+            .eq_ignore_ascii_case("return-path")
+        {
+            return Err(SettingsError(format!(
+                "maildir-format.return-path-name: {:?} is not a spelling of Return-Path",
+                store_format.return_path_name
+            )));
+        }
+        if let Some(e) = &self.error_limits
+            && e.close_after < e.sleep_after
+        {
+            return Err(SettingsError(
+                "error-limits: close-after is below sleep-after".into(),
+            ));
+        }
         let listen: SocketAddr = self.listen.parse().map_err(|e| {
             SettingsError(format!(
                 "listen: {:?} is not an address:port ({e})",
@@ -294,6 +496,22 @@ impl FileSettings {
             require_tls: self.require_tls,
             require_auth: self.require_auth,
             verify,
+            bare_line_ends,
+            size_refusal,
+            size_number: self.size_number,
+            auth_mechanisms,
+            refuse_literal_senders: self.refuse_literal_senders,
+            error_limits: self.error_limits.map(|e| ErrorLimits {
+                sleep_after: e.sleep_after,
+                sleep_ms: e.sleep_ms,
+                close_after: e.close_after,
+            }),
+            max_hops: self.max_hops,
+            nonmail_limit: self.nonmail_limit,
+            multiline_greeting: self.multiline_greeting,
+            terse_replies: self.terse_replies,
+            unknown_recipient,
+            no_valid_recipients,
             deviations,
         };
         Ok(Settings {
@@ -301,6 +519,9 @@ impl FileSettings {
             protocol,
             store: self.store,
             maildir: self.maildir,
+            store_format,
+            greeting_delay: self.greeting_delay,
+            variants: self.variants,
             max_connections: self.max_connections,
             tls: self.tls,
             command_timeout: Duration::from_secs(self.timeouts.command_secs.max(1)),
@@ -320,6 +541,12 @@ pub struct Settings {
     pub store: StoreKind,
     /// Maildir directory, if given.
     pub maildir: Option<PathBuf>,
+    /// How messages are written into it.
+    pub store_format: StoreFormat,
+    /// Greetings held back under load.
+    pub greeting_delay: Option<GreetingDelay>,
+    /// The variants applied (by name), for the startup line.
+    pub variants: Vec<String>,
     /// Simultaneous connections.
     pub max_connections: usize,
     /// Certificate files.
@@ -340,43 +567,4 @@ impl Default for Settings {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn defaults_listen_on_loopback() {
-        let s = Settings::default();
-        assert!(s.listen.ip().is_loopback());
-        assert_eq!(s.command_timeout, Duration::from_secs(300));
-    }
-
-    #[test]
-    fn a_full_file_resolves() {
-        let yaml = "listen: 127.0.0.1:0\nhostname: mx.test\nstore: discard\nusers: {a: b}\n\
-                    extensions: {chunking: false, 8bitmime: false}\ndeviations: [rcpt-before-mail]\n\
-                    timeouts: {command-secs: 10}\n";
-        let s = FileSettings::from_yaml(yaml, Path::new("t.yaml"))
-            .and_then(FileSettings::resolve)
-            .expect("valid");
-        assert_eq!(s.store, StoreKind::Discard);
-        assert!(!s.protocol.extensions.chunking && !s.protocol.extensions.eight_bit_mime);
-        assert!(s.protocol.deviations.has(Deviation::RcptBeforeMail));
-        assert_eq!(s.command_timeout, Duration::from_secs(10));
-    }
-
-    #[test]
-    fn errors_are_located_or_named() {
-        let e = FileSettings::from_yaml("hostname: a\nlisten_on: x\n", Path::new("c.yaml"))
-            .expect_err("unknown key");
-        assert!(e.0.contains("c.yaml") && e.0.contains("listen_on"), "{e}");
-        assert!(e.0.contains('2'), "the line is named: {e}");
-        let e = FileSettings::from_yaml("deviations: [nope]\n", Path::new("c.yaml"))
-            .and_then(FileSettings::resolve)
-            .expect_err("bad deviation");
-        assert!(e.0.contains("nope"));
-        let e = FileSettings::from_yaml("max-recipients: 5\n", Path::new("c.yaml"))
-            .and_then(FileSettings::resolve)
-            .expect_err("too few");
-        assert!(e.0.contains("4.5.3.1.8"));
-    }
-}
+mod tests;

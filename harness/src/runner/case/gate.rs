@@ -1,0 +1,135 @@
+//! Whether a case applies to a target: the greeting it is for, the EHLO keywords and
+//! parameters it needs (before and after TLS), a SIZE limit, a recipient the target
+//! refuses, a store to read. A case that does not apply is skipped with the reason,
+//! never run to a verdict it cannot reach.
+
+use super::super::Target;
+use crate::scenario::load::{Action, Case};
+use smtp_protocol::reply::ReplyCode;
+
+/// Why the case does not apply to this target, if it does not.
+pub(super) fn gate(case: &Case, target: &Target) -> Option<String> {
+    let ready = [ReplyCode::SERVICE_READY.get()];
+    let wanted: &[u16] = if case.requires_greeting.is_empty() {
+        &ready
+    } else {
+        &case.requires_greeting
+    };
+    if !wanted.contains(&target.greeting_code) {
+        return Some(format!(
+            "the target greets with {}; the case is for {}",
+            target.greeting_code,
+            wanted
+                .iter()
+                .map(u16::to_string)
+                .collect::<Vec<_>>()
+                .join(" or ")
+        ));
+    }
+    if let Some(missing) = case.requires.iter().find(|k| !offers(&target.ehlo, k)) {
+        return Some(format!("the target does not advertise {missing}"));
+    }
+    if case.requires.iter().any(|k| k == SIZE_LIMIT) && target.size_limit.is_none() {
+        return Some(
+            "the target advertises SIZE without a fixed limit (no number, or 0); the case \
+             needs one"
+                .into(),
+        );
+    }
+    if target.size_limit.is_none()
+        && case.steps.iter().any(|s| {
+            matches!(
+                s.action,
+                Action::SendBody {
+                    exceed_size: true,
+                    ..
+                }
+            )
+        })
+    {
+        return Some(
+            "the target advertises no SIZE limit (no number, or 0); the case needs one to exceed"
+                .into(),
+        );
+    }
+    if let Some(reply) = &target.catch_all
+        && case.uses.contains("target.bad_rcpt")
+    {
+        return Some(format!(
+            "the target accepted {{{{target.bad_rcpt}}}} at discovery ({reply}): a catch-all; \
+             the case needs a recipient it refuses"
+        ));
+    }
+    if let Some(var) = case
+        .uses
+        .iter()
+        .find(|v| *v != "case.token" && !target.vars.contains_key(*v))
+    {
+        return Some(format!("the target profile does not define {{{{{var}}}}}"));
+    }
+    if case
+        .steps
+        .iter()
+        .any(|s| matches!(s.action, Action::ExpectStored(_)))
+    {
+        match &target.mailbox {
+            None => {
+                return Some(
+                    "the case checks the stored message; the target profile gives no store to read"
+                        .into(),
+                );
+            }
+            Some(m) => {
+                if let Some(p) = m.problem() {
+                    return Some(p);
+                }
+            }
+        }
+    }
+    if target.tls.implicit
+        && case
+            .steps
+            .iter()
+            .any(|s| matches!(s.action, Action::Starttls | Action::Handshake))
+    {
+        return Some("the target speaks implicit TLS; the case negotiates STARTTLS".into());
+    }
+    if case.requires_after_tls.is_empty() {
+        return None;
+    }
+    if target.tls_keywords.is_none() {
+        return Some(match &target.tls_problem {
+            Some(p) => format!("no EHLO list after TLS ({p})"),
+            None => "the target does not advertise STARTTLS".to_owned(),
+        });
+    }
+    let missing = case
+        .requires_after_tls
+        .iter()
+        .find(|k| !offers(&target.tls_ehlo, k))?;
+    Some(format!("the target does not advertise {missing} after TLS"))
+}
+
+/// `requires: [SIZE=limit]`: SIZE with a fixed limit, a number above 0 (RFC 1870 §4:
+/// the number is optional, and 0 means no fixed limit).
+const SIZE_LIMIT: &str = "SIZE=LIMIT";
+
+/// Does an EHLO list (lines as advertised) offer `want`: a keyword (`SIZE`), or a
+/// keyword with one of its parameters (`AUTH=PLAIN`)? Both compared without case.
+fn offers(ehlo: &[String], want: &str) -> bool {
+    if want == SIZE_LIMIT {
+        // Judged against the parsed limit by the gate.
+        return offers(ehlo, "SIZE");
+    }
+    let (keyword, param) = match want.split_once('=') {
+        Some((k, p)) => (k, Some(p)),
+        None => (want, None),
+    };
+    ehlo.iter().any(|line| {
+        let mut words = line.split_whitespace();
+        words
+            .next()
+            .is_some_and(|k| k.eq_ignore_ascii_case(keyword))
+            && param.is_none_or(|p| words.any(|w| w.eq_ignore_ascii_case(p)))
+    })
+}

@@ -1,0 +1,110 @@
+//! The harness's TLS identity when it plays the server to a client under test: a
+//! certificate authority made for the run, and a server certificate it signs for the
+//! names a client connects to (`127.0.0.1`, `localhost`, `mx.smtpspec.test`).
+//!
+//! A client that checks certificates (the right default) can then be given the CA
+//! (`{ca}` in a client profile, `SMTPSPEC_CA` in its environment) and keep checking:
+//! the suite judges its SMTP, and never asks it to switch verification off.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
+    SanType,
+};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::TlsAcceptor;
+
+/// The names the server certificate carries.
+pub const SERVER_NAMES: [&str; 2] = ["localhost", "mx.smtpspec.test"];
+
+/// A CA and the server identity it vouches for.
+pub struct TestCa {
+    /// The CA certificate, PEM, for clients to trust.
+    pub ca_pem: String,
+    /// The CA certificate, DER.
+    pub ca_der: CertificateDer<'static>,
+    /// The server side of STARTTLS, presenting the signed certificate.
+    pub acceptor: TlsAcceptor,
+    /// Where the CA's PEM was written (kept as long as this value).
+    pub ca_file: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl std::fmt::Debug for TestCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TestCa({})", self.ca_file.display())
+    }
+}
+
+impl TestCa {
+    /// A fresh CA and server certificate; the CA's PEM goes into a temporary file.
+    pub fn generate() -> Result<Self, String> {
+        let dir = tempfile::Builder::new()
+            .prefix("smtpspec-ca-")
+            .tempdir()
+            .map_err(|e| format!("test CA: {e}"))?;
+        let mut ca = Self::generate_in(dir.path())?;
+        ca._dir = Some(dir);
+        Ok(ca)
+    }
+
+    /// The same, with the PEM written into `dir`.
+    pub fn generate_in(dir: &Path) -> Result<Self, String> {
+        let err = |e: rcgen::Error| format!("test CA: {e}");
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "smtpspec test CA (made for one run)");
+        ca_params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().map_err(err)?)
+            .map_err(err)?;
+        let mut leaf = CertificateParams::new(
+            SERVER_NAMES
+                .iter()
+                .map(|n| (*n).to_owned())
+                .collect::<Vec<_>>(),
+        )
+        .map_err(err)?;
+        leaf.subject_alt_names
+            .push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+        leaf.distinguished_name
+            .push(DnType::CommonName, "mx.smtpspec.test");
+        let leaf_key = KeyPair::generate().map_err(err)?;
+        let leaf_cert = leaf.signed_by(&leaf_key, &ca).map_err(err)?;
+        let key = PrivateKeyDer::try_from(leaf_key.serialize_der())
+            .map_err(|e| format!("test CA: key: {e}"))?;
+        let identity = reference_server::tls::Identity {
+            chain: vec![leaf_cert.der().clone(), ca.der().clone()],
+            key,
+        };
+        let acceptor = identity.acceptor().map_err(|e| e.to_string())?;
+        let ca_pem = ca.pem();
+        let ca_file = dir.join("smtpspec-test-ca.pem");
+        std::fs::write(&ca_file, &ca_pem)
+            .map_err(|e| format!("test CA: {}: {e}", ca_file.display()))?;
+        Ok(Self {
+            ca_pem,
+            ca_der: ca.der().clone(),
+            acceptor,
+            ca_file,
+            _dir: None,
+        })
+    }
+
+    /// Roots holding only this CA, for a client that verifies.
+    pub fn roots(&self) -> Result<Arc<rustls::RootCertStore>, String> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(self.ca_der.clone())
+            .map_err(|e| format!("test CA: {e}"))?;
+        Ok(Arc::new(roots))
+    }
+}

@@ -1,0 +1,151 @@
+//! Verdicts a certifier can trust, on the classes of false verdict seen on real servers:
+//! a target that refuses service (421, a full connection table) is retried and its
+//! verdicts are those of a target that served; a check that could observe nothing is a
+//! skip with the reason, never a pass; a recipient a catch-all accepts skips the cases
+//! that need a refused one.
+
+use std::time::Duration;
+
+use reference_server::Variant;
+use smtpspec::embedded::{self, Setup};
+use smtpspec::runner::{self, Options, Verdict};
+use smtpspec::scenario::load;
+
+fn cases(file: &str) -> Vec<load::Case> {
+    load::load(&[embedded::catalogue().join(file)]).expect("load")
+}
+
+async fn discover(
+    e: &embedded::Embedded,
+    store: Option<runner::Mailbox>,
+    step: Duration,
+) -> runner::Target {
+    runner::discover(
+        e.server.addr(),
+        e.vars.clone(),
+        store,
+        runner::TlsSettings::default(),
+        step,
+    )
+    .await
+    .expect("discover")
+}
+
+/// A server that takes one connection at a time, run 4 at once without the discovery
+/// probe: the surplus attempts get 421, are retried, and no verdict is the 421's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_attempts_are_retried_and_recorded() {
+    let e = embedded::start_configured(&[], |f| f.max_connections = 1)
+        .await
+        .expect("server");
+    let step = Duration::from_secs(5);
+    let target = discover(&e, Some(e.store()), step).await;
+    let cases = cases("rfc5321/session.yaml");
+    let (results, pacing) = runner::run_paced(&cases, &target, Options::new(4, step), None).await;
+    let _ = e.server.stop().await;
+    let bad: Vec<String> = results
+        .iter()
+        .filter(|r| matches!(r.verdict, Verdict::Fail | Verdict::Error))
+        .map(|r| format!("{} {}: {}", r.verdict.as_str(), r.id, r.reason))
+        .collect();
+    assert!(bad.is_empty(), "{bad:?}");
+    assert!(
+        pacing.refusals > 0,
+        "the server refused nothing: {pacing:?}"
+    );
+    assert!(pacing.lowest < 4, "the limit never came down: {pacing:?}");
+    let retried: Vec<&runner::CaseResult> =
+        results.iter().filter(|r| !r.retries.is_empty()).collect();
+    assert!(!retried.is_empty(), "no case records a retry");
+    assert!(
+        retried
+            .iter()
+            .all(|r| r.retries.iter().all(|why| why.contains("421"))),
+        "{:?}",
+        retried.iter().map(|r| &r.retries).collect::<Vec<_>>()
+    );
+}
+
+/// The discovery probe finds the connection limit, so the run starts at it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_probe_finds_a_connection_limit() {
+    let setup = Setup {
+        variants: vec![Variant::MaxConnections4],
+        ..Setup::default()
+    };
+    let (_, results, pacing) = embedded::run_cases(
+        &cases("rfc5321/state.yaml"),
+        &setup,
+        Options::new(32, Duration::from_secs(5)),
+    )
+    .await
+    .expect("run");
+    assert!(
+        (1..=4).contains(&pacing.initial),
+        "started at {}: {pacing:?}",
+        pacing.initial
+    );
+    assert!(results.iter().all(|r| r.verdict != Verdict::Error));
+}
+
+/// A target whose store smtpspec cannot read gives no verdict on what it stored: every
+/// case that checks the stored message is skipped, with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_stored_to_read_is_a_skip_never_a_pass() {
+    let e = embedded::start(&[]).await.expect("server");
+    let step = Duration::from_secs(5);
+    let target = discover(&e, None, step).await;
+    let cases = cases("rfc5321/trace.yaml");
+    let stored: Vec<&str> = cases
+        .iter()
+        .filter(|c| {
+            c.steps
+                .iter()
+                .any(|s| matches!(s.action, load::Action::ExpectStored(_)))
+        })
+        .map(|c| c.id.as_str())
+        .collect();
+    assert!(stored.len() >= 5);
+    let results = runner::run(&cases, &target, Options::new(8, step), None).await;
+    let _ = e.server.stop().await;
+    for r in results.iter().filter(|r| stored.contains(&r.id.as_str())) {
+        assert_eq!(r.verdict, Verdict::Skip, "{}: {}", r.id, r.reason);
+        assert!(r.reason.contains("store"), "{}: {}", r.id, r.reason);
+    }
+}
+
+/// A catch-all accepts the recipient the profile calls unknown: found at discovery,
+/// the cases that need a refused recipient are skipped with the reason, not failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catch_all_skips_the_cases_that_need_a_refused_recipient() {
+    let setup = Setup {
+        variants: vec![Variant::CatchAll],
+        ..Setup::default()
+    };
+    let mut all = cases("rfc5321/transaction.yaml");
+    all.extend(cases("extensions/pipelining.yaml"));
+    let (target, results, _) =
+        embedded::run_cases(&all, &setup, Options::new(8, Duration::from_secs(5)))
+            .await
+            .expect("run");
+    assert!(target.catch_all.is_some(), "the catch-all was not noticed");
+    let needing: Vec<&str> = all
+        .iter()
+        .filter(|c| c.uses.contains("target.bad_rcpt"))
+        .map(|c| c.id.as_str())
+        .collect();
+    assert!(needing.len() >= 3, "{needing:?}");
+    for r in &results {
+        if needing.contains(&r.id.as_str()) {
+            assert_eq!(r.verdict, Verdict::Skip, "{}: {}", r.id, r.reason);
+            assert!(r.reason.contains("catch-all"), "{}", r.reason);
+        } else {
+            assert!(
+                !matches!(r.verdict, Verdict::Fail | Verdict::Error),
+                "{}: {}",
+                r.id,
+                r.reason
+            );
+        }
+    }
+}
