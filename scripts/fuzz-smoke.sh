@@ -4,7 +4,7 @@
 #   scripts/fuzz-smoke.sh [SECONDS_PER_TARGET] [TARGET...]
 #
 # Works on stable Rust: libFuzzer's sanitizers need nightly, so targets build with
-# --sanitizer none (see ../shared/peers/README.md). New corpus entries go to
+# --sanitizer none. New corpus entries go to
 # fuzz/corpus/<target>/ (git ignores all but the committed seed-* files); crashes go to
 # fuzz/artifacts/<target>/ and make this script exit 1.
 #

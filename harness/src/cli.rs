@@ -1,4 +1,4 @@
-//! The command line (DESIGN.md, "Command line"): the contract other tools rely on.
+//! The command line (README.md, "Command line"): the contract other tools rely on.
 
 use std::path::PathBuf;
 
@@ -276,7 +276,7 @@ pub(crate) enum ColorArg {
 pub(crate) enum Format {
     /// For people, on a terminal.
     Text,
-    /// The JSON report of DESIGN.md (schema_version 1).
+    /// The JSON report of README.md (schema_version 1).
     Json,
     /// JUnit XML: one testsuite per RFC section.
     Junit,

@@ -2,7 +2,7 @@
 //!
 //! - [`scenario`]: the YAML scenario language, its loader and checks.
 //! - [`runner`]: discovery, one connection per case, verdicts with transcripts.
-//! - [`report`]: the JSON report of DESIGN.md and the terminal summary.
+//! - [`report`]: the JSON report of README.md and the terminal summary.
 //! - [`embedded`]: the reference server as the default target.
 //! - [`profile`]: target profiles for `--target PROFILE.yaml`.
 //! - [`launch`]: starting a profile's server for the run.

@@ -1,4 +1,4 @@
-//! The `smtpspec` command: argument parsing and the exit-status contract of DESIGN.md.
+//! The `smtpspec` command: argument parsing and the exit-status contract of README.md.
 //!
 //! Exit status: 0 conformant · 1 non-conformant · 2 usage, configuration or scenario
 //! error · 3 the target could not be tested.

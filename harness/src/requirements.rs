@@ -1,4 +1,4 @@
-//! The requirements index (DESIGN.md, "Requirements index"): every requirement of RFC
+//! The requirements index (README.md, "Requirements index"): every requirement of RFC
 //! 5321 and of the extensions the catalogue covers, with a stable id, its level, who
 //! must be observed to test it, and the cases that do. A requirement that no black-box
 //! test can observe stays in the index with the reason, so the count of what is left

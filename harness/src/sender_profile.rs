@@ -69,7 +69,8 @@ pub struct SenderProfile {
     pub helo: Option<String>,
     /// Run before each case (empty the queue, forget failed hosts).
     pub reset: Option<Vec<String>>,
-    /// Hand one message over: `{from}`, `{to}`, `{message}`.
+    /// Hand one message over: `{from}`, `{to}` (several recipients separated by spaces),
+    /// `{message}`.
     pub inject: Vec<String>,
     /// Exits 0 while the message waits in the MTA's queue: tells a deferred message
     /// (still queued) from a bounced one (gone, and no server took it).

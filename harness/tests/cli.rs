@@ -1,4 +1,4 @@
-//! The exit-status contract of DESIGN.md, checked on the real binary: 0 conformant,
+//! The exit-status contract of README.md, checked on the real binary: 0 conformant,
 //! 1 a MUST failed, 2 a scenario or usage error, 3 the target could not be tested.
 
 use std::io::{BufRead, BufReader, Write};

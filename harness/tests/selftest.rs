@@ -1,4 +1,4 @@
-//! The catalogue's own mutation test (DESIGN.md, "Deviations"): against the reference
+//! The catalogue's own mutation test (README.md, "Deviations"): against the reference
 //! server nothing fails or errors; with any one deviation switched on, at least one case
 //! fails. Deviations are enumerated from the server, so a new deviation without a
 //! catching case breaks this test.

@@ -149,3 +149,98 @@ async fn a_catch_all_skips_the_cases_that_need_a_refused_recipient() {
         }
     }
 }
+
+/// A precondition that does not hold is a skip, never a fail: `given: 5xx` on a reply
+/// that accepted, `expect_stored` with `given` on a field the server did not add, and
+/// `requires: ["!KEYWORD"]` against a server that offers it (and the case runs where
+/// it is not offered). A refusal with the wrong code under `given: 5xx` still fails:
+/// the precondition narrows what is judged, it does not excuse it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unmet_preconditions_skip_and_the_subject_is_still_judged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let suite = dir.path().join("given.yaml");
+    std::fs::write(
+        &suite,
+        r#"suite: given
+cases:
+  - id: accepted-so-skipped
+    title: t
+    spec: { rfc: 5321, section: "4.1.4", level: MUST }
+    steps:
+      - expect: 220
+      - send: "NOOP"
+      - expect: { code: 503, given: 5xx, because: "RFC 5321 §4.1.4: test" }
+  - id: refused-with-the-wrong-code
+    title: t
+    spec: { rfc: 5321, section: "4.1.4", level: MUST }
+    steps:
+      - expect: 220
+      - send: "FROB"
+      - expect: { code: 503, given: 5xx, because: "RFC 5321 §4.1.4: test" }
+  - id: stored-field-absent-given
+    title: t
+    spec: { rfc: 5321, section: "4.4", level: MUST }
+    steps:
+      - expect: 220
+      - send: "EHLO c.test"
+      - expect: 250
+      - send: "MAIL FROM:<a@c.test>"
+      - expect: 250
+      - send: "RCPT TO:<{{target.rcpt}}>"
+      - expect: 250
+      - send: "DATA"
+      - expect: 354
+      - send_body: { text: "Subject: {{case.token}}\r\n\r\nx\r\n" }
+      - expect: 250
+      - expect_stored: { matches: ['(?m)^X-Nowhere:'], given: true }
+  - id: for-servers-without-smtputf8
+    title: t
+    spec: { rfc: 5321, section: "4.1.2", level: MUST }
+    requires: ["!SMTPUTF8"]
+    steps:
+      - expect: 220
+"#,
+    )
+    .expect("write");
+    let all = load::load(&[suite]).expect("load");
+    let (_, results, _) = embedded::run_cases(
+        &all,
+        &Setup::default(),
+        Options::new(4, Duration::from_secs(5)),
+    )
+    .await
+    .expect("run");
+    let verdict = |id: &str| {
+        let r = results
+            .iter()
+            .find(|r| r.id == format!("given/{id}"))
+            .expect("case ran");
+        (r.verdict, r.reason.clone())
+    };
+    let (v, why) = verdict("accepted-so-skipped");
+    assert_eq!(v, Verdict::Skip, "{why}");
+    assert!(why.contains("5xx"), "{why}");
+    let (v, why) = verdict("refused-with-the-wrong-code");
+    assert_eq!(v, Verdict::Fail, "{why}");
+    let (v, why) = verdict("stored-field-absent-given");
+    assert_eq!(v, Verdict::Skip, "{why}");
+    assert!(why.contains("precondition"), "{why}");
+    let (v, why) = verdict("for-servers-without-smtputf8");
+    assert_eq!(v, Verdict::Skip, "{why}");
+    assert!(why.contains("advertises SMTPUTF8"), "{why}");
+
+    // Without SMTPUTF8 offered, the case for such servers runs.
+    let minimal = Setup {
+        variants: vec![Variant::MinimalEsmtp],
+        ..Setup::default()
+    };
+    let (_, results, _) =
+        embedded::run_cases(&all, &minimal, Options::new(4, Duration::from_secs(5)))
+            .await
+            .expect("run");
+    let r = results
+        .iter()
+        .find(|r| r.id == "given/for-servers-without-smtputf8")
+        .expect("ran");
+    assert_eq!(r.verdict, Verdict::Pass, "{}", r.reason);
+}

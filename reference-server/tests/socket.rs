@@ -242,10 +242,11 @@ async fn utf8_addresses_need_smtputf8() {
     let mut c = fx.connect().await;
     c.reply().await;
     c.cmd("EHLO c.test").await;
+    // RFC 6531 §3.5: 550 at MAIL (553 is for RCPT), with X.6.7.
     let r = c.cmd("MAIL FROM:<jos\u{e9}@c.test>").await;
     assert_eq!(
         (r.code.get(), r.enhanced.map(|e| e.to_string())),
-        (553, Some("5.6.7".into()))
+        (550, Some("5.6.7".into()))
     );
     assert_eq!(
         c.cmd("MAIL FROM:<jos\u{e9}@c.test> SMTPUTF8")

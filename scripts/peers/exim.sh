@@ -22,7 +22,7 @@
 # - accepted mail is delivered by appendfile in maildir format into DIR/Maildir
 #   (LF line ends; Return-path, Envelope-to and Delivery-date added, as the stock
 #   local_delivery transport does).
-# Traps handled here are those of ../shared/peers/README.md §1.3: user Debian-exim,
+# Traps handled here: user Debian-exim,
 # exim_path and keep_environment = LD_LIBRARY_PATH for the unpacked binary, spool,
 # log and pid paths owned by Debian-exim, no DNS or ident lookups of clients, and an
 # untainted delivery path with a home directory.
@@ -89,7 +89,7 @@ exim_user = Debian-exim
 exim_group = Debian-exim
 never_users = root
 # The unpacked binary, not /usr/sbin/exim4, for the re-exec that delivers; and the
-# library path it needs kept across that re-exec (../shared/peers/README.md §1.3).
+# library path it needs kept across that re-exec.
 exim_path = $exim
 keep_environment = LD_LIBRARY_PATH
 spool_directory = $dir/spool

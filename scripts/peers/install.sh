@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the real SMTP peers the tests, the peer runs and the benchmarks use: Debian
 # packages, and aiosmtpd from PyPI in a virtualenv (${SMTPSPEC_PEERS:-/opt/smtpspec-peers}/venv).
-# Idempotent; needs root (CI runs as root). See ../shared/peers/README.md for the traps.
+# Idempotent; needs root (CI runs as root). The traps of each peer are handled in its
+# start script (scripts/peers/postfix.sh, exim.sh).
 #
 #   swaks, msmtp, curl            clients for the interop tests (STARTTLS + AUTH)
 #   libnet-ssleay-perl, libio-socket-ssl-perl, libauthen-sasl-perl   swaks' TLS and AUTH
@@ -50,7 +51,7 @@ else
   apt-get install -y -q --no-install-recommends "${need[@]}"
 fi
 
-# Exim 4.96 beside Postfix (../shared/peers/README.md §1.1-1.3): `apt-get install
+# Exim 4.96 beside Postfix: `apt-get install
 # exim4-daemon-light` would remove Postfix (both are the mail-transport-agent), so the
 # packages are unpacked with dpkg -x and run from there; scripts/peers/exim.sh points
 # LD_LIBRARY_PATH at the unpacked libraries the system lacks.

@@ -98,7 +98,7 @@ port: 25
 from: root@localhost
 helo: relay.example.test
 reset: [sh, -c, "postsuper -c $etc -d ALL >/dev/null 2>&1; postfix -c $etc reload >/dev/null 2>&1; sleep 0.5"]
-inject: [sh, -c, "/usr/sbin/sendmail -C $etc -f '{from}' '{to}' < '{message}'"]
+inject: [sh, -c, "/usr/sbin/sendmail -C $etc -f '{from}' {to} < '{message}'"]
 queued: [sh, -c, "postqueue -c $etc -p | grep -q '^[0-9A-F]'"]
 settle: 6s
 max_runs: 5

@@ -11,8 +11,8 @@
 #          smtpd_forbid_bare_newline=reject with the loopback exclusion emptied.
 # Mail for the local domain is delivered to Maildirs under DIR/mail/ (the profiles name
 # root's, so that expect_stored can look); nothing leaves the machine
-# (default_transport and relay_transport are errors). Traps handled here are those of
-# ../shared/peers/README.md: maillog_file under maillog_file_prefixes, no syslog, no
+# (default_transport and relay_transport are errors). Traps handled here:
+# maillog_file under maillog_file_prefixes, no syslog, no
 # systemd, chroot off.
 set -euo pipefail
 

@@ -1,4 +1,4 @@
-//! Reports of a run. [`model::Report`] is the one report (the JSON schema of DESIGN.md,
+//! Reports of a run. [`model::Report`] is the one report (the JSON schema of README.md,
 //! the contract other tools read); JUnit, Markdown and HTML are renderings of it, and
 //! the terminal text is made from the run directly.
 //!

@@ -1,4 +1,4 @@
-//! The report model: what a run found, in the shape of the JSON report (DESIGN.md,
+//! The report model: what a run found, in the shape of the JSON report (README.md,
 //! "Command line", schema version 1). Every rendering (JSON, JUnit, Markdown, HTML)
 //! is made from this one value, and `smtpspec report` reads it back from JSON files,
 //! so a merged matrix says exactly what the single reports said.

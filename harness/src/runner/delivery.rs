@@ -218,12 +218,12 @@ fn judge(
         };
         let got = outcome_of(d);
         let reasons: Vec<&str> = d.recipients.iter().map(|r| r.reason.as_str()).collect();
-        if let Some(want) = e.outcome
-            && want != got
+        if let Some(want) = &e.outcome
+            && !want.allows(got)
         {
             return Err(format!(
                 "{run}wanted {}, got {} ({})",
-                want.as_str(),
+                want.describe(),
                 got.as_str(),
                 reasons.join("; ")
             ));

@@ -26,7 +26,7 @@ use crate::scenario::template::Vars;
 use crate::scenario::{Level, Spec};
 use conn::{Conn, Event};
 
-/// The five verdicts of DESIGN.md, written exactly so in reports.
+/// The five verdicts of README.md, written exactly so in reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Verdict {
     /// As required.

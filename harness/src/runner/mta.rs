@@ -151,23 +151,27 @@ pub(super) async fn run(
         return fail(format!("reset: {e}"), Vec::new()).await;
     }
     let first_zone = def.zones.keys().next().cloned().unwrap_or_default();
-    let to = def
-        .to
-        .first()
-        .cloned()
-        .unwrap_or_else(|| format!("user@{}", first_zone.trim_end_matches('.')));
+    let to = if def.to.is_empty() {
+        vec![format!("user@{}", first_zone.trim_end_matches('.'))]
+    } else {
+        def.to.clone()
+    };
     let values = [
         ("from", profile.from.clone()),
-        ("to", to.clone()),
+        // Several recipients are one argument, separated by spaces: the inject
+        // command's shell splits them (`sendmail -f {from} {to}`).
+        ("to", to.join(" ")),
         ("message", message.display().to_string()),
     ];
     let inject: Vec<String> = profile.inject.iter().map(|a| expand(a, &values)).collect();
     let mut firsts: Vec<IpAddr> = Vec::new();
-    // Per run: Some(true) still queued, Some(false) gone, None not asked or delivered.
-    let mut queued: Vec<Option<bool>> = Vec::new();
+    // Per run: how it ended, None when not every recipient was taken and the profile
+    // cannot say whether the rest is still queued.
+    let mut outcomes: Vec<Option<Outcome>> = Vec::new();
     for n in 0..def.runs {
         let seen = order(&servers).len();
         let before = delivered(&servers);
+        let before_rcpts = servers.recipients_taken();
         match command(&inject, dir, Duration::from_secs(30)).await {
             Ok(out) if !out.is_empty() => transcript.push(note(format!("inject: {out}"))),
             Ok(_) => {}
@@ -177,11 +181,12 @@ pub(super) async fn run(
                 return fail(format!("inject: {e}"), transcript).await;
             }
         }
-        // Watch until a server took the message (and a moment more for stray
-        // connections), or the settle time is over.
+        // Watch until the servers took the message for every recipient (and a moment
+        // more for stray connections), or the settle time is over.
+        let all_taken = |s: &Scripted| s.recipients_taken() >= before_rcpts + to.len();
         let deadline = Instant::now() + profile.settle;
         while Instant::now() < deadline {
-            if delivered(&servers) > before {
+            if all_taken(&servers) {
                 tokio::time::sleep(Duration::from_millis(300)).await;
                 break;
             }
@@ -191,16 +196,25 @@ pub(super) async fn run(
         if let Some(first) = tried.get(seen) {
             firsts.push(*first);
         }
-        let taken = delivered(&servers) > before;
-        queued.push(match (&profile.queued, taken) {
-            (Some(cmd), false) => Some(status(cmd, dir).await),
-            _ => None,
-        });
+        let outcome = match (all_taken(&servers), &profile.queued) {
+            (true, _) => Some(Outcome::Delivered),
+            (false, Some(cmd)) if status(cmd, dir).await => Some(Outcome::Deferred),
+            (false, Some(_)) => Some(Outcome::Bounced),
+            (false, None) => None,
+        };
+        outcomes.push(outcome);
         transcript.push(note(format!(
-            "delivery {}: connections to {}; {} message(s) taken",
+            "delivery {}: connections to {}; {} message(s) taken for {} of {} recipient(s){}",
             n + 1,
             list(&tried[seen..]),
-            delivered(&servers) - before
+            delivered(&servers) - before,
+            servers.recipients_taken() - before_rcpts,
+            to.len(),
+            match outcome {
+                Some(Outcome::Deferred) => "; the rest still queued (deferred)",
+                Some(Outcome::Bounced) => "; the rest gone from the queue (bounced)",
+                _ => "",
+            }
         )));
         if let Some(reset) = &profile.reset
             && n + 1 < def.runs
@@ -213,7 +227,7 @@ pub(super) async fn run(
         "the MTA asked the fake DNS {questions} question(s)"
     )));
     dns.stop().await;
-    let outcome = judge(def, &servers, &firsts, &queued);
+    let outcome = judge(def, &servers, &firsts, &outcomes);
     servers.stop().await;
     match outcome {
         Ok(why) => done(Verdict::Pass, why, transcript),
@@ -232,52 +246,32 @@ fn judge(
     def: &DeliveryDef,
     servers: &Scripted,
     firsts: &[IpAddr],
-    queued: &[Option<bool>],
+    outcomes: &[Option<Outcome>],
 ) -> Result<String, String> {
     let e = &def.expect;
     let tried = order(servers);
     let taken = delivered(servers);
     let runs = def.runs as usize;
-    let known = |q: &Option<bool>| {
-        q.map(|still| {
-            if still {
-                Outcome::Deferred
-            } else {
-                Outcome::Bounced
-            }
-        })
-    };
-    if let Some(want) = e.outcome
-        && want != Outcome::Delivered
-        && let Some(got) = queued.iter().filter_map(known).find(|got| *got != want)
-    {
-        return Err(format!(
-            "wanted {}, the message was {} (tried {})",
-            want.as_str(),
-            if got == Outcome::Deferred {
-                "still queued (deferred)"
-            } else {
-                "gone from the queue, delivered nowhere (bounced)"
-            },
-            list(&tried)
-        ));
-    }
-    if let Some(want) = e.outcome {
-        let got_delivered = taken >= runs;
-        let want_delivered = want == Outcome::Delivered;
-        if got_delivered != want_delivered {
-            return Err(if want_delivered {
-                format!(
-                    "wanted the message delivered; no server took it (tried {})",
-                    list(&tried)
-                )
-            } else {
-                format!(
-                    "wanted {} (not delivered); a server took the message (tried {})",
-                    want.as_str(),
-                    list(&tried)
-                )
-            });
+    if let Some(want) = &e.outcome {
+        for got in outcomes {
+            let said = match got {
+                Some(got) if want.allows(*got) => continue,
+                Some(Outcome::Delivered) => "a server took the message for every recipient",
+                Some(Outcome::Deferred) => {
+                    "not every recipient got it and it is still queued (deferred)"
+                }
+                Some(Outcome::Bounced) => {
+                    "not every recipient got it and it is gone from the queue (bounced)"
+                }
+                // Deferred and bounced look alike from the servers' side.
+                None if want.list().iter().any(|o| *o != Outcome::Delivered) => continue,
+                None => "no server took the message for every recipient",
+            };
+            return Err(format!(
+                "wanted {}: {said} (tried {})",
+                want.describe(),
+                list(&tried)
+            ));
         }
     }
     // A refused connection leaves no trace on the servers' side: only addresses with a
@@ -322,9 +316,9 @@ fn judge(
         }
     }
     let mut why = format!("tried {}; {taken} message(s) taken", list(&tried));
-    if let Some(q) = queued.iter().find_map(known) {
-        why.push_str(&format!("; {}", q.as_str()));
-    } else if matches!(e.outcome, Some(Outcome::Deferred | Outcome::Bounced)) {
+    if let Some(got) = outcomes.iter().flatten().next() {
+        why.push_str(&format!("; {}", got.as_str()));
+    } else if e.outcome.is_some() {
         why.push_str(" (deferred and bounced look alike from the servers' side)");
     }
     Ok(why)

@@ -30,6 +30,8 @@ pub struct Counts {
     pub connections: AtomicUsize,
     /// Messages taken with a 2xx after the final dot.
     pub messages: AtomicUsize,
+    /// Recipients of the messages taken (the RCPTs answered 2xx in their transactions).
+    pub recipients: AtomicUsize,
 }
 
 /// A set of scripted servers on one port.
@@ -70,6 +72,15 @@ impl Scripted {
         self.counts
             .iter()
             .map(|(_, c)| c.connections.load(Ordering::SeqCst))
+            .sum()
+    }
+
+    /// Recipients of all the messages the servers took: a message for several
+    /// recipients is delivered only when every one of them is in some message taken.
+    pub fn recipients_taken(&self) -> usize {
+        self.counts
+            .iter()
+            .map(|(_, c)| c.recipients.load(Ordering::SeqCst))
             .sum()
     }
 
@@ -186,6 +197,8 @@ async fn serve(
     });
     let mut buf = vec![0u8; 16 * 1024];
     let mut data: Option<DataDecoder> = None;
+    // RCPTs of the transaction so far, and how many of them were accepted.
+    let (mut rcpts, mut accepted) = (0usize, 0usize);
     loop {
         let n = stream.read(&mut buf).await?;
         if n == 0 {
@@ -201,6 +214,7 @@ async fn serve(
                 let code = codes.message.unwrap_or(250);
                 if code / 100 == 2 {
                     counts.messages.fetch_add(1, Ordering::SeqCst);
+                    counts.recipients.fetch_add(accepted, Ordering::SeqCst);
                 }
                 stream.write_all(&reply(code, "end of data")).await?;
                 data = None;
@@ -231,10 +245,28 @@ async fn serve(
                         c => (c, "EHLO refused"),
                     },
                     Some(Verb::Helo) => (250, "scripted.smtpspec.test"),
-                    Some(Verb::Mail) => (codes.mail.unwrap_or(250), "MAIL"),
-                    Some(Verb::Rcpt) => (codes.rcpt.unwrap_or(250), "RCPT"),
+                    Some(Verb::Mail) => {
+                        (rcpts, accepted) = (0, 0);
+                        (codes.mail.unwrap_or(250), "MAIL")
+                    }
+                    Some(Verb::Rcpt) => {
+                        rcpts += 1;
+                        let code = match (codes.rcpt, codes.rcpt_from) {
+                            (Some(code), Some(from)) if rcpts >= from => code,
+                            (Some(code), None) => code,
+                            _ => 250,
+                        };
+                        if code / 100 == 2 {
+                            accepted += 1;
+                        }
+                        (code, "RCPT")
+                    }
                     Some(Verb::Data) => (codes.data.unwrap_or(354), "DATA"),
-                    Some(Verb::Rset | Verb::Noop) => (250, "OK"),
+                    Some(Verb::Rset) => {
+                        (rcpts, accepted) = (0, 0);
+                        (250, "OK")
+                    }
+                    Some(Verb::Noop) => (250, "OK"),
                     Some(Verb::Quit) => {
                         quit = true;
                         (221, "bye")

@@ -132,8 +132,12 @@ pub struct Codes {
     pub ehlo: Option<u16>,
     /// The reply to MAIL [250].
     pub mail: Option<u16>,
-    /// The reply to every RCPT [250].
+    /// The reply to every RCPT [250] (from the `rcpt_from`th on, when given).
     pub rcpt: Option<u16>,
+    /// The first RCPT of a transaction (counting from 1) that gets `rcpt`; those
+    /// before it get 250: a server that runs out of room for recipients after some
+    /// (`{ rcpt: 552, rcpt_from: 3 }`, RFC 5321 §4.5.3.1.10).
+    pub rcpt_from: Option<usize>,
     /// The reply to DATA [354].
     pub data: Option<u16>,
     /// The reply after the final dot [250].
@@ -163,13 +167,45 @@ impl Outcome {
     }
 }
 
+/// One outcome or several.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Outcomes {
+    /// `delivered`
+    One(Outcome),
+    /// `[delivered, deferred]`
+    Many(Vec<Outcome>),
+}
+
+impl Outcomes {
+    /// The outcomes allowed.
+    pub fn list(&self) -> &[Outcome] {
+        match self {
+            Self::One(o) => std::slice::from_ref(o),
+            Self::Many(os) => os,
+        }
+    }
+
+    /// Whether `got` is one of them.
+    pub fn allows(&self, got: Outcome) -> bool {
+        self.list().contains(&got)
+    }
+
+    /// As a reason says it: `delivered`, `delivered or deferred`.
+    pub fn describe(&self) -> String {
+        let names: Vec<&str> = self.list().iter().map(|o| o.as_str()).collect();
+        names.join(" or ")
+    }
+}
+
 /// What must have happened, checked on every run unless said otherwise.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveryExpect {
-    /// How the delivery ended.
+    /// How the delivery ended: one outcome, or the several the RFC allows
+    /// (`[delivered, deferred]`).
     #[serde(default)]
-    pub outcome: Option<Outcome>,
+    pub outcome: Option<Outcomes>,
     /// The addresses connected to (or tried and refused), in order. Only with
     /// `runs: 1`.
     #[serde(default)]

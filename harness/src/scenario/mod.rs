@@ -1,4 +1,4 @@
-//! The scenario language (DESIGN.md, "The scenario language"): suites of cases, each
+//! The scenario language (README.md, "The scenario language"): suites of cases, each
 //! tied to an RFC section and requirement level, each a list of steps.
 //!
 //! ```yaml
@@ -91,7 +91,8 @@ pub struct CaseDef {
     pub title: String,
     /// The requirement.
     pub spec: Spec,
-    /// EHLO keywords the target must advertise, or the case is skipped.
+    /// EHLO keywords the target must advertise, or the case is skipped; `!KEYWORD`
+    /// for one it must not advertise (a case about servers without the extension).
     #[serde(default)]
     pub requires: Vec<String>,
     /// EHLO keywords the target must advertise once TLS is up (RFC 3207 §4.2: the
@@ -172,9 +173,27 @@ pub struct ExpectReply {
     pub because: Option<String>,
     /// A precondition of the case, not its subject (the sender accepted before a
     /// recipient is tested): any other reply skips the case with the reason, for the
-    /// case cannot reach what it tests.
+    /// case cannot reach what it tests. A class (`given: 5xx`) makes only the class a
+    /// precondition: a case about how a server refuses skips when it accepts, and the
+    /// rest of the expectation judges the refusal.
     #[serde(default)]
-    pub given: bool,
+    pub given: Given,
+}
+
+/// `given: true`, or `given: 5xx`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Given {
+    /// The whole expectation is a precondition.
+    Whole(bool),
+    /// Only the class is.
+    Class(String),
+}
+
+impl Default for Given {
+    fn default() -> Self {
+        Self::Whole(false)
+    }
 }
 
 /// One reply class or several.
@@ -235,6 +254,10 @@ pub struct ExpectStored {
     /// to case (RFC 5322 §1.2.2: `Return-path:` is `Return-Path:`), values unfolded.
     #[serde(default)]
     pub headers: Vec<HeaderCheck>,
+    /// A precondition, not the case's subject: a mismatch skips the case (a case
+    /// about the shape of the Received line the server added, when it added none).
+    #[serde(default)]
+    pub given: bool,
 }
 
 /// A header field of the stored message.

@@ -166,7 +166,7 @@ impl EnhancedCode {
         subject: 5,
         detail: 4,
     };
-    /// 5.6.7 Non-ASCII addresses not permitted (RFC 6531 §3.6).
+    /// 5.6.7 Non-ASCII addresses not permitted (RFC 6531 §3.5).
     pub const NON_ASCII_NOT_PERMITTED: Self = Self {
         class: 5,
         subject: 6,

@@ -126,14 +126,19 @@ impl ServerSession {
             return self.reply(ReplyCode::BAD_SEQUENCE, BAD_SEQUENCE, text);
         }
         let reply = match e {
-            // RFC 6531 §3.6: 553 5.6.7 is for addresses, so only MAIL and RCPT get it.
+            // RFC 6531 §3.5: an address that must be ASCII is refused with 550 5.6.7
+            // at MAIL and 553 5.6.7 at RCPT; other commands get the plain 501.
             CommandError::Lenient {
-                verb: Verb::Mail | Verb::Rcpt,
+                verb: verb @ (Verb::Mail | Verb::Rcpt),
                 leniency: Leniency::EightBitWithoutSmtputf8,
             } => self.make_reply(
-                ReplyCode::MAILBOX_NAME_NOT_ALLOWED,
+                if *verb == Verb::Mail {
+                    ReplyCode::MAILBOX_UNAVAILABLE
+                } else {
+                    ReplyCode::MAILBOX_NAME_NOT_ALLOWED
+                },
                 EnhancedCode::NON_ASCII_NOT_PERMITTED,
-                "Non-ASCII address without SMTPUTF8 (RFC 6531 §3.6)",
+                "Non-ASCII address without SMTPUTF8 (RFC 6531 §3.5)",
             ),
             CommandError::Empty | CommandError::UnknownVerb { .. } => self.make_reply(
                 ReplyCode::SYNTAX_ERROR,

@@ -1,5 +1,5 @@
 //! Named deviations: realistic ways a server gets SMTP wrong, switched on one at a time to
-//! prove that the scenario catalogue can fail (DESIGN.md, "Deviations").
+//! prove that the scenario catalogue can fail (README.md, "Deviations").
 //!
 //! Each one mimics a bug that shipped in a real server. They live here, in one list, and
 //! the session consults them at single, marked points, so the correct path stays

@@ -26,8 +26,20 @@ pub(super) fn gate(case: &Case, target: &Target) -> Option<String> {
                 .join(" or ")
         ));
     }
-    if let Some(missing) = case.requires.iter().find(|k| !offers(&target.ehlo, k)) {
-        return Some(format!("the target does not advertise {missing}"));
+    for want in &case.requires {
+        match want.strip_prefix('!') {
+            // `!KEYWORD`: the case is about servers without the extension.
+            Some(absent) if offers(&target.ehlo, absent) => {
+                return Some(format!(
+                    "the target advertises {absent}; the case is for servers that do not"
+                ));
+            }
+            Some(_) => {}
+            None if !offers(&target.ehlo, want) => {
+                return Some(format!("the target does not advertise {want}"));
+            }
+            None => {}
+        }
     }
     if case.requires.iter().any(|k| k == SIZE_LIMIT) && target.size_limit.is_none() {
         return Some(

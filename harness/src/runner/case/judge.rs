@@ -109,6 +109,19 @@ pub(super) fn check(
     got: &ParsedReply,
     warnings: &mut Vec<String>,
 ) -> Result<(), Failure> {
+    let code = got.reply.code.get().to_string();
+    if !m.given_class.is_empty() && !m.given_class.iter().any(|c| code.starts_with(c.as_str())) {
+        let classes: Vec<String> = m
+            .given_class
+            .iter()
+            .map(|c| format!("{c}{}", "x".repeat(3 - c.len())))
+            .collect();
+        return Err(Failure::Unobservable(format!(
+            "got {}; the case is about a {} reply, so it could not judge this one",
+            describe(&got.reply),
+            classes.join(" or ")
+        )));
+    }
     match matches(m, got) {
         Err(Failure::Mismatch(why)) if m.given => Err(Failure::Unobservable(format!(
             "a precondition was not met ({why}); the case could not reach what it tests"

@@ -358,7 +358,12 @@ async fn run_step(
             *ehlo = None;
             conn.handshake(limit).await.map_err(conn_failure)
         }
-        Action::ExpectStored(e) => expect_stored(target, vars, e, limit).await,
+        Action::ExpectStored(e) => match expect_stored(target, vars, e, limit).await {
+            Err(Failure::Mismatch(why)) if e.spec.given => Err(Failure::Unobservable(format!(
+                "a precondition was not met ({why}); the case could not reach what it tests"
+            ))),
+            other => other,
+        },
         Action::Pause(d) => {
             tokio::time::sleep(*d).await;
             Ok(())

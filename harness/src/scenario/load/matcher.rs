@@ -27,6 +27,9 @@ pub struct Matcher {
     pub because: Option<String>,
     /// A precondition: a mismatch skips the case.
     pub given: bool,
+    /// Class prefixes that are a precondition (`given: 5xx`): a reply outside them
+    /// skips the case.
+    pub given_class: Vec<String>,
     /// What the reply answers (the greeting, a command, the end of data), when the
     /// steps tell; the §4.3.2 lint and reasons use it.
     pub answers: Option<smtp_protocol::reply::ReplyTo>,
@@ -160,6 +163,10 @@ pub(super) fn matcher(spec: &ExpectSpec) -> Result<Matcher, String> {
             "no accepted code is in the accepted classes: the expectation can never be met".into(),
         );
     }
+    let given_class = match &full.given {
+        super::super::Given::Class(c) => vec![class_prefix(c)?],
+        super::super::Given::Whole(_) => Vec::new(),
+    };
     if full.because.as_deref().is_some_and(|b| !b.contains("RFC")) {
         return Err("because: cite the RFC and section (\"RFC 5321 §4.1.4: ...\")".into());
     }
@@ -172,7 +179,8 @@ pub(super) fn matcher(spec: &ExpectSpec) -> Result<Matcher, String> {
         capture: full.capture,
         prefer: full.prefer,
         because: full.because,
-        given: full.given,
+        given: matches!(full.given, super::super::Given::Whole(true)),
+        given_class,
         answers: None,
     })
 }

@@ -325,13 +325,18 @@ fn greeting_modes() {
     assert!(b.starts_with(b"521 5.3.2") && b.windows(4).any(|w| w == b"221 "));
 }
 
+/// RFC 6531 §3.5: a non-ASCII address without SMTPUTF8 is 550 at MAIL, 553 at RCPT.
 #[test]
-fn parse_errors_get_500_501_and_553() {
+fn parse_errors_get_500_501_550_553_and_555() {
     let mut h = Harness::new(config());
     h.send("EHLO c.test\r\n");
     assert_eq!(
         h.codes("FROB\r\nMAIL FROM: <a@b.test>\r\nMAIL FROM:<ü@b.test>\r\nMAIL FROM:<a@b.test> X-FOO=1\r\n"),
-        vec![500, 501, 553, 555]
+        vec![500, 501, 550, 555]
+    );
+    assert_eq!(
+        h.codes("MAIL FROM:<a@b.test>\r\nRCPT TO:<ü@b.test>\r\n"),
+        vec![250, 553]
     );
 }
 
