@@ -51,7 +51,7 @@ async fn cases_run_inside_implicit_tls() {
         .expect("discovery over implicit TLS");
     assert!(target.banner.starts_with("220 "), "{}", target.banner);
     assert!(
-        target.tls_keywords.is_some(),
+        target.tls_ehlo.is_some(),
         "the session is TLS from the start"
     );
     let cases = load::load(&[

@@ -379,11 +379,17 @@ impl Report {
             target: TargetInfo {
                 address: t.addr.to_string(),
                 banner: escape(t.banner.as_bytes()),
-                ehlo: t.ehlo.iter().map(|l| escape(l.as_bytes())).collect(),
-                ehlo_after_tls: t
-                    .tls_keywords
-                    .as_ref()
-                    .map(|_| t.tls_ehlo.iter().map(|l| escape(l.as_bytes())).collect()),
+                ehlo: t
+                    .ehlo
+                    .iter()
+                    .map(|l| escape(l.to_string().as_bytes()))
+                    .collect(),
+                ehlo_after_tls: t.tls_ehlo.as_ref().map(|lines| {
+                    lines
+                        .iter()
+                        .map(|l| escape(l.to_string().as_bytes()))
+                        .collect()
+                }),
                 tls_problem: t.tls_problem.clone(),
                 name: if context.target_name.is_empty() {
                     t.addr.to_string()

@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use smtp_protocol::ehlo::EhloResponse;
+use smtp_protocol::ehlo::{EhloLine, EhloResponse, Extension};
 use smtp_protocol::reply::{ParsedReply, ReplyCode};
 use smtp_protocol::{AddressLiteral, Command, Domain, Host};
 
@@ -63,17 +63,13 @@ pub struct Target {
     pub banner: String,
     /// The greeting's reply code.
     pub greeting_code: u16,
-    /// EHLO keywords, upper case.
-    pub keywords: Vec<String>,
-    /// EHLO lines as advertised (`SIZE 10240000`).
-    pub ehlo: Vec<String>,
+    /// EHLO lines as advertised (`SIZE 10240000`), parsed by the protocol crate.
+    pub ehlo: Vec<EhloLine>,
     /// Variables for the scenarios.
     pub vars: Vars,
-    /// EHLO keywords after STARTTLS (RFC 3207 §4.2: a new list), when the target
-    /// offers STARTTLS and the handshake worked.
-    pub tls_keywords: Option<Vec<String>>,
-    /// EHLO lines after STARTTLS.
-    pub tls_ehlo: Vec<String>,
+    /// EHLO lines after STARTTLS (RFC 3207 §4.2: a new list), when the target offers
+    /// STARTTLS and the handshake worked.
+    pub tls_ehlo: Option<Vec<EhloLine>>,
     /// Why there is no post-TLS list although STARTTLS is advertised.
     pub tls_problem: Option<String>,
     /// The SIZE limit advertised, if any and not 0.
@@ -328,18 +324,13 @@ pub async fn discover(
         )
     };
     let ehlo = reply.as_ref().map_or_else(EhloResponse::empty, ehlo_of);
-    let keywords = keywords_of(&ehlo);
-    let (mut tls_keywords, mut tls_ehlo, mut tls_problem) = (None, Vec::new(), None);
+    let (mut tls_ehlo, mut tls_problem) = (None, None);
     if tls.implicit {
         // The whole session is TLS: the list just read is the one after TLS.
-        tls_keywords = Some(keywords.clone());
-        tls_ehlo = ehlo.lines.iter().map(ToString::to_string).collect();
-    } else if keywords.iter().any(|k| k == "STARTTLS") {
+        tls_ehlo = Some(ehlo.lines.clone());
+    } else if ehlo.has(Extension::StartTls) {
         match after_tls(&mut conn, &helo, limit).await {
-            Ok(e) => {
-                tls_keywords = Some(keywords_of(&e));
-                tls_ehlo = e.lines.iter().map(ToString::to_string).collect();
-            }
+            Ok(e) => tls_ehlo = Some(e.lines),
             Err(e) => tls_problem = Some(e),
         }
     }
@@ -348,12 +339,10 @@ pub async fn discover(
         addr,
         banner: format!("{} {}", greeting.reply.code, greeting.reply.text()),
         greeting_code: greeting.reply.code.get(),
-        keywords,
-        ehlo: ehlo.lines.iter().map(ToString::to_string).collect(),
-        tls_keywords,
+        size_limit: ehlo.size_limit().flatten(),
+        ehlo: ehlo.lines,
         tls_ehlo,
         tls_problem,
-        size_limit: ehlo.size_limit().flatten(),
         vars,
         mailbox,
         tls,
@@ -372,13 +361,6 @@ fn ehlo_of(reply: &ParsedReply) -> EhloResponse {
     }
 }
 
-fn keywords_of(ehlo: &EhloResponse) -> Vec<String> {
-    ehlo.lines
-        .iter()
-        .map(|l| l.keyword.to_ascii_uppercase())
-        .collect()
-}
-
 /// STARTTLS, handshake and EHLO again, for the post-TLS keyword list.
 async fn after_tls(conn: &mut Conn, helo: &Host, limit: Duration) -> Result<EhloResponse, String> {
     conn.send(&Command::StartTls.to_bytes(), limit)
@@ -388,7 +370,7 @@ async fn after_tls(conn: &mut Conn, helo: &Host, limit: Duration) -> Result<Ehlo
         .reply(limit)
         .await
         .map_err(|e| format!("STARTTLS reply: {e}"))?;
-    if ready.reply.code.get() != 220 {
+    if ready.reply.code != ReplyCode::SERVICE_READY {
         return Err(format!("STARTTLS got {}", ready.reply.code));
     }
     conn.handshake(limit)

@@ -20,6 +20,8 @@ use tokio::task::JoinHandle;
 
 use crate::scenario::delivery::{Codes, Named, ServerScript};
 
+const OK: u16 = ReplyCode::OK.get();
+
 /// Most time a scripted connection lives: a sender that never leaves is cut off.
 const CONNECTION_LIFE: Duration = Duration::from_secs(30);
 
@@ -254,7 +256,7 @@ async fn serve(
                         let code = match (codes.rcpt, codes.rcpt_from) {
                             (Some(code), Some(from)) if rcpts >= from => code,
                             (Some(code), None) => code,
-                            _ => 250,
+                            _ => OK,
                         };
                         if code / 100 == 2 {
                             accepted += 1;
@@ -264,9 +266,9 @@ async fn serve(
                     Some(Verb::Data) => (codes.data.unwrap_or(354), "DATA"),
                     Some(Verb::Rset) => {
                         (rcpts, accepted) = (0, 0);
-                        (250, "OK")
+                        (OK, "OK")
                     }
-                    Some(Verb::Noop) => (250, "OK"),
+                    Some(Verb::Noop) => (OK, "OK"),
                     Some(Verb::Quit) => {
                         quit = true;
                         (221, "bye")

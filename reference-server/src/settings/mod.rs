@@ -367,16 +367,15 @@ impl FileSettings {
         // RFC 5321 §3.3.
         let no_valid_recipients =
             one_of("no-valid-recipients", self.no_valid_recipients, &[503, 554])?;
-        let bare_line_ends = match self.bare_line_ends.as_str() {
-            "refuse" => BareLineEnds::Refuse,
-            "refuse-with-550" => BareLineEnds::RefuseWith550,
-            "close" => BareLineEnds::Close,
-            other => {
-                return Err(SettingsError(format!(
-                    "bare-line-ends: {other:?} is not one of refuse, refuse-with-550, close"
-                )));
-            }
-        };
+        let bare_line_ends = choice(
+            "bare-line-ends",
+            &self.bare_line_ends,
+            &[
+                ("refuse", BareLineEnds::Refuse),
+                ("refuse-with-550", BareLineEnds::RefuseWith550),
+                ("close", BareLineEnds::Close),
+            ],
+        )?;
         let auth_mechanisms = self
             .auth_mechanisms
             .iter()
@@ -394,15 +393,11 @@ impl FileSettings {
             ));
         }
         let store_format = StoreFormat {
-            lf: match self.maildir_format.newlines.as_str() {
-                "crlf" => false,
-                "lf" => true,
-                other => {
-                    return Err(SettingsError(format!(
-                        "maildir-format.newlines: {other:?} is not crlf or lf"
-                    )));
-                }
-            },
+            lf: choice(
+                "maildir-format.newlines",
+                &self.maildir_format.newlines,
+                &[("crlf", false), ("lf", true)],
+            )?,
             return_path_name: self.maildir_format.return_path_name.clone(),
         };
         if !store_format
@@ -427,26 +422,24 @@ impl FileSettings {
                 self.listen
             ))
         })?;
-        let verify = match self.verify.as_str() {
-            "cannot-verify" => VerifyMode::CannotVerify,
-            "answer" => VerifyMode::Answer,
-            "disabled" => VerifyMode::Disabled,
-            other => {
-                return Err(SettingsError(format!(
-                    "verify: {other:?} is not one of cannot-verify, answer, disabled"
-                )));
-            }
-        };
-        let greeting = match self.greeting.as_str() {
-            "ready" => GreetingMode::Ready,
-            "no-service" => GreetingMode::NoService,
-            "does-not-accept-mail" => GreetingMode::DoesNotAcceptMail,
-            other => {
-                return Err(SettingsError(format!(
-                    "greeting: {other:?} is not one of ready, no-service, does-not-accept-mail"
-                )));
-            }
-        };
+        let verify = choice(
+            "verify",
+            &self.verify,
+            &[
+                ("cannot-verify", VerifyMode::CannotVerify),
+                ("answer", VerifyMode::Answer),
+                ("disabled", VerifyMode::Disabled),
+            ],
+        )?;
+        let greeting = choice(
+            "greeting",
+            &self.greeting,
+            &[
+                ("ready", GreetingMode::Ready),
+                ("no-service", GreetingMode::NoService),
+                ("does-not-accept-mail", GreetingMode::DoesNotAcceptMail),
+            ],
+        )?;
         let deviations = self
             .deviations
             .iter()
@@ -568,3 +561,15 @@ impl Default for Settings {
 
 #[cfg(test)]
 mod tests;
+
+/// One of the named values a setting may take, or an error that lists them.
+fn choice<T: Copy>(key: &str, got: &str, options: &[(&str, T)]) -> Result<T, SettingsError> {
+    options
+        .iter()
+        .find(|(name, _)| *name == got)
+        .map(|(_, value)| *value)
+        .ok_or_else(|| {
+            let names: Vec<&str> = options.iter().map(|(name, _)| *name).collect();
+            SettingsError(format!("{key}: {got:?} is not one of {}", names.join(", ")))
+        })
+}

@@ -5,6 +5,7 @@
 
 use super::super::Target;
 use crate::scenario::load::{Action, Case};
+use smtp_protocol::ehlo::EhloLine;
 use smtp_protocol::reply::ReplyCode;
 
 /// Why the case does not apply to this target, if it does not.
@@ -109,16 +110,16 @@ pub(super) fn gate(case: &Case, target: &Target) -> Option<String> {
     if case.requires_after_tls.is_empty() {
         return None;
     }
-    if target.tls_keywords.is_none() {
+    let Some(tls_ehlo) = &target.tls_ehlo else {
         return Some(match &target.tls_problem {
             Some(p) => format!("no EHLO list after TLS ({p})"),
             None => "the target does not advertise STARTTLS".to_owned(),
         });
-    }
+    };
     let missing = case
         .requires_after_tls
         .iter()
-        .find(|k| !offers(&target.tls_ehlo, k))?;
+        .find(|k| !offers(tls_ehlo, k))?;
     Some(format!("the target does not advertise {missing} after TLS"))
 }
 
@@ -126,9 +127,9 @@ pub(super) fn gate(case: &Case, target: &Target) -> Option<String> {
 /// the number is optional, and 0 means no fixed limit).
 const SIZE_LIMIT: &str = "SIZE=LIMIT";
 
-/// Does an EHLO list (lines as advertised) offer `want`: a keyword (`SIZE`), or a
-/// keyword with one of its parameters (`AUTH=PLAIN`)? Both compared without case.
-fn offers(ehlo: &[String], want: &str) -> bool {
+/// Does an EHLO list offer `want`: a keyword (`SIZE`), or a keyword with one of its
+/// parameters (`AUTH=PLAIN`)? Both compared without case.
+fn offers(ehlo: &[EhloLine], want: &str) -> bool {
     if want == SIZE_LIMIT {
         // Judged against the parsed limit by the gate.
         return offers(ehlo, "SIZE");
@@ -138,10 +139,7 @@ fn offers(ehlo: &[String], want: &str) -> bool {
         None => (want, None),
     };
     ehlo.iter().any(|line| {
-        let mut words = line.split_whitespace();
-        words
-            .next()
-            .is_some_and(|k| k.eq_ignore_ascii_case(keyword))
-            && param.is_none_or(|p| words.any(|w| w.eq_ignore_ascii_case(p)))
+        line.keyword.eq_ignore_ascii_case(keyword)
+            && param.is_none_or(|p| line.params.iter().any(|w| w.eq_ignore_ascii_case(p)))
     })
 }

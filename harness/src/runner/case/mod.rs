@@ -182,6 +182,14 @@ fn unasked_421(got: &ParsedReply) -> Option<Failure> {
         .then(|| Failure::Refused(format!("the target said {}", describe(&got.reply))))
 }
 
+/// Whether octets the target sent unasked are a 421 reply (read by the protocol
+/// crate's reply parser, as every reply is).
+fn is_421(bytes: &[u8]) -> bool {
+    let mut parser = smtp_protocol::reply::ReplyParser::new();
+    parser.push(bytes);
+    matches!(parser.next_reply(), Some(Ok(got)) if got.reply.code == ReplyCode::SERVICE_NOT_AVAILABLE)
+}
+
 /// A send failed: if the target hung up after a 421 it sent first, that is the story.
 async fn send_failure(conn: &mut Conn, e: ConnError) -> Failure {
     if matches!(e, ConnError::Io(_) | ConnError::Closed)
@@ -272,7 +280,7 @@ async fn run_step(
         }
         Action::Expect(m) => {
             let got = conn.reply(limit).await.map_err(conn_failure)?;
-            if got.reply.code.get() == 250 && got.reply.lines.len() > 1 {
+            if got.reply.code == ReplyCode::OK && got.reply.lines.len() > 1 {
                 *ehlo = Some(EhloResponse::from_reply(&got.reply).0);
             }
             if let Err(f) = check(m, &got, warnings) {
@@ -328,7 +336,7 @@ async fn run_step(
             .map_err(|e| Failure::Mismatch(format!("the connection stayed open: {e}"))),
         Action::Silence(d) => match conn.silence(*d).await {
             Ok(None) => Ok(()),
-            Ok(Some(bytes)) if bytes.starts_with(b"421") => Err(Failure::Refused(format!(
+            Ok(Some(bytes)) if is_421(&bytes) => Err(Failure::Refused(format!(
                 "the target said {:?}",
                 String::from_utf8_lossy(&bytes).trim_end()
             ))),
@@ -346,7 +354,7 @@ async fn run_step(
                 .await
                 .map_err(conn_failure)?;
             let got = conn.reply(limit).await.map_err(conn_failure)?;
-            if got.reply.code.get() != 220 {
+            if got.reply.code != ReplyCode::SERVICE_READY {
                 return Err(unasked_421(&got).unwrap_or_else(|| {
                     Failure::Mismatch(format!("STARTTLS got {}", describe(&got.reply)))
                 }));

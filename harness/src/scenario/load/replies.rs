@@ -12,7 +12,7 @@
 use std::collections::VecDeque;
 
 use smtp_protocol::Verb;
-use smtp_protocol::reply::{ReplyTo, Sequence};
+use smtp_protocol::reply::{ReplyCode, ReplyTo, Sequence};
 
 use super::{Action, Case, LoadError};
 
@@ -83,8 +83,10 @@ pub(super) fn assign(steps: &mut [super::LocatedAction]) {
             }
             Action::Expect(m) => {
                 m.answers = queue.pop_front().flatten();
-                in_data = m.codes.contains(&354) && !m.codes.iter().any(|c| *c / 100 != 3);
-                in_auth = m.codes.contains(&334);
+                let intermediate = |c: &u16| c / 100 == 3;
+                in_data = m.codes.contains(&ReplyCode::START_MAIL_INPUT.get())
+                    && m.codes.iter().all(intermediate);
+                in_auth = m.codes.contains(&ReplyCode::AUTH_CHALLENGE.get());
                 if in_data {
                     // The content is about to follow; pipelined commands are answered
                     // before the 354 and are gone from the queue.
@@ -127,9 +129,14 @@ pub fn listed(to: ReplyTo) -> Vec<u16> {
         .copied()
         .collect();
     if matches!(to, ReplyTo::Command(_)) {
-        codes.extend([500, 501]);
+        // RFC 5321 §4.2.4: any command may get 500 or 501.
+        codes.extend([
+            ReplyCode::SYNTAX_ERROR.get(),
+            ReplyCode::ARGUMENT_ERROR.get(),
+        ]);
     }
-    codes.retain(|c| *c != 421);
+    // 421 may answer anything (§3.8); the runner treats it as a refusal of service.
+    codes.retain(|c| *c != ReplyCode::SERVICE_NOT_AVAILABLE.get());
     codes.sort_unstable();
     codes.dedup();
     codes
