@@ -71,7 +71,7 @@ pub struct ClientProfile {
 impl ClientProfile {
     /// Read a profile file.
     pub fn load(path: &Path) -> Result<Self, String> {
-        let file: ClientProfileFile = crate::scenario::load::read_yaml(path)?;
+        let file: ClientProfileFile = crate::yaml::read_yaml(path).map_err(|e| e.to_string())?;
         let timeout = match &file.timeout {
             Some(t) => crate::scenario::parse_duration(t).ok_or_else(|| {
                 format!(

@@ -171,7 +171,7 @@ pub async fn run_cases(
         e.server.addr(),
         e.vars.clone(),
         Some(e.store()),
-        runner::TlsSettings::default(),
+        crate::wire::TlsSettings::default(),
         options.step_timeout,
     )
     .await?;

@@ -138,7 +138,7 @@ impl Profile {
     /// Read a profile; errors are located like scenario errors. Relative paths are
     /// resolved against the profile's directory.
     pub fn load(path: &Path) -> Result<Self, String> {
-        let mut profile: Self = crate::scenario::load::read_yaml(path)?;
+        let mut profile: Self = crate::yaml::read_yaml(path).map_err(|e| e.to_string())?;
         let base = path.parent().unwrap_or(Path::new("."));
         let base = if base.as_os_str().is_empty() {
             Path::new(".")

@@ -21,7 +21,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::scenario::Level;
-use crate::scenario::load::{Case, LoadError, collect_files, from_yaml};
+use crate::scenario::load::Case;
+use crate::yaml::{LoadError, collect_files, from_yaml};
 
 /// Who a black-box test has to watch to judge a requirement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
@@ -124,21 +125,21 @@ fn load_with(dir: &Path, cases: Option<&[Case]>) -> Result<Vec<Requirement>, Vec
         let text = match std::fs::read_to_string(&file) {
             Ok(t) => t,
             Err(e) => {
-                errors.push(LoadError(format!("{}: {e}", file.display())));
+                errors.push(LoadError::file(&file, e.to_string()));
                 continue;
             }
         };
         let index: IndexFile = match from_yaml(&text, &file) {
             Ok(i) => i,
             Err(e) => {
-                errors.push(LoadError(e));
+                errors.push(e);
                 continue;
             }
         };
         for r in index.requirements {
             let at = |msg: String| {
                 let line = line_of(&text, &r.id);
-                LoadError(format!("{}:{line}: {}: {msg}", file.display(), r.id))
+                LoadError::at(&file, line, None, format!("{}: {msg}", r.id))
             };
             if !well_formed(&r) {
                 errors.push(at(format!(
@@ -174,10 +175,10 @@ fn well_formed(r: &Requirement) -> bool {
 }
 
 /// The line where `id:` names this requirement, for located errors.
-fn line_of(text: &str, id: &str) -> usize {
+fn line_of(text: &str, id: &str) -> u64 {
     text.lines()
         .position(|l| l.trim_start().trim_start_matches("- ").trim() == format!("id: {id}"))
-        .map_or(1, |n| n + 1)
+        .map_or(1, |n| u64::try_from(n).map_or(u64::MAX, |n| n + 1))
 }
 
 /// Covered and uncovered counts for one role and level.

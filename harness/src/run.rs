@@ -17,9 +17,10 @@ use smtpspec::profile::Profile;
 use smtpspec::report::Run;
 use smtpspec::report::model::{Context, Report, Settings};
 use smtpspec::requirements;
-use smtpspec::runner::{self, Options, TlsSettings, Verdict};
+use smtpspec::runner::{self, Options, Verdict};
 use smtpspec::scenario::load::{self, Case};
 use smtpspec::scenario::{Level, parse_duration};
+use smtpspec::wire::TlsSettings;
 
 use crate::EXIT_USAGE;
 use crate::cli::{ColorArg, FailOn, PathsArgs, RunArgs};

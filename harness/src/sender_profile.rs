@@ -86,7 +86,7 @@ pub struct SenderProfile {
 impl SenderProfile {
     /// Read a sender profile.
     pub fn load(path: &Path) -> Result<Self, String> {
-        let f: File = crate::scenario::load::read_yaml(path)?;
+        let f: File = crate::yaml::read_yaml(path).map_err(|e| e.to_string())?;
         let at = |what: String| format!("{}: {what}", path.display());
         let dns = f.dns.parse().map_err(|_| {
             at(format!(

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use reference_server::tls::Identity;
 use smtpspec::embedded;
-use smtpspec::runner::conn::Dir;
-use smtpspec::runner::{self, Options, TlsSettings, Verdict};
+use smtpspec::runner::{self, Options, Verdict};
 use smtpspec::scenario::load;
+use smtpspec::wire::{Dir, TlsSettings};
 use tokio::net::{TcpListener, TcpStream};
 
 /// A proxy that accepts TLS and forwards the plaintext to `backend`.

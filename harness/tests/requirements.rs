@@ -44,7 +44,8 @@ fn a_link_to_a_missing_case_is_a_located_error() {
     .expect("write");
     let errors = requirements::load(dir.path(), &[]).expect_err("unknown case");
     assert!(
-        errors[0].0.contains("x.yaml:2:") && errors[0].0.contains("no.such/case"),
+        errors[0].to_string().contains("x.yaml:2:")
+            && errors[0].to_string().contains("no.such/case"),
         "{errors:?}"
     );
 }

@@ -172,7 +172,7 @@ async fn refusing_greetings_are_judged_by_their_own_cases() {
             e.server.addr(),
             e.vars.clone(),
             None,
-            runner::TlsSettings::default(),
+            smtpspec::wire::TlsSettings::default(),
             step,
         )
         .await

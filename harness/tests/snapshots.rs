@@ -8,8 +8,9 @@ use std::time::Duration;
 use smtpspec::embedded;
 use smtpspec::report::model::{Context, Report, Settings};
 use smtpspec::report::{Run, html, junit, markdown};
-use smtpspec::runner::{self, Options, TlsSettings};
+use smtpspec::runner::{self, Options};
 use smtpspec::scenario::load;
+use smtpspec::wire::TlsSettings;
 
 async fn reference_report() -> (Report, String) {
     let path = embedded::catalogue().join("rfc5321/session.yaml");

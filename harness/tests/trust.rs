@@ -24,7 +24,7 @@ async fn discover(
         e.server.addr(),
         e.vars.clone(),
         store,
-        runner::TlsSettings::default(),
+        smtpspec::wire::TlsSettings::default(),
         step,
     )
     .await

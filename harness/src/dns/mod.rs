@@ -47,7 +47,7 @@ pub struct FakeDns {
 
 /// Read a zone file: YAML zones, with each problem located.
 pub fn read_zones(file: &Path) -> Result<Zones, String> {
-    let zones: Zones = crate::scenario::load::read_yaml(file)?;
+    let zones: Zones = crate::yaml::read_yaml(file).map_err(|e| e.to_string())?;
     let problems = zone::check(&zones);
     if problems.is_empty() {
         Ok(zones)

@@ -6,6 +6,7 @@
 use serde::Deserialize;
 
 use super::model::Report;
+use crate::outcome::Verdict;
 
 /// One change of verdict between two reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,9 +14,9 @@ pub struct Change {
     /// The case.
     pub id: String,
     /// Its verdict before.
-    pub before: String,
+    pub before: Verdict,
     /// Its verdict now.
-    pub now: String,
+    pub now: Verdict,
 }
 
 /// What changed from `old` to `new`.
@@ -39,13 +40,13 @@ pub fn compare(old: &Report, new: &Report) -> Comparison {
         };
         let change = || Change {
             id: c.id.clone(),
-            before: before.verdict.clone(),
-            now: c.verdict.clone(),
+            before: before.verdict,
+            now: c.verdict,
         };
-        let bad = |v: &str| v == "fail" || v == "error";
-        if before.verdict == "pass" && bad(&c.verdict) {
+        let was = before.verdict;
+        if was == Verdict::Pass && c.verdict.is_bad() {
             out.regressions.push(change());
-        } else if before.verdict != "pass" && before.verdict != "skip" && c.verdict == "pass" {
+        } else if !matches!(was, Verdict::Pass | Verdict::Skip) && c.verdict == Verdict::Pass {
             out.newly_passing.push(change());
         }
     }
@@ -76,7 +77,7 @@ struct KnownFile {
 ///     reason: "LF.LF accepted until the upgrade to 3.9 (ticket 123)"
 /// ```
 pub fn read_known(path: &std::path::Path) -> Result<Vec<KnownFailure>, String> {
-    let file: KnownFile = crate::scenario::load::read_yaml(path)?;
+    let file: KnownFile = crate::yaml::read_yaml(path).map_err(|e| e.to_string())?;
     Ok(file.known_failures)
 }
 
@@ -98,10 +99,10 @@ pub fn expectations(report: &Report, known: &[KnownFailure]) -> Expectations {
     let mut out = Expectations::default();
     for c in &report.cases {
         let listed = known.iter().any(|k| k.id == c.id);
-        match (c.verdict.as_str(), listed) {
-            ("fail" | "error", true) => out.expected.push(c.id.clone()),
-            ("fail" | "error", false) => out.unexpected.push(c.id.clone()),
-            ("pass", true) => out.now_passing.push(c.id.clone()),
+        match (c.verdict, listed) {
+            (Verdict::Fail | Verdict::Error, true) => out.expected.push(c.id.clone()),
+            (Verdict::Fail | Verdict::Error, false) => out.unexpected.push(c.id.clone()),
+            (Verdict::Pass, true) => out.now_passing.push(c.id.clone()),
             _ => {}
         }
     }

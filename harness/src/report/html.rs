@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 
 use super::model::{CaseReport, Report, SpecInfo};
 use super::{neutral, rfc_link, section_key, transcript_lines};
+use crate::outcome::Verdict;
 
 /// HTML-escaped text, control characters neutralised first.
 pub fn esc(s: &str) -> String {
@@ -48,16 +49,9 @@ fn page(title: &str, body: &str) -> String {
     )
 }
 
-fn badge(verdict: &str, tip: &str) -> String {
-    let class = match verdict {
-        "pass" | "fail" | "warn" | "skip" | "error" => verdict,
-        _ => "none",
-    };
-    format!(
-        "<span class=\"v {class}\" title=\"{}\">{}</span>",
-        esc(tip),
-        esc(verdict)
-    )
+fn badge(verdict: Verdict, tip: &str) -> String {
+    let v = verdict.as_str();
+    format!("<span class=\"v {v}\" title=\"{}\">{v}</span>", esc(tip))
 }
 
 fn section_link(spec: &SpecInfo) -> String {
@@ -101,8 +95,12 @@ pub fn render(report: &Report) -> String {
         esc(&t.ehlo.join(" · "))
     );
     body.push_str("<table><tr><th></th><th>pass</th><th>fail</th><th>warn</th><th>skip</th><th>error</th></tr>\n");
-    let rows = std::iter::once(("all".to_owned(), report.summary))
-        .chain(report.by_level.iter().map(|l| (l.level.clone(), l.counts)));
+    let rows = std::iter::once(("all".to_owned(), report.summary)).chain(
+        report
+            .by_level
+            .iter()
+            .map(|l| (l.level.to_string(), l.counts)),
+    );
     for (label, c) in rows {
         let _ = writeln!(
             body,
@@ -125,10 +123,7 @@ pub fn render(report: &Report) -> String {
             let _ = writeln!(
                 body,
                 "<tr><th>{}</th><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(&r.level),
-                r.verified,
-                r.violated,
-                r.untested
+                r.level, r.verified, r.violated, r.untested
             );
         }
         body.push_str("</table>\n");
@@ -137,11 +132,11 @@ pub fn render(report: &Report) -> String {
     let mut open: Vec<&CaseReport> = report
         .cases
         .iter()
-        .filter(|c| matches!(c.verdict.as_str(), "fail" | "error" | "warn"))
+        .filter(|c| matches!(c.verdict, Verdict::Fail | Verdict::Error | Verdict::Warn))
         .collect();
-    open.sort_by_key(|c| match c.verdict.as_str() {
-        "fail" => 0,
-        "error" => 1,
+    open.sort_by_key(|c| match c.verdict {
+        Verdict::Fail => 0,
+        Verdict::Error => 1,
         _ => 2,
     });
     if !open.is_empty() {
@@ -150,9 +145,9 @@ pub fn render(report: &Report) -> String {
             let _ = writeln!(
                 body,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code><br>{}</td><td>{}</td></tr>",
-                badge(&c.verdict, &c.reason),
+                badge(c.verdict, &c.reason),
                 section_link(&c.spec),
-                esc(&c.spec.level),
+                c.spec.level,
                 esc(&c.id),
                 esc(&c.title),
                 esc(&c.reason),
@@ -173,8 +168,8 @@ pub fn render(report: &Report) -> String {
             let _ = writeln!(
                 body,
                 "<tr><td>{}</td><td>{}</td><td><code>{}</code><br>{}</td><td>{}{}</td></tr>",
-                badge(&c.verdict, &c.reason),
-                esc(&c.spec.level),
+                badge(c.verdict, &c.reason),
+                c.spec.level,
                 esc(&c.id),
                 esc(&c.title),
                 esc(&c.reason),
@@ -234,14 +229,14 @@ pub fn matrix(reports: &[Report]) -> String {
             body,
             "<tr><td>{}</td><td>{}</td><td title=\"{}\"><code>{}</code></td>",
             section_link(&spec),
-            esc(&spec.level),
+            spec.level,
             esc(&title),
             esc(&id)
         );
         for r in reports {
             match r.cases.iter().find(|c| c.id == id) {
                 Some(c) => {
-                    let _ = write!(body, "<td>{}</td>", badge(&c.verdict, &c.reason));
+                    let _ = write!(body, "<td>{}</td>", badge(c.verdict, &c.reason));
                 }
                 None => body.push_str("<td class=\"none\">—</td>"),
             }

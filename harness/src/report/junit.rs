@@ -11,6 +11,7 @@ use quick_junit::{NonSuccessKind, Property, TestCase, TestCaseStatus, TestSuite}
 
 use super::model::{CaseReport, Report};
 use super::{neutral, section_key, transcript_lines};
+use crate::outcome::Verdict;
 
 /// Cases by (RFC, numeric section), with the suite name.
 type Sections<'a> = BTreeMap<(u32, Vec<u32>), (String, Vec<&'a CaseReport>)>;
@@ -52,15 +53,15 @@ pub fn render(report: &Report) -> String {
 fn case(c: &CaseReport, took: Duration) -> TestCase {
     let level = &c.spec.level;
     let reason = neutral(&c.reason);
-    let status = match c.verdict.as_str() {
-        "pass" | "warn" => TestCaseStatus::success(),
-        "skip" => {
+    let status = match c.verdict {
+        Verdict::Pass | Verdict::Warn => TestCaseStatus::success(),
+        Verdict::Skip => {
             let mut s = TestCaseStatus::skipped();
             s.set_message(reason.clone());
             s
         }
-        verdict => {
-            let kind = if verdict == "fail" {
+        verdict @ (Verdict::Fail | Verdict::Error) => {
+            let kind = if verdict == Verdict::Fail {
                 NonSuccessKind::Failure
             } else {
                 NonSuccessKind::Error
@@ -75,9 +76,9 @@ fn case(c: &CaseReport, took: Duration) -> TestCase {
     let mut t = TestCase::new(format!("{} — {}", c.id, neutral(&c.title)), status);
     t.set_classname(c.suite.clone())
         .set_time(took)
-        .add_property(Property::new("verdict", c.verdict.clone()))
-        .add_property(Property::new("level", level.clone()));
-    if c.verdict == "warn" {
+        .add_property(Property::new("verdict", c.verdict.as_str()))
+        .add_property(Property::new("level", level.as_str()));
+    if c.verdict == Verdict::Warn {
         t.set_system_out(format!("warn ({level}): {reason}\n{}", transcript_lines(c)));
     }
     t

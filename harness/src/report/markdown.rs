@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 
 use super::model::{CaseReport, Counts, Report};
 use super::{neutral, rfc_link, transcript_lines};
+use crate::outcome::Verdict;
 
 /// Inline code holding `s` safely, whatever backticks it contains.
 fn code(s: &str) -> String {
@@ -81,7 +82,7 @@ pub fn render(report: &Report) -> String {
     out.push_str("| | pass | fail | warn | skip | error |\n|---|---|---|---|---|---|\n");
     out.push_str(&counts_row("**all**", &report.summary));
     for l in &report.by_level {
-        out.push_str(&counts_row(&text(&l.level), &l.counts));
+        out.push_str(&counts_row(l.level.as_str(), &l.counts));
     }
     if !report.requirements.is_empty() {
         out.push_str(
@@ -92,17 +93,14 @@ pub fn render(report: &Report) -> String {
             let _ = writeln!(
                 out,
                 "| {} | {} | {} | {} |",
-                text(&r.level),
-                r.verified,
-                r.violated,
-                r.untested
+                r.level, r.verified, r.violated, r.untested
             );
         }
     }
     for (verdict, heading) in [
-        ("fail", "Failures"),
-        ("error", "Errors (not decided)"),
-        ("warn", "Warnings"),
+        (Verdict::Fail, "Failures"),
+        (Verdict::Error, "Errors (not decided)"),
+        (Verdict::Warn, "Warnings"),
     ] {
         let cases: Vec<&CaseReport> = report
             .cases
@@ -120,7 +118,7 @@ pub fn render(report: &Report) -> String {
                 c.spec.rfc,
                 text(&c.spec.section),
                 rfc_link(c.spec.rfc, &c.spec.section),
-                text(&c.spec.level),
+                c.spec.level,
                 code(&c.id),
                 text(&c.title),
                 code(&c.reason),
@@ -132,10 +130,14 @@ pub fn render(report: &Report) -> String {
             );
         }
     }
-    let skipped = report.cases.iter().filter(|c| c.verdict == "skip").count();
+    let skipped = report
+        .cases
+        .iter()
+        .filter(|c| c.verdict == Verdict::Skip)
+        .count();
     if skipped > 0 {
         let _ = writeln!(out, "\n<details><summary>Skipped ({skipped})</summary>\n");
-        for c in report.cases.iter().filter(|c| c.verdict == "skip") {
+        for c in report.cases.iter().filter(|c| c.verdict == Verdict::Skip) {
             let _ = writeln!(out, "- {}: {}", code(&c.id), code(&c.reason));
         }
         out.push_str("\n</details>\n");
@@ -169,7 +171,7 @@ pub fn matrix(reports: &[Report]) -> String {
             text(&format!("§{}", spec.section)),
             rfc_link(spec.rfc, &spec.section),
             code(&id),
-            text(&spec.level)
+            spec.level
         );
         for r in reports {
             let cell = r

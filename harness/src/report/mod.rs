@@ -13,6 +13,7 @@ pub mod model;
 pub mod text;
 
 use crate::runner::{CaseResult, Target, Verdict};
+use crate::wire::Dir;
 
 /// A finished run.
 #[derive(Debug, Clone)]
@@ -106,12 +107,12 @@ pub fn rfc_link(rfc: u32, section: &str) -> String {
 /// the TLS boundary, `..` a note. smtpspec is the client of a server under test and the
 /// server of a client under test, so what it sent is `C:` in the one and `S:` in the
 /// other.
-pub fn speaker(dir: &str, harness_serves: bool) -> &'static str {
+pub fn speaker(dir: Dir, harness_serves: bool) -> &'static str {
     match (dir, harness_serves) {
-        ("send", false) | ("recv", true) => "C:",
-        ("send", true) | ("recv", false) => "S:",
-        ("tls", _) => "==",
-        _ => "..",
+        (Dir::Send, false) | (Dir::Recv, true) => "C:",
+        (Dir::Send, true) | (Dir::Recv, false) => "S:",
+        (Dir::Tls, _) => "==",
+        (Dir::Note, _) => "..",
     }
 }
 
@@ -121,24 +122,11 @@ pub fn transcript_lines(c: &model::CaseReport) -> String {
     let mut out = String::new();
     let serves = c.harness_role.as_deref() == Some("server");
     for e in &c.transcript {
-        let arrow = speaker(&e.dir, serves);
+        let arrow = speaker(e.dir, serves);
         out.push_str(arrow);
         out.push(' ');
         out.push_str(&neutral(&e.data));
         out.push('\n');
-    }
-    out
-}
-
-/// Octets as report text: printable ASCII, CR, LF and TAB as they are (JSON escapes
-/// them), everything else as `\xHH`.
-pub fn escape(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len());
-    for &b in bytes {
-        match b {
-            b'\r' | b'\n' | b'\t' | 0x20..=0x7e => out.push(char::from(b)),
-            _ => out.push_str(&format!("\\x{b:02x}")),
-        }
     }
     out
 }

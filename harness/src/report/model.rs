@@ -10,8 +10,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use smtp_protocol::server::received::rfc3339;
 
-use super::{Run, escape};
-use crate::runner::conn::Dir;
+use super::Run;
+use crate::outcome::{Level, Verdict};
+pub use crate::wire::EventReport;
+use crate::wire::escape;
 
 /// Version of the report schema.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -52,10 +54,10 @@ pub struct Report {
 }
 
 /// Requirements of one level, of the roles this run tested, by what it showed.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RequirementCounts {
     /// MUST, SHOULD or MAY.
-    pub level: String,
+    pub level: Level,
     /// Every linked case ran and passed.
     pub verified: usize,
     /// A linked case failed or warned.
@@ -157,14 +159,29 @@ pub struct Counts {
 }
 
 impl Counts {
-    /// Count one verdict (as written in reports).
-    pub fn add(&mut self, verdict: &str) {
+    /// Count one verdict.
+    pub fn add(&mut self, verdict: Verdict) {
+        *self.of_mut(verdict) += 1;
+    }
+
+    /// How many cases came to `verdict`.
+    pub fn of(&self, verdict: Verdict) -> usize {
         match verdict {
-            "pass" => self.pass += 1,
-            "fail" => self.fail += 1,
-            "warn" => self.warn += 1,
-            "skip" => self.skip += 1,
-            _ => self.error += 1,
+            Verdict::Pass => self.pass,
+            Verdict::Fail => self.fail,
+            Verdict::Warn => self.warn,
+            Verdict::Skip => self.skip,
+            Verdict::Error => self.error,
+        }
+    }
+
+    fn of_mut(&mut self, verdict: Verdict) -> &mut usize {
+        match verdict {
+            Verdict::Pass => &mut self.pass,
+            Verdict::Fail => &mut self.fail,
+            Verdict::Warn => &mut self.warn,
+            Verdict::Skip => &mut self.skip,
+            Verdict::Error => &mut self.error,
         }
     }
 
@@ -178,7 +195,7 @@ impl Counts {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct LevelCounts {
     /// MUST, SHOULD or MAY.
-    pub level: String,
+    pub level: Level,
     /// The counts.
     #[serde(flatten)]
     pub counts: Counts,
@@ -192,34 +209,10 @@ pub struct SpecInfo {
     /// Section.
     pub section: String,
     /// MUST, SHOULD or MAY.
-    pub level: String,
+    pub level: Level,
     /// The RFC's sentence, when the case quotes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quote: Option<String>,
-}
-
-/// One transcript event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct EventReport {
-    /// `send`, `recv`, `tls` or `note`.
-    pub dir: String,
-    /// The octets, printable ASCII and CR/LF/TAB as they are, others as `\xHH`.
-    pub data: String,
-}
-
-impl From<&crate::runner::conn::Event> for EventReport {
-    fn from(e: &crate::runner::conn::Event) -> Self {
-        Self {
-            dir: match e.dir {
-                Dir::Send => "send",
-                Dir::Recv => "recv",
-                Dir::Tls => "tls",
-                Dir::Note => "note",
-            }
-            .to_owned(),
-            data: escape(&e.data),
-        }
-    }
 }
 
 /// One case's result.
@@ -234,7 +227,7 @@ pub struct CaseReport {
     /// Requirement.
     pub spec: SpecInfo,
     /// pass, fail, warn, skip or error.
-    pub verdict: String,
+    pub verdict: Verdict,
     /// Why.
     pub reason: String,
     /// Wall time.
@@ -277,7 +270,11 @@ fn requirement_counts(
     if index.is_empty() {
         return Vec::new();
     }
-    let ran = |id: &String| cases.iter().any(|c| &c.id == id && c.verdict != "skip");
+    let ran = |id: &String| {
+        cases
+            .iter()
+            .any(|c| &c.id == id && c.verdict != Verdict::Skip)
+    };
     let mut roles: Vec<Role> = index
         .iter()
         .filter(|r| r.role != Role::None && r.cases.iter().any(ran))
@@ -288,26 +285,28 @@ fn requirement_counts(
     if roles.is_empty() {
         roles.push(Role::Server);
     }
-    ["MUST", "SHOULD", "MAY"]
-        .iter()
+    Level::ALL
+        .into_iter()
         .map(|level| {
             let mut counts = RequirementCounts {
-                level: (*level).to_owned(),
-                ..RequirementCounts::default()
+                level,
+                verified: 0,
+                violated: 0,
+                untested: 0,
             };
             for r in index
                 .iter()
-                .filter(|r| roles.contains(&r.role) && r.testable() && r.level.as_str() == *level)
+                .filter(|r| roles.contains(&r.role) && r.testable() && r.level == level)
             {
-                let verdicts: Vec<&str> = r
+                let verdicts: Vec<Verdict> = r
                     .cases
                     .iter()
                     .filter_map(|id| cases.iter().find(|c| &c.id == id))
-                    .map(|c| c.verdict.as_str())
+                    .map(|c| c.verdict)
                     .collect();
-                if verdicts.iter().any(|v| matches!(*v, "fail" | "warn")) {
+                if verdicts.iter().any(|v| v.is_finding()) {
                     counts.violated += 1;
-                } else if !verdicts.is_empty() && verdicts.iter().all(|v| *v == "pass") {
+                } else if !verdicts.is_empty() && verdicts.iter().all(|v| *v == Verdict::Pass) {
                     counts.verified += 1;
                 } else {
                     counts.untested += 1;
@@ -332,10 +331,10 @@ impl Report {
     /// The report of `run`.
     pub fn from_run(run: &Run, context: &Context) -> Self {
         let mut summary = Counts::default();
-        let mut by_level: Vec<LevelCounts> = ["MUST", "SHOULD", "MAY"]
-            .iter()
-            .map(|l| LevelCounts {
-                level: (*l).to_owned(),
+        let mut by_level: Vec<LevelCounts> = Level::ALL
+            .into_iter()
+            .map(|level| LevelCounts {
+                level,
                 counts: Counts::default(),
             })
             .collect();
@@ -343,9 +342,9 @@ impl Report {
             .cases
             .iter()
             .map(|c| {
-                let verdict = c.verdict.as_str();
+                let verdict = c.verdict;
                 summary.add(verdict);
-                if let Some(l) = by_level.iter_mut().find(|l| l.level == c.level().as_str()) {
+                if let Some(l) = by_level.iter_mut().find(|l| l.level == c.level()) {
                     l.counts.add(verdict);
                 }
                 CaseReport {
@@ -355,10 +354,10 @@ impl Report {
                     spec: SpecInfo {
                         rfc: c.spec.rfc,
                         section: c.spec.section.clone(),
-                        level: c.spec.level.as_str().to_owned(),
+                        level: c.spec.level,
                         quote: c.spec.quote.clone(),
                     },
-                    verdict: verdict.to_owned(),
+                    verdict,
                     reason: c.reason.clone(),
                     duration_ms: u64::try_from(c.duration.as_millis()).unwrap_or(u64::MAX),
                     tags: c.tags.clone(),

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::{Run, neutral, section_key};
-use crate::runner::conn::Dir;
 use crate::runner::{CaseResult, Verdict};
+use crate::wire::escape;
 
 /// Cases by (RFC, numeric section), with the section as written.
 type Groups<'a> = BTreeMap<(u32, Vec<u32>), (String, Vec<&'a CaseResult>)>;
@@ -79,14 +79,8 @@ pub fn report(run: &Run, verbose: bool, color: bool) -> String {
             let _ = writeln!(out, "         {}", neutral(&c.reason));
             if verbose && matches!(c.verdict, Verdict::Fail | Verdict::Error | Verdict::Warn) {
                 for e in &c.transcript {
-                    let dir = match e.dir {
-                        Dir::Send => "send",
-                        Dir::Recv => "recv",
-                        Dir::Tls => "tls",
-                        Dir::Note => "note",
-                    };
-                    let arrow = super::speaker(dir, c.harness_serves);
-                    let _ = writeln!(out, "           {arrow} {:?}", super::escape(&e.data));
+                    let arrow = super::speaker(e.dir, c.harness_serves);
+                    let _ = writeln!(out, "           {arrow} {:?}", escape(&e.data));
                 }
             }
         }

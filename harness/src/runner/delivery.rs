@@ -8,12 +8,11 @@ use std::time::{Duration, Instant};
 use smtp_protocol::address::{ForwardPath, Host, Mailbox, ReversePath};
 use smtp_protocol::client::{ClientConfig, Outgoing, Timeouts};
 
-use super::conn::{Dir, Event};
 use super::{CaseResult, Verdict};
-use crate::scenario::Level;
 use crate::scenario::delivery::{DeliveryDef, Outcome};
 use crate::scenario::load::Case;
 use crate::send::{self, Delivery, SendOptions, SenderDeviation};
+use crate::wire::{Dir, Event};
 
 /// Who sends in delivery cases.
 #[derive(Debug, Clone)]
@@ -99,13 +98,7 @@ pub async fn run(case: &Case, def: &DeliveryDef, sender: &Sender) -> CaseResult 
     drop(servers);
     let (verdict, reason) = match outcome {
         Ok(why) => (Verdict::Pass, why),
-        Err(why) => (
-            match case.level() {
-                Level::Must => Verdict::Fail,
-                Level::Should | Level::May => Verdict::Warn,
-            },
-            why,
-        ),
+        Err(why) => (case.level().unmet(), why),
     };
     CaseResult::new(case, verdict, reason, start, transcript)
 }
@@ -160,15 +153,7 @@ fn describe(d: &Delivery) -> Vec<Event> {
         }
         for a in &round.attempts {
             out.push(note(a.describe()));
-            out.extend(a.transcript.iter().map(|e| Event {
-                dir: match e.dir.as_str() {
-                    "send" => Dir::Send,
-                    "recv" => Dir::Recv,
-                    "tls" => Dir::Tls,
-                    _ => Dir::Note,
-                },
-                data: e.data.clone().into_bytes(),
-            }));
+            out.extend(a.transcript.iter().cloned());
         }
     }
     for r in &d.recipients {

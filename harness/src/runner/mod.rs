@@ -2,7 +2,6 @@
 //! several at a time, each to a verdict with a reason and a transcript.
 
 mod case;
-pub mod conn;
 pub mod delivery;
 mod mta;
 pub mod pacer;
@@ -24,35 +23,9 @@ use smtp_protocol::{AddressLiteral, Command, Domain, Host};
 use crate::scenario::load::Case;
 use crate::scenario::template::Vars;
 use crate::scenario::{Level, Spec};
-use conn::{Conn, Event};
+use crate::wire::{Conn, Event, TlsSettings};
 
-/// The five verdicts of README.md, written exactly so in reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Verdict {
-    /// As required.
-    Pass,
-    /// A MUST broken.
-    Fail,
-    /// A SHOULD (or MAY) not met.
-    Warn,
-    /// Not applicable, with the reason.
-    Skip,
-    /// The harness could not decide.
-    Error,
-}
-
-impl Verdict {
-    /// As written in reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pass => "pass",
-            Self::Fail => "fail",
-            Self::Warn => "warn",
-            Self::Skip => "skip",
-            Self::Error => "error",
-        }
-    }
-}
+pub use crate::outcome::Verdict;
 
 /// What is known about the target before the cases run.
 #[derive(Debug, Clone)]
@@ -88,17 +61,6 @@ pub struct Target {
     /// The TLS identity smtpspec presents when it plays the server (client cases): a
     /// CA made for the run, whose PEM the client may be given.
     pub test_ca: Option<Arc<crate::test_ca::TestCa>>,
-}
-
-/// How to speak TLS with a target.
-#[derive(Debug, Clone, Default)]
-pub struct TlsSettings {
-    /// TLS from the first octet (submissions on port 465, RFC 8314) instead of
-    /// STARTTLS.
-    pub implicit: bool,
-    /// The server name for SNI [default: smtpspec.target]. Certificates are not
-    /// verified: smtpspec judges SMTP, not a PKI.
-    pub server_name: Option<String>,
 }
 
 /// One case's outcome.

@@ -14,15 +14,14 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::conn::{Dir, Event};
 use super::delivery::list;
 use super::script::Scripted;
 use super::{CaseResult, Verdict};
 use crate::client_profile::expand;
-use crate::scenario::Level;
 use crate::scenario::delivery::{DeliveryDef, Outcome};
 use crate::scenario::load::Case;
 use crate::sender_profile::SenderProfile;
+use crate::wire::{Dir, Event};
 
 fn note(text: String) -> Event {
     Event {
@@ -231,14 +230,7 @@ pub(super) async fn run(
     servers.stop().await;
     match outcome {
         Ok(why) => done(Verdict::Pass, why, transcript),
-        Err(why) => done(
-            match case.level() {
-                Level::Must => Verdict::Fail,
-                Level::Should | Level::May => Verdict::Warn,
-            },
-            why,
-            transcript,
-        ),
+        Err(why) => done(case.level().unmet(), why, transcript),
     }
 }
 

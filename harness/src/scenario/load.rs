@@ -4,7 +4,6 @@
 //! patterns all come back as `file:line:column: message`.
 
 use std::collections::BTreeSet;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -13,19 +12,11 @@ use regex::Regex;
 pub use matcher::Matcher;
 use matcher::matcher;
 
+pub use crate::yaml::{LoadError, collect_files, from_yaml, read_yaml};
+
 use super::serving::ClientCase;
 use super::template::{self, KNOWN};
 use super::{CaseDef, ExpectEhlo, Level, Spec, Split, Step, SuiteFile};
-
-/// A located problem in a scenario file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LoadError(pub String);
-
-impl fmt::Display for LoadError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 /// A checked step.
 #[derive(Debug, Clone)]
@@ -159,41 +150,6 @@ impl Case {
     }
 }
 
-/// Every `.yaml`/`.yml` file under `paths` (files or directories), sorted.
-pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-        for entry in std::fs::read_dir(dir)? {
-            let p = entry?.path();
-            if p.is_dir() {
-                walk(&p, out)?;
-            } else if p.extension().is_some_and(|e| e == "yaml" || e == "yml") {
-                out.push(p);
-            }
-        }
-        Ok(())
-    }
-    let mut out = Vec::new();
-    for p in paths {
-        if p.is_dir() {
-            walk(p, &mut out).map_err(|e| LoadError(format!("{}: {e}", p.display())))?;
-        } else if p.exists() {
-            out.push(p.clone());
-        } else {
-            return Err(LoadError(format!(
-                "{}: no such file or directory",
-                p.display()
-            )));
-        }
-    }
-    out.sort();
-    // Target profiles and zone files live beside the catalogue but are not suites.
-    out.retain(|p| {
-        !p.components()
-            .any(|c| c.as_os_str() == "targets" || c.as_os_str() == "zones")
-    });
-    Ok(out)
-}
-
 /// Load and check every suite under `paths`. All problems are reported, not just the
 /// first.
 pub fn load(paths: &[PathBuf]) -> Result<Vec<Case>, Vec<LoadError>> {
@@ -206,11 +162,10 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<Case>, Vec<LoadError>> {
             Ok(found) => {
                 for c in found {
                     if !ids.insert(c.id.clone()) {
-                        errors.push(LoadError(format!(
-                            "{}: case id {} is used twice",
-                            file.display(),
-                            c.id
-                        )));
+                        errors.push(LoadError::file(
+                            &file,
+                            format!("case id {} is used twice", c.id),
+                        ));
                     }
                     cases.push(c);
                 }
@@ -227,40 +182,26 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<Case>, Vec<LoadError>> {
 
 /// Load one file.
 pub fn load_file(file: &Path) -> Result<Vec<Case>, Vec<LoadError>> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| vec![LoadError(format!("{}: {e}", file.display()))])?;
+    let text =
+        std::fs::read_to_string(file).map_err(|e| vec![LoadError::file(file, e.to_string())])?;
     parse(&text, file)
-}
-
-/// Deserialize YAML `text` read from `file`; the error names the file, line and
-/// column. Every YAML file of the project (suites, profiles, the requirements index,
-/// known failures) is read through here, so all errors look alike.
-pub fn from_yaml<T: serde::de::DeserializeOwned>(text: &str, file: &Path) -> Result<T, String> {
-    serde_saphyr::from_str(text).map_err(|e| {
-        let msg = e
-            .to_string()
-            .replace("<input>", &file.display().to_string());
-        format!("{}: {msg}", file.display())
-    })
-}
-
-/// Read `file` and deserialize it with [`from_yaml`].
-pub fn read_yaml<T: serde::de::DeserializeOwned>(file: &Path) -> Result<T, String> {
-    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    from_yaml(&text, file)
 }
 
 /// Parse and check a suite's text; `file` names it in errors.
 pub fn parse(text: &str, file: &Path) -> Result<Vec<Case>, Vec<LoadError>> {
-    let suite: SuiteFile = from_yaml(text, file).map_err(|e| vec![LoadError(e)])?;
+    let suite: SuiteFile = from_yaml(text, file).map_err(|e| vec![e])?;
     let mut errors = Vec::new();
     let mut cases = Vec::new();
     if !valid_id(&suite.suite, true) {
-        errors.push(LoadError(format!(
-            "{}:1:1: suite name {:?} must be lower-case letters, digits, '-', '.'",
-            file.display(),
-            suite.suite
-        )));
+        errors.push(LoadError::at(
+            file,
+            1,
+            Some(1),
+            format!(
+                "suite name {:?} must be lower-case letters, digits, '-', '.'",
+                suite.suite
+            ),
+        ));
     }
     for def in suite.cases {
         match check_case(&suite.suite, def, file) {
@@ -286,11 +227,7 @@ fn check_case(suite: &str, def: CaseDef, file: &Path) -> Result<Case, Vec<LoadEr
     let mut errors = Vec::new();
     let first_line = def.steps.first().map_or(1, |s| s.referenced.line());
     let at = |line: u64, col: u64, msg: String| {
-        LoadError(format!(
-            "{}:{line}:{col}: case {}: {msg}",
-            file.display(),
-            def.id
-        ))
+        LoadError::at(file, line, Some(col), format!("case {}: {msg}", def.id))
     };
     if !valid_id(&def.id, false) {
         errors.push(at(

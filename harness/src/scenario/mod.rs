@@ -40,30 +40,7 @@ pub struct SuiteFile {
     pub cases: Vec<CaseDef>,
 }
 
-/// Requirement level (RFC 2119).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, JsonSchema)]
-pub enum Level {
-    /// A failure is `fail`.
-    #[serde(rename = "MUST")]
-    Must,
-    /// A failure is `warn`.
-    #[serde(rename = "SHOULD")]
-    Should,
-    /// A failure is `warn` too: optional behaviour, reported for information.
-    #[serde(rename = "MAY")]
-    May,
-}
-
-impl Level {
-    /// As written in reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Must => "MUST",
-            Self::Should => "SHOULD",
-            Self::May => "MAY",
-        }
-    }
-}
+pub use crate::outcome::Level;
 
 /// Where a requirement comes from.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -10,7 +10,7 @@ use smtp_protocol::client::{
     Waiting,
 };
 
-use crate::runner::conn::{Conn, ConnError, Event};
+use crate::wire::{Conn, ConnError, Event};
 
 /// What one connection achieved.
 #[derive(Debug)]

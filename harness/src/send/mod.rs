@@ -22,7 +22,7 @@ use smtp_protocol::client::{
 };
 use smtp_protocol::reply::ReplyCode;
 
-use crate::report::model::EventReport;
+use crate::wire::Event;
 pub use attempt::Trust;
 pub use deviation::SenderDeviation;
 use route::{Answer, Candidate, Dns, Plan, Rng};
@@ -131,7 +131,7 @@ pub struct AttemptReport {
     /// What a strict client noticed about this server.
     pub findings: Vec<String>,
     /// Both directions.
-    pub transcript: Vec<EventReport>,
+    pub transcript: Vec<Event>,
 }
 
 impl RouteReport {
@@ -515,7 +515,7 @@ fn report(
     addr: SocketAddr,
     results: &[RecipientResult],
     findings: &[ClientFinding],
-    transcript: Vec<crate::runner::conn::Event>,
+    transcript: Vec<Event>,
 ) -> AttemptReport {
     let mut kinds: Vec<&str> = results.iter().map(|r| r.disposition.as_str()).collect();
     kinds.dedup();
@@ -540,6 +540,6 @@ fn report(
             .map(|r| (r.to.to_string(), r.disposition.as_str().to_string()))
             .collect(),
         findings: findings.iter().map(|f| format!("{f:?}")).collect(),
-        transcript: transcript.iter().map(EventReport::from).collect(),
+        transcript,
     }
 }

@@ -5,9 +5,9 @@ use std::time::{Duration, Instant};
 
 use smtp_protocol::reply::{ParsedReply, Reply};
 
-use super::super::conn::{Conn, ConnError};
 use super::{Failure, conn_failure, send_failure};
 use crate::scenario::load::Matcher;
+use crate::wire::{Conn, ConnError};
 
 /// After octets that end a line or the data only in a way RFC 5321 forbids (a bare LF,
 /// `<LF>.<LF>`): did the target take them as an end? Watched for `window`:

@@ -7,11 +7,10 @@ use smtp_protocol::data::dot_stuff;
 use smtp_protocol::ehlo::EhloResponse;
 use smtp_protocol::reply::{ParsedReply, ReplyCode};
 
-use super::conn::{Conn, ConnError};
 use super::{CaseResult, Target, Verdict};
-use crate::scenario::Level;
 use crate::scenario::load::{Action, Case, Cuts, LocatedAction};
 use crate::scenario::template::{self, Vars};
+use crate::wire::{Conn, ConnError};
 
 mod gate;
 mod judge;
@@ -52,7 +51,7 @@ pub(super) enum Attempt {
         /// What happened.
         why: String,
         /// The attempt's transcript.
-        transcript: Vec<super::conn::Event>,
+        transcript: Vec<crate::wire::Event>,
     },
 }
 
@@ -121,10 +120,7 @@ pub(super) async fn run(case: &Case, target: &Target, step_timeout: Duration) ->
             let place = format!("step {n} ({} at line {})", step.name, step.line);
             match failure {
                 Failure::Mismatch(why) => {
-                    let v = match case.level() {
-                        Level::Must => Verdict::Fail,
-                        Level::Should | Level::May => Verdict::Warn,
-                    };
+                    let v = case.level().unmet();
                     (v, format!("{place}: {why}"))
                 }
                 Failure::Error(why) => (Verdict::Error, format!("{place}: {why}")),

@@ -18,13 +18,12 @@ use wire::{
     Read, Stuffing, answer, check_stuffing, harness, next_line, read_data, refused_certificate,
 };
 
-use super::conn::{Conn, ConnError, Dir, Event};
 use super::{CaseResult, Verdict};
 use crate::client_profile::ClientProfile;
-use crate::scenario::Level;
 use crate::scenario::load::Case;
 use crate::scenario::serving::{ClientCase, ExitExpect, Serve};
 use crate::test_ca::TestCa;
+use crate::wire::{Conn, ConnError, Dir, Event};
 
 /// The envelope the client is asked to send.
 pub const FROM: &str = "sender@client.smtpspec.test";
@@ -186,10 +185,7 @@ pub async fn run(
         )));
     }
     let mismatch = |why: String| {
-        let v = match case.level() {
-            Level::Must => Verdict::Fail,
-            Level::Should | Level::May => Verdict::Warn,
-        };
+        let v = case.level().unmet();
         done(v, why, transcript.clone())
     };
     match played {

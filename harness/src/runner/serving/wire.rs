@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use smtp_protocol::data::{DataConfig, DataDecoder};
 use smtp_protocol::line::{Ending, LineDecoder};
 
-use super::super::conn::{Conn, ConnError};
 use super::{Miss, Seen};
+use crate::wire::{Conn, ConnError};
 
 /// Send smtpspec's reply; false once the script is over (the client left after QUIT).
 /// A client that left earlier stops getting replies, but what it sent is still judged,

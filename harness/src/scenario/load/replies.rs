@@ -150,11 +150,13 @@ pub fn lint(case: &Case) -> Vec<LoadError> {
         && case.spec.level == crate::scenario::Level::Must
         && case.spec.quote.is_none()
     {
-        problems.push(LoadError(format!(
-            "{}: case {}: a client MUST cites the sentence that makes it one (spec.quote)",
-            case.file.display(),
-            case.id
-        )));
+        problems.push(LoadError::file(
+            &case.file,
+            format!(
+                "case {}: a client MUST cites the sentence that makes it one (spec.quote)",
+                case.id
+            ),
+        ));
     }
     for step in &case.steps {
         let Action::Expect(m) = &step.action else {
@@ -176,20 +178,23 @@ pub fn lint(case: &Case) -> Vec<LoadError> {
             .copied()
             .collect();
         if !missing.is_empty() {
-            problems.push(LoadError(format!(
-                "{}:{}: case {}: expect answers {}: RFC 5321 §4.3.2 lists {} too; accept every \
+            problems.push(LoadError::at(
+                &case.file,
+                step.line,
+                None,
+                format!(
+                    "case {}: expect answers {}: RFC 5321 §4.3.2 lists {} too; accept every \
                  listed code of the class (name the best with prefer:), or cite the sentence \
                  that narrows it with because:",
-                case.file.display(),
-                step.line,
-                case.id,
-                describe(to),
-                missing
-                    .iter()
-                    .map(u16::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
+                    case.id,
+                    describe(to),
+                    missing
+                        .iter()
+                        .map(u16::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
         }
     }
     problems

@@ -25,7 +25,11 @@ cases:
 fn err(yaml: &str) -> String {
     match parse(yaml, Path::new("suite.yaml")) {
         Ok(_) => panic!("accepted:\n{yaml}"),
-        Err(e) => e.iter().map(|e| e.0.clone()).collect::<Vec<_>>().join("\n"),
+        Err(e) => e
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n"),
     }
 }
 

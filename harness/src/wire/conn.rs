@@ -1,7 +1,7 @@
-//! The runner's side of one connection: send, read replies with deadlines, STARTTLS,
-//! and a transcript of everything in both directions.
+//! One connection as the harness speaks it, as client or as server: send, read replies
+//! with deadlines, TLS, and a transcript of everything in both directions.
 //!
-//! Every wait has a deadline for the whole operation (not per read), so a target that
+//! Every wait has a deadline for the whole operation (not per read), so a peer that
 //! drips one octet at a time or never ends a line cannot hold the run; every buffer is
 //! bounded by the protocol crate's reply parser.
 
@@ -10,36 +10,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls::pki_types::ServerName;
 use smtp_protocol::reply::{ParsedReply, ReplyError, ReplyParser};
-use smtp_protocol::{Command, ParseOptions, Verb};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
 
-/// Which way octets went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dir {
-    /// From the harness to the target.
-    Send,
-    /// From the target.
-    Recv,
-    /// The TLS handshake completed here.
-    Tls,
-    /// A remark of the harness (octets left out of the transcript).
-    Note,
-}
-
-/// One transcript entry.
-#[derive(Debug, Clone)]
-pub struct Event {
-    /// Direction.
-    pub dir: Dir,
-    /// The octets (secrets already redacted).
-    pub data: Vec<u8>,
-}
+use super::tls::{DEFAULT_SERVER_NAME, TlsSettings, client_config};
+use super::transcript::{Dir, Event, Transcript, redact_auth};
 
 /// Why a wait ended without what it waited for.
 #[derive(Debug)]
@@ -81,71 +59,6 @@ const PIECE_GAP: Duration = Duration::from_millis(1);
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
-/// A connection's transcript: every event cut at [`EVENT_CAP`] octets and the whole at
-/// [`TRANSCRIPT_CAP`], so a flooding target (or a message padded past SIZE) cannot
-/// fill memory; what is left out is noted, never silently lost.
-#[derive(Debug, Default)]
-struct Transcript {
-    events: Vec<Event>,
-    /// Octets of the last event left out, not yet noted.
-    elided: usize,
-    /// Octets kept.
-    recorded: usize,
-}
-
-impl Transcript {
-    /// Add octets, within the caps. Consecutive received octets are one event: TCP
-    /// keeps no boundaries worth showing.
-    fn record(&mut self, dir: Dir, bytes: &[u8]) {
-        let merge = dir == Dir::Recv && self.events.last().is_some_and(|e| e.dir == Dir::Recv);
-        if !merge {
-            self.note_elided();
-        }
-        let total_room = TRANSCRIPT_CAP.saturating_sub(self.recorded);
-        let event_room = match (merge, self.events.last()) {
-            (true, Some(last)) => EVENT_CAP.saturating_sub(last.data.len()),
-            _ => EVENT_CAP,
-        };
-        let keep = bytes.len().min(total_room).min(event_room);
-        self.elided += bytes.len() - keep;
-        if keep == 0 {
-            return;
-        }
-        self.recorded += keep;
-        match self.events.last_mut() {
-            Some(last) if merge => last.data.extend_from_slice(&bytes[..keep]),
-            _ => self.events.push(Event {
-                dir,
-                data: bytes[..keep].to_vec(),
-            }),
-        }
-    }
-
-    /// A marker (the TLS boundary), always kept.
-    fn mark(&mut self, dir: Dir, text: &[u8]) {
-        self.note_elided();
-        self.events.push(Event {
-            dir,
-            data: text.to_vec(),
-        });
-    }
-
-    fn note_elided(&mut self) {
-        if self.elided > 0 {
-            self.events.push(Event {
-                dir: Dir::Note,
-                data: format!("{} more octets not recorded", self.elided).into_bytes(),
-            });
-            self.elided = 0;
-        }
-    }
-
-    fn finish(mut self) -> Vec<Event> {
-        self.note_elided();
-        self.events
-    }
-}
-
 /// A connection under test.
 pub struct Conn {
     plain: Option<TcpStream>,
@@ -162,20 +75,12 @@ pub struct Conn {
     roots: Option<Arc<rustls::RootCertStore>>,
 }
 
-/// Most octets one transcript event keeps (its head): any reply or command fits.
-pub const EVENT_CAP: usize = 8 * 1024;
-/// Most octets one connection's transcript keeps.
-pub const TRANSCRIPT_CAP: usize = 256 * 1024;
-
-/// The default TLS server name when the profile gives none.
-pub const DEFAULT_SERVER_NAME: &str = "smtpspec.target";
-
 impl Conn {
     /// Connect within `limit`; with `tls`, run the handshake at once (implicit TLS,
     /// RFC 8314) before anything is read.
     pub async fn open(
         addr: SocketAddr,
-        tls: &super::TlsSettings,
+        tls: &TlsSettings,
         limit: Duration,
     ) -> Result<Self, ConnError> {
         let mut conn = Self::connect(addr, limit).await?;
@@ -431,19 +336,8 @@ impl Conn {
     /// session has already judged and dropped any plaintext leftovers.
     pub async fn upgrade(&mut self, limit: Duration) -> Result<(), ConnError> {
         let tcp = self.plain.take().ok_or(ConnError::Closed)?;
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let builder = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| ConnError::Io(io::Error::other(e)))?;
-        let config = match &self.roots {
-            Some(roots) => builder
-                .with_root_certificates(Arc::clone(roots))
-                .with_no_client_auth(),
-            None => builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AnyCertificate))
-                .with_no_client_auth(),
-        };
+        let config =
+            client_config(self.roots.as_ref()).map_err(|e| ConnError::Io(io::Error::other(e)))?;
         let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
         let name = ServerName::try_from(self.server_name.clone())
             .map_err(|e| ConnError::Io(io::Error::other(e)))?;
@@ -455,137 +349,5 @@ impl Conn {
         self.parser = ReplyParser::new();
         self.transcript.mark(Dir::Tls, b"TLS handshake complete");
         Ok(())
-    }
-}
-
-/// An AUTH line with its initial response hidden, read with the protocol crate's parser;
-/// `None` when `bytes` is not an AUTH command carrying a secret.
-fn redact_auth(bytes: &[u8]) -> Option<Vec<u8>> {
-    let line = bytes.strip_suffix(b"\r\n").unwrap_or(bytes);
-    let verb = line.split(|&b| b == b' ').next()?;
-    if Verb::from_bytes(verb) != Some(Verb::Auth) {
-        return None;
-    }
-    match Command::parse_with(line, ParseOptions::default()).map(|p| p.command) {
-        Ok(Command::Auth {
-            mechanism,
-            initial_response: Some(_),
-        }) => Some(format!("AUTH {mechanism} <redacted>\r\n").into_bytes()),
-        Ok(_) => None,
-        // Malformed, but it may still hold a secret: keep only the verb.
-        Err(_) => Some(b"AUTH <redacted>\r\n".to_vec()),
-    }
-}
-
-/// Conformance tests the SMTP dialogue, not the target's PKI: any certificate is
-/// accepted, but the handshake signatures are still verified.
-#[derive(Debug)]
-struct AnyCertificate;
-
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &rustls::crypto::ring::default_provider().signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &rustls::crypto::ring::default_provider().signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        rustls::crypto::ring::default_provider()
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{Dir, EVENT_CAP, TRANSCRIPT_CAP, Transcript, redact_auth};
-
-    #[test]
-    fn a_flood_is_cut_and_noted() {
-        let mut t = Transcript::default();
-        t.record(Dir::Send, b"EHLO x\r\n");
-        for _ in 0..1000 {
-            t.record(Dir::Recv, &[b'x'; 4096]);
-        }
-        t.record(Dir::Send, b"QUIT\r\n");
-        let events = t.finish();
-        assert_eq!(
-            events.len(),
-            4,
-            "{:?}",
-            events.iter().map(|e| e.dir).collect::<Vec<_>>()
-        );
-        assert_eq!(
-            events[1].data.len(),
-            EVENT_CAP,
-            "one merged, capped receive event"
-        );
-        assert_eq!(
-            events[2].data,
-            format!("{} more octets not recorded", 4096 * 1000 - EVENT_CAP).into_bytes()
-        );
-        assert_eq!(events[3].data, b"QUIT\r\n");
-    }
-
-    #[test]
-    fn the_whole_transcript_is_capped() {
-        let mut t = Transcript::default();
-        for _ in 0..1000 {
-            t.record(Dir::Send, &[b'y'; 1024]);
-        }
-        let kept: usize = t
-            .finish()
-            .iter()
-            .filter(|e| e.dir == Dir::Send)
-            .map(|e| e.data.len())
-            .sum();
-        assert_eq!(kept, TRANSCRIPT_CAP);
-    }
-
-    #[test]
-    fn auth_secrets_are_redacted() {
-        assert_eq!(
-            redact_auth(b"AUTH PLAIN AHUAcA==\r\n").as_deref(),
-            Some(&b"AUTH PLAIN <redacted>\r\n"[..])
-        );
-        assert_eq!(redact_auth(b"AUTH LOGIN\r\n"), None);
-        assert_eq!(redact_auth(b"NOOP\r\n"), None);
-        assert_eq!(
-            redact_auth(b"auth plain not-base64!\r\n").as_deref(),
-            Some(&b"AUTH <redacted>\r\n"[..])
-        );
     }
 }

@@ -1,0 +1,93 @@
+//! TLS as the harness speaks it: the profile's settings, and the client configuration
+//! that accepts any certificate (smtpspec judges SMTP, not a PKI) or verifies against
+//! given roots (a client variant that checks).
+
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+
+/// How to speak TLS with a target.
+#[derive(Debug, Clone, Default)]
+pub struct TlsSettings {
+    /// TLS from the first octet (submissions on port 465, RFC 8314) instead of
+    /// STARTTLS.
+    pub implicit: bool,
+    /// The server name for SNI [default: smtpspec.target]. Certificates are not
+    /// verified: smtpspec judges SMTP, not a PKI.
+    pub server_name: Option<String>,
+}
+
+/// The default TLS server name when the profile gives none.
+pub const DEFAULT_SERVER_NAME: &str = "smtpspec.target";
+
+/// The client side of a handshake: verified against `roots`, or any certificate.
+pub(crate) fn client_config(
+    roots: Option<&Arc<rustls::RootCertStore>>,
+) -> Result<rustls::ClientConfig, rustls::Error> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?;
+    Ok(match roots {
+        Some(roots) => builder
+            .with_root_certificates(Arc::clone(roots))
+            .with_no_client_auth(),
+        None => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyCertificate))
+            .with_no_client_auth(),
+    })
+}
+
+/// Conformance tests the SMTP dialogue, not the target's PKI: any certificate is
+/// accepted, but the handshake signatures are still verified.
+#[derive(Debug)]
+struct AnyCertificate;
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &rustls::crypto::ring::default_provider().signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &rustls::crypto::ring::default_provider().signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        rustls::crypto::ring::default_provider()
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
