@@ -23,15 +23,16 @@ MAX_FN_LINES = 100
 # does not close a cycle, and from any lower layer; never from a higher one.
 LAYERS = [
     ["outcome", "yaml", "test_ca"],
-    ["wire", "dns", "requirements"],
-    ["scenario"],
-    ["profile"],
-    ["roles", "report"],
+    ["wire", "dns"],
+    ["scenario", "send"],
+    ["requirements", "profile"],
+    ["roles"],
     ["runner"],
-    ["cmd"],
+    ["report"],
+    ["cmd", "cli"],
 ]
-# The binary's root files (main.rs, cli.rs) sit above everything.
-BINARY_ONLY = {"main", "cli"}
+# The binary's root (main.rs) sits above everything.
+BINARY_ONLY = {"main"}
 
 
 def rust_files():
@@ -221,7 +222,7 @@ def main():
             if count > MAX_FN_LINES:
                 long_fns.append((count, os.path.relpath(modules[mod], ROOT), line, name))
         lib_part = clean.split("#[cfg(test)]")[0]
-        if mod and mod[0] not in BINARY_ONLY and mod[-1] != "tests":
+        if mod and mod[0] not in BINARY_ONLY | {"cmd", "cli"} and mod[-1] != "tests":
             string_errors += len(re.findall(r"Result<[^;{]*?,\s*String>", lib_part))
         lines_per_top[mod[0] if mod else "lib"] += text.count("\n")
 

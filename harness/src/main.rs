@@ -4,13 +4,7 @@
 //! error · 3 the target could not be tested.
 
 mod cli;
-mod client_cmd;
-mod coverage;
-mod fake_dns;
-mod output;
-mod run;
-mod send_cmd;
-mod serve;
+mod cmd;
 
 use std::process::ExitCode;
 
@@ -33,15 +27,15 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Serve(args) => serve::main(args),
-        Command::Dns(args) => fake_dns::main(args),
-        Command::Send(args) => send_cmd::main(args),
-        Command::Client(args) => client_cmd::main(args),
-        Command::Run(args) => run::main(args),
-        Command::List(args) => run::list(args),
-        Command::Check(args) => run::check(args),
-        Command::Coverage(args) => coverage::main(args),
-        Command::Report(args) => output::report_main(args),
+        Command::Serve(args) => cmd::serve::main(args),
+        Command::Dns(args) => cmd::dns::main(args),
+        Command::Send(args) => cmd::send::main(args),
+        Command::Client(args) => cmd::client::main(args),
+        Command::Run(args) => cmd::run::main(args),
+        Command::List(args) => cmd::run::list(args),
+        Command::Check(args) => cmd::run::check(args),
+        Command::Coverage(args) => cmd::coverage::main(args),
+        Command::Report(args) => cmd::output::report_main(args),
         Command::Schema(args) => {
             if args.report {
                 print!("{}", smtpspec::report::model::json_schema());

@@ -4,8 +4,8 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use smtpspec::embedded;
-use smtpspec::runner::{self, Options, Target, Verdict};
+use smtpspec::profile::embedded;
+use smtpspec::runner::{self, Options, Subjects, Target, Verdict};
 use smtpspec::scenario::load;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
@@ -35,9 +35,6 @@ fn target(addr: SocketAddr) -> Target {
         mailbox: None,
         tls: Default::default(),
         catch_all: None,
-        sender: Default::default(),
-        client: Default::default(),
-        test_ca: None,
     }
 }
 
@@ -45,7 +42,13 @@ async fn verdicts(addr: SocketAddr) -> (Vec<(Verdict, String)>, Duration) {
     let cases = load::load(&[embedded::catalogue().join("rfc5321/session.yaml")]).expect("load");
     let start = Instant::now();
     let step = Duration::from_millis(300);
-    let results = runner::run(&cases, &target(addr), Options::new(8, step), None).await;
+    let results = runner::run(
+        &cases,
+        &Subjects::server(target(addr)),
+        Options::new(8, step),
+        None,
+    )
+    .await;
     (
         results.into_iter().map(|r| (r.verdict, r.reason)).collect(),
         start.elapsed(),
@@ -80,7 +83,7 @@ async fn worst_case(addr: SocketAddr) -> (Duration, usize) {
     let cases = load::load(&[embedded::catalogue().join("rfc5321/session.yaml")]).expect("load");
     let results = runner::run(
         &cases,
-        &target(addr),
+        &Subjects::server(target(addr)),
         Options::new(8, Duration::from_millis(300)),
         None,
     )
@@ -255,7 +258,7 @@ async fn a_target_that_stops_reading_is_a_stall_not_a_hang() {
     let start = Instant::now();
     let results = runner::run(
         &cases,
-        &t,
+        &Subjects::server(t),
         Options::new(1, Duration::from_millis(500)),
         None,
     )

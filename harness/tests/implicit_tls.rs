@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use reference_server::tls::Identity;
-use smtpspec::embedded;
+use smtpspec::profile::embedded;
 use smtpspec::runner::{self, Options, Verdict};
 use smtpspec::scenario::load;
 use smtpspec::wire::{Dir, TlsSettings};
@@ -59,7 +59,13 @@ async fn cases_run_inside_implicit_tls() {
         embedded::catalogue().join("extensions/starttls.yaml"),
     ])
     .expect("load");
-    let results = runner::run(&cases, &target, Options::new(8, step), None).await;
+    let results = runner::run(
+        &cases,
+        &runner::Subjects::server(target.clone()),
+        Options::new(8, step),
+        None,
+    )
+    .await;
     let bad: Vec<_> = results
         .iter()
         .filter(|r| !matches!(r.verdict, Verdict::Pass | Verdict::Skip))

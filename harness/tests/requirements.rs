@@ -2,7 +2,7 @@
 //! it names exists, and every case covers at least one requirement (a case that tests
 //! nothing the index knows is either a missing entry or a case without a purpose).
 
-use smtpspec::embedded;
+use smtpspec::profile::embedded;
 use smtpspec::requirements::{self, Role};
 use smtpspec::scenario::Level;
 use smtpspec::scenario::load;

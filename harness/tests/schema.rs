@@ -1,7 +1,7 @@
 //! The committed JSON Schema of the scenario language is the one the code generates,
 //! and it accepts the whole catalogue: editors that use it see what the loader sees.
 
-use smtpspec::embedded;
+use smtpspec::profile::embedded;
 use smtpspec::scenario::json_schema;
 
 #[test]

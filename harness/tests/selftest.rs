@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use reference_server::Variant;
 use smtp_protocol::server::Deviation;
-use smtpspec::embedded::{self, Setup};
+use smtpspec::profile::embedded;
+use smtpspec::runner::main_job::Setup;
 use smtpspec::runner::{self, CaseResult, Options, Verdict};
 use smtpspec::scenario::load;
 use smtpspec::send::ClientVariant;
@@ -41,7 +42,7 @@ async fn run_setup(
     let mut cases = load::load(&[embedded::catalogue()]).expect("the catalogue loads");
     cases.retain(|c| keep(c));
     let (_, results, _) =
-        embedded::run_cases(&cases, setup, Options::new(jobs, Duration::from_secs(5)))
+        runner::main_job::run_cases(&cases, setup, Options::new(jobs, Duration::from_secs(5)))
             .await
             .expect("embedded run");
     results
@@ -178,7 +179,13 @@ async fn refusing_greetings_are_judged_by_their_own_cases() {
         .await
         .expect("discover");
         assert_eq!(target.greeting_code, code);
-        let results = runner::run(&cases, &target, Options::new(4, step), None).await;
+        let results = runner::run(
+            &cases,
+            &runner::Subjects::server(target.clone()),
+            Options::new(4, step),
+            None,
+        )
+        .await;
         for r in &results {
             let applies = cases
                 .iter()

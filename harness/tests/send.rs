@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use smtpspec::dns::{self, NameSpec, Zones};
-use smtpspec::embedded::{self, Embedded};
+use smtpspec::profile::embedded::{self, Embedded};
 use tokio::net::TcpListener;
 
 fn zone(names: &[(&str, &str)]) -> BTreeMap<String, NameSpec> {

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use smtpspec::embedded;
+use smtpspec::profile::embedded;
 use smtpspec::report::model::{Context, Report, Settings};
 use smtpspec::report::{Run, html, junit, markdown};
 use smtpspec::runner::{self, Options};
@@ -26,7 +26,13 @@ async fn reference_report() -> (Report, String) {
     )
     .await
     .expect("discover");
-    let results = runner::run(&cases, &target, Options::new(4, step), None).await;
+    let results = runner::run(
+        &cases,
+        &runner::Subjects::server(target.clone()),
+        Options::new(4, step),
+        None,
+    )
+    .await;
     let _ = e.server.stop().await;
     let run = Run {
         target,

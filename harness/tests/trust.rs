@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use reference_server::Variant;
-use smtpspec::embedded::{self, Setup};
+use smtpspec::profile::embedded;
+use smtpspec::runner::main_job::Setup;
 use smtpspec::runner::{self, Options, Verdict};
 use smtpspec::scenario::load;
 
@@ -17,7 +18,7 @@ fn cases(file: &str) -> Vec<load::Case> {
 
 async fn discover(
     e: &embedded::Embedded,
-    store: Option<runner::Mailbox>,
+    store: Option<smtpspec::profile::store::Mailbox>,
     step: Duration,
 ) -> runner::Target {
     runner::discover(
@@ -41,7 +42,13 @@ async fn refused_attempts_are_retried_and_recorded() {
     let step = Duration::from_secs(5);
     let target = discover(&e, Some(e.store()), step).await;
     let cases = cases("rfc5321/session.yaml");
-    let (results, pacing) = runner::run_paced(&cases, &target, Options::new(4, step), None).await;
+    let (results, pacing) = runner::run_paced(
+        &cases,
+        &runner::Subjects::server(target.clone()),
+        Options::new(4, step),
+        None,
+    )
+    .await;
     let _ = e.server.stop().await;
     let bad: Vec<String> = results
         .iter()
@@ -73,7 +80,7 @@ async fn the_probe_finds_a_connection_limit() {
         variants: vec![Variant::MaxConnections4],
         ..Setup::default()
     };
-    let (_, results, pacing) = embedded::run_cases(
+    let (_, results, pacing) = runner::main_job::run_cases(
         &cases("rfc5321/state.yaml"),
         &setup,
         Options::new(32, Duration::from_secs(5)),
@@ -106,7 +113,13 @@ async fn nothing_stored_to_read_is_a_skip_never_a_pass() {
         .map(|c| c.id.as_str())
         .collect();
     assert!(stored.len() >= 5);
-    let results = runner::run(&cases, &target, Options::new(8, step), None).await;
+    let results = runner::run(
+        &cases,
+        &runner::Subjects::server(target.clone()),
+        Options::new(8, step),
+        None,
+    )
+    .await;
     let _ = e.server.stop().await;
     for r in results.iter().filter(|r| stored.contains(&r.id.as_str())) {
         assert_eq!(r.verdict, Verdict::Skip, "{}: {}", r.id, r.reason);
@@ -125,7 +138,7 @@ async fn a_catch_all_skips_the_cases_that_need_a_refused_recipient() {
     let mut all = cases("rfc5321/transaction.yaml");
     all.extend(cases("extensions/pipelining.yaml"));
     let (target, results, _) =
-        embedded::run_cases(&all, &setup, Options::new(8, Duration::from_secs(5)))
+        runner::main_job::run_cases(&all, &setup, Options::new(8, Duration::from_secs(5)))
             .await
             .expect("run");
     assert!(target.catch_all.is_some(), "the catch-all was not noticed");
@@ -203,7 +216,7 @@ cases:
     )
     .expect("write");
     let all = load::load(&[suite]).expect("load");
-    let (_, results, _) = embedded::run_cases(
+    let (_, results, _) = runner::main_job::run_cases(
         &all,
         &Setup::default(),
         Options::new(4, Duration::from_secs(5)),
@@ -235,7 +248,7 @@ cases:
         ..Setup::default()
     };
     let (_, results, _) =
-        embedded::run_cases(&all, &minimal, Options::new(4, Duration::from_secs(5)))
+        runner::main_job::run_cases(&all, &minimal, Options::new(4, Duration::from_secs(5)))
             .await
             .expect("run");
     let r = results

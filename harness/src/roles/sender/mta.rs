@@ -14,13 +14,14 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::delivery::list;
-use super::script::Scripted;
-use super::{CaseResult, Verdict};
-use crate::client_profile::expand;
+use super::list;
+use crate::outcome::Verdict;
+use crate::profile::client::expand;
+use crate::profile::sender::SenderProfile;
+use crate::roles::CaseResult;
+use crate::roles::script::Scripted;
 use crate::scenario::delivery::{DeliveryDef, Outcome};
 use crate::scenario::load::Case;
-use crate::sender_profile::SenderProfile;
 use crate::wire::{Dir, Event};
 
 fn note(text: String) -> Event {
@@ -133,7 +134,7 @@ pub(super) async fn run(
         Err(e) => return done(Verdict::Error, e, Vec::new()),
     };
     let scripts: Vec<_> = def.servers.iter().map(|(ip, s)| (*ip, s.clone())).collect();
-    let servers = match super::script::start(&scripts, Some(profile.port)).await {
+    let servers = match crate::roles::script::start(&scripts, Some(profile.port)).await {
         Ok(s) => s,
         Err(e) => {
             dns.stop().await;

@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 use smtp_protocol::address::{ForwardPath, Host, Mailbox, ReversePath};
 use smtp_protocol::client::{ClientConfig, Outgoing, Timeouts};
 
-use super::{CaseResult, Verdict};
+use crate::outcome::Verdict;
+use crate::roles::CaseResult;
+
+mod mta;
 use crate::scenario::delivery::{DeliveryDef, Outcome};
 use crate::scenario::load::Case;
 use crate::send::{self, Delivery, SendOptions, SenderDeviation};
@@ -24,7 +27,7 @@ pub enum Sender {
     Absent(String),
     /// A real MTA from a sender profile, and the message file it is handed.
     Mta(
-        std::sync::Arc<crate::sender_profile::SenderProfile>,
+        std::sync::Arc<crate::profile::sender::SenderProfile>,
         std::path::PathBuf,
     ),
 }
@@ -57,7 +60,7 @@ pub async fn run(case: &Case, def: &DeliveryDef, sender: &Sender) -> CaseResult 
             return CaseResult::new(case, Verdict::Skip, why.clone(), start, Vec::new());
         }
         Sender::Reference(d) => d.clone(),
-        Sender::Mta(profile, message) => return super::mta::run(case, def, profile, message).await,
+        Sender::Mta(profile, message) => return mta::run(case, def, profile, message).await,
     };
     let error = |why: String| CaseResult::new(case, Verdict::Error, why, start, Vec::new());
     let dns = match crate::dns::serve(&def.zones, SocketAddr::from(([127, 0, 0, 1], 0))).await {
@@ -65,7 +68,7 @@ pub async fn run(case: &Case, def: &DeliveryDef, sender: &Sender) -> CaseResult 
         Err(e) => return error(e),
     };
     let scripts: Vec<_> = def.servers.iter().map(|(ip, s)| (*ip, s.clone())).collect();
-    let servers = match super::script::start(&scripts, None).await {
+    let servers = match crate::roles::script::start(&scripts, None).await {
         Ok(s) => s,
         Err(e) => {
             dns.stop().await;
@@ -191,7 +194,7 @@ fn judge(
     def: &DeliveryDef,
     deliveries: &[Delivery],
     connections: usize,
-    servers: &super::script::Scripted,
+    servers: &crate::roles::script::Scripted,
     transcript: &mut Vec<Event>,
 ) -> Result<String, String> {
     let e = &def.expect;

@@ -11,20 +11,22 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use reference_server::Variant;
 use smtp_protocol::server::Deviation;
-use smtpspec::embedded;
-use smtpspec::launch;
 use smtpspec::profile::Profile;
+use smtpspec::profile::embedded;
+use smtpspec::profile::launch;
 use smtpspec::report::Run;
 use smtpspec::report::model::{Context, Report, Settings};
 use smtpspec::requirements;
-use smtpspec::runner::{self, Options, Verdict};
+use smtpspec::roles::client::ClientUnderTest;
+use smtpspec::roles::sender::Sender;
+use smtpspec::runner::{self, Options, Subjects, Verdict};
 use smtpspec::scenario::load::{self, Case};
 use smtpspec::scenario::{Level, parse_duration};
 use smtpspec::wire::TlsSettings;
 
 use crate::EXIT_USAGE;
 use crate::cli::{ColorArg, FailOn, PathsArgs, RunArgs};
-use crate::output;
+use crate::cmd::output;
 
 /// Exit status 1: a failure at or above `--fail-on`.
 const EXIT_NONCONFORMANT: u8 = 1;
@@ -171,7 +173,7 @@ pub(crate) fn main(args: RunArgs) -> ExitCode {
         cases.retain(|c| matches(c, expr));
     }
     let sender = match &args.sender {
-        Some(p) => match smtpspec::sender_profile::SenderProfile::load(p) {
+        Some(p) => match smtpspec::profile::sender::SenderProfile::load(p) {
             Ok(profile) => {
                 // Only delivery cases test a sender; they share the MTA, its resolver
                 // address and its SMTP port, so they run one at a time.
@@ -289,24 +291,28 @@ pub(crate) fn main(args: RunArgs) -> ExitCode {
             options.initial_jobs =
                 Some(runner::survey(&mut target, options.jobs, step_timeout).await);
         }
-        target.client = runner::serving::ClientUnderTest::Reference(client_variants.clone());
-        target.test_ca = Some(Arc::new(smtpspec::test_ca::TestCa::generate()?));
-        target.sender = match &sender {
-            Some(profile) => runner::delivery::Sender::Mta(Arc::clone(profile), message.clone()),
-            None => runner::delivery::Sender::Reference(sender_deviations),
+        let mut subjects = Subjects {
+            server: target,
+            client: ClientUnderTest::Reference(client_variants.clone()),
+            test_ca: Some(Arc::new(smtpspec::test_ca::TestCa::generate()?)),
+            sender: match &sender {
+                Some(profile) => Sender::Mta(Arc::clone(profile), message.clone()),
+                None => Sender::Reference(sender_deviations),
+            },
         };
         if args.target.is_some() {
-            target.client = runner::serving::ClientUnderTest::Absent(
+            subjects.client = ClientUnderTest::Absent(
                 "a client case tests an SMTP client; run it with smtpspec client".into(),
             );
             // The cases of scenarios/dns test a sender; this run tests a server.
-            target.sender = runner::delivery::Sender::Absent(
+            subjects.sender = Sender::Absent(
                 "a delivery case tests a sender; this run tests the server given by --target"
                     .into(),
             );
         }
         let (bar, on_done) = progress(cases.len());
-        let (results, pacing) = runner::run_paced(&cases, &target, options, Some(on_done)).await;
+        let (results, pacing) = runner::run_paced(&cases, &subjects, options, Some(on_done)).await;
+        let target = subjects.server;
         bar.finish_and_clear();
         if let Some(e) = server {
             let _ = e.server.stop().await;

@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::embedded;
+use crate::profile::embedded;
 use crate::scenario::template::Vars;
 
 /// A profile file.
@@ -194,8 +194,8 @@ impl Profile {
     }
 
     /// Where the harness reads what the target stored, if the profile says.
-    pub fn store(&self) -> Option<crate::runner::Mailbox> {
-        use crate::runner::{Mailbox, StoreKind};
+    pub fn store(&self) -> Option<super::store::Mailbox> {
+        use super::store::{Mailbox, StoreKind};
         if let Some(st) = &self.store {
             return Some(Mailbox {
                 kind: match st.kind {

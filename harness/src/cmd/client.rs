@@ -5,16 +5,17 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use smtpspec::client_profile::ClientProfile;
+use smtpspec::profile::client::ClientProfile;
 use smtpspec::report::Run;
-use smtpspec::runner::serving::{ClientUnderTest, MESSAGE};
-use smtpspec::runner::{self, Options, Target};
+use smtpspec::roles::client::{ClientUnderTest, MESSAGE};
+use smtpspec::roles::sender::Sender;
+use smtpspec::runner::{self, Options, Subjects, Target};
 use smtpspec::scenario::load;
 use smtpspec::scenario::parse_duration;
 
 use crate::EXIT_USAGE;
 use crate::cli::ClientArgs;
-use crate::run::{catalogue_paths, finish, load_cases, matches};
+use crate::cmd::run::{catalogue_paths, finish, load_cases, matches};
 
 fn unix_now() -> u64 {
     SystemTime::now()
@@ -82,7 +83,7 @@ pub(crate) fn main(args: ClientArgs) -> ExitCode {
         .map(|(mode, c)| format!("{}: {}", mode.as_str(), c.join(" ")))
         .collect();
     let name = profile.name.clone();
-    let mut target = Target {
+    let target = Target {
         addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         banner: format!("client under test: {}", commands.join(" | ")),
         greeting_code: 220,
@@ -94,6 +95,9 @@ pub(crate) fn main(args: ClientArgs) -> ExitCode {
         mailbox: None,
         tls: Default::default(),
         catch_all: None,
+    };
+    let subjects = Subjects {
+        server: target,
         test_ca: match smtpspec::test_ca::TestCa::generate() {
             Ok(ca) => Some(Arc::new(ca)),
             Err(e) => {
@@ -101,12 +105,9 @@ pub(crate) fn main(args: ClientArgs) -> ExitCode {
                 return ExitCode::from(3);
             }
         },
-        sender: runner::delivery::Sender::Absent(
-            "a delivery case tests a sender; run it with smtpspec run".into(),
-        ),
+        sender: Sender::Absent("a delivery case tests a sender; run it with smtpspec run".into()),
         client: ClientUnderTest::Command(Arc::new(profile), message),
     };
-    target.greeting_code = 220;
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -117,9 +118,9 @@ pub(crate) fn main(args: ClientArgs) -> ExitCode {
     // Clients are processes (Python, Node): a few at a time.
     let options = Options::new(args.run.jobs.min(4), step_timeout);
     let started = unix_now();
-    let (results, pacing) = runtime.block_on(runner::run_paced(&cases, &target, options, None));
+    let (results, pacing) = runtime.block_on(runner::run_paced(&cases, &subjects, options, None));
     let run = Run {
-        target,
+        target: subjects.server,
         started,
         finished: unix_now(),
         cases: results,

@@ -3,12 +3,12 @@
 
 use std::time::{Duration, Instant};
 
-use super::super::Target;
+use super::Target;
 use super::{Failure, expand, unescaped};
 use crate::scenario::template::Vars;
 
 /// How long `expect_stored: { absent: true }` watches the mailbox.
-pub(in crate::runner) const ABSENT_WAIT: Duration = Duration::from_secs(1);
+pub(crate) const ABSENT_WAIT: Duration = Duration::from_secs(1);
 
 /// Find the stored message carrying this case's token and check its octets.
 pub(super) async fn expect_stored(
@@ -82,7 +82,7 @@ pub(super) async fn expect_stored(
             )));
         }
     }
-    let fields = super::super::store::header_fields(&message);
+    let fields = crate::profile::store::header_fields(&message);
     for h in &check.headers {
         let found: Vec<&String> = fields
             .iter()

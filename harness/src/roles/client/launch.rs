@@ -10,7 +10,7 @@ use smtp_protocol::address::{ForwardPath, Host, Mailbox, ReversePath};
 use smtp_protocol::client::{ClientConfig, Credentials, Outgoing, Timeouts, TlsPolicy};
 
 use super::{ClientUnderTest, FROM, HELO, MESSAGE, TO};
-use crate::client_profile::expand;
+use crate::profile::client::expand;
 use crate::scenario::serving::ClientMode;
 use crate::send::{ClientVariant, Trust};
 use crate::test_ca::TestCa;

@@ -10,16 +10,17 @@ use smtp_protocol::line::{LineConfig, LineDecoder};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
+mod io;
 mod launch;
-mod wire;
 
-use launch::{Exit, code_text, start_client};
-use wire::{
+use io::{
     Read, Stuffing, answer, check_stuffing, harness, next_line, read_data, refused_certificate,
 };
+use launch::{Exit, code_text, start_client};
 
-use super::{CaseResult, Verdict};
-use crate::client_profile::ClientProfile;
+use crate::outcome::Verdict;
+use crate::profile::client::ClientProfile;
+use crate::roles::CaseResult;
 use crate::scenario::load::Case;
 use crate::scenario::serving::{ClientCase, ExitExpect, Serve};
 use crate::test_ca::TestCa;

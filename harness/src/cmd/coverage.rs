@@ -8,7 +8,7 @@ use smtpspec::scenario::Level;
 
 use crate::EXIT_USAGE;
 use crate::cli::{CoverageArgs, CoverageFormat};
-use crate::run::load_cases;
+use crate::cmd::run::load_cases;
 
 const ROLES: [Role; 4] = [Role::Server, Role::Client, Role::Relay, Role::None];
 const LEVELS: [Level; 3] = [Level::Must, Level::Should, Level::May];

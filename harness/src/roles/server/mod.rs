@@ -1,4 +1,5 @@
-//! Running one case on a fresh connection, step by step, to a verdict.
+//! The server role: smtpspec is the client. One case runs on a fresh connection,
+//! step by step, to a verdict on the server's replies (and stored mail).
 
 use std::time::{Duration, Instant};
 
@@ -7,16 +8,20 @@ use smtp_protocol::data::dot_stuff;
 use smtp_protocol::ehlo::EhloResponse;
 use smtp_protocol::reply::{ParsedReply, ReplyCode};
 
-use super::{CaseResult, Target, Verdict};
+use super::{Attempt, CaseResult};
+use crate::outcome::Verdict;
 use crate::scenario::load::{Action, Case, Cuts, LocatedAction};
 use crate::scenario::template::{self, Vars};
 use crate::wire::{Conn, ConnError};
 
+mod discover;
 mod gate;
 mod judge;
 mod stored;
 
-pub(super) use stored::ABSENT_WAIT;
+pub use discover::{Target, discover, probe_connections, survey};
+
+pub(crate) use stored::ABSENT_WAIT;
 
 use gate::gate;
 use judge::{check, describe, not_ended, real_end};
@@ -42,21 +47,8 @@ enum Failure {
     Scenario(String),
 }
 
-/// One attempt at a case.
-pub(super) enum Attempt {
-    /// A verdict.
-    Done(CaseResult),
-    /// The target refused service; try again later.
-    Refused {
-        /// What happened.
-        why: String,
-        /// The attempt's transcript.
-        transcript: Vec<crate::wire::Event>,
-    },
-}
-
 /// Run `case` against `target`.
-pub(super) async fn run(case: &Case, target: &Target, step_timeout: Duration) -> Attempt {
+pub async fn run(case: &Case, target: &Target, step_timeout: Duration) -> Attempt {
     let start = Instant::now();
     let done = |verdict, reason, transcript| {
         Attempt::Done(CaseResult::new(case, verdict, reason, start, transcript))

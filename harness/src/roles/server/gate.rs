@@ -3,7 +3,7 @@
 //! refuses, a store to read. A case that does not apply is skipped with the reason,
 //! never run to a verdict it cannot reach.
 
-use super::super::Target;
+use super::Target;
 use crate::scenario::load::{Action, Case};
 use smtp_protocol::ehlo::EhloLine;
 use smtp_protocol::reply::ReplyCode;

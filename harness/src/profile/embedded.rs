@@ -58,9 +58,9 @@ pub struct Embedded {
 
 impl Embedded {
     /// Where the harness reads what the server stored.
-    pub fn store(&self) -> crate::runner::Mailbox {
-        crate::runner::Mailbox {
-            kind: crate::runner::StoreKind::Maildir,
+    pub fn store(&self) -> super::store::Mailbox {
+        super::store::Mailbox {
+            kind: super::store::StoreKind::Maildir,
             dir: self.mailbox.clone(),
             lf: self.mailbox_lf,
         }
@@ -134,53 +134,4 @@ pub fn catalogue() -> PathBuf {
     } else {
         PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios"))
     }
-}
-
-/// What the embedded target and the reference client run as: the main job's setup,
-/// with deviations (the mutation test) or permitted variants (the negative control).
-#[derive(Debug, Clone, Default)]
-pub struct Setup {
-    /// Server deviations.
-    pub deviations: Vec<Deviation>,
-    /// Server variants.
-    pub variants: Vec<Variant>,
-    /// Sender deviations of the reference client in delivery cases.
-    pub sender: Vec<crate::send::SenderDeviation>,
-    /// Variants of the reference client in client cases.
-    pub client: Vec<crate::send::ClientVariant>,
-}
-
-/// Run `cases` the way `smtpspec run` does without `--target`: the embedded server
-/// with `setup`, discovered and surveyed (connection probe, catch-all), the reference
-/// client as sender and as client under test, a test CA for client cases.
-pub async fn run_cases(
-    cases: &[crate::scenario::load::Case],
-    setup: &Setup,
-    mut options: crate::runner::Options,
-) -> Result<
-    (
-        crate::runner::Target,
-        Vec<crate::runner::CaseResult>,
-        crate::runner::PacerStats,
-    ),
-    String,
-> {
-    use crate::runner;
-    let e = start_with(&setup.deviations, &setup.variants).await?;
-    let mut target = runner::discover(
-        e.server.addr(),
-        e.vars.clone(),
-        Some(e.store()),
-        crate::wire::TlsSettings::default(),
-        options.step_timeout,
-    )
-    .await?;
-    options.initial_jobs =
-        Some(runner::survey(&mut target, options.jobs, options.step_timeout).await);
-    target.sender = runner::delivery::Sender::Reference(setup.sender.clone());
-    target.client = runner::serving::ClientUnderTest::Reference(setup.client.clone());
-    target.test_ca = Some(std::sync::Arc::new(crate::test_ca::TestCa::generate()?));
-    let (results, pacing) = runner::run_paced(cases, &target, options, None).await;
-    let _ = e.server.stop().await;
-    Ok((target, results, pacing))
 }

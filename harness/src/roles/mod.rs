@@ -1,0 +1,95 @@
+//! The roles smtpspec tests, each a peer with the same small shape: a case of its kind
+//! goes in, a [`CaseResult`] (or a refusal to retry) comes out.
+//!
+//! - [`server`]: smtpspec is the client and judges a server's replies and stored mail.
+//! - [`client`]: smtpspec plays a scripted server and judges a client's commands.
+//! - [`sender`]: smtpspec serves DNS and scripted MX hosts and judges a delivery.
+//!
+//! Roles sit above the wire, the scenario language and the profiles, and below the
+//! runner, which paces cases over them; they never import the runner or the reports.
+
+pub mod client;
+pub mod script;
+pub mod sender;
+pub mod server;
+
+use std::time::{Duration, Instant};
+
+use crate::outcome::{Level, Verdict};
+use crate::scenario::Spec;
+use crate::scenario::load::Case;
+use crate::wire::Event;
+
+/// One case's outcome.
+#[derive(Debug, Clone)]
+pub struct CaseResult {
+    /// `suite/id`.
+    pub id: String,
+    /// Suite name.
+    pub suite: String,
+    /// Title.
+    pub title: String,
+    /// Requirement.
+    pub spec: Spec,
+    /// The case's tags (CVEs and the like).
+    pub tags: Vec<String>,
+    /// Verdict.
+    pub verdict: Verdict,
+    /// Why.
+    pub reason: String,
+    /// Wall time.
+    pub duration: Duration,
+    /// Both directions, secrets redacted.
+    pub transcript: Vec<Event>,
+    /// Attempts the target refused before this result (421, no greeting in time,
+    /// connection refused), each with what happened; they were retried.
+    pub retries: Vec<String>,
+    /// smtpspec played the server (client cases): `send` is then the server's side.
+    pub harness_serves: bool,
+    /// The scenario itself was found wrong at run time (the run exits 2).
+    pub scenario_error: bool,
+}
+
+impl CaseResult {
+    pub(crate) fn new(
+        case: &Case,
+        verdict: Verdict,
+        reason: String,
+        start: Instant,
+        transcript: Vec<Event>,
+    ) -> Self {
+        Self {
+            id: case.id.clone(),
+            suite: case.suite.clone(),
+            title: case.title.clone(),
+            spec: case.spec.clone(),
+            tags: case.tags.clone(),
+            verdict,
+            reason,
+            duration: start.elapsed(),
+            transcript,
+            retries: Vec::new(),
+            harness_serves: case.client.is_some(),
+            scenario_error: false,
+        }
+    }
+
+    /// The requirement level.
+    pub fn level(&self) -> Level {
+        self.spec.level
+    }
+}
+
+/// How one attempt at a case ended: a result, or a refusal of service (421, no greeting
+/// in time, connection refused) that the runner retries.
+pub enum Attempt {
+    /// The case came to a verdict.
+    Done(CaseResult),
+    /// The target refused service before the case could be judged.
+    Refused {
+        /// What happened, for the case's `retries`.
+        why: String,
+        /// The attempt's transcript.
+        transcript: Vec<Event>,
+    },
+}
