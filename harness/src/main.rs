@@ -1,7 +1,7 @@
-//! The `smtpspec` command: argument parsing and the exit-status contract of README.md.
+//! The `smtpspec` command: argument parsing, and one subcommand per file under `cmd/`.
 //!
 //! Exit status: 0 conformant · 1 non-conformant · 2 usage, configuration or scenario
-//! error · 3 the target could not be tested.
+//! error · 3 the target could not be tested ([`cmd::Exit`]).
 
 mod cli;
 mod cmd;
@@ -10,9 +10,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use cli::{Cli, Command};
-
-/// Exit status 2: usage, configuration or scenario-file error.
-const EXIT_USAGE: u8 = 2;
+use cmd::Exit;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -20,36 +18,25 @@ fn main() -> ExitCode {
         Err(e) => {
             let _ = e.print();
             return if e.use_stderr() {
-                ExitCode::from(EXIT_USAGE)
+                Exit::Usage.into()
             } else {
                 ExitCode::SUCCESS
             };
         }
     };
-    match cli.command {
+    let name = cli.command.name();
+    let result = match cli.command {
         Command::Serve(args) => cmd::serve::main(args),
         Command::Dns(args) => cmd::dns::main(args),
         Command::Send(args) => cmd::send::main(args),
         Command::Client(args) => cmd::client::main(args),
         Command::Run(args) => cmd::run::main(args),
-        Command::List(args) => cmd::run::list(args),
-        Command::Check(args) => cmd::run::check(args),
+        Command::List(args) => cmd::list::main(args),
+        Command::Check(args) => cmd::check::main(args),
         Command::Coverage(args) => cmd::coverage::main(args),
-        Command::Report(args) => cmd::output::report_main(args),
-        Command::Schema(args) => {
-            if args.report {
-                print!("{}", smtpspec::report::model::json_schema());
-            } else {
-                print!("{}", smtpspec::scenario::json_schema());
-            }
-            ExitCode::SUCCESS
-        }
-        other => {
-            eprintln!(
-                "smtpspec: '{}' is not implemented yet (see README.md, \"Status\").",
-                other.name()
-            );
-            ExitCode::from(EXIT_USAGE)
-        }
-    }
+        Command::Report(args) => cmd::report::main(args),
+        Command::Schema(args) => cmd::schema::main(args),
+        Command::Fuzz(_) => cmd::fuzz::main(),
+    };
+    cmd::exit(name, result)
 }

@@ -1,131 +1,152 @@
-//! `smtpspec client`: the client cases against an SMTP client under test.
+//! `smtpspec client`: the client cases against an SMTP client under test, smtpspec
+//! playing the server.
 
 use std::net::SocketAddr;
-use std::process::ExitCode;
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use smtpspec::profile::client::ClientProfile;
 use smtpspec::report::Run;
 use smtpspec::roles::client::{ClientUnderTest, MESSAGE};
 use smtpspec::roles::sender::Sender;
 use smtpspec::runner::{self, Options, Subjects, Target};
-use smtpspec::scenario::load;
 use smtpspec::scenario::parse_duration;
+use smtpspec::test_ca::TestCa;
 
-use crate::EXIT_USAGE;
+use super::catalogue::{self, Catalogue};
+use super::finish::finish;
+use super::{CliError, CmdResult, unix_now};
 use crate::cli::ClientArgs;
-use crate::cmd::run::{catalogue_paths, finish, load_cases, matches};
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+pub(crate) fn main(args: ClientArgs) -> CmdResult {
+    let plan = plan(&args)?;
+    let name = plan.profile.name.clone();
+    let run = execute(
+        &args,
+        plan.profile,
+        plan.message.clone(),
+        &plan.catalogue,
+        plan.step_timeout,
+    )?;
+    finish(
+        &run,
+        &args.run,
+        &plan.catalogue.files,
+        plan.step_timeout,
+        name,
+    )
 }
 
-pub(crate) fn main(args: ClientArgs) -> ExitCode {
-    let usage = |e: String| {
-        eprintln!("smtpspec client: {e}");
-        ExitCode::from(EXIT_USAGE)
-    };
+/// Everything the arguments decide.
+struct Plan {
+    profile: ClientProfile,
+    step_timeout: Duration,
+    catalogue: Catalogue,
+    /// Holds the message file the client sends.
+    _dir: tempfile::TempDir,
+    message: PathBuf,
+}
+
+fn plan(args: &ClientArgs) -> Result<Plan, CliError> {
     if args.run.target.is_some() || !args.run.deviate.is_empty() {
-        return usage("--target and --deviate belong to smtpspec run".into());
+        return Err(CliError::usage(
+            "--target and --deviate belong to smtpspec run",
+        ));
     }
     let profile = match (&args.client, args.command.is_empty()) {
-        (Some(p), _) => match ClientProfile::load(p) {
-            Ok(p) => p,
-            Err(e) => return usage(e),
-        },
+        (Some(p), _) => ClientProfile::load(p).map_err(CliError::usage)?,
         (None, false) => ClientProfile::from_command(args.command.clone()),
         (None, true) => {
-            return usage("give the client: --client PROFILE.yaml, or -- COMMAND ...".into());
+            return Err(CliError::usage(
+                "give the client: --client PROFILE.yaml, or -- COMMAND ...",
+            ));
         }
     };
-    let Some(step_timeout) = parse_duration(&args.run.timeout) else {
-        return usage(format!(
+    let step_timeout = parse_duration(&args.run.timeout).ok_or_else(|| {
+        CliError::usage(format!(
             "--timeout {:?} is not a duration like 5s",
             args.run.timeout
-        ));
-    };
+        ))
+    })?;
     let mut paths = args.run.paths.clone();
     if paths.is_empty() {
-        paths.push(catalogue_paths(Vec::new())[0].join("client"));
+        paths.push(catalogue::paths(Vec::new())[0].join("client"));
     }
-    let mut cases = match load_cases(paths.clone()) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let all = cases.len();
-    cases.retain(|c| c.client.is_some());
-    if cases.len() < all {
+    let mut catalogue = Catalogue::load(paths)?;
+    let all = catalogue.cases.len();
+    catalogue.cases.retain(|c| c.client.is_some());
+    if catalogue.cases.len() < all {
         eprintln!(
             "smtpspec client: {} case(s) that test servers or senders left out",
-            all - cases.len()
+            all - catalogue.cases.len()
         );
     }
-    if let Some(expr) = &args.run.filter {
-        cases.retain(|c| matches(c, expr));
-    }
-    let dir = match tempfile::Builder::new()
+    catalogue.filter(args.run.filter.as_deref());
+    let dir = tempfile::Builder::new()
         .prefix("smtpspec-client-")
         .tempdir()
-    {
-        Ok(d) => d,
-        Err(e) => return usage(format!("temporary directory: {e}")),
-    };
+        .map_err(|e| CliError::usage(format!("temporary directory: {e}")))?;
     let message = dir.path().join("message.eml");
-    if let Err(e) = std::fs::write(&message, MESSAGE) {
-        return usage(format!("{}: {e}", message.display()));
-    }
+    std::fs::write(&message, MESSAGE)
+        .map_err(|e| CliError::usage(format!("{}: {e}", message.display())))?;
+    Ok(Plan {
+        profile,
+        step_timeout,
+        catalogue,
+        _dir: dir,
+        message,
+    })
+}
+
+fn execute(
+    args: &ClientArgs,
+    profile: ClientProfile,
+    message: PathBuf,
+    catalogue: &Catalogue,
+    step_timeout: Duration,
+) -> Result<Run, CliError> {
     let commands: Vec<String> = profile
         .commands
         .iter()
         .map(|(mode, c)| format!("{}: {}", mode.as_str(), c.join(" ")))
         .collect();
-    let name = profile.name.clone();
-    let target = Target {
-        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        banner: format!("client under test: {}", commands.join(" | ")),
-        greeting_code: 220,
-        ehlo: Vec::new(),
-        vars: Default::default(),
-        tls_ehlo: None,
-        tls_problem: None,
-        size_limit: None,
-        mailbox: None,
-        tls: Default::default(),
-        catch_all: None,
-    };
+    let test_ca = TestCa::generate().map_err(CliError::untestable)?;
     let subjects = Subjects {
-        server: target,
-        test_ca: match smtpspec::test_ca::TestCa::generate() {
-            Ok(ca) => Some(Arc::new(ca)),
-            Err(e) => {
-                eprintln!("smtpspec client: {e}");
-                return ExitCode::from(3);
-            }
+        // The report's header describes the client under test in the place of a
+        // server's address and greeting.
+        server: Target {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            banner: format!("client under test: {}", commands.join(" | ")),
+            greeting_code: 220,
+            ehlo: Vec::new(),
+            vars: Default::default(),
+            tls_ehlo: None,
+            tls_problem: None,
+            size_limit: None,
+            mailbox: None,
+            tls: Default::default(),
+            catch_all: None,
         },
+        test_ca: Some(Arc::new(test_ca)),
         sender: Sender::Absent("a delivery case tests a sender; run it with smtpspec run".into()),
         client: ClientUnderTest::Command(Arc::new(profile), message),
     };
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("smtpspec client: cannot start the runtime: {e}");
-            return ExitCode::from(3);
-        }
-    };
+    let runtime = super::runtime()?;
     // Clients are processes (Python, Node): a few at a time.
     let options = Options::new(args.run.jobs.min(4), step_timeout);
     let started = unix_now();
-    let (results, pacing) = runtime.block_on(runner::run_paced(&cases, &subjects, options, None));
-    let run = Run {
+    let (results, pacing) = runtime.block_on(runner::run_paced(
+        &catalogue.cases,
+        &subjects,
+        options,
+        None,
+    ));
+    Ok(Run {
         target: subjects.server,
         started,
         finished: unix_now(),
         cases: results,
         pacing,
-    };
-    let files = load::collect_files(&paths).unwrap_or_default();
-    finish(&run, &args.run, &files, step_timeout, name)
+    })
 }

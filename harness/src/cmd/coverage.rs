@@ -1,37 +1,28 @@
 //! `smtpspec coverage`: how much of the requirements index the catalogue covers, and
 //! what is left, so that the next case to write is the most important missing one.
 
-use std::process::ExitCode;
-
 use smtpspec::requirements::{self, Coverage, Requirement, Role};
 use smtpspec::scenario::Level;
 
-use crate::EXIT_USAGE;
+use super::catalogue::Catalogue;
+use super::{CliError, CmdResult, Exit};
 use crate::cli::{CoverageArgs, CoverageFormat};
-use crate::cmd::run::load_cases;
 
 const ROLES: [Role; 4] = [Role::Server, Role::Client, Role::Relay, Role::None];
 const LEVELS: [Level; 3] = [Level::Must, Level::Should, Level::May];
 
-pub(crate) fn main(args: CoverageArgs) -> ExitCode {
-    let cases = match load_cases(args.paths) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
+pub(crate) fn main(args: CoverageArgs) -> CmdResult {
+    let cases = Catalogue::load(args.paths)?.cases;
     let dir = args.requirements.unwrap_or_else(requirements::default_dir);
-    let mut index = match requirements::load(&dir, &cases) {
-        Ok(i) => i,
-        Err(errors) => {
-            for e in &errors {
-                eprintln!("{e}");
-            }
-            eprintln!(
-                "smtpspec coverage: {} error(s) in the requirements index",
-                errors.len()
-            );
-            return ExitCode::from(EXIT_USAGE);
+    let mut index = requirements::load(&dir, &cases).map_err(|errors| {
+        for e in &errors {
+            eprintln!("{e}");
         }
-    };
+        CliError::usage(format!(
+            "{} error(s) in the requirements index",
+            errors.len()
+        ))
+    })?;
     if let Some(f) = &args.filter {
         index.retain(|r| r.id.starts_with(f.as_str()) || r.section.starts_with(f.as_str()));
     }
@@ -44,7 +35,7 @@ pub(crate) fn main(args: CoverageArgs) -> ExitCode {
             println!("{json}");
         }
     }
-    ExitCode::SUCCESS
+    Ok(Exit::Conformant)
 }
 
 fn percent(part: usize, whole: usize) -> String {

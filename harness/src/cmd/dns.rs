@@ -2,47 +2,26 @@
 //! in a network namespace, and for `smtpspec send --dns`.
 
 use std::net::SocketAddr;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use smtpspec::dns;
 
-use crate::EXIT_USAGE;
+use super::{CliError, CmdResult, Exit};
 use crate::cli::DnsArgs;
 
-pub(crate) fn main(args: DnsArgs) -> ExitCode {
-    let zones = match dns::read_zones(&args.zone) {
-        Ok(z) => z,
-        Err(e) => {
-            eprintln!("smtpspec dns: {e}");
-            return ExitCode::from(EXIT_USAGE);
-        }
-    };
-    let addr: SocketAddr = match args.listen.parse() {
-        Ok(a) => a,
-        Err(_) => {
-            eprintln!(
-                "smtpspec dns: --listen {:?} is not an address like 127.0.0.1:5300",
-                args.listen
-            );
-            return ExitCode::from(EXIT_USAGE);
-        }
-    };
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("smtpspec dns: cannot start the runtime: {e}");
-            return ExitCode::from(3);
-        }
-    };
+pub(crate) fn main(args: DnsArgs) -> CmdResult {
+    let zones = dns::read_zones(&args.zone).map_err(CliError::usage)?;
+    let addr: SocketAddr = args.listen.parse().map_err(|_| {
+        CliError::usage(format!(
+            "--listen {:?} is not an address like 127.0.0.1:5300",
+            args.listen
+        ))
+    })?;
+    let runtime = super::runtime()?;
     runtime.block_on(async move {
-        let running = match dns::serve(&zones, addr).await {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("smtpspec {e}");
-                return ExitCode::from(3);
-            }
-        };
+        // The library's messages name the DNS server already.
+        let untestable = |e: String| CliError::untestable(e.trim_start_matches("dns: "));
+        let running = dns::serve(&zones, addr).await.map_err(untestable)?;
         let names: usize = zones.values().map(|n| n.len()).sum();
         eprintln!(
             "smtpspec dns: {} zone(s), {names} name(s) on {} (udp and tcp)",
@@ -64,11 +43,8 @@ pub(crate) fn main(args: DnsArgs) -> ExitCode {
             });
         }
         tokio::select! {
-            r = running.wait() => match r {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => { eprintln!("smtpspec {e}"); ExitCode::from(3) }
-            },
-            _ = tokio::signal::ctrl_c() => ExitCode::SUCCESS,
+            r = running.wait() => r.map(|()| Exit::Conformant).map_err(untestable),
+            _ = tokio::signal::ctrl_c() => Ok(Exit::Conformant),
         }
     })
 }

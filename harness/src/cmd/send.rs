@@ -2,7 +2,6 @@
 
 use std::io::Read;
 use std::net::SocketAddr;
-use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use smtp_protocol::address::{ForwardPath, Host, Mailbox, ReversePath};
@@ -10,36 +9,24 @@ use smtp_protocol::client::{ClientConfig, Credentials, Outgoing, Timeouts, TlsPo
 use smtpspec::scenario::parse_duration;
 use smtpspec::send::{self, ClientVariant, Delivery, SendOptions, SenderDeviation, Trust};
 
-use crate::EXIT_USAGE;
+use super::{CliError, CmdResult, Exit};
 use crate::cli::{SendArgs, SendFormat, TlsArg};
 
-pub(crate) fn main(args: SendArgs) -> ExitCode {
+pub(crate) fn main(args: SendArgs) -> CmdResult {
     if args.list_deviations {
         for d in SenderDeviation::ALL {
             println!("{:<32} {}", d.name(), d.description());
         }
-        return ExitCode::SUCCESS;
+        return Ok(Exit::Conformant);
     }
     if args.list_variants {
         for v in ClientVariant::ALL {
             crate::cli::print_variant(v.name(), v.description(), v.allowed_by());
         }
-        return ExitCode::SUCCESS;
+        return Ok(Exit::Conformant);
     }
-    let (message, options) = match prepare(&args) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("smtpspec send: {e}");
-            return ExitCode::from(EXIT_USAGE);
-        }
-    };
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("smtpspec send: cannot start the runtime: {e}");
-            return ExitCode::from(3);
-        }
-    };
+    let (message, options) = prepare(&args).map_err(CliError::usage)?;
+    let runtime = super::runtime()?;
     let delivery = runtime.block_on(send::deliver(&message, &options));
     match args.format {
         SendFormat::Json => match serde_json::to_string_pretty(&delivery) {
@@ -48,7 +35,11 @@ pub(crate) fn main(args: SendArgs) -> ExitCode {
         },
         SendFormat::Text => print!("{}", text(&delivery)),
     }
-    ExitCode::from(delivery.exit_code())
+    Ok(match delivery.exit_code() {
+        0 => Exit::Conformant,
+        1 => Exit::NonConformant,
+        _ => Exit::Untestable,
+    })
 }
 
 fn address(what: &str, s: &str) -> Result<Mailbox, String> {

@@ -1,40 +1,29 @@
 //! `smtpspec serve`: the reference server from the command line.
 
-use std::process::ExitCode;
-
 use reference_server::settings::{FileSettings, StoreKind};
 use reference_server::{Server, Store, Variant};
 use smtp_protocol::server::Deviation;
 
-use crate::EXIT_USAGE;
+use super::{CliError, CmdResult, Exit};
 use crate::cli::{ServeArgs, StoreArg};
 
-pub(crate) fn main(args: ServeArgs) -> ExitCode {
+pub(crate) fn main(args: ServeArgs) -> CmdResult {
     if args.list_deviations {
         for d in Deviation::ALL {
             println!("{:<32} {}", d.name(), d.description());
         }
-        return ExitCode::SUCCESS;
+        return Ok(Exit::Conformant);
     }
     if args.list_variants {
         for v in Variant::ALL {
             crate::cli::print_variant(v.name(), v.description(), v.allowed_by());
         }
-        return ExitCode::SUCCESS;
+        return Ok(Exit::Conformant);
     }
     let threads = args.threads;
-    let settings = match settings(args) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("smtpspec serve: {e}");
-            return ExitCode::from(EXIT_USAGE);
-        }
-    };
+    let settings = settings(args).map_err(CliError::usage)?;
     let runtime = match threads {
-        Some(0) => {
-            eprintln!("smtpspec serve: --threads must be at least 1");
-            return ExitCode::from(EXIT_USAGE);
-        }
+        Some(0) => return Err(CliError::usage("--threads must be at least 1")),
         Some(1) => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build(),
@@ -43,29 +32,13 @@ pub(crate) fn main(args: ServeArgs) -> ExitCode {
             .enable_all()
             .build(),
         None => tokio::runtime::Runtime::new(),
-    };
-    let runtime = match runtime {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("smtpspec serve: cannot start the runtime: {e}");
-            return ExitCode::from(3);
-        }
-    };
+    }
+    .map_err(|e| CliError::untestable(format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async move {
-        let deviations: Vec<&str> = settings
-            .protocol
-            .deviations
-            .iter()
-            .map(|d| d.name())
-            .collect();
-        let variants = settings.variants.clone();
-        let server = match Server::bind(settings).await {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("smtpspec serve: {e}");
-                return ExitCode::from(EXIT_USAGE);
-            }
-        };
+        let line = describe(&settings);
+        let server = Server::bind(settings)
+            .await
+            .map_err(|e| CliError::usage(e.to_string()))?;
         let addr = server
             .local_addr()
             .map_or_else(|e| format!("? ({e})"), |a| a.to_string());
@@ -78,29 +51,37 @@ pub(crate) fn main(args: ServeArgs) -> ExitCode {
             Store::Discard => "discarding messages".to_owned(),
             s => s.describe(),
         };
-        let deviations = if deviations.is_empty() {
-            "no deviations".to_owned()
-        } else {
-            format!("DEVIATING: {}", deviations.join(", "))
-        };
-        let deviations = if variants.is_empty() {
-            deviations
-        } else {
-            format!("{deviations}; variants: {}", variants.join(", "))
-        };
-        println!("smtpspec serve: listening on {addr}; {tls}; {store}; {deviations}");
+        println!("smtpspec serve: listening on {addr}; {tls}; {store}; {line}");
         let stop = async {
             let _ = tokio::signal::ctrl_c().await;
             eprintln!("smtpspec serve: shutting down");
         };
-        match server.run(stop).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("smtpspec serve: {e}");
-                ExitCode::from(3)
-            }
-        }
+        server
+            .run(stop)
+            .await
+            .map(|()| Exit::Conformant)
+            .map_err(|e| CliError::untestable(e.to_string()))
     })
+}
+
+/// The deviations and variants the server runs with, for its first line.
+fn describe(settings: &reference_server::Settings) -> String {
+    let deviations: Vec<&str> = settings
+        .protocol
+        .deviations
+        .iter()
+        .map(|d| d.name())
+        .collect();
+    let deviations = if deviations.is_empty() {
+        "no deviations".to_owned()
+    } else {
+        format!("DEVIATING: {}", deviations.join(", "))
+    };
+    if settings.variants.is_empty() {
+        deviations
+    } else {
+        format!("{deviations}; variants: {}", settings.variants.join(", "))
+    }
 }
 
 fn settings(args: ServeArgs) -> Result<reference_server::Settings, String> {

@@ -1,19 +1,110 @@
-//! Writing reports (`--format`, `--output`, `--output-dir`), judging them against a
-//! baseline or a list of known failures, and `smtpspec report` (render saved JSON
-//! reports again, or merge several into a matrix).
+//! The end of a run (`run` and `client`): the report in every format asked for, the
+//! comparison with a baseline or known failures, and the exit status.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
+use smtpspec::outcome::{Level, Verdict};
 use smtpspec::report::baseline::{self, Comparison, Expectations};
-use smtpspec::report::model::Report;
+use smtpspec::report::model::{Context, Report, Settings};
 use smtpspec::report::{Run, html, junit, markdown, text};
+use smtpspec::requirements;
 
-use crate::EXIT_USAGE;
-use crate::cli::{Format, ReportArgs, RunArgs};
+use super::{CliError, CmdResult, Exit};
+use crate::cli::{ColorArg, FailOn, Format, RunArgs};
 
-/// SHA-256 over the scenario files (name and content of each, in order).
+/// Report a finished run as the arguments ask and pick the exit status (shared by
+/// `run` and `client`).
+pub(crate) fn finish(
+    run: &Run,
+    args: &RunArgs,
+    files: &[PathBuf],
+    step_timeout: Duration,
+    target_name: String,
+) -> CmdResult {
+    let context = Context {
+        // The index is optional here: without it the report just has no requirement
+        // counts.
+        requirements: requirements::read(&requirements::default_dir()).unwrap_or_default(),
+        settings: Settings {
+            filter: args.filter.clone(),
+            fail_on: format!("{:?}", args.fail_on).to_lowercase(),
+            jobs: args.jobs,
+            timeout_ms: u64::try_from(step_timeout.as_millis()).unwrap_or(u64::MAX),
+            deviations: args.deviate.clone(),
+            variants: args.variant.clone(),
+            seed: None,
+        },
+        suite_digest: suite_digest(files),
+        target_name,
+    };
+    let report = Report::from_run(run, &context);
+    write(run, &report, args, use_color(args)).map_err(CliError::usage)?;
+    let judged = judge(&report, args).map_err(CliError::usage)?;
+    // A scenario found wrong while running says nothing about the target: the run is
+    // a usage error, whatever the verdicts.
+    let faults: Vec<&str> = run
+        .cases
+        .iter()
+        .filter(|c| c.scenario_error)
+        .map(|c| c.reason.as_str())
+        .collect();
+    if !faults.is_empty() {
+        for f in &faults {
+            eprintln!("smtpspec: {f}");
+        }
+        return Err(CliError::usage(format!(
+            "{} case(s) stopped on a fault of the scenario itself, not of the target",
+            faults.len()
+        )));
+    }
+    Ok(match (exit_status(run, args.fail_on), judged) {
+        (Exit::Untestable, _) => Exit::Untestable,
+        (_, Some(true)) => Exit::NonConformant,
+        (_, Some(false)) => Exit::Conformant,
+        (code, None) => code,
+    })
+}
+
+/// Colour for the text report: never into a file, and `auto` follows the terminal and
+/// NO_COLOR (set and not empty turns it off).
+fn use_color(args: &RunArgs) -> bool {
+    match args.color {
+        ColorArg::Always => true,
+        ColorArg::Never => false,
+        ColorArg::Auto => {
+            args.output.is_none()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::io::stdout().is_terminal()
+        }
+    }
+}
+
+fn exit_status(run: &Run, fail_on: FailOn) -> Exit {
+    // Skipped cases were never tried: if every case that was tried ended in error,
+    // nothing about the target is known.
+    let mut tried = run.cases.iter().filter(|c| c.verdict != Verdict::Skip);
+    if tried.clone().next().is_some() && tried.all(|c| c.verdict == Verdict::Error) {
+        return Exit::Untestable;
+    }
+    let counts = run.cases.iter().any(|c| match c.verdict {
+        Verdict::Fail => true,
+        Verdict::Warn => match fail_on {
+            FailOn::Must => false,
+            FailOn::Should => c.level() == Level::Should,
+            FailOn::Info => true,
+        },
+        _ => false,
+    });
+    if counts {
+        Exit::NonConformant
+    } else {
+        Exit::Conformant
+    }
+}
+
 pub(crate) fn suite_digest(files: &[PathBuf]) -> String {
     let mut h = Sha256::new();
     for f in files {
@@ -67,11 +158,11 @@ pub(crate) fn write(run: &Run, report: &Report, args: &RunArgs, color: bool) -> 
     Ok(())
 }
 
-fn save(path: &Path, body: &str) -> Result<(), String> {
+pub(crate) fn save(path: &Path, body: &str) -> Result<(), String> {
     std::fs::write(path, body).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-fn read_report(path: &Path) -> Result<Report, String> {
+pub(crate) fn read_report(path: &Path) -> Result<Report, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     Report::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
@@ -131,51 +222,5 @@ fn print_expectations(exp: &Expectations, path: &Path) {
     }
     for id in &exp.unknown {
         eprintln!("  listed but not in this run: {id}");
-    }
-}
-
-/// `smtpspec report`.
-pub(crate) fn report_main(args: ReportArgs) -> ExitCode {
-    let mut reports = Vec::new();
-    for path in &args.reports {
-        match read_report(path) {
-            Ok(mut r) => {
-                if r.target.name.is_empty() {
-                    r.target.name = path
-                        .file_stem()
-                        .map_or_else(|| r.target.address.clone(), |s| s.to_string_lossy().into());
-                }
-                reports.push(r);
-            }
-            Err(e) => {
-                eprintln!("smtpspec report: {e}");
-                return ExitCode::from(EXIT_USAGE);
-            }
-        }
-    }
-    let body = match (args.format, reports.as_slice()) {
-        (Format::Html, [one]) => html::render(one),
-        (Format::Html, many) => html::matrix(many),
-        (Format::Markdown, [one]) => markdown::render(one),
-        (Format::Markdown, many) => markdown::matrix(many),
-        (Format::Junit, [one]) => junit::render(one),
-        (Format::Json, [one]) => one.to_json(),
-        (f, _) => {
-            eprintln!("smtpspec report: {f:?} takes one report; html and markdown merge several");
-            return ExitCode::from(EXIT_USAGE);
-        }
-    };
-    match &args.output {
-        Some(path) => match save(path, &body) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("smtpspec report: {e}");
-                ExitCode::from(EXIT_USAGE)
-            }
-        },
-        None => {
-            print!("{body}");
-            ExitCode::SUCCESS
-        }
     }
 }
