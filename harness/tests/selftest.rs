@@ -71,7 +71,10 @@ async fn no_permitted_server_variant_fails_or_errors() {
         };
         // Server variants touch servers only: the sender and client cases are the
         // client variants' business.
-        let results = run_setup(&setup, 32, |c| c.delivery.is_none() && c.client.is_none()).await;
+        let results = run_setup(&setup, 32, |c| {
+            c.delivery().is_none() && c.client().is_none()
+        })
+        .await;
         assert!(results.len() > 150, "{v}: {} cases", results.len());
         let wrong = false_verdicts(&results);
         let warned = results
@@ -99,7 +102,7 @@ async fn no_permitted_client_variant_fails_or_errors() {
             client: vec![v],
             ..Setup::default()
         };
-        let results = run_setup(&setup, 32, |c| c.client.is_some()).await;
+        let results = run_setup(&setup, 32, |c| c.client().is_some()).await;
         assert!(results.len() > 20, "{v}: {} cases", results.len());
         let wrong = false_verdicts(&results);
         eprintln!("{:<28} {} fail or error", v.name(), wrong.len());
@@ -134,7 +137,7 @@ async fn every_deviation_is_caught_by_a_failing_case() {
     for d in Deviation::ALL {
         tasks.push(tokio::spawn(async move {
             // Delivery cases test the sender, which server deviations do not touch.
-            let results = run_with(&[d], Vec::new(), |c| c.delivery.is_none()).await;
+            let results = run_with(&[d], Vec::new(), |c| c.delivery().is_none()).await;
             let caught: Vec<String> = results
                 .iter()
                 .filter(|r| r.verdict == Verdict::Fail)
@@ -206,7 +209,7 @@ async fn refusing_greetings_are_judged_by_their_own_cases() {
 async fn every_sender_deviation_is_caught_by_a_delivery_case() {
     let mut missed = Vec::new();
     for d in SenderDeviation::ALL {
-        let results = run_with(&[], vec![d], |c| c.delivery.is_some()).await;
+        let results = run_with(&[], vec![d], |c| c.delivery().is_some()).await;
         assert!(
             results.len() >= 20,
             "too few delivery cases: {}",

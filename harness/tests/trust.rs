@@ -106,7 +106,7 @@ async fn nothing_stored_to_read_is_a_skip_never_a_pass() {
     let stored: Vec<&str> = cases
         .iter()
         .filter(|c| {
-            c.steps
+            c.steps()
                 .iter()
                 .any(|s| matches!(s.action, load::Action::ExpectStored(_)))
         })

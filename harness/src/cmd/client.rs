@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use smtpspec::profile::client::ClientProfile;
 use smtpspec::report::Run;
-use smtpspec::roles::client::{ClientUnderTest, MESSAGE};
+use smtpspec::roles::client::{Client, ClientUnderTest, MESSAGE};
 use smtpspec::roles::sender::Sender;
 use smtpspec::runner::{self, Options, Subjects, Target};
 use smtpspec::scenario::parse_duration;
@@ -75,7 +75,7 @@ fn plan(args: &ClientArgs) -> Result<Plan, CliError> {
     }
     let mut catalogue = Catalogue::load(paths)?;
     let all = catalogue.cases.len();
-    catalogue.cases.retain(|c| c.client.is_some());
+    catalogue.cases.retain(|c| c.client().is_some());
     if catalogue.cases.len() < all {
         eprintln!(
             "smtpspec client: {} case(s) that test servers or senders left out",
@@ -128,9 +128,11 @@ fn execute(
             tls: Default::default(),
             catch_all: None,
         },
-        test_ca: Some(Arc::new(test_ca)),
         sender: Sender::Absent("a delivery case tests a sender; run it with smtpspec run".into()),
-        client: ClientUnderTest::Command(Arc::new(profile), message),
+        client: Client {
+            under_test: ClientUnderTest::Command(Arc::new(profile), message),
+            ca: Some(Arc::new(test_ca)),
+        },
     };
     let runtime = super::runtime()?;
     // Clients are processes (Python, Node): a few at a time.

@@ -15,9 +15,10 @@ use smtpspec::profile::sender::SenderProfile;
 use smtpspec::profile::store::Mailbox;
 use smtpspec::profile::{Profile, TlsOptions};
 use smtpspec::report::Run;
-use smtpspec::roles::client::ClientUnderTest;
+use smtpspec::roles::client::{Client, ClientUnderTest};
 use smtpspec::roles::sender::Sender;
 use smtpspec::runner::{self, Options, Subjects};
+use smtpspec::scenario::load::CaseKind;
 use smtpspec::scenario::parse_duration;
 use smtpspec::scenario::template::Vars;
 use smtpspec::send::{ClientVariant, SenderDeviation};
@@ -105,7 +106,7 @@ fn plan(args: &RunArgs) -> Result<Plan, CliError> {
             let profile = SenderProfile::load(p).map_err(CliError::usage)?;
             // Only delivery cases test a sender; they share the MTA, its resolver
             // address and its SMTP port, so they run one at a time.
-            catalogue.cases.retain(|c| c.delivery.is_some());
+            catalogue.cases.retain(|c| c.delivery().is_some());
             Some(Arc::new(profile))
         }
         None => None,
@@ -125,7 +126,7 @@ fn plan(args: &RunArgs) -> Result<Plan, CliError> {
         let all = catalogue.cases.len();
         catalogue
             .cases
-            .retain(|c| c.delivery.is_none() && c.client.is_none());
+            .retain(|c| matches!(c.kind, CaseKind::Server(_)));
         if catalogue.cases.len() < all {
             eprintln!(
                 "smtpspec run: {} sender and client case(s) left out: they do not test a server",
@@ -318,15 +319,17 @@ fn subjects(plan: &Plan, server: runner::Target) -> Result<Subjects, String> {
     let r = &plan.reference;
     let mut subjects = Subjects {
         server,
-        client: ClientUnderTest::Reference(r.client_variants.clone()),
-        test_ca: Some(Arc::new(TestCa::generate()?)),
+        client: Client {
+            under_test: ClientUnderTest::Reference(r.client_variants.clone()),
+            ca: Some(Arc::new(TestCa::generate()?)),
+        },
         sender: match &plan.sender {
             Some(profile) => Sender::Mta(Arc::clone(profile), plan.message.clone()),
             None => Sender::Reference(r.sender_deviations.clone()),
         },
     };
     if !matches!(plan.target, TargetArg::Embedded) {
-        subjects.client = ClientUnderTest::Absent(
+        subjects.client.under_test = ClientUnderTest::Absent(
             "a client case tests an SMTP client; run it with smtpspec client".into(),
         );
         // The cases of scenarios/dns test a sender; this run tests a server.

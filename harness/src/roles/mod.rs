@@ -13,6 +13,7 @@ pub mod script;
 pub mod sender;
 pub mod server;
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use crate::outcome::{Level, Verdict};
@@ -69,7 +70,7 @@ impl CaseResult {
             duration: start.elapsed(),
             transcript,
             retries: Vec::new(),
-            harness_serves: case.client.is_some(),
+            harness_serves: case.client().is_some(),
             scenario_error: false,
         }
     }
@@ -78,6 +79,30 @@ impl CaseResult {
     pub fn level(&self) -> Level {
         self.spec.level
     }
+}
+
+/// The shape every role has, so that the runner paces, bounds and retries any of them
+/// alike. `Self` is the subject: who plays the role in this run (a discovered server,
+/// a client command, a sender).
+pub trait Role: Sync {
+    /// What a case of this role carries: steps, a client script, a delivery.
+    type Part: Sync + ?Sized;
+
+    /// The least time a case waits on purpose (silences, pauses, watching a mailbox,
+    /// a process starting), whatever the peer does; the runner starts such cases
+    /// first so that they overlap the quick ones.
+    fn waits(part: &Self::Part) -> Duration;
+
+    /// The longest one attempt may take before the case is `error`.
+    fn budget(&self, part: &Self::Part, step_timeout: Duration) -> Duration;
+
+    /// One attempt at `case`: a verdict, or a refusal of service to retry.
+    fn attempt<'a>(
+        &'a self,
+        case: &'a Case,
+        part: &'a Self::Part,
+        step_timeout: Duration,
+    ) -> impl Future<Output = Attempt> + Send + 'a;
 }
 
 /// How one attempt at a case ended: a result, or a refusal of service (421, no greeting

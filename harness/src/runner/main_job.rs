@@ -9,7 +9,7 @@ use smtp_protocol::server::Deviation;
 
 use super::{CaseResult, Options, PacerStats, Subjects, Target};
 use crate::profile::embedded::start_with;
-use crate::roles::client::ClientUnderTest;
+use crate::roles::client::{Client, ClientUnderTest};
 use crate::roles::sender::Sender;
 use crate::scenario::load::Case;
 use crate::send::{ClientVariant, SenderDeviation};
@@ -52,8 +52,10 @@ pub async fn run_cases(
     let subjects = Subjects {
         server: target,
         sender: Sender::Reference(setup.sender.clone()),
-        client: ClientUnderTest::Reference(setup.client.clone()),
-        test_ca: Some(Arc::new(TestCa::generate()?)),
+        client: Client {
+            under_test: ClientUnderTest::Reference(setup.client.clone()),
+            ca: Some(Arc::new(TestCa::generate()?)),
+        },
     };
     let (results, pacing) = super::run_paced(cases, &subjects, options, None).await;
     let _ = e.server.stop().await;

@@ -12,11 +12,10 @@ pub use pacer::PacerStats;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::roles::client::ClientUnderTest;
-use crate::roles::sender::{self, Sender};
-use crate::roles::{client, server};
-use crate::scenario::load::Case;
-use crate::test_ca::TestCa;
+use crate::roles::Role;
+use crate::roles::client::{Client, ClientUnderTest};
+use crate::roles::sender::Sender;
+use crate::scenario::load::{Case, CaseKind};
 
 /// What a run tests, one subject per role: the server its server cases talk to, the
 /// sender its delivery cases watch, the client its client cases face. A role the run
@@ -27,21 +26,20 @@ pub struct Subjects {
     pub server: Target,
     /// Who sends in delivery cases.
     pub sender: Sender,
-    /// The client under test in client cases.
-    pub client: ClientUnderTest,
-    /// The TLS identity smtpspec presents when it plays the server (client cases): a
-    /// CA made for the run, whose PEM the client may be given.
-    pub test_ca: Option<Arc<TestCa>>,
+    /// The client under test in client cases, and the run's test CA.
+    pub client: Client,
 }
 
 impl Subjects {
-    /// Only a server under test: the other roles are absent.
+    /// Only a server under test: client and delivery cases are skipped.
     pub fn server(server: Target) -> Self {
         Self {
             server,
-            sender: Sender::default(),
-            client: ClientUnderTest::default(),
-            test_ca: None,
+            sender: Sender::Absent("this run tests a server only".into()),
+            client: Client {
+                under_test: ClientUnderTest::Absent("this run tests a server only".into()),
+                ca: None,
+            },
         }
     }
 }
@@ -80,33 +78,13 @@ fn backoff(n: u32) -> Duration {
     Duration::from_millis(250u64 << n.min(6))
 }
 
-/// How long a case waits on purpose (silences, pauses, watching a mailbox), the least
-/// time it takes whatever the target does.
+/// How long a case waits on purpose, the least time it takes whatever the target does.
 fn waits(case: &Case) -> Duration {
-    use crate::scenario::load::Action;
-    if let Some(d) = &case.delivery {
-        // Each run may wait on a silent server or a DNS timeout.
-        return Duration::from_millis(500) * d.runs;
+    match &case.kind {
+        CaseKind::Server(steps) => Target::waits(steps),
+        CaseKind::Client(script) => Client::waits(script),
+        CaseKind::Sender(def) => Sender::waits(def),
     }
-    if let Some(c) = &case.client {
-        // A client process starts, and the script may wait in silences.
-        return Duration::from_millis(300)
-            + c.script
-                .iter()
-                .map(|s| match s.action {
-                    crate::scenario::serving::Serve::Silence(d) => d,
-                    _ => Duration::ZERO,
-                })
-                .sum::<Duration>();
-    }
-    case.steps
-        .iter()
-        .map(|s| match &s.action {
-            Action::Silence(d) | Action::Pause(d) | Action::NotEnded { wait: d, .. } => *d,
-            Action::ExpectStored(c) if c.spec.absent => server::ABSENT_WAIT,
-            _ => Duration::ZERO,
-        })
-        .sum()
 }
 
 /// Called as each case finishes (for a progress display).
@@ -227,36 +205,20 @@ async fn run_with_retries(
     }
 }
 
-/// One attempt at a case, bounded as a whole: steps × step timeout, plus slack.
+/// One attempt at a case, through the role it tests.
 async fn attempt(case: &Case, subjects: &Subjects, options: Options) -> Attempt {
-    let budget = match (&case.delivery, &case.client) {
-        (Some(d), _) if matches!(subjects.sender, Sender::Mta(..)) => {
-            Duration::from_secs(60) * d.runs
-        }
-        (Some(d), _) => sender::RUN_BUDGET * d.runs,
-        // The client's own run limit (10 s by default) twice, plus the script.
-        (_, Some(c)) => {
-            Duration::from_secs(25) + options.step_timeout * (c.script.len() as u32 + 2)
-        }
-        _ => options.step_timeout * (case.steps.len() as u32 + 2) + waits(case),
-    };
-    let work = async {
-        match (&case.delivery, &case.client) {
-            (Some(d), _) => Attempt::Done(sender::run(case, d, &subjects.sender).await),
-            (_, Some(c)) => Attempt::Done(
-                client::run(
-                    case,
-                    c,
-                    &subjects.client,
-                    subjects.test_ca.as_deref(),
-                    options.step_timeout,
-                )
-                .await,
-            ),
-            _ => server::run(case, &subjects.server, options.step_timeout).await,
-        }
-    };
-    match tokio::time::timeout(budget, work).await {
+    let step = options.step_timeout;
+    match &case.kind {
+        CaseKind::Server(steps) => bounded(case, &subjects.server, steps.as_slice(), step).await,
+        CaseKind::Client(script) => bounded(case, &subjects.client, script.as_ref(), step).await,
+        CaseKind::Sender(def) => bounded(case, &subjects.sender, def.as_ref(), step).await,
+    }
+}
+
+/// One attempt bounded as a whole by the role's budget for it.
+async fn bounded<R: Role>(case: &Case, role: &R, part: &R::Part, step: Duration) -> Attempt {
+    let budget = role.budget(part, step);
+    match tokio::time::timeout(budget, role.attempt(case, part, step)).await {
         Ok(a) => a,
         Err(_) => Attempt::Done(CaseResult::new(
             case,

@@ -21,7 +21,10 @@
 pub mod delivery;
 pub mod load;
 pub mod serving;
+pub mod step;
 pub mod template;
+
+pub use step::{Batch, Body, Every, ExpectEhlo, ExpectStored, HeaderCheck, NotEnded, Split, Step};
 
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -193,189 +196,13 @@ impl Classes {
     }
 }
 
-/// A message body to send after 354.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Body {
-    /// The content; escapes as in `send_raw`.
-    pub text: String,
-    /// Dot-stuff and terminate with `<CRLF>.<CRLF>` (default), or send as written.
-    #[serde(default = "yes")]
-    pub stuff: bool,
-    /// Pad the body with lines of text until it is larger than the SIZE the target
-    /// advertised (RFC 1870); the case should `require: [SIZE]`.
-    #[serde(default)]
-    pub exceed_size: bool,
-}
-
-/// What the target stored for this case's message (found by the `{{case.token}}` it
-/// carries), when the target profile gives access to its mailbox.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ExpectStored {
-    /// Octet strings (escapes as in `send_raw`) the stored message must contain.
-    #[serde(default)]
-    pub contains: Vec<String>,
-    /// Octet strings it must not contain.
-    #[serde(default)]
-    pub lacks: Vec<String>,
-    /// Regular expressions the stored message (read as text, invalid UTF-8 replaced)
-    /// must match, e.g. the shape of the Received line the server added.
-    #[serde(default)]
-    pub matches: Vec<String>,
-    /// `true`: no message with this case's token may be stored (refused, or accepted
-    /// and bounced); watched for a second, as delivery may lag the 250.
-    #[serde(default)]
-    pub absent: bool,
-    /// Header fields the stored message must have. Names are compared without regard
-    /// to case (RFC 5322 §1.2.2: `Return-path:` is `Return-Path:`), values unfolded.
-    #[serde(default)]
-    pub headers: Vec<HeaderCheck>,
-    /// A precondition, not the case's subject: a mismatch skips the case (a case
-    /// about the shape of the Received line the server added, when it added none).
-    #[serde(default)]
-    pub given: bool,
-}
-
-/// A header field of the stored message.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct HeaderCheck {
-    /// The field name, any case.
-    pub name: String,
-    /// A value one field of that name must have exactly (variables expanded).
-    #[serde(default)]
-    pub value: Option<String>,
-    /// A regular expression one field of that name must match.
-    #[serde(default)]
-    pub matches: Option<String>,
-}
-
-fn yes() -> bool {
-    true
-}
-
-/// A pipelined batch. A server must read its input as a stream (RFC 2920 §3.2): where
-/// TCP cuts the batch must not change a single reply, so cases send the same batch
-/// whole and cut at every octet, and expect the same replies.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Batch {
-    /// The command lines; CRLF is added to each, variables are expanded.
-    pub lines: Vec<String>,
-    /// Where to cut the batch into separate writes: a list of octet offsets into the
-    /// batch (ascending), or `each` for one write per octet. Absent: one write.
-    #[serde(default)]
-    pub split: Option<Split>,
-}
-
-/// How a batch is cut into writes.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(untagged)]
-pub enum Split {
-    /// Cut before each of these octet offsets.
-    At(Vec<usize>),
-    /// `each`: one octet per write.
-    Every(Every),
-}
-
-/// The word `each`.
-#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Every {
-    /// One octet per write.
-    Each,
-}
-
-/// How long to watch for an end taken, and the real end to send once the target
-/// waited: `expect_not_ended: 1s`, or `{ wait: 1s, end: '\r\n.\r\n' }`.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(untagged)]
-pub enum NotEnded {
-    /// Only the wait.
-    Wait(String),
-    /// The wait, then the real end (escapes as in `send_raw`): the target must then
-    /// answer it once, and nothing more (no reply to anything that came before).
-    Full {
-        /// How long to watch (`1s`).
-        wait: String,
-        /// The octets that really end the line or the data.
-        #[serde(default)]
-        end: Option<String>,
-    },
-}
-
-/// An EHLO keyword the target must advertise.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ExpectEhlo {
-    /// The keyword.
-    pub keyword: String,
-    /// A parameter it must carry, if any.
-    #[serde(default)]
-    pub param: Option<String>,
-    /// `false`: the keyword must NOT be advertised.
-    #[serde(default = "yes")]
-    pub present: bool,
-}
-
-/// One step of a case.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub enum Step {
-    /// Send a command line; CRLF is added. Variables `{{...}}` are expanded.
-    Send(String),
-    /// Send octets exactly: escapes `\r \n \t \0 \\ \xHH`; nothing is added.
-    SendRaw(String),
-    /// Send several command lines as one pipelined batch (RFC 2920 §3.1), in one write
-    /// or cut into several writes.
-    SendBatch(Batch),
-    /// Send a message body (after 354).
-    SendBody(Body),
-    /// Wait for one reply and check it.
-    Expect(ExpectSpec),
-    /// Check the EHLO keywords of the last EHLO reply.
-    ExpectEhlo(ExpectEhlo),
-    /// The server must close the connection (within the step timeout).
-    ExpectClose,
-    /// The server must send nothing for this long (`500ms`, `2s`); closing the
-    /// connection sends nothing, so it satisfies this step.
-    ExpectSilence(String),
-    /// After octets that end a line or the data only in a way RFC 5321 forbids (a bare
-    /// LF, `<LF>.<LF>`), watch whether the target took them as an end. Nothing: it
-    /// waits, as it must. A positive reply, or two replies: it took them as an end
-    /// (the finding). One refusal (4xx/5xx), with or without a close, or a close:
-    /// safe, and the case passes there.
-    ExpectNotEnded(NotEnded),
-    /// STARTTLS: send it, expect 220, run the handshake.
-    Starttls,
-    /// Run the TLS handshake now (after a STARTTLS sent by hand and its 220).
-    Handshake,
-    /// Check the stored message (skipped when the target's mailbox is not readable).
-    ExpectStored(ExpectStored),
-    /// Wait this long.
-    Pause(String),
-}
-
-impl Step {
-    /// The step's name as written in files.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::Send(_) => "send",
-            Self::SendRaw(_) => "send_raw",
-            Self::SendBatch(_) => "send_batch",
-            Self::SendBody(_) => "send_body",
-            Self::Expect(_) => "expect",
-            Self::ExpectEhlo(_) => "expect_ehlo",
-            Self::ExpectClose => "expect_close",
-            Self::ExpectSilence(_) => "expect_silence",
-            Self::ExpectNotEnded(_) => "expect_not_ended",
-            Self::Starttls => "starttls",
-            Self::Handshake => "handshake",
-            Self::ExpectStored(_) => "expect_stored",
-            Self::Pause(_) => "pause",
-        }
-    }
+/// An id as suites and cases write it: lower-case letters, digits and `-` (and `.`
+/// between the parts of a suite name).
+pub(crate) fn valid_id(id: &str, dots: bool) -> bool {
+    !id.is_empty()
+        && id.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || (dots && b == b'.')
+        })
 }
 
 /// The JSON Schema of a suite file, so that editors complete and check scenarios

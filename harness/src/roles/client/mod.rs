@@ -20,7 +20,7 @@ use launch::{Exit, code_text, start_client};
 
 use crate::outcome::Verdict;
 use crate::profile::client::ClientProfile;
-use crate::roles::CaseResult;
+use crate::roles::{Attempt, CaseResult, Role};
 use crate::scenario::load::Case;
 use crate::scenario::serving::{ClientCase, ExitExpect, Serve};
 use crate::test_ca::TestCa;
@@ -70,6 +70,44 @@ impl std::fmt::Debug for ClientUnderTest {
             Self::Command(p, _) => write!(f, "Command({})", p.name),
             Self::Absent(why) => write!(f, "Absent({why})"),
         }
+    }
+}
+
+/// The client role's subject: who the client is, and the TLS identity smtpspec
+/// presents to it when it plays the server (a CA made for the run, whose PEM the
+/// client may be given).
+#[derive(Debug, Clone, Default)]
+pub struct Client {
+    /// The client under test.
+    pub under_test: ClientUnderTest,
+    /// The run's test CA; one is made per case when there is none.
+    pub ca: Option<Arc<TestCa>>,
+}
+
+impl Role for Client {
+    type Part = ClientCase;
+
+    /// A client process starts, and the script may wait in silences.
+    fn waits(script: &ClientCase) -> Duration {
+        Duration::from_millis(300)
+            + script
+                .script
+                .iter()
+                .map(|s| match s.action {
+                    Serve::Silence(d) => d,
+                    _ => Duration::ZERO,
+                })
+                .sum::<Duration>()
+    }
+
+    /// The client's own run limit (10 s by default) twice, plus the script.
+    fn budget(&self, script: &ClientCase, step_timeout: Duration) -> Duration {
+        Duration::from_secs(25) + step_timeout * (script.script.len() as u32 + 2)
+    }
+
+    async fn attempt(&self, case: &Case, script: &ClientCase, step_timeout: Duration) -> Attempt {
+        let ca = self.ca.as_deref();
+        Attempt::Done(run(case, script, &self.under_test, ca, step_timeout).await)
     }
 }
 

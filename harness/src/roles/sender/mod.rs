@@ -9,7 +9,7 @@ use smtp_protocol::address::{ForwardPath, Host, Mailbox, ReversePath};
 use smtp_protocol::client::{ClientConfig, Outgoing, Timeouts};
 
 use crate::outcome::Verdict;
-use crate::roles::CaseResult;
+use crate::roles::{Attempt, CaseResult, Role};
 
 mod mta;
 use crate::scenario::delivery::{DeliveryDef, Outcome};
@@ -49,6 +49,28 @@ fn note(text: String) -> Event {
     Event {
         dir: Dir::Note,
         data: text.into_bytes(),
+    }
+}
+
+impl Role for Sender {
+    type Part = DeliveryDef;
+
+    /// Each run may wait on a silent server or a DNS timeout.
+    fn waits(def: &DeliveryDef) -> Duration {
+        Duration::from_millis(500) * def.runs
+    }
+
+    /// A real MTA queues and retries on its own clock; the reference client's
+    /// timeouts are scaled down.
+    fn budget(&self, def: &DeliveryDef, _step_timeout: Duration) -> Duration {
+        match self {
+            Self::Mta(..) => Duration::from_secs(60) * def.runs,
+            _ => RUN_BUDGET * def.runs,
+        }
+    }
+
+    async fn attempt(&self, case: &Case, def: &DeliveryDef, _step_timeout: Duration) -> Attempt {
+        Attempt::Done(run(case, def, self).await)
     }
 }
 

@@ -50,7 +50,7 @@ pub(super) fn gate(case: &Case, target: &Target) -> Option<String> {
         );
     }
     if target.size_limit.is_none()
-        && case.steps.iter().any(|s| {
+        && case.steps().iter().any(|s| {
             matches!(
                 s.action,
                 Action::SendBody {
@@ -81,7 +81,7 @@ pub(super) fn gate(case: &Case, target: &Target) -> Option<String> {
         return Some(format!("the target profile does not define {{{{{var}}}}}"));
     }
     if case
-        .steps
+        .steps()
         .iter()
         .any(|s| matches!(s.action, Action::ExpectStored(_)))
     {
@@ -101,7 +101,7 @@ pub(super) fn gate(case: &Case, target: &Target) -> Option<String> {
     }
     if target.tls.implicit
         && case
-            .steps
+            .steps()
             .iter()
             .any(|s| matches!(s.action, Action::Starttls | Action::Handshake))
     {

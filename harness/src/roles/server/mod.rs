@@ -8,7 +8,7 @@ use smtp_protocol::data::dot_stuff;
 use smtp_protocol::ehlo::EhloResponse;
 use smtp_protocol::reply::{ParsedReply, ReplyCode};
 
-use super::{Attempt, CaseResult};
+use super::{Attempt, CaseResult, Role};
 use crate::outcome::Verdict;
 use crate::scenario::load::{Action, Case, Cuts, LocatedAction};
 use crate::scenario::template::{self, Vars};
@@ -26,6 +26,36 @@ pub(crate) use stored::ABSENT_WAIT;
 use gate::gate;
 use judge::{check, describe, not_ended, real_end};
 use stored::expect_stored;
+
+impl Role for Target {
+    type Part = [LocatedAction];
+
+    fn waits(steps: &[LocatedAction]) -> Duration {
+        steps
+            .iter()
+            .map(|s| match &s.action {
+                Action::Silence(d) | Action::Pause(d) | Action::NotEnded { wait: d, .. } => *d,
+                Action::ExpectStored(c) if c.spec.absent => ABSENT_WAIT,
+                _ => Duration::ZERO,
+            })
+            .sum()
+    }
+
+    /// Every step may take the step timeout, plus slack for the greeting and the
+    /// close, plus what the case waits on purpose.
+    fn budget(&self, steps: &[LocatedAction], step_timeout: Duration) -> Duration {
+        step_timeout * (steps.len() as u32 + 2) + Self::waits(steps)
+    }
+
+    fn attempt<'a>(
+        &'a self,
+        case: &'a Case,
+        _steps: &'a [LocatedAction],
+        step_timeout: Duration,
+    ) -> impl std::future::Future<Output = Attempt> + Send + 'a {
+        run(case, self, step_timeout)
+    }
+}
 
 /// How a step went wrong.
 enum Failure {
@@ -77,7 +107,7 @@ pub async fn run(case: &Case, target: &Target, step_timeout: Duration) -> Attemp
     let mut ehlo: Option<EhloResponse> = None;
     let mut outcome = Ok(());
     let mut warnings: Vec<(usize, &LocatedAction, String)> = Vec::new();
-    for (n, step) in case.steps.iter().enumerate() {
+    for (n, step) in case.steps().iter().enumerate() {
         let mut noted = Vec::new();
         let result = run_step(
             &mut conn,

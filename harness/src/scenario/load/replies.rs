@@ -146,7 +146,7 @@ pub fn listed(to: ReplyTo) -> Vec<u16> {
 /// and a client case held to MUST without the sentence that makes it one.
 pub fn lint(case: &Case) -> Vec<LoadError> {
     let mut problems = Vec::new();
-    if case.client.is_some()
+    if case.client().is_some()
         && case.spec.level == crate::scenario::Level::Must
         && case.spec.quote.is_none()
     {
@@ -158,7 +158,7 @@ pub fn lint(case: &Case) -> Vec<LoadError> {
             ),
         ));
     }
-    for step in &case.steps {
+    for step in case.steps() {
         let Action::Expect(m) = &step.action else {
             continue;
         };

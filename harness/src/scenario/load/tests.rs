@@ -38,8 +38,8 @@ fn a_good_file_loads() {
     let cases = parse(GOOD, Path::new("suite.yaml")).expect("valid");
     assert_eq!(cases.len(), 1);
     assert_eq!(cases[0].id, "test.good/rcpt-before-mail");
-    assert_eq!(cases[0].steps.len(), 10);
-    assert_eq!(cases[0].steps[1].line, 8);
+    assert_eq!(cases[0].steps().len(), 10);
+    assert_eq!(cases[0].steps()[1].line, 8);
 }
 
 #[test]
@@ -150,7 +150,7 @@ fn delivery_blocks_are_checked_and_located() {
         "      zones:\n        example.test:\n          \"@\": { MX: [\"10 mx1\"] }\n          mx1: { A: [127.0.0.2] }\n      servers:\n        127.0.0.2: { rcpt: 451 }\n      expect: { outcome: deferred, tried: [127.0.0.2] }\n",
     );
     let cases = parse(&good, Path::new("suite.yaml")).expect("valid");
-    assert!(cases[0].delivery.is_some() && cases[0].steps.is_empty());
+    assert!(cases[0].delivery().is_some() && cases[0].steps().is_empty());
 
     let e = err(&good.replace("{ rcpt: 451 }", "acept"));
     assert!(
@@ -184,7 +184,7 @@ fn delivery_blocks_are_checked_and_located() {
 fn client_blocks_are_checked_and_located() {
     let good = "suite: test.client\ncases:\n  - id: c\n    title: t\n    spec: { rfc: 5321, section: \"4.1.4\", level: MUST }\n    client:\n      mode: tls-required\n      script:\n        - reply: \"220 x\"\n        - expect: EHLO\n        - expect_data: { contains: ['\\r\\n.A'] }\n        - silence: 1s\n        - starttls\n";
     let cases = parse(good, Path::new("suite.yaml")).expect("valid");
-    let c = cases[0].client.as_ref().expect("a client case");
+    let c = cases[0].client().expect("a client case");
     assert_eq!(c.script.len(), 5);
     assert_eq!(c.script[1].line, 10);
     let e = err(&good.replace("expect: EHLO", "expect: HALLO"));

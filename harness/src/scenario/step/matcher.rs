@@ -3,8 +3,8 @@
 
 use regex::Regex;
 
-use super::super::{ExpectReply, ExpectSpec};
-use super::valid_id;
+use crate::scenario::valid_id;
+use crate::scenario::{ExpectReply, ExpectSpec};
 
 /// A reply matcher, checked and compiled.
 #[derive(Debug, Clone)]
