@@ -1,0 +1,249 @@
+//! Each step of a server case on the wire: what it sends, what it reads, and how what
+//! it read is judged. A new step kind is one arm of [`run_step`] (and of [`waits`] if it
+//! waits on purpose); its language side is `scenario/step/`.
+
+use std::time::Duration;
+
+use smtp_protocol::Command;
+use smtp_protocol::data::dot_stuff;
+use smtp_protocol::ehlo::EhloResponse;
+use smtp_protocol::reply::ReplyCode;
+
+use super::judge::{check, describe, not_ended, real_end};
+use super::stored::{ABSENT_WAIT, expect_stored};
+use super::{Failure, Target, conn_failure, expand, send_failure, unasked_421, unescaped};
+use crate::scenario::ExpectEhlo;
+use crate::scenario::load::{Action, Cuts, LocatedAction, Matcher};
+use crate::scenario::template::Vars;
+use crate::wire::{Conn, ConnError};
+
+/// How long a step waits on purpose, whatever the target does.
+pub(super) fn waits(action: &Action) -> Duration {
+    match action {
+        Action::Silence(d) | Action::Pause(d) | Action::NotEnded { wait: d, .. } => *d,
+        Action::ExpectStored(c) if c.spec.absent => ABSENT_WAIT,
+        _ => Duration::ZERO,
+    }
+}
+
+/// What the steps of one case share on their connection.
+pub(super) struct Session<'a> {
+    pub conn: Conn,
+    pub target: &'a Target,
+    pub vars: Vars,
+    /// The last multiline 250 (an EHLO reply), for `expect_ehlo`; a TLS handshake
+    /// clears it (RFC 3207 §4.2: the list is asked for again).
+    pub ehlo: Option<EhloResponse>,
+    /// The step timeout.
+    pub limit: Duration,
+}
+
+/// Run one step; SHOULD-level findings that do not stop the case go to `warnings`.
+pub(super) async fn run_step(
+    s: &mut Session<'_>,
+    step: &LocatedAction,
+    warnings: &mut Vec<String>,
+) -> Result<(), Failure> {
+    let limit = s.limit;
+    match &step.action {
+        Action::Send(line) => {
+            let mut bytes = expand(line, &s.vars)?.into_bytes();
+            bytes.extend_from_slice(b"\r\n");
+            send(&mut s.conn, &bytes, limit).await
+        }
+        Action::SendRaw(text) => {
+            let bytes = unescaped(text, &s.vars)?;
+            send(&mut s.conn, &bytes, limit).await
+        }
+        Action::SendBatch { lines, cuts } => send_batch(s, lines, cuts).await,
+        Action::SendBody {
+            text,
+            stuff,
+            exceed_size,
+        } => {
+            let bytes = body(s, text, *stuff, *exceed_size)?;
+            send(&mut s.conn, &bytes, limit).await
+        }
+        Action::Expect(m) => expect(s, m, warnings).await,
+        Action::NotEnded { wait, end } => {
+            not_ended(&mut s.conn, *wait).await?;
+            match end {
+                Some(end) => {
+                    let bytes = unescaped(end, &s.vars)?;
+                    real_end(&mut s.conn, &bytes, limit).await
+                }
+                None => Ok(()),
+            }
+        }
+        Action::ExpectEhlo(e) => expect_ehlo(s.ehlo.as_ref(), e),
+        Action::ExpectClose => s
+            .conn
+            .closed(limit)
+            .await
+            .map_err(|e| Failure::Mismatch(format!("the connection stayed open: {e}"))),
+        Action::Silence(d) => silence(&mut s.conn, *d).await,
+        Action::Starttls => starttls(s).await,
+        Action::Handshake => {
+            s.ehlo = None;
+            s.conn.handshake(limit).await.map_err(conn_failure)
+        }
+        Action::ExpectStored(e) => match expect_stored(s.target, &s.vars, e, limit).await {
+            Err(Failure::Mismatch(why)) if e.spec.given => Err(Failure::Unobservable(format!(
+                "a precondition was not met ({why}); the case could not reach what it tests"
+            ))),
+            other => other,
+        },
+        Action::Pause(d) => {
+            tokio::time::sleep(*d).await;
+            Ok(())
+        }
+    }
+}
+
+async fn send(conn: &mut Conn, bytes: &[u8], limit: Duration) -> Result<(), Failure> {
+    match conn.send(bytes, limit).await {
+        Ok(()) => Ok(()),
+        Err(e) => Err(send_failure(conn, e).await),
+    }
+}
+
+/// A pipelined batch (RFC 2920 §3.1), in one write or cut where the step says.
+async fn send_batch(s: &mut Session<'_>, lines: &[String], cuts: &Cuts) -> Result<(), Failure> {
+    let mut bytes = Vec::new();
+    for line in lines {
+        bytes.extend_from_slice(expand(line, &s.vars)?.as_bytes());
+        bytes.extend_from_slice(b"\r\n");
+    }
+    let at: Vec<usize> = match cuts {
+        Cuts::None => Vec::new(),
+        Cuts::Each => (1..bytes.len()).collect(),
+        Cuts::At(at) => {
+            if let Some(bad) = at.iter().find(|&&o| o >= bytes.len()) {
+                return Err(Failure::Scenario(format!(
+                    "split offset {bad} is not inside the {}-octet batch",
+                    bytes.len()
+                )));
+            }
+            at.clone()
+        }
+    };
+    match s.conn.send_pieces(&bytes, &at, s.limit).await {
+        Ok(()) => Ok(()),
+        Err(e) => Err(send_failure(&mut s.conn, e).await),
+    }
+}
+
+/// A message body, dot-stuffed and terminated if asked, padded past SIZE if asked.
+fn body(s: &Session<'_>, text: &str, stuff: bool, exceed_size: bool) -> Result<Vec<u8>, Failure> {
+    let mut body = unescaped(text, &s.vars)?;
+    if exceed_size {
+        let Some(limit) = s.target.size_limit else {
+            return Err(Failure::Unobservable(
+                "the target advertises no SIZE limit to exceed".into(),
+            ));
+        };
+        // Over the limit however the target counts: with LF or CRLF line ends (one
+        // octet per line apart), and by 10% more for headers it adds.
+        let line = [b'x'; 78];
+        let mut lines = 0u64;
+        while (body.len() as u64) <= limit + limit / 10 + lines {
+            body.extend_from_slice(&line);
+            body.extend_from_slice(b"\r\n");
+            lines += 1;
+        }
+    }
+    Ok(if stuff { dot_stuff(&body) } else { body })
+}
+
+/// One reply, judged by the matcher; a multiline 250 is kept for `expect_ehlo`.
+async fn expect(
+    s: &mut Session<'_>,
+    m: &Matcher,
+    warnings: &mut Vec<String>,
+) -> Result<(), Failure> {
+    let got = s.conn.reply(s.limit).await.map_err(conn_failure)?;
+    if got.reply.code == ReplyCode::OK && got.reply.lines.len() > 1 {
+        s.ehlo = Some(EhloResponse::from_reply(&got.reply).0);
+    }
+    if let Err(f) = check(m, &got, warnings) {
+        return Err(unasked_421(&got).unwrap_or(f));
+    }
+    if let Some(name) = &m.capture {
+        // Lines joined by spaces: a captured value sent back must not smuggle a line
+        // end into a command.
+        s.vars
+            .insert(name.clone(), got.reply.text().replace(['\r', '\n'], " "));
+    }
+    Ok(())
+}
+
+/// A keyword (and parameter) of the last EHLO list, present or absent.
+fn expect_ehlo(ehlo: Option<&EhloResponse>, e: &ExpectEhlo) -> Result<(), Failure> {
+    let Some(resp) = ehlo else {
+        return Err(Failure::Scenario(
+            "no multiline 250 reply to EHLO was read before this step (send EHLO and expect \
+             its reply first)"
+                .into(),
+        ));
+    };
+    let line = resp
+        .lines
+        .iter()
+        .find(|l| l.keyword.eq_ignore_ascii_case(&e.keyword));
+    match (line, e.present) {
+        (None, true) => Err(Failure::Mismatch(format!(
+            "{} is not advertised",
+            e.keyword
+        ))),
+        (Some(_), false) => Err(Failure::Mismatch(format!("{} is advertised", e.keyword))),
+        (Some(l), true) => match &e.param {
+            Some(p) if !l.params.iter().any(|x| x.eq_ignore_ascii_case(p)) => Err(
+                Failure::Mismatch(format!("{} lacks the parameter {p}: {l}", e.keyword)),
+            ),
+            _ => Ok(()),
+        },
+        (None, false) => Ok(()),
+    }
+}
+
+/// Nothing may arrive for `quiet`; a close sends nothing, so it keeps the silence
+/// (later steps see the close), and a 421 is a refusal, not a finding.
+async fn silence(conn: &mut Conn, quiet: Duration) -> Result<(), Failure> {
+    match conn.silence(quiet).await {
+        Ok(None) | Err(ConnError::Closed) => Ok(()),
+        Ok(Some(bytes)) if is_421(&bytes) => Err(Failure::Refused(format!(
+            "the target said {:?}",
+            String::from_utf8_lossy(&bytes).trim_end()
+        ))),
+        Ok(Some(bytes)) => Err(Failure::Mismatch(format!(
+            "expected silence for {} ms, got {:?}",
+            quiet.as_millis(),
+            String::from_utf8_lossy(&bytes)
+        ))),
+        Err(e) => Err(conn_failure(e)),
+    }
+}
+
+/// STARTTLS, its 220, and the handshake (RFC 3207 §4).
+async fn starttls(s: &mut Session<'_>) -> Result<(), Failure> {
+    s.conn
+        .send(&Command::StartTls.to_bytes(), s.limit)
+        .await
+        .map_err(conn_failure)?;
+    let got = s.conn.reply(s.limit).await.map_err(conn_failure)?;
+    if got.reply.code != ReplyCode::SERVICE_READY {
+        return Err(unasked_421(&got).unwrap_or_else(|| {
+            Failure::Mismatch(format!("STARTTLS got {}", describe(&got.reply)))
+        }));
+    }
+    s.ehlo = None;
+    s.conn.handshake(s.limit).await.map_err(conn_failure)
+}
+
+/// Whether octets the target sent unasked are a 421 reply (read by the protocol
+/// crate's reply parser, as every reply is).
+fn is_421(bytes: &[u8]) -> bool {
+    let mut parser = smtp_protocol::reply::ReplyParser::new();
+    parser.push(bytes);
+    matches!(parser.next_reply(), Some(Ok(got)) if got.reply.code == ReplyCode::SERVICE_NOT_AVAILABLE)
+}
