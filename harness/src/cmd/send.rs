@@ -56,6 +56,36 @@ fn duration(what: &str, s: &str) -> Result<Duration, String> {
 }
 
 fn prepare(args: &SendArgs) -> Result<(Outgoing, SendOptions), String> {
+    let message = outgoing(args)?;
+    let mut options = SendOptions::new(client_config(args)?);
+    routing(args, &mut options)?;
+    for name in &args.deviate {
+        let d = SenderDeviation::from_name(name).ok_or_else(|| {
+            format!("deviation {name:?} does not exist (see send --list-deviations)")
+        })?;
+        options.deviations.push(d);
+    }
+    for name in &args.variant {
+        let v = ClientVariant::from_name(name)
+            .ok_or_else(|| format!("variant {name:?} does not exist (see send --list-variants)"))?;
+        v.apply(&mut options.client);
+        if v == ClientVariant::VerifyCa && args.ca.is_none() {
+            return Err("client-verify-ca needs --ca FILE (the certificates to trust)".into());
+        }
+    }
+    if let Some(path) = &args.ca {
+        options.trust = Some(trust(path)?);
+    }
+    options.seed = args.seed.unwrap_or_else(|| {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+    });
+    Ok((message, options))
+}
+
+/// The envelope and the content: `--message FILE`, `-` for stdin, or a generated one.
+fn outgoing(args: &SendArgs) -> Result<Outgoing, String> {
     let from_text = args.from.clone().unwrap_or_default();
     let from = if from_text.is_empty() || from_text == "<>" {
         ReversePath::Null
@@ -78,6 +108,11 @@ fn prepare(args: &SendArgs) -> Result<(Outgoing, SendOptions), String> {
         Some(p) => std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?,
         None => generated(&from_text, &args.to),
     };
+    Ok(Outgoing { from, to, content })
+}
+
+/// What the SMTP session does: EHLO name, TLS policy, AUTH, CHUNKING, PIPELINING.
+fn client_config(args: &SendArgs) -> Result<ClientConfig, String> {
     let helo = Host::parse(&args.helo).map_err(|e| format!("--helo {:?}: {e}", args.helo))?;
     let mut client = ClientConfig::new(helo);
     client.tls = match args.tls {
@@ -95,13 +130,17 @@ fn prepare(args: &SendArgs) -> Result<(Outgoing, SendOptions), String> {
     client.auth_without_tls = args.auth_without_tls;
     client.chunking = args.chunking;
     client.pipelining = !args.no_pipelining;
+    Ok(client)
+}
+
+/// Where and how patiently to deliver: resolver, server, port, timeouts, rounds.
+fn routing(args: &SendArgs, options: &mut SendOptions) -> Result<(), String> {
     if !(args.timeout_scale.is_finite() && args.timeout_scale > 0.0) {
         return Err(format!(
             "--timeout-scale {} must be above 0",
             args.timeout_scale
         ));
     }
-    let mut options = SendOptions::new(client);
     options.dns = args
         .dns
         .as_deref()
@@ -121,46 +160,29 @@ fn prepare(args: &SendArgs) -> Result<(Outgoing, SendOptions), String> {
         return Err(format!("--rounds {} must be 1 to 100", args.rounds));
     }
     options.rounds = args.rounds;
-    for name in &args.deviate {
-        let d = SenderDeviation::from_name(name).ok_or_else(|| {
-            format!("deviation {name:?} does not exist (see send --list-deviations)")
-        })?;
-        options.deviations.push(d);
-    }
-    for name in &args.variant {
-        let v = ClientVariant::from_name(name)
-            .ok_or_else(|| format!("variant {name:?} does not exist (see send --list-variants)"))?;
-        v.apply(&mut options.client);
-        if v == ClientVariant::VerifyCa && args.ca.is_none() {
-            return Err("client-verify-ca needs --ca FILE (the certificates to trust)".into());
-        }
-    }
-    if let Some(path) = &args.ca {
-        use rustls_pki_types::CertificateDer;
-        use rustls_pki_types::pem::PemObject;
-        let mut roots = rustls::RootCertStore::empty();
-        let certs = CertificateDer::pem_file_iter(path)
-            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+    Ok(())
+}
+
+/// `--ca FILE`: the certificates a verifying client trusts.
+fn trust(path: &std::path::Path) -> Result<Trust, String> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    let certs = CertificateDer::pem_file_iter(path)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("--ca {}: {e}", path.display()))?;
+    for c in certs {
+        roots
+            .add(c)
             .map_err(|e| format!("--ca {}: {e}", path.display()))?;
-        for c in certs {
-            roots
-                .add(c)
-                .map_err(|e| format!("--ca {}: {e}", path.display()))?;
-        }
-        if roots.is_empty() {
-            return Err(format!("--ca {}: no certificate", path.display()));
-        }
-        options.trust = Some(Trust {
-            roots: std::sync::Arc::new(roots),
-            name: None,
-        });
     }
-    options.seed = args.seed.unwrap_or_else(|| {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64)
-    });
-    Ok((Outgoing { from, to, content }, options))
+    if roots.is_empty() {
+        return Err(format!("--ca {}: no certificate", path.display()));
+    }
+    Ok(Trust {
+        roots: std::sync::Arc::new(roots),
+        name: None,
+    })
 }
 
 /// A minimal RFC 5322 message, so that `send` works without a file.

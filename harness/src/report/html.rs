@@ -76,6 +76,15 @@ fn transcript(c: &CaseReport) -> String {
 /// The HTML report of one run.
 pub fn render(report: &Report) -> String {
     let mut body = String::new();
+    header(&mut body, report);
+    counts(&mut body, report);
+    did_not_pass(&mut body, report);
+    by_section(&mut body, report);
+    page(&format!("smtpspec: {}", report.target.name), &body)
+}
+
+/// Who was tested, by which smtpspec, when, and what it advertised.
+fn header(body: &mut String, report: &Report) {
     let t = &report.target;
     let _ = writeln!(
         body,
@@ -94,6 +103,10 @@ pub fn render(report: &Report) -> String {
         "<p class=\"meta\">EHLO: <code>{}</code></p>",
         esc(&t.ehlo.join(" · "))
     );
+}
+
+/// Verdicts per level, and the requirements of the index as the run shows them.
+fn counts(body: &mut String, report: &Report) {
     body.push_str("<table><tr><th></th><th>pass</th><th>fail</th><th>warn</th><th>skip</th><th>error</th></tr>\n");
     let rows = std::iter::once(("all".to_owned(), report.summary)).chain(
         report
@@ -128,7 +141,10 @@ pub fn render(report: &Report) -> String {
         }
         body.push_str("</table>\n");
     }
-    // What did not pass comes first: it is what a reader is looking for.
+}
+
+/// What did not pass comes first: it is what a reader is looking for.
+fn did_not_pass(body: &mut String, report: &Report) {
     let mut open: Vec<&CaseReport> = report
         .cases
         .iter()
@@ -155,6 +171,10 @@ pub fn render(report: &Report) -> String {
         }
         body.push_str("</table>\n");
     }
+}
+
+/// Every case, by RFC section, with its transcript.
+fn by_section(body: &mut String, report: &Report) {
     let mut sections: BTreeMap<(u32, Vec<u32>), Vec<&CaseReport>> = BTreeMap::new();
     for c in &report.cases {
         sections
@@ -178,7 +198,6 @@ pub fn render(report: &Report) -> String {
         }
         body.push_str("</table>\n");
     }
-    page(&format!("smtpspec: {}", t.name), &body)
 }
 
 /// Every case id of `reports` with its requirement, in the order first seen.

@@ -8,16 +8,27 @@ use crate::scenario::load::{Action, Case};
 use smtp_protocol::ehlo::EhloLine;
 use smtp_protocol::reply::ReplyCode;
 
-/// Why the case does not apply to this target, if it does not.
+/// Why the case does not apply to this target, if it does not: the first of the
+/// preconditions below that fails.
 pub(super) fn gate(case: &Case, target: &Target) -> Option<String> {
+    greeting(case, target)
+        .or_else(|| keywords(case, target))
+        .or_else(|| size(case, target))
+        .or_else(|| variables(case, target))
+        .or_else(|| store(case, target))
+        .or_else(|| after_tls(case, target))
+}
+
+/// The greeting the case is for (220 unless it says otherwise).
+fn greeting(case: &Case, target: &Target) -> Option<String> {
     let ready = [ReplyCode::SERVICE_READY.get()];
     let wanted: &[u16] = if case.requires_greeting.is_empty() {
         &ready
     } else {
         &case.requires_greeting
     };
-    if !wanted.contains(&target.greeting_code) {
-        return Some(format!(
+    (!wanted.contains(&target.greeting_code)).then(|| {
+        format!(
             "the target greets with {}; the case is for {}",
             target.greeting_code,
             wanted
@@ -25,8 +36,12 @@ pub(super) fn gate(case: &Case, target: &Target) -> Option<String> {
                 .map(u16::to_string)
                 .collect::<Vec<_>>()
                 .join(" or ")
-        ));
-    }
+        )
+    })
+}
+
+/// `requires`: keywords the target must (or, with `!`, must not) advertise.
+fn keywords(case: &Case, target: &Target) -> Option<String> {
     for want in &case.requires {
         match want.strip_prefix('!') {
             // `!KEYWORD`: the case is about servers without the extension.
@@ -42,29 +57,37 @@ pub(super) fn gate(case: &Case, target: &Target) -> Option<String> {
             None => {}
         }
     }
-    if case.requires.iter().any(|k| k == SIZE_LIMIT) && target.size_limit.is_none() {
+    None
+}
+
+/// A fixed SIZE limit, for the cases that name it or pad a message past it.
+fn size(case: &Case, target: &Target) -> Option<String> {
+    if target.size_limit.is_some() {
+        return None;
+    }
+    if case.requires.iter().any(|k| k == SIZE_LIMIT) {
         return Some(
             "the target advertises SIZE without a fixed limit (no number, or 0); the case \
              needs one"
                 .into(),
         );
     }
-    if target.size_limit.is_none()
-        && case.steps().iter().any(|s| {
-            matches!(
-                s.action,
-                Action::SendBody {
-                    exceed_size: true,
-                    ..
-                }
-            )
-        })
-    {
-        return Some(
-            "the target advertises no SIZE limit (no number, or 0); the case needs one to exceed"
-                .into(),
-        );
-    }
+    let pads = case.steps().iter().any(|s| {
+        matches!(
+            s.action,
+            Action::SendBody {
+                exceed_size: true,
+                ..
+            }
+        )
+    });
+    pads.then(|| {
+        "the target advertises no SIZE limit (no number, or 0); the case needs one to exceed".into()
+    })
+}
+
+/// Every variable the case uses, and a recipient the target refuses when it uses one.
+fn variables(case: &Case, target: &Target) -> Option<String> {
     if let Some(reply) = &target.catch_all
         && case.uses.contains("target.bad_rcpt")
     {
@@ -73,32 +96,32 @@ pub(super) fn gate(case: &Case, target: &Target) -> Option<String> {
              the case needs a recipient it refuses"
         ));
     }
-    if let Some(var) = case
+    let var = case
         .uses
         .iter()
-        .find(|v| *v != "case.token" && !target.vars.contains_key(*v))
-    {
-        return Some(format!("the target profile does not define {{{{{var}}}}}"));
-    }
-    if case
+        .find(|v| *v != "case.token" && !target.vars.contains_key(*v))?;
+    Some(format!("the target profile does not define {{{{{var}}}}}"))
+}
+
+/// A readable store, for the cases that check the stored message.
+fn store(case: &Case, target: &Target) -> Option<String> {
+    let checks = case
         .steps()
         .iter()
-        .any(|s| matches!(s.action, Action::ExpectStored(_)))
-    {
-        match &target.mailbox {
-            None => {
-                return Some(
-                    "the case checks the stored message; the target profile gives no store to read"
-                        .into(),
-                );
-            }
-            Some(m) => {
-                if let Some(p) = m.problem() {
-                    return Some(p);
-                }
-            }
-        }
+        .any(|s| matches!(s.action, Action::ExpectStored(_)));
+    if !checks {
+        return None;
     }
+    match &target.mailbox {
+        None => Some(
+            "the case checks the stored message; the target profile gives no store to read".into(),
+        ),
+        Some(m) => m.problem(),
+    }
+}
+
+/// STARTTLS where the session is not already TLS, and the keywords needed after it.
+fn after_tls(case: &Case, target: &Target) -> Option<String> {
     if target.tls.implicit
         && case
             .steps()

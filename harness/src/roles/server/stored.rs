@@ -5,6 +5,8 @@ use std::time::{Duration, Instant};
 
 use super::Target;
 use super::{Failure, expand, unescaped};
+use crate::profile::store::{Mailbox, header_fields};
+use crate::scenario::load::StoredCheck;
 use crate::scenario::template::Vars;
 
 /// How long `expect_stored: { absent: true }` watches the mailbox.
@@ -14,7 +16,7 @@ pub(crate) const ABSENT_WAIT: Duration = Duration::from_secs(1);
 pub(super) async fn expect_stored(
     target: &Target,
     vars: &Vars,
-    check: &crate::scenario::load::StoredCheck,
+    check: &StoredCheck,
     limit: Duration,
 ) -> Result<(), Failure> {
     let Some(mailbox) = &target.mailbox else {
@@ -23,20 +25,31 @@ pub(super) async fn expect_stored(
             "the target profile gives no store to read".into(),
         ));
     };
-    let e = &check.spec;
     let token = vars.get("case.token").cloned().unwrap_or_default();
-    if e.absent {
-        let deadline = Instant::now() + ABSENT_WAIT.min(limit);
-        while Instant::now() < deadline {
-            if mailbox.find(token.as_bytes()).is_some() {
-                return Err(Failure::Mismatch(format!(
-                    "a message carrying {token} was stored"
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        return Ok(());
+    if check.spec.absent {
+        return absent(mailbox, &token, limit).await;
     }
+    let message = stored(mailbox, &token, limit).await?;
+    content(mailbox, &message, vars, check)?;
+    headers(&message, vars, check)
+}
+
+/// No message carrying `token` may appear while the store is watched.
+async fn absent(mailbox: &Mailbox, token: &str, limit: Duration) -> Result<(), Failure> {
+    let deadline = Instant::now() + ABSENT_WAIT.min(limit);
+    while Instant::now() < deadline {
+        if mailbox.find(token.as_bytes()).is_some() {
+            return Err(Failure::Mismatch(format!(
+                "a message carrying {token} was stored"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+/// The stored message carrying `token`, once it appears within `limit`.
+async fn stored(mailbox: &Mailbox, token: &str, limit: Duration) -> Result<Vec<u8>, Failure> {
     let deadline = Instant::now() + limit;
     let message = loop {
         if let Some(m) = mailbox.find(token.as_bytes()) {
@@ -54,6 +67,17 @@ pub(super) async fn expect_stored(
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
+    Ok(message)
+}
+
+/// `contains`, `matches` and `lacks` against the stored octets.
+fn content(
+    mailbox: &Mailbox,
+    message: &[u8],
+    vars: &Vars,
+    check: &StoredCheck,
+) -> Result<(), Failure> {
+    let e = &check.spec;
     let want =
         |t: &String| -> Result<Vec<u8>, Failure> { Ok(mailbox.as_stored(&unescaped(t, vars)?)) };
     let has = |needle: &[u8]| message.windows(needle.len().max(1)).any(|w| w == needle);
@@ -66,7 +90,7 @@ pub(super) async fn expect_stored(
             )));
         }
     }
-    let text = String::from_utf8_lossy(&message);
+    let text = String::from_utf8_lossy(message);
     if let Some(p) = check.patterns.iter().find(|p| !p.is_match(&text)) {
         return Err(Failure::Mismatch(format!(
             "the stored message does not match /{}/",
@@ -82,7 +106,12 @@ pub(super) async fn expect_stored(
             )));
         }
     }
-    let fields = crate::profile::store::header_fields(&message);
+    Ok(())
+}
+
+/// `headers`: each named field present, with the value or matching the pattern asked.
+fn headers(message: &[u8], vars: &Vars, check: &StoredCheck) -> Result<(), Failure> {
+    let fields = header_fields(message);
     for h in &check.headers {
         let found: Vec<&String> = fields
             .iter()

@@ -351,31 +351,7 @@ pub(super) fn check_step(step: &Step, captured: &mut BTreeSet<String>) -> Result
             check_text(t, true, captured)?;
             Action::SendRaw(t.clone())
         }
-        Step::SendBatch(b) => {
-            if b.lines.is_empty() {
-                return Err("a batch needs at least one line".into());
-            }
-            for t in &b.lines {
-                check_text(t, false, captured)?;
-                if t.contains(['\r', '\n']) {
-                    return Err("a line cannot hold CR or LF; use send_raw".into());
-                }
-            }
-            let cuts = match &b.split {
-                None => Cuts::None,
-                Some(Split::Every(_)) => Cuts::Each,
-                Some(Split::At(at)) => {
-                    if at.first() == Some(&0) || at.windows(2).any(|w| w[0] >= w[1]) {
-                        return Err("split offsets must be ascending and above 0".into());
-                    }
-                    Cuts::At(at.clone())
-                }
-            };
-            Action::SendBatch {
-                lines: b.lines.clone(),
-                cuts,
-            }
-        }
+        Step::SendBatch(b) => check_batch(b, captured)?,
         Step::SendBody(b) => {
             check_text(&b.text, true, captured)?;
             Action::SendBody {
@@ -384,16 +360,7 @@ pub(super) fn check_step(step: &Step, captured: &mut BTreeSet<String>) -> Result
                 exceed_size: b.exceed_size,
             }
         }
-        Step::Expect(spec) => {
-            let m = matcher(spec)?;
-            if let Some(name) = &m.capture {
-                if KNOWN.contains(&name.as_str()) {
-                    return Err(format!("capture {name:?} would hide a profile variable"));
-                }
-                captured.insert(name.clone());
-            }
-            Action::Expect(m)
-        }
+        Step::Expect(spec) => check_expect(spec, captured)?,
         Step::ExpectEhlo(e) => {
             if e.keyword.is_empty()
                 || !e
@@ -422,48 +389,89 @@ pub(super) fn check_step(step: &Step, captured: &mut BTreeSet<String>) -> Result
         }
         Step::Starttls => Action::Starttls,
         Step::Handshake => Action::Handshake,
-        Step::ExpectStored(e) => {
-            for t in e.contains.iter().chain(&e.lacks) {
-                check_text(t, true, captured)?;
-            }
-            if e.absent && !(e.contains.is_empty() && e.lacks.is_empty() && e.matches.is_empty()) {
-                return Err("absent: true cannot go with contains, lacks or matches".into());
-            }
-            if e.absent && !e.headers.is_empty() {
-                return Err("absent: true cannot go with headers".into());
-            }
-            let patterns = e
-                .matches
-                .iter()
-                .map(|p| Regex::new(p).map_err(|err| format!("bad pattern in matches: {err}")))
-                .collect::<Result<Vec<_>, _>>()?;
-            let mut headers = Vec::new();
-            for h in &e.headers {
-                if h.name.is_empty()
-                    || !h.name.bytes().all(|b| (33..=126).contains(&b) && b != b':')
-                {
-                    return Err(format!("{:?} is not a header field name", h.name));
-                }
-                if let Some(v) = &h.value {
-                    check_text(v, false, captured)?;
-                }
-                headers.push(HeaderMatch {
-                    name: h.name.clone(),
-                    value: h.value.clone(),
-                    matches: h
-                        .matches
-                        .as_deref()
-                        .map(Regex::new)
-                        .transpose()
-                        .map_err(|err| format!("bad pattern in headers: {err}"))?,
-                });
-            }
-            Action::ExpectStored(StoredCheck {
-                spec: e.clone(),
-                patterns,
-                headers,
-            })
-        }
+        Step::ExpectStored(e) => check_stored(e, captured)?,
         Step::Pause(d) => Action::Pause(duration(d)?),
     })
+}
+
+/// A pipelined batch: lines without line ends, and cuts inside it in ascending order.
+fn check_batch(b: &Batch, captured: &BTreeSet<String>) -> Result<Action, String> {
+    if b.lines.is_empty() {
+        return Err("a batch needs at least one line".into());
+    }
+    for t in &b.lines {
+        check_text(t, false, captured)?;
+        if t.contains(['\r', '\n']) {
+            return Err("a line cannot hold CR or LF; use send_raw".into());
+        }
+    }
+    let cuts = match &b.split {
+        None => Cuts::None,
+        Some(Split::Every(_)) => Cuts::Each,
+        Some(Split::At(at)) => {
+            if at.first() == Some(&0) || at.windows(2).any(|w| w[0] >= w[1]) {
+                return Err("split offsets must be ascending and above 0".into());
+            }
+            Cuts::At(at.clone())
+        }
+    };
+    Ok(Action::SendBatch {
+        lines: b.lines.clone(),
+        cuts,
+    })
+}
+
+/// An `expect`: its matcher, and the variable it captures (never a profile's).
+fn check_expect(spec: &ExpectSpec, captured: &mut BTreeSet<String>) -> Result<Action, String> {
+    let m = matcher(spec)?;
+    if let Some(name) = &m.capture {
+        if KNOWN.contains(&name.as_str()) {
+            return Err(format!("capture {name:?} would hide a profile variable"));
+        }
+        captured.insert(name.clone());
+    }
+    Ok(Action::Expect(m))
+}
+
+/// An `expect_stored`: texts, patterns and header checks compiled, and `absent`
+/// alone.
+fn check_stored(e: &ExpectStored, captured: &BTreeSet<String>) -> Result<Action, String> {
+    for t in e.contains.iter().chain(&e.lacks) {
+        check_text(t, true, captured)?;
+    }
+    if e.absent && !(e.contains.is_empty() && e.lacks.is_empty() && e.matches.is_empty()) {
+        return Err("absent: true cannot go with contains, lacks or matches".into());
+    }
+    if e.absent && !e.headers.is_empty() {
+        return Err("absent: true cannot go with headers".into());
+    }
+    let patterns = e
+        .matches
+        .iter()
+        .map(|p| Regex::new(p).map_err(|err| format!("bad pattern in matches: {err}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut headers = Vec::new();
+    for h in &e.headers {
+        if h.name.is_empty() || !h.name.bytes().all(|b| (33..=126).contains(&b) && b != b':') {
+            return Err(format!("{:?} is not a header field name", h.name));
+        }
+        if let Some(v) = &h.value {
+            check_text(v, false, captured)?;
+        }
+        headers.push(HeaderMatch {
+            name: h.name.clone(),
+            value: h.value.clone(),
+            matches: h
+                .matches
+                .as_deref()
+                .map(Regex::new)
+                .transpose()
+                .map_err(|err| format!("bad pattern in headers: {err}"))?,
+        });
+    }
+    Ok(Action::ExpectStored(StoredCheck {
+        spec: e.clone(),
+        patterns,
+        headers,
+    }))
 }
