@@ -12,7 +12,7 @@ use crate::outcome::Verdict;
 use crate::roles::{Attempt, CaseResult, Role};
 
 mod mta;
-use crate::scenario::delivery::{DeliveryDef, Outcome};
+use crate::scenario::delivery::{DeliveryDef, DeliveryExpect, Outcome};
 use crate::scenario::load::Case;
 use crate::send::{self, Delivery, SendOptions, SenderDeviation};
 use crate::wire::{Dir, Event};
@@ -226,50 +226,7 @@ fn judge(
         } else {
             String::new()
         };
-        let got = outcome_of(d);
-        let reasons: Vec<&str> = d.recipients.iter().map(|r| r.reason.as_str()).collect();
-        if let Some(want) = &e.outcome
-            && !want.allows(got)
-        {
-            return Err(format!(
-                "{run}wanted {}, got {} ({})",
-                want.describe(),
-                got.as_str(),
-                reasons.join("; ")
-            ));
-        }
-        if let Some(want) = &e.tried {
-            let got = tried(d);
-            if &got != want {
-                return Err(format!(
-                    "wanted the sender to try {}, it tried {}",
-                    list(want),
-                    list(&got)
-                ));
-            }
-        }
-        if let Some(want) = e.delivered_to {
-            let got: Vec<IpAddr> = d
-                .recipients
-                .iter()
-                .filter_map(|r| r.delivered_to.map(|a| a.ip()))
-                .collect();
-            if got.iter().any(|ip| *ip != want) || got.is_empty() {
-                return Err(format!(
-                    "{run}wanted delivery to {want}, got {}",
-                    list(&got)
-                ));
-            }
-        }
-        if let Some(pattern) = &e.reason {
-            let re = regex::Regex::new(pattern).map_err(|e| e.to_string())?;
-            if !reasons.iter().any(|r| re.is_match(r)) {
-                return Err(format!(
-                    "{run}no reason matches /{pattern}/: {}",
-                    reasons.join("; ")
-                ));
-            }
-        }
+        judge_run(e, &run, d)?;
     }
     if let Some(want) = e.connections
         && want != connections
@@ -284,36 +241,7 @@ fn judge(
         return Err(format!("the scripted server at {want} took no message"));
     }
     if !e.first_tried.is_empty() {
-        let mut first: BTreeMap<IpAddr, usize> = BTreeMap::new();
-        for d in deliveries {
-            if let Some(ip) = tried(d).first() {
-                *first.entry(*ip).or_default() += 1;
-            }
-        }
-        let runs = deliveries.len() as f64;
-        let shares: Vec<String> = first
-            .iter()
-            .map(|(ip, n)| format!("{ip} {n}/{}", deliveries.len()))
-            .collect();
-        transcript.push(note(format!(
-            "first tried over {} runs: {}",
-            deliveries.len(),
-            shares.join(", ")
-        )));
-        for (ip, [low, high]) in &e.first_tried {
-            let share = first.get(ip).copied().unwrap_or(0) as f64 / runs;
-            if share < *low || share > *high {
-                return Err(format!(
-                    "{ip} was tried first in {:.0}% of {} runs, wanted {:.0}–{:.0}% ({})",
-                    share * 100.0,
-                    deliveries.len(),
-                    low * 100.0,
-                    high * 100.0,
-                    shares.join(", ")
-                ));
-            }
-        }
-        return Ok(format!("first tried: {}", shares.join(", ")));
+        return first_tried(e, deliveries, transcript);
     }
     let d = &deliveries[0];
     Ok(format!(
@@ -321,4 +249,93 @@ fn judge(
         outcome_of(d).as_str(),
         list(&tried(d))
     ))
+}
+
+/// One delivery against the `expect:` block: outcome, addresses tried, where it was
+/// delivered, the reason given.
+fn judge_run(e: &DeliveryExpect, run: &str, d: &Delivery) -> Result<(), String> {
+    let got = outcome_of(d);
+    let reasons: Vec<&str> = d.recipients.iter().map(|r| r.reason.as_str()).collect();
+    if let Some(want) = &e.outcome
+        && !want.allows(got)
+    {
+        return Err(format!(
+            "{run}wanted {}, got {} ({})",
+            want.describe(),
+            got.as_str(),
+            reasons.join("; ")
+        ));
+    }
+    if let Some(want) = &e.tried {
+        let got = tried(d);
+        if &got != want {
+            return Err(format!(
+                "wanted the sender to try {}, it tried {}",
+                list(want),
+                list(&got)
+            ));
+        }
+    }
+    if let Some(want) = e.delivered_to {
+        let got: Vec<IpAddr> = d
+            .recipients
+            .iter()
+            .filter_map(|r| r.delivered_to.map(|a| a.ip()))
+            .collect();
+        if got.iter().any(|ip| *ip != want) || got.is_empty() {
+            return Err(format!(
+                "{run}wanted delivery to {want}, got {}",
+                list(&got)
+            ));
+        }
+    }
+    if let Some(pattern) = &e.reason {
+        let re = regex::Regex::new(pattern).map_err(|e| e.to_string())?;
+        if !reasons.iter().any(|r| re.is_match(r)) {
+            return Err(format!(
+                "{run}no reason matches /{pattern}/: {}",
+                reasons.join("; ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `first_tried`: over many runs, how often each address was tried first (RFC 5321
+/// §5.1: equal preferences in random order).
+fn first_tried(
+    e: &DeliveryExpect,
+    deliveries: &[Delivery],
+    transcript: &mut Vec<Event>,
+) -> Result<String, String> {
+    let mut first: BTreeMap<IpAddr, usize> = BTreeMap::new();
+    for d in deliveries {
+        if let Some(ip) = tried(d).first() {
+            *first.entry(*ip).or_default() += 1;
+        }
+    }
+    let runs = deliveries.len() as f64;
+    let shares: Vec<String> = first
+        .iter()
+        .map(|(ip, n)| format!("{ip} {n}/{}", deliveries.len()))
+        .collect();
+    transcript.push(note(format!(
+        "first tried over {} runs: {}",
+        deliveries.len(),
+        shares.join(", ")
+    )));
+    for (ip, [low, high]) in &e.first_tried {
+        let share = first.get(ip).copied().unwrap_or(0) as f64 / runs;
+        if share < *low || share > *high {
+            return Err(format!(
+                "{ip} was tried first in {:.0}% of {} runs, wanted {:.0}–{:.0}% ({})",
+                share * 100.0,
+                deliveries.len(),
+                low * 100.0,
+                high * 100.0,
+                shares.join(", ")
+            ));
+        }
+    }
+    Ok(format!("first tried: {}", shares.join(", ")))
 }

@@ -116,6 +116,60 @@ fn order(servers: &Scripted) -> Vec<IpAddr> {
         .unwrap_or_default()
 }
 
+/// Hand the MTA the message once and watch the scripted servers until every
+/// recipient's copy is taken or the profile's settle time is over: the address tried
+/// first, how the delivery ended (None when not every recipient was taken and the
+/// profile cannot say whether the rest is still queued), and notes for the transcript.
+async fn deliver_once(
+    profile: &SenderProfile,
+    inject: &[String],
+    rcpts: usize,
+    servers: &Scripted,
+    n: u32,
+) -> Result<(Option<IpAddr>, Option<Outcome>, Vec<Event>), String> {
+    let dir = profile.dir.as_deref();
+    let mut notes = Vec::new();
+    let seen = order(servers).len();
+    let before = delivered(servers);
+    let before_rcpts = servers.recipients_taken();
+    let out = command(inject, dir, Duration::from_secs(30)).await?;
+    if !out.is_empty() {
+        notes.push(note(format!("inject: {out}")));
+    }
+    // Watch until the servers took the message for every recipient (and a moment more
+    // for stray connections), or the settle time is over.
+    let all_taken = |s: &Scripted| s.recipients_taken() >= before_rcpts + rcpts;
+    let deadline = Instant::now() + profile.settle;
+    while Instant::now() < deadline {
+        if all_taken(servers) {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let tried = order(servers);
+    let outcome = match (all_taken(servers), &profile.queued) {
+        (true, _) => Some(Outcome::Delivered),
+        (false, Some(cmd)) if status(cmd, dir).await => Some(Outcome::Deferred),
+        (false, Some(_)) => Some(Outcome::Bounced),
+        (false, None) => None,
+    };
+    notes.push(note(format!(
+        "delivery {}: connections to {}; {} message(s) taken for {} of {} recipient(s){}",
+        n + 1,
+        list(&tried[seen..]),
+        delivered(servers) - before,
+        servers.recipients_taken() - before_rcpts,
+        rcpts,
+        match outcome {
+            Some(Outcome::Deferred) => "; the rest still queued (deferred)",
+            Some(Outcome::Bounced) => "; the rest gone from the queue (bounced)",
+            _ => "",
+        }
+    )));
+    Ok((tried.get(seen).copied(), outcome, notes))
+}
+
 /// Run one delivery case with `profile`'s MTA as the sender.
 pub(super) async fn run(
     case: &Case,
@@ -169,53 +223,18 @@ pub(super) async fn run(
     // cannot say whether the rest is still queued.
     let mut outcomes: Vec<Option<Outcome>> = Vec::new();
     for n in 0..def.runs {
-        let seen = order(&servers).len();
-        let before = delivered(&servers);
-        let before_rcpts = servers.recipients_taken();
-        match command(&inject, dir, Duration::from_secs(30)).await {
-            Ok(out) if !out.is_empty() => transcript.push(note(format!("inject: {out}"))),
-            Ok(_) => {}
+        match deliver_once(profile, &inject, to.len(), &servers, n).await {
+            Ok((first, outcome, notes)) => {
+                firsts.extend(first);
+                outcomes.push(outcome);
+                transcript.extend(notes);
+            }
             Err(e) => {
                 dns.stop().await;
                 servers.stop().await;
                 return fail(format!("inject: {e}"), transcript).await;
             }
         }
-        // Watch until the servers took the message for every recipient (and a moment
-        // more for stray connections), or the settle time is over.
-        let all_taken = |s: &Scripted| s.recipients_taken() >= before_rcpts + to.len();
-        let deadline = Instant::now() + profile.settle;
-        while Instant::now() < deadline {
-            if all_taken(&servers) {
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let tried = order(&servers);
-        if let Some(first) = tried.get(seen) {
-            firsts.push(*first);
-        }
-        let outcome = match (all_taken(&servers), &profile.queued) {
-            (true, _) => Some(Outcome::Delivered),
-            (false, Some(cmd)) if status(cmd, dir).await => Some(Outcome::Deferred),
-            (false, Some(_)) => Some(Outcome::Bounced),
-            (false, None) => None,
-        };
-        outcomes.push(outcome);
-        transcript.push(note(format!(
-            "delivery {}: connections to {}; {} message(s) taken for {} of {} recipient(s){}",
-            n + 1,
-            list(&tried[seen..]),
-            delivered(&servers) - before,
-            servers.recipients_taken() - before_rcpts,
-            to.len(),
-            match outcome {
-                Some(Outcome::Deferred) => "; the rest still queued (deferred)",
-                Some(Outcome::Bounced) => "; the rest gone from the queue (bounced)",
-                _ => "",
-            }
-        )));
         if let Some(reset) = &profile.reset
             && n + 1 < def.runs
         {
