@@ -247,39 +247,47 @@ pub struct LocatedServe {
     pub name: &'static str,
 }
 
+/// An `expect` of a client script, checked: the command line the client must send.
+#[derive(Debug, Clone)]
+pub struct CommandCheck {
+    /// Allowed verbs (empty: any).
+    pub verbs: Vec<smtp_protocol::Verb>,
+    /// The line must match.
+    pub matches: Option<regex::Regex>,
+    /// The line must not match.
+    pub lacks: Option<regex::Regex>,
+    /// A close instead is a failure.
+    pub required: bool,
+    /// Verbs that skip the case, and why.
+    pub skip_on: Vec<smtp_protocol::Verb>,
+    /// The reason of such a skip.
+    pub skip_why: String,
+    /// Replies sent at once, by verb.
+    pub answer: Vec<(smtp_protocol::Verb, Vec<u8>)>,
+}
+
+/// An `expect_data` of a client script, checked: the content after 354.
+#[derive(Debug, Clone)]
+pub struct DataMatch {
+    /// Must be in the unstuffed content.
+    pub contains: Vec<Vec<u8>>,
+    /// Must not be.
+    pub lacks: Vec<Vec<u8>>,
+    /// Bare CR or LF fails.
+    pub crlf_only: bool,
+    /// Dot lines that must arrive stuffed.
+    pub stuffed: Vec<String>,
+}
+
 /// A checked step.
 #[derive(Debug, Clone)]
 pub enum Serve {
     /// Send these octets.
     Send(Vec<u8>),
     /// Read a command line.
-    Expect {
-        /// Allowed verbs (empty: any).
-        verbs: Vec<smtp_protocol::Verb>,
-        /// The line must match.
-        matches: Option<regex::Regex>,
-        /// The line must not match.
-        lacks: Option<regex::Regex>,
-        /// A close instead is a failure.
-        required: bool,
-        /// Verbs that skip the case, and why.
-        skip_on: Vec<smtp_protocol::Verb>,
-        /// The reason of such a skip.
-        skip_why: String,
-        /// Replies sent at once, by verb.
-        answer: Vec<(smtp_protocol::Verb, Vec<u8>)>,
-    },
+    Expect(CommandCheck),
     /// Read the content after 354.
-    ExpectData {
-        /// Must be in the unstuffed content.
-        contains: Vec<Vec<u8>>,
-        /// Must not be.
-        lacks: Vec<Vec<u8>>,
-        /// Bare CR or LF fails.
-        crlf_only: bool,
-        /// Dot lines that must arrive stuffed.
-        stuffed: Vec<String>,
-    },
+    ExpectData(DataMatch),
     /// Nothing may arrive for this long.
     Silence(std::time::Duration),
     /// The client must close.
@@ -327,78 +335,7 @@ pub fn check_client(def: &ClientDef) -> Result<ClientCase, Vec<(u64, u64, String
     for spanned in &def.script {
         let (line, col) = (spanned.referenced.line(), spanned.referenced.column());
         let step = &spanned.value;
-        let action = match step {
-            ServeStep::Reply(r) => Ok(Serve::Send(r.to_bytes())),
-            ServeStep::ReplyRaw(t) => {
-                octets(std::slice::from_ref(t)).map(|mut v| Serve::Send(v.remove(0)))
-            }
-            ServeStep::Expect(ExpectCommand::Verb(v)) => verbs(v).map(|v| Serve::Expect {
-                verbs: v,
-                matches: None,
-                lacks: None,
-                required: true,
-                skip_on: Vec::new(),
-                skip_why: String::new(),
-                answer: Vec::new(),
-            }),
-            ServeStep::Expect(ExpectCommand::Full(f)) => (|| {
-                Ok(Serve::Expect {
-                    verbs: f
-                        .verbs
-                        .iter()
-                        .map(|v| verbs(v))
-                        .collect::<Result<Vec<_>, _>>()?
-                        .concat(),
-                    matches: pattern(&f.matches)?,
-                    lacks: pattern(&f.lacks)?,
-                    required: f.required,
-                    skip_on: f
-                        .skip_on
-                        .iter()
-                        .map(|v| verbs(v))
-                        .collect::<Result<Vec<_>, _>>()?
-                        .concat(),
-                    skip_why: f.skip_why.clone().unwrap_or_else(|| {
-                        "another right behaviour, which this case does not judge".into()
-                    }),
-                    answer: f
-                        .answer
-                        .iter()
-                        .map(|(v, line)| {
-                            let vs = verbs(v)?;
-                            if line.contains(['\r', '\n']) {
-                                return Err(format!("answer to {v}: one line, without CR or LF"));
-                            }
-                            let mut bytes = line.clone().into_bytes();
-                            bytes.extend_from_slice(b"\r\n");
-                            Ok(vs
-                                .into_iter()
-                                .map(move |v| (v, bytes.clone()))
-                                .collect::<Vec<_>>())
-                        })
-                        .collect::<Result<Vec<_>, _>>()?
-                        .concat(),
-                })
-            })(),
-            ServeStep::ExpectData(d) => (|| {
-                if let Some(bad) = d.stuffed.iter().find(|l| !l.starts_with('.')) {
-                    return Err(format!("stuffed: {bad:?} does not start with a dot"));
-                }
-                Ok(Serve::ExpectData {
-                    contains: octets(&d.contains)?,
-                    lacks: octets(&d.lacks)?,
-                    crlf_only: d.crlf_only,
-                    stuffed: d.stuffed.clone(),
-                })
-            })(),
-            ServeStep::Silence(d) => super::parse_duration(d)
-                .map(Serve::Silence)
-                .ok_or_else(|| format!("{d:?} is not a duration like 500ms or 2s")),
-            ServeStep::ExpectClose => Ok(Serve::ExpectClose),
-            ServeStep::Starttls => Ok(Serve::Starttls(false)),
-            ServeStep::StarttlsOrClose => Ok(Serve::Starttls(true)),
-            ServeStep::NeedsEhlo => Ok(Serve::NeedsEhlo),
-        };
+        let action = check_serve(step);
         match action {
             Ok(action) => script.push(LocatedServe {
                 action,
@@ -417,5 +354,83 @@ pub fn check_client(def: &ClientDef) -> Result<ClientCase, Vec<(u64, u64, String
         })
     } else {
         Err(problems)
+    }
+}
+
+/// One step of a client script, checked into what the client role plays.
+fn check_serve(step: &ServeStep) -> Result<Serve, String> {
+    match step {
+        ServeStep::Reply(r) => Ok(Serve::Send(r.to_bytes())),
+        ServeStep::ReplyRaw(t) => {
+            octets(std::slice::from_ref(t)).map(|mut v| Serve::Send(v.remove(0)))
+        }
+        ServeStep::Expect(ExpectCommand::Verb(v)) => verbs(v).map(|v| {
+            Serve::Expect(CommandCheck {
+                verbs: v,
+                matches: None,
+                lacks: None,
+                required: true,
+                skip_on: Vec::new(),
+                skip_why: String::new(),
+                answer: Vec::new(),
+            })
+        }),
+        ServeStep::Expect(ExpectCommand::Full(f)) => (|| {
+            Ok(Serve::Expect(CommandCheck {
+                verbs: f
+                    .verbs
+                    .iter()
+                    .map(|v| verbs(v))
+                    .collect::<Result<Vec<_>, _>>()?
+                    .concat(),
+                matches: pattern(&f.matches)?,
+                lacks: pattern(&f.lacks)?,
+                required: f.required,
+                skip_on: f
+                    .skip_on
+                    .iter()
+                    .map(|v| verbs(v))
+                    .collect::<Result<Vec<_>, _>>()?
+                    .concat(),
+                skip_why: f.skip_why.clone().unwrap_or_else(|| {
+                    "another right behaviour, which this case does not judge".into()
+                }),
+                answer: f
+                    .answer
+                    .iter()
+                    .map(|(v, line)| {
+                        let vs = verbs(v)?;
+                        if line.contains(['\r', '\n']) {
+                            return Err(format!("answer to {v}: one line, without CR or LF"));
+                        }
+                        let mut bytes = line.clone().into_bytes();
+                        bytes.extend_from_slice(b"\r\n");
+                        Ok(vs
+                            .into_iter()
+                            .map(move |v| (v, bytes.clone()))
+                            .collect::<Vec<_>>())
+                    })
+                    .collect::<Result<Vec<_>, _>>()?
+                    .concat(),
+            }))
+        })(),
+        ServeStep::ExpectData(d) => (|| {
+            if let Some(bad) = d.stuffed.iter().find(|l| !l.starts_with('.')) {
+                return Err(format!("stuffed: {bad:?} does not start with a dot"));
+            }
+            Ok(Serve::ExpectData(DataMatch {
+                contains: octets(&d.contains)?,
+                lacks: octets(&d.lacks)?,
+                crlf_only: d.crlf_only,
+                stuffed: d.stuffed.clone(),
+            }))
+        })(),
+        ServeStep::Silence(d) => super::parse_duration(d)
+            .map(Serve::Silence)
+            .ok_or_else(|| format!("{d:?} is not a duration like 500ms or 2s")),
+        ServeStep::ExpectClose => Ok(Serve::ExpectClose),
+        ServeStep::Starttls => Ok(Serve::Starttls(false)),
+        ServeStep::StarttlsOrClose => Ok(Serve::Starttls(true)),
+        ServeStep::NeedsEhlo => Ok(Serve::NeedsEhlo),
     }
 }

@@ -8,15 +8,13 @@ use std::time::{Duration, Instant};
 
 use smtp_protocol::line::{LineConfig, LineDecoder};
 use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
 
 mod io;
 mod launch;
+mod step;
 
-use io::{
-    Read, Stuffing, answer, check_stuffing, harness, next_line, read_data, refused_certificate,
-};
 use launch::{Exit, code_text, start_client};
+use step::{Flow, Session, serve_step};
 
 use crate::outcome::Verdict;
 use crate::profile::client::ClientProfile;
@@ -24,7 +22,7 @@ use crate::roles::{Attempt, CaseResult, Role};
 use crate::scenario::load::Case;
 use crate::scenario::serving::{ClientCase, ExitExpect, Serve};
 use crate::test_ca::TestCa;
-use crate::wire::{Conn, ConnError, Dir, Event};
+use crate::wire::{Conn, Dir, Event};
 
 /// The envelope the client is asked to send.
 pub const FROM: &str = "sender@client.smtpspec.test";
@@ -139,29 +137,9 @@ pub async fn run(
     let done = |verdict, reason: String, transcript| {
         CaseResult::new(case, verdict, reason, start, transcript)
     };
-    if let ClientUnderTest::Absent(why) = client {
-        return done(Verdict::Skip, why.clone(), Vec::new());
+    if let Some(why) = inapplicable(script, client) {
+        return done(Verdict::Skip, why, Vec::new());
     }
-    if let ClientUnderTest::Command(profile, _) = client
-        && !profile.commands.contains_key(&script.mode)
-    {
-        return done(
-            Verdict::Skip,
-            format!(
-                "the client profile gives no command for mode {}",
-                script.mode.as_str()
-            ),
-            Vec::new(),
-        );
-    }
-    let listener = match TcpListener::bind("127.0.0.1:0").await {
-        Ok(l) => l,
-        Err(e) => return done(Verdict::Error, format!("listen: {e}"), Vec::new()),
-    };
-    let addr = match listener.local_addr() {
-        Ok(a) => a,
-        Err(e) => return done(Verdict::Error, format!("listen: {e}"), Vec::new()),
-    };
     let limit = match client {
         ClientUnderTest::Command(p, _) => p.timeout,
         _ => Duration::from_secs(10),
@@ -177,38 +155,23 @@ pub async fn run(
             Err(e) => return done(Verdict::Error, e, Vec::new()),
         },
     };
-    let mut process = match start_client(client, script.mode, addr, ca) {
-        Ok(p) => p,
-        Err(e) => return done(Verdict::Error, e, Vec::new()),
+    let (conn, mut process) = match connect(client, script, ca, limit).await {
+        Ok(c) => c,
+        Err(why) => return done(Verdict::Error, why, Vec::new()),
     };
-    let accepted = tokio::select! {
-        a = tokio::time::timeout(limit, listener.accept()) => a,
-        exit = process.wait() => {
-            let exit = exit.unwrap_or(Exit { code: None, output: String::new() });
-            return done(
-                Verdict::Error,
-                format!("the client exited ({}) without connecting: {}", code_text(exit.code), exit.output),
-                Vec::new(),
-            );
-        }
+    let mut session = Session {
+        conn,
+        lines: LineDecoder::new(LineConfig {
+            max_line: 4096,
+            accept_bare_lf: true,
+        }),
+        step,
+        acceptor: &ca.acceptor,
+        seen: Seen::default(),
     };
-    let tcp = match accepted {
-        Ok(Ok((tcp, _))) => tcp,
-        Ok(Err(e)) => return done(Verdict::Error, format!("accept: {e}"), Vec::new()),
-        Err(_) => {
-            process.kill().await;
-            return done(
-                Verdict::Error,
-                format!("the client did not connect within {} ms", limit.as_millis()),
-                Vec::new(),
-            );
-        }
-    };
-    let mut conn = Conn::accepted(tcp);
-    let mut seen = Seen::default();
-    let played = play(&mut conn, script, step, &ca.acceptor, &mut seen).await;
+    let played = play(&mut session, script).await;
     // The script is over: hang up, and the client must now finish by itself.
-    let mut transcript = conn.into_transcript();
+    let mut transcript = session.conn.into_transcript();
     let exit = match tokio::time::timeout(limit, process.wait()).await {
         Ok(Ok(e)) => Some(e),
         _ => {
@@ -223,22 +186,82 @@ pub async fn run(
             e.output
         )));
     }
-    let mismatch = |why: String| {
-        let v = case.level().unmet();
-        done(v, why, transcript.clone())
+    let (verdict, reason) = judge(case, script, played, exit, &session.seen, limit);
+    done(verdict, reason, transcript)
+}
+
+/// Why the case cannot run with this client, if it cannot.
+fn inapplicable(script: &ClientCase, client: &ClientUnderTest) -> Option<String> {
+    match client {
+        ClientUnderTest::Absent(why) => Some(why.clone()),
+        ClientUnderTest::Command(profile, _) if !profile.commands.contains_key(&script.mode) => {
+            Some(format!(
+                "the client profile gives no command for mode {}",
+                script.mode.as_str()
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// Listen on 127.0.0.1, start the client, and take the connection it opens within
+/// `limit`; a client that exits or stays away first is an `error` with the reason.
+async fn connect(
+    client: &ClientUnderTest,
+    script: &ClientCase,
+    ca: &TestCa,
+    limit: Duration,
+) -> Result<(Conn, launch::Process), String> {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| format!("listen: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| format!("listen: {e}"))?;
+    let mut process = start_client(client, script.mode, addr, ca)?;
+    let accepted = tokio::select! {
+        a = tokio::time::timeout(limit, listener.accept()) => a,
+        exit = process.wait() => {
+            let exit = exit.unwrap_or(Exit { code: None, output: String::new() });
+            return Err(format!(
+                "the client exited ({}) without connecting: {}",
+                code_text(exit.code),
+                exit.output
+            ));
+        }
     };
+    match accepted {
+        Ok(Ok((tcp, _))) => Ok((Conn::accepted(tcp), process)),
+        Ok(Err(e)) => Err(format!("accept: {e}")),
+        Err(_) => {
+            process.kill().await;
+            Err(format!(
+                "the client did not connect within {} ms",
+                limit.as_millis()
+            ))
+        }
+    }
+}
+
+/// The verdict on a played script and the client's exit.
+fn judge(
+    case: &Case,
+    script: &ClientCase,
+    played: Result<Played, Located>,
+    exit: Option<Exit>,
+    seen: &Seen,
+    limit: Duration,
+) -> (Verdict, String) {
+    let mismatch = |why: String| (case.level().unmet(), why);
     match played {
         Err((n, line, name, Miss::Client(why))) => {
             return mismatch(format!("step {n} ({name} at line {line}): {why}"));
         }
         Err((n, line, name, Miss::Harness(why))) => {
-            return done(
+            return (
                 Verdict::Error,
                 format!("step {n} ({name} at line {line}): {why}"),
-                transcript,
             );
         }
-        Ok(Played::Skip(why)) => return done(Verdict::Skip, why, transcript),
+        Ok(Played::Skip(why)) => return (Verdict::Skip, why),
         Ok(Played::Done) => {}
     }
     let Some(exit) = exit else {
@@ -269,7 +292,7 @@ pub async fn run(
     } else {
         "the client behaved as scripted"
     };
-    done(Verdict::Pass, reason.into(), transcript)
+    (Verdict::Pass, reason.into())
 }
 
 type Located = (usize, u64, &'static str, Miss);
@@ -296,220 +319,12 @@ struct Seen {
 }
 
 /// Play the script; the error names the step.
-async fn play(
-    conn: &mut Conn,
-    script: &ClientCase,
-    step: Duration,
-    acceptor: &TlsAcceptor,
-    seen: &mut Seen,
-) -> Result<Played, Located> {
-    let mut lines = LineDecoder::new(LineConfig {
-        max_line: 4096,
-        accept_bare_lf: true,
-    });
-    for (n, s) in script.script.iter().enumerate() {
-        let at = |m: Miss| (n + 1, s.line, s.name, m);
-        match &s.action {
-            Serve::Send(bytes) => {
-                if !answer(conn, bytes, step, &mut lines, seen)
-                    .await
-                    .map_err(at)?
-                {
-                    return Ok(Played::Done);
-                }
-            }
-            Serve::Expect {
-                verbs,
-                matches,
-                lacks,
-                required,
-                skip_on,
-                skip_why,
-                answer,
-            } => {
-                let wanted = if verbs.is_empty() {
-                    "a command".to_string()
-                } else {
-                    verbs
-                        .iter()
-                        .map(|v| v.as_str())
-                        .collect::<Vec<_>>()
-                        .join(" or ")
-                };
-                let ready = lines.has_input();
-                let read = match next_line(conn, &mut lines, step).await {
-                    Err(Read::Conn(_)) if seen.gone => Ok(None),
-                    other => other,
-                };
-                let line = match read {
-                    Ok(Some(l)) => l,
-                    Ok(None) if !*required => return Ok(Played::Done),
-                    Ok(None) => {
-                        return Err(at(Miss::Client(format!(
-                            "the client closed the connection; wanted {wanted}"
-                        ))));
-                    }
-                    Err(Read::Timeout) => {
-                        return Err(at(Miss::Client(format!(
-                            "the client sent nothing within {} ms; wanted {wanted}",
-                            step.as_millis()
-                        ))));
-                    }
-                    Err(e) => return Err(at(e.into())),
-                };
-                let text = String::from_utf8_lossy(&line).into_owned();
-                let verb = line.split(|&b| b == b' ').next().unwrap_or_default();
-                let verb = smtp_protocol::Verb::from_bytes(verb);
-                seen.quit |= verb == Some(smtp_protocol::Verb::Quit);
-                // Already waiting when smtpspec looked: sent before the last reply.
-                seen.pipelined |= ready && n > 0;
-                if let Some(v @ (smtp_protocol::Verb::Ehlo | smtp_protocol::Verb::Helo)) = verb
-                    && seen.hello.is_none()
-                {
-                    seen.hello = Some(v);
-                }
-                if let Some(v) = verb.filter(|v| skip_on.contains(v)) {
-                    return Ok(Played::Skip(format!(
-                        "the client sent {} here: {skip_why}",
-                        v.as_str()
-                    )));
-                }
-                if !verbs.is_empty() && !verb.is_some_and(|v| verbs.contains(&v)) {
-                    return Err(at(Miss::Client(format!(
-                        "wanted {wanted}, the client sent {text:?}"
-                    ))));
-                }
-                if let Some(re) = matches
-                    && !re.is_match(&text)
-                {
-                    return Err(at(Miss::Client(format!("{text:?} does not match /{re}/"))));
-                }
-                if let Some(re) = lacks
-                    && re.is_match(&text)
-                {
-                    return Err(at(Miss::Client(format!(
-                        "{text:?} matches /{re}/, which it must not"
-                    ))));
-                }
-                if let Some((_, reply)) = answer.iter().find(|(v, _)| Some(*v) == verb)
-                    && !self::answer(conn, reply, step, &mut lines, seen)
-                        .await
-                        .map_err(at)?
-                {
-                    return Ok(Played::Done);
-                }
-            }
-            Serve::ExpectData {
-                contains,
-                lacks,
-                crlf_only,
-                stuffed,
-            } => {
-                let (body, raw) = read_data(conn, &mut lines, step, *crlf_only)
-                    .await
-                    .map_err(at)?;
-                match check_stuffing(&raw, stuffed) {
-                    Ok(()) => {}
-                    Err(Stuffing::Unstuffed(line)) => {
-                        return Err(at(Miss::Client(format!(
-                            "the line {line:?} went out unstuffed after a CRLF (RFC 5321 §4.5.2: \
-                             a line that starts with a period gets one more)"
-                        ))));
-                    }
-                    Err(Stuffing::NotALine(why)) => return Ok(Played::Skip(why)),
-                }
-                for c in contains {
-                    if !body.windows(c.len().max(1)).any(|w| w == c.as_slice()) {
-                        return Err(at(Miss::Client(format!(
-                            "the content lacks {:?} (after dot-unstuffing)",
-                            String::from_utf8_lossy(c)
-                        ))));
-                    }
-                }
-                for l in lacks {
-                    if body.windows(l.len().max(1)).any(|w| w == l.as_slice()) {
-                        return Err(at(Miss::Client(format!(
-                            "the content holds {:?}",
-                            String::from_utf8_lossy(l)
-                        ))));
-                    }
-                }
-            }
-            Serve::Silence(quiet) => {
-                if !lines.is_idle() {
-                    return Err(at(Miss::Client(format!(
-                        "the client sent {:?} while it had to wait",
-                        String::from_utf8_lossy(&lines.take_remaining())
-                    ))));
-                }
-                match conn.read_raw(*quiet).await {
-                    Err(ConnError::Timeout(_)) => {}
-                    Ok(b) if b.is_empty() => {
-                        return Err(at(Miss::Client(
-                            "the client closed the connection while it had to wait".into(),
-                        )));
-                    }
-                    Ok(b) => {
-                        return Err(at(Miss::Client(format!(
-                            "the client sent {:?} while it had to wait",
-                            String::from_utf8_lossy(&b)
-                        ))));
-                    }
-                    Err(e) => return Err(at(harness(e))),
-                }
-            }
-            Serve::NeedsEhlo => {
-                if seen.hello == Some(smtp_protocol::Verb::Helo) {
-                    return Ok(Played::Skip(
-                        "the client opened with HELO and so asked for no extension (RFC 5321 \
-                         §3.2 allows that): this case needs a client that says EHLO"
-                            .into(),
-                    ));
-                }
-            }
-            Serve::ExpectClose => match next_line(conn, &mut lines, step).await {
-                Ok(None) | Err(Read::Conn(ConnError::Io(_))) => return Ok(Played::Done),
-                Ok(Some(l)) => {
-                    return Err(at(Miss::Client(format!(
-                        "the client sent {:?} instead of closing",
-                        String::from_utf8_lossy(&l)
-                    ))));
-                }
-                Err(Read::Timeout) => {
-                    return Err(at(Miss::Client(format!(
-                        "the client kept the connection open for {} ms",
-                        step.as_millis()
-                    ))));
-                }
-                Err(e) => return Err(at(e.into())),
-            },
-            Serve::Starttls(may_close) => {
-                let early = lines.take_remaining();
-                if !early.is_empty() {
-                    return Err(at(Miss::Client(format!(
-                        "the client sent {:?} after STARTTLS, before the handshake",
-                        String::from_utf8_lossy(&early)
-                    ))));
-                }
-                match conn.accept_tls(acceptor, step).await {
-                    Ok(()) => {}
-                    // The client hung up instead of starting TLS: it refused to go on.
-                    Err(ConnError::Io(e))
-                        if *may_close && e.kind() == std::io::ErrorKind::UnexpectedEof =>
-                    {
-                        return Ok(Played::Done);
-                    }
-                    // A client that checks certificates and was not given the run's CA
-                    // is right to refuse: that says nothing about its SMTP.
-                    Err(e) if refused_certificate(&e) => {
-                        return Err(at(Miss::Harness(format!(
-                            "client refused the harness certificate ({e}); give it the run's \
-                             CA with {{ca}} or SMTPSPEC_CA"
-                        ))));
-                    }
-                    Err(e) => return Err(at(Miss::Client(format!("TLS handshake: {e}")))),
-                }
-            }
+async fn play(s: &mut Session<'_>, script: &ClientCase) -> Result<Played, Located> {
+    for (n, step) in script.script.iter().enumerate() {
+        match serve_step(s, n, &step.action).await {
+            Ok(Flow::Next) => {}
+            Ok(Flow::Stop(played)) => return Ok(played),
+            Err(miss) => return Err((n + 1, step.line, step.name, miss)),
         }
     }
     Ok(Played::Done)
