@@ -171,6 +171,64 @@ fn reply(code: u16, text: &str) -> Vec<u8> {
     }
 }
 
+/// A scripted session's transaction: the codes it answers with, and the recipients so
+/// far.
+struct Session {
+    codes: Codes,
+    /// RCPTs of the transaction so far.
+    rcpts: usize,
+    /// How many of them were accepted.
+    accepted: usize,
+}
+
+impl Session {
+    /// The reply to a command, as the script says; a multiline EHLO reply goes to
+    /// `out` at once (`None`).
+    fn answer(&mut self, verb: Option<Verb>, out: &mut Vec<u8>) -> Option<(u16, &'static str)> {
+        let codes = &self.codes;
+        Some(match verb {
+            Some(Verb::Ehlo) => match codes.ehlo.unwrap_or(250) {
+                250 => {
+                    out.extend(
+                        Reply::multiline(
+                            ReplyCode::OK,
+                            vec!["scripted.smtpspec.test".into(), "8BITMIME".into()],
+                        )
+                        .to_bytes(),
+                    );
+                    return None;
+                }
+                c => (c, "EHLO refused"),
+            },
+            Some(Verb::Helo) => (250, "scripted.smtpspec.test"),
+            Some(Verb::Mail) => {
+                (self.rcpts, self.accepted) = (0, 0);
+                (codes.mail.unwrap_or(250), "MAIL")
+            }
+            Some(Verb::Rcpt) => {
+                self.rcpts += 1;
+                let code = match (codes.rcpt, codes.rcpt_from) {
+                    (Some(code), Some(from)) if self.rcpts >= from => code,
+                    (Some(code), None) => code,
+                    _ => OK,
+                };
+                if code / 100 == 2 {
+                    self.accepted += 1;
+                }
+                (code, "RCPT")
+            }
+            Some(Verb::Data) => (codes.data.unwrap_or(354), "DATA"),
+            Some(Verb::Rset) => {
+                (self.rcpts, self.accepted) = (0, 0);
+                (OK, "OK")
+            }
+            Some(Verb::Noop) => (OK, "OK"),
+            Some(Verb::Quit) => (221, "bye"),
+            _ => (502, "not in the script"),
+        })
+    }
+}
+
 async fn serve(
     mut stream: TcpStream,
     script: ServerScript,
@@ -199,8 +257,11 @@ async fn serve(
     });
     let mut buf = vec![0u8; 16 * 1024];
     let mut data: Option<DataDecoder> = None;
-    // RCPTs of the transaction so far, and how many of them were accepted.
-    let (mut rcpts, mut accepted) = (0usize, 0usize);
+    let mut session = Session {
+        codes,
+        rcpts: 0,
+        accepted: 0,
+    };
     loop {
         let n = stream.read(&mut buf).await?;
         if n == 0 {
@@ -213,10 +274,12 @@ async fn serve(
                 if !d.is_done() {
                     break;
                 }
-                let code = codes.message.unwrap_or(250);
+                let code = session.codes.message.unwrap_or(250);
                 if code / 100 == 2 {
                     counts.messages.fetch_add(1, Ordering::SeqCst);
-                    counts.recipients.fetch_add(accepted, Ordering::SeqCst);
+                    counts
+                        .recipients
+                        .fetch_add(session.accepted, Ordering::SeqCst);
                 }
                 stream.write_all(&reply(code, "end of data")).await?;
                 data = None;
@@ -231,49 +294,11 @@ async fn serve(
             let mut out = Vec::new();
             let mut quit = false;
             while let Some(line) = lines.next_line() {
-                let verb = line.bytes.split(|&b| b == b' ').next().unwrap_or_default();
-                let (code, text) = match Verb::from_bytes(verb) {
-                    Some(Verb::Ehlo) => match codes.ehlo.unwrap_or(250) {
-                        250 => {
-                            out.extend(
-                                Reply::multiline(
-                                    ReplyCode::OK,
-                                    vec!["scripted.smtpspec.test".into(), "8BITMIME".into()],
-                                )
-                                .to_bytes(),
-                            );
-                            continue;
-                        }
-                        c => (c, "EHLO refused"),
-                    },
-                    Some(Verb::Helo) => (250, "scripted.smtpspec.test"),
-                    Some(Verb::Mail) => {
-                        (rcpts, accepted) = (0, 0);
-                        (codes.mail.unwrap_or(250), "MAIL")
-                    }
-                    Some(Verb::Rcpt) => {
-                        rcpts += 1;
-                        let code = match (codes.rcpt, codes.rcpt_from) {
-                            (Some(code), Some(from)) if rcpts >= from => code,
-                            (Some(code), None) => code,
-                            _ => OK,
-                        };
-                        if code / 100 == 2 {
-                            accepted += 1;
-                        }
-                        (code, "RCPT")
-                    }
-                    Some(Verb::Data) => (codes.data.unwrap_or(354), "DATA"),
-                    Some(Verb::Rset) => {
-                        (rcpts, accepted) = (0, 0);
-                        (OK, "OK")
-                    }
-                    Some(Verb::Noop) => (OK, "OK"),
-                    Some(Verb::Quit) => {
-                        quit = true;
-                        (221, "bye")
-                    }
-                    _ => (502, "not in the script"),
+                let verb =
+                    Verb::from_bytes(line.bytes.split(|&b| b == b' ').next().unwrap_or_default());
+                quit |= verb == Some(Verb::Quit);
+                let Some((code, text)) = session.answer(verb, &mut out) else {
+                    continue;
                 };
                 out.extend(reply(code, text));
                 if code == 354 {

@@ -265,17 +265,16 @@ pub async fn deliver(message: &Outgoing, options: &SendOptions) -> Delivery {
             break;
         }
         for (domain, members) in by_domain {
-            deliver_domain(
-                &domain,
-                &members,
-                &mut pending,
+            let run = DomainRun {
+                members: &members,
+                pending: &mut pending,
                 message,
                 options,
-                &own,
-                &mut rng,
-                &mut round,
-            )
-            .await;
+                round: &mut round,
+                any_temporary: false,
+                tried_any: false,
+            };
+            run.deliver(&domain, &own, &mut rng).await;
         }
         rounds.push(round);
         if pending.iter().all(|p| {
@@ -303,40 +302,82 @@ pub async fn deliver(message: &Outgoing, options: &SendOptions) -> Delivery {
     Delivery { rounds, recipients }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn deliver_domain(
-    domain: &str,
-    members: &[usize],
-    pending: &mut [Pending],
-    message: &Outgoing,
-    options: &SendOptions,
-    own: &[String],
-    rng: &mut Rng,
-    round: &mut Round,
-) {
-    let settle_all = |pending: &mut [Pending], d: Disposition, why: &str| {
-        for &i in members {
-            pending[i].result = Some((d, None, why.to_string()));
-        }
-    };
-    // A smarthost takes everything; no DNS.
-    let (hosts, dns) = if let Some(server) = options.server {
-        let c = Candidate {
-            host: server.ip().to_string(),
-            preference: None,
+/// A hop to one host: its name and preference, and the addresses to use when they are
+/// known without DNS (a smarthost).
+type Hop = (Candidate, Option<Vec<SocketAddr>>);
+
+/// One domain's recipients in one round: its route (RFC 5321 §5.1), then each host
+/// and address in order until every recipient is decided.
+struct DomainRun<'a> {
+    members: &'a [usize],
+    pending: &'a mut [Pending],
+    message: &'a Outgoing,
+    options: &'a SendOptions,
+    round: &'a mut Round,
+    /// A failure that may pass (a lookup, a connection, a 4xx) was seen.
+    any_temporary: bool,
+    /// At least one address was tried.
+    tried_any: bool,
+}
+
+impl DomainRun<'_> {
+    async fn deliver(mut self, domain: &str, own: &[String], rng: &mut Rng) {
+        let Some((hosts, dns)) = self.route(domain, own, rng).await else {
+            return;
         };
-        round.routes.push(RouteReport {
-            domain: domain.into(),
-            hosts: vec![c.clone()],
-            problem: None,
-        });
-        (vec![(c, Some(vec![server]))], None)
-    } else {
+        let first_only = self
+            .options
+            .deviations
+            .contains(&SenderDeviation::FirstHostOnly);
+        for (n, (candidate, fixed)) in hosts.into_iter().enumerate() {
+            if first_only && n > 0 {
+                break;
+            }
+            let Some(addrs) = self.addresses(&candidate, fixed, dns.as_ref()).await else {
+                continue;
+            };
+            for addr in addrs {
+                if !self.try_address(&candidate, addr).await {
+                    return;
+                }
+            }
+        }
+        self.settle_rest();
+    }
+
+    fn settle_all(&mut self, d: Disposition, why: &str) {
+        for &i in self.members {
+            self.pending[i].result = Some((d, None, why.to_string()));
+        }
+    }
+
+    /// The hosts to try, from the smarthost or from MX (with the resolver to find
+    /// their addresses); `None` when the recipients are already decided.
+    async fn route(
+        &mut self,
+        domain: &str,
+        own: &[String],
+        rng: &mut Rng,
+    ) -> Option<(Vec<Hop>, Option<Dns>)> {
+        let options = self.options;
+        // A smarthost takes everything; no DNS.
+        if let Some(server) = options.server {
+            let c = Candidate {
+                host: server.ip().to_string(),
+                preference: None,
+            };
+            self.round.routes.push(RouteReport {
+                domain: domain.into(),
+                hosts: vec![c.clone()],
+                problem: None,
+            });
+            return Some((vec![(c, Some(vec![server]))], None));
+        }
         let dns = match Dns::new(options.dns, options.dns_timeout) {
             Ok(d) => d,
             Err(e) => {
-                settle_all(pending, Disposition::Deferred, &e);
-                return;
+                self.settle_all(Disposition::Deferred, &e);
+                return None;
             }
         };
         let plan = route::plan(domain, dns.mx(domain).await, own, rng, &options.deviations);
@@ -355,117 +396,123 @@ async fn deliver_domain(
                 (h, None)
             }
             Plan::Bounce(why) => {
-                settle_all(pending, Disposition::Bounced, &why);
+                self.settle_all(Disposition::Bounced, &why);
                 (Vec::new(), Some(why))
             }
             Plan::Defer(why) => {
-                settle_all(pending, Disposition::Deferred, &why);
+                self.settle_all(Disposition::Deferred, &why);
                 (Vec::new(), Some(why))
             }
         };
-        round.routes.push(RouteReport {
+        self.round.routes.push(RouteReport {
             domain: domain.into(),
             hosts: hosts.clone(),
             problem,
         });
-        (hosts.into_iter().map(|h| (h, None)).collect(), Some(dns))
-    };
-    let mut any_temporary = false;
-    let mut tried_any = false;
-    let first_only = options.deviations.contains(&SenderDeviation::FirstHostOnly);
-    for (n, (candidate, fixed)) in hosts.into_iter().enumerate() {
-        if first_only && n > 0 {
-            break;
-        }
-        let addrs = match (fixed, &dns) {
-            (Some(a), _) => a,
-            (None, Some(dns)) => match dns.addresses(&candidate.host).await {
-                Answer::Records((ips, _alias)) => ips
-                    .into_iter()
-                    .map(|ip| SocketAddr::new(ip, options.port))
-                    .collect(),
-                other => {
-                    let why = match other {
-                        Answer::Temporary(w) => {
-                            any_temporary = true;
-                            format!("address lookup failed: {w}")
-                        }
-                        Answer::NxDomain => "the host does not exist (NXDOMAIN)".into(),
-                        _ => "the host has no address (no A or AAAA)".into(),
-                    };
-                    round.attempts.push(unreachable(&candidate, None, why));
-                    continue;
-                }
-            },
-            (None, None) => Vec::new(),
-        };
-        for addr in addrs {
-            let open: Vec<usize> = members
-                .iter()
-                .copied()
-                .filter(|&i| {
-                    pending[i]
-                        .result
-                        .as_ref()
-                        .is_none_or(|r| r.0 == Disposition::Deferred)
-                })
-                .collect();
-            if open.is_empty() {
-                return;
-            }
-            let offer = Outgoing {
-                from: message.from.clone(),
-                to: open.iter().map(|&i| pending[i].to.clone()).collect(),
-                content: message.content.clone(),
-            };
-            let mut conn = attempt::run(
-                addr,
-                options.client.clone(),
-                offer,
-                &options.timeouts,
-                options.connect_timeout,
-                options.trust.as_ref(),
-            )
-            .await;
-            deviate(&mut conn.results, &options.deviations);
-            tried_any = true;
-            if let Some(why) = conn.connect_error {
-                any_temporary = true;
-                round
-                    .attempts
-                    .push(unreachable(&candidate, Some(addr), why));
-                continue;
-            }
-            for (&i, r) in open.iter().zip(&conn.results) {
-                let to = if r.disposition == Disposition::Delivered {
-                    Some(addr)
-                } else {
-                    None
-                };
-                pending[i].result = Some((r.disposition, to, format!("{}: {}", addr, r.reason)));
-                if r.disposition == Disposition::Deferred {
-                    any_temporary = true;
-                }
-            }
-            round.attempts.push(report(
-                &candidate,
-                addr,
-                &conn.results,
-                &conn.findings,
-                conn.transcript,
-            ));
-        }
+        Some((hosts.into_iter().map(|h| (h, None)).collect(), Some(dns)))
     }
-    // Everything tried and still undecided: deferred, or bounced if no host could
-    // ever be used (every MX without an address, RFC 5321 §5.1).
-    for &i in members {
-        if pending[i].result.is_none() {
-            let (d, why) = if any_temporary || tried_any {
-                (Disposition::Deferred, "no host took the message")
-            } else {
-                (Disposition::Bounced, "no MX host has an address")
-            };
-            pending[i].result = Some((d, None, why.to_string()));
+
+    /// A host's addresses; `None` (with the attempt reported) when it has none now.
+    async fn addresses(
+        &mut self,
+        candidate: &Candidate,
+        fixed: Option<Vec<SocketAddr>>,
+        dns: Option<&Dns>,
+    ) -> Option<Vec<SocketAddr>> {
+        let dns = match (fixed, dns) {
+            (Some(a), _) => return Some(a),
+            (None, None) => return Some(Vec::new()),
+            (None, Some(dns)) => dns,
+        };
+        let why = match dns.addresses(&candidate.host).await {
+            Answer::Records((ips, _alias)) => {
+                return Some(
+                    ips.into_iter()
+                        .map(|ip| SocketAddr::new(ip, self.options.port))
+                        .collect(),
+                );
+            }
+            Answer::Temporary(w) => {
+                self.any_temporary = true;
+                format!("address lookup failed: {w}")
+            }
+            Answer::NxDomain => "the host does not exist (NXDOMAIN)".into(),
+            _ => "the host has no address (no A or AAAA)".into(),
+        };
+        self.round.attempts.push(unreachable(candidate, None, why));
+        None
+    }
+
+    /// One SMTP session with `addr` for the recipients still open; false when none is
+    /// left open.
+    async fn try_address(&mut self, candidate: &Candidate, addr: SocketAddr) -> bool {
+        let open: Vec<usize> = self
+            .members
+            .iter()
+            .copied()
+            .filter(|&i| {
+                self.pending[i]
+                    .result
+                    .as_ref()
+                    .is_none_or(|r| r.0 == Disposition::Deferred)
+            })
+            .collect();
+        if open.is_empty() {
+            return false;
+        }
+        let offer = Outgoing {
+            from: self.message.from.clone(),
+            to: open.iter().map(|&i| self.pending[i].to.clone()).collect(),
+            content: self.message.content.clone(),
+        };
+        let options = self.options;
+        let mut conn = attempt::run(
+            addr,
+            options.client.clone(),
+            offer,
+            &options.timeouts,
+            options.connect_timeout,
+            options.trust.as_ref(),
+        )
+        .await;
+        deviate(&mut conn.results, &options.deviations);
+        self.tried_any = true;
+        if let Some(why) = conn.connect_error {
+            self.any_temporary = true;
+            self.round
+                .attempts
+                .push(unreachable(candidate, Some(addr), why));
+            return true;
+        }
+        for (&i, r) in open.iter().zip(&conn.results) {
+            let to = (r.disposition == Disposition::Delivered).then_some(addr);
+            self.pending[i].result = Some((r.disposition, to, format!("{}: {}", addr, r.reason)));
+            if r.disposition == Disposition::Deferred {
+                self.any_temporary = true;
+            }
+        }
+        self.round.attempts.push(report(
+            candidate,
+            addr,
+            &conn.results,
+            &conn.findings,
+            conn.transcript,
+        ));
+        true
+    }
+
+    /// Everything tried and still undecided: deferred, or bounced if no host could
+    /// ever be used (every MX without an address, RFC 5321 §5.1).
+    fn settle_rest(&mut self) {
+        let (d, why) = if self.any_temporary || self.tried_any {
+            (Disposition::Deferred, "no host took the message")
+        } else {
+            (Disposition::Bounced, "no MX host has an address")
+        };
+        for &i in self.members {
+            if self.pending[i].result.is_none() {
+                self.pending[i].result = Some((d, None, why.to_string()));
+            }
         }
     }
 }
