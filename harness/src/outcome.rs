@@ -100,6 +100,66 @@ impl std::fmt::Display for Verdict {
     }
 }
 
+/// What a role observed that the requirement forbids, in words for the report: the
+/// case's level turns it into `fail` or `warn` ([`Level::unmet`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unmet(pub String);
+
+impl std::fmt::Display for Unmet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An [`Unmet`] from a format string.
+#[macro_export]
+macro_rules! unmet {
+    ($($arg:tt)*) => {
+        $crate::outcome::Unmet(format!($($arg)*))
+    };
+}
+
+/// A [`HarnessError`] from a format string.
+#[macro_export]
+macro_rules! harness_error {
+    ($($arg:tt)*) => {
+        $crate::outcome::HarnessError(format!($($arg)*))
+    };
+}
+
+/// Why the harness could not set up or observe what a case (or a run) needs: a server
+/// that would not start, a port taken, a process that would not run. Never the
+/// subject's fault: a case ends `error`, a run exits 3.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HarnessError(pub String);
+
+impl HarnessError {
+    /// A fault with what was being done: `HarnessError::during("listen", e)` reads
+    /// "listen: e".
+    pub fn during(what: &str, e: impl std::fmt::Display) -> Self {
+        Self(format!("{what}: {e}"))
+    }
+
+    /// A fault that is another error's message.
+    pub fn of(e: impl std::fmt::Display) -> Self {
+        Self(e.to_string())
+    }
+}
+
+impl std::fmt::Display for HarnessError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for HarnessError {}
+
+impl From<std::io::Error> for HarnessError {
+    fn from(e: std::io::Error) -> Self {
+        Self(e.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{Level, Verdict};

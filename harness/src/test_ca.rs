@@ -6,6 +6,7 @@
 //! (`{ca}` in a client profile, `SMTPSPEC_CA` in its environment) and keep checking:
 //! the suite judges its SMTP, and never asks it to switch verification off.
 
+use crate::outcome::HarnessError;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -41,19 +42,19 @@ impl std::fmt::Debug for TestCa {
 
 impl TestCa {
     /// A fresh CA and server certificate; the CA's PEM goes into a temporary file.
-    pub fn generate() -> Result<Self, String> {
+    pub fn generate() -> Result<Self, HarnessError> {
         let dir = tempfile::Builder::new()
             .prefix("smtpspec-ca-")
             .tempdir()
-            .map_err(|e| format!("test CA: {e}"))?;
+            .map_err(|e| crate::harness_error!("test CA: {e}"))?;
         let mut ca = Self::generate_in(dir.path())?;
         ca._dir = Some(dir);
         Ok(ca)
     }
 
     /// The same, with the PEM written into `dir`.
-    pub fn generate_in(dir: &Path) -> Result<Self, String> {
-        let err = |e: rcgen::Error| format!("test CA: {e}");
+    pub fn generate_in(dir: &Path) -> Result<Self, HarnessError> {
+        let err = |e: rcgen::Error| crate::harness_error!("test CA: {e}");
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         ca_params
@@ -80,16 +81,16 @@ impl TestCa {
         let leaf_key = KeyPair::generate().map_err(err)?;
         let leaf_cert = leaf.signed_by(&leaf_key, &ca).map_err(err)?;
         let key = PrivateKeyDer::try_from(leaf_key.serialize_der())
-            .map_err(|e| format!("test CA: key: {e}"))?;
+            .map_err(|e| crate::harness_error!("test CA: key: {e}"))?;
         let identity = reference_server::tls::Identity {
             chain: vec![leaf_cert.der().clone(), ca.der().clone()],
             key,
         };
-        let acceptor = identity.acceptor().map_err(|e| e.to_string())?;
+        let acceptor = identity.acceptor().map_err(HarnessError::of)?;
         let ca_pem = ca.pem();
         let ca_file = dir.join("smtpspec-test-ca.pem");
         std::fs::write(&ca_file, &ca_pem)
-            .map_err(|e| format!("test CA: {}: {e}", ca_file.display()))?;
+            .map_err(|e| crate::harness_error!("test CA: {}: {e}", ca_file.display()))?;
         Ok(Self {
             ca_pem,
             ca_der: ca.der().clone(),
@@ -100,11 +101,11 @@ impl TestCa {
     }
 
     /// Roots holding only this CA, for a client that verifies.
-    pub fn roots(&self) -> Result<Arc<rustls::RootCertStore>, String> {
+    pub fn roots(&self) -> Result<Arc<rustls::RootCertStore>, HarnessError> {
         let mut roots = rustls::RootCertStore::empty();
         roots
             .add(self.ca_der.clone())
-            .map_err(|e| format!("test CA: {e}"))?;
+            .map_err(|e| crate::harness_error!("test CA: {e}"))?;
         Ok(Arc::new(roots))
     }
 }

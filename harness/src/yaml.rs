@@ -59,6 +59,44 @@ impl fmt::Display for LoadError {
 
 impl std::error::Error for LoadError {}
 
+/// An [`Invalid`] from a format string, as `format!` takes it.
+#[macro_export]
+macro_rules! invalid {
+    ($($arg:tt)*) => {
+        $crate::yaml::Invalid(format!($($arg)*))
+    };
+}
+
+/// What is wrong with one value of a file (a step, a zone name, a pattern), for
+/// people; the caller knows where the value is and makes it a [`LoadError`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid(pub String);
+
+impl Invalid {
+    /// The message, to be located.
+    pub fn into_message(self) -> String {
+        self.0
+    }
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<String> for Invalid {
+    fn from(s: String) -> Self {
+        Self(s)
+    }
+}
+
+impl From<&str> for Invalid {
+    fn from(s: &str) -> Self {
+        Self(s.to_owned())
+    }
+}
+
 /// Deserialize YAML `text` read from `file`; the error names the file, line and
 /// column (the parser's message carries them).
 pub fn from_yaml<T: serde::de::DeserializeOwned>(text: &str, file: &Path) -> Result<T, LoadError> {

@@ -101,6 +101,6 @@ async fn a_plaintext_server_fails_discovery_over_implicit_tls() {
     )
     .await
     .expect_err("a plaintext greeting is not a TLS handshake");
-    assert!(err.contains("connect"), "{err}");
+    assert!(err.0.contains("connect"), "{err}");
     let _ = server.server.stop().await;
 }

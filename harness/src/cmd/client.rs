@@ -55,7 +55,7 @@ fn plan(args: &ClientArgs) -> Result<Plan, CliError> {
         ));
     }
     let profile = match (&args.client, args.command.is_empty()) {
-        (Some(p), _) => ClientProfile::load(p).map_err(CliError::usage)?,
+        (Some(p), _) => ClientProfile::load(p)?,
         (None, false) => ClientProfile::from_command(args.command.clone()),
         (None, true) => {
             return Err(CliError::usage(
@@ -111,7 +111,7 @@ fn execute(
         .iter()
         .map(|(mode, c)| format!("{}: {}", mode.as_str(), c.join(" ")))
         .collect();
-    let test_ca = TestCa::generate().map_err(CliError::untestable)?;
+    let test_ca = TestCa::generate()?;
     let subjects = Subjects {
         // The report's header describes the client under test in the place of a
         // server's address and greeting.

@@ -5,12 +5,13 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use smtpspec::dns;
+use smtpspec::outcome::HarnessError;
 
 use super::{CliError, CmdResult, Exit};
 use crate::cli::DnsArgs;
 
 pub(crate) fn main(args: DnsArgs) -> CmdResult {
-    let zones = dns::read_zones(&args.zone).map_err(CliError::usage)?;
+    let zones = dns::read_zones(&args.zone)?;
     let addr: SocketAddr = args.listen.parse().map_err(|_| {
         CliError::usage(format!(
             "--listen {:?} is not an address like 127.0.0.1:5300",
@@ -20,7 +21,7 @@ pub(crate) fn main(args: DnsArgs) -> CmdResult {
     let runtime = super::runtime()?;
     runtime.block_on(async move {
         // The library's messages name the DNS server already.
-        let untestable = |e: String| CliError::untestable(e.trim_start_matches("dns: "));
+        let untestable = |e: HarnessError| CliError::untestable(e.0.trim_start_matches("dns: "));
         let running = dns::serve(&zones, addr).await.map_err(untestable)?;
         let names: usize = zones.values().map(|n| n.len()).sum();
         eprintln!(

@@ -41,8 +41,8 @@ pub(crate) fn finish(
         target_name,
     };
     let report = Report::from_run(run, &context);
-    write(run, &report, args, use_color(args)).map_err(CliError::usage)?;
-    let judged = judge(&report, args).map_err(CliError::usage)?;
+    write(run, &report, args, use_color(args))?;
+    let judged = judge(&report, args)?;
     // A scenario found wrong while running says nothing about the target: the run is
     // a usage error, whatever the verdicts.
     let faults: Vec<&str> = run
@@ -128,7 +128,12 @@ fn render(format: Format, run: &Run, report: &Report, args: &RunArgs, color: boo
 }
 
 /// Write the report in every format asked for.
-pub(crate) fn write(run: &Run, report: &Report, args: &RunArgs, color: bool) -> Result<(), String> {
+pub(crate) fn write(
+    run: &Run,
+    report: &Report,
+    args: &RunArgs,
+    color: bool,
+) -> Result<(), CliError> {
     let formats = match (&args.output_dir, args.formats.is_empty()) {
         (Some(_), true) => vec![
             Format::Text,
@@ -144,7 +149,7 @@ pub(crate) fn write(run: &Run, report: &Report, args: &RunArgs, color: bool) -> 
         return Err("--output takes one --format; use --output-dir for several".into());
     }
     if let Some(dir) = &args.output_dir {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(|e| super::usage!("{}: {e}", dir.display()))?;
     }
     for f in formats {
         let color = color && args.output.is_none() && args.output_dir.is_none();
@@ -158,19 +163,20 @@ pub(crate) fn write(run: &Run, report: &Report, args: &RunArgs, color: bool) -> 
     Ok(())
 }
 
-pub(crate) fn save(path: &Path, body: &str) -> Result<(), String> {
-    std::fs::write(path, body).map_err(|e| format!("{}: {e}", path.display()))
+pub(crate) fn save(path: &Path, body: &str) -> Result<(), CliError> {
+    std::fs::write(path, body).map_err(|e| super::usage!("{}: {e}", path.display()))
 }
 
-pub(crate) fn read_report(path: &Path) -> Result<Report, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    Report::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))
+pub(crate) fn read_report(path: &Path) -> Result<Report, CliError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| super::usage!("{}: {e}", path.display()))?;
+    Report::from_json(&text).map_err(|e| super::usage!("{}: {e}", path.display()))
 }
 
 /// What the baseline and the known failures say about `report`, printed on standard
 /// error; `Ok(Some(true))` when they make the run non-conformant, `Ok(None)` when
 /// neither was given.
-pub(crate) fn judge(report: &Report, args: &RunArgs) -> Result<Option<bool>, String> {
+pub(crate) fn judge(report: &Report, args: &RunArgs) -> Result<Option<bool>, CliError> {
     let mut verdict = None;
     if let Some(path) = &args.baseline {
         let old = read_report(path)?;

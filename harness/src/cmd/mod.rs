@@ -21,6 +21,7 @@ use std::fmt;
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use smtpspec::outcome::HarnessError;
 use smtpspec::yaml::LoadError;
 
 /// The exit statuses of README.md: what scripts and CI read.
@@ -72,6 +73,32 @@ impl CliError {
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)
+    }
+}
+
+/// A [`CliError::usage`] from a format string.
+macro_rules! usage {
+    ($($arg:tt)*) => {
+        $crate::cmd::CliError::usage(format!($($arg)*))
+    };
+}
+pub(crate) use usage;
+
+impl From<String> for CliError {
+    fn from(message: String) -> Self {
+        Self::usage(message)
+    }
+}
+
+impl From<&str> for CliError {
+    fn from(message: &str) -> Self {
+        Self::usage(message)
+    }
+}
+
+impl From<HarnessError> for CliError {
+    fn from(e: HarnessError) -> Self {
+        Self::untestable(e.0)
     }
 }
 

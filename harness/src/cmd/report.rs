@@ -10,7 +10,7 @@ use crate::cli::{Format, ReportArgs};
 pub(crate) fn main(args: ReportArgs) -> CmdResult {
     let mut reports = Vec::new();
     for path in &args.reports {
-        let mut r = read_report(path).map_err(CliError::usage)?;
+        let mut r = read_report(path)?;
         if r.target.name.is_empty() {
             r.target.name = path
                 .file_stem()
@@ -32,7 +32,7 @@ pub(crate) fn main(args: ReportArgs) -> CmdResult {
         }
     };
     match &args.output {
-        Some(path) => save(path, &body).map_err(CliError::usage)?,
+        Some(path) => save(path, &body)?,
         None => print!("{body}"),
     }
     Ok(Exit::Conformant)

@@ -9,6 +9,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use reference_server::Variant;
 use smtp_protocol::server::Deviation;
+use smtpspec::outcome::HarnessError;
 use smtpspec::profile::embedded::{self, Embedded};
 use smtpspec::profile::launch::{self, Launched};
 use smtpspec::profile::sender::SenderProfile;
@@ -103,7 +104,7 @@ fn plan(args: &RunArgs) -> Result<Plan, CliError> {
     catalogue.filter(args.filter.as_deref());
     let sender = match &args.sender {
         Some(p) => {
-            let profile = SenderProfile::load(p).map_err(CliError::usage)?;
+            let profile = SenderProfile::load(p)?;
             // Only delivery cases test a sender; they share the MTA, its resolver
             // address and its SMTP port, so they run one at a time.
             catalogue.cases.retain(|c| c.delivery().is_some());
@@ -180,9 +181,7 @@ fn reference(args: &RunArgs) -> Result<Reference, CliError> {
 fn target_arg(target: Option<&str>) -> Result<TargetArg, CliError> {
     Ok(match target {
         None => TargetArg::Embedded,
-        Some(t) if is_profile(t) => TargetArg::Profile(Box::new(
-            Profile::load(Path::new(t)).map_err(CliError::usage)?,
-        )),
+        Some(t) if is_profile(t) => TargetArg::Profile(Box::new(Profile::load(Path::new(t))?)),
         Some(t) => TargetArg::Address(t.to_owned()),
     })
 }
@@ -204,7 +203,7 @@ struct Started {
 fn execute(args: &RunArgs, plan: &Plan) -> Result<Run, CliError> {
     let runtime = super::runtime()?;
     let untestable =
-        |e: String| CliError::untestable(format!("the target could not be tested: {e}"));
+        |e: HarnessError| CliError::untestable(format!("the target could not be tested: {e}"));
     runtime
         .block_on(async {
             let started = start(plan).await?;
@@ -232,7 +231,7 @@ fn execute(args: &RunArgs, plan: &Plan) -> Result<Run, CliError> {
             if let Some(e) = started.embedded {
                 let _ = e.server.stop().await;
             }
-            Ok::<_, String>(Run {
+            Ok::<_, HarnessError>(Run {
                 target: subjects.server,
                 started: begun,
                 finished: unix_now(),
@@ -244,7 +243,7 @@ fn execute(args: &RunArgs, plan: &Plan) -> Result<Run, CliError> {
 }
 
 /// Start (or find) the server under test.
-async fn start(plan: &Plan) -> Result<Started, String> {
+async fn start(plan: &Plan) -> Result<Started, HarnessError> {
     match &plan.target {
         TargetArg::Embedded => {
             let r = &plan.reference;
@@ -283,9 +282,9 @@ async fn start(plan: &Plan) -> Result<Started, String> {
         TargetArg::Address(t) => {
             let addr: SocketAddr = t
                 .to_socket_addrs()
-                .map_err(|e| format!("--target {t}: {e}"))?
+                .map_err(|e| HarnessError::during(&format!("--target {t}"), e))?
                 .next()
-                .ok_or_else(|| format!("--target {t}: no address"))?;
+                .ok_or_else(|| HarnessError(format!("--target {t}: no address")))?;
             let domain = "localhost";
             let vars = embedded::vars(
                 domain,
@@ -315,7 +314,7 @@ fn tls_settings(tls: &TlsOptions) -> TlsSettings {
 /// Who plays each role: the server discovered; the reference client as sender and as
 /// client under test when the embedded server is the target, or the sender profile;
 /// against another server, the other roles are absent and their cases skipped.
-fn subjects(plan: &Plan, server: runner::Target) -> Result<Subjects, String> {
+fn subjects(plan: &Plan, server: runner::Target) -> Result<Subjects, HarnessError> {
     let r = &plan.reference;
     let mut subjects = Subjects {
         server,

@@ -25,7 +25,7 @@ pub(crate) fn main(args: SendArgs) -> CmdResult {
         }
         return Ok(Exit::Conformant);
     }
-    let (message, options) = prepare(&args).map_err(CliError::usage)?;
+    let (message, options) = prepare(&args)?;
     let runtime = super::runtime()?;
     let delivery = runtime.block_on(send::deliver(&message, &options));
     match args.format {
@@ -42,20 +42,21 @@ pub(crate) fn main(args: SendArgs) -> CmdResult {
     })
 }
 
-fn address(what: &str, s: &str) -> Result<Mailbox, String> {
-    Mailbox::parse(s).map_err(|e| format!("{what} {s:?} is not an address: {e}"))
+fn address(what: &str, s: &str) -> Result<Mailbox, CliError> {
+    Mailbox::parse(s).map_err(|e| super::usage!("{what} {s:?} is not an address: {e}"))
 }
 
-fn socket(what: &str, s: &str) -> Result<SocketAddr, String> {
+fn socket(what: &str, s: &str) -> Result<SocketAddr, CliError> {
     s.parse()
-        .map_err(|_| format!("{what} {s:?} is not an address like 127.0.0.1:25"))
+        .map_err(|_| super::usage!("{what} {s:?} is not an address like 127.0.0.1:25"))
 }
 
-fn duration(what: &str, s: &str) -> Result<Duration, String> {
-    parse_duration(s).ok_or_else(|| format!("{what} {s:?} is not a duration like 500ms or 2s"))
+fn duration(what: &str, s: &str) -> Result<Duration, CliError> {
+    parse_duration(s)
+        .ok_or_else(|| super::usage!("{what} {s:?} is not a duration like 500ms or 2s"))
 }
 
-fn prepare(args: &SendArgs) -> Result<(Outgoing, SendOptions), String> {
+fn prepare(args: &SendArgs) -> Result<(Outgoing, SendOptions), CliError> {
     let message = outgoing(args)?;
     let mut options = SendOptions::new(client_config(args)?);
     routing(args, &mut options)?;
@@ -85,7 +86,7 @@ fn prepare(args: &SendArgs) -> Result<(Outgoing, SendOptions), String> {
 }
 
 /// The envelope and the content: `--message FILE`, `-` for stdin, or a generated one.
-fn outgoing(args: &SendArgs) -> Result<Outgoing, String> {
+fn outgoing(args: &SendArgs) -> Result<Outgoing, CliError> {
     let from_text = args.from.clone().unwrap_or_default();
     let from = if from_text.is_empty() || from_text == "<>" {
         ReversePath::Null
@@ -102,18 +103,18 @@ fn outgoing(args: &SendArgs) -> Result<Outgoing, String> {
             let mut buf = Vec::new();
             std::io::stdin()
                 .read_to_end(&mut buf)
-                .map_err(|e| format!("reading the message from stdin: {e}"))?;
+                .map_err(|e| super::usage!("reading the message from stdin: {e}"))?;
             buf
         }
-        Some(p) => std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?,
+        Some(p) => std::fs::read(p).map_err(|e| super::usage!("{}: {e}", p.display()))?,
         None => generated(&from_text, &args.to),
     };
     Ok(Outgoing { from, to, content })
 }
 
 /// What the SMTP session does: EHLO name, TLS policy, AUTH, CHUNKING, PIPELINING.
-fn client_config(args: &SendArgs) -> Result<ClientConfig, String> {
-    let helo = Host::parse(&args.helo).map_err(|e| format!("--helo {:?}: {e}", args.helo))?;
+fn client_config(args: &SendArgs) -> Result<ClientConfig, CliError> {
+    let helo = Host::parse(&args.helo).map_err(|e| super::usage!("--helo {:?}: {e}", args.helo))?;
     let mut client = ClientConfig::new(helo);
     client.tls = match args.tls {
         TlsArg::Never => TlsPolicy::Never,
@@ -134,9 +135,9 @@ fn client_config(args: &SendArgs) -> Result<ClientConfig, String> {
 }
 
 /// Where and how patiently to deliver: resolver, server, port, timeouts, rounds.
-fn routing(args: &SendArgs, options: &mut SendOptions) -> Result<(), String> {
+fn routing(args: &SendArgs, options: &mut SendOptions) -> Result<(), CliError> {
     if !(args.timeout_scale.is_finite() && args.timeout_scale > 0.0) {
-        return Err(format!(
+        return Err(super::usage!(
             "--timeout-scale {} must be above 0",
             args.timeout_scale
         ));
@@ -157,27 +158,27 @@ fn routing(args: &SendArgs, options: &mut SendOptions) -> Result<(), String> {
     options.dns_timeout = duration("--dns-timeout", &args.dns_timeout)?;
     options.retry_delay = duration("--retry-delay", &args.retry_delay)?;
     if args.rounds == 0 || args.rounds > 100 {
-        return Err(format!("--rounds {} must be 1 to 100", args.rounds));
+        return Err(super::usage!("--rounds {} must be 1 to 100", args.rounds));
     }
     options.rounds = args.rounds;
     Ok(())
 }
 
 /// `--ca FILE`: the certificates a verifying client trusts.
-fn trust(path: &std::path::Path) -> Result<Trust, String> {
+fn trust(path: &std::path::Path) -> Result<Trust, CliError> {
     use rustls_pki_types::CertificateDer;
     use rustls_pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     let certs = CertificateDer::pem_file_iter(path)
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| format!("--ca {}: {e}", path.display()))?;
+        .map_err(|e| super::usage!("--ca {}: {e}", path.display()))?;
     for c in certs {
         roots
             .add(c)
-            .map_err(|e| format!("--ca {}: {e}", path.display()))?;
+            .map_err(|e| super::usage!("--ca {}: {e}", path.display()))?;
     }
     if roots.is_empty() {
-        return Err(format!("--ca {}: no certificate", path.display()));
+        return Err(super::usage!("--ca {}: no certificate", path.display()));
     }
     Ok(Trust {
         roots: std::sync::Arc::new(roots),

@@ -21,7 +21,7 @@ pub(crate) fn main(args: ServeArgs) -> CmdResult {
         return Ok(Exit::Conformant);
     }
     let threads = args.threads;
-    let settings = settings(args).map_err(CliError::usage)?;
+    let settings = settings(args)?;
     let runtime = match threads {
         Some(0) => return Err(CliError::usage("--threads must be at least 1")),
         Some(1) => tokio::runtime::Builder::new_current_thread()
@@ -84,9 +84,9 @@ fn describe(settings: &reference_server::Settings) -> String {
     }
 }
 
-fn settings(args: ServeArgs) -> Result<reference_server::Settings, String> {
+fn settings(args: ServeArgs) -> Result<reference_server::Settings, CliError> {
     let mut file = match &args.config {
-        Some(path) => FileSettings::load(path).map_err(|e| e.to_string())?,
+        Some(path) => FileSettings::load(path).map_err(|e| CliError::usage(e.to_string()))?,
         None => FileSettings::default(),
     };
     if let Some(listen) = args.listen {
@@ -106,5 +106,5 @@ fn settings(args: ServeArgs) -> Result<reference_server::Settings, String> {
     }
     file.deviations.extend(args.deviate);
     file.variants.extend(args.variant);
-    file.resolve().map_err(|e| e.to_string())
+    file.resolve().map_err(|e| CliError::usage(e.to_string()))
 }

@@ -8,6 +8,8 @@
 
 pub mod zone;
 
+use crate::outcome::HarnessError;
+use crate::yaml::{Invalid, LoadError};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -46,22 +48,22 @@ pub struct FakeDns {
 }
 
 /// Read a zone file: YAML zones, with each problem located.
-pub fn read_zones(file: &Path) -> Result<Zones, String> {
-    let zones: Zones = crate::yaml::read_yaml(file).map_err(|e| e.to_string())?;
+pub fn read_zones(file: &Path) -> Result<Zones, LoadError> {
+    let zones: Zones = crate::yaml::read_yaml(file)?;
     let problems = zone::check(&zones);
     if problems.is_empty() {
         Ok(zones)
     } else {
-        Err(format!("{}: {}", file.display(), problems.join("; ")))
+        Err(LoadError::file(file, problems.join("; ")))
     }
 }
 
 impl FakeDns {
     /// Build the zones into a catalog; fails on names or targets that are not names.
-    pub fn new(zones: &Zones) -> Result<Self, String> {
+    pub fn new(zones: &Zones) -> Result<Self, Invalid> {
         let problems = zone::check(zones);
         if !problems.is_empty() {
-            return Err(problems.join("; "));
+            return Err(Invalid(problems.join("; ")));
         }
         let mut catalog = Catalog::new();
         let mut faults = HashMap::new();
@@ -155,7 +157,7 @@ fn absolute_or_root(label: &str, origin: &Name) -> Name {
     zone::absolute(label, origin).unwrap_or_else(|_| Name::root())
 }
 
-fn records(spec: &NameSpec, origin: &Name) -> Result<Vec<RData>, String> {
+fn records(spec: &NameSpec, origin: &Name) -> Result<Vec<RData>, Invalid> {
     let mut out = Vec::new();
     for mx in &spec.mx {
         out.push(RData::MX(MX::new(
@@ -224,27 +226,27 @@ impl Running {
     }
 
     /// Serve until the server fails.
-    pub async fn wait(mut self) -> Result<(), String> {
+    pub async fn wait(mut self) -> Result<(), HarnessError> {
         self.server
             .block_until_done()
             .await
-            .map_err(|e| format!("dns server: {e}"))
+            .map_err(|e| HarnessError::during("dns server", e))
     }
 }
 
 /// Start serving `zones` on `addr` (port 0 picks one; UDP gets the port TCP got).
-pub async fn serve(zones: &Zones, addr: SocketAddr) -> Result<Running, String> {
-    let handler = FakeDns::new(zones)?;
+pub async fn serve(zones: &Zones, addr: SocketAddr) -> Result<Running, HarnessError> {
+    let handler = FakeDns::new(zones).map_err(|e| HarnessError(e.into_message()))?;
     let log = handler.log();
     let tcp = TcpListener::bind(addr)
         .await
-        .map_err(|e| format!("dns: cannot listen on tcp {addr}: {e}"))?;
+        .map_err(|e| HarnessError::during(&format!("dns: cannot listen on tcp {addr}"), e))?;
     let addr = tcp
         .local_addr()
-        .map_err(|e| format!("dns: tcp listener: {e}"))?;
+        .map_err(|e| HarnessError::during("dns: tcp listener", e))?;
     let udp = UdpSocket::bind(addr)
         .await
-        .map_err(|e| format!("dns: cannot bind udp {addr}: {e}"))?;
+        .map_err(|e| HarnessError::during(&format!("dns: cannot bind udp {addr}"), e))?;
     let mut server = Server::new(handler);
     server.register_socket(udp);
     server.register_listener(tcp, Duration::from_secs(5), 64);

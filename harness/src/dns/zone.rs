@@ -14,6 +14,7 @@
 //! A name ending in `.` is absolute and must still lie inside its zone; `@` is the zone
 //! itself. MX exchanges and CNAME targets may point anywhere.
 
+use crate::yaml::Invalid;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -96,20 +97,21 @@ pub struct MxSpec {
 }
 
 impl TryFrom<String> for MxSpec {
-    type Error = String;
+    type Error = Invalid;
 
-    fn try_from(s: String) -> Result<Self, String> {
+    fn try_from(s: String) -> Result<Self, Invalid> {
         let mut words = s.split_whitespace();
         let (Some(p), Some(host), None) = (words.next(), words.next(), words.next()) else {
-            return Err(format!(
+            return Err(crate::invalid!(
                 "MX {s:?}: expected \"PREFERENCE HOST\", e.g. \"10 mx1\""
             ));
         };
-        let preference = p
-            .parse()
-            .map_err(|_| format!("MX {s:?}: the preference {p:?} is not a number 0-65535"))?;
+        let preference = p.parse().map_err(|_| {
+            crate::invalid!("MX {s:?}: the preference {p:?} is not a number 0-65535")
+        })?;
         if host != "." && host != "@" {
-            Name::from_ascii(host).map_err(|e| format!("MX {s:?}: {host:?} is not a name: {e}"))?;
+            Name::from_ascii(host)
+                .map_err(|e| crate::invalid!("MX {s:?}: {host:?} is not a name: {e}"))?;
         }
         Ok(Self {
             preference,
@@ -132,26 +134,27 @@ impl fmt::Display for MxSpec {
 
 /// A name of the zone file made absolute: `@` is the origin, a name ending in `.` is
 /// absolute, anything else is relative to the origin.
-pub fn absolute(name: &str, origin: &Name) -> Result<Name, String> {
+pub fn absolute(name: &str, origin: &Name) -> Result<Name, Invalid> {
     if name == "@" {
         return Ok(origin.clone());
     }
     if name == "." {
         return Ok(Name::root());
     }
-    let n = Name::from_ascii(name).map_err(|e| format!("{name:?} is not a domain name: {e}"))?;
+    let n = Name::from_ascii(name)
+        .map_err(|e| crate::invalid!("{name:?} is not a domain name: {e}"))?;
     if n.is_fqdn() {
         Ok(n)
     } else {
         n.append_domain(origin)
-            .map_err(|e| format!("{name:?} under {origin}: {e}"))
+            .map_err(|e| crate::invalid!("{name:?} under {origin}: {e}"))
     }
 }
 
 /// The origin of a zone, absolute.
-pub fn origin(zone: &str) -> Result<Name, String> {
-    let mut n =
-        Name::from_ascii(zone).map_err(|e| format!("zone {zone:?} is not a domain name: {e}"))?;
+pub fn origin(zone: &str) -> Result<Name, Invalid> {
+    let mut n = Name::from_ascii(zone)
+        .map_err(|e| crate::invalid!("zone {zone:?} is not a domain name: {e}"))?;
     n.set_fqdn(true);
     Ok(n)
 }
@@ -164,7 +167,7 @@ pub fn check(zones: &Zones) -> Vec<String> {
         let origin = match origin(zone) {
             Ok(o) => o,
             Err(e) => {
-                problems.push(e);
+                problems.push(e.into_message());
                 continue;
             }
         };

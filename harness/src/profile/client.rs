@@ -20,6 +20,7 @@
 //! `SMTPSPEC_FROM`, `SMTPSPEC_TO`, `SMTPSPEC_MESSAGE`, `SMTPSPEC_USER`,
 //! `SMTPSPEC_PASSWORD`, `SMTPSPEC_HELO`.
 
+use crate::yaml::LoadError;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -70,19 +71,16 @@ pub struct ClientProfile {
 
 impl ClientProfile {
     /// Read a profile file.
-    pub fn load(path: &Path) -> Result<Self, String> {
-        let file: ClientProfileFile = crate::yaml::read_yaml(path).map_err(|e| e.to_string())?;
+    pub fn load(path: &Path) -> Result<Self, LoadError> {
+        let file: ClientProfileFile = crate::yaml::read_yaml(path)?;
         let timeout = match &file.timeout {
             Some(t) => crate::scenario::parse_duration(t).ok_or_else(|| {
-                format!(
-                    "{}: timeout {t:?} is not a duration like 10s",
-                    path.display()
-                )
+                LoadError::file(path, format!("timeout {t:?} is not a duration like 10s"))
             })?,
             None => Duration::from_secs(10),
         };
         if file.commands.values().any(Vec::is_empty) {
-            return Err(format!("{}: a command is empty", path.display()));
+            return Err(LoadError::file(path, "a command is empty"));
         }
         let base = path.parent().unwrap_or(Path::new("."));
         Ok(Self {

@@ -1,6 +1,7 @@
 //! The embedded target: the reference server on 127.0.0.1:0, configured the way the
 //! catalogue's variables describe it, so that `smtpspec run` needs no setup.
 
+use crate::outcome::HarnessError;
 use std::path::PathBuf;
 
 use reference_server::settings::{FileSettings, StoreKind};
@@ -68,7 +69,7 @@ impl Embedded {
 }
 
 /// Start the reference server (with `deviations`).
-pub async fn start(deviations: &[Deviation]) -> Result<Embedded, String> {
+pub async fn start(deviations: &[Deviation]) -> Result<Embedded, HarnessError> {
     start_configured(deviations, |_| {}).await
 }
 
@@ -76,7 +77,7 @@ pub async fn start(deviations: &[Deviation]) -> Result<Embedded, String> {
 pub async fn start_with(
     deviations: &[Deviation],
     variants: &[Variant],
-) -> Result<Embedded, String> {
+) -> Result<Embedded, HarnessError> {
     start_configured(deviations, |f| {
         f.variants = variants.iter().map(|v| v.name().to_owned()).collect();
     })
@@ -88,11 +89,11 @@ pub async fn start_with(
 pub async fn start_configured(
     deviations: &[Deviation],
     configure: impl FnOnce(&mut FileSettings),
-) -> Result<Embedded, String> {
+) -> Result<Embedded, HarnessError> {
     let dir = tempfile::Builder::new()
         .prefix("smtpspec-run-")
         .tempdir()
-        .map_err(|e| format!("temporary Maildir: {e}"))?;
+        .map_err(|e| crate::harness_error!("temporary Maildir: {e}"))?;
     let mailbox = dir.path().join("Maildir");
     let mut file = FileSettings {
         listen: "127.0.0.1:0".into(),
@@ -106,10 +107,10 @@ pub async fn start_configured(
     file.users.insert("user".into(), "password".into());
     file.max_message_size = 1_000_000;
     configure(&mut file);
-    let settings = file.resolve().map_err(|e| e.to_string())?;
+    let settings = file.resolve().map_err(HarnessError::of)?;
     let mailbox_lf = settings.store_format.lf;
-    let server = Server::bind(settings).await.map_err(|e| e.to_string())?;
-    let running = server.spawn().map_err(|e| e.to_string())?;
+    let server = Server::bind(settings).await.map_err(HarnessError::of)?;
+    let running = server.spawn().map_err(HarnessError::of)?;
     let vars = vars(
         DOMAIN,
         &format!("alice@{DOMAIN}"),

@@ -3,6 +3,7 @@
 //! connections, and stop the whole group afterwards (also when the run fails), so a
 //! CI job needs no start/stop script around `smtpspec run`.
 
+use crate::outcome::HarnessError;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::net::SocketAddr;
@@ -45,20 +46,21 @@ fn tail(path: &PathBuf) -> String {
 }
 
 /// Start `launch` and wait until `addr` accepts a connection.
-pub async fn start(launch: &Launch, addr: SocketAddr) -> Result<Launched, String> {
+pub async fn start(launch: &Launch, addr: SocketAddr) -> Result<Launched, HarnessError> {
     let log = match &launch.log {
         Some(l) => l.clone(),
         None => std::env::temp_dir().join(format!("smtpspec-launch-{}.log", addr.port())),
     };
     if let Some(parent) = log.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+        std::fs::create_dir_all(parent)
+            .map_err(|e| crate::harness_error!("{}: {e}", parent.display()))?;
     }
-    let out = File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
-    let err = out.try_clone().map_err(|e| e.to_string())?;
+    let out = File::create(&log).map_err(|e| crate::harness_error!("{}: {e}", log.display()))?;
+    let err = out.try_clone().map_err(HarnessError::of)?;
     let (program, args) = launch
         .command
         .split_first()
-        .ok_or("launch.command is empty")?;
+        .ok_or_else(|| crate::harness_error!("launch.command is empty"))?;
     let mut cmd = Command::new(program);
     cmd.args(args)
         .stdin(Stdio::null())
@@ -68,7 +70,9 @@ pub async fn start(launch: &Launch, addr: SocketAddr) -> Result<Launched, String
     if let Some(dir) = &launch.dir {
         cmd.current_dir(dir);
     }
-    let child = cmd.spawn().map_err(|e| format!("launch {program}: {e}"))?;
+    let child = cmd
+        .spawn()
+        .map_err(|e| crate::harness_error!("launch {program}: {e}"))?;
     let mut launched = Launched {
         child,
         log,
@@ -82,7 +86,7 @@ pub async fn start(launch: &Launch, addr: SocketAddr) -> Result<Launched, String
     let start = Instant::now();
     loop {
         if let Ok(Some(status)) = launched.child.try_wait() {
-            return Err(format!(
+            return Err(crate::harness_error!(
                 "the launch command exited ({status}) before {addr} was ready; {}:\n    {}",
                 launched.log.display(),
                 tail(&launched.log)
@@ -98,7 +102,7 @@ pub async fn start(launch: &Launch, addr: SocketAddr) -> Result<Launched, String
             return Ok(launched);
         }
         if start.elapsed() > limit {
-            return Err(format!(
+            return Err(crate::harness_error!(
                 "{addr} did not accept connections within {} ms of the launch; {}:\n    {}",
                 limit.as_millis(),
                 launched.log.display(),

@@ -19,6 +19,7 @@
 //! max_runs: 5                  # cases that need more deliveries are skipped
 //! ```
 
+use crate::yaml::LoadError;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -85,9 +86,9 @@ pub struct SenderProfile {
 
 impl SenderProfile {
     /// Read a sender profile.
-    pub fn load(path: &Path) -> Result<Self, String> {
-        let f: File = crate::yaml::read_yaml(path).map_err(|e| e.to_string())?;
-        let at = |what: String| format!("{}: {what}", path.display());
+    pub fn load(path: &Path) -> Result<Self, LoadError> {
+        let f: File = crate::yaml::read_yaml(path)?;
+        let at = |what: String| LoadError::file(path, what);
         let dns = f.dns.parse().map_err(|_| {
             at(format!(
                 "dns {:?} is not an address like 127.0.0.1:53",

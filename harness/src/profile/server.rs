@@ -24,6 +24,8 @@
 //! Relative paths (maildir, launch dir, log) are relative to the profile's directory,
 //! so a profile works from any working directory.
 
+use crate::outcome::HarnessError;
+use crate::yaml::LoadError;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 
@@ -137,8 +139,8 @@ pub struct Launch {
 impl Profile {
     /// Read a profile; errors are located like scenario errors. Relative paths are
     /// resolved against the profile's directory.
-    pub fn load(path: &Path) -> Result<Self, String> {
-        let mut profile: Self = crate::yaml::read_yaml(path).map_err(|e| e.to_string())?;
+    pub fn load(path: &Path) -> Result<Self, LoadError> {
+        let mut profile: Self = crate::yaml::read_yaml(path)?;
         let base = path.parent().unwrap_or(Path::new("."));
         let base = if base.as_os_str().is_empty() {
             Path::new(".")
@@ -157,9 +159,9 @@ impl Profile {
             resolve(&mut st.path);
         }
         if profile.store.is_some() && profile.maildir.is_some() {
-            return Err(format!(
-                "{}: give the store once: store, or the older maildir",
-                path.display()
+            return Err(LoadError::file(
+                path,
+                "give the store once: store, or the older maildir",
             ));
         }
         if let Some(l) = profile.launch.as_mut() {
@@ -170,14 +172,14 @@ impl Profile {
                 resolve(log);
             }
             if l.command.is_empty() {
-                return Err(format!("{}: launch.command is empty", path.display()));
+                return Err(LoadError::file(path, "launch.command is empty"));
             }
             if let Some(t) = &l.ready_timeout
                 && crate::scenario::parse_duration(t).is_none()
             {
-                return Err(format!(
-                    "{}: launch.ready_timeout {t:?} is not a duration like 20s",
-                    path.display()
+                return Err(LoadError::file(
+                    path,
+                    format!("launch.ready_timeout {t:?} is not a duration like 20s"),
                 ));
             }
         }
@@ -185,12 +187,12 @@ impl Profile {
     }
 
     /// The address to connect to.
-    pub fn addr(&self) -> Result<SocketAddr, String> {
+    pub fn addr(&self) -> Result<SocketAddr, HarnessError> {
         self.address
             .to_socket_addrs()
-            .map_err(|e| format!("address {}: {e}", self.address))?
+            .map_err(|e| crate::harness_error!("address {}: {e}", self.address))?
             .next()
-            .ok_or_else(|| format!("address {}: no address", self.address))
+            .ok_or_else(|| crate::harness_error!("address {}: no address", self.address))
     }
 
     /// Where the harness reads what the target stored, if the profile says.

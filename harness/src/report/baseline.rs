@@ -76,8 +76,8 @@ struct KnownFile {
 ///   - id: security.smuggling/data-end-lf-dot-lf
 ///     reason: "LF.LF accepted until the upgrade to 3.9 (ticket 123)"
 /// ```
-pub fn read_known(path: &std::path::Path) -> Result<Vec<KnownFailure>, String> {
-    let file: KnownFile = crate::yaml::read_yaml(path).map_err(|e| e.to_string())?;
+pub fn read_known(path: &std::path::Path) -> Result<Vec<KnownFailure>, crate::yaml::LoadError> {
+    let file: KnownFile = crate::yaml::read_yaml(path)?;
     Ok(file.known_failures)
 }
 

@@ -246,6 +246,29 @@ pub struct CaseReport {
     pub harness_role: Option<String>,
 }
 
+/// Why a JSON report could not be read back.
+#[derive(Debug)]
+pub enum ReadError {
+    /// Not JSON, or not this shape (with the line and column).
+    Json(serde_json::Error),
+    /// Another version of the schema.
+    Version(u32),
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Json(e) => write!(f, "{e}"),
+            Self::Version(v) => write!(
+                f,
+                "schema_version {v} (this smtpspec reads {SCHEMA_VERSION})"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ReadError {}
+
 /// How a run was made, for the report.
 #[derive(Debug, Clone, Default)]
 pub struct Context {
@@ -422,13 +445,10 @@ impl Report {
     }
 
     /// Read a JSON report; the error names what is wrong and where.
-    pub fn from_json(text: &str) -> Result<Self, String> {
-        let report: Self = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    pub fn from_json(text: &str) -> Result<Self, ReadError> {
+        let report: Self = serde_json::from_str(text).map_err(ReadError::Json)?;
         if report.schema_version != SCHEMA_VERSION {
-            return Err(format!(
-                "schema_version {} (this smtpspec reads {SCHEMA_VERSION})",
-                report.schema_version
-            ));
+            return Err(ReadError::Version(report.schema_version));
         }
         Ok(report)
     }

@@ -5,6 +5,7 @@
 //! Commands are read with the protocol crate's line decoder and verb table, message
 //! data with its DATA decoder; nothing here parses SMTP on its own.
 
+use crate::outcome::HarnessError;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -101,38 +102,40 @@ impl Scripted {
 pub async fn start(
     scripts: &[(Ipv4Addr, ServerScript)],
     port: Option<u16>,
-) -> Result<Scripted, String> {
+) -> Result<Scripted, HarnessError> {
     if let Some(port) = port {
         return try_start(scripts, port).await;
     }
-    let mut last = String::new();
+    let mut last = crate::harness_error!("");
     for _ in 0..8 {
         match try_start(scripts, 0).await {
             Ok(s) => return Ok(s),
             Err(e) => last = e,
         }
     }
-    Err(format!("scripted servers: no common free port: {last}"))
+    Err(crate::harness_error!(
+        "scripted servers: no common free port: {last}"
+    ))
 }
 
 async fn try_start(
     scripts: &[(Ipv4Addr, ServerScript)],
     mut port: u16,
-) -> Result<Scripted, String> {
+) -> Result<Scripted, HarnessError> {
     let mut listeners = Vec::new();
     for (ip, script) in scripts {
         let l = TcpListener::bind(SocketAddr::new(IpAddr::V4(*ip), port))
             .await
-            .map_err(|e| format!("{ip}:{port}: {e}"))?;
-        port = l.local_addr().map_err(|e| e.to_string())?.port();
+            .map_err(|e| crate::harness_error!("{ip}:{port}: {e}"))?;
+        port = l.local_addr().map_err(HarnessError::from)?.port();
         listeners.push((*ip, script.clone(), l));
     }
     if port == 0 {
         // No server at all: any port will do, nothing listens.
         let l = TcpListener::bind("127.0.0.1:0")
             .await
-            .map_err(|e| e.to_string())?;
-        port = l.local_addr().map_err(|e| e.to_string())?.port();
+            .map_err(HarnessError::from)?;
+        port = l.local_addr().map_err(HarnessError::from)?.port();
     }
     let mut counts = Vec::new();
     let mut tasks = Vec::new();

@@ -2,6 +2,7 @@
 //! the reference client as sender and as client under test, the way `smtpspec run`
 //! runs without `--target` (the self-tests run it with deviations and variants).
 
+use crate::outcome::HarnessError;
 use std::sync::Arc;
 
 use reference_server::Variant;
@@ -37,7 +38,7 @@ pub async fn run_cases(
     cases: &[Case],
     setup: &Setup,
     mut options: Options,
-) -> Result<(Target, Vec<CaseResult>, PacerStats), String> {
+) -> Result<(Target, Vec<CaseResult>, PacerStats), HarnessError> {
     let e = start_with(&setup.deviations, &setup.variants).await?;
     let mut target = super::discover(
         e.server.addr(),

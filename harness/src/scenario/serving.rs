@@ -20,6 +20,7 @@
 //! end with CRLF (RFC 5321 §2.3.8), and once the script ends the client must finish
 //! within the step timeout (its exit status is checked against `exit`).
 
+use crate::yaml::Invalid;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
@@ -300,27 +301,28 @@ pub enum Serve {
 
 /// The verbs a word in `expect` stands for: a verb, or `HELLO` for EHLO or HELO (RFC
 /// 5321 §3.2: a client that needs no extension may open with HELO).
-fn verbs(word: &str) -> Result<Vec<smtp_protocol::Verb>, String> {
+fn verbs(word: &str) -> Result<Vec<smtp_protocol::Verb>, Invalid> {
     use smtp_protocol::Verb;
     if word.eq_ignore_ascii_case("HELLO") {
         return Ok(vec![Verb::Ehlo, Verb::Helo]);
     }
     Verb::from_bytes(word.to_ascii_uppercase().as_bytes())
         .map(|v| vec![v])
-        .ok_or_else(|| format!("{word:?} is not an SMTP verb smtpspec knows (or HELLO)"))
+        .ok_or_else(|| crate::invalid!("{word:?} is not an SMTP verb smtpspec knows (or HELLO)"))
 }
 
-fn pattern(p: &Option<String>) -> Result<Option<regex::Regex>, String> {
+fn pattern(p: &Option<String>) -> Result<Option<regex::Regex>, Invalid> {
     p.as_deref()
-        .map(|p| regex::Regex::new(p).map_err(|e| format!("bad pattern: {e}")))
+        .map(|p| regex::Regex::new(p).map_err(|e| crate::invalid!("bad pattern: {e}")))
         .transpose()
 }
 
-fn octets(texts: &[String]) -> Result<Vec<Vec<u8>>, String> {
+fn octets(texts: &[String]) -> Result<Vec<Vec<u8>>, Invalid> {
     texts
         .iter()
         .map(|t| {
-            super::template::unescape(t).map_err(|at| format!("bad escape at offset {at} in {t:?}"))
+            super::template::unescape(t)
+                .map_err(|at| crate::invalid!("bad escape at offset {at} in {t:?}"))
         })
         .collect()
 }
@@ -358,7 +360,7 @@ pub fn check_client(def: &ClientDef) -> Result<ClientCase, Vec<(u64, u64, String
 }
 
 /// One step of a client script, checked into what the client role plays.
-fn check_serve(step: &ServeStep) -> Result<Serve, String> {
+fn check_serve(step: &ServeStep) -> Result<Serve, Invalid> {
     match step {
         ServeStep::Reply(r) => Ok(Serve::Send(r.to_bytes())),
         ServeStep::ReplyRaw(t) => {
@@ -401,7 +403,9 @@ fn check_serve(step: &ServeStep) -> Result<Serve, String> {
                     .map(|(v, line)| {
                         let vs = verbs(v)?;
                         if line.contains(['\r', '\n']) {
-                            return Err(format!("answer to {v}: one line, without CR or LF"));
+                            return Err(crate::invalid!(
+                                "answer to {v}: one line, without CR or LF"
+                            ));
                         }
                         let mut bytes = line.clone().into_bytes();
                         bytes.extend_from_slice(b"\r\n");
@@ -416,7 +420,9 @@ fn check_serve(step: &ServeStep) -> Result<Serve, String> {
         })(),
         ServeStep::ExpectData(d) => (|| {
             if let Some(bad) = d.stuffed.iter().find(|l| !l.starts_with('.')) {
-                return Err(format!("stuffed: {bad:?} does not start with a dot"));
+                return Err(crate::invalid!(
+                    "stuffed: {bad:?} does not start with a dot"
+                ));
             }
             Ok(Serve::ExpectData(DataMatch {
                 contains: octets(&d.contains)?,
@@ -427,7 +433,7 @@ fn check_serve(step: &ServeStep) -> Result<Serve, String> {
         })(),
         ServeStep::Silence(d) => super::parse_duration(d)
             .map(Serve::Silence)
-            .ok_or_else(|| format!("{d:?} is not a duration like 500ms or 2s")),
+            .ok_or_else(|| crate::invalid!("{d:?} is not a duration like 500ms or 2s")),
         ServeStep::ExpectClose => Ok(Serve::ExpectClose),
         ServeStep::Starttls => Ok(Serve::Starttls(false)),
         ServeStep::StarttlsOrClose => Ok(Serve::Starttls(true)),

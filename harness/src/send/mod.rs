@@ -376,7 +376,7 @@ impl DomainRun<'_> {
         let dns = match Dns::new(options.dns, options.dns_timeout) {
             Ok(d) => d,
             Err(e) => {
-                self.settle_all(Disposition::Deferred, &e);
+                self.settle_all(Disposition::Deferred, &e.0);
                 return None;
             }
         };

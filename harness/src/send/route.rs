@@ -5,6 +5,7 @@
 //! preferences shuffled, implicit MX, null MX, self-MX pruning — are tested without a
 //! network; [`Dns`] asks a given resolver address with hickory-resolver.
 
+use crate::outcome::HarnessError;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -187,7 +188,7 @@ impl Dns {
     /// Ask the server at `addr` (UDP, with TCP after a truncated answer), or the system
     /// resolver (`/etc/resolv.conf`) when `addr` is `None`. `timeout` bounds each
     /// question; there is one attempt and no cache, so every round asks afresh.
-    pub fn new(addr: Option<SocketAddr>, timeout: Duration) -> Result<Self, String> {
+    pub fn new(addr: Option<SocketAddr>, timeout: Duration) -> Result<Self, HarnessError> {
         let mut builder = match addr {
             Some(addr) => {
                 let mut udp = ConnectionConfig::udp();
@@ -200,14 +201,17 @@ impl Dns {
                     TokioRuntimeProvider::default(),
                 )
             }
-            None => Resolver::builder_tokio().map_err(|e| format!("system resolver: {e}"))?,
+            None => Resolver::builder_tokio()
+                .map_err(|e| crate::harness_error!("system resolver: {e}"))?,
         };
         let opts: &mut ResolverOpts = builder.options_mut();
         opts.timeout = timeout;
         opts.attempts = 1;
         opts.cache_size = 0;
         opts.ndots = 0;
-        let resolver = builder.build().map_err(|e| format!("resolver: {e}"))?;
+        let resolver = builder
+            .build()
+            .map_err(|e| crate::harness_error!("resolver: {e}"))?;
         Ok(Self { resolver })
     }
 

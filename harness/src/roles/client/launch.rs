@@ -2,6 +2,7 @@
 //! output drained so that it never blocks on a full pipe), or the reference client
 //! in-process; and waiting for its exit.
 
+use crate::outcome::HarnessError;
 use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::Duration;
@@ -36,10 +37,10 @@ pub(super) enum Process {
 }
 
 impl Process {
-    pub(super) async fn wait(&mut self) -> Result<Exit, String> {
+    pub(super) async fn wait(&mut self) -> Result<Exit, HarnessError> {
         match self {
             Self::Child(child, readers) => {
-                let status = child.wait().await.map_err(|e| e.to_string())?;
+                let status = child.wait().await.map_err(HarnessError::of)?;
                 let mut output = String::new();
                 for reader in readers.drain(..) {
                     if let Ok(Ok(text)) =
@@ -55,7 +56,7 @@ impl Process {
                 })
             }
             Self::Task(task) => {
-                let code = task.await.map_err(|e| e.to_string())?;
+                let code = task.await.map_err(HarnessError::of)?;
                 Ok(Exit {
                     code: Some(i32::from(code)),
                     output: String::new(),
@@ -101,7 +102,7 @@ pub(super) fn start_client(
     mode: ClientMode,
     addr: SocketAddr,
     ca: &TestCa,
-) -> Result<Process, String> {
+) -> Result<Process, HarnessError> {
     match client {
         ClientUnderTest::Reference(variants) => {
             let trust = variants
@@ -144,7 +145,7 @@ pub(super) fn start_client(
             }
             let mut child = cmd
                 .spawn()
-                .map_err(|e| format!("cannot start {}: {e}", args[0]))?;
+                .map_err(|e| crate::harness_error!("cannot start {}: {e}", args[0]))?;
             let mut readers = Vec::new();
             if let Some(out) = child.stdout.take() {
                 readers.push(drain(out));
@@ -154,7 +155,7 @@ pub(super) fn start_client(
             }
             Ok(Process::Child(Box::new(child), readers))
         }
-        ClientUnderTest::Absent(why) => Err(why.clone()),
+        ClientUnderTest::Absent(why) => Err(HarnessError(why.clone())),
     }
 }
 

@@ -2,6 +2,7 @@
 //! (a command from its profile, or the reference client in-process), plays the case's
 //! server script on the connection the client opens, and checks the client's exit.
 
+use crate::outcome::HarnessError;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -152,12 +153,12 @@ pub async fn run(
                 own = c;
                 &own
             }
-            Err(e) => return done(Verdict::Error, e, Vec::new()),
+            Err(e) => return done(Verdict::Error, e.0, Vec::new()),
         },
     };
     let (conn, mut process) = match connect(client, script, ca, limit).await {
         Ok(c) => c,
-        Err(why) => return done(Verdict::Error, why, Vec::new()),
+        Err(why) => return done(Verdict::Error, why.0, Vec::new()),
     };
     let mut session = Session {
         conn,
@@ -211,17 +212,19 @@ async fn connect(
     script: &ClientCase,
     ca: &TestCa,
     limit: Duration,
-) -> Result<(Conn, launch::Process), String> {
+) -> Result<(Conn, launch::Process), HarnessError> {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
-        .map_err(|e| format!("listen: {e}"))?;
-    let addr = listener.local_addr().map_err(|e| format!("listen: {e}"))?;
+        .map_err(|e| crate::harness_error!("listen: {e}"))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| crate::harness_error!("listen: {e}"))?;
     let mut process = start_client(client, script.mode, addr, ca)?;
     let accepted = tokio::select! {
         a = tokio::time::timeout(limit, listener.accept()) => a,
         exit = process.wait() => {
             let exit = exit.unwrap_or(Exit { code: None, output: String::new() });
-            return Err(format!(
+            return Err(crate::harness_error!(
                 "the client exited ({}) without connecting: {}",
                 code_text(exit.code),
                 exit.output
@@ -230,10 +233,10 @@ async fn connect(
     };
     match accepted {
         Ok(Ok((tcp, _))) => Ok((Conn::accepted(tcp), process)),
-        Ok(Err(e)) => Err(format!("accept: {e}")),
+        Ok(Err(e)) => Err(crate::harness_error!("accept: {e}")),
         Err(_) => {
             process.kill().await;
-            Err(format!(
+            Err(crate::harness_error!(
                 "the client did not connect within {} ms",
                 limit.as_millis()
             ))

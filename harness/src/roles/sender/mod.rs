@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use smtp_protocol::address::{ForwardPath, Host, Mailbox, ReversePath};
 use smtp_protocol::client::{ClientConfig, Outgoing, Timeouts};
 
-use crate::outcome::Verdict;
+use crate::outcome::{HarnessError, Unmet, Verdict};
 use crate::roles::{Attempt, CaseResult, Role};
 
 mod mta;
@@ -87,14 +87,14 @@ pub async fn run(case: &Case, def: &DeliveryDef, sender: &Sender) -> CaseResult 
     let error = |why: String| CaseResult::new(case, Verdict::Error, why, start, Vec::new());
     let dns = match crate::dns::serve(&def.zones, SocketAddr::from(([127, 0, 0, 1], 0))).await {
         Ok(d) => d,
-        Err(e) => return error(e),
+        Err(e) => return error(e.0),
     };
     let scripts: Vec<_> = def.servers.iter().map(|(ip, s)| (*ip, s.clone())).collect();
     let servers = match crate::roles::script::start(&scripts, None).await {
         Ok(s) => s,
         Err(e) => {
             dns.stop().await;
-            return error(e);
+            return error(e.0);
         }
     };
     let (message, options) = match prepare(def, dns.addr, servers.port) {
@@ -104,7 +104,7 @@ pub async fn run(case: &Case, def: &DeliveryDef, sender: &Sender) -> CaseResult 
         }
         Err(e) => {
             dns.stop().await;
-            return error(e);
+            return error(e.0);
         }
     };
     let seed = seed_of(&case.id);
@@ -123,7 +123,7 @@ pub async fn run(case: &Case, def: &DeliveryDef, sender: &Sender) -> CaseResult 
     drop(servers);
     let (verdict, reason) = match outcome {
         Ok(why) => (Verdict::Pass, why),
-        Err(why) => (case.level().unmet(), why),
+        Err(why) => (case.level().unmet(), why.0),
     };
     CaseResult::new(case, verdict, reason, start, transcript)
 }
@@ -139,17 +139,17 @@ fn prepare(
     def: &DeliveryDef,
     dns: SocketAddr,
     port: u16,
-) -> Result<(Outgoing, SendOptions), String> {
+) -> Result<(Outgoing, SendOptions), HarnessError> {
     let first_zone = def.zones.keys().next().cloned().unwrap_or_default();
     let to: Vec<String> = if def.to.is_empty() {
         vec![format!("user@{}", first_zone.trim_end_matches('.'))]
     } else {
         def.to.clone()
     };
-    let mailbox = |s: &str| Mailbox::parse(s).map_err(|e| format!("{s:?}: {e}"));
+    let mailbox = |s: &str| Mailbox::parse(s).map_err(|e| crate::harness_error!("{s:?}: {e}"));
     let from = mailbox(def.from.as_deref().unwrap_or("sender@client.smtpspec.test"))?;
     let helo = def.helo.as_deref().unwrap_or("client.smtpspec.test");
-    let helo = Host::parse(helo).map_err(|e| format!("helo {helo:?}: {e}"))?;
+    let helo = Host::parse(helo).map_err(|e| crate::harness_error!("helo {helo:?}: {e}"))?;
     let message = Outgoing {
         from: ReversePath::Mailbox(from),
         to: to
@@ -218,7 +218,7 @@ fn judge(
     connections: usize,
     servers: &crate::roles::script::Scripted,
     transcript: &mut Vec<Event>,
-) -> Result<String, String> {
+) -> Result<String, Unmet> {
     let e = &def.expect;
     for (n, d) in deliveries.iter().enumerate() {
         let run = if deliveries.len() > 1 {
@@ -231,14 +231,16 @@ fn judge(
     if let Some(want) = e.connections
         && want != connections
     {
-        return Err(format!(
+        return Err(crate::unmet!(
             "wanted {want} connection(s) to the scripted servers, saw {connections}"
         ));
     }
     if let Some(want) = e.delivered_to
         && servers.messages_at(want) == 0
     {
-        return Err(format!("the scripted server at {want} took no message"));
+        return Err(crate::unmet!(
+            "the scripted server at {want} took no message"
+        ));
     }
     if !e.first_tried.is_empty() {
         return first_tried(e, deliveries, transcript);
@@ -253,13 +255,13 @@ fn judge(
 
 /// One delivery against the `expect:` block: outcome, addresses tried, where it was
 /// delivered, the reason given.
-fn judge_run(e: &DeliveryExpect, run: &str, d: &Delivery) -> Result<(), String> {
+fn judge_run(e: &DeliveryExpect, run: &str, d: &Delivery) -> Result<(), Unmet> {
     let got = outcome_of(d);
     let reasons: Vec<&str> = d.recipients.iter().map(|r| r.reason.as_str()).collect();
     if let Some(want) = &e.outcome
         && !want.allows(got)
     {
-        return Err(format!(
+        return Err(crate::unmet!(
             "{run}wanted {}, got {} ({})",
             want.describe(),
             got.as_str(),
@@ -269,7 +271,7 @@ fn judge_run(e: &DeliveryExpect, run: &str, d: &Delivery) -> Result<(), String> 
     if let Some(want) = &e.tried {
         let got = tried(d);
         if &got != want {
-            return Err(format!(
+            return Err(crate::unmet!(
                 "wanted the sender to try {}, it tried {}",
                 list(want),
                 list(&got)
@@ -283,16 +285,16 @@ fn judge_run(e: &DeliveryExpect, run: &str, d: &Delivery) -> Result<(), String> 
             .filter_map(|r| r.delivered_to.map(|a| a.ip()))
             .collect();
         if got.iter().any(|ip| *ip != want) || got.is_empty() {
-            return Err(format!(
+            return Err(crate::unmet!(
                 "{run}wanted delivery to {want}, got {}",
                 list(&got)
             ));
         }
     }
     if let Some(pattern) = &e.reason {
-        let re = regex::Regex::new(pattern).map_err(|e| e.to_string())?;
+        let re = regex::Regex::new(pattern).map_err(|e| Unmet(e.to_string()))?;
         if !reasons.iter().any(|r| re.is_match(r)) {
-            return Err(format!(
+            return Err(crate::unmet!(
                 "{run}no reason matches /{pattern}/: {}",
                 reasons.join("; ")
             ));
@@ -307,7 +309,7 @@ fn first_tried(
     e: &DeliveryExpect,
     deliveries: &[Delivery],
     transcript: &mut Vec<Event>,
-) -> Result<String, String> {
+) -> Result<String, Unmet> {
     let mut first: BTreeMap<IpAddr, usize> = BTreeMap::new();
     for d in deliveries {
         if let Some(ip) = tried(d).first() {
@@ -327,7 +329,7 @@ fn first_tried(
     for (ip, [low, high]) in &e.first_tried {
         let share = first.get(ip).copied().unwrap_or(0) as f64 / runs;
         if share < *low || share > *high {
-            return Err(format!(
+            return Err(crate::unmet!(
                 "{ip} was tried first in {:.0}% of {} runs, wanted {:.0}–{:.0}% ({})",
                 share * 100.0,
                 deliveries.len(),

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::list;
-use crate::outcome::Verdict;
+use crate::outcome::{HarnessError, Unmet, Verdict};
 use crate::profile::client::expand;
 use crate::profile::sender::SenderProfile;
 use crate::roles::CaseResult;
@@ -55,7 +55,11 @@ fn gate(def: &DeliveryDef, p: &SenderProfile) -> Option<String> {
 }
 
 /// Run a command of the profile to its end (bounded), returning its output.
-async fn command(args: &[String], dir: Option<&Path>, limit: Duration) -> Result<String, String> {
+async fn command(
+    args: &[String],
+    dir: Option<&Path>,
+    limit: Duration,
+) -> Result<String, HarnessError> {
     let mut cmd = tokio::process::Command::new(&args[0]);
     cmd.args(&args[1..])
         .stdin(Stdio::null())
@@ -67,18 +71,24 @@ async fn command(args: &[String], dir: Option<&Path>, limit: Duration) -> Result
     }
     let child = cmd
         .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", args[0]))?;
+        .map_err(|e| crate::harness_error!("cannot start {}: {e}", args[0]))?;
     let out = tokio::time::timeout(limit, child.wait_with_output())
         .await
-        .map_err(|_| format!("{} did not finish within {} s", args[0], limit.as_secs()))?
-        .map_err(|e| e.to_string())?;
+        .map_err(|_| {
+            crate::harness_error!("{} did not finish within {} s", args[0], limit.as_secs())
+        })?
+        .map_err(HarnessError::from)?;
     let text = String::from_utf8_lossy(&[out.stdout, out.stderr].concat())
         .trim()
         .to_string();
     if out.status.success() {
         Ok(text)
     } else {
-        Err(format!("{} exited with {}: {text}", args[0], out.status))
+        Err(crate::harness_error!(
+            "{} exited with {}: {text}",
+            args[0],
+            out.status
+        ))
     }
 }
 
@@ -126,7 +136,7 @@ async fn deliver_once(
     rcpts: usize,
     servers: &Scripted,
     n: u32,
-) -> Result<(Option<IpAddr>, Option<Outcome>, Vec<Event>), String> {
+) -> Result<(Option<IpAddr>, Option<Outcome>, Vec<Event>), HarnessError> {
     let dir = profile.dir.as_deref();
     let mut notes = Vec::new();
     let seen = order(servers).len();
@@ -185,14 +195,14 @@ pub(super) async fn run(
     let dir = profile.dir.as_deref();
     let dns = match crate::dns::serve(&def.zones, profile.dns).await {
         Ok(d) => d,
-        Err(e) => return done(Verdict::Error, e, Vec::new()),
+        Err(e) => return done(Verdict::Error, e.0, Vec::new()),
     };
     let scripts: Vec<_> = def.servers.iter().map(|(ip, s)| (*ip, s.clone())).collect();
     let servers = match crate::roles::script::start(&scripts, Some(profile.port)).await {
         Ok(s) => s,
         Err(e) => {
             dns.stop().await;
-            return done(Verdict::Error, e, Vec::new());
+            return done(Verdict::Error, e.0, Vec::new());
         }
     };
     let mut transcript = Vec::new();
@@ -250,7 +260,7 @@ pub(super) async fn run(
     servers.stop().await;
     match outcome {
         Ok(why) => done(Verdict::Pass, why, transcript),
-        Err(why) => done(case.level().unmet(), why, transcript),
+        Err(why) => done(case.level().unmet(), why.0, transcript),
     }
 }
 
@@ -259,7 +269,7 @@ fn judge(
     servers: &Scripted,
     firsts: &[IpAddr],
     outcomes: &[Option<Outcome>],
-) -> Result<String, String> {
+) -> Result<String, Unmet> {
     let e = &def.expect;
     let tried = order(servers);
     let taken = delivered(servers);
@@ -279,7 +289,7 @@ fn judge(
                 None if want.list().iter().any(|o| *o != Outcome::Delivered) => continue,
                 None => "no server took the message for every recipient",
             };
-            return Err(format!(
+            return Err(crate::unmet!(
                 "wanted {}: {said} (tried {})",
                 want.describe(),
                 list(&tried)
@@ -295,7 +305,7 @@ fn judge(
             .filter(|ip| matches!(ip, IpAddr::V4(v4) if def.servers.contains_key(v4)))
             .collect();
         if tried != visible {
-            return Err(format!(
+            return Err(crate::unmet!(
                 "wanted the sender to try {}, it tried {}",
                 list(&visible),
                 list(&tried)
@@ -305,12 +315,15 @@ fn judge(
     if let Some(want) = e.delivered_to
         && servers.messages_at(want) < runs
     {
-        return Err(format!("wanted delivery to {want}; tried {}", list(&tried)));
+        return Err(crate::unmet!(
+            "wanted delivery to {want}; tried {}",
+            list(&tried)
+        ));
     }
     if let Some(want) = e.connections
         && want != tried.len()
     {
-        return Err(format!(
+        return Err(crate::unmet!(
             "wanted {want} connection(s) to the scripted servers, saw {} ({})",
             tried.len(),
             list(&tried)
@@ -319,7 +332,7 @@ fn judge(
     for (ip, [low, high]) in &e.first_tried {
         let share = firsts.iter().filter(|f| *f == ip).count() as f64 / runs.max(1) as f64;
         if share < *low || share > *high {
-            return Err(format!(
+            return Err(crate::unmet!(
                 "{ip} was tried first in {:.0}% of {runs} deliveries, wanted {:.0}–{:.0}%",
                 share * 100.0,
                 low * 100.0,

@@ -2,6 +2,7 @@
 //! EHLO lists before and after TLS), and the survey that paces the run (how many
 //! connections it takes at once, whether it is a catch-all).
 
+use crate::outcome::HarnessError;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -140,14 +141,14 @@ pub async fn discover(
     mailbox: Option<Mailbox>,
     tls: TlsSettings,
     limit: Duration,
-) -> Result<Target, String> {
+) -> Result<Target, HarnessError> {
     let mut conn = Conn::open(addr, &tls, limit)
         .await
-        .map_err(|e| format!("connect {addr}: {e}"))?;
+        .map_err(|e| crate::harness_error!("connect {addr}: {e}"))?;
     let greeting = conn
         .reply(limit)
         .await
-        .map_err(|e| format!("greeting: {e}"))?;
+        .map_err(|e| crate::harness_error!("greeting: {e}"))?;
     let helo = vars
         .get("client.helo")
         .and_then(|h| Domain::parse(h).ok())
@@ -163,11 +164,11 @@ pub async fn discover(
     } else {
         conn.send(&Command::Ehlo(helo.clone()).to_bytes(), limit)
             .await
-            .map_err(|e| format!("EHLO: {e}"))?;
+            .map_err(|e| crate::harness_error!("EHLO: {e}"))?;
         Some(
             conn.reply(limit)
                 .await
-                .map_err(|e| format!("EHLO reply: {e}"))?,
+                .map_err(|e| crate::harness_error!("EHLO reply: {e}"))?,
         )
     };
     let ehlo = reply.as_ref().map_or_else(EhloResponse::empty, ehlo_of);
@@ -178,7 +179,7 @@ pub async fn discover(
     } else if ehlo.has(Extension::StartTls) {
         match after_tls(&mut conn, &helo, limit).await {
             Ok(e) => tls_ehlo = Some(e.lines),
-            Err(e) => tls_problem = Some(e),
+            Err(e) => tls_problem = Some(e.0),
         }
     }
     let _ = conn.send(&Command::Quit.to_bytes(), limit).await;
@@ -206,26 +207,30 @@ fn ehlo_of(reply: &ParsedReply) -> EhloResponse {
 }
 
 /// STARTTLS, handshake and EHLO again, for the post-TLS keyword list.
-async fn after_tls(conn: &mut Conn, helo: &Host, limit: Duration) -> Result<EhloResponse, String> {
+async fn after_tls(
+    conn: &mut Conn,
+    helo: &Host,
+    limit: Duration,
+) -> Result<EhloResponse, HarnessError> {
     conn.send(&Command::StartTls.to_bytes(), limit)
         .await
-        .map_err(|e| format!("STARTTLS: {e}"))?;
+        .map_err(|e| crate::harness_error!("STARTTLS: {e}"))?;
     let ready = conn
         .reply(limit)
         .await
-        .map_err(|e| format!("STARTTLS reply: {e}"))?;
+        .map_err(|e| crate::harness_error!("STARTTLS reply: {e}"))?;
     if ready.reply.code != ReplyCode::SERVICE_READY {
-        return Err(format!("STARTTLS got {}", ready.reply.code));
+        return Err(crate::harness_error!("STARTTLS got {}", ready.reply.code));
     }
     conn.handshake(limit)
         .await
-        .map_err(|e| format!("TLS handshake: {e}"))?;
+        .map_err(|e| crate::harness_error!("TLS handshake: {e}"))?;
     conn.send(&Command::Ehlo(helo.clone()).to_bytes(), limit)
         .await
-        .map_err(|e| format!("EHLO after TLS: {e}"))?;
+        .map_err(|e| crate::harness_error!("EHLO after TLS: {e}"))?;
     let reply = conn
         .reply(limit)
         .await
-        .map_err(|e| format!("EHLO reply after TLS: {e}"))?;
+        .map_err(|e| crate::harness_error!("EHLO reply after TLS: {e}"))?;
     Ok(ehlo_of(&reply))
 }

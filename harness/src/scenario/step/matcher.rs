@@ -1,6 +1,7 @@
 //! The `expect` step checked and compiled: codes, classes, the preferred codes, the
 //! sentence that narrows them, the enhanced code and text patterns.
 
+use crate::yaml::Invalid;
 use regex::Regex;
 
 use crate::scenario::valid_id;
@@ -78,7 +79,7 @@ impl Matcher {
     }
 }
 
-fn class_prefix(class: &str) -> Result<String, String> {
+fn class_prefix(class: &str) -> Result<String, Invalid> {
     let c = class.to_ascii_lowercase();
     let digits = c.trim_end_matches('x');
     let ok = c.len() == 3
@@ -88,13 +89,13 @@ fn class_prefix(class: &str) -> Result<String, String> {
     if ok {
         Ok(digits.to_owned())
     } else {
-        Err(format!(
+        Err(crate::invalid!(
             "{class:?} is not a reply class like 2xx, 5xx or 55x"
         ))
     }
 }
 
-pub(super) fn matcher(spec: &ExpectSpec) -> Result<Matcher, String> {
+pub(super) fn matcher(spec: &ExpectSpec) -> Result<Matcher, Invalid> {
     let full = match spec {
         ExpectSpec::Code(c) => ExpectReply {
             code: Some(*c),
@@ -109,7 +110,7 @@ pub(super) fn matcher(spec: &ExpectSpec) -> Result<Matcher, String> {
     let mut codes: Vec<u16> = full.code.into_iter().collect();
     codes.extend(full.codes.iter().flatten());
     if let Some(bad) = codes.iter().find(|c| !(200..=599).contains(*c)) {
-        return Err(format!("{bad} is not a reply code (200 to 599)"));
+        return Err(crate::invalid!("{bad} is not a reply code (200 to 599)"));
     }
     let class = full
         .class
@@ -131,7 +132,9 @@ pub(super) fn matcher(spec: &ExpectSpec) -> Result<Matcher, String> {
                     || (p.len() <= 3 && !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
             });
         if !ok {
-            return Err(format!("{e:?} is not an enhanced code like 5.1.1 or 5.x.x"));
+            return Err(crate::invalid!(
+                "{e:?} is not an enhanced code like 5.1.1 or 5.x.x"
+            ));
         }
     }
     let text = full
@@ -139,11 +142,11 @@ pub(super) fn matcher(spec: &ExpectSpec) -> Result<Matcher, String> {
         .as_deref()
         .map(Regex::new)
         .transpose()
-        .map_err(|e| format!("bad text pattern: {e}"))?;
+        .map_err(|e| crate::invalid!("bad text pattern: {e}"))?;
     if let Some(name) = &full.capture
         && !valid_id(&name.replace('_', "-"), true)
     {
-        return Err(format!("{name:?} is not a variable name"));
+        return Err(crate::invalid!("{name:?} is not a variable name"));
     }
     let in_class = |code: &u16| {
         class.is_empty()
@@ -156,7 +159,9 @@ pub(super) fn matcher(spec: &ExpectSpec) -> Result<Matcher, String> {
         .iter()
         .find(|p| !(codes.is_empty() || codes.contains(p)) || !in_class(p))
     {
-        return Err(format!("prefer: {bad} is not one of the accepted codes"));
+        return Err(crate::invalid!(
+            "prefer: {bad} is not one of the accepted codes"
+        ));
     }
     if !codes.is_empty() && !codes.iter().any(in_class) {
         return Err(

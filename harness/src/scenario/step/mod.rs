@@ -4,6 +4,7 @@
 //! A new step kind is a variant of both enums and an arm of [`check_step`] here, and an
 //! arm in the server role (`roles/server/step.rs`); no renderer knows steps.
 
+use crate::yaml::Invalid;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -314,31 +315,34 @@ pub(super) fn texts(action: &Action) -> Vec<&str> {
     }
 }
 
-fn check_text(text: &str, escapes: bool, captured: &BTreeSet<String>) -> Result<(), String> {
-    let names = template::names(text).map_err(|at| format!("unclosed '{{{{' at offset {at}"))?;
+fn check_text(text: &str, escapes: bool, captured: &BTreeSet<String>) -> Result<(), Invalid> {
+    let names =
+        template::names(text).map_err(|at| crate::invalid!("unclosed '{{{{' at offset {at}"))?;
     if let Some(unknown) = names
         .iter()
         .find(|n| !KNOWN.contains(n) && !captured.contains(**n))
     {
-        return Err(format!(
+        return Err(crate::invalid!(
             "unknown variable {{{{{unknown}}}}} (known: {})",
             KNOWN.join(", ")
         ));
     }
     if escapes {
-        template::unescape(text)
-            .map_err(|at| format!("bad escape at offset {at} (use \\r \\n \\t \\0 \\\\ \\xHH)"))?;
+        template::unescape(text).map_err(|at| {
+            crate::invalid!("bad escape at offset {at} (use \\r \\n \\t \\0 \\\\ \\xHH)")
+        })?;
     }
     Ok(())
 }
 
-fn duration(s: &str) -> Result<Duration, String> {
-    super::parse_duration(s).ok_or_else(|| format!("{s:?} is not a duration like 500ms or 2s"))
+fn duration(s: &str) -> Result<Duration, Invalid> {
+    super::parse_duration(s)
+        .ok_or_else(|| crate::invalid!("{s:?} is not a duration like 500ms or 2s"))
 }
 
 /// Check one step; `captured` holds the variables earlier steps of the case capture,
 /// and grows with this step's capture.
-pub(super) fn check_step(step: &Step, captured: &mut BTreeSet<String>) -> Result<Action, String> {
+pub(super) fn check_step(step: &Step, captured: &mut BTreeSet<String>) -> Result<Action, Invalid> {
     Ok(match step {
         Step::Send(t) => {
             check_text(t, false, captured)?;
@@ -368,7 +372,7 @@ pub(super) fn check_step(step: &Step, captured: &mut BTreeSet<String>) -> Result
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-')
             {
-                return Err(format!("{:?} is not an EHLO keyword", e.keyword));
+                return Err(crate::invalid!("{:?} is not an EHLO keyword", e.keyword));
             }
             Action::ExpectEhlo(e.clone())
         }
@@ -395,7 +399,7 @@ pub(super) fn check_step(step: &Step, captured: &mut BTreeSet<String>) -> Result
 }
 
 /// A pipelined batch: lines without line ends, and cuts inside it in ascending order.
-fn check_batch(b: &Batch, captured: &BTreeSet<String>) -> Result<Action, String> {
+fn check_batch(b: &Batch, captured: &BTreeSet<String>) -> Result<Action, Invalid> {
     if b.lines.is_empty() {
         return Err("a batch needs at least one line".into());
     }
@@ -422,11 +426,13 @@ fn check_batch(b: &Batch, captured: &BTreeSet<String>) -> Result<Action, String>
 }
 
 /// An `expect`: its matcher, and the variable it captures (never a profile's).
-fn check_expect(spec: &ExpectSpec, captured: &mut BTreeSet<String>) -> Result<Action, String> {
+fn check_expect(spec: &ExpectSpec, captured: &mut BTreeSet<String>) -> Result<Action, Invalid> {
     let m = matcher(spec)?;
     if let Some(name) = &m.capture {
         if KNOWN.contains(&name.as_str()) {
-            return Err(format!("capture {name:?} would hide a profile variable"));
+            return Err(crate::invalid!(
+                "capture {name:?} would hide a profile variable"
+            ));
         }
         captured.insert(name.clone());
     }
@@ -435,7 +441,7 @@ fn check_expect(spec: &ExpectSpec, captured: &mut BTreeSet<String>) -> Result<Ac
 
 /// An `expect_stored`: texts, patterns and header checks compiled, and `absent`
 /// alone.
-fn check_stored(e: &ExpectStored, captured: &BTreeSet<String>) -> Result<Action, String> {
+fn check_stored(e: &ExpectStored, captured: &BTreeSet<String>) -> Result<Action, Invalid> {
     for t in e.contains.iter().chain(&e.lacks) {
         check_text(t, true, captured)?;
     }
@@ -448,12 +454,12 @@ fn check_stored(e: &ExpectStored, captured: &BTreeSet<String>) -> Result<Action,
     let patterns = e
         .matches
         .iter()
-        .map(|p| Regex::new(p).map_err(|err| format!("bad pattern in matches: {err}")))
+        .map(|p| Regex::new(p).map_err(|err| crate::invalid!("bad pattern in matches: {err}")))
         .collect::<Result<Vec<_>, _>>()?;
     let mut headers = Vec::new();
     for h in &e.headers {
         if h.name.is_empty() || !h.name.bytes().all(|b| (33..=126).contains(&b) && b != b':') {
-            return Err(format!("{:?} is not a header field name", h.name));
+            return Err(crate::invalid!("{:?} is not a header field name", h.name));
         }
         if let Some(v) = &h.value {
             check_text(v, false, captured)?;
@@ -466,7 +472,7 @@ fn check_stored(e: &ExpectStored, captured: &BTreeSet<String>) -> Result<Action,
                 .as_deref()
                 .map(Regex::new)
                 .transpose()
-                .map_err(|err| format!("bad pattern in headers: {err}"))?,
+                .map_err(|err| crate::invalid!("bad pattern in headers: {err}"))?,
         });
     }
     Ok(Action::ExpectStored(StoredCheck {
