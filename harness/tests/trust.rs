@@ -18,7 +18,7 @@ fn cases(file: &str) -> Vec<load::Case> {
 
 async fn discover(
     e: &embedded::Embedded,
-    store: Option<smtpspec::profile::store::Mailbox>,
+    store: Option<smtpspec::profile::store::MailStore>,
     step: Duration,
 ) -> runner::Target {
     runner::discover(

@@ -13,7 +13,7 @@ use smtpspec::outcome::HarnessError;
 use smtpspec::profile::embedded::{self, Embedded};
 use smtpspec::profile::launch::{self, Launched};
 use smtpspec::profile::sender::SenderProfile;
-use smtpspec::profile::store::Mailbox;
+use smtpspec::profile::store::MailStore;
 use smtpspec::profile::{Profile, TlsOptions};
 use smtpspec::report::Run;
 use smtpspec::roles::client::{Client, ClientUnderTest};
@@ -196,7 +196,7 @@ struct Started {
     _launched: Option<Launched>,
     addr: SocketAddr,
     vars: Vars,
-    mailbox: Option<Mailbox>,
+    mailbox: Option<MailStore>,
     tls: TlsSettings,
 }
 

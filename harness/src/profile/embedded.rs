@@ -59,8 +59,8 @@ pub struct Embedded {
 
 impl Embedded {
     /// Where the harness reads what the server stored.
-    pub fn store(&self) -> super::store::Mailbox {
-        super::store::Mailbox {
+    pub fn store(&self) -> super::store::MailStore {
+        super::store::MailStore {
             kind: super::store::StoreKind::Maildir,
             dir: self.mailbox.clone(),
             lf: self.mailbox_lf,
@@ -79,7 +79,9 @@ pub async fn start_with(
     variants: &[Variant],
 ) -> Result<Embedded, HarnessError> {
     start_configured(deviations, |f| {
-        f.variants = variants.iter().map(|v| v.name().to_owned()).collect();
+        for v in variants {
+            v.apply(f);
+        }
     })
     .await
 }
@@ -101,13 +103,14 @@ pub async fn start_configured(
         store: StoreKind::Maildir,
         maildir: Some(mailbox.clone()),
         recipients: Some(vec![format!("alice@{DOMAIN}")]),
-        deviations: deviations.iter().map(|d| d.name().to_owned()).collect(),
         ..FileSettings::default()
     };
     file.users.insert("user".into(), "password".into());
     file.max_message_size = 1_000_000;
     configure(&mut file);
-    let settings = file.resolve().map_err(HarnessError::of)?;
+    let mut settings = file.resolve().map_err(HarnessError::of)?;
+    // The deviations as values, not names to be parsed again.
+    settings.protocol.deviations = deviations.iter().copied().collect();
     let mailbox_lf = settings.store_format.lf;
     let server = Server::bind(settings).await.map_err(HarnessError::of)?;
     let running = server.spawn().map_err(HarnessError::of)?;

@@ -1,20 +1,22 @@
 //! Starting the server under test for a run, from a profile's `launch`: spawn it in its
 //! own process group with its output in a log file, wait until its address accepts
 //! connections, and stop the whole group afterwards (also when the run fails), so a
-//! CI job needs no start/stop script around `smtpspec run`.
+//! CI job needs no start/stop script around `smtpspec run`. Also the one place a
+//! profile's other commands are started (a client under test, an MTA's inject, reset
+//! and queue check): [`command`], [`run_to_end`], [`exits_zero`].
 
-use crate::outcome::HarnessError;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
+use crate::outcome::HarnessError;
 use crate::profile::Launch;
 use crate::scenario::parse_duration;
 
@@ -132,5 +134,66 @@ impl Drop for Launched {
         }
         let _ = killpg(group, Signal::SIGKILL);
         let _ = self.child.wait();
+    }
+}
+
+/// A profile's command (a client, an MTA's inject, reset or queue check) ready to
+/// start: no stdin, killed if the harness drops it, run in `dir`.
+pub fn command(
+    args: &[String],
+    dir: Option<&Path>,
+) -> Result<tokio::process::Command, HarnessError> {
+    let (program, rest) = args
+        .split_first()
+        .ok_or_else(|| crate::harness_error!("the command is empty"))?;
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(rest).stdin(Stdio::null()).kill_on_drop(true);
+    if let Some(d) = dir {
+        cmd.current_dir(d);
+    }
+    Ok(cmd)
+}
+
+/// Run a command of the profile to its end (bounded), returning its output.
+pub async fn run_to_end(
+    args: &[String],
+    dir: Option<&Path>,
+    limit: Duration,
+) -> Result<String, HarnessError> {
+    let mut cmd = command(args, dir)?;
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = cmd
+        .spawn()
+        .map_err(|e| crate::harness_error!("cannot start {}: {e}", args[0]))?;
+    let out = tokio::time::timeout(limit, child.wait_with_output())
+        .await
+        .map_err(|_| {
+            crate::harness_error!("{} did not finish within {} s", args[0], limit.as_secs())
+        })?
+        .map_err(HarnessError::from)?;
+    let text = String::from_utf8_lossy(&[out.stdout, out.stderr].concat())
+        .trim()
+        .to_string();
+    if out.status.success() {
+        Ok(text)
+    } else {
+        Err(crate::harness_error!(
+            "{} exited with {}: {text}",
+            args[0],
+            out.status
+        ))
+    }
+}
+
+/// The exit status of a profile command as a yes or no (0 is yes); a command that
+/// cannot run says no.
+pub async fn exits_zero(args: &[String], dir: Option<&Path>) -> bool {
+    let Ok(mut cmd) = command(args, dir) else {
+        return false;
+    };
+    cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    match cmd.status().await {
+        Ok(s) => s.success(),
+        Err(_) => false,
     }
 }

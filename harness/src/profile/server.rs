@@ -196,10 +196,10 @@ impl Profile {
     }
 
     /// Where the harness reads what the target stored, if the profile says.
-    pub fn store(&self) -> Option<super::store::Mailbox> {
-        use super::store::{Mailbox, StoreKind};
+    pub fn store(&self) -> Option<super::store::MailStore> {
+        use super::store::{MailStore, StoreKind};
         if let Some(st) = &self.store {
-            return Some(Mailbox {
+            return Some(MailStore {
                 kind: match st.kind {
                     StoreKindSpec::Maildir => StoreKind::Maildir,
                     StoreKindSpec::Mbox => StoreKind::Mbox,
@@ -209,7 +209,7 @@ impl Profile {
                 lf: st.newlines == Newlines::Lf,
             });
         }
-        self.maildir.clone().map(|dir| Mailbox {
+        self.maildir.clone().map(|dir| MailStore {
             kind: StoreKind::Maildir,
             dir,
             lf: self.maildir_newlines == Newlines::Lf,

@@ -31,7 +31,7 @@ impl StoreKind {
 
 /// Where a target's accepted messages can be read.
 #[derive(Debug, Clone)]
-pub struct Mailbox {
+pub struct MailStore {
     /// The layout.
     pub kind: StoreKind,
     /// The Maildir or directory, or the mbox file.
@@ -40,7 +40,7 @@ pub struct Mailbox {
     pub lf: bool,
 }
 
-impl Mailbox {
+impl MailStore {
     /// A Maildir with CRLF line ends.
     pub fn maildir(dir: PathBuf) -> Self {
         Self {
@@ -189,22 +189,22 @@ mod tests {
         let md = dir.path().join("md");
         std::fs::create_dir_all(md.join("new")).expect("mkdir");
         std::fs::write(md.join("new/1"), b"Subject: tok-1\r\n\r\nx\r\n").expect("write");
-        let m = Mailbox::maildir(md);
+        let m = MailStore::maildir(md);
         assert!(m.problem().is_none());
         assert!(m.find(b"tok-1").is_some() && m.find(b"tok-2").is_none());
-        let files = Mailbox {
+        let files = MailStore {
             kind: StoreKind::Files,
             dir: dir.path().join("files"),
             lf: true,
         };
         assert!(files.problem().is_none(), "appears with the first message");
-        let nowhere = Mailbox {
+        let nowhere = MailStore {
             kind: StoreKind::Files,
             dir: dir.path().join("no/such/dir"),
             lf: false,
         };
         assert!(nowhere.problem().is_some(), "a missing directory is named");
-        let mbox = Mailbox {
+        let mbox = MailStore {
             kind: StoreKind::Mbox,
             dir: dir.path().join("mbox"),
             lf: true,

@@ -12,6 +12,7 @@ use smtp_protocol::client::{ClientConfig, Credentials, Outgoing, Timeouts, TlsPo
 
 use super::{ClientUnderTest, FROM, HELO, MESSAGE, TO};
 use crate::profile::client::expand;
+use crate::profile::launch::command;
 use crate::scenario::serving::ClientMode;
 use crate::send::{ClientVariant, Trust};
 use crate::test_ca::TestCa;
@@ -118,7 +119,7 @@ pub(super) fn start_client(
             ))))
         }
         ClientUnderTest::Command(profile, message) => {
-            let command = &profile.commands[&mode];
+            let template = &profile.commands[&mode];
             let values = [
                 ("host", addr.ip().to_string()),
                 ("port", addr.port().to_string()),
@@ -130,18 +131,11 @@ pub(super) fn start_client(
                 ("helo", HELO.to_string()),
                 ("ca", ca.ca_file.display().to_string()),
             ];
-            let args: Vec<String> = command.iter().map(|a| expand(a, &values)).collect();
-            let mut cmd = tokio::process::Command::new(&args[0]);
-            cmd.args(&args[1..])
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .kill_on_drop(true);
+            let args: Vec<String> = template.iter().map(|a| expand(a, &values)).collect();
+            let mut cmd = command(&args, profile.dir.as_deref())?;
+            cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
             for (k, v) in &values {
                 cmd.env(format!("SMTPSPEC_{}", k.to_ascii_uppercase()), v);
-            }
-            if let Some(dir) = &profile.dir {
-                cmd.current_dir(dir);
             }
             let mut child = cmd
                 .spawn()

@@ -10,13 +10,13 @@
 
 use std::net::IpAddr;
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::list;
 use crate::outcome::{HarnessError, Unmet, Verdict};
 use crate::profile::client::expand;
+use crate::profile::launch::{exits_zero, run_to_end};
 use crate::profile::sender::SenderProfile;
 use crate::roles::CaseResult;
 use crate::roles::script::Scripted;
@@ -54,62 +54,6 @@ fn gate(def: &DeliveryDef, p: &SenderProfile) -> Option<String> {
     }
 }
 
-/// Run a command of the profile to its end (bounded), returning its output.
-async fn command(
-    args: &[String],
-    dir: Option<&Path>,
-    limit: Duration,
-) -> Result<String, HarnessError> {
-    let mut cmd = tokio::process::Command::new(&args[0]);
-    cmd.args(&args[1..])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    if let Some(d) = dir {
-        cmd.current_dir(d);
-    }
-    let child = cmd
-        .spawn()
-        .map_err(|e| crate::harness_error!("cannot start {}: {e}", args[0]))?;
-    let out = tokio::time::timeout(limit, child.wait_with_output())
-        .await
-        .map_err(|_| {
-            crate::harness_error!("{} did not finish within {} s", args[0], limit.as_secs())
-        })?
-        .map_err(HarnessError::from)?;
-    let text = String::from_utf8_lossy(&[out.stdout, out.stderr].concat())
-        .trim()
-        .to_string();
-    if out.status.success() {
-        Ok(text)
-    } else {
-        Err(crate::harness_error!(
-            "{} exited with {}: {text}",
-            args[0],
-            out.status
-        ))
-    }
-}
-
-/// The exit status of a profile command as a yes or no (0 is yes); a command that
-/// cannot run says no.
-async fn status(args: &[String], dir: Option<&Path>) -> bool {
-    let mut cmd = tokio::process::Command::new(&args[0]);
-    cmd.args(&args[1..])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true);
-    if let Some(d) = dir {
-        cmd.current_dir(d);
-    }
-    match cmd.status().await {
-        Ok(s) => s.success(),
-        Err(_) => false,
-    }
-}
-
 fn delivered(servers: &Scripted) -> usize {
     servers
         .counts
@@ -142,7 +86,7 @@ async fn deliver_once(
     let seen = order(servers).len();
     let before = delivered(servers);
     let before_rcpts = servers.recipients_taken();
-    let out = command(inject, dir, Duration::from_secs(30)).await?;
+    let out = run_to_end(inject, dir, Duration::from_secs(30)).await?;
     if !out.is_empty() {
         notes.push(note(format!("inject: {out}")));
     }
@@ -160,7 +104,7 @@ async fn deliver_once(
     let tried = order(servers);
     let outcome = match (all_taken(servers), &profile.queued) {
         (true, _) => Some(Outcome::Delivered),
-        (false, Some(cmd)) if status(cmd, dir).await => Some(Outcome::Deferred),
+        (false, Some(cmd)) if exits_zero(cmd, dir).await => Some(Outcome::Deferred),
         (false, Some(_)) => Some(Outcome::Bounced),
         (false, None) => None,
     };
@@ -208,7 +152,7 @@ pub(super) async fn run(
     let mut transcript = Vec::new();
     let fail = |e: String, t| async move { CaseResult::new(case, Verdict::Error, e, start, t) };
     if let Some(reset) = &profile.reset
-        && let Err(e) = command(reset, dir, Duration::from_secs(30)).await
+        && let Err(e) = run_to_end(reset, dir, Duration::from_secs(30)).await
     {
         dns.stop().await;
         servers.stop().await;
@@ -248,7 +192,7 @@ pub(super) async fn run(
         if let Some(reset) = &profile.reset
             && n + 1 < def.runs
         {
-            let _ = command(reset, dir, Duration::from_secs(30)).await;
+            let _ = run_to_end(reset, dir, Duration::from_secs(30)).await;
         }
     }
     let questions = dns.log.lock().map(|l| l.len()).unwrap_or(0);

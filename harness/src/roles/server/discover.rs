@@ -10,7 +10,7 @@ use smtp_protocol::ehlo::{EhloLine, EhloResponse, Extension};
 use smtp_protocol::reply::{ParsedReply, ReplyCode};
 use smtp_protocol::{AddressLiteral, Command, Domain, Host};
 
-use crate::profile::store::Mailbox;
+use crate::profile::store::MailStore;
 use crate::scenario::template::Vars;
 use crate::wire::{Conn, TlsSettings};
 
@@ -35,7 +35,7 @@ pub struct Target {
     /// The SIZE limit advertised, if any and not 0.
     pub size_limit: Option<u64>,
     /// A Maildir whose `new/` holds what the target stored, when the profile gives one.
-    pub mailbox: Option<Mailbox>,
+    pub mailbox: Option<MailStore>,
     /// TLS settings of the profile.
     pub tls: TlsSettings,
     /// The target accepted `{{target.bad_rcpt}}` when asked at discovery (a catch-all
@@ -138,7 +138,7 @@ pub async fn probe_connections(
 pub async fn discover(
     addr: SocketAddr,
     vars: Vars,
-    mailbox: Option<Mailbox>,
+    mailbox: Option<MailStore>,
     tls: TlsSettings,
     limit: Duration,
 ) -> Result<Target, HarnessError> {

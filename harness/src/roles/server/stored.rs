@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::Target;
 use super::{Failure, expand, unescaped};
-use crate::profile::store::{Mailbox, header_fields};
+use crate::profile::store::{MailStore, header_fields};
 use crate::scenario::load::StoredCheck;
 use crate::scenario::template::Vars;
 
@@ -35,7 +35,7 @@ pub(super) async fn expect_stored(
 }
 
 /// No message carrying `token` may appear while the store is watched.
-async fn absent(mailbox: &Mailbox, token: &str, limit: Duration) -> Result<(), Failure> {
+async fn absent(mailbox: &MailStore, token: &str, limit: Duration) -> Result<(), Failure> {
     let deadline = Instant::now() + ABSENT_WAIT.min(limit);
     while Instant::now() < deadline {
         if mailbox.find(token.as_bytes()).is_some() {
@@ -49,7 +49,7 @@ async fn absent(mailbox: &Mailbox, token: &str, limit: Duration) -> Result<(), F
 }
 
 /// The stored message carrying `token`, once it appears within `limit`.
-async fn stored(mailbox: &Mailbox, token: &str, limit: Duration) -> Result<Vec<u8>, Failure> {
+async fn stored(mailbox: &MailStore, token: &str, limit: Duration) -> Result<Vec<u8>, Failure> {
     let deadline = Instant::now() + limit;
     let message = loop {
         if let Some(m) = mailbox.find(token.as_bytes()) {
@@ -72,7 +72,7 @@ async fn stored(mailbox: &Mailbox, token: &str, limit: Duration) -> Result<Vec<u
 
 /// `contains`, `matches` and `lacks` against the stored octets.
 fn content(
-    mailbox: &Mailbox,
+    mailbox: &MailStore,
     message: &[u8],
     vars: &Vars,
     check: &StoredCheck,
