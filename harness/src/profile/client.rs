@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::scenario::serving::ClientMode;
+use crate::scenario::client::ClientMode;
 
 /// A client profile file.
 #[derive(Debug, Clone, Deserialize)]
@@ -109,9 +109,24 @@ impl ClientProfile {
     }
 }
 
-/// Replace `{name}` placeholders in `arg` with `values`.
+/// Replace placeholders in `arg` with `values`: `{{name}}`, as scenarios write
+/// variables, or the older `{name}` that profiles in the wild use.
 pub fn expand(arg: &str, values: &[(&str, String)]) -> String {
     values.iter().fold(arg.to_string(), |acc, (k, v)| {
-        acc.replace(&format!("{{{k}}}"), v)
+        acc.replace(&format!("{{{{{k}}}}}"), v)
+            .replace(&format!("{{{k}}}"), v)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::expand;
+
+    #[test]
+    fn placeholders_read_as_in_scenarios_or_the_older_way() {
+        let values = [("host", "127.0.0.1".to_string()), ("port", "2525".into())];
+        assert_eq!(expand("{{host}}:{{port}}", &values), "127.0.0.1:2525");
+        assert_eq!(expand("{host}:{port}", &values), "127.0.0.1:2525");
+        assert_eq!(expand("{other}", &values), "{other}");
+    }
 }

@@ -19,7 +19,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-use crate::scenario::delivery::{Codes, Named, ServerScript};
+use crate::scenario::sender::{Codes, Named, ServerScript};
 
 const OK: u16 = ReplyCode::OK.get();
 

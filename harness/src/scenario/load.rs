@@ -13,8 +13,8 @@ pub use crate::yaml::{LoadError, collect_files, from_yaml, read_yaml};
 
 use std::sync::Arc;
 
-use super::delivery::DeliveryDef;
-use super::serving::ClientCase;
+use super::client::ClientCase;
+use super::sender::DeliveryDef;
 use super::template;
 use super::{CaseDef, Level, Spec, SuiteFile, valid_id};
 

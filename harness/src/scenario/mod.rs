@@ -18,9 +18,9 @@
 //! The model here is what the files say; [`load`] reads and checks them, with every
 //! error located by file, line and column.
 
-pub mod delivery;
+pub mod client;
 pub mod load;
-pub mod serving;
+pub mod sender;
 pub mod step;
 pub mod template;
 
@@ -94,13 +94,13 @@ pub struct CaseDef {
     pub steps: Vec<Spanned<Step>>,
     /// A delivery case: the sender is under test (see [`delivery`]).
     #[serde(default)]
-    #[schemars(with = "Option<delivery::DeliveryDef>")]
-    pub delivery: Option<Spanned<delivery::DeliveryDef>>,
+    #[schemars(with = "Option<sender::DeliveryDef>")]
+    pub delivery: Option<Spanned<sender::DeliveryDef>>,
     /// A client case: the client is under test and smtpspec plays the server (see
     /// [`serving`]).
     #[serde(default)]
-    #[schemars(with = "Option<serving::ClientDef>")]
-    pub client: Option<Spanned<serving::ClientDef>>,
+    #[schemars(with = "Option<client::ClientDef>")]
+    pub client: Option<Spanned<client::ClientDef>>,
 }
 
 /// What a reply must look like.
@@ -208,11 +208,42 @@ pub(crate) fn valid_id(id: &str, dots: bool) -> bool {
 /// The JSON Schema of a suite file, so that editors complete and check scenarios
 /// (committed as `scenarios/schema.json`; a test keeps it current).
 pub fn json_schema() -> String {
-    let schema = schemars::schema_for!(SuiteFile);
+    let mut schema = schemars::schema_for!(SuiteFile).to_value();
+    // One vocabulary across roles: each spelling of a silence is accepted in both.
+    alias(&mut schema, "Step", "expect_silence", "silence");
+    alias(&mut schema, "ServeStep", "silence", "expect_silence");
     let mut text =
         serde_json::to_string_pretty(&schema).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
     text.push('\n');
     text
+}
+
+/// Accept `alias` wherever the step `name` of the enum `def` is accepted (a serde
+/// alias, which schemars does not show).
+fn alias(schema: &mut serde_json::Value, def: &str, name: &str, alias: &str) {
+    let Some(variants) = schema
+        .pointer_mut(&format!("/$defs/{def}/oneOf"))
+        .and_then(serde_json::Value::as_array_mut)
+    else {
+        return;
+    };
+    let Some(mut copy) = variants
+        .iter()
+        .find(|v| v.pointer(&format!("/properties/{name}")).is_some())
+        .cloned()
+    else {
+        return;
+    };
+    if let Some(props) = copy.get_mut("properties").and_then(|p| p.as_object_mut())
+        && let Some(spec) = props.remove(name)
+    {
+        props.insert(alias.to_owned(), spec);
+    }
+    if let Some(required) = copy.get_mut("required") {
+        *required = serde_json::json!([alias]);
+    }
+    copy["description"] = serde_json::json!(format!("`{alias}`: the same step as `{name}`."));
+    variants.push(copy);
 }
 
 /// Parse `500ms`, `2s`, `1.5s`.

@@ -13,7 +13,7 @@ use smtp_protocol::client::{ClientConfig, Credentials, Outgoing, Timeouts, TlsPo
 use super::{ClientUnderTest, FROM, HELO, MESSAGE, TO};
 use crate::profile::client::expand;
 use crate::profile::launch::command;
-use crate::scenario::serving::ClientMode;
+use crate::scenario::client::ClientMode;
 use crate::send::{ClientVariant, Trust};
 use crate::test_ca::TestCa;
 

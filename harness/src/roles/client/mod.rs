@@ -20,8 +20,8 @@ use step::{Flow, Session, serve_step};
 use crate::outcome::Verdict;
 use crate::profile::client::ClientProfile;
 use crate::roles::{Attempt, CaseResult, Role};
+use crate::scenario::client::{ClientCase, ExitExpect, Serve};
 use crate::scenario::load::Case;
-use crate::scenario::serving::{ClientCase, ExitExpect, Serve};
 use crate::test_ca::TestCa;
 use crate::wire::{Conn, Dir, Event};
 

@@ -13,7 +13,7 @@ use super::io::{
     Read, Stuffing, answer, check_stuffing, harness, next_line, read_data, refused_certificate,
 };
 use super::{Miss, Played, Seen};
-use crate::scenario::serving::{CommandCheck, DataMatch, Serve};
+use crate::scenario::client::{CommandCheck, DataMatch, Serve};
 use crate::wire::{Conn, ConnError};
 
 /// What the steps of one script share on the connection the client opened.

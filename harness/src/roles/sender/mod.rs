@@ -12,8 +12,8 @@ use crate::outcome::{HarnessError, Unmet, Verdict};
 use crate::roles::{Attempt, CaseResult, Role};
 
 mod mta;
-use crate::scenario::delivery::{DeliveryDef, DeliveryExpect, Outcome};
 use crate::scenario::load::Case;
+use crate::scenario::sender::{DeliveryDef, DeliveryExpect, Outcome};
 use crate::send::{self, Delivery, SendOptions, SenderDeviation};
 use crate::wire::{Dir, Event};
 

@@ -20,8 +20,8 @@ use crate::profile::launch::{exits_zero, run_to_end};
 use crate::profile::sender::SenderProfile;
 use crate::roles::CaseResult;
 use crate::roles::script::Scripted;
-use crate::scenario::delivery::{DeliveryDef, Outcome};
 use crate::scenario::load::Case;
+use crate::scenario::sender::{DeliveryDef, Outcome};
 use crate::wire::{Dir, Event};
 
 fn note(text: String) -> Event {

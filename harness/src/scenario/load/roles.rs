@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use super::super::CaseDef;
-use super::super::delivery::DeliveryDef;
-use super::super::serving::{ClientCase, check_client};
+use super::super::client::{ClientCase, check_client};
+use super::super::sender::DeliveryDef;
 
 /// The checked delivery and client blocks of `def`; every problem goes to `report`
 /// with its line and column.

@@ -202,3 +202,21 @@ fn client_blocks_are_checked_and_located() {
     let e = err(&good.replace("- starttls", "- starttls_now"));
     assert!(e.contains("suite.yaml:13:"), "{e}");
 }
+
+#[test]
+fn silence_has_one_spelling_in_both_roles() {
+    // Server steps say expect_silence, client scripts silence; each accepts the other.
+    let server = GOOD.replace("expect_silence: 200ms", "silence: 200ms");
+    let cases = parse(&server, Path::new("suite.yaml")).expect("silence in server steps");
+    assert!(matches!(
+        cases[0].steps()[7].action,
+        Action::Silence(d) if d == std::time::Duration::from_millis(200)
+    ));
+    let client = "suite: test.client\ncases:\n  - id: c\n    title: t\n    spec: { rfc: 5321, section: \"4.1.4\", level: MUST, quote: q }\n    client:\n      mode: plain\n      script:\n        - reply: \"220 x\"\n        - expect_silence: 1s\n";
+    let cases = parse(client, Path::new("suite.yaml")).expect("expect_silence in client scripts");
+    let script = &cases[0].client().expect("a client case").script;
+    assert!(matches!(
+        script[1].action,
+        crate::scenario::client::Serve::Silence(d) if d == std::time::Duration::from_secs(1)
+    ));
+}

@@ -166,7 +166,9 @@ pub enum Step {
     /// The server must close the connection (within the step timeout).
     ExpectClose,
     /// The server must send nothing for this long (`500ms`, `2s`); closing the
-    /// connection sends nothing, so it satisfies this step.
+    /// connection sends nothing, so it satisfies this step. Also spelled `silence`, as
+    /// in client scripts.
+    #[serde(alias = "silence")]
     ExpectSilence(String),
     /// After octets that end a line or the data only in a way RFC 5321 forbids (a bare
     /// LF, `<LF>.<LF>`), watch whether the target took them as an end. Nothing: it

@@ -99,7 +99,9 @@ pub enum ServeStep {
     Expect(ExpectCommand),
     /// Read the message content after a 354, up to `<CRLF>.<CRLF>`, and check it.
     ExpectData(DataCheck),
-    /// The client must send nothing for this long (`1s`).
+    /// The client must send nothing for this long (`1s`). Also spelled
+    /// `expect_silence`, as in server steps.
+    #[serde(alias = "expect_silence")]
     Silence(String),
     /// The client must close the connection (within the step timeout).
     ExpectClose,
