@@ -35,7 +35,7 @@ async fn reference_report() -> (Report, String) {
     .await;
     let _ = e.server.stop().await;
     let run = Run {
-        target,
+        target: (&target).into(),
         started: 0,
         finished: 0,
         cases: results,

@@ -1,16 +1,15 @@
 //! `smtpspec client`: the client cases against an SMTP client under test, smtpspec
 //! playing the server.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use smtpspec::profile::client::ClientProfile;
-use smtpspec::report::Run;
+use smtpspec::report::{Run, Tested};
 use smtpspec::roles::client::{Client, ClientUnderTest, MESSAGE};
 use smtpspec::roles::sender::Sender;
-use smtpspec::runner::{self, Options, Subjects, Target};
+use smtpspec::runner::{self, Options, Subjects};
 use smtpspec::scenario::parse_duration;
 use smtpspec::test_ca::TestCa;
 
@@ -113,21 +112,7 @@ fn execute(
         .collect();
     let test_ca = TestCa::generate()?;
     let subjects = Subjects {
-        // The report's header describes the client under test in the place of a
-        // server's address and greeting.
-        server: Target {
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            banner: format!("client under test: {}", commands.join(" | ")),
-            greeting_code: 220,
-            ehlo: Vec::new(),
-            vars: Default::default(),
-            tls_ehlo: None,
-            tls_problem: None,
-            size_limit: None,
-            mailbox: None,
-            tls: Default::default(),
-            catch_all: None,
-        },
+        server: None,
         sender: Sender::Absent("a delivery case tests a sender; run it with smtpspec run".into()),
         client: Client {
             under_test: ClientUnderTest::Command(Arc::new(profile), message),
@@ -145,7 +130,8 @@ fn execute(
         None,
     ));
     Ok(Run {
-        target: subjects.server,
+        // The report's header describes the client in the place of a server.
+        target: Tested::client(&commands.join(" | ")),
         started,
         finished: unix_now(),
         cases: results,

@@ -15,7 +15,7 @@ use smtpspec::profile::launch::{self, Launched};
 use smtpspec::profile::sender::SenderProfile;
 use smtpspec::profile::store::MailStore;
 use smtpspec::profile::{Profile, TlsOptions};
-use smtpspec::report::Run;
+use smtpspec::report::{Run, Tested};
 use smtpspec::roles::client::{Client, ClientUnderTest};
 use smtpspec::roles::sender::Sender;
 use smtpspec::runner::{self, Options, Subjects};
@@ -223,6 +223,7 @@ fn execute(args: &RunArgs, plan: &Plan) -> Result<Run, CliError> {
                 options.initial_jobs =
                     Some(runner::survey(&mut target, options.jobs, step_timeout).await);
             }
+            let tested = Tested::from(&target);
             let subjects = subjects(plan, target)?;
             let (bar, on_done) = progress(plan.catalogue.cases.len());
             let (results, pacing) =
@@ -232,7 +233,7 @@ fn execute(args: &RunArgs, plan: &Plan) -> Result<Run, CliError> {
                 let _ = e.server.stop().await;
             }
             Ok::<_, HarnessError>(Run {
-                target: subjects.server,
+                target: tested,
                 started: begun,
                 finished: unix_now(),
                 cases: results,
@@ -317,7 +318,7 @@ fn tls_settings(tls: &TlsOptions) -> TlsSettings {
 fn subjects(plan: &Plan, server: runner::Target) -> Result<Subjects, HarnessError> {
     let r = &plan.reference;
     let mut subjects = Subjects {
-        server,
+        server: Some(server),
         client: Client {
             under_test: ClientUnderTest::Reference(r.client_variants.clone()),
             ca: Some(Arc::new(TestCa::generate()?)),

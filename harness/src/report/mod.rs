@@ -12,14 +12,60 @@ pub mod markdown;
 pub mod model;
 pub mod text;
 
-use crate::runner::{CaseResult, Target, Verdict};
+use std::net::SocketAddr;
+
+use smtp_protocol::ehlo::EhloLine;
+
+use crate::roles::CaseResult;
+use crate::roles::server::Target;
 use crate::wire::Dir;
+
+/// What a report says was tested, in the header's fields: a server as discovered, or
+/// the client under test described in the same place.
+#[derive(Debug, Clone)]
+pub struct Tested {
+    /// Where it listened (a client run: 127.0.0.1:0).
+    pub addr: SocketAddr,
+    /// Its greeting, or what the client is.
+    pub banner: String,
+    /// EHLO lines as advertised.
+    pub ehlo: Vec<EhloLine>,
+    /// EHLO lines after STARTTLS.
+    pub tls_ehlo: Option<Vec<EhloLine>>,
+    /// Why there is no post-TLS list although STARTTLS is advertised.
+    pub tls_problem: Option<String>,
+}
+
+impl From<&Target> for Tested {
+    fn from(t: &Target) -> Self {
+        Self {
+            addr: t.addr,
+            banner: t.banner.clone(),
+            ehlo: t.ehlo.clone(),
+            tls_ehlo: t.tls_ehlo.clone(),
+            tls_problem: t.tls_problem.clone(),
+        }
+    }
+}
+
+impl Tested {
+    /// A client under test, described by its commands.
+    pub fn client(description: &str) -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            banner: format!("client under test: {description}"),
+            ehlo: Vec::new(),
+            tls_ehlo: None,
+            tls_problem: None,
+        }
+    }
+}
 
 /// A finished run.
 #[derive(Debug, Clone)]
 pub struct Run {
-    /// The target as discovered.
-    pub target: Target,
+    /// What was tested.
+    pub target: Tested,
     /// Unix time of the start.
     pub started: u64,
     /// Unix time of the end.
@@ -30,33 +76,12 @@ pub struct Run {
     pub pacing: crate::runner::PacerStats,
 }
 
-/// Counts of each verdict.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Summary {
-    /// pass
-    pub pass: usize,
-    /// fail
-    pub fail: usize,
-    /// warn
-    pub warn: usize,
-    /// skip
-    pub skip: usize,
-    /// error
-    pub error: usize,
-}
-
 impl Run {
     /// Count the verdicts.
-    pub fn summary(&self) -> Summary {
-        let mut s = Summary::default();
+    pub fn summary(&self) -> model::Counts {
+        let mut s = model::Counts::default();
         for c in &self.cases {
-            match c.verdict {
-                Verdict::Pass => s.pass += 1,
-                Verdict::Fail => s.fail += 1,
-                Verdict::Warn => s.warn += 1,
-                Verdict::Skip => s.skip += 1,
-                Verdict::Error => s.error += 1,
-            }
+            s.add(c.verdict);
         }
         s
     }

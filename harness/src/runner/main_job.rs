@@ -50,8 +50,9 @@ pub async fn run_cases(
     .await?;
     options.initial_jobs =
         Some(super::survey(&mut target, options.jobs, options.step_timeout).await);
+    let discovered = target.clone();
     let subjects = Subjects {
-        server: target,
+        server: Some(target),
         sender: Sender::Reference(setup.sender.clone()),
         client: Client {
             under_test: ClientUnderTest::Reference(setup.client.clone()),
@@ -60,5 +61,5 @@ pub async fn run_cases(
     };
     let (results, pacing) = super::run_paced(cases, &subjects, options, None).await;
     let _ = e.server.stop().await;
-    Ok((subjects.server, results, pacing))
+    Ok((discovered, results, pacing))
 }

@@ -22,8 +22,8 @@ use crate::scenario::load::{Case, CaseKind};
 /// does not test is `Absent` with the reason its cases are skipped.
 #[derive(Debug, Clone)]
 pub struct Subjects {
-    /// The server under test, as discovered.
-    pub server: Target,
+    /// The server under test, as discovered; none in a run that tests a client.
+    pub server: Option<Target>,
     /// Who sends in delivery cases.
     pub sender: Sender,
     /// The client under test in client cases, and the run's test CA.
@@ -34,7 +34,7 @@ impl Subjects {
     /// Only a server under test: client and delivery cases are skipped.
     pub fn server(server: Target) -> Self {
         Self {
-            server,
+            server: Some(server),
             sender: Sender::Absent("this run tests a server only".into()),
             client: Client {
                 under_test: ClientUnderTest::Absent("this run tests a server only".into()),
@@ -209,7 +209,16 @@ async fn run_with_retries(
 async fn attempt(case: &Case, subjects: &Subjects, options: Options) -> Attempt {
     let step = options.step_timeout;
     match &case.kind {
-        CaseKind::Server(steps) => bounded(case, &subjects.server, steps.as_slice(), step).await,
+        CaseKind::Server(steps) => match &subjects.server {
+            Some(server) => bounded(case, server, steps.as_slice(), step).await,
+            None => Attempt::Done(CaseResult::new(
+                case,
+                Verdict::Skip,
+                "a server case tests an SMTP server; this run tests none".into(),
+                Instant::now(),
+                Vec::new(),
+            )),
+        },
         CaseKind::Client(script) => bounded(case, &subjects.client, script.as_ref(), step).await,
         CaseKind::Sender(def) => bounded(case, &subjects.sender, def.as_ref(), step).await,
     }
