@@ -8,6 +8,7 @@
 
 pub mod attempt;
 pub mod deviation;
+pub mod report;
 pub mod route;
 pub mod variant;
 
@@ -15,16 +16,14 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use serde::Serialize;
 use smtp_protocol::address::{ForwardPath, Host};
-use smtp_protocol::client::{
-    ClientConfig, ClientFinding, Disposition, Outgoing, RecipientResult, Timeouts,
-};
+use smtp_protocol::client::{ClientConfig, Disposition, Outgoing, RecipientResult, Timeouts};
 use smtp_protocol::reply::ReplyCode;
 
-use crate::wire::Event;
 pub use attempt::Trust;
 pub use deviation::SenderDeviation;
+pub use report::{AttemptReport, Delivery, Final, Round, RouteReport};
+use report::{report, unreachable};
 use route::{Answer, Candidate, Dns, Plan, Rng};
 pub use variant::ClientVariant;
 
@@ -78,132 +77,6 @@ impl SendOptions {
             seed: 0,
             deviations: Vec::new(),
             trust: None,
-        }
-    }
-}
-
-/// Everything that happened, for people and for scenarios.
-#[derive(Debug, Clone, Serialize)]
-pub struct Delivery {
-    /// Every round, in order.
-    pub rounds: Vec<Round>,
-    /// Where each recipient ended, in the order given.
-    pub recipients: Vec<Final>,
-}
-
-/// One pass over the hosts of every domain still pending.
-#[derive(Debug, Clone, Serialize)]
-pub struct Round {
-    /// From 1.
-    pub number: u32,
-    /// What the DNS said, per domain.
-    pub routes: Vec<RouteReport>,
-    /// Every connection tried, in order.
-    pub attempts: Vec<AttemptReport>,
-}
-
-/// The plan for one domain in one round.
-#[derive(Debug, Clone, Serialize)]
-pub struct RouteReport {
-    /// The recipient domain.
-    pub domain: String,
-    /// The hosts in the order they were to be tried.
-    pub hosts: Vec<Candidate>,
-    /// Why there is no host, when there is none.
-    pub problem: Option<String>,
-}
-
-/// One connection (or a host that could not be reached at all).
-#[derive(Debug, Clone, Serialize)]
-pub struct AttemptReport {
-    /// The MX host (or implicit MX, or smarthost).
-    pub host: String,
-    /// Its preference, if it came from an MX record.
-    pub preference: Option<u16>,
-    /// The address connected to; `None` when the host had no usable address.
-    pub address: Option<SocketAddr>,
-    /// `delivered`, `deferred`, `bounced`, `mixed`, or `unreachable`.
-    pub result: String,
-    /// Why, in a sentence.
-    pub reason: String,
-    /// Per recipient: address and disposition.
-    pub recipients: Vec<(String, String)>,
-    /// What a strict client noticed about this server.
-    pub findings: Vec<String>,
-    /// Both directions.
-    pub transcript: Vec<Event>,
-}
-
-impl RouteReport {
-    /// One line: the hosts in order with their preferences, or why there are none.
-    pub fn describe(&self, round: u32) -> String {
-        match &self.problem {
-            Some(p) => format!("round {round}: {}: {p}", self.domain),
-            None => {
-                let hosts: Vec<String> = self
-                    .hosts
-                    .iter()
-                    .map(|c| match c.preference {
-                        Some(p) => format!("{} ({p})", c.host),
-                        None => format!("{} (implicit MX)", c.host),
-                    })
-                    .collect();
-                format!(
-                    "round {round}: {}: MX order {}",
-                    self.domain,
-                    hosts.join(", ")
-                )
-            }
-        }
-    }
-}
-
-impl AttemptReport {
-    /// One line: host, address, result and why.
-    pub fn describe(&self) -> String {
-        let addr = self
-            .address
-            .map_or_else(|| "no address".into(), |a| a.to_string());
-        format!("{} [{addr}]: {}: {}", self.host, self.result, self.reason)
-    }
-}
-
-impl Final {
-    /// One line: recipient, disposition and why.
-    pub fn describe(&self) -> String {
-        format!("{}: {} ({})", self.recipient, self.disposition, self.reason)
-    }
-}
-
-/// Where one recipient ended.
-#[derive(Debug, Clone, Serialize)]
-pub struct Final {
-    /// The recipient.
-    pub recipient: String,
-    /// `delivered`, `deferred` or `bounced`.
-    pub disposition: String,
-    /// The address that took it, if delivered.
-    pub delivered_to: Option<SocketAddr>,
-    /// Why.
-    pub reason: String,
-}
-
-impl Delivery {
-    /// Every connection of every round, in order.
-    pub fn attempts(&self) -> impl Iterator<Item = &AttemptReport> {
-        self.rounds.iter().flat_map(|r| r.attempts.iter())
-    }
-
-    /// The exit status of `smtpspec send`: 0 all delivered, 1 something bounced, 3
-    /// something still deferred.
-    pub fn exit_code(&self) -> u8 {
-        let any = |d: &str| self.recipients.iter().any(|r| r.disposition == d);
-        if any("bounced") {
-            1
-        } else if any("deferred") {
-            3
-        } else {
-            0
         }
     }
 }
@@ -293,7 +166,7 @@ pub async fn deliver(message: &Outgoing, options: &SendOptions) -> Delivery {
                     .unwrap_or((Disposition::Deferred, None, "never tried".into()));
             Final {
                 recipient: p.to.to_string(),
-                disposition: disposition.as_str().into(),
+                disposition,
                 delivered_to,
                 reason,
             }
@@ -541,52 +414,5 @@ fn deviate(results: &mut [RecipientResult], deviations: &[SenderDeviation]) {
             };
             r.reason = format!("{} (deviating)", r.reason);
         }
-    }
-}
-
-fn unreachable(c: &Candidate, address: Option<SocketAddr>, reason: String) -> AttemptReport {
-    AttemptReport {
-        host: c.host.clone(),
-        preference: c.preference,
-        address,
-        result: "unreachable".into(),
-        reason,
-        recipients: Vec::new(),
-        findings: Vec::new(),
-        transcript: Vec::new(),
-    }
-}
-
-fn report(
-    c: &Candidate,
-    addr: SocketAddr,
-    results: &[RecipientResult],
-    findings: &[ClientFinding],
-    transcript: Vec<Event>,
-) -> AttemptReport {
-    let mut kinds: Vec<&str> = results.iter().map(|r| r.disposition.as_str()).collect();
-    kinds.dedup();
-    let result = match kinds.as_slice() {
-        [one] => (*one).to_string(),
-        [] => "deferred".into(),
-        _ => "mixed".into(),
-    };
-    let reason = results
-        .iter()
-        .map(|r| r.reason.clone())
-        .collect::<Vec<_>>()
-        .join("; ");
-    AttemptReport {
-        host: c.host.clone(),
-        preference: c.preference,
-        address: Some(addr),
-        result,
-        reason,
-        recipients: results
-            .iter()
-            .map(|r| (r.to.to_string(), r.disposition.as_str().to_string()))
-            .collect(),
-        findings: findings.iter().map(|f| format!("{f:?}")).collect(),
-        transcript,
     }
 }
