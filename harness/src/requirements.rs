@@ -117,7 +117,7 @@ pub fn read(dir: &Path) -> Result<Vec<Requirement>, Vec<LoadError>> {
 fn load_with(dir: &Path, cases: Option<&[Case]>) -> Result<Vec<Requirement>, Vec<LoadError>> {
     let files = collect_files(&[dir.to_path_buf()]).map_err(|e| vec![e])?;
     let known: Option<BTreeSet<&str>> =
-        cases.map(|cases| cases.iter().map(|c| c.id.as_str()).collect());
+        cases.map(|cases| cases.iter().map(|c| c.meta.id.as_str()).collect());
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
     let mut errors = Vec::new();
@@ -224,7 +224,7 @@ pub fn coverage<'a>(index: &'a [Requirement], cases: &'a [Case]) -> Coverage<'a>
     }
     let orphans = cases
         .iter()
-        .map(|c| c.id.as_str())
+        .map(|c| c.meta.id.as_str())
         .filter(|id| !linked.contains(id))
         .collect();
     Coverage {

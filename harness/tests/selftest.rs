@@ -192,8 +192,8 @@ async fn refusing_greetings_are_judged_by_their_own_cases() {
         for r in &results {
             let applies = cases
                 .iter()
-                .find(|c| c.id == r.id)
-                .is_some_and(|c| c.requires_greeting.contains(&code));
+                .find(|c| c.meta.id == r.id)
+                .is_some_and(|c| c.meta.requires_greeting.contains(&code));
             let want = if applies {
                 Verdict::Pass
             } else {

@@ -110,7 +110,7 @@ async fn nothing_stored_to_read_is_a_skip_never_a_pass() {
                 .iter()
                 .any(|s| matches!(s.action, load::Action::ExpectStored(_)))
         })
-        .map(|c| c.id.as_str())
+        .map(|c| c.meta.id.as_str())
         .collect();
     assert!(stored.len() >= 5);
     let results = runner::run(
@@ -144,8 +144,8 @@ async fn a_catch_all_skips_the_cases_that_need_a_refused_recipient() {
     assert!(target.catch_all.is_some(), "the catch-all was not noticed");
     let needing: Vec<&str> = all
         .iter()
-        .filter(|c| c.uses.contains("target.bad_rcpt"))
-        .map(|c| c.id.as_str())
+        .filter(|c| c.meta.uses.contains("target.bad_rcpt"))
+        .map(|c| c.meta.id.as_str())
         .collect();
     assert!(needing.len() >= 3, "{needing:?}");
     for r in &results {

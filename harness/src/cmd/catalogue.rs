@@ -52,8 +52,8 @@ impl Catalogue {
 /// `--filter`: the id contains EXPR, the section starts with it, or it is a tag or
 /// the level.
 pub(crate) fn matches(case: &Case, expr: &str) -> bool {
-    case.id.contains(expr)
-        || case.spec.section.starts_with(expr)
-        || case.tags.iter().any(|t| t == expr)
-        || case.spec.level.as_str().eq_ignore_ascii_case(expr)
+    case.meta.id.contains(expr)
+        || case.meta.spec.section.starts_with(expr)
+        || case.meta.tags.iter().any(|t| t == expr)
+        || case.meta.spec.level.as_str().eq_ignore_ascii_case(expr)
 }

@@ -9,11 +9,11 @@ pub(crate) fn main(args: PathsArgs) -> CmdResult {
     for c in &catalogue.cases {
         println!(
             "{:<56} RFC {} §{} {:<6} {}",
-            c.id,
-            c.spec.rfc,
-            c.spec.section,
-            c.spec.level.as_str(),
-            c.title
+            c.meta.id,
+            c.meta.spec.rfc,
+            c.meta.spec.section,
+            c.meta.spec.level.as_str(),
+            c.meta.title
         );
     }
     Ok(Exit::Conformant)

@@ -60,11 +60,11 @@ impl CaseResult {
         transcript: Vec<Event>,
     ) -> Self {
         Self {
-            id: case.id.clone(),
-            suite: case.suite.clone(),
-            title: case.title.clone(),
-            spec: case.spec.clone(),
-            tags: case.tags.clone(),
+            id: case.meta.id.clone(),
+            suite: case.meta.suite.clone(),
+            title: case.meta.title.clone(),
+            spec: case.meta.spec.clone(),
+            tags: case.meta.tags.clone(),
             verdict,
             reason,
             duration: start.elapsed(),

@@ -21,6 +21,16 @@ use super::{CaseDef, Level, Spec, SuiteFile, valid_id};
 /// A checked case, ready to run.
 #[derive(Debug, Clone)]
 pub struct Case {
+    /// What the case is about, whatever its kind.
+    pub meta: CaseMeta,
+    /// Which role the case tests, and what that role runs.
+    pub kind: CaseKind,
+}
+
+/// What every case has, whatever role it tests: its name, its requirement, when it
+/// applies, where it was written.
+#[derive(Debug, Clone)]
+pub struct CaseMeta {
     /// `suite/id`.
     pub id: String,
     /// The suite.
@@ -40,8 +50,6 @@ pub struct Case {
     pub uses: BTreeSet<String>,
     /// Tags.
     pub tags: Vec<String>,
-    /// Which role the case tests, and what that role runs.
-    pub kind: CaseKind,
     /// Source file.
     pub file: PathBuf,
 }
@@ -60,7 +68,7 @@ pub enum CaseKind {
 impl Case {
     /// `MUST`, `SHOULD` or `MAY`.
     pub fn level(&self) -> Level {
-        self.spec.level
+        self.meta.spec.level
     }
 
     /// The steps of a server case; none for the other kinds.
@@ -99,10 +107,10 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<Case>, Vec<LoadError>> {
         match load_file(&file) {
             Ok(found) => {
                 for c in found {
-                    if !ids.insert(c.id.clone()) {
+                    if !ids.insert(c.meta.id.clone()) {
                         errors.push(LoadError::file(
                             &file,
-                            format!("case id {} is used twice", c.id),
+                            format!("case id {} is used twice", c.meta.id),
                         ));
                     }
                     cases.push(c);
@@ -203,29 +211,31 @@ fn check_case(suite: &str, def: CaseDef, file: &Path) -> Result<Case, Vec<LoadEr
     // Captured values come from the target during the case, not from the profile.
     uses.retain(|n| !captured.contains(n));
     Ok(Case {
-        requires_greeting: def.requires_greeting,
-        uses,
-        id: format!("{suite}/{}", def.id),
-        suite: suite.to_owned(),
-        title: def.title,
-        spec: def.spec,
-        requires: def
-            .requires
-            .iter()
-            .map(|k| k.to_ascii_uppercase())
-            .collect(),
-        requires_after_tls: def
-            .requires_after_tls
-            .iter()
-            .map(|k| k.to_ascii_uppercase())
-            .collect(),
-        tags: def.tags,
+        meta: CaseMeta {
+            requires_greeting: def.requires_greeting,
+            uses,
+            id: format!("{suite}/{}", def.id),
+            suite: suite.to_owned(),
+            title: def.title,
+            spec: def.spec,
+            requires: def
+                .requires
+                .iter()
+                .map(|k| k.to_ascii_uppercase())
+                .collect(),
+            requires_after_tls: def
+                .requires_after_tls
+                .iter()
+                .map(|k| k.to_ascii_uppercase())
+                .collect(),
+            tags: def.tags,
+            file: file.to_path_buf(),
+        },
         kind: match (delivery, client) {
             (Some(d), _) => CaseKind::Sender(d),
             (None, Some(c)) => CaseKind::Client(c),
             (None, None) => CaseKind::Server(steps),
         },
-        file: file.to_path_buf(),
     })
 }
 

@@ -107,7 +107,7 @@ pub async fn run(case: &Case, def: &DeliveryDef, sender: &Sender) -> CaseResult 
             return error(e.0);
         }
     };
-    let seed = seed_of(&case.id);
+    let seed = seed_of(&case.meta.id);
     let mut deliveries = Vec::new();
     for n in 0..def.runs {
         let mut o = options.clone();

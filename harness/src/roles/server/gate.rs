@@ -22,10 +22,10 @@ pub(super) fn gate(case: &Case, target: &Target) -> Option<String> {
 /// The greeting the case is for (220 unless it says otherwise).
 fn greeting(case: &Case, target: &Target) -> Option<String> {
     let ready = [ReplyCode::SERVICE_READY.get()];
-    let wanted: &[u16] = if case.requires_greeting.is_empty() {
+    let wanted: &[u16] = if case.meta.requires_greeting.is_empty() {
         &ready
     } else {
-        &case.requires_greeting
+        &case.meta.requires_greeting
     };
     (!wanted.contains(&target.greeting_code)).then(|| {
         format!(
@@ -42,7 +42,7 @@ fn greeting(case: &Case, target: &Target) -> Option<String> {
 
 /// `requires`: keywords the target must (or, with `!`, must not) advertise.
 fn keywords(case: &Case, target: &Target) -> Option<String> {
-    for want in &case.requires {
+    for want in &case.meta.requires {
         match want.strip_prefix('!') {
             // `!KEYWORD`: the case is about servers without the extension.
             Some(absent) if offers(&target.ehlo, absent) => {
@@ -65,7 +65,7 @@ fn size(case: &Case, target: &Target) -> Option<String> {
     if target.size_limit.is_some() {
         return None;
     }
-    if case.requires.iter().any(|k| k == SIZE_LIMIT) {
+    if case.meta.requires.iter().any(|k| k == SIZE_LIMIT) {
         return Some(
             "the target advertises SIZE without a fixed limit (no number, or 0); the case \
              needs one"
@@ -89,7 +89,7 @@ fn size(case: &Case, target: &Target) -> Option<String> {
 /// Every variable the case uses, and a recipient the target refuses when it uses one.
 fn variables(case: &Case, target: &Target) -> Option<String> {
     if let Some(reply) = &target.catch_all
-        && case.uses.contains("target.bad_rcpt")
+        && case.meta.uses.contains("target.bad_rcpt")
     {
         return Some(format!(
             "the target accepted {{{{target.bad_rcpt}}}} at discovery ({reply}): a catch-all; \
@@ -97,6 +97,7 @@ fn variables(case: &Case, target: &Target) -> Option<String> {
         ));
     }
     let var = case
+        .meta
         .uses
         .iter()
         .find(|v| *v != "case.token" && !target.vars.contains_key(*v))?;
@@ -130,7 +131,7 @@ fn after_tls(case: &Case, target: &Target) -> Option<String> {
     {
         return Some("the target speaks implicit TLS; the case negotiates STARTTLS".into());
     }
-    if case.requires_after_tls.is_empty() {
+    if case.meta.requires_after_tls.is_empty() {
         return None;
     }
     let Some(tls_ehlo) = &target.tls_ehlo else {
@@ -140,6 +141,7 @@ fn after_tls(case: &Case, target: &Target) -> Option<String> {
         });
     };
     let missing = case
+        .meta
         .requires_after_tls
         .iter()
         .find(|k| !offers(tls_ehlo, k))?;

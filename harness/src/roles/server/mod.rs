@@ -131,7 +131,7 @@ pub async fn run(case: &Case, target: &Target, step_timeout: Duration) -> Attemp
                         Verdict::Error,
                         format!(
                             "scenario error at {}:{}: step {n} ({}): {why}",
-                            case.file.display(),
+                            case.meta.file.display(),
                             step.line,
                             step.name
                         ),
@@ -164,7 +164,10 @@ fn case_vars(case: &Case, target: &Target) -> Vars {
         .map_or(0, |d| d.as_nanos());
     vars.insert(
         "case.token".into(),
-        format!("smtpspec-{}-{nanos:x}", case.id.replace(['/', '.'], "-")),
+        format!(
+            "smtpspec-{}-{nanos:x}",
+            case.meta.id.replace(['/', '.'], "-")
+        ),
     );
     vars
 }

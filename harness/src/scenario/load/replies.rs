@@ -147,14 +147,14 @@ pub fn listed(to: ReplyTo) -> Vec<u16> {
 pub fn lint(case: &Case) -> Vec<LoadError> {
     let mut problems = Vec::new();
     if case.client().is_some()
-        && case.spec.level == crate::scenario::Level::Must
-        && case.spec.quote.is_none()
+        && case.meta.spec.level == crate::scenario::Level::Must
+        && case.meta.spec.quote.is_none()
     {
         problems.push(LoadError::file(
-            &case.file,
+            &case.meta.file,
             format!(
                 "case {}: a client MUST cites the sentence that makes it one (spec.quote)",
-                case.id
+                case.meta.id
             ),
         ));
     }
@@ -179,14 +179,14 @@ pub fn lint(case: &Case) -> Vec<LoadError> {
             .collect();
         if !missing.is_empty() {
             problems.push(LoadError::at(
-                &case.file,
+                &case.meta.file,
                 step.line,
                 None,
                 format!(
                     "case {}: expect answers {}: RFC 5321 §4.3.2 lists {} too; accept every \
                  listed code of the class (name the best with prefer:), or cite the sentence \
                  that narrows it with because:",
-                    case.id,
+                    case.meta.id,
                     describe(to),
                     missing
                         .iter()

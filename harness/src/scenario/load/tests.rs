@@ -37,7 +37,7 @@ fn err(yaml: &str) -> String {
 fn a_good_file_loads() {
     let cases = parse(GOOD, Path::new("suite.yaml")).expect("valid");
     assert_eq!(cases.len(), 1);
-    assert_eq!(cases[0].id, "test.good/rcpt-before-mail");
+    assert_eq!(cases[0].meta.id, "test.good/rcpt-before-mail");
     assert_eq!(cases[0].steps().len(), 10);
     assert_eq!(cases[0].steps()[1].line, 8);
 }
@@ -119,7 +119,7 @@ fn a_captured_variable_can_be_used_after_its_capture_only() {
     );
     let cases = parse(&captured, Path::new("suite.yaml")).expect("valid");
     assert!(
-        cases[0].uses.iter().all(|v| v != "said"),
+        cases[0].meta.uses.iter().all(|v| v != "said"),
         "not a profile variable"
     );
     let e = err(&using);
