@@ -99,16 +99,7 @@ impl Conn {
             .await
             .map_err(|_| ConnError::Timeout(limit))?
             .map_err(ConnError::Io)?;
-        let _ = tcp.set_nodelay(true);
-        Ok(Self {
-            plain: Some(tcp),
-            tls: None,
-            parser: ReplyParser::new(),
-            transcript: Transcript::default(),
-            redact_next: false,
-            server_name: DEFAULT_SERVER_NAME.to_owned(),
-            roots: None,
-        })
+        Ok(Self::accepted(tcp))
     }
 
     /// Verify the certificate of a later TLS upgrade against `roots`, for `name` (a
@@ -118,8 +109,8 @@ impl Conn {
         name.clone_into(&mut self.server_name);
     }
 
-    /// A connection a client under test opened to smtpspec (client cases): the same
-    /// deadlines and transcript, with smtpspec as the server.
+    /// A connection over `tcp`: one smtpspec opened, or one a client under test opened
+    /// to it (client cases, smtpspec the server); the same deadlines and transcript.
     pub fn accepted(tcp: TcpStream) -> Self {
         let _ = tcp.set_nodelay(true);
         Self {
@@ -233,14 +224,27 @@ impl Conn {
             return Err(ConnError::Timeout(limit));
         }
         let mut buf = [0u8; 8192];
+        let n = self.read_recorded(&mut buf, deadline, limit).await?;
+        if n > 0 {
+            self.parser.push(&buf[..n]);
+        }
+        Ok(n)
+    }
+
+    /// One read into `buf` before `deadline`, recorded in the transcript.
+    async fn read_recorded(
+        &mut self,
+        buf: &mut [u8],
+        deadline: Instant,
+        limit: Duration,
+    ) -> Result<usize, ConnError> {
         let io = self.io()?;
-        let n = timeout_at(deadline, io.read(&mut buf))
+        let n = timeout_at(deadline, io.read(buf))
             .await
             .map_err(|_| ConnError::Timeout(limit))?
             .map_err(ConnError::Io)?;
         if n > 0 {
             self.transcript.record(Dir::Recv, &buf[..n]);
-            self.parser.push(&buf[..n]);
         }
         Ok(n)
     }
@@ -248,16 +252,10 @@ impl Conn {
     /// Whatever octets arrive next, within `limit`, unparsed: for a driver that feeds
     /// its own session (the reference client). Empty at end of stream.
     pub async fn read_raw(&mut self, limit: Duration) -> Result<Vec<u8>, ConnError> {
-        let deadline = Instant::now() + limit;
         let mut buf = [0u8; 8192];
-        let io = self.io()?;
-        let n = timeout_at(deadline, io.read(&mut buf))
-            .await
-            .map_err(|_| ConnError::Timeout(limit))?
-            .map_err(ConnError::Io)?;
-        if n > 0 {
-            self.transcript.record(Dir::Recv, &buf[..n]);
-        }
+        let n = self
+            .read_recorded(&mut buf, Instant::now() + limit, limit)
+            .await?;
         Ok(buf[..n].to_vec())
     }
 
