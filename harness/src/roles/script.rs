@@ -2,8 +2,9 @@
 //! gives (a 421 greeting, a 451 to RCPT, a close, silence) and counts connections and
 //! accepted messages, so a case can tell which host got the mail.
 //!
-//! Commands are read with the protocol crate's line decoder and verb table, message
-//! data with its DATA decoder; nothing here parses SMTP on its own.
+//! The connection is read by the same engine as the client cases' scripts
+//! ([`crate::wire::served`]): command lines and message data cut by the protocol
+//! crate's decoders; what is here is only what to answer.
 
 use crate::outcome::HarnessError;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -12,19 +13,22 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use smtp_protocol::Verb;
-use smtp_protocol::data::{DataConfig, DataDecoder};
-use smtp_protocol::line::{LineConfig, LineDecoder};
+use smtp_protocol::line::LineConfig;
 use smtp_protocol::reply::{Reply, ReplyCode};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
 use crate::scenario::sender::{Codes, Named, ServerScript};
+use crate::wire::served::{ContentError, LineError, Served};
+use crate::wire::{Conn, ConnError};
 
 const OK: u16 = ReplyCode::OK.get();
 
 /// Most time a scripted connection lives: a sender that never leaves is cut off.
 const CONNECTION_LIFE: Duration = Duration::from_secs(30);
+
+/// Most time one reply may take to be written: a sender that stops reading is cut off.
+const STEP: Duration = Duration::from_secs(10);
 
 /// Counts of one scripted server.
 #[derive(Debug, Default)]
@@ -232,96 +236,71 @@ impl Session {
     }
 }
 
-async fn serve(
-    mut stream: TcpStream,
-    script: ServerScript,
-    counts: &Counts,
-) -> std::io::Result<()> {
+/// Play `script` on one connection a sender opened, counting what it took.
+async fn serve(stream: TcpStream, script: ServerScript, counts: &Counts) -> Result<(), ConnError> {
+    let mut conn = Conn::accepted(stream);
     let codes = match script {
         ServerScript::Named(Named::Close) => return Ok(()),
         ServerScript::Named(Named::Silent) => {
-            let mut sink = [0u8; 4096];
-            while stream.read(&mut sink).await? > 0 {}
+            while !conn.read_raw(CONNECTION_LIFE).await?.is_empty() {}
             return Ok(());
         }
         ServerScript::Named(Named::Accept) => Codes::default(),
         ServerScript::Codes(c) => c,
     };
     let greeting = codes.greeting.unwrap_or(220);
-    stream
-        .write_all(&reply(greeting, "scripted.smtpspec.test scripted server"))
-        .await?;
+    conn.send(
+        &reply(greeting, "scripted.smtpspec.test scripted server"),
+        STEP,
+    )
+    .await?;
     if greeting == 421 {
         return Ok(());
     }
-    let mut lines = LineDecoder::new(LineConfig {
-        max_line: 4096,
-        accept_bare_lf: false,
-    });
-    let mut buf = vec![0u8; 16 * 1024];
-    let mut data: Option<DataDecoder> = None;
+    // A strict server: only CRLF ends a command line (RFC 5321 §2.3.8).
+    let mut wire = Served::new(
+        conn,
+        LineConfig {
+            max_line: 4096,
+            accept_bare_lf: false,
+        },
+    );
     let mut session = Session {
         codes,
         rcpts: 0,
         accepted: 0,
     };
     loop {
-        let n = stream.read(&mut buf).await?;
-        if n == 0 {
+        let line = match wire.next_line(CONNECTION_LIFE).await {
+            Ok(Some(line)) => line,
+            Ok(None) | Err(LineError::Timeout) => return Ok(()),
+            Err(LineError::Conn(e)) => return Err(e),
+        };
+        let verb = Verb::from_bytes(line.bytes.split(|&b| b == b' ').next().unwrap_or_default());
+        let mut out = Vec::new();
+        let Some((code, text)) = session.answer(verb, &mut out) else {
+            wire.conn.send(&out, STEP).await?;
+            continue;
+        };
+        wire.conn.send(&reply(code, text), STEP).await?;
+        if verb == Some(Verb::Quit) || code == 421 {
             return Ok(());
         }
-        let mut input = buf[..n].to_vec();
-        loop {
-            if let Some(d) = data.as_mut() {
-                let used = d.feed(&input);
-                if !d.is_done() {
-                    break;
-                }
-                let code = session.codes.message.unwrap_or(250);
-                if code / 100 == 2 {
-                    counts.messages.fetch_add(1, Ordering::SeqCst);
-                    counts
-                        .recipients
-                        .fetch_add(session.accepted, Ordering::SeqCst);
-                }
-                stream.write_all(&reply(code, "end of data")).await?;
-                data = None;
-                input = input[used..].to_vec();
-                if input.is_empty() {
-                    break;
-                }
-                continue;
+        if code == 354 {
+            // The content follows; whatever came after DATA belongs to it.
+            match wire.read_content(CONNECTION_LIFE).await {
+                Ok(_) => {}
+                Err(ContentError::Conn(e)) => return Err(e),
+                Err(ContentError::Timeout | ContentError::Closed) => return Ok(()),
             }
-            lines.push(&input);
-            input.clear();
-            let mut out = Vec::new();
-            let mut quit = false;
-            while let Some(line) = lines.next_line() {
-                let verb =
-                    Verb::from_bytes(line.bytes.split(|&b| b == b' ').next().unwrap_or_default());
-                quit |= verb == Some(Verb::Quit);
-                let Some((code, text)) = session.answer(verb, &mut out) else {
-                    continue;
-                };
-                out.extend(reply(code, text));
-                if code == 354 {
-                    // The content follows; whatever came after DATA belongs to it.
-                    data = Some(DataDecoder::new(DataConfig::default()));
-                    input = lines.take_remaining();
-                    break;
-                }
-                if code == 421 {
-                    quit = true;
-                    break;
-                }
+            let code = session.codes.message.unwrap_or(250);
+            if code / 100 == 2 {
+                counts.messages.fetch_add(1, Ordering::SeqCst);
+                counts
+                    .recipients
+                    .fetch_add(session.accepted, Ordering::SeqCst);
             }
-            stream.write_all(&out).await?;
-            if quit {
-                return Ok(());
-            }
-            if data.is_none() || input.is_empty() {
-                break;
-            }
+            wire.conn.send(&reply(code, "end of data"), STEP).await?;
         }
     }
 }

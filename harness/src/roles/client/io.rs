@@ -2,35 +2,34 @@
 //! and the message content, writing replies to a client that may already be gone, and
 //! judging dot-stuffing on the lines the client actually sent as lines.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use smtp_protocol::data::{DataConfig, DataDecoder};
-use smtp_protocol::line::{Ending, LineDecoder};
+use smtp_protocol::line::Ending;
 
 use super::{Miss, Seen};
-use crate::wire::{Conn, ConnError};
+use crate::wire::ConnError;
+use crate::wire::served::{Content, ContentError, LineError, Served};
 
 /// Send smtpspec's reply; false once the script is over (the client left after QUIT).
 /// A client that left earlier stops getting replies, but what it sent is still judged,
 /// step by step, whatever order the reads and the reset came in: it is read now, before
 /// the reset can take it away.
 pub(super) async fn answer(
-    conn: &mut Conn,
+    served: &mut Served,
     bytes: &[u8],
     step: Duration,
-    lines: &mut LineDecoder,
     seen: &mut Seen,
 ) -> Result<bool, Miss> {
     if seen.gone {
         return Ok(true);
     }
-    match conn.send(bytes, step).await {
+    match served.conn.send(bytes, step).await {
         Ok(()) => Ok(true),
         Err(ConnError::Io(e)) if gone(&e) && seen.quit => Ok(false),
         Err(ConnError::Io(e)) if gone(&e) => {
-            drain(conn, lines).await;
+            served.drain(DRAIN).await;
             seen.gone = true;
-            conn.note(&format!(
+            served.conn.note(&format!(
                 "the client closed the connection; smtpspec's reply was not delivered ({e})"
             ));
             Ok(true)
@@ -39,17 +38,8 @@ pub(super) async fn answer(
     }
 }
 
-/// Read, briefly, whatever the client sent that smtpspec has not read yet.
-pub(super) async fn drain(conn: &mut Conn, lines: &mut LineDecoder) {
-    let deadline = Instant::now() + Duration::from_millis(200);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match conn.read_raw(left).await {
-            Ok(b) if !b.is_empty() && !left.is_zero() => lines.push(&b),
-            _ => break,
-        }
-    }
-}
+/// How long what a client that left sent last is still read.
+const DRAIN: Duration = Duration::from_millis(200);
 
 /// Why the dot lines could not be passed.
 pub(super) enum Stuffing {
@@ -152,83 +142,50 @@ impl From<Read> for Miss {
     }
 }
 
-/// The next command line, `None` at the end of the stream.
+/// The next command line, `None` at the end of the stream; a bare LF ending it is the
+/// client's fault.
 pub(super) async fn next_line(
-    conn: &mut Conn,
-    lines: &mut LineDecoder,
+    served: &mut Served,
     limit: Duration,
 ) -> Result<Option<Vec<u8>>, Read> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(line) = lines.next_line() {
-            if line.ending == Ending::BareLf {
-                return Err(Read::BareLf(
-                    String::from_utf8_lossy(&line.bytes).into_owned(),
-                ));
-            }
-            return Ok(Some(line.bytes));
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(Read::Timeout);
-        }
-        let bytes = match conn.read_raw(left).await {
-            Ok(b) => b,
-            Err(ConnError::Timeout(_)) => return Err(Read::Timeout),
-            Err(e) => return Err(Read::Conn(e)),
-        };
-        if bytes.is_empty() {
-            return Ok(None);
-        }
-        lines.push(&bytes);
+    match served.next_line(limit).await {
+        Ok(Some(line)) if line.ending == Ending::BareLf => Err(Read::BareLf(
+            String::from_utf8_lossy(&line.bytes).into_owned(),
+        )),
+        Ok(line) => Ok(line.map(|l| l.bytes)),
+        Err(LineError::Timeout) => Err(Read::Timeout),
+        Err(LineError::Conn(e)) => Err(Read::Conn(e)),
     }
 }
 
 /// The content after 354, unstuffed, and as it came (with the end sequence); bare CR or
 /// LF in it is the client's fault when `crlf_only`.
 pub(super) async fn read_data(
-    conn: &mut Conn,
-    lines: &mut LineDecoder,
+    served: &mut Served,
     limit: Duration,
     crlf_only: bool,
 ) -> Result<(Vec<u8>, Vec<u8>), Miss> {
-    let mut data = DataDecoder::new(DataConfig::default());
-    let mut input = lines.take_remaining();
-    let mut raw = Vec::new();
-    let deadline = Instant::now() + limit;
-    loop {
-        let used = data.feed(&input);
-        if raw.len() < 1 << 20 {
-            raw.extend_from_slice(&input[..used]);
+    let late = || {
+        Miss::Client(format!(
+            "the content did not end within {} ms",
+            limit.as_millis()
+        ))
+    };
+    let content = match served.read_content(limit).await {
+        Ok(c) => c,
+        Err(ContentError::Timeout) => return Err(late()),
+        Err(ContentError::Closed) => {
+            return Err(Miss::Client(
+                "the client closed the connection inside the content".into(),
+            ));
         }
-        if data.is_done() {
-            lines.push(&input[used..]);
-            break;
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(Miss::Client(format!(
-                "the content did not end within {} ms",
-                limit.as_millis()
-            )));
-        }
-        input = match conn.read_raw(left).await {
-            Ok(b) if b.is_empty() => {
-                return Err(Miss::Client(
-                    "the client closed the connection inside the content".into(),
-                ));
-            }
-            Ok(b) => b,
-            Err(ConnError::Timeout(_)) => {
-                return Err(Miss::Client(format!(
-                    "the content did not end within {} ms",
-                    limit.as_millis()
-                )));
-            }
-            Err(e) => return Err(harness(e)),
-        };
-    }
-    let (body, findings) = data.into_parts();
+        Err(ContentError::Conn(e)) => return Err(harness(e)),
+    };
+    let Content {
+        body,
+        raw,
+        findings,
+    } = content;
     if !crlf_only {
         return Ok((body, raw));
     }

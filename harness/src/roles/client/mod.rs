@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use smtp_protocol::line::{LineConfig, LineDecoder};
+use smtp_protocol::line::LineConfig;
 use tokio::net::TcpListener;
 
 mod io;
@@ -23,6 +23,7 @@ use crate::roles::{Attempt, CaseResult, Role};
 use crate::scenario::client::{ClientCase, ExitExpect, Serve};
 use crate::scenario::load::Case;
 use crate::test_ca::TestCa;
+use crate::wire::served::Served;
 use crate::wire::{Conn, Dir, Event};
 
 /// The envelope the client is asked to send.
@@ -161,18 +162,21 @@ pub async fn run(
         Err(why) => return done(Verdict::Error, why.0, Vec::new()),
     };
     let mut session = Session {
-        conn,
-        lines: LineDecoder::new(LineConfig {
-            max_line: 4096,
-            accept_bare_lf: true,
-        }),
+        // Bare LFs are taken as line ends, to be named as the client's fault.
+        wire: Served::new(
+            conn,
+            LineConfig {
+                max_line: 4096,
+                accept_bare_lf: true,
+            },
+        ),
         step,
         acceptor: &ca.acceptor,
         seen: Seen::default(),
     };
     let played = play(&mut session, script).await;
     // The script is over: hang up, and the client must now finish by itself.
-    let mut transcript = session.conn.into_transcript();
+    let mut transcript = session.wire.conn.into_transcript();
     let exit = match tokio::time::timeout(limit, process.wait()).await {
         Ok(Ok(e)) => Some(e),
         _ => {

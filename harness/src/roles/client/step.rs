@@ -1,12 +1,11 @@
 //! Each step of a client script on the wire, smtpspec playing the server: what it
 //! sends, what it reads from the client, and how that is judged. A new step kind of
 //! client scripts is one arm of [`serve_step`]; its language side is
-//! `scenario/serving.rs`.
+//! `scenario/client.rs`.
 
 use std::time::Duration;
 
 use smtp_protocol::Verb;
-use smtp_protocol::line::LineDecoder;
 use tokio_rustls::TlsAcceptor;
 
 use super::io::{
@@ -14,12 +13,13 @@ use super::io::{
 };
 use super::{Miss, Played, Seen};
 use crate::scenario::client::{CommandCheck, DataMatch, Serve};
-use crate::wire::{Conn, ConnError};
+use crate::wire::ConnError;
+use crate::wire::served::Served;
 
 /// What the steps of one script share on the connection the client opened.
 pub(super) struct Session<'a> {
-    pub conn: Conn,
-    pub lines: LineDecoder,
+    /// The connection the client opened, and its command lines.
+    pub wire: Served,
     /// The step timeout.
     pub step: Duration,
     pub acceptor: &'a TlsAcceptor,
@@ -56,7 +56,7 @@ pub(super) async fn serve_step(
 
 /// Send octets; a client that went away ends the script.
 async fn reply(s: &mut Session<'_>, bytes: &[u8]) -> Result<Flow, Miss> {
-    let sent = answer(&mut s.conn, bytes, s.step, &mut s.lines, &mut s.seen).await?;
+    let sent = answer(&mut s.wire, bytes, s.step, &mut s.seen).await?;
     Ok(if sent {
         Flow::Next
     } else {
@@ -76,8 +76,8 @@ async fn expect(s: &mut Session<'_>, n: usize, check: &CommandCheck) -> Result<F
             .collect::<Vec<_>>()
             .join(" or ")
     };
-    let ready = s.lines.has_input();
-    let read = match next_line(&mut s.conn, &mut s.lines, s.step).await {
+    let ready = s.wire.lines.has_input();
+    let read = match next_line(&mut s.wire, s.step).await {
         Err(Read::Conn(_)) if s.seen.gone => Ok(None),
         other => other,
     };
@@ -156,7 +156,7 @@ fn judge_command(
 /// The content after 354: stuffed as RFC 5321 §4.5.2 says, holding and lacking what
 /// the step says.
 async fn expect_data(s: &mut Session<'_>, check: &DataMatch) -> Result<Flow, Miss> {
-    let (body, raw) = read_data(&mut s.conn, &mut s.lines, s.step, check.crlf_only).await?;
+    let (body, raw) = read_data(&mut s.wire, s.step, check.crlf_only).await?;
     match check_stuffing(&raw, &check.stuffed) {
         Ok(()) => {}
         Err(Stuffing::Unstuffed(line)) => {
@@ -185,13 +185,13 @@ async fn expect_data(s: &mut Session<'_>, check: &DataMatch) -> Result<Flow, Mis
 
 /// The client must send nothing, and stay, for `quiet`.
 async fn silence(s: &mut Session<'_>, quiet: Duration) -> Result<(), Miss> {
-    if !s.lines.is_idle() {
+    if !s.wire.lines.is_idle() {
         return Err(Miss::Client(format!(
             "the client sent {:?} while it had to wait",
-            String::from_utf8_lossy(&s.lines.take_remaining())
+            String::from_utf8_lossy(&s.wire.lines.take_remaining())
         )));
     }
-    match s.conn.read_raw(quiet).await {
+    match s.wire.conn.read_raw(quiet).await {
         Err(ConnError::Timeout(_)) => Ok(()),
         Ok(b) if b.is_empty() => Err(Miss::Client(
             "the client closed the connection while it had to wait".into(),
@@ -206,7 +206,7 @@ async fn silence(s: &mut Session<'_>, quiet: Duration) -> Result<(), Miss> {
 
 /// The client must close the connection.
 async fn expect_close(s: &mut Session<'_>) -> Result<Flow, Miss> {
-    match next_line(&mut s.conn, &mut s.lines, s.step).await {
+    match next_line(&mut s.wire, s.step).await {
         Ok(None) | Err(Read::Conn(ConnError::Io(_))) => Ok(Flow::Stop(Played::Done)),
         Ok(Some(l)) => Err(Miss::Client(format!(
             "the client sent {:?} instead of closing",
@@ -223,14 +223,14 @@ async fn expect_close(s: &mut Session<'_>) -> Result<Flow, Miss> {
 /// The server side of the TLS handshake after the script's 220 to STARTTLS; with
 /// `may_close`, a client that hangs up instead ends the script.
 async fn starttls(s: &mut Session<'_>, may_close: bool) -> Result<Flow, Miss> {
-    let early = s.lines.take_remaining();
+    let early = s.wire.lines.take_remaining();
     if !early.is_empty() {
         return Err(Miss::Client(format!(
             "the client sent {:?} after STARTTLS, before the handshake",
             String::from_utf8_lossy(&early)
         )));
     }
-    match s.conn.accept_tls(s.acceptor, s.step).await {
+    match s.wire.conn.accept_tls(s.acceptor, s.step).await {
         Ok(()) => Ok(Flow::Next),
         // The client hung up instead of starting TLS: it refused to go on.
         Err(ConnError::Io(e)) if may_close && e.kind() == std::io::ErrorKind::UnexpectedEof => {
