@@ -7,6 +7,7 @@
 //! crate's decoders; what is here is only what to answer.
 
 use crate::outcome::HarnessError;
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -49,7 +50,7 @@ pub struct Scripted {
     pub counts: Vec<(Ipv4Addr, Arc<Counts>)>,
     /// Every connection accepted, in order: what a sender smtpspec cannot ask (a real
     /// MTA) tried.
-    pub order: Arc<std::sync::Mutex<Vec<Ipv4Addr>>>,
+    order: Arc<std::sync::Mutex<Vec<Ipv4Addr>>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -91,13 +92,25 @@ impl Scripted {
             .sum()
     }
 
-    /// Messages taken by the server at `ip`.
-    pub fn messages_at(&self, ip: IpAddr) -> usize {
+    /// Messages taken, by address of the server that took them.
+    pub fn taken(&self) -> BTreeMap<IpAddr, usize> {
         self.counts
             .iter()
-            .filter(|(a, _)| IpAddr::V4(*a) == ip)
-            .map(|(_, c)| c.messages.load(Ordering::SeqCst))
-            .sum()
+            .map(|(a, c)| (IpAddr::V4(*a), c.messages.load(Ordering::SeqCst)))
+            .collect()
+    }
+
+    /// Messages taken by all servers.
+    pub fn messages(&self) -> usize {
+        self.taken().values().sum()
+    }
+
+    /// Every connection accepted so far, in order.
+    pub fn order(&self) -> Vec<IpAddr> {
+        self.order
+            .lock()
+            .map(|o| o.iter().map(|ip| IpAddr::V4(*ip)).collect())
+            .unwrap_or_default()
     }
 }
 

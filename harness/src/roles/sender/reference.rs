@@ -1,0 +1,139 @@
+//! The reference client as the sender: it delivers through the case's fake DNS to the
+//! scripted servers, misbehaving as its deviations say, and gives its own account of
+//! each delivery (every address tried, where each recipient went, and why).
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use smtp_protocol::address::{ForwardPath, Host, Mailbox, ReversePath};
+use smtp_protocol::client::{ClientConfig, Outgoing, Timeouts};
+
+use super::judge::{Account, Observation, Run};
+use super::note;
+use crate::outcome::HarnessError;
+use crate::roles::script::Scripted;
+use crate::scenario::sender::{DeliveryDef, Outcome};
+use crate::send::{self, Delivery, SendOptions, SenderDeviation};
+use crate::wire::Event;
+
+/// The reference client's timeouts in a case: the RFC's figures scaled down 200 times
+/// (a 5-minute greeting wait becomes 1.5 s), so a silent server costs seconds.
+const TIMEOUT_SCALE: f64 = 0.005;
+
+/// Deliver `runs` times (each with its own shuffle seed, the same for the same case)
+/// and observe: the first run's account goes to the transcript.
+pub(super) async fn observe(
+    id: &str,
+    def: &DeliveryDef,
+    deviations: &[SenderDeviation],
+    dns: SocketAddr,
+    servers: &Scripted,
+) -> Result<(Observation, Vec<Event>), HarnessError> {
+    let (message, mut options) = prepare(def, dns, servers.port)?;
+    options.deviations = deviations.to_vec();
+    let seed = seed_of(id);
+    let mut deliveries = Vec::new();
+    for n in 0..def.runs {
+        let mut o = options.clone();
+        o.seed = seed.wrapping_add(u64::from(n));
+        deliveries.push(send::deliver(&message, &o).await);
+    }
+    // Let the scripted servers finish counting what they saw.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let transcript = deliveries.first().map(describe).unwrap_or_default();
+    let runs = deliveries
+        .iter()
+        .map(|d| Run {
+            outcome: Some(outcome_of(d)),
+            tried: tried(d),
+            account: Some(Account {
+                delivered_to: d
+                    .recipients
+                    .iter()
+                    .filter_map(|r| r.delivered_to.map(|a| a.ip()))
+                    .collect(),
+                reasons: d.recipients.iter().map(|r| r.reason.clone()).collect(),
+            }),
+        })
+        .collect();
+    let seen = Observation {
+        runs,
+        connections: servers.order(),
+        taken: servers.taken(),
+        sees_refused: true,
+    };
+    Ok((seen, transcript))
+}
+
+/// The same case always gets the same sequence of shuffles.
+fn seed_of(id: &str) -> u64 {
+    id.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+fn prepare(
+    def: &DeliveryDef,
+    dns: SocketAddr,
+    port: u16,
+) -> Result<(Outgoing, SendOptions), HarnessError> {
+    let first_zone = def.zones.keys().next().cloned().unwrap_or_default();
+    let to: Vec<String> = if def.to.is_empty() {
+        vec![format!("user@{}", first_zone.trim_end_matches('.'))]
+    } else {
+        def.to.clone()
+    };
+    let mailbox = |s: &str| Mailbox::parse(s).map_err(|e| crate::harness_error!("{s:?}: {e}"));
+    let from = mailbox(def.from.as_deref().unwrap_or("sender@client.smtpspec.test"))?;
+    let helo = def.helo.as_deref().unwrap_or("client.smtpspec.test");
+    let helo = Host::parse(helo).map_err(|e| crate::harness_error!("helo {helo:?}: {e}"))?;
+    let message = Outgoing {
+        from: ReversePath::Mailbox(from),
+        to: to
+            .iter()
+            .map(|t| mailbox(t).map(ForwardPath::Mailbox))
+            .collect::<Result<_, _>>()?,
+        content: b"Subject: smtpspec delivery case\r\n\r\nHello.\r\n".to_vec(),
+    };
+    let mut options = SendOptions::new(ClientConfig::new(helo));
+    options.dns = Some(dns);
+    options.port = port;
+    options.timeouts = Timeouts::default().scaled(TIMEOUT_SCALE);
+    options.connect_timeout = Duration::from_secs(1);
+    options.dns_timeout = Duration::from_secs(1);
+    options.rounds = def.rounds;
+    options.retry_delay = Duration::from_millis(100);
+    Ok((message, options))
+}
+
+/// The first run, as notes and the attempts' own transcripts.
+fn describe(d: &Delivery) -> Vec<Event> {
+    let mut out = Vec::new();
+    for round in &d.rounds {
+        for r in &round.routes {
+            out.push(note(r.describe(round.number)));
+        }
+        for a in &round.attempts {
+            out.push(note(a.describe()));
+            out.extend(a.transcript.iter().cloned());
+        }
+    }
+    for r in &d.recipients {
+        out.push(note(r.describe()));
+    }
+    out
+}
+
+fn outcome_of(d: &Delivery) -> Outcome {
+    match d.exit_code() {
+        0 => Outcome::Delivered,
+        1 => Outcome::Bounced,
+        _ => Outcome::Deferred,
+    }
+}
+
+fn tried(d: &Delivery) -> Vec<IpAddr> {
+    d.attempts()
+        .filter_map(|a| a.address.map(|s| s.ip()))
+        .collect()
+}
