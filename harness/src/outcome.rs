@@ -100,23 +100,105 @@ impl std::fmt::Display for Verdict {
     }
 }
 
-/// What a role observed that the requirement forbids, in words for the report: the
-/// case's level turns it into `fail` or `warn` ([`Level::unmet`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unmet(pub String);
+/// What a case wanted and what it got, as data: a report can set them side by side
+/// instead of making the reader take them out of a sentence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Mismatch {
+    /// What the requirement allows (a reply code set, a command, an outcome).
+    pub expected: String,
+    /// What the subject did.
+    pub actual: String,
+}
 
-impl std::fmt::Display for Unmet {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+/// What a role observed that the requirement forbids, in words for the report and,
+/// where the case compares two things, as a [`Mismatch`]: the case's level turns it
+/// into `fail` or `warn` ([`Level::unmet`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unmet {
+    /// The sentence the report gives as the reason.
+    pub why: String,
+    /// Wanted and got, when the finding is a comparison.
+    pub mismatch: Option<Mismatch>,
+}
+
+impl Unmet {
+    /// A finding in words only.
+    pub fn new(why: impl Into<String>) -> Self {
+        Self {
+            why: why.into(),
+            mismatch: None,
+        }
+    }
+
+    /// "wanted `expected`, got `actual`", with both kept as data.
+    pub fn wanted(expected: impl Into<String>, actual: impl Into<String>) -> Self {
+        let (expected, actual) = (expected.into(), actual.into());
+        Self {
+            why: format!("wanted {expected}, got {actual}"),
+            mismatch: Some(Mismatch { expected, actual }),
+        }
+    }
+
+    /// The same comparison told in other words.
+    pub fn said(mut self, why: impl Into<String>) -> Self {
+        self.why = why.into();
+        self
+    }
+
+    /// The same finding, placed: "step 3 (expect at line 12): why".
+    pub fn at(mut self, place: &str) -> Self {
+        self.why = format!("{place}: {}", self.why);
+        self
     }
 }
 
-/// An [`Unmet`] from a format string.
+impl std::fmt::Display for Unmet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.why)
+    }
+}
+
+/// An [`Unmet`] in words only, from a format string.
 #[macro_export]
 macro_rules! unmet {
     ($($arg:tt)*) => {
-        $crate::outcome::Unmet(format!($($arg)*))
+        $crate::outcome::Unmet::new(format!($($arg)*))
     };
+}
+
+/// How one case came out, before the level is applied: what every role produces and
+/// the one place a verdict is made of it ([`Outcome::verdict`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// As required, and why that is known.
+    Pass(String),
+    /// The subject did what the requirement forbids.
+    Unmet(Unmet),
+    /// Nothing could be observed that bears on the requirement: `skip`, with why.
+    Inconclusive(String),
+    /// The harness could not set up or observe the case: `error`.
+    Error(HarnessError),
+}
+
+impl Outcome {
+    /// The verdict at `level`: the only mapping from outcomes to verdicts.
+    pub fn verdict(&self, level: Level) -> Verdict {
+        match self {
+            Self::Pass(_) => Verdict::Pass,
+            Self::Unmet(_) => level.unmet(),
+            Self::Inconclusive(_) => Verdict::Skip,
+            Self::Error(_) => Verdict::Error,
+        }
+    }
+
+    /// The reason, as the report gives it, and the comparison when there is one.
+    pub fn into_reason(self) -> (String, Option<Mismatch>) {
+        match self {
+            Self::Pass(why) | Self::Inconclusive(why) => (why, None),
+            Self::Unmet(u) => (u.why, u.mismatch),
+            Self::Error(e) => (e.0, None),
+        }
+    }
 }
 
 /// A [`HarnessError`] from a format string.
@@ -162,13 +244,46 @@ impl From<std::io::Error> for HarnessError {
 
 #[cfg(test)]
 mod tests {
-    use super::{Level, Verdict};
+    use super::{HarnessError, Level, Outcome, Unmet, Verdict};
 
     #[test]
     fn levels_map_to_verdicts_once() {
         assert_eq!(Level::Must.unmet(), Verdict::Fail);
         assert_eq!(Level::Should.unmet(), Verdict::Warn);
         assert_eq!(Level::May.unmet(), Verdict::Warn);
+    }
+
+    #[test]
+    fn outcomes_map_to_verdicts_by_level() {
+        let unmet = Outcome::Unmet(Unmet::new("x"));
+        assert_eq!(unmet.verdict(Level::Must), Verdict::Fail);
+        assert_eq!(unmet.verdict(Level::Should), Verdict::Warn);
+        assert_eq!(
+            Outcome::Pass("y".into()).verdict(Level::Must),
+            Verdict::Pass
+        );
+        assert_eq!(
+            Outcome::Inconclusive("z".into()).verdict(Level::Must),
+            Verdict::Skip
+        );
+        let error = Outcome::Error(HarnessError("e".into()));
+        assert_eq!(error.verdict(Level::May), Verdict::Error);
+    }
+
+    #[test]
+    fn a_comparison_keeps_both_sides_as_data() {
+        let u = Unmet::wanted("250", "550 \"no\"").at("step 2 (expect at line 9)");
+        assert_eq!(
+            u.why,
+            "step 2 (expect at line 9): wanted 250, got 550 \"no\""
+        );
+        let (reason, m) = Outcome::Unmet(u).into_reason();
+        assert!(reason.ends_with("got 550 \"no\""));
+        let m = m.expect("a mismatch");
+        assert_eq!(
+            (m.expected.as_str(), m.actual.as_str()),
+            ("250", "550 \"no\"")
+        );
     }
 
     #[test]

@@ -143,12 +143,14 @@ async fn every_deviation_is_caught_by_a_failing_case() {
                 .filter(|r| r.verdict == Verdict::Fail)
                 .map(|r| r.id.clone())
                 .collect();
-            (d, caught)
+            (d, caught, compared(&results))
         }));
     }
     let mut missed = Vec::new();
+    let mut comparisons = 0;
     for t in tasks {
-        let (d, caught) = t.await.expect("task");
+        let (d, caught, n) = t.await.expect("task");
+        comparisons += n;
         if caught.is_empty() {
             missed.push(d.name());
         } else {
@@ -156,6 +158,30 @@ async fn every_deviation_is_caught_by_a_failing_case() {
         }
     }
     assert!(missed.is_empty(), "deviations no case catches: {missed:?}");
+    assert!(comparisons > 0, "no finding carried wanted and got as data");
+}
+
+/// How many findings carry wanted and got as data; each must be a finding, and its
+/// reason must say both.
+fn compared(results: &[CaseResult]) -> usize {
+    let mut n = 0;
+    for r in results {
+        let Some(m) = &r.mismatch else { continue };
+        assert!(
+            r.verdict.is_finding(),
+            "{}: a mismatch on a {}",
+            r.id,
+            r.verdict
+        );
+        assert!(
+            r.reason.contains(&m.expected) && r.reason.contains(&m.actual),
+            "{}: {m:?} not in {:?}",
+            r.id,
+            r.reason
+        );
+        n += 1;
+    }
+    n
 }
 
 /// The greeting cases run only against servers that refuse service, and pass against
@@ -208,6 +234,7 @@ async fn refusing_greetings_are_judged_by_their_own_cases() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_sender_deviation_is_caught_by_a_delivery_case() {
     let mut missed = Vec::new();
+    let mut comparisons = 0;
     for d in SenderDeviation::ALL {
         let results = run_with(&[], vec![d], |c| c.delivery().is_some()).await;
         assert!(
@@ -223,9 +250,14 @@ async fn every_sender_deviation_is_caught_by_a_delivery_case() {
         if caught.is_empty() {
             missed.push(d.name());
         }
+        comparisons += compared(&results);
     }
     assert!(
         missed.is_empty(),
         "sender deviations no delivery case catches: {missed:?}"
+    );
+    assert!(
+        comparisons > 0,
+        "no delivery finding carried wanted and got"
     );
 }

@@ -160,17 +160,32 @@ fn did_not_pass(body: &mut String, report: &Report) {
         for c in open {
             let _ = writeln!(
                 body,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code><br>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code><br>{}</td><td>{}{}</td></tr>",
                 badge(c.verdict, &c.reason),
                 section_link(&c.spec),
                 c.spec.level,
                 esc(&c.id),
                 esc(&c.title),
                 esc(&c.reason),
+                wanted_got(c),
             );
         }
         body.push_str("</table>\n");
     }
+}
+
+/// Wanted and got side by side, when the finding is a comparison.
+fn wanted_got(c: &CaseReport) -> String {
+    c.mismatch
+        .as_ref()
+        .map(|m| {
+            format!(
+                "<br><small>wanted <code>{}</code> · got <code>{}</code></small>",
+                esc(&m.expected),
+                esc(&m.actual)
+            )
+        })
+        .unwrap_or_default()
 }
 
 /// Every case, by RFC section, with its transcript.

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use smtp_protocol::server::received::rfc3339;
 
 use super::Run;
-use crate::outcome::{Level, Verdict};
+use crate::outcome::{Level, Mismatch, Verdict};
 pub use crate::wire::EventReport;
 use crate::wire::escape;
 
@@ -244,6 +244,11 @@ pub struct CaseReport {
     /// the server's words. Absent: smtpspec was the client.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub harness_role: Option<String>,
+    /// What the case wanted and what the subject did, when the finding is a
+    /// comparison (a reply code, a command, a delivery outcome); `reason` says the same
+    /// in a sentence. Absent on passes and on findings told only in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mismatch: Option<Mismatch>,
 }
 
 /// Why a JSON report could not be read back.
@@ -387,6 +392,7 @@ impl Report {
                     transcript: c.transcript.iter().map(EventReport::from).collect(),
                     retries: c.retries.clone(),
                     harness_role: c.harness_serves.then(|| "server".to_owned()),
+                    mismatch: c.mismatch.clone(),
                 }
             })
             .collect();

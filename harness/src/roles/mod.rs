@@ -16,7 +16,7 @@ pub mod server;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use crate::outcome::{Level, Verdict};
+use crate::outcome::{Level, Mismatch, Outcome, Verdict};
 use crate::scenario::Spec;
 use crate::scenario::load::Case;
 use crate::wire::Event;
@@ -49,6 +49,8 @@ pub struct CaseResult {
     pub harness_serves: bool,
     /// The scenario itself was found wrong at run time (the run exits 2).
     pub scenario_error: bool,
+    /// What was wanted and what came, when the finding is a comparison.
+    pub mismatch: Option<Mismatch>,
 }
 
 impl CaseResult {
@@ -72,7 +74,22 @@ impl CaseResult {
             retries: Vec::new(),
             harness_serves: case.client().is_some(),
             scenario_error: false,
+            mismatch: None,
         }
+    }
+
+    /// The result of `outcome` at the case's level.
+    pub(crate) fn of(
+        case: &Case,
+        outcome: Outcome,
+        start: Instant,
+        transcript: Vec<Event>,
+    ) -> Self {
+        let verdict = outcome.verdict(case.level());
+        let (reason, mismatch) = outcome.into_reason();
+        let mut result = Self::new(case, verdict, reason, start, transcript);
+        result.mismatch = mismatch;
+        result
     }
 
     /// The requirement level.
@@ -109,7 +126,7 @@ pub trait Role: Sync {
 /// in time, connection refused) that the runner retries.
 pub enum Attempt {
     /// The case came to a verdict.
-    Done(CaseResult),
+    Done(Box<CaseResult>),
     /// The target refused service before the case could be judged.
     Refused {
         /// What happened, for the case's `retries`.

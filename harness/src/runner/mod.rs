@@ -180,7 +180,7 @@ async fn run_with_retries(
                 pacer.served();
                 r.retries = retries;
                 r.duration = start.elapsed();
-                return r;
+                return *r;
             }
             Attempt::Refused { why, transcript } => {
                 pacer.refused();
@@ -211,13 +211,13 @@ async fn attempt(case: &Case, subjects: &Subjects, options: Options) -> Attempt 
     match &case.kind {
         CaseKind::Server(steps) => match &subjects.server {
             Some(server) => bounded(case, server, steps.as_slice(), step).await,
-            None => Attempt::Done(CaseResult::new(
+            None => Attempt::Done(Box::new(CaseResult::new(
                 case,
                 Verdict::Skip,
                 "a server case tests an SMTP server; this run tests none".into(),
                 Instant::now(),
                 Vec::new(),
-            )),
+            ))),
         },
         CaseKind::Client(script) => bounded(case, &subjects.client, script.as_ref(), step).await,
         CaseKind::Sender(def) => bounded(case, &subjects.sender, def.as_ref(), step).await,
@@ -229,12 +229,12 @@ async fn bounded<R: Role>(case: &Case, role: &R, part: &R::Part, step: Duration)
     let budget = role.budget(part, step);
     match tokio::time::timeout(budget, role.attempt(case, part, step)).await {
         Ok(a) => a,
-        Err(_) => Attempt::Done(CaseResult::new(
+        Err(_) => Attempt::Done(Box::new(CaseResult::new(
             case,
             Verdict::Error,
             format!("the case took longer than {} ms", budget.as_millis()),
             Instant::now(),
             Vec::new(),
-        )),
+        ))),
     }
 }

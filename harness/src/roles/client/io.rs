@@ -133,8 +133,8 @@ pub(super) enum Read {
 impl From<Read> for Miss {
     fn from(r: Read) -> Self {
         match r {
-            Read::Timeout => Self::Client("the client sent nothing in time".into()),
-            Read::BareLf(line) => Self::Client(format!(
+            Read::Timeout => Self::Client(crate::unmet!("the client sent nothing in time")),
+            Read::BareLf(line) => Self::Client(crate::unmet!(
                 "the client ended {line:?} with a bare LF, not CRLF (RFC 5321 §2.3.8)"
             )),
             Read::Conn(e) => harness(e),
@@ -166,7 +166,7 @@ pub(super) async fn read_data(
     crlf_only: bool,
 ) -> Result<(Vec<u8>, Vec<u8>), Miss> {
     let late = || {
-        Miss::Client(format!(
+        Miss::Client(crate::unmet!(
             "the content did not end within {} ms",
             limit.as_millis()
         ))
@@ -175,9 +175,9 @@ pub(super) async fn read_data(
         Ok(c) => c,
         Err(ContentError::Timeout) => return Err(late()),
         Err(ContentError::Closed) => {
-            return Err(Miss::Client(
-                "the client closed the connection inside the content".into(),
-            ));
+            return Err(Miss::Client(crate::outcome::Unmet::new(
+                "the client closed the connection inside the content",
+            )));
         }
         Err(ContentError::Conn(e)) => return Err(harness(e)),
     };
@@ -190,12 +190,12 @@ pub(super) async fn read_data(
         return Ok((body, raw));
     }
     if let Some(at) = findings.bare_lf {
-        return Err(Miss::Client(format!(
+        return Err(Miss::Client(crate::unmet!(
             "a bare LF in the content at octet {at} (RFC 5321 §2.3.8: CRLF only)"
         )));
     }
     if let Some(at) = findings.bare_cr {
-        return Err(Miss::Client(format!(
+        return Err(Miss::Client(crate::unmet!(
             "a bare CR in the content at octet {at} (RFC 5321 §2.3.8: CRLF only)"
         )));
     }

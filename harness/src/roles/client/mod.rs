@@ -17,7 +17,7 @@ mod step;
 use launch::{Exit, code_text, start_client};
 use step::{Flow, Session, serve_step};
 
-use crate::outcome::Verdict;
+use crate::outcome::{Outcome, Unmet, Verdict};
 use crate::profile::client::ClientProfile;
 use crate::roles::{Attempt, CaseResult, Role};
 use crate::scenario::client::{ClientCase, ExitExpect, Serve};
@@ -107,14 +107,16 @@ impl Role for Client {
 
     async fn attempt(&self, case: &Case, script: &ClientCase, step_timeout: Duration) -> Attempt {
         let ca = self.ca.as_deref();
-        Attempt::Done(run(case, script, &self.under_test, ca, step_timeout).await)
+        Attempt::Done(Box::new(
+            run(case, script, &self.under_test, ca, step_timeout).await,
+        ))
     }
 }
 
 /// Why a step did not go as scripted.
 enum Miss {
     /// The client did something else: its fault.
-    Client(String),
+    Client(Unmet),
     /// The harness could not go on.
     Harness(String),
 }
@@ -191,8 +193,8 @@ pub async fn run(
             e.output
         )));
     }
-    let (verdict, reason) = judge(case, script, played, exit, &session.seen, limit);
-    done(verdict, reason, transcript)
+    let outcome = judge(script, played, exit, &session.seen, limit);
+    CaseResult::of(case, outcome, start, transcript)
 }
 
 /// Why the case cannot run with this client, if it cannot.
@@ -248,31 +250,28 @@ async fn connect(
     }
 }
 
-/// The verdict on a played script and the client's exit.
+/// The outcome of a played script and the client's exit.
 fn judge(
-    case: &Case,
     script: &ClientCase,
     played: Result<Played, Located>,
     exit: Option<Exit>,
     seen: &Seen,
     limit: Duration,
-) -> (Verdict, String) {
-    let mismatch = |why: String| (case.level().unmet(), why);
+) -> Outcome {
     match played {
-        Err((n, line, name, Miss::Client(why))) => {
-            return mismatch(format!("step {n} ({name} at line {line}): {why}"));
+        Err((n, line, name, Miss::Client(unmet))) => {
+            return Outcome::Unmet(unmet.at(&format!("step {n} ({name} at line {line})")));
         }
         Err((n, line, name, Miss::Harness(why))) => {
-            return (
-                Verdict::Error,
-                format!("step {n} ({name} at line {line}): {why}"),
-            );
+            return Outcome::Error(crate::harness_error!(
+                "step {n} ({name} at line {line}): {why}"
+            ));
         }
-        Ok(Played::Skip(why)) => return (Verdict::Skip, why),
+        Ok(Played::Skip(why)) => return Outcome::Inconclusive(why),
         Ok(Played::Done) => {}
     }
     let Some(exit) = exit else {
-        return mismatch(format!(
+        return Outcome::Unmet(crate::unmet!(
             "the client did not exit within {} ms after the script ended",
             limit.as_millis()
         ));
@@ -287,10 +286,11 @@ fn judge(
             } else {
                 "failure (not 0)"
             };
-            return mismatch(format!(
-                "the client exited {}, wanted {wanted}",
-                code_text(got)
-            ));
+            let got = code_text(got);
+            return Outcome::Unmet(
+                Unmet::wanted(wanted, &got)
+                    .said(format!("the client exited {got}, wanted {wanted}")),
+            );
         }
     }
     let reason = if script.pipelining && !seen.pipelined {
@@ -299,7 +299,7 @@ fn judge(
     } else {
         "the client behaved as scripted"
     };
-    (Verdict::Pass, reason.into())
+    Outcome::Pass(reason.into())
 }
 
 type Located = (usize, u64, &'static str, Miss);

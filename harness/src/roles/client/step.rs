@@ -12,6 +12,7 @@ use super::io::{
     Read, Stuffing, answer, check_stuffing, harness, next_line, read_data, refused_certificate,
 };
 use super::{Miss, Played, Seen};
+use crate::outcome::Unmet;
 use crate::scenario::client::{CommandCheck, DataMatch, Serve};
 use crate::wire::ConnError;
 use crate::wire::served::Served;
@@ -85,12 +86,12 @@ async fn expect(s: &mut Session<'_>, n: usize, check: &CommandCheck) -> Result<F
         Ok(Some(l)) => l,
         Ok(None) if !check.required => return Ok(Flow::Stop(Played::Done)),
         Ok(None) => {
-            return Err(Miss::Client(format!(
+            return Err(Miss::Client(crate::unmet!(
                 "the client closed the connection; wanted {wanted}"
             )));
         }
         Err(Read::Timeout) => {
-            return Err(Miss::Client(format!(
+            return Err(Miss::Client(crate::unmet!(
                 "the client sent nothing within {} ms; wanted {wanted}",
                 s.step.as_millis()
             )));
@@ -134,19 +135,22 @@ fn judge_command(
     wanted: &str,
 ) -> Result<(), Miss> {
     if !check.verbs.is_empty() && !verb.is_some_and(|v| check.verbs.contains(&v)) {
-        return Err(Miss::Client(format!(
-            "wanted {wanted}, the client sent {text:?}"
-        )));
+        let sent = format!("{text:?}");
+        return Err(Miss::Client(
+            Unmet::wanted(wanted, &sent).said(format!("wanted {wanted}, the client sent {sent}")),
+        ));
     }
     if let Some(re) = &check.matches
         && !re.is_match(text)
     {
-        return Err(Miss::Client(format!("{text:?} does not match /{re}/")));
+        return Err(Miss::Client(crate::unmet!(
+            "{text:?} does not match /{re}/"
+        )));
     }
     if let Some(re) = &check.lacks
         && re.is_match(text)
     {
-        return Err(Miss::Client(format!(
+        return Err(Miss::Client(crate::unmet!(
             "{text:?} matches /{re}/, which it must not"
         )));
     }
@@ -160,7 +164,7 @@ async fn expect_data(s: &mut Session<'_>, check: &DataMatch) -> Result<Flow, Mis
     match check_stuffing(&raw, &check.stuffed) {
         Ok(()) => {}
         Err(Stuffing::Unstuffed(line)) => {
-            return Err(Miss::Client(format!(
+            return Err(Miss::Client(crate::unmet!(
                 "the line {line:?} went out unstuffed after a CRLF (RFC 5321 §4.5.2: a line \
                  that starts with a period gets one more)"
             )));
@@ -169,13 +173,13 @@ async fn expect_data(s: &mut Session<'_>, check: &DataMatch) -> Result<Flow, Mis
     }
     let holds = |needle: &[u8]| body.windows(needle.len().max(1)).any(|w| w == needle);
     if let Some(c) = check.contains.iter().find(|c| !holds(c)) {
-        return Err(Miss::Client(format!(
+        return Err(Miss::Client(crate::unmet!(
             "the content lacks {:?} (after dot-unstuffing)",
             String::from_utf8_lossy(c)
         )));
     }
     if let Some(l) = check.lacks.iter().find(|l| holds(l)) {
-        return Err(Miss::Client(format!(
+        return Err(Miss::Client(crate::unmet!(
             "the content holds {:?}",
             String::from_utf8_lossy(l)
         )));
@@ -186,17 +190,17 @@ async fn expect_data(s: &mut Session<'_>, check: &DataMatch) -> Result<Flow, Mis
 /// The client must send nothing, and stay, for `quiet`.
 async fn silence(s: &mut Session<'_>, quiet: Duration) -> Result<(), Miss> {
     if !s.wire.lines.is_idle() {
-        return Err(Miss::Client(format!(
+        return Err(Miss::Client(crate::unmet!(
             "the client sent {:?} while it had to wait",
             String::from_utf8_lossy(&s.wire.lines.take_remaining())
         )));
     }
     match s.wire.conn.read_raw(quiet).await {
         Err(ConnError::Timeout(_)) => Ok(()),
-        Ok(b) if b.is_empty() => Err(Miss::Client(
-            "the client closed the connection while it had to wait".into(),
-        )),
-        Ok(b) => Err(Miss::Client(format!(
+        Ok(b) if b.is_empty() => Err(Miss::Client(crate::outcome::Unmet::new(
+            "the client closed the connection while it had to wait",
+        ))),
+        Ok(b) => Err(Miss::Client(crate::unmet!(
             "the client sent {:?} while it had to wait",
             String::from_utf8_lossy(&b)
         ))),
@@ -208,11 +212,11 @@ async fn silence(s: &mut Session<'_>, quiet: Duration) -> Result<(), Miss> {
 async fn expect_close(s: &mut Session<'_>) -> Result<Flow, Miss> {
     match next_line(&mut s.wire, s.step).await {
         Ok(None) | Err(Read::Conn(ConnError::Io(_))) => Ok(Flow::Stop(Played::Done)),
-        Ok(Some(l)) => Err(Miss::Client(format!(
+        Ok(Some(l)) => Err(Miss::Client(crate::unmet!(
             "the client sent {:?} instead of closing",
             String::from_utf8_lossy(&l)
         ))),
-        Err(Read::Timeout) => Err(Miss::Client(format!(
+        Err(Read::Timeout) => Err(Miss::Client(crate::unmet!(
             "the client kept the connection open for {} ms",
             s.step.as_millis()
         ))),
@@ -225,7 +229,7 @@ async fn expect_close(s: &mut Session<'_>) -> Result<Flow, Miss> {
 async fn starttls(s: &mut Session<'_>, may_close: bool) -> Result<Flow, Miss> {
     let early = s.wire.lines.take_remaining();
     if !early.is_empty() {
-        return Err(Miss::Client(format!(
+        return Err(Miss::Client(crate::unmet!(
             "the client sent {:?} after STARTTLS, before the handshake",
             String::from_utf8_lossy(&early)
         )));
@@ -242,6 +246,6 @@ async fn starttls(s: &mut Session<'_>, may_close: bool) -> Result<Flow, Miss> {
             "client refused the harness certificate ({e}); give it the run's CA with {{ca}} or \
              SMTPSPEC_CA"
         ))),
-        Err(e) => Err(Miss::Client(format!("TLS handshake: {e}"))),
+        Err(e) => Err(Miss::Client(crate::unmet!("TLS handshake: {e}"))),
     }
 }

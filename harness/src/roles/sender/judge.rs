@@ -84,11 +84,13 @@ pub(super) fn judge(
     if let Some(want) = e.connections
         && want != seen.connections.len()
     {
-        return Err(crate::unmet!(
-            "wanted {want} connection(s) to the scripted servers, saw {} ({})",
-            seen.connections.len(),
-            list(&seen.connections)
-        ));
+        let saw = seen.connections.len();
+        return Err(
+            Unmet::wanted(format!("{want} connection(s)"), format!("{saw}")).said(format!(
+                "wanted {want} connection(s) to the scripted servers, saw {saw} ({})",
+                list(&seen.connections)
+            )),
+        );
     }
     if let Some(want) = e.delivered_to {
         let taken = seen.taken.get(&want).copied().unwrap_or(0);
@@ -145,11 +147,10 @@ fn judge_run(
             // Not delivered, and deferred or bounced would both do.
             None if want.list().iter().any(|o| *o != Outcome::Delivered) => {}
             got => {
-                return Err(crate::unmet!(
-                    "{run}wanted {}, got {} ({detail})",
-                    want.describe(),
-                    got.map_or("not delivered", Outcome::as_str),
-                ));
+                let got = got.map_or("not delivered", Outcome::as_str);
+                let want = want.describe();
+                return Err(Unmet::wanted(&want, got)
+                    .said(format!("{run}wanted {want}, got {got} ({detail})")));
             }
         }
     }
@@ -164,11 +165,9 @@ fn judge_run(
             })
             .collect();
         if r.tried != want {
-            return Err(crate::unmet!(
-                "wanted the sender to try {}, it tried {}",
-                list(&want),
-                list(&r.tried)
-            ));
+            let (want, got) = (list(&want), list(&r.tried));
+            return Err(Unmet::wanted(&want, &got)
+                .said(format!("wanted the sender to try {want}, it tried {got}")));
         }
     }
     let Some(account) = &r.account else {
@@ -177,19 +176,16 @@ fn judge_run(
     if let Some(want) = e.delivered_to {
         let got = &account.delivered_to;
         if got.iter().any(|ip| *ip != want) || got.is_empty() {
-            return Err(crate::unmet!(
-                "{run}wanted delivery to {want}, got {}",
-                list(got)
-            ));
+            return Err(Unmet::wanted(format!("delivery to {want}"), list(got))
+                .said(format!("{run}wanted delivery to {want}, got {}", list(got))));
         }
     }
     if let Some(pattern) = &e.reason {
         let re = regex::Regex::new(pattern).map_err(|e| crate::unmet!("{e}"))?;
         if !account.reasons.iter().any(|r| re.is_match(r)) {
-            return Err(crate::unmet!(
-                "{run}no reason matches /{pattern}/: {}",
-                account.reasons.join("; ")
-            ));
+            let reasons = account.reasons.join("; ");
+            return Err(Unmet::wanted(format!("/{pattern}/"), &reasons)
+                .said(format!("{run}no reason matches /{pattern}/: {reasons}")));
         }
     }
     Ok(())
@@ -221,14 +217,13 @@ fn first_tried(
     for (ip, [low, high]) in &e.first_tried {
         let share = first.get(ip).copied().unwrap_or(0) as f64 / count;
         if share < *low || share > *high {
-            return Err(crate::unmet!(
-                "{ip} was tried first in {:.0}% of {} runs, wanted {:.0}–{:.0}% ({})",
-                share * 100.0,
+            let want = format!("{:.0}–{:.0}%", low * 100.0, high * 100.0);
+            let got = format!("{:.0}%", share * 100.0);
+            return Err(Unmet::wanted(&want, &got).said(format!(
+                "{ip} was tried first in {got} of {} runs, wanted {want} ({})",
                 runs.len(),
-                low * 100.0,
-                high * 100.0,
                 shares.join(", ")
-            ));
+            )));
         }
     }
     Ok(format!("first tried: {}", shares.join(", ")))

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::outcome::Verdict;
+use crate::outcome::{Outcome, Verdict};
 use crate::profile::sender::SenderProfile;
 use crate::roles::{Attempt, CaseResult, Role};
 
@@ -66,7 +66,7 @@ impl Role for Sender {
     }
 
     async fn attempt(&self, case: &Case, def: &DeliveryDef, _step_timeout: Duration) -> Attempt {
-        Attempt::Done(run(case, def, self).await)
+        Attempt::Done(Box::new(run(case, def, self).await))
     }
 }
 
@@ -121,13 +121,13 @@ pub async fn run(case: &Case, def: &DeliveryDef, sender: &Sender) -> CaseResult 
         }
     };
     dns.stop().await;
-    let result = match observed {
+    let (outcome, transcript) = match observed {
         Ok((seen, mut transcript)) => match judge::judge(def, &seen, &mut transcript) {
-            Ok(why) => done(Verdict::Pass, why, transcript),
-            Err(why) => done(case.level().unmet(), why.0, transcript),
+            Ok(why) => (Outcome::Pass(why), transcript),
+            Err(unmet) => (Outcome::Unmet(unmet), transcript),
         },
-        Err((why, transcript)) => done(Verdict::Error, why.0, transcript),
+        Err((why, transcript)) => (Outcome::Error(why), transcript),
     };
     servers.stop().await;
-    result
+    CaseResult::of(case, outcome, start, transcript)
 }

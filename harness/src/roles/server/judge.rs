@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use smtp_protocol::reply::{ParsedReply, Reply};
 
 use super::{Failure, conn_failure, send_failure};
+use crate::outcome::Unmet;
 use crate::scenario::load::Matcher;
 use crate::wire::{Conn, ConnError};
 
@@ -52,13 +53,14 @@ pub(super) async fn not_ended(conn: &mut Conn, window: Duration) -> Result<(), F
                 ""
             }
         ))),
-        ([one], _) => Err(Failure::Mismatch(format!(
+        ([one], _) => Err(Failure::Mismatch(crate::unmet!(
             "the target took it as an end: it answered {}",
             describe(one)
         ))),
-        _ => Err(Failure::Mismatch(format!(
+        _ => Err(Failure::Mismatch(crate::unmet!(
             "the target took it as an end: it answered {} and then {}, a reply to what followed",
-            seen[0], seen[1]
+            seen[0],
+            seen[1]
         ))),
     }
 }
@@ -86,7 +88,7 @@ pub(super) async fn real_end(conn: &mut Conn, end: &[u8], limit: Duration) -> Re
     };
     match conn.silence(Duration::from_millis(300)).await {
         Ok(None) | Err(ConnError::Closed) => Ok(()),
-        Ok(Some(more)) => Err(Failure::Mismatch(format!(
+        Ok(Some(more)) => Err(Failure::Mismatch(crate::unmet!(
             "the real end got two replies, {} and then {:?}: the data had ended before it, \
              at what was sent earlier",
             describe(&first.reply),
@@ -158,10 +160,9 @@ fn matches(m: &Matcher, got: &ParsedReply) -> Result<(), Failure> {
             .answers
             .map(|to| format!(" to {}", crate::scenario::load::replies::describe(to)))
             .unwrap_or_default();
-        Failure::Mismatch(format!(
-            "wanted {}{answers}, got {}",
-            m.describe(),
-            describe(r)
+        Failure::Mismatch(Unmet::wanted(
+            format!("{}{answers}", m.describe()),
+            describe(r),
         ))
     };
     if !m.codes.is_empty() && !m.codes.contains(&code) {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use smtp_protocol::reply::{ParsedReply, ReplyCode};
 
 use super::{Attempt, CaseResult, Role};
-use crate::outcome::Verdict;
+use crate::outcome::{Outcome, Unmet, Verdict};
 use crate::scenario::load::{Case, LocatedAction};
 use crate::scenario::template::{self, Vars};
 use crate::wire::{Conn, ConnError};
@@ -49,7 +49,7 @@ impl Role for Target {
 /// How a step went wrong.
 enum Failure {
     /// The target did something the requirement forbids.
-    Mismatch(String),
+    Mismatch(Unmet),
     /// The harness could not decide (timeout, closed, I/O).
     Error(String),
     /// The target refused service (421, no greeting in time): not a verdict on what
@@ -70,7 +70,9 @@ enum Failure {
 pub async fn run(case: &Case, target: &Target, step_timeout: Duration) -> Attempt {
     let start = Instant::now();
     let done = |verdict, reason, transcript| {
-        Attempt::Done(CaseResult::new(case, verdict, reason, start, transcript))
+        Attempt::Done(Box::new(CaseResult::new(
+            case, verdict, reason, start, transcript,
+        )))
     };
     if let Some(why) = gate(case, target) {
         return done(Verdict::Skip, why, Vec::new());
@@ -120,9 +122,10 @@ pub async fn run(case: &Case, target: &Target, step_timeout: Duration) -> Attemp
         Err((n, step, failure)) => {
             let place = format!("step {n} ({} at line {})", step.name, step.line);
             match failure {
-                Failure::Mismatch(why) => {
-                    let v = case.level().unmet();
-                    (v, format!("{place}: {why}"))
+                Failure::Mismatch(unmet) => {
+                    let outcome = Outcome::Unmet(unmet.at(&place));
+                    let result = CaseResult::of(case, outcome, start, conn.into_transcript());
+                    return Attempt::Done(Box::new(result));
                 }
                 Failure::Error(why) => (Verdict::Error, format!("{place}: {why}")),
                 Failure::Scenario(why) => {
@@ -139,7 +142,7 @@ pub async fn run(case: &Case, target: &Target, step_timeout: Duration) -> Attemp
                         conn.into_transcript(),
                     );
                     r.scenario_error = true;
-                    return Attempt::Done(r);
+                    return Attempt::Done(Box::new(r));
                 }
                 Failure::Settled(why) => (Verdict::Pass, format!("{place}: {why}")),
                 Failure::Unobservable(why) => (Verdict::Skip, format!("{place}: {why}")),
@@ -184,7 +187,7 @@ fn refusal(f: Failure, greeting: bool) -> Failure {
 fn conn_failure(e: ConnError) -> Failure {
     match e {
         // A reply that cannot be parsed is the target's fault, not the harness's.
-        ConnError::Reply(r) => Failure::Mismatch(format!("malformed reply: {r}")),
+        ConnError::Reply(r) => Failure::Mismatch(crate::unmet!("malformed reply: {r}")),
         other => Failure::Error(other.to_string()),
     }
 }

@@ -80,7 +80,7 @@ pub(super) async fn run_step(
             .conn
             .closed(limit)
             .await
-            .map_err(|e| Failure::Mismatch(format!("the connection stayed open: {e}"))),
+            .map_err(|e| Failure::Mismatch(crate::unmet!("the connection stayed open: {e}"))),
         Action::Silence(d) => silence(&mut s.conn, *d).await,
         Action::Starttls => starttls(s).await,
         Action::Handshake => {
@@ -191,14 +191,17 @@ fn expect_ehlo(ehlo: Option<&EhloResponse>, e: &ExpectEhlo) -> Result<(), Failur
         .iter()
         .find(|l| l.keyword.eq_ignore_ascii_case(&e.keyword));
     match (line, e.present) {
-        (None, true) => Err(Failure::Mismatch(format!(
+        (None, true) => Err(Failure::Mismatch(crate::unmet!(
             "{} is not advertised",
             e.keyword
         ))),
-        (Some(_), false) => Err(Failure::Mismatch(format!("{} is advertised", e.keyword))),
+        (Some(_), false) => Err(Failure::Mismatch(crate::unmet!(
+            "{} is advertised",
+            e.keyword
+        ))),
         (Some(l), true) => match &e.param {
             Some(p) if !l.params.iter().any(|x| x.eq_ignore_ascii_case(p)) => Err(
-                Failure::Mismatch(format!("{} lacks the parameter {p}: {l}", e.keyword)),
+                Failure::Mismatch(crate::unmet!("{} lacks the parameter {p}: {l}", e.keyword)),
             ),
             _ => Ok(()),
         },
@@ -215,7 +218,7 @@ async fn silence(conn: &mut Conn, quiet: Duration) -> Result<(), Failure> {
             "the target said {:?}",
             String::from_utf8_lossy(&bytes).trim_end()
         ))),
-        Ok(Some(bytes)) => Err(Failure::Mismatch(format!(
+        Ok(Some(bytes)) => Err(Failure::Mismatch(crate::unmet!(
             "expected silence for {} ms, got {:?}",
             quiet.as_millis(),
             String::from_utf8_lossy(&bytes)
@@ -233,7 +236,7 @@ async fn starttls(s: &mut Session<'_>) -> Result<(), Failure> {
     let got = s.conn.reply(s.limit).await.map_err(conn_failure)?;
     if got.reply.code != ReplyCode::SERVICE_READY {
         return Err(unasked_421(&got).unwrap_or_else(|| {
-            Failure::Mismatch(format!("STARTTLS got {}", describe(&got.reply)))
+            Failure::Mismatch(crate::unmet!("STARTTLS got {}", describe(&got.reply)))
         }));
     }
     s.ehlo = None;

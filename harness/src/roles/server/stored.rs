@@ -39,7 +39,7 @@ async fn absent(mailbox: &MailStore, token: &str, limit: Duration) -> Result<(),
     let deadline = Instant::now() + ABSENT_WAIT.min(limit);
     while Instant::now() < deadline {
         if mailbox.find(token.as_bytes()).is_some() {
-            return Err(Failure::Mismatch(format!(
+            return Err(Failure::Mismatch(crate::unmet!(
                 "a message carrying {token} was stored"
             )));
         }
@@ -84,7 +84,7 @@ fn content(
     for t in &e.contains {
         let n = want(t)?;
         if !has(&n) {
-            return Err(Failure::Mismatch(format!(
+            return Err(Failure::Mismatch(crate::unmet!(
                 "the stored message lacks {:?}",
                 String::from_utf8_lossy(&n)
             )));
@@ -92,7 +92,7 @@ fn content(
     }
     let text = String::from_utf8_lossy(message);
     if let Some(p) = check.patterns.iter().find(|p| !p.is_match(&text)) {
-        return Err(Failure::Mismatch(format!(
+        return Err(Failure::Mismatch(crate::unmet!(
             "the stored message does not match /{}/",
             p.as_str()
         )));
@@ -100,7 +100,7 @@ fn content(
     for t in &e.lacks {
         let n = want(t)?;
         if has(&n) {
-            return Err(Failure::Mismatch(format!(
+            return Err(Failure::Mismatch(crate::unmet!(
                 "the stored message contains {:?}",
                 String::from_utf8_lossy(&n)
             )));
@@ -119,7 +119,7 @@ fn headers(message: &[u8], vars: &Vars, check: &StoredCheck) -> Result<(), Failu
             .map(|(_, v)| v)
             .collect();
         if found.is_empty() {
-            return Err(Failure::Mismatch(format!(
+            return Err(Failure::Mismatch(crate::unmet!(
                 "the stored message has no {} header field",
                 h.name
             )));
@@ -127,7 +127,7 @@ fn headers(message: &[u8], vars: &Vars, check: &StoredCheck) -> Result<(), Failu
         if let Some(value) = &h.value {
             let want = expand(value, vars)?;
             if !found.iter().any(|v| **v == want) {
-                return Err(Failure::Mismatch(format!(
+                return Err(Failure::Mismatch(crate::unmet!(
                     "no {} field is {want:?}; found {found:?}",
                     h.name
                 )));
@@ -136,7 +136,7 @@ fn headers(message: &[u8], vars: &Vars, check: &StoredCheck) -> Result<(), Failu
         if let Some(re) = &h.matches
             && !found.iter().any(|v| re.is_match(v))
         {
-            return Err(Failure::Mismatch(format!(
+            return Err(Failure::Mismatch(crate::unmet!(
                 "no {} field matches /{}/; found {found:?}",
                 h.name,
                 re.as_str()
