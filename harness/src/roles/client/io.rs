@@ -7,6 +7,7 @@ use std::time::Duration;
 use smtp_protocol::line::Ending;
 
 use super::{Miss, Seen};
+use crate::outcome::HarnessError;
 use crate::wire::ConnError;
 use crate::wire::served::{Content, ContentError, LineError, Served};
 
@@ -109,7 +110,7 @@ pub(super) fn gone(e: &std::io::Error) -> bool {
 }
 
 pub(super) fn harness(e: ConnError) -> Miss {
-    Miss::Harness(e.to_string())
+    Miss::Harness(HarnessError::of(e))
 }
 
 /// The client ended the handshake with an alert about the certificate (unknown CA,

@@ -118,7 +118,7 @@ enum Miss {
     /// The client did something else: its fault.
     Client(Unmet),
     /// The harness could not go on.
-    Harness(String),
+    Harness(HarnessError),
 }
 
 fn note(text: String) -> Event {

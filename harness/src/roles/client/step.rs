@@ -242,7 +242,7 @@ async fn starttls(s: &mut Session<'_>, may_close: bool) -> Result<Flow, Miss> {
         }
         // A client that checks certificates and was not given the run's CA is right
         // to refuse: that says nothing about its SMTP.
-        Err(e) if refused_certificate(&e) => Err(Miss::Harness(format!(
+        Err(e) if refused_certificate(&e) => Err(Miss::Harness(crate::harness_error!(
             "client refused the harness certificate ({e}); give it the run's CA with {{ca}} or \
              SMTPSPEC_CA"
         ))),
