@@ -81,6 +81,7 @@ pub(super) async fn run_step(
             .closed(limit)
             .await
             .map_err(|e| Failure::Mismatch(crate::unmet!("the connection stayed open: {e}"))),
+        Action::ExpectAnswer => answer(&mut s.conn, limit).await,
         Action::Silence(d) => silence(&mut s.conn, *d).await,
         Action::Starttls => starttls(s).await,
         Action::Handshake => {
@@ -153,6 +154,21 @@ fn body(s: &Session<'_>, text: &str, stuff: bool, exceed_size: bool) -> Result<V
         }
     }
     Ok(if stuff { dot_stuff(&body) } else { body })
+}
+
+/// Any reply at all: a close or reset in its place is the target's (RFC 5321 §3.8).
+async fn answer(conn: &mut Conn, limit: Duration) -> Result<(), Failure> {
+    match conn.reply(limit).await {
+        Ok(_) => Ok(()),
+        Err(ConnError::Closed) => Err(Failure::Mismatch(crate::unmet!(
+            "the target closed the connection instead of answering (RFC 5321 §3.8: only \
+             after QUIT, or with a 421)"
+        ))),
+        Err(ConnError::Io(e)) => Err(Failure::Mismatch(crate::unmet!(
+            "the connection failed instead of an answer: {e}"
+        ))),
+        Err(e) => Err(conn_failure(e)),
+    }
 }
 
 /// One reply, judged by the matcher; a multiline 250 is kept for `expect_ehlo`.

@@ -165,6 +165,10 @@ pub enum Step {
     ExpectEhlo(ExpectEhlo),
     /// The server must close the connection (within the step timeout).
     ExpectClose,
+    /// One reply must come, whatever its code: closing or resetting the connection
+    /// instead of answering a command is the finding (RFC 5321 §3.8: a server closes
+    /// only after QUIT, or with a 421). The step fuzzer reproducers end with.
+    ExpectAnswer,
     /// The server must send nothing for this long (`500ms`, `2s`); closing the
     /// connection sends nothing, so it satisfies this step. Also spelled `silence`, as
     /// in client scripts.
@@ -197,6 +201,7 @@ impl Step {
             Self::Expect(_) => "expect",
             Self::ExpectEhlo(_) => "expect_ehlo",
             Self::ExpectClose => "expect_close",
+            Self::ExpectAnswer => "expect_answer",
             Self::ExpectSilence(_) => "expect_silence",
             Self::ExpectNotEnded(_) => "expect_not_ended",
             Self::Starttls => "starttls",
@@ -240,6 +245,8 @@ pub enum Action {
     ExpectEhlo(ExpectEhlo),
     /// Wait for the server to close.
     ExpectClose,
+    /// Any reply; a close instead is the finding.
+    ExpectAnswer,
     /// Nothing may arrive for this long.
     Silence(Duration),
     /// Whatever arrives in this window must not show an end taken; then the real end
@@ -379,6 +386,7 @@ pub(super) fn check_step(step: &Step, captured: &mut BTreeSet<String>) -> Result
             Action::ExpectEhlo(e.clone())
         }
         Step::ExpectClose => Action::ExpectClose,
+        Step::ExpectAnswer => Action::ExpectAnswer,
         Step::ExpectSilence(d) => Action::Silence(duration(d)?),
         Step::ExpectNotEnded(n) => {
             let (wait, end) = match n {
