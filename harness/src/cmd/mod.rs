@@ -16,6 +16,7 @@ pub(crate) mod run;
 pub(crate) mod schema;
 pub(crate) mod send;
 pub(crate) mod serve;
+mod target;
 
 use std::fmt;
 use std::process::ExitCode;

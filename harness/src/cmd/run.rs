@@ -1,7 +1,6 @@
 //! `smtpspec run`: the catalogue against a server (the embedded reference server by
 //! default, `--target HOST:PORT` or a profile), or against a sender (`--sender`).
 
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,24 +9,19 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use reference_server::Variant;
 use smtp_protocol::server::Deviation;
 use smtpspec::outcome::HarnessError;
-use smtpspec::profile::embedded::{self, Embedded};
-use smtpspec::profile::launch::{self, Launched};
 use smtpspec::profile::sender::SenderProfile;
-use smtpspec::profile::store::MailStore;
-use smtpspec::profile::{Profile, TlsOptions};
 use smtpspec::report::{Run, Tested};
 use smtpspec::roles::client::{Client, ClientUnderTest};
 use smtpspec::roles::sender::Sender;
 use smtpspec::runner::{self, Options, Subjects};
 use smtpspec::scenario::load::CaseKind;
 use smtpspec::scenario::parse_duration;
-use smtpspec::scenario::template::Vars;
 use smtpspec::send::{ClientVariant, SenderDeviation};
 use smtpspec::test_ca::TestCa;
-use smtpspec::wire::TlsSettings;
 
 use super::catalogue::Catalogue;
 use super::finish::finish;
+use super::target::{TargetArg, is_profile, start, target_arg};
 use super::{CliError, CmdResult, unix_now};
 use crate::cli::RunArgs;
 
@@ -43,16 +37,6 @@ pub(crate) fn main(args: RunArgs) -> CmdResult {
         None => target_name(args.target.as_deref(), &args.deviate, &args.variant),
     };
     finish(&run, &args, &plan.catalogue.files, plan.step_timeout, name)
-}
-
-/// The server under test, decided once from `--target`.
-enum TargetArg {
-    /// No `--target`: the reference server, started for the run.
-    Embedded,
-    /// `--target PROFILE.yaml`.
-    Profile(Box<Profile>),
-    /// `--target HOST:PORT`.
-    Address(String),
 }
 
 /// What the embedded server and the reference client run as (`--deviate`,
@@ -176,37 +160,18 @@ fn reference(args: &RunArgs) -> Result<Reference, CliError> {
     Ok(r)
 }
 
-/// A profile that cannot be read is a configuration error (2), not an untestable
-/// target (3).
-fn target_arg(target: Option<&str>) -> Result<TargetArg, CliError> {
-    Ok(match target {
-        None => TargetArg::Embedded,
-        Some(t) if is_profile(t) => TargetArg::Profile(Box::new(Profile::load(Path::new(t))?)),
-        Some(t) => TargetArg::Address(t.to_owned()),
-    })
-}
-
-fn is_profile(target: &str) -> bool {
-    target.ends_with(".yaml") || target.ends_with(".yml")
-}
-
-/// The server under test, up and reachable, until dropped.
-struct Started {
-    embedded: Option<Embedded>,
-    _launched: Option<Launched>,
-    addr: SocketAddr,
-    vars: Vars,
-    mailbox: Option<MailStore>,
-    tls: TlsSettings,
-}
-
 fn execute(args: &RunArgs, plan: &Plan) -> Result<Run, CliError> {
     let runtime = super::runtime()?;
     let untestable =
         |e: HarnessError| CliError::untestable(format!("the target could not be tested: {e}"));
     runtime
         .block_on(async {
-            let started = start(plan).await?;
+            let started = start(
+                &plan.target,
+                &plan.reference.deviations,
+                &plan.reference.variants,
+            )
+            .await?;
             let step_timeout = plan.step_timeout;
             let jobs = if plan.sender.is_some() { 1 } else { args.jobs };
             let mut options = Options::new(jobs, step_timeout);
@@ -241,75 +206,6 @@ fn execute(args: &RunArgs, plan: &Plan) -> Result<Run, CliError> {
             })
         })
         .map_err(untestable)
-}
-
-/// Start (or find) the server under test.
-async fn start(plan: &Plan) -> Result<Started, HarnessError> {
-    match &plan.target {
-        TargetArg::Embedded => {
-            let r = &plan.reference;
-            let e = embedded::start_with(&r.deviations, &r.variants).await?;
-            Ok(Started {
-                addr: e.server.addr(),
-                vars: e.vars.clone(),
-                mailbox: Some(e.store()),
-                embedded: Some(e),
-                _launched: None,
-                tls: TlsSettings::default(),
-            })
-        }
-        TargetArg::Profile(profile) => {
-            let addr = profile.addr()?;
-            let mut launched = None;
-            if let Some(l) = &profile.launch {
-                let up = launch::start(l, addr).await?;
-                eprintln!(
-                    "smtpspec run: launched {} ({} ms to accept connections; log {})",
-                    l.command.join(" "),
-                    up.ready_after.as_millis(),
-                    up.log.display()
-                );
-                launched = Some(up);
-            }
-            Ok(Started {
-                embedded: None,
-                _launched: launched,
-                addr,
-                vars: profile.vars(),
-                mailbox: profile.store(),
-                tls: tls_settings(&profile.tls),
-            })
-        }
-        TargetArg::Address(t) => {
-            let addr: SocketAddr = t
-                .to_socket_addrs()
-                .map_err(|e| HarnessError::during(&format!("--target {t}"), e))?
-                .next()
-                .ok_or_else(|| HarnessError(format!("--target {t}: no address")))?;
-            let domain = "localhost";
-            let vars = embedded::vars(
-                domain,
-                &format!("postmaster@{domain}"),
-                &format!("smtpspec-no-such-user-{}@{domain}", unix_now()),
-                None,
-            );
-            Ok(Started {
-                embedded: None,
-                _launched: None,
-                addr,
-                vars,
-                mailbox: None,
-                tls: TlsSettings::default(),
-            })
-        }
-    }
-}
-
-fn tls_settings(tls: &TlsOptions) -> TlsSettings {
-    TlsSettings {
-        implicit: tls.implicit,
-        server_name: tls.server_name.clone(),
-    }
 }
 
 /// Who plays each role: the server discovered; the reference client as sender and as

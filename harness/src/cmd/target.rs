@@ -1,0 +1,129 @@
+//! The server under test, decided once from `--target` (none: the embedded reference
+//! server; `*.yaml`: a profile, launched when it says how; else HOST:PORT) and started
+//! or found: what `run` and `fuzz` share.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::Path;
+
+use reference_server::Variant;
+use smtp_protocol::server::Deviation;
+use smtpspec::outcome::HarnessError;
+use smtpspec::profile::embedded::{self, Embedded};
+use smtpspec::profile::launch::{self, Launched};
+use smtpspec::profile::store::MailStore;
+use smtpspec::profile::{Profile, TlsOptions};
+use smtpspec::scenario::template::Vars;
+use smtpspec::wire::TlsSettings;
+
+use super::{CliError, unix_now};
+
+/// The server under test, decided once from `--target`.
+pub(crate) enum TargetArg {
+    /// No `--target`: the reference server, started for the run.
+    Embedded,
+    /// `--target PROFILE.yaml`.
+    Profile(Box<Profile>),
+    /// `--target HOST:PORT`.
+    Address(String),
+}
+
+/// A profile that cannot be read is a configuration error (2), not an untestable
+/// target (3).
+pub(crate) fn target_arg(target: Option<&str>) -> Result<TargetArg, CliError> {
+    Ok(match target {
+        None => TargetArg::Embedded,
+        Some(t) if is_profile(t) => TargetArg::Profile(Box::new(Profile::load(Path::new(t))?)),
+        Some(t) => TargetArg::Address(t.to_owned()),
+    })
+}
+
+pub(crate) fn is_profile(target: &str) -> bool {
+    target.ends_with(".yaml") || target.ends_with(".yml")
+}
+
+/// The server under test, up and reachable, until dropped.
+pub(crate) struct Started {
+    /// The embedded reference server, when it is the target.
+    pub(crate) embedded: Option<Embedded>,
+    _launched: Option<Launched>,
+    /// Where it listens.
+    pub(crate) addr: SocketAddr,
+    /// The variables its cases use.
+    pub(crate) vars: Vars,
+    /// Its mail store, when readable.
+    pub(crate) mailbox: Option<MailStore>,
+    /// How to speak TLS to it.
+    pub(crate) tls: TlsSettings,
+}
+
+/// Start (or find) the server under test.
+pub(crate) async fn start(
+    target: &TargetArg,
+    deviations: &[Deviation],
+    variants: &[Variant],
+) -> Result<Started, HarnessError> {
+    match target {
+        TargetArg::Embedded => {
+            let e = embedded::start_with(deviations, variants).await?;
+            Ok(Started {
+                addr: e.server.addr(),
+                vars: e.vars.clone(),
+                mailbox: Some(e.store()),
+                embedded: Some(e),
+                _launched: None,
+                tls: TlsSettings::default(),
+            })
+        }
+        TargetArg::Profile(profile) => {
+            let addr = profile.addr()?;
+            let mut launched = None;
+            if let Some(l) = &profile.launch {
+                let up = launch::start(l, addr).await?;
+                eprintln!(
+                    "smtpspec: launched {} ({} ms to accept connections; log {})",
+                    l.command.join(" "),
+                    up.ready_after.as_millis(),
+                    up.log.display()
+                );
+                launched = Some(up);
+            }
+            Ok(Started {
+                embedded: None,
+                _launched: launched,
+                addr,
+                vars: profile.vars(),
+                mailbox: profile.store(),
+                tls: tls_settings(&profile.tls),
+            })
+        }
+        TargetArg::Address(t) => {
+            let addr: SocketAddr = t
+                .to_socket_addrs()
+                .map_err(|e| HarnessError::during(&format!("--target {t}"), e))?
+                .next()
+                .ok_or_else(|| HarnessError(format!("--target {t}: no address")))?;
+            let domain = "localhost";
+            let vars = embedded::vars(
+                domain,
+                &format!("postmaster@{domain}"),
+                &format!("smtpspec-no-such-user-{}@{domain}", unix_now()),
+                None,
+            );
+            Ok(Started {
+                embedded: None,
+                _launched: None,
+                addr,
+                vars,
+                mailbox: None,
+                tls: TlsSettings::default(),
+            })
+        }
+    }
+}
+
+fn tls_settings(tls: &TlsOptions) -> TlsSettings {
+    TlsSettings {
+        implicit: tls.implicit,
+        server_name: tls.server_name.clone(),
+    }
+}
