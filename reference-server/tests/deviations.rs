@@ -179,6 +179,15 @@ fn cases() -> Vec<(Deviation, Vec<Step>, Check)> {
             ],
             |o, s| o.contains("queued") && s.len() == 1,
         ),
+        // Planted: the MAIL line gets no reply and the connection closes.
+        (
+            Deviation::PlantedLongParamClose,
+            vec![send_await(&format!(
+                "EHLO c.test\r\nMAIL FROM:<a@b.test> AUTH={}\r\nNOOP\r\n",
+                "x".repeat(720)
+            ))],
+            |o, _| !o.contains("250 2.0.0 Ok"),
+        ),
     ]
 }
 

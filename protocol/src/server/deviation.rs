@@ -56,11 +56,15 @@ pub enum Deviation {
     /// with a bare LF, the whole message is read with LF line ends and `<LF>.<LF>` ends
     /// it (a smuggling variant that cases with CRLF first lines never see).
     LfRegimePerMessage,
+    /// Planted for the network fuzzer: close the connection without a reply when a
+    /// MAIL or RCPT parameter value is longer than 700 octets (a fixed buffer that
+    /// gives up). No catalogue case reaches it; `smtpspec fuzz` must.
+    PlantedLongParamClose,
 }
 
 impl Deviation {
     /// Every deviation.
-    pub const ALL: [Self; 18] = [
+    pub const ALL: [Self; 19] = [
         Self::BareLfLineEnd,
         Self::DataEndLfDotLf,
         Self::KeepTransactionAfterRset,
@@ -79,7 +83,14 @@ impl Deviation {
         Self::SegmentIsLine,
         Self::AuthInTransaction,
         Self::LfRegimePerMessage,
+        Self::PlantedLongParamClose,
     ];
+
+    /// Planted bugs: the fuzzer's negative control, as the others are the catalogue's.
+    /// The catalogue's deviation test leaves them out; the fuzzer's test takes them.
+    pub fn is_planted(self) -> bool {
+        matches!(self, Self::PlantedLongParamClose)
+    }
 
     /// The name used by `smtpspec serve --deviate NAME`.
     pub fn name(self) -> &'static str {
@@ -102,6 +113,7 @@ impl Deviation {
             Self::SegmentIsLine => "segment-is-line",
             Self::AuthInTransaction => "auth-in-transaction",
             Self::LfRegimePerMessage => "lf-regime-per-message",
+            Self::PlantedLongParamClose => "planted-long-param-close",
         }
     }
 
@@ -151,6 +163,9 @@ impl Deviation {
             Self::AuthInTransaction => "run AUTH inside a mail transaction (RFC 4954 §4 wants 503)",
             Self::LfRegimePerMessage => {
                 "read a message whose first line ends in bare LF with LF line ends, <LF>.<LF> ending it (RFC 5321 §4.1.1.4)"
+            }
+            Self::PlantedLongParamClose => {
+                "planted for the fuzzer: close without a reply on a MAIL/RCPT parameter value over 700 octets (RFC 5321 §3.8)"
             }
         }
     }
@@ -204,4 +219,20 @@ impl FromIterator<Deviation> for Deviations {
     fn from_iter<I: IntoIterator<Item = Deviation>>(iter: I) -> Self {
         iter.into_iter().fold(Self::NONE, Self::with)
     }
+}
+
+/// The trigger of [`Deviation::PlantedLongParamClose`]: a MAIL or RCPT line with a
+/// `KEYWORD=value` parameter after the path whose value is longer than 700 octets.
+pub(super) fn long_param(line: &[u8]) -> bool {
+    let verb = line.get(..4).unwrap_or_default();
+    if !verb.eq_ignore_ascii_case(b"MAIL") && !verb.eq_ignore_ascii_case(b"RCPT") {
+        return false;
+    }
+    let Some(after_path) = line.iter().position(|&b| b == b'>') else {
+        return false;
+    };
+    line[after_path..]
+        .split(|&b| b == b' ')
+        .filter_map(|word| word.iter().position(|&b| b == b'=').map(|i| &word[i + 1..]))
+        .any(|value| value.len() > 700)
 }

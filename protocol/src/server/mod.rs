@@ -481,6 +481,10 @@ impl ServerSession {
                 );
             }
         }
+        if deviations.has(Deviation::PlantedLongParamClose) && deviation::long_param(&bytes) {
+            // Deviation (planted): a fixed parameter buffer that gives up, silently.
+            return self.close();
+        }
         let f = line.findings;
         let lf_is_terminator = line.ending == Ending::BareLf && f.bare_lf == Some(bytes.len());
         if self.config.bare_line_ends == BareLineEnds::Close

@@ -371,6 +371,10 @@ fn each_deviation_misbehaves_exactly_as_named() {
     const TX: &str = "EHLO c.test\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<bob@mx.test>\r\n";
     let long_noop = format!("NOOP {}\r\n", "x".repeat(600));
     let big = format!("DATA\r\n{}\r\n.\r\n", "y".repeat(200));
+    let long_param = format!(
+        "EHLO c.test\r\nMAIL FROM:<a@b.test> AUTH={}\r\nNOOP\r\n",
+        "x".repeat(720)
+    );
     type Check = fn(&str, &[Vec<u8>]) -> bool;
     let cases: Vec<(Deviation, Vec<&str>, Option<usize>, Check)> = vec![
         (
@@ -481,6 +485,13 @@ fn each_deviation_misbehaves_exactly_as_named() {
             vec![TX, "DATA\r\nSubject: x\nbody\n.\nNOOP\r\n"],
             None,
             |o, s| o.contains("queued") && s.len() == 1,
+        ),
+        // Planted: the MAIL line gets no reply and NOOP is never read.
+        (
+            Deviation::PlantedLongParamClose,
+            vec![&long_param],
+            None,
+            |o, _| !o.contains("250 2.0.0 Ok"),
         ),
     ];
     assert_eq!(
