@@ -27,7 +27,7 @@ LAYERS = [
     ["scenario", "send"],
     ["requirements", "profile"],
     ["roles"],
-    ["runner"],
+    ["runner", "fuzz"],
     ["report"],
     ["cmd", "cli"],
 ]

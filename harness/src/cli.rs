@@ -31,8 +31,9 @@ pub(crate) enum Command {
     /// Deliver one message with the reference client: MX lookup through a given
     /// resolver, preference order, fallback, retries (RFC 5321 §5.1).
     Send(SendArgs),
-    /// Fuzz a live target (not implemented yet).
-    Fuzz(Rest),
+    /// Fuzz a live SMTP server over the network: inputs made of scenario steps,
+    /// kept when the target does something new, findings written as suites.
+    Fuzz(FuzzArgs),
     /// Render JSON reports again, or merge several into a matrix across
     /// implementations.
     Report(ReportArgs),
@@ -65,11 +66,55 @@ impl Command {
     }
 }
 
-/// Arguments of subcommands that do not exist yet, accepted so that they can say so.
 #[derive(Debug, Args)]
-pub(crate) struct Rest {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    pub(crate) args: Vec<String>,
+#[command(
+    after_help = "Exit status: 0 no finding · 1 findings (written under --output-dir) · 2 usage \
+                  error · 3 the target could not be fuzzed (no connection, no 220 greeting)."
+)]
+pub(crate) struct FuzzArgs {
+    /// The server: HOST:PORT or a target profile (.yaml) [default: the embedded
+    /// reference server]. Only loopback unless --allow-remote.
+    #[arg(long, value_name = "HOST:PORT|PROFILE")]
+    pub(crate) target: Option<String>,
+    /// Stop after this long.
+    #[arg(long, default_value = "60s")]
+    pub(crate) duration: String,
+    /// Stop after this many sessions (whichever comes first with --duration).
+    #[arg(long, value_name = "N")]
+    pub(crate) runs: Option<u64>,
+    /// The generator's seed: the same seed sends the same inputs in the same order
+    /// [default: from the clock, printed].
+    #[arg(long)]
+    pub(crate) seed: Option<u64>,
+    /// Sessions at once.
+    #[arg(long, default_value_t = 16)]
+    pub(crate) jobs: usize,
+    /// How long the replies to one step may take.
+    #[arg(long, default_value = "200ms")]
+    pub(crate) timeout: String,
+    /// Seed suites added to the catalogue's server cases; the inputs kept are written
+    /// back here as suites, for the next campaign.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) corpus: Option<PathBuf>,
+    /// Where findings/, corpus/ and stats.json go.
+    #[arg(long, value_name = "DIR", default_value = "fuzz-out")]
+    pub(crate) output_dir: PathBuf,
+    /// Run the reproducers under DIR (findings/ of an earlier campaign) again and say
+    /// which still reproduce; no fuzzing.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) replay: Option<PathBuf>,
+    /// A deviation of the embedded reference server (see serve --list-deviations).
+    #[arg(long = "deviate", value_name = "NAME")]
+    pub(crate) deviate: Vec<String>,
+    /// Allow a target outside loopback; it is then fuzzed at --rate at most.
+    #[arg(long)]
+    pub(crate) allow_remote: bool,
+    /// Most sessions per second [default: no cap on loopback, 10 elsewhere].
+    #[arg(long)]
+    pub(crate) rate: Option<u32>,
+    /// End the campaign at the first finding (a CI gate, a bisection).
+    #[arg(long)]
+    pub(crate) stop_on_finding: bool,
 }
 
 #[derive(Debug, Args)]

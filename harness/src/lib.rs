@@ -17,6 +17,7 @@
 //!    and its renderings).
 
 pub mod dns;
+pub mod fuzz;
 pub mod outcome;
 pub mod profile;
 pub mod report;

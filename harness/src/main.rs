@@ -36,7 +36,7 @@ fn main() -> ExitCode {
         Command::Coverage(args) => cmd::coverage::main(args),
         Command::Report(args) => cmd::report::main(args),
         Command::Schema(args) => cmd::schema::main(args),
-        Command::Fuzz(_) => cmd::fuzz::main(),
+        Command::Fuzz(args) => cmd::fuzz::main(args),
     };
     cmd::exit(name, result)
 }

@@ -1,10 +1,300 @@
-//! `smtpspec fuzz`: the network fuzzer. Not built yet; the command exists so that the
-//! contract (exit 2, and why) is stable for the scripts that probe for it.
+//! `smtpspec fuzz`: the network fuzzer against a live server (the embedded reference
+//! server by default). plan (arguments, seeds) → execute (the campaign, or a replay)
+//! → finish (findings, corpus and stats.json written, a summary, the exit status).
 
-use super::{CliError, CmdResult};
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-pub(crate) fn main() -> CmdResult {
-    Err(CliError::usage(
-        "not implemented yet (see README.md, \"Status\")",
-    ))
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use smtp_protocol::server::Deviation;
+use smtpspec::fuzz::exec::{self, End, Limits};
+use smtpspec::fuzz::finding::{self, Provenance};
+use smtpspec::fuzz::input::Input;
+use smtpspec::fuzz::oracle::{self, Judged};
+use smtpspec::fuzz::{self, Options, Stats};
+use smtpspec::scenario::load::{self, CaseKind};
+use smtpspec::scenario::parse_duration;
+use smtpspec::scenario::template::Vars;
+use smtpspec::wire::{Conn, TlsSettings};
+
+use super::catalogue::Catalogue;
+use super::target::{Started, TargetArg, start, target_arg};
+use super::{CliError, CmdResult, Exit};
+use crate::cli::FuzzArgs;
+
+/// What the arguments come to.
+struct Plan {
+    target: TargetArg,
+    deviations: Vec<Deviation>,
+    duration: Duration,
+    reply: Duration,
+    seed: u64,
+}
+
+pub(crate) fn main(args: FuzzArgs) -> CmdResult {
+    let plan = plan(&args)?;
+    let runtime = super::runtime()?;
+    runtime.block_on(execute(&args, plan))
+}
+
+fn plan(args: &FuzzArgs) -> Result<Plan, CliError> {
+    let duration = |flag: &str, text: &str| {
+        parse_duration(text).ok_or_else(|| {
+            CliError::usage(format!(
+                "{flag} {text:?} is not a duration like 60s or 300ms"
+            ))
+        })
+    };
+    let deviations = args
+        .deviate
+        .iter()
+        .map(|n| {
+            Deviation::from_name(n).ok_or_else(|| {
+                CliError::usage(format!(
+                    "deviation {n:?} does not exist (see serve --list-deviations)"
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if args.target.is_some() && !deviations.is_empty() {
+        return Err(CliError::usage(
+            "--deviate applies to the embedded server, not to --target",
+        ));
+    }
+    if args.jobs == 0 {
+        return Err(CliError::usage("--jobs must be at least 1"));
+    }
+    let seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64)
+    });
+    Ok(Plan {
+        target: target_arg(args.target.as_deref())?,
+        deviations,
+        duration: duration("--duration", &args.duration)?,
+        reply: duration("--timeout", &args.timeout)?,
+        seed,
+    })
+}
+
+async fn execute(args: &FuzzArgs, plan: Plan) -> CmdResult {
+    let untestable =
+        |e: String| CliError::untestable(format!("the target could not be fuzzed: {e}"));
+    let started = start(&plan.target, &plan.deviations, &[])
+        .await
+        .map_err(|e| untestable(e.to_string()))?;
+    let remote = !started.addr.ip().is_loopback();
+    if remote && !args.allow_remote {
+        return Err(CliError::usage(format!(
+            "{} is not a loopback address: fuzzing someone else's server is your decision; \
+             say so with --allow-remote (then at most --rate sessions/s, 10 by default)",
+            started.addr
+        )));
+    }
+    let limits = Limits {
+        connect: Duration::from_secs(5),
+        reply: plan.reply,
+    };
+    let banner = banner(started.addr).await.map_err(untestable)?;
+    if let Some(dir) = &args.replay {
+        return replay(dir, &started, limits).await;
+    }
+    let seeds = seeds(&started.vars, args.corpus.as_deref())?;
+    let options = Options {
+        target: started.addr,
+        runs: args.runs,
+        duration: plan.duration,
+        seed: plan.seed,
+        jobs: args.jobs,
+        limits,
+        rate: args.rate.or(remote.then_some(10)),
+        minimise_budget: 64,
+        stop_on_finding: args.stop_on_finding,
+    };
+    eprintln!(
+        "smtpspec fuzz: {} ({}), seed {}, {} seed input(s), {} jobs",
+        args.target
+            .as_deref()
+            .unwrap_or("the embedded reference server"),
+        banner.trim_end(),
+        plan.seed,
+        seeds.len(),
+        args.jobs
+    );
+    let bar = status_line();
+    let outcome = fuzz::run(seeds, options, |s| bar.set_message(status(s))).await;
+    bar.finish_and_clear();
+    if let Some(e) = started.embedded {
+        let _ = e.server.stop().await;
+    }
+    let provenance = Provenance {
+        target: args.target.clone().unwrap_or_else(|| "embedded".into()),
+        banner,
+        seed: plan.seed,
+        seen: now_rfc3339(),
+    };
+    finish(args, &outcome, &provenance)
+}
+
+/// The target's greeting; an error when it does not greet with 220.
+async fn banner(addr: SocketAddr) -> Result<String, String> {
+    let limit = Duration::from_secs(5);
+    let mut conn = Conn::open(addr, &TlsSettings::default(), limit)
+        .await
+        .map_err(|e| format!("connect {addr}: {e}"))?;
+    let greeting = conn
+        .reply(limit)
+        .await
+        .map_err(|e| format!("greeting: {e}"))?;
+    let text = format!("{} {}", greeting.reply.code, greeting.reply.text());
+    if greeting.reply.code.get() != 220 {
+        return Err(format!("it greets with {text}"));
+    }
+    Ok(text)
+}
+
+/// The catalogue's server cases as inputs, then the suites of `corpus`.
+fn seeds(vars: &Vars, corpus: Option<&Path>) -> Result<Vec<Input>, CliError> {
+    let catalogue = Catalogue::load(Vec::new())?;
+    let mut out: Vec<Input> = catalogue
+        .cases
+        .iter()
+        .filter(|c| matches!(c.kind, CaseKind::Server(_)))
+        .filter_map(|c| Input::from_case(c, vars))
+        .collect();
+    if let Some(dir) = corpus.filter(|d| d.is_dir()) {
+        let cases = load::load(&[dir.to_path_buf()]).map_err(|errors| {
+            for e in &errors {
+                eprintln!("{e}");
+            }
+            CliError::usage(format!("{} error(s) in the corpus", errors.len()))
+        })?;
+        out.extend(cases.iter().filter_map(|c| Input::from_case(c, vars)));
+    }
+    Ok(out)
+}
+
+/// Run the reproducers under `dir` again: which findings still show.
+async fn replay(dir: &Path, started: &Started, limits: Limits) -> CmdResult {
+    let cases = load::load(&[dir.to_path_buf()]).map_err(|errors| {
+        for e in &errors {
+            eprintln!("{e}");
+        }
+        CliError::usage(format!("{} error(s) in {}", errors.len(), dir.display()))
+    })?;
+    let mut still = 0;
+    for case in &cases {
+        let Some(input) = Input::from_case(case, &started.vars) else {
+            continue;
+        };
+        let trace = exec::run(started.addr, &input, limits).await;
+        let verdict = match oracle::judge(&input, &trace) {
+            Judged::Finding { oracle, what, .. } => {
+                still += 1;
+                format!("reproduces ({}: {what})", oracle.name())
+            }
+            Judged::Throttled => "throttled (the target refused service)".into(),
+            Judged::Unreachable => "the target could not be reached".into(),
+            Judged::Clean if matches!(trace.end, End::Finished) => "gone".into(),
+            Judged::Clean => "gone (the session ended otherwise)".into(),
+        };
+        println!("{}: {verdict}", case.meta.id);
+    }
+    println!("{still} of {} reproducer(s) still reproduce", cases.len());
+    Ok(if still > 0 {
+        Exit::NonConformant
+    } else {
+        Exit::Conformant
+    })
+}
+
+fn status_line() -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
+    }
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+fn status(s: &Stats) -> String {
+    format!(
+        "{} sessions, {:.0}/s, corpus {}, {} bits, {} finding(s), {} throttled",
+        s.sessions,
+        s.sessions_per_s,
+        s.corpus,
+        s.signature_bits,
+        s.findings.values().sum::<usize>(),
+        s.throttled
+    )
+}
+
+/// Write findings, corpus and stats; print the summary; 1 when anything was found.
+fn finish(args: &FuzzArgs, outcome: &fuzz::Outcome, p: &Provenance) -> CmdResult {
+    let out = &args.output_dir;
+    let io = |path: &Path, e: std::io::Error| CliError::usage(format!("{}: {e}", path.display()));
+    std::fs::create_dir_all(out).map_err(|e| io(out, e))?;
+    let mut written = Vec::new();
+    for f in &outcome.findings {
+        let path = finding::write(&out.join("findings"), f, p)
+            .map_err(|e| CliError::usage(e.to_string()))?;
+        written.push((f, path));
+    }
+    let mut corpus_dirs = vec![out.join("corpus")];
+    corpus_dirs.extend(args.corpus.clone());
+    for dir in &corpus_dirs {
+        write_corpus(dir, &outcome.corpus).map_err(|e| io(dir, e))?;
+    }
+    let stats = out.join("stats.json");
+    let json = serde_json::to_string_pretty(&outcome.stats).unwrap_or_default();
+    std::fs::write(&stats, json + "\n").map_err(|e| io(&stats, e))?;
+    let s = &outcome.stats;
+    println!(
+        "{} sessions in {:.1} s ({:.0}/s), {} distinct states, corpus {}, {} throttled",
+        s.sessions, s.elapsed_s, s.sessions_per_s, s.signature_bits, s.corpus, s.throttled
+    );
+    for (f, path) in &written {
+        println!(
+            "{}: {} ({} → {} steps) {}",
+            f.oracle.name(),
+            f.what,
+            f.original_steps,
+            f.input.steps.len(),
+            path.display()
+        );
+    }
+    if outcome.died {
+        println!("the target stopped accepting connections; the campaign stopped");
+    }
+    println!("stats: {}", stats.display());
+    Ok(if written.is_empty() {
+        Exit::Conformant
+    } else {
+        Exit::NonConformant
+    })
+}
+
+/// The inputs kept, one suite each, named by their content.
+fn write_corpus(dir: &PathBuf, corpus: &[Input]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for input in corpus {
+        let text = finding::corpus_yaml(input);
+        let name = format!(
+            "{:016x}.yaml",
+            smtpspec::fuzz::signature::hash(text.as_bytes())
+        );
+        std::fs::write(dir.join(name), text)?;
+    }
+    Ok(())
+}
+
+fn now_rfc3339() -> String {
+    smtp_protocol::server::received::rfc3339(super::unix_now())
 }

@@ -1,0 +1,252 @@
+//! One fuzz session on the wire: connect, read the greeting, send each step and read
+//! the replies it asks for, and record what the target did as a [`Trace`]. Replies
+//! are read by the wire's reply parser, so a reply that breaks RFC 5321 §4.2 is seen
+//! as such and never parsed twice.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use smtp_protocol::reply::ParsedReply;
+
+use super::expect::Model;
+use super::input::{Input, Step};
+use crate::wire::{Conn, ConnError, Event, TlsSettings};
+
+/// Deadlines of a session.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Connecting and the greeting.
+    pub connect: Duration,
+    /// How long the replies a step asked for may take, from the last octet sent.
+    pub reply: Duration,
+}
+
+/// One reply, as the signature map and the oracles see it.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// The step it came after (`None`: the greeting).
+    pub step: Option<usize>,
+    /// Its code.
+    pub code: u16,
+    /// Its enhanced status code, as `c.s.d`.
+    pub enhanced: Option<(u8, u16, u16)>,
+    /// Its text with digits and host-like words dropped (ids and names vary).
+    pub shape: u64,
+    /// Milliseconds from the last octet sent to the reply.
+    pub latency_ms: u64,
+    /// Lines it had.
+    pub lines: usize,
+}
+
+/// How a session ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum End {
+    /// Every step sent; the target still connected.
+    Finished,
+    /// No connection: refused, or not accepted in time.
+    Unreachable(String),
+    /// The greeting was not 220: the target does not serve now (a 421 or 554).
+    NotServing(u16),
+    /// The target closed or reset the connection at `step` (`None`: before the
+    /// greeting).
+    Closed {
+        /// The step after which it closed.
+        step: Option<usize>,
+        /// Replies that step asked for and did not get.
+        unanswered: usize,
+        /// The first command left without a reply.
+        verb: Option<String>,
+        /// A reset, not an orderly close.
+        reset: bool,
+    },
+    /// A reply RFC 5321 §4.2 does not allow, at `step`.
+    Malformed {
+        /// The step after which it came.
+        step: Option<usize>,
+        /// The command it answered.
+        verb: Option<String>,
+        /// What was wrong.
+        why: String,
+    },
+    /// The TLS handshake after a 220 to STARTTLS failed.
+    Tls(usize, String),
+}
+
+/// What the target did with one input.
+#[derive(Debug, Clone)]
+pub struct Trace {
+    /// Every reply, greeting first.
+    pub answers: Vec<Answer>,
+    /// Replies read after each step.
+    pub answered: Vec<usize>,
+    /// Steps that asked for replies and got fewer in time (the target waits for more,
+    /// or is slow).
+    pub short: usize,
+    /// How it ended.
+    pub end: End,
+    /// Both directions.
+    pub transcript: Vec<Event>,
+    /// The whole session.
+    pub elapsed: Duration,
+    /// A TLS handshake after a 220 to STARTTLS succeeded.
+    pub tls_up: bool,
+}
+
+impl Trace {
+    /// The code of the last reply, if any.
+    pub fn last_code(&self) -> Option<u16> {
+        self.answers.last().map(|a| a.code)
+    }
+}
+
+/// Run `input` against `addr`.
+pub async fn run(addr: SocketAddr, input: &Input, limits: Limits) -> Trace {
+    let start = Instant::now();
+    let mut trace = Trace {
+        answers: Vec::new(),
+        answered: vec![0; input.steps.len()],
+        short: 0,
+        end: End::Finished,
+        transcript: Vec::new(),
+        elapsed: Duration::ZERO,
+        tls_up: false,
+    };
+    let mut conn = match Conn::open(addr, &TlsSettings::default(), limits.connect).await {
+        Ok(c) => c,
+        Err(e) => {
+            trace.end = End::Unreachable(e.to_string());
+            trace.elapsed = start.elapsed();
+            return trace;
+        }
+    };
+    trace.end = session(&mut conn, input, limits, &mut trace).await;
+    trace.transcript = conn.into_transcript();
+    trace.elapsed = start.elapsed();
+    trace
+}
+
+async fn session(conn: &mut Conn, input: &Input, limits: Limits, trace: &mut Trace) -> End {
+    let sent = Instant::now();
+    match conn.reply(limits.connect).await {
+        Ok(r) => {
+            let code = r.reply.code.get();
+            trace.answers.push(answer(None, &r, sent));
+            if code != 220 {
+                return End::NotServing(code);
+            }
+        }
+        Err(ConnError::Timeout(d)) => {
+            return End::Unreachable(format!("no greeting within {} ms", d.as_millis()));
+        }
+        Err(e) => return ended(None, 1, None, e),
+    }
+    let mut model = Model::default();
+    for (n, step) in input.steps.iter().enumerate() {
+        if let Step::Pause(ms) = step {
+            tokio::time::sleep(Duration::from_millis(u64::from(*ms))).await;
+            continue;
+        }
+        for write in step.writes() {
+            model.asked(&write);
+            if let Err(e) = conn.send(&write, limits.reply).await {
+                // What the target said before it closed is still in the socket's
+                // queue: read it, so a 421 before the close is seen as one.
+                let unanswered = model.outstanding().max(1);
+                let verb = model.first_unanswered().map(str::to_owned);
+                drain(conn, trace, n, limits).await;
+                return ended(Some(n), unanswered, verb, e);
+            }
+        }
+        let sent = Instant::now();
+        while model.outstanding() > 0 {
+            match conn.reply(limits.reply).await {
+                Ok(r) => {
+                    trace.answered[n] += 1;
+                    let tls_now = model.answered(r.reply.code.get());
+                    trace.answers.push(answer(Some(n), &r, sent));
+                    if tls_now {
+                        // The server now waits for a TLS handshake (RFC 3207 §4): run
+                        // it; whatever was pipelined after STARTTLS is the server's to
+                        // discard, not to answer.
+                        if let Err(e) = conn.upgrade(limits.reply).await {
+                            return End::Tls(n, e.to_string());
+                        }
+                        trace.tls_up = true;
+                        model = Model::default();
+                    }
+                }
+                Err(ConnError::Timeout(_)) => {
+                    trace.short += 1;
+                    model.give_up();
+                }
+                Err(e) => {
+                    let verb = model.first_unanswered().map(str::to_owned);
+                    return ended(Some(n), model.outstanding(), verb, e);
+                }
+            }
+        }
+    }
+    End::Finished
+}
+
+/// Read the replies left after a failed write, for a short while.
+async fn drain(conn: &mut Conn, trace: &mut Trace, n: usize, limits: Limits) {
+    let sent = Instant::now();
+    let limit = limits.reply.min(Duration::from_millis(100));
+    while let Ok(r) = conn.reply(limit).await {
+        trace.answered[n] += 1;
+        trace.answers.push(answer(Some(n), &r, sent));
+    }
+}
+
+fn ended(step: Option<usize>, unanswered: usize, verb: Option<String>, e: ConnError) -> End {
+    match e {
+        ConnError::Reply(r) => End::Malformed {
+            step,
+            verb,
+            why: r.to_string(),
+        },
+        ConnError::Io(e) => End::Closed {
+            step,
+            unanswered,
+            verb,
+            reset: e.kind() == std::io::ErrorKind::ConnectionReset,
+        },
+        ConnError::Timeout(_) | ConnError::Stalled(_) | ConnError::Closed => End::Closed {
+            step,
+            unanswered,
+            verb,
+            reset: false,
+        },
+    }
+}
+
+fn answer(step: Option<usize>, r: &ParsedReply, sent: Instant) -> Answer {
+    Answer {
+        step,
+        code: r.reply.code.get(),
+        enhanced: r.reply.enhanced.map(|e| (e.class, e.subject, e.detail)),
+        shape: shape(&r.reply.text()),
+        latency_ms: sent.elapsed().as_millis() as u64,
+        lines: r.reply.lines.len(),
+    }
+}
+
+/// A hash of a reply text's wording: letters of words without digits or dots (so
+/// queue ids, host names, addresses and numbers do not make every reply new).
+pub fn shape(text: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for word in text.split_whitespace().take(12) {
+        if word
+            .bytes()
+            .any(|b| b.is_ascii_digit() || b == b'.' || b == b'@')
+        {
+            continue;
+        }
+        for b in word.bytes().filter(u8::is_ascii_alphabetic) {
+            h = (h ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x100_0000_01b3);
+        }
+        h = (h ^ 0x20).wrapping_mul(0x100_0000_01b3);
+    }
+    h
+}

@@ -1,0 +1,269 @@
+//! How many replies the octets of a step ask for: one per command line, one for a
+//! message's end of data, none for the content before it or for a BDAT chunk
+//! (RFC 5321 §4.1.1.4, RFC 3030 §2). The model errs low: a reply not foreseen is read
+//! by the next step, while one foreseen and never sent would cost a reply timeout.
+
+/// Where the octets sent so far leave the session, as the client sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Command lines.
+    Command,
+    /// Message content after DATA, and where in a line it is.
+    Data(DataAt),
+    /// The rest of a BDAT chunk.
+    Chunk(u64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DataAt {
+    LineStart,
+    Dot,
+    DotCr,
+    Mid,
+    Cr,
+}
+
+/// What a foreseen reply answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asks {
+    /// A command line.
+    Line,
+    /// DATA: a 354 confirms the content that followed; anything else means it was
+    /// command lines after all.
+    Data,
+    /// The end of a message or of a BDAT chunk.
+    End,
+    /// STARTTLS: a 220 means the TLS handshake comes next (RFC 3207 §4).
+    StartTls,
+}
+
+/// The most content kept while a DATA is not yet answered.
+const SPECULATION: usize = 64 * 1024;
+
+/// The client's view of the session, step after step.
+#[derive(Debug, Clone)]
+pub struct Model {
+    mode: Mode,
+    /// The command line so far (up to a CRLF).
+    line: Vec<u8>,
+    /// The replies foreseen and not read yet, in order.
+    /// With the verb of the command each answers.
+    pending: std::collections::VecDeque<(Asks, String)>,
+    /// Octets taken as content after a DATA that is not answered yet.
+    speculative: Option<Vec<u8>>,
+    /// A STARTTLS line was sent since the session (or its TLS layer) began.
+    starttls_sent: bool,
+}
+
+impl Default for Model {
+    fn default() -> Self {
+        Self {
+            mode: Mode::Command,
+            line: Vec::new(),
+            pending: std::collections::VecDeque::new(),
+            speculative: None,
+            starttls_sent: false,
+        }
+    }
+}
+
+impl Model {
+    /// Replies foreseen and not read yet.
+    pub fn outstanding(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// The verb of the first command still waiting for its reply: the one a close or
+    /// a malformed reply answered.
+    pub fn first_unanswered(&self) -> Option<&str> {
+        self.pending.front().map(|(_, v)| v.as_str())
+    }
+
+    /// The replies foreseen did not come in time: stop waiting for them.
+    pub fn give_up(&mut self) {
+        self.pending.clear();
+    }
+
+    /// A reply came with `code`; true when it is the 220 to STARTTLS, so the TLS
+    /// handshake must start now. A DATA answered otherwise than 354 shows that what
+    /// followed it was command lines: the replies foreseen are counted again.
+    pub fn answered(&mut self, code: u16) -> bool {
+        // After the greeting only STARTTLS is answered 220 (RFC 3207 §4), so a 220
+        // while a STARTTLS is unanswered is its answer, even when the count of
+        // replies foreseen has gone wrong on the way.
+        if code == 220 && self.starttls_sent {
+            match self.pending.iter().position(|(a, _)| *a == Asks::StartTls) {
+                Some(at) => drop(self.pending.drain(..=at)),
+                None => self.pending.clear(),
+            }
+            self.starttls_sent = false;
+            return true;
+        }
+        match self.pending.pop_front().map(|(a, _)| a) {
+            Some(Asks::StartTls) => return false,
+            Some(Asks::Data) if code == 354 => self.speculative = None,
+            Some(Asks::Data) => {
+                let again = self.speculative.take().unwrap_or_default();
+                self.pending.clear();
+                self.mode = Mode::Command;
+                self.line.clear();
+                self.scan(&again);
+            }
+            _ => {}
+        }
+        false
+    }
+
+    /// Take `bytes` in; the number of replies they ask for.
+    pub fn asked(&mut self, bytes: &[u8]) -> usize {
+        if let Some(s) = self.speculative.as_mut()
+            && s.len() + bytes.len() <= SPECULATION
+        {
+            s.extend_from_slice(bytes);
+        }
+        let before = self.pending.len();
+        self.scan(bytes);
+        self.pending.len() - before
+    }
+
+    fn scan(&mut self, bytes: &[u8]) {
+        let mut i = 0;
+        while i < bytes.len() {
+            match self.mode {
+                Mode::Chunk(left) => {
+                    let take = (left as usize).min(bytes.len() - i);
+                    i += take;
+                    let left = left - take as u64;
+                    self.mode = if left == 0 {
+                        self.pending.push_back((Asks::End, "BDAT-END".into()));
+                        Mode::Command
+                    } else {
+                        Mode::Chunk(left)
+                    };
+                }
+                Mode::Data(at) => {
+                    let b = bytes[i];
+                    i += 1;
+                    self.mode = match (at, b) {
+                        (DataAt::LineStart, b'.') => Mode::Data(DataAt::Dot),
+                        (DataAt::Dot, b'\r') => Mode::Data(DataAt::DotCr),
+                        (DataAt::DotCr, b'\n') => {
+                            self.pending.push_back((Asks::End, "DATA-END".into()));
+                            Mode::Command
+                        }
+                        (_, b'\r') => Mode::Data(DataAt::Cr),
+                        (DataAt::Cr, b'\n') => Mode::Data(DataAt::LineStart),
+                        _ => Mode::Data(DataAt::Mid),
+                    };
+                }
+                Mode::Command => {
+                    let b = bytes[i];
+                    i += 1;
+                    if self.line.len() < 1024 {
+                        self.line.push(b);
+                    }
+                    if b == b'\n' && self.line.ends_with(b"\r\n") {
+                        self.mode = after(&self.line);
+                        let verb = verb_of(&self.line);
+                        let starttls = self
+                            .line
+                            .strip_suffix(b"\r\n")
+                            .is_some_and(|l| l.eq_ignore_ascii_case(b"STARTTLS"));
+                        self.line.clear();
+                        match self.mode {
+                            Mode::Command if starttls => {
+                                self.starttls_sent = true;
+                                self.pending.push_back((Asks::StartTls, verb));
+                            }
+                            // The BDAT line is answered after its chunk.
+                            Mode::Chunk(_) => {}
+                            Mode::Data(_) => {
+                                self.pending.push_back((Asks::Data, verb));
+                                // What follows is content if the DATA is taken.
+                                self.speculative = Some(bytes[i..].to_vec());
+                                // `asked` appends the octets of later calls.
+                            }
+                            Mode::Command => self.pending.push_back((Asks::Line, verb)),
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A command's verb for keys and reports: its first word, letters only, upper case.
+fn verb_of(line: &[u8]) -> String {
+    let word: String = line
+        .iter()
+        .take_while(|b| b.is_ascii_alphabetic())
+        .take(12)
+        .map(|b| char::from(b.to_ascii_uppercase()))
+        .collect();
+    if word.is_empty() { "?".into() } else { word }
+}
+
+/// The mode a command line leaves the session in, if the server takes it.
+fn after(line: &[u8]) -> Mode {
+    let line = line.strip_suffix(b"\r\n").unwrap_or(line);
+    let mut words = line.split(|&b| b == b' ').filter(|w| !w.is_empty());
+    let verb = words.next().unwrap_or_default();
+    if verb.eq_ignore_ascii_case(b"DATA") && words.next().is_none() {
+        return Mode::Data(DataAt::LineStart);
+    }
+    if verb.eq_ignore_ascii_case(b"BDAT")
+        && let Some(size) = words.next()
+        && let Some(n) = std::str::from_utf8(size)
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+        && n > 0
+    {
+        return Mode::Chunk(n);
+    }
+    Mode::Command
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Model;
+
+    #[test]
+    fn lines_content_and_chunks() {
+        let mut m = Model::default();
+        assert_eq!(m.asked(b"EHLO a\r\nMAIL FROM:<>\r\nRCPT TO:<b@c>\r\n"), 3);
+        assert_eq!(m.asked(b"DATA\r\n"), 1);
+        assert_eq!(m.asked(b"Subject: x\r\n\r\n..dot\r\n"), 0);
+        assert_eq!(m.asked(b".\r\nNOOP\r\n"), 2);
+        assert_eq!(m.asked(b"BDAT 5 LAST\r\nab"), 0);
+        assert_eq!(m.asked(b"cde"), 1);
+        assert_eq!(m.asked(b"QUIT\r\n"), 1);
+        // A bare LF ends no line; the next CRLF does.
+        assert_eq!(m.asked(b"NOOP\nNOOP\r\n"), 1);
+        // An empty message: the end of data right after DATA.
+        assert_eq!(m.asked(b"DATA\r\n.\r\n"), 2);
+    }
+
+    #[test]
+    fn a_refused_data_turns_the_content_back_into_commands() {
+        let mut m = Model::default();
+        assert_eq!(m.asked(b"DATA\r\nNOOP\r\n"), 1);
+        assert_eq!(m.asked(b"RSET\r\n"), 0);
+        // 503 to DATA: NOOP and RSET were commands, two replies to come.
+        m.answered(503);
+        assert_eq!(m.outstanding(), 2);
+        assert_eq!(m.asked(b"NOOP\r\n"), 1);
+        let mut m = Model::default();
+        assert_eq!(m.asked(b"DATA\r\nx\r\n"), 1);
+        m.answered(354);
+        assert_eq!(m.outstanding(), 0);
+        assert_eq!(m.asked(b".\r\n"), 1);
+    }
+
+    #[test]
+    fn the_220_to_starttls_is_told_apart() {
+        let mut m = Model::default();
+        assert_eq!(m.asked(b"NOOP\r\nstarttls\r\n"), 2);
+        assert!(!m.answered(220));
+        assert!(m.answered(220));
+    }
+}

@@ -1,0 +1,154 @@
+//! Findings, written as what the project already reads: a suite file whose one case
+//! replays the minimised input (`smtpspec run --target … FILE` fails on the target
+//! and passes on a conformant server), and the raw transcript next to it.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use super::exec::{End, Trace};
+use super::input::Input;
+use super::oracle::Oracle;
+use crate::outcome::HarnessError;
+use crate::wire::{Dir, escape};
+
+/// One finding, minimised.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    /// The class.
+    pub oracle: Oracle,
+    /// Its identity (class, verb, what the target said last).
+    pub key: u64,
+    /// The input that shows it, minimised.
+    pub input: Input,
+    /// What the target did with it.
+    pub trace: Trace,
+    /// In words.
+    pub what: String,
+    /// Steps before minimisation.
+    pub original_steps: usize,
+}
+
+impl Finding {
+    /// The file stem: `<class>-<key>`.
+    pub fn stem(&self) -> String {
+        format!("{}-{:016x}", self.oracle.name(), self.key)
+    }
+}
+
+/// Who was fuzzed and how, for the header of every reproducer.
+#[derive(Debug, Clone)]
+pub struct Provenance {
+    /// The target as given.
+    pub target: String,
+    /// Its greeting.
+    pub banner: String,
+    /// The campaign's seed.
+    pub seed: u64,
+    /// When it was first seen (RFC 3339, UTC).
+    pub seen: String,
+}
+
+/// The reproducer suite of `f`.
+pub fn suite_yaml(f: &Finding, p: &Provenance) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# Found by smtpspec fuzz (seed {}) on {}.",
+        p.seed, p.seen
+    );
+    let _ = writeln!(out, "# Target: {} — {}", p.target, p.banner.trim_end());
+    let _ = writeln!(out, "# {}", f.what);
+    let _ = writeln!(
+        out,
+        "# Minimised from {} step(s) to {}. Replay: smtpspec run --target HOST:PORT THIS_FILE",
+        f.original_steps,
+        f.input.steps.len()
+    );
+    let _ = writeln!(out, "suite: fuzz.findings");
+    let _ = writeln!(
+        out,
+        "description: A reproducer written by smtpspec fuzz; the last step is the oracle."
+    );
+    let _ = writeln!(out, "cases:");
+    let _ = writeln!(out, "  - id: {}", f.stem());
+    let _ = writeln!(out, "    title: \"{}\"", f.what.replace(['"', '\\'], "'"));
+    let _ = writeln!(
+        out,
+        "    spec: {{ rfc: 5321, section: \"{}\", level: MUST }}",
+        f.oracle.section()
+    );
+    let _ = writeln!(out, "    tags: [fuzz, {}]", f.oracle.name());
+    let _ = writeln!(out, "    steps:");
+    let _ = writeln!(out, "      - expect: 220");
+    // Every reply the target gave is read where the fuzzer read it, except at the
+    // step the finding follows: there the oracle step stands for the missing answer.
+    let mut answered = f.trace.answered.clone();
+    let at = match &f.trace.end {
+        End::Closed { step: Some(n), .. } | End::Malformed { step: Some(n), .. } => Some(*n),
+        _ => None,
+    };
+    if let Some(n) = at {
+        answered.truncate(n + 1);
+    }
+    let steps = Input {
+        steps: f.input.steps[..at.map_or(f.input.steps.len(), |n| n + 1)].to_vec(),
+    };
+    out.push_str(&steps.to_steps_yaml("      ", &answered));
+    let _ = writeln!(out, "      - expect_answer");
+    out
+}
+
+/// The transcript as text: one line per event, octets escaped.
+pub fn transcript_text(trace: &Trace) -> String {
+    let mut out = String::new();
+    for e in &trace.transcript {
+        let dir = match e.dir {
+            Dir::Send => "C:",
+            Dir::Recv => "S:",
+            Dir::Tls => "--",
+            Dir::Note => "##",
+        };
+        let _ = writeln!(out, "{dir} {}", escape(&e.data).replace('\n', "\\n"));
+    }
+    out
+}
+
+/// Write `f` under `dir` (`<stem>.yaml` and `<stem>.transcript.txt`); the suite path.
+pub fn write(dir: &Path, f: &Finding, p: &Provenance) -> Result<PathBuf, HarnessError> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| HarnessError::during(&dir.display().to_string(), e))?;
+    let suite = dir.join(format!("{}.yaml", f.stem()));
+    std::fs::write(&suite, suite_yaml(f, p))
+        .map_err(|e| HarnessError::during(&suite.display().to_string(), e))?;
+    let text = dir.join(format!("{}.transcript.txt", f.stem()));
+    std::fs::write(&text, transcript_text(&f.trace))
+        .map_err(|e| HarnessError::during(&text.display().to_string(), e))?;
+    Ok(suite)
+}
+
+/// A corpus input as a suite: its sends only, for `--corpus` to read back. Not a test:
+/// it expects nothing.
+pub fn corpus_yaml(input: &Input) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# A fuzz corpus input kept by smtpspec fuzz: sends only, not a test."
+    );
+    let _ = writeln!(out, "suite: fuzz.corpus");
+    let _ = writeln!(out, "cases:");
+    let _ = writeln!(
+        out,
+        "  - id: input-{:016x}",
+        super::signature::hash(format!("{input:?}").as_bytes())
+    );
+    let _ = writeln!(out, "    title: fuzz corpus input");
+    let _ = writeln!(
+        out,
+        "    spec: {{ rfc: 5321, section: \"4.1\", level: MAY }}"
+    );
+    let _ = writeln!(out, "    tags: [fuzz-corpus]");
+    let _ = writeln!(out, "    steps:");
+    let _ = writeln!(out, "      - expect: 220");
+    out.push_str(&input.to_steps_yaml("      ", &[]));
+    out
+}

@@ -1,0 +1,257 @@
+//! A fuzz input is a list of the scenario language's client steps, so a finding is a
+//! case with no translation: seeds come from the catalogue's server cases (their sends,
+//! expectations dropped) and a reproducer is written back as a suite.
+
+use std::fmt::Write as _;
+
+use crate::scenario::load::Case;
+use crate::scenario::step::{Action, Cuts};
+use crate::scenario::template::{self, Vars};
+use smtp_protocol::data::dot_stuff;
+
+/// The longest input kept: longer ones are cut, so one input cannot grow without end.
+pub const MAX_STEPS: usize = 48;
+
+/// The most octets one step may carry.
+pub const MAX_STEP_BYTES: usize = 64 * 1024;
+
+/// One thing the fuzzer sends.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Step {
+    /// A command line; CRLF is added.
+    Line(Vec<u8>),
+    /// Octets exactly as they are.
+    Raw(Vec<u8>),
+    /// Command lines sent as one pipelined batch, cut into writes before these
+    /// offsets (RFC 2920 §3.1: where TCP cuts must not matter).
+    Batch {
+        /// The lines, CRLF added to each.
+        lines: Vec<Vec<u8>>,
+        /// Write boundaries, ascending offsets into the batch.
+        cuts: Vec<usize>,
+    },
+    /// Message content, sent as it is (seeds stuff and end it).
+    Body(Vec<u8>),
+    /// STARTTLS, its reply, and the handshake when the reply is 220.
+    Starttls,
+    /// Wait this many milliseconds.
+    Pause(u16),
+}
+
+impl Step {
+    /// The octets on the wire and the writes they go in.
+    pub fn writes(&self) -> Vec<Vec<u8>> {
+        match self {
+            Self::Line(l) => {
+                let mut b = l.clone();
+                b.extend_from_slice(b"\r\n");
+                vec![b]
+            }
+            Self::Raw(b) | Self::Body(b) => vec![b.clone()],
+            Self::Batch { lines, cuts } => {
+                let mut all = Vec::new();
+                for l in lines {
+                    all.extend_from_slice(l);
+                    all.extend_from_slice(b"\r\n");
+                }
+                let mut out = Vec::new();
+                let mut from = 0;
+                for &c in cuts.iter().filter(|&&c| c > 0 && c < all.len()) {
+                    if c > from {
+                        out.push(all[from..c].to_vec());
+                        from = c;
+                    }
+                }
+                out.push(all[from..].to_vec());
+                out
+            }
+            Self::Starttls => vec![b"STARTTLS\r\n".to_vec()],
+            Self::Pause(_) => Vec::new(),
+        }
+    }
+
+    /// The command's verb, for signatures and finding keys (first word, upper case).
+    pub fn verb(&self) -> String {
+        let first = match self {
+            Self::Line(l) => l.as_slice(),
+            Self::Raw(b) => b.as_slice(),
+            Self::Batch { lines, .. } => lines.last().map_or(&[][..], Vec::as_slice),
+            Self::Body(_) => return "DATA-CONTENT".into(),
+            Self::Starttls => return "STARTTLS".into(),
+            Self::Pause(_) => return "PAUSE".into(),
+        };
+        let word: Vec<u8> = first
+            .iter()
+            .take_while(|b| b.is_ascii_alphabetic())
+            .take(12)
+            .map(u8::to_ascii_uppercase)
+            .collect();
+        if word.is_empty() {
+            "?".into()
+        } else {
+            String::from_utf8_lossy(&word).into_owned()
+        }
+    }
+
+    /// Octets the step carries (for the size bound).
+    pub fn octets(&self) -> usize {
+        self.writes().iter().map(Vec::len).sum()
+    }
+}
+
+/// One fuzz input.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct Input {
+    /// The steps, in order.
+    pub steps: Vec<Step>,
+}
+
+impl Input {
+    /// The seed a server case gives: its sends, with variables expanded from `vars`;
+    /// `None` for a case that starts with implicit TLS or sends nothing.
+    pub fn from_case(case: &Case, vars: &Vars) -> Option<Self> {
+        let mut steps = Vec::new();
+        for s in case.steps() {
+            let step = match &s.action {
+                Action::Send(line) => Step::Line(template::expand(line, vars).into_bytes()),
+                Action::SendRaw(text) => Step::Raw(raw(text, vars)?),
+                Action::SendBatch { lines, cuts } => {
+                    let lines: Vec<Vec<u8>> = lines
+                        .iter()
+                        .map(|l| template::expand(l, vars).into_bytes())
+                        .collect();
+                    let cuts = match cuts {
+                        Cuts::None => Vec::new(),
+                        Cuts::At(at) => at.clone(),
+                        // One write per octet of a long batch is many writes; keep a few.
+                        Cuts::Each => (1..64).collect(),
+                    };
+                    Step::Batch { lines, cuts }
+                }
+                Action::SendBody { text, stuff, .. } => {
+                    let body = raw(text, vars)?;
+                    if *stuff {
+                        let mut b = dot_stuff(&body);
+                        if !b.ends_with(b"\r\n") {
+                            b.extend_from_slice(b"\r\n");
+                        }
+                        b.extend_from_slice(b".\r\n");
+                        Step::Body(b)
+                    } else {
+                        Step::Body(body)
+                    }
+                }
+                Action::Starttls => Step::Starttls,
+                Action::Handshake => return None,
+                // A pause in a case waits for a timer of the target; in a campaign it only
+                // slows the session down, so it is kept short.
+                Action::Pause(d) => Step::Pause(d.as_millis().min(50) as u16),
+                _ => continue,
+            };
+            steps.push(step);
+        }
+        (!steps.is_empty()).then_some(Self { steps })
+    }
+
+    /// Cut to the bounds: at most [`MAX_STEPS`] steps of at most [`MAX_STEP_BYTES`].
+    pub fn bounded(mut self) -> Self {
+        self.steps.truncate(MAX_STEPS);
+        for s in &mut self.steps {
+            match s {
+                Step::Line(b) | Step::Raw(b) | Step::Body(b) => b.truncate(MAX_STEP_BYTES),
+                Step::Batch { lines, .. } => {
+                    lines.truncate(64);
+                    for l in lines {
+                        l.truncate(MAX_STEP_BYTES / 64);
+                    }
+                }
+                Step::Starttls | Step::Pause(_) => {}
+            }
+        }
+        self
+    }
+
+    /// The input as scenario steps (YAML lines at `indent`): each send followed by
+    /// one `expect_answer` for each reply the target gave to it (`answered`, by step),
+    /// so a replay reads where the fuzzer read.
+    pub fn to_steps_yaml(&self, indent: &str, answered: &[usize]) -> String {
+        let mut out = String::new();
+        for (n, s) in self.steps.iter().enumerate() {
+            match s {
+                Step::Starttls => {
+                    // The scenario's starttls step reads the 220 itself.
+                    let _ = writeln!(out, "{indent}- starttls");
+                    continue;
+                }
+                Step::Pause(ms) => {
+                    let _ = writeln!(out, "{indent}- pause: \"{ms}ms\"");
+                }
+                other => {
+                    let all: Vec<u8> = other.writes().concat();
+                    let _ = writeln!(out, "{indent}- send_raw: \"{}\"", yaml_escape(&all));
+                }
+            }
+            for _ in 0..answered.get(n).copied().unwrap_or(0) {
+                let _ = writeln!(out, "{indent}- expect_answer");
+            }
+        }
+        out
+    }
+}
+
+fn raw(text: &str, vars: &Vars) -> Option<Vec<u8>> {
+    template::unescape(&template::expand(text, vars)).ok()
+}
+
+/// Octets as a double-quoted YAML string that the scenario language's `send_raw`
+/// reads back to the same octets: its escapes for everything outside printable ASCII,
+/// and `{` escaped so no variable is expanded.
+pub fn yaml_escape(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        match b {
+            b'\r' => out.push_str("\\\\r"),
+            b'\n' => out.push_str("\\\\n"),
+            b'\t' => out.push_str("\\\\t"),
+            b'\\' => out.push_str("\\\\\\\\"),
+            b'"' => out.push_str("\\\""),
+            b'{' => out.push_str("\\\\x7b"),
+            0x20..=0x7e => out.push(char::from(b)),
+            _ => {
+                let _ = write!(out, "\\\\x{b:02x}");
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaped_octets_read_back_through_yaml_and_the_language() {
+        let bytes: Vec<u8> = (0u8..=255).chain(b"{{x}}\"\\".iter().copied()).collect();
+        let yaml = format!("v: \"{}\"\n", yaml_escape(&bytes));
+        #[derive(serde::Deserialize)]
+        struct V {
+            v: String,
+        }
+        let v: V = crate::yaml::from_yaml(&yaml, std::path::Path::new("t.yaml")).expect("yaml");
+        let expanded = template::expand(&v.v, &Vars::new());
+        assert_eq!(template::unescape(&expanded), Ok(bytes));
+    }
+
+    #[test]
+    fn a_batch_is_cut_where_told() {
+        let s = Step::Batch {
+            lines: vec![b"NOOP".to_vec(), b"QUIT".to_vec()],
+            cuts: vec![3, 8],
+        };
+        assert_eq!(
+            s.writes(),
+            vec![b"NOO".to_vec(), b"P\r\nQU".to_vec(), b"IT\r\n".to_vec()]
+        );
+        assert_eq!(s.verb(), "QUIT");
+    }
+}

@@ -1,0 +1,335 @@
+//! The network fuzzer: inputs made of the scenario language's client steps, sent to
+//! a live server, kept when the target did something new, judged by oracles, and
+//! written as reproducer suites.
+//!
+//! A campaign runs in generations: each draws `jobs × 4` inputs from the corpus with
+//! one seeded generator, runs them at once, and folds the results in input order, so
+//! the same seed sends the same inputs in the same order (what the target answers may
+//! still vary). No instrumentation: the feedback is [`signature::Map`].
+
+pub mod exec;
+pub mod expect;
+pub mod finding;
+pub mod input;
+pub mod mutate;
+pub mod oracle;
+pub mod signature;
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::sync::Semaphore;
+
+use exec::{End, Limits, Trace};
+use finding::Finding;
+use input::Input;
+use mutate::Rng;
+use oracle::{Judged, Oracle};
+
+/// How a campaign runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The server fuzzed.
+    pub target: SocketAddr,
+    /// Stop after this many sessions.
+    pub runs: Option<u64>,
+    /// Stop after this long.
+    pub duration: Duration,
+    /// The generator's seed.
+    pub seed: u64,
+    /// Sessions at once.
+    pub jobs: usize,
+    /// Session deadlines.
+    pub limits: Limits,
+    /// Most sessions per second (a remote target's cap); `None`: as fast as it goes.
+    pub rate: Option<u32>,
+    /// Most attempts spent minimising one finding.
+    pub minimise_budget: usize,
+    /// End the campaign at the first finding.
+    pub stop_on_finding: bool,
+}
+
+/// What a campaign did, as `stats.json` has it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Stats {
+    /// Sessions run (minimisation not counted).
+    pub sessions: u64,
+    /// Wall time.
+    pub elapsed_s: f64,
+    /// Sessions per second.
+    pub sessions_per_s: f64,
+    /// Distinct states seen (bits set in the signature map).
+    pub signature_bits: usize,
+    /// Inputs kept.
+    pub corpus: usize,
+    /// Findings by class (deduplicated).
+    pub findings: BTreeMap<String, usize>,
+    /// Sessions the target refused (421, a greeting other than 220): its protection,
+    /// not a finding.
+    pub throttled: u64,
+    /// Sessions that could not connect and then did again (a full backlog).
+    pub unreachable: u64,
+    /// Steps whose replies did not all come within the reply timeout: the target
+    /// waits for more input, or is slower than `--timeout`.
+    pub unanswered_steps: u64,
+}
+
+/// The end of a campaign.
+pub struct Outcome {
+    /// Its figures.
+    pub stats: Stats,
+    /// Its findings, minimised.
+    pub findings: Vec<Finding>,
+    /// The inputs kept.
+    pub corpus: Vec<Input>,
+    /// The target died (no connection after it accepted them).
+    pub died: bool,
+}
+
+/// The state of a campaign between generations.
+struct Campaign {
+    options: Options,
+    corpus: Vec<Input>,
+    /// Seeds not yet run as they are.
+    fresh: std::vec::IntoIter<Input>,
+    map: signature::Map,
+    seen: HashSet<u64>,
+    rng: Rng,
+    stats: Stats,
+    findings: Vec<Finding>,
+}
+
+/// Run a campaign from `seeds`; `status` is called after every generation.
+pub async fn run(seeds: Vec<Input>, options: Options, mut status: impl FnMut(&Stats)) -> Outcome {
+    let started = Instant::now();
+    let seeds: Vec<Input> = seeds.into_iter().map(Input::bounded).collect();
+    let mut c = Campaign {
+        rng: Rng::new(options.seed),
+        corpus: Vec::new(),
+        fresh: seeds.into_iter(),
+        map: signature::Map::default(),
+        seen: HashSet::new(),
+        stats: Stats::default(),
+        findings: Vec::new(),
+        options,
+    };
+    let mut died = false;
+    while !c.over(started) {
+        let batch = c.draw();
+        if batch.is_empty() {
+            break;
+        }
+        let traces = c.run_batch(&batch).await;
+        let mut unreachable = false;
+        for (input, trace) in batch.into_iter().zip(traces) {
+            unreachable |= c.fold(input, trace).await;
+        }
+        if unreachable && !alive(c.options.target, c.options.limits).await {
+            died = true;
+            c.note_death();
+        }
+        c.stats.elapsed_s = started.elapsed().as_secs_f64();
+        c.stats.sessions_per_s = c.stats.sessions as f64 / c.stats.elapsed_s.max(1e-9);
+        c.stats.signature_bits = c.map.len();
+        c.stats.corpus = c.corpus.len();
+        status(&c.stats);
+        if died || (c.options.stop_on_finding && !c.findings.is_empty()) {
+            break;
+        }
+    }
+    Outcome {
+        stats: c.stats,
+        findings: c.findings,
+        corpus: c.corpus,
+        died,
+    }
+}
+
+impl Campaign {
+    fn over(&self, started: Instant) -> bool {
+        self.options.runs.is_some_and(|r| self.stats.sessions >= r)
+            || started.elapsed() >= self.options.duration
+    }
+
+    /// The next generation: seeds first as they are, then mutants of the corpus.
+    fn draw(&mut self) -> Vec<Input> {
+        let mut size = self.options.jobs.max(1) * 4;
+        if let Some(runs) = self.options.runs {
+            size = size.min((runs - self.stats.sessions) as usize);
+        }
+        let mut out = Vec::with_capacity(size);
+        while out.len() < size {
+            if let Some(seed) = self.fresh.next() {
+                out.push(seed);
+                continue;
+            }
+            if self.corpus.is_empty() {
+                break;
+            }
+            let a = self.rng.below(self.corpus.len());
+            let b = self.rng.below(self.corpus.len());
+            out.push(mutate::mutate(
+                &self.corpus[a],
+                &self.corpus[b],
+                &mut self.rng,
+            ));
+        }
+        out
+    }
+
+    /// Run a generation, `jobs` sessions at a time, paced by `rate`.
+    async fn run_batch(&self, batch: &[Input]) -> Vec<Trace> {
+        let permits = Arc::new(Semaphore::new(self.options.jobs.max(1)));
+        let mut tasks = Vec::with_capacity(batch.len());
+        let gap = self.options.rate.map(|r| Duration::from_secs(1) / r.max(1));
+        for input in batch {
+            if let Some(gap) = gap {
+                tokio::time::sleep(gap).await;
+            }
+            let permit = Arc::clone(&permits).acquire_owned().await;
+            let (input, target, limits) = (input.clone(), self.options.target, self.options.limits);
+            tasks.push(tokio::spawn(async move {
+                let trace = exec::run(target, &input, limits).await;
+                drop(permit);
+                trace
+            }));
+        }
+        let mut out = Vec::with_capacity(tasks.len());
+        for t in tasks {
+            out.push(t.await.unwrap_or_else(|e| Trace {
+                answers: Vec::new(),
+                answered: Vec::new(),
+                short: 0,
+                end: End::Unreachable(format!("the session's task failed: {e}")),
+                transcript: Vec::new(),
+                elapsed: Duration::ZERO,
+                tls_up: false,
+            }));
+        }
+        out
+    }
+
+    /// Take one session's result in: keep the input if it was new, record a finding;
+    /// true when the target could not be reached.
+    async fn fold(&mut self, input: Input, trace: Trace) -> bool {
+        self.stats.sessions += 1;
+        self.stats.unanswered_steps += trace.short as u64;
+        let new = self.map.observe(&input, &trace);
+        match oracle::judge(&input, &trace) {
+            Judged::Clean => {}
+            Judged::Throttled => self.stats.throttled += 1,
+            Judged::Unreachable => {
+                self.stats.unreachable += 1;
+                return true;
+            }
+            Judged::Finding {
+                oracle, verb, what, ..
+            } => {
+                let key = oracle::key(oracle, &verb, &what);
+                if self.seen.insert(key) {
+                    let f = self.minimise(oracle, key, input.clone(), trace, what).await;
+                    *self.stats.findings.entry(oracle.name().into()).or_default() += 1;
+                    self.findings.push(f);
+                }
+            }
+        }
+        if new > 0 {
+            self.corpus.push(input);
+        }
+        false
+    }
+
+    /// Delta debugging at step level: drop each step in turn (last first) and keep the
+    /// drop when the same finding still shows, within the budget.
+    async fn minimise(
+        &mut self,
+        oracle: Oracle,
+        key: u64,
+        input: Input,
+        trace: Trace,
+        what: String,
+    ) -> Finding {
+        let original_steps = input.steps.len();
+        let (mut best, mut best_trace, mut best_what) = (input, trace, what);
+        let mut budget = self.options.minimise_budget;
+        let mut n = best.steps.len();
+        while n > 0 && budget > 0 {
+            n -= 1;
+            if n >= best.steps.len() {
+                continue;
+            }
+            let mut shorter = best.clone();
+            shorter.steps.remove(n);
+            if shorter.steps.is_empty() {
+                continue;
+            }
+            budget -= 1;
+            let t = exec::run(self.options.target, &shorter, self.options.limits).await;
+            if let Judged::Finding {
+                oracle: o,
+                verb,
+                what,
+                ..
+            } = oracle::judge(&shorter, &t)
+                && o == oracle
+                && oracle::key(o, &verb, &what) == key
+            {
+                (best, best_trace, best_what) = (shorter, t, what);
+            }
+        }
+        Finding {
+            oracle,
+            key,
+            input: best,
+            trace: best_trace,
+            what: best_what,
+            original_steps,
+        }
+    }
+
+    /// The target stopped accepting connections: the last generation's inputs that
+    /// ended in a close are the suspects; the first is written as the finding.
+    fn note_death(&mut self) {
+        let key = signature::hash(b"target-death");
+        if !self.seen.insert(key) {
+            return;
+        }
+        *self
+            .stats
+            .findings
+            .entry(Oracle::TargetDeath.name().into())
+            .or_default() += 1;
+        let suspect = self.corpus.last().cloned().unwrap_or_default();
+        self.findings.push(Finding {
+            oracle: Oracle::TargetDeath,
+            key,
+            input: suspect,
+            trace: Trace {
+                answers: Vec::new(),
+                answered: Vec::new(),
+                short: 0,
+                end: End::Unreachable("the target stopped accepting connections".into()),
+                transcript: Vec::new(),
+                elapsed: Duration::ZERO,
+                tls_up: false,
+            },
+            what: "the target stopped accepting connections".into(),
+            original_steps: 0,
+        });
+    }
+}
+
+/// The target accepts a connection and greets within three tries over a second.
+async fn alive(target: SocketAddr, limits: Limits) -> bool {
+    for _ in 0..3 {
+        let probe = exec::run(target, &Input::default(), limits).await;
+        if !matches!(probe.end, End::Unreachable(_)) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    false
+}

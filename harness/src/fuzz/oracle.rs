@@ -1,0 +1,146 @@
+//! The oracles: what in a [`Trace`] is a finding, what is the target protecting
+//! itself (throttling, never a finding), and what is nothing. Each finding class has
+//! its rule and the RFC sentence it rests on here and in the README's fuzzing section.
+
+use super::exec::{End, Trace};
+use super::input::Input;
+use super::signature::hash;
+
+/// A class of finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Oracle {
+    /// The target stopped accepting connections after it had accepted them: it died,
+    /// or hangs (RFC 5321 §4.5.3.2 gives servers timeouts, not a right to stop).
+    TargetDeath,
+    /// The connection closed or reset after a complete command line, with no reply
+    /// to it, no QUIT before and no 421 (RFC 5321 §3.8: a server closes only after
+    /// QUIT, or when it must, with a 421 first).
+    SilentClose,
+    /// A reply RFC 5321 §4.2 does not allow: a bad code, mixed codes in one
+    /// multiline reply, a line without CRLF, an over-long reply line.
+    ReplyGrammar,
+}
+
+impl Oracle {
+    /// Every class, in order of severity.
+    pub const ALL: [Self; 3] = [Self::TargetDeath, Self::SilentClose, Self::ReplyGrammar];
+
+    /// The name in file names, stats and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::TargetDeath => "target-death",
+            Self::SilentClose => "silent-close",
+            Self::ReplyGrammar => "reply-grammar",
+        }
+    }
+
+    /// The requirement a reproducer of this class tests.
+    pub fn section(self) -> &'static str {
+        match self {
+            Self::TargetDeath | Self::SilentClose => "3.8",
+            Self::ReplyGrammar => "4.2",
+        }
+    }
+}
+
+/// What one session shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Judged {
+    /// Nothing to report.
+    Clean,
+    /// The target refused service (a 421, a greeting other than 220, no greeting in
+    /// time): its protection at work, counted apart.
+    Throttled,
+    /// The target could not be reached: a death when it is confirmed.
+    Unreachable,
+    /// A finding of `oracle`, deduplicated by `key`, at `step`.
+    Finding {
+        /// The class.
+        oracle: Oracle,
+        /// The step after which it showed (`None`: the greeting).
+        step: Option<usize>,
+        /// The command left unanswered, or answered wrongly.
+        verb: String,
+        /// What the target did, in words.
+        what: String,
+    },
+}
+
+/// Judge one session.
+pub fn judge(input: &Input, trace: &Trace) -> Judged {
+    if trace.answers.iter().any(|a| a.code == 421) {
+        return Judged::Throttled;
+    }
+    if tls_boundary(trace) {
+        return Judged::Clean;
+    }
+    match &trace.end {
+        End::Finished | End::Tls(..) => Judged::Clean,
+        End::Unreachable(_) => Judged::Unreachable,
+        End::NotServing(_) => Judged::Throttled,
+        End::Malformed { step, verb, why } => Judged::Finding {
+            oracle: Oracle::ReplyGrammar,
+            step: *step,
+            verb: verb.clone().unwrap_or_else(|| "?".into()),
+            what: format!(
+                "malformed reply to {}: {why}",
+                verb.as_deref().unwrap_or("a command")
+            ),
+        },
+        End::Closed {
+            step: Some(n),
+            unanswered,
+            verb,
+            reset,
+        } if *unanswered > 0 && !quit_before(input, *n) && !closing_code(trace) => {
+            let verb = verb.clone().unwrap_or_else(|| input.steps[*n].verb());
+            Judged::Finding {
+                oracle: Oracle::SilentClose,
+                step: Some(*n),
+                what: format!(
+                    "the connection was {} with no reply to {verb}",
+                    if *reset { "reset" } else { "closed" },
+                ),
+                verb,
+            }
+        }
+        End::Closed { .. } => Judged::Clean,
+    }
+}
+
+/// A finding's identity: its class, the command it answered (or left unanswered)
+/// and the wording of what went wrong with numbers dropped, so one bug is one finding
+/// however many inputs reach it.
+pub fn key(oracle: Oracle, verb: &str, what: &str) -> u64 {
+    let shape = super::exec::shape(what);
+    hash(format!("{}/{verb}/{shape:x}", oracle.name()).as_bytes())
+}
+
+/// A QUIT was sent at or before step `n` (any spelling, inside raw octets too).
+fn quit_before(input: &Input, n: usize) -> bool {
+    input.steps[..=n.min(input.steps.len().saturating_sub(1))]
+        .iter()
+        .any(|s| {
+            s.writes()
+                .concat()
+                .windows(4)
+                .any(|w| w.eq_ignore_ascii_case(b"QUIT"))
+        })
+}
+
+/// A 220 to STARTTLS came and no TLS session followed: the server then reads a
+/// handshake, and what the fuzzer sent in plaintext after STARTTLS (RFC 3207 §4 wants
+/// it last in a pipeline) ends the session on the TLS layer, not the SMTP one.
+fn tls_boundary(trace: &Trace) -> bool {
+    !trace.tls_up
+        && trace
+            .answers
+            .iter()
+            .any(|a| a.step.is_some() && a.code == 220)
+        && !matches!(trace.end, End::Finished)
+}
+
+/// The last reply announced the close: 221 (after QUIT) or 421.
+fn closing_code(trace: &Trace) -> bool {
+    matches!(trace.last_code(), Some(221 | 421))
+}

@@ -1,0 +1,138 @@
+//! Feedback without instrumentation: what the target did, folded into a bit map. An
+//! input that sets a bit no input set before reached a state of the target not seen
+//! yet, and is kept in the corpus.
+//!
+//! The features: each reply code after the one before (an edge of the target's state
+//! machine), each (verb, code) pair, enhanced status codes, the wording of replies
+//! (digits and names dropped), multiline shapes, where and how the session ended, and
+//! a latency bucket (log2 of milliseconds) per verb. A coverage-guided target could
+//! add its own bits through [`Map::add`]: the seam for a grey-box hook.
+
+use super::exec::{End, Trace};
+use super::input::Input;
+
+/// Bits in the map: enough that distinct states rarely share one.
+pub const BITS: usize = 1 << 16;
+
+/// The map of every feature seen so far.
+pub struct Map {
+    bits: Vec<u64>,
+    set: usize,
+}
+
+impl Default for Map {
+    fn default() -> Self {
+        Self {
+            bits: vec![0; BITS / 64],
+            set: 0,
+        }
+    }
+}
+
+impl Map {
+    /// Set the bit of `feature`; true when it was new.
+    pub fn add(&mut self, feature: u64) -> bool {
+        let i = (mix(feature) % BITS as u64) as usize;
+        let (word, bit) = (i / 64, 1u64 << (i % 64));
+        if self.bits[word] & bit != 0 {
+            return false;
+        }
+        self.bits[word] |= bit;
+        self.set += 1;
+        true
+    }
+
+    /// Bits set so far: the distinct states seen.
+    pub fn len(&self) -> usize {
+        self.set
+    }
+
+    /// No bit set yet.
+    pub fn is_empty(&self) -> bool {
+        self.set == 0
+    }
+
+    /// Fold a session in; the number of new bits.
+    pub fn observe(&mut self, input: &Input, trace: &Trace) -> usize {
+        features(input, trace)
+            .into_iter()
+            .filter(|f| self.add(*f))
+            .count()
+    }
+}
+
+/// The features of one session.
+pub fn features(input: &Input, trace: &Trace) -> Vec<u64> {
+    let mut out = Vec::with_capacity(trace.answers.len() * 5 + 2);
+    let mut prev = 0u16;
+    for a in &trace.answers {
+        let verb = a
+            .step
+            .and_then(|n| input.steps.get(n))
+            .map_or_else(|| "GREETING".to_owned(), |s| s.verb());
+        let v = hash(verb.as_bytes());
+        out.push(tag(1, u64::from(prev) << 16 | u64::from(a.code)));
+        out.push(tag(2, v ^ u64::from(a.code)));
+        if let Some((c, s, d)) = a.enhanced {
+            out.push(tag(
+                3,
+                u64::from(c) << 32 | u64::from(s) << 16 | u64::from(d),
+            ));
+        }
+        out.push(tag(4, a.shape ^ u64::from(a.code)));
+        out.push(tag(5, v ^ u64::from(a.lines.min(64) as u16)));
+        out.push(tag(
+            6,
+            v ^ u64::from(64 - a.latency_ms.max(1).leading_zeros()),
+        ));
+        prev = a.code;
+    }
+    let (kind, at) = match &trace.end {
+        End::Finished => (1, 0),
+        End::Unreachable(_) => (2, 0),
+        End::NotServing(code) => (3, u64::from(*code)),
+        End::Closed { step, reset, .. } => (4 + u64::from(*reset), step_verb(input, *step)),
+        End::Malformed { step, .. } => (6, step_verb(input, *step)),
+        End::Tls(..) => (7, 0),
+    };
+    out.push(tag(7, kind << 48 ^ at ^ u64::from(prev)));
+    out.push(tag(8, trace.short.min(8) as u64));
+    out
+}
+
+fn step_verb(input: &Input, step: Option<usize>) -> u64 {
+    step.and_then(|n| input.steps.get(n))
+        .map_or(0, |s| hash(s.verb().as_bytes()))
+}
+
+fn tag(kind: u64, value: u64) -> u64 {
+    mix(value ^ kind.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+}
+
+/// FNV-1a.
+pub fn hash(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+/// A 64-bit finaliser (SplitMix64's), so nearby values land far apart.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Map;
+
+    #[test]
+    fn a_feature_is_new_once() {
+        let mut m = Map::default();
+        assert!(m.add(42));
+        assert!(!m.add(42));
+        assert!(m.add(43));
+        assert_eq!(m.len(), 2);
+    }
+}

@@ -1,0 +1,142 @@
+//! The network fuzzer against the reference server over real sockets: clean on the
+//! plain server (no false finding), and every planted deviation found from the seed
+//! corpus, with a reproducer suite that fails on the deviated server and passes on the
+//! plain one. The catalogue reaches no planted deviation (they are the fuzzer's).
+
+use std::time::Duration;
+
+use smtp_protocol::server::Deviation;
+use smtpspec::fuzz::exec::Limits;
+use smtpspec::fuzz::finding::{self, Provenance};
+use smtpspec::fuzz::input::Input;
+use smtpspec::fuzz::{self, Options};
+use smtpspec::profile::embedded;
+use smtpspec::runner::{self, Verdict};
+use smtpspec::scenario::load::{self, CaseKind};
+use smtpspec::scenario::template::Vars;
+
+fn seeds(vars: &Vars) -> Vec<Input> {
+    load::load(&[embedded::catalogue()])
+        .expect("the catalogue loads")
+        .iter()
+        .filter(|c| matches!(c.kind, CaseKind::Server(_)))
+        .filter_map(|c| Input::from_case(c, vars))
+        .collect()
+}
+
+fn options(target: std::net::SocketAddr, runs: u64, duration: Duration) -> Options {
+    Options {
+        target,
+        runs: Some(runs),
+        duration,
+        seed: 7,
+        jobs: 16,
+        limits: Limits {
+            connect: Duration::from_secs(5),
+            reply: Duration::from_millis(300),
+        },
+        rate: None,
+        minimise_budget: 64,
+        stop_on_finding: true,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reference_server_gives_no_finding() {
+    let e = embedded::start_with(&[], &[]).await.expect("start");
+    let out = fuzz::run(
+        seeds(&e.vars),
+        options(e.server.addr(), 20_000, Duration::from_secs(60)),
+        |_| {},
+    )
+    .await;
+    assert!(out.stats.sessions >= 1_000, "{:?}", out.stats);
+    assert!(out.stats.signature_bits > 300, "{:?}", out.stats);
+    let found: Vec<String> = out
+        .findings
+        .iter()
+        .map(|f| {
+            format!(
+                "{}: {}\n{}",
+                f.oracle.name(),
+                f.what,
+                finding::transcript_text(&f.trace)
+            )
+        })
+        .collect();
+    assert!(found.is_empty(), "false findings:\n{}", found.join("\n"));
+    assert!(!out.died);
+    let _ = e.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_planted_deviation_is_found_and_replays() {
+    for d in Deviation::ALL.into_iter().filter(|d| d.is_planted()) {
+        let e = embedded::start_with(&[d], &[]).await.expect("start");
+        let out = fuzz::run(
+            seeds(&e.vars),
+            options(e.server.addr(), u64::MAX, Duration::from_secs(120)),
+            |_| {},
+        )
+        .await;
+        // The reproducer of the first finding, written as `smtpspec fuzz` writes it.
+        let f = out
+            .findings
+            .first()
+            .unwrap_or_else(|| panic!("{}: no finding in {:?}", d.name(), out.stats));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let provenance = Provenance {
+            target: "embedded".into(),
+            banner: "220 test".into(),
+            seed: 7,
+            seen: "1970-01-01T00:00:00Z".into(),
+        };
+        let suite = finding::write(dir.path(), f, &provenance).expect("write");
+        let cases = load::load(std::slice::from_ref(&suite)).unwrap_or_else(|e| {
+            panic!(
+                "{}: the reproducer does not load: {e:?}\n{}",
+                d.name(),
+                std::fs::read_to_string(&suite).unwrap_or_default()
+            )
+        });
+        let text = std::fs::read_to_string(&suite).unwrap_or_default();
+        let deviated = replay(&cases, &e).await;
+        assert_eq!(
+            deviated,
+            Verdict::Fail,
+            "{}: on the deviated server\n{text}",
+            d.name()
+        );
+        let _ = e.server.stop().await;
+        let plain = embedded::start_with(&[], &[]).await.expect("start");
+        assert_eq!(
+            replay(&cases, &plain).await,
+            Verdict::Pass,
+            "{}: plain\n{text}",
+            d.name()
+        );
+        let _ = plain.server.stop().await;
+    }
+}
+
+/// The verdict of a reproducer's one case against `e`.
+async fn replay(cases: &[load::Case], e: &embedded::Embedded) -> Verdict {
+    let target = runner::discover(
+        e.server.addr(),
+        e.vars.clone(),
+        None,
+        smtpspec::wire::TlsSettings::default(),
+        Duration::from_secs(5),
+    )
+    .await
+    .expect("discover");
+    let results = runner::run(
+        cases,
+        &runner::Subjects::server(target),
+        runner::Options::new(1, Duration::from_secs(5)),
+        None,
+    )
+    .await;
+    assert_eq!(results.len(), 1);
+    results[0].verdict
+}
