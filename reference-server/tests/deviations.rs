@@ -179,6 +179,14 @@ fn cases() -> Vec<(Deviation, Vec<Step>, Check)> {
             ],
             |o, s| o.contains("queued") && s.len() == 1,
         ),
+        // Planted: HELP with a long argument gets a reply of two codes.
+        (
+            Deviation::PlantedHelpMixedCodes,
+            vec![send_await(
+                "HELP aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n",
+            )],
+            |o, _| o.contains("211 see"),
+        ),
         // Planted: the MAIL line gets no reply and the connection closes.
         (
             Deviation::PlantedLongParamClose,

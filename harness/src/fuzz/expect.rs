@@ -263,7 +263,17 @@ mod tests {
     fn the_220_to_starttls_is_told_apart() {
         let mut m = Model::default();
         assert_eq!(m.asked(b"NOOP\r\nstarttls\r\n"), 2);
-        assert!(!m.answered(220));
+        assert!(!m.answered(250));
         assert!(m.answered(220));
+        assert_eq!(m.outstanding(), 0);
+        // A 220 is the answer to STARTTLS even when a reply went missing before it.
+        let mut m = Model::default();
+        assert_eq!(m.asked(b"NOOP\r\nNOOP\r\nSTARTTLS\r\n"), 3);
+        assert!(m.answered(220));
+        assert_eq!(m.outstanding(), 0);
+        // Without a STARTTLS sent, a 220 is just a reply.
+        let mut m = Model::default();
+        assert_eq!(m.asked(b"NOOP\r\n"), 1);
+        assert!(!m.answered(220));
     }
 }

@@ -79,6 +79,13 @@ impl ServerSession {
             Command::Quit => self.quit(),
             Command::Vrfy(who) => self.verify(&who, false),
             Command::Expn(list) => self.verify(&list, true),
+            Command::Help(Some(arg))
+                if arg.len() > 40
+                    && self.config.deviations.has(Deviation::PlantedHelpMixedCodes) =>
+            {
+                // Deviation (planted): a second line with another code.
+                self.send_raw(b"214-smtpspec reference server\r\n211 see RFC 5321\r\n".to_vec());
+            }
             Command::Help(_) => self.reply(
                 ReplyCode::HELP,
                 EnhancedCode::OK,

@@ -60,11 +60,14 @@ pub enum Deviation {
     /// MAIL or RCPT parameter value is longer than 700 octets (a fixed buffer that
     /// gives up). No catalogue case reaches it; `smtpspec fuzz` must.
     PlantedLongParamClose,
+    /// Planted for the network fuzzer: answer HELP with an argument longer than 40
+    /// octets with a two-line reply whose lines carry different codes (214, then 211).
+    PlantedHelpMixedCodes,
 }
 
 impl Deviation {
     /// Every deviation.
-    pub const ALL: [Self; 19] = [
+    pub const ALL: [Self; 20] = [
         Self::BareLfLineEnd,
         Self::DataEndLfDotLf,
         Self::KeepTransactionAfterRset,
@@ -84,12 +87,16 @@ impl Deviation {
         Self::AuthInTransaction,
         Self::LfRegimePerMessage,
         Self::PlantedLongParamClose,
+        Self::PlantedHelpMixedCodes,
     ];
 
     /// Planted bugs: the fuzzer's negative control, as the others are the catalogue's.
     /// The catalogue's deviation test leaves them out; the fuzzer's test takes them.
     pub fn is_planted(self) -> bool {
-        matches!(self, Self::PlantedLongParamClose)
+        matches!(
+            self,
+            Self::PlantedLongParamClose | Self::PlantedHelpMixedCodes
+        )
     }
 
     /// The name used by `smtpspec serve --deviate NAME`.
@@ -114,6 +121,7 @@ impl Deviation {
             Self::AuthInTransaction => "auth-in-transaction",
             Self::LfRegimePerMessage => "lf-regime-per-message",
             Self::PlantedLongParamClose => "planted-long-param-close",
+            Self::PlantedHelpMixedCodes => "planted-help-mixed-codes",
         }
     }
 
@@ -166,6 +174,9 @@ impl Deviation {
             }
             Self::PlantedLongParamClose => {
                 "planted for the fuzzer: close without a reply on a MAIL/RCPT parameter value over 700 octets (RFC 5321 §3.8)"
+            }
+            Self::PlantedHelpMixedCodes => {
+                "planted for the fuzzer: a HELP argument over 40 octets gets 214-/211 mixed codes in one reply (RFC 5321 §4.2.1)"
             }
         }
     }

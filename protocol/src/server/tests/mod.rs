@@ -486,6 +486,13 @@ fn each_deviation_misbehaves_exactly_as_named() {
             None,
             |o, s| o.contains("queued") && s.len() == 1,
         ),
+        // Planted: HELP with a long argument gets a reply of two codes.
+        (
+            Deviation::PlantedHelpMixedCodes,
+            vec!["HELP aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n"],
+            None,
+            |o, _| o.contains("211 see"),
+        ),
         // Planted: the MAIL line gets no reply and NOOP is never read.
         (
             Deviation::PlantedLongParamClose,
