@@ -36,7 +36,7 @@ fn options(target: std::net::SocketAddr, runs: u64, duration: Duration) -> Optio
             reply: Duration::from_millis(300),
         },
         rate: None,
-        minimise_budget: 64,
+        minimise_budget: 256,
         stop_on_finding: true,
     }
 }

@@ -111,7 +111,7 @@ async fn execute(args: &FuzzArgs, plan: Plan) -> CmdResult {
         jobs: args.jobs,
         limits,
         rate: args.rate.or(remote.then_some(10)),
-        minimise_budget: 64,
+        minimise_budget: 256,
         stop_on_finding: args.stop_on_finding,
     };
     eprintln!(

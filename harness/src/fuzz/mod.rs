@@ -11,6 +11,7 @@ pub mod exec;
 pub mod expect;
 pub mod finding;
 pub mod input;
+pub mod minimise;
 pub mod mutate;
 pub mod oracle;
 pub mod signature;
@@ -242,8 +243,7 @@ impl Campaign {
         false
     }
 
-    /// Delta debugging at step level: drop each step in turn (last first) and keep the
-    /// drop when the same finding still shows, within the budget.
+    /// The smallest input that shows the same finding (`minimise.rs`).
     async fn minimise(
         &mut self,
         oracle: Oracle,
@@ -252,42 +252,14 @@ impl Campaign {
         trace: Trace,
         what: String,
     ) -> Finding {
-        let original_steps = input.steps.len();
-        let (mut best, mut best_trace, mut best_what) = (input, trace, what);
-        let mut budget = self.options.minimise_budget;
-        let mut n = best.steps.len();
-        while n > 0 && budget > 0 {
-            n -= 1;
-            if n >= best.steps.len() {
-                continue;
-            }
-            let mut shorter = best.clone();
-            shorter.steps.remove(n);
-            if shorter.steps.is_empty() {
-                continue;
-            }
-            budget -= 1;
-            let t = exec::run(self.options.target, &shorter, self.options.limits).await;
-            if let Judged::Finding {
-                oracle: o,
-                verb,
-                what,
-                ..
-            } = oracle::judge(&shorter, &t)
-                && o == oracle
-                && oracle::key(o, &verb, &what) == key
-            {
-                (best, best_trace, best_what) = (shorter, t, what);
-            }
-        }
-        Finding {
+        let shrink = minimise::Shrink {
+            target: self.options.target,
+            limits: self.options.limits,
+            budget: self.options.minimise_budget,
             oracle,
             key,
-            input: best,
-            trace: best_trace,
-            what: best_what,
-            original_steps,
-        }
+        };
+        shrink.run(input, trace, what).await
     }
 
     /// The target stopped accepting connections: the last generation's inputs that

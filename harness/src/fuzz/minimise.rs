@@ -1,0 +1,137 @@
+//! Minimising a finding: delta debugging at step level (drop each step in turn), then
+//! inside each remaining step (drop runs of octets, halving their length, or whole
+//! lines of a batch), keeping every change after which the same finding still shows.
+//! Bounded by a budget of sessions, so a slow target cannot hold the campaign.
+
+use std::net::SocketAddr;
+
+use super::exec::{self, Limits, Trace};
+use super::finding::Finding;
+use super::input::{Input, Step};
+use super::oracle::{self, Judged, Oracle};
+
+/// What is being minimised, and the best input so far.
+pub struct Shrink {
+    /// Where the target listens.
+    pub target: SocketAddr,
+    /// Session deadlines.
+    pub limits: Limits,
+    /// Sessions left.
+    pub budget: usize,
+    /// The finding's class.
+    pub oracle: Oracle,
+    /// The finding's identity.
+    pub key: u64,
+}
+
+impl Shrink {
+    /// The smallest input found that still shows the finding.
+    pub async fn run(mut self, input: Input, trace: Trace, what: String) -> Finding {
+        let original_steps = input.steps.len();
+        let mut best = (input, trace, what);
+        // Steps, last first.
+        let mut n = best.0.steps.len();
+        while n > 0 && self.budget > 0 {
+            n -= 1;
+            if n >= best.0.steps.len() || best.0.steps.len() == 1 {
+                continue;
+            }
+            let mut shorter = best.0.clone();
+            shorter.steps.remove(n);
+            self.keep_if_same(shorter, &mut best).await;
+        }
+        // Octets inside each step.
+        for n in 0..best.0.steps.len() {
+            let mut chunk = best.0.steps[n].octets() / 2;
+            while chunk > 0 && self.budget > 0 {
+                let mut at = 0;
+                while self.budget > 0 {
+                    let Some(smaller) = without(&best.0.steps[n], at, chunk) else {
+                        break;
+                    };
+                    let mut candidate = best.0.clone();
+                    candidate.steps[n] = smaller;
+                    if !self.keep_if_same(candidate, &mut best).await {
+                        at += chunk;
+                    }
+                }
+                chunk /= 2;
+            }
+        }
+        Finding {
+            oracle: self.oracle,
+            key: self.key,
+            input: best.0,
+            trace: best.1,
+            what: best.2,
+            original_steps,
+        }
+    }
+
+    /// Run `candidate`; it becomes the best when it shows the same finding.
+    async fn keep_if_same(&mut self, candidate: Input, best: &mut (Input, Trace, String)) -> bool {
+        self.budget = self.budget.saturating_sub(1);
+        let t = exec::run(self.target, &candidate, self.limits).await;
+        if let Judged::Finding {
+            oracle, verb, what, ..
+        } = oracle::judge(&candidate, &t)
+            && oracle == self.oracle
+            && oracle::key(oracle, &verb, &what) == self.key
+        {
+            *best = (candidate, t, what);
+            return true;
+        }
+        false
+    }
+}
+
+/// `step` with `len` octets from `at` taken out (a batch loses whole lines); `None`
+/// when nothing is left to take at `at`.
+fn without(step: &Step, at: usize, len: usize) -> Option<Step> {
+    let cut = |b: &Vec<u8>| -> Option<Vec<u8>> {
+        if at >= b.len() || b.len() <= 1 {
+            return None;
+        }
+        let mut out = b.clone();
+        out.drain(at..(at + len).min(b.len()));
+        Some(out)
+    };
+    match step {
+        Step::Line(b) => cut(b).map(Step::Line),
+        Step::Raw(b) => cut(b).map(Step::Raw),
+        Step::Body(b) => cut(b).map(Step::Body),
+        Step::Batch { lines, .. } if lines.len() > 1 && at < lines.len() => {
+            let mut lines = lines.clone();
+            lines.remove(at);
+            Some(Step::Batch {
+                lines,
+                cuts: Vec::new(),
+            })
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Step, without};
+
+    #[test]
+    fn octets_and_lines_come_out() {
+        let s = Step::Raw(b"abcdef".to_vec());
+        assert_eq!(without(&s, 1, 2), Some(Step::Raw(b"adef".to_vec())));
+        assert_eq!(without(&s, 6, 2), None);
+        let b = Step::Batch {
+            lines: vec![b"A".to_vec(), b"B".to_vec()],
+            cuts: vec![1],
+        };
+        assert_eq!(
+            without(&b, 0, 1),
+            Some(Step::Batch {
+                lines: vec![b"B".to_vec()],
+                cuts: Vec::new()
+            })
+        );
+        assert_eq!(without(&Step::Starttls, 0, 1), None);
+    }
+}
