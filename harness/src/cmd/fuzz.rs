@@ -197,6 +197,7 @@ async fn replay(dir: &Path, started: &Started, limits: Limits) -> CmdResult {
                 format!("reproduces ({}: {what})", oracle.name())
             }
             Judged::Throttled => "throttled (the target refused service)".into(),
+            Judged::ClosedAfterRefusal => "gone (the target refused a command and closed)".into(),
             Judged::Unreachable => "the target could not be reached".into(),
             Judged::Clean if matches!(trace.end, End::Finished) => "gone".into(),
             Judged::Clean => "gone (the session ended otherwise)".into(),
@@ -257,8 +258,15 @@ fn finish(args: &FuzzArgs, outcome: &fuzz::Outcome, p: &Provenance) -> CmdResult
     std::fs::write(&stats, json + "\n").map_err(|e| io(&stats, e))?;
     let s = &outcome.stats;
     println!(
-        "{} sessions in {:.1} s ({:.0}/s), {} distinct states, corpus {}, {} throttled",
-        s.sessions, s.elapsed_s, s.sessions_per_s, s.signature_bits, s.corpus, s.throttled
+        "{} sessions in {:.1} s ({:.0}/s), {} distinct states, corpus {}, {} throttled, {} \
+         closed after a refusal",
+        s.sessions,
+        s.elapsed_s,
+        s.sessions_per_s,
+        s.signature_bits,
+        s.corpus,
+        s.throttled,
+        s.closed_after_refusal
     );
     for (f, path) in &written {
         println!(

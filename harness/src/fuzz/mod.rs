@@ -73,6 +73,9 @@ pub struct Stats {
     pub throttled: u64,
     /// Sessions that could not connect and then did again (a full backlog).
     pub unreachable: u64,
+    /// Sessions the target closed right after refusing a command (4xx or 5xx): it
+    /// said why, so not a silent close.
+    pub closed_after_refusal: u64,
     /// Steps whose replies did not all come within the reply timeout: the target
     /// waits for more input, or is slower than `--timeout`.
     pub unanswered_steps: u64,
@@ -222,6 +225,7 @@ impl Campaign {
         match oracle::judge(&input, &trace) {
             Judged::Clean => {}
             Judged::Throttled => self.stats.throttled += 1,
+            Judged::ClosedAfterRefusal => self.stats.closed_after_refusal += 1,
             Judged::Unreachable => {
                 self.stats.unreachable += 1;
                 return true;

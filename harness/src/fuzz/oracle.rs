@@ -53,6 +53,10 @@ pub enum Judged {
     Throttled,
     /// The target could not be reached: a death when it is confirmed.
     Unreachable,
+    /// The target refused the command before (4xx or 5xx) and then closed: it said
+    /// why, as servers do against input they take for an attack (RFC 5321 §7.8); not
+    /// a silent close, counted apart.
+    ClosedAfterRefusal,
     /// A finding of `oracle`, deduplicated by `key`, at `step`.
     Finding {
         /// The class.
@@ -92,7 +96,11 @@ pub fn judge(input: &Input, trace: &Trace) -> Judged {
             unanswered,
             verb,
             reset,
-        } if *unanswered > 0 && !quit_before(input, *n) && !closing_code(trace) => {
+        } if *unanswered > 0
+            && !quit_before(input, *n)
+            && !closing_code(trace)
+            && !refused_last(trace) =>
+        {
             let verb = verb.clone().unwrap_or_else(|| input.steps[*n].verb());
             Judged::Finding {
                 oracle: Oracle::SilentClose,
@@ -103,6 +111,9 @@ pub fn judge(input: &Input, trace: &Trace) -> Judged {
                 ),
                 verb,
             }
+        }
+        End::Closed { unanswered, .. } if *unanswered > 0 && refused_last(trace) => {
+            Judged::ClosedAfterRefusal
         }
         End::Closed { .. } => Judged::Clean,
     }
@@ -138,6 +149,11 @@ fn tls_boundary(trace: &Trace) -> bool {
             .iter()
             .any(|a| a.step.is_some() && a.code == 220)
         && !matches!(trace.end, End::Finished)
+}
+
+/// The last reply before the close was a refusal (4xx or 5xx).
+fn refused_last(trace: &Trace) -> bool {
+    trace.last_code().is_some_and(|c| c >= 400)
 }
 
 /// The last reply announced the close: 221 (after QUIT) or 421.
