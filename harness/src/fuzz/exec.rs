@@ -6,11 +6,17 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use smtp_protocol::reply::ParsedReply;
+use smtp_protocol::reply::{ParsedReply, ReplyCode};
 
 use super::expect::Model;
 use super::input::{Input, Step};
 use crate::wire::{Conn, ConnError, Event, TlsSettings};
+
+/// The codes the fuzzer's rules name, in the form a [`Trace`] keeps them.
+pub(super) const READY: u16 = ReplyCode::SERVICE_READY.get();
+pub(super) const CLOSING: u16 = ReplyCode::CLOSING.get();
+pub(super) const START_DATA: u16 = ReplyCode::START_MAIL_INPUT.get();
+pub(super) const SHUTTING_DOWN: u16 = ReplyCode::SERVICE_NOT_AVAILABLE.get();
 
 /// Deadlines of a session.
 #[derive(Debug, Clone, Copy)]
@@ -93,6 +99,19 @@ pub struct Trace {
 }
 
 impl Trace {
+    /// A session that never reached the target, and why.
+    pub fn unreachable(why: impl Into<String>) -> Self {
+        Self {
+            answers: Vec::new(),
+            answered: Vec::new(),
+            short: 0,
+            end: End::Unreachable(why.into()),
+            transcript: Vec::new(),
+            elapsed: Duration::ZERO,
+            tls_up: false,
+        }
+    }
+
     /// The code of the last reply, if any.
     pub fn last_code(&self) -> Option<u16> {
         self.answers.last().map(|a| a.code)
@@ -131,7 +150,7 @@ async fn session(conn: &mut Conn, input: &Input, limits: Limits, trace: &mut Tra
         Ok(r) => {
             let code = r.reply.code.get();
             trace.answers.push(answer(None, &r, sent));
-            if code != 220 {
+            if code != READY {
                 return End::NotServing(code);
             }
         }
@@ -235,7 +254,7 @@ fn answer(step: Option<usize>, r: &ParsedReply, sent: Instant) -> Answer {
 /// A hash of a reply text's wording: letters of words without digits or dots (so
 /// queue ids, host names, addresses and numbers do not make every reply new).
 pub fn shape(text: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut kept = Vec::with_capacity(text.len());
     for word in text.split_whitespace().take(12) {
         if word
             .bytes()
@@ -243,10 +262,12 @@ pub fn shape(text: &str) -> u64 {
         {
             continue;
         }
-        for b in word.bytes().filter(u8::is_ascii_alphabetic) {
-            h = (h ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x100_0000_01b3);
-        }
-        h = (h ^ 0x20).wrapping_mul(0x100_0000_01b3);
+        kept.extend(
+            word.bytes()
+                .filter(u8::is_ascii_alphabetic)
+                .map(|b| b.to_ascii_lowercase()),
+        );
+        kept.push(b' ');
     }
-    h
+    super::signature::hash(&kept)
 }

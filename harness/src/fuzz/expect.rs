@@ -3,6 +3,8 @@
 //! (RFC 5321 §4.1.1.4, RFC 3030 §2). The model errs low: a reply not foreseen is read
 //! by the next step, while one foreseen and never sent would cost a reply timeout.
 
+use super::exec::{READY, START_DATA};
+
 /// Where the octets sent so far leave the session, as the client sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -91,7 +93,7 @@ impl Model {
         // After the greeting only STARTTLS is answered 220 (RFC 3207 §4), so a 220
         // while a STARTTLS is unanswered is its answer, even when the count of
         // replies foreseen has gone wrong on the way.
-        if code == 220 && self.starttls_sent {
+        if code == READY && self.starttls_sent {
             match self.pending.iter().position(|(a, _)| *a == Asks::StartTls) {
                 Some(at) => drop(self.pending.drain(..=at)),
                 None => self.pending.clear(),
@@ -101,7 +103,7 @@ impl Model {
         }
         match self.pending.pop_front().map(|(a, _)| a) {
             Some(Asks::StartTls) => return false,
-            Some(Asks::Data) if code == 354 => self.speculative = None,
+            Some(Asks::Data) if code == START_DATA => self.speculative = None,
             Some(Asks::Data) => {
                 let again = self.speculative.take().unwrap_or_default();
                 self.pending.clear();

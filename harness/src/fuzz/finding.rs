@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::exec::{End, Trace};
+use super::exec::{End, READY, Trace};
 use super::input::Input;
 use super::oracle::Oracle;
 use crate::outcome::HarnessError;
@@ -79,7 +79,7 @@ pub fn suite_yaml(f: &Finding, p: &Provenance) -> String {
     );
     let _ = writeln!(out, "    tags: [fuzz, {}]", f.oracle.name());
     let _ = writeln!(out, "    steps:");
-    let _ = writeln!(out, "      - expect: 220");
+    let _ = writeln!(out, "      - expect: {READY}");
     // Every reply the target gave is read where the fuzzer read it, except at the
     // step the finding follows: there the oracle step stands for the missing answer.
     let mut answered = f.trace.answered.clone();
@@ -148,7 +148,7 @@ pub fn corpus_yaml(input: &Input) -> String {
     );
     let _ = writeln!(out, "    tags: [fuzz-corpus]");
     let _ = writeln!(out, "    steps:");
-    let _ = writeln!(out, "      - expect: 220");
+    let _ = writeln!(out, "      - expect: {READY}");
     out.push_str(&input.to_steps_yaml("      ", &[]));
     out
 }

@@ -203,15 +203,11 @@ impl Campaign {
         }
         let mut out = Vec::with_capacity(tasks.len());
         for t in tasks {
-            out.push(t.await.unwrap_or_else(|e| Trace {
-                answers: Vec::new(),
-                answered: Vec::new(),
-                short: 0,
-                end: End::Unreachable(format!("the session's task failed: {e}")),
-                transcript: Vec::new(),
-                elapsed: Duration::ZERO,
-                tls_up: false,
-            }));
+            out.push(
+                t.await.unwrap_or_else(|e| {
+                    Trace::unreachable(format!("the session's task failed: {e}"))
+                }),
+            );
         }
         out
     }
@@ -283,15 +279,7 @@ impl Campaign {
             oracle: Oracle::TargetDeath,
             key,
             input: suspect,
-            trace: Trace {
-                answers: Vec::new(),
-                answered: Vec::new(),
-                short: 0,
-                end: End::Unreachable("the target stopped accepting connections".into()),
-                transcript: Vec::new(),
-                elapsed: Duration::ZERO,
-                tls_up: false,
-            },
+            trace: Trace::unreachable("the target stopped accepting connections"),
             what: "the target stopped accepting connections".into(),
             original_steps: 0,
         });

@@ -2,7 +2,7 @@
 //! itself (throttling, never a finding), and what is nothing. Each finding class has
 //! its rule and the RFC sentence it rests on here and in the README's fuzzing section.
 
-use super::exec::{End, Trace};
+use super::exec::{CLOSING, End, READY, SHUTTING_DOWN, Trace};
 use super::input::Input;
 use super::signature::hash;
 
@@ -72,7 +72,7 @@ pub enum Judged {
 
 /// Judge one session.
 pub fn judge(input: &Input, trace: &Trace) -> Judged {
-    if trace.answers.iter().any(|a| a.code == 421) {
+    if trace.answers.iter().any(|a| a.code == SHUTTING_DOWN) {
         return Judged::Throttled;
     }
     if tls_boundary(trace) {
@@ -147,7 +147,7 @@ fn tls_boundary(trace: &Trace) -> bool {
         && trace
             .answers
             .iter()
-            .any(|a| a.step.is_some() && a.code == 220)
+            .any(|a| a.step.is_some() && a.code == READY)
         && !matches!(trace.end, End::Finished)
 }
 
@@ -158,5 +158,5 @@ fn refused_last(trace: &Trace) -> bool {
 
 /// The last reply announced the close: 221 (after QUIT) or 421.
 fn closing_code(trace: &Trace) -> bool {
-    matches!(trace.last_code(), Some(221 | 421))
+    matches!(trace.last_code(), Some(CLOSING | SHUTTING_DOWN))
 }

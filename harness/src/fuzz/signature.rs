@@ -32,7 +32,7 @@ impl Default for Map {
 impl Map {
     /// Set the bit of `feature`; true when it was new.
     pub fn add(&mut self, feature: u64) -> bool {
-        let i = (mix(feature) % BITS as u64) as usize;
+        let i = (crate::send::route::finalise(feature) % BITS as u64) as usize;
         let (word, bit) = (i / 64, 1u64 << (i % 64));
         if self.bits[word] & bit != 0 {
             return false;
@@ -106,7 +106,7 @@ fn step_verb(input: &Input, step: Option<usize>) -> u64 {
 }
 
 fn tag(kind: u64, value: u64) -> u64 {
-    mix(value ^ kind.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+    crate::send::route::finalise(value ^ kind.wrapping_mul(0x9e37_79b9_7f4a_7c15))
 }
 
 /// FNV-1a.
@@ -114,13 +114,6 @@ pub fn hash(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
         (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
     })
-}
-
-/// A 64-bit finaliser (SplitMix64's), so nearby values land far apart.
-fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 #[cfg(test)]

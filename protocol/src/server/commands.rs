@@ -84,7 +84,12 @@ impl ServerSession {
                     && self.config.deviations.has(Deviation::PlantedHelpMixedCodes) =>
             {
                 // Deviation (planted): a second line with another code.
-                self.send_raw(b"214-smtpspec reference server\r\n211 see RFC 5321\r\n".to_vec());
+                let bytes = format!(
+                    "{}-smtpspec reference server\r\n{} see RFC 5321\r\n",
+                    ReplyCode::HELP.get(),
+                    ReplyCode::SYSTEM_STATUS.get()
+                );
+                self.send_raw(bytes.into_bytes());
             }
             Command::Help(_) => self.reply(
                 ReplyCode::HELP,

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use crate::outcome::Unmet;
+use crate::roles::script::Scripted;
 use crate::scenario::sender::{DeliveryDef, DeliveryExpect, Outcome};
 use crate::wire::{Dir, Event};
 
@@ -25,6 +26,19 @@ pub(super) struct Observation {
     /// The sender's account holds addresses it tried and was refused at; without it
     /// only addresses with a scripted server can be seen tried.
     pub sees_refused: bool,
+}
+
+impl Observation {
+    /// What the scripted servers saw over `runs`; `sees_refused` says whether the
+    /// sender's own account lists the addresses that refused it.
+    pub(super) fn new(runs: Vec<Run>, servers: &Scripted, sees_refused: bool) -> Self {
+        Self {
+            runs,
+            connections: servers.order(),
+            taken: servers.taken(),
+            sees_refused,
+        }
+    }
 }
 
 /// One delivery.

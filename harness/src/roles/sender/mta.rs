@@ -152,11 +152,6 @@ pub(super) async fn observe(
     transcript.push(note(format!(
         "the MTA asked the fake DNS {questions} question(s)"
     )));
-    let seen = Observation {
-        runs,
-        connections: servers.order(),
-        taken: servers.taken(),
-        sees_refused: false,
-    };
+    let seen = Observation::new(runs, servers, false);
     Ok((seen, transcript))
 }

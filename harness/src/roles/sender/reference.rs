@@ -56,12 +56,7 @@ pub(super) async fn observe(
             }),
         })
         .collect();
-    let seen = Observation {
-        runs,
-        connections: servers.order(),
-        taken: servers.taken(),
-        sees_refused: true,
-    };
+    let seen = Observation::new(runs, servers, true);
     Ok((seen, transcript))
 }
 
