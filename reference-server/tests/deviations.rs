@@ -196,6 +196,20 @@ fn cases() -> Vec<(Deviation, Vec<Step>, Check)> {
             ))],
             |o, _| !o.contains("250 2.0.0 Ok"),
         ),
+        // Planted: neither MAIL nor NOOP is answered, and the connection stays open.
+        (
+            Deviation::PlantedSizeWrapHang,
+            vec![send_await(
+                "EHLO c.test\r\nMAIL FROM:<a@b.test> SIZE=8589934592\r\nNOOP\r\n",
+            )],
+            |o, _| !o.contains("250 2.0.0 Ok") && !o.contains("421"),
+        ),
+        // Planted: the NOOP after two RSETs is answered twice.
+        (
+            Deviation::PlantedDoubleReply,
+            vec![send_await("EHLO c.test\r\nRSET\r\nRSET\r\nNOOP\r\n")],
+            |o, _| o.lines().filter(|l| l.starts_with("250 ")).count() > 4,
+        ),
     ]
 }
 

@@ -27,6 +27,33 @@ pub struct Limits {
     pub reply: Duration,
 }
 
+impl Limits {
+    /// How long the sync suffix may wait for its first reply before the target is
+    /// called hung: five reply deadlines, and at least a second, so a server that
+    /// slows down after errors (Postfix's `smtpd_error_sleep_time`) is not taken
+    /// for one that stopped.
+    pub fn hang(&self) -> Duration {
+        (self.reply * 5).max(Duration::from_secs(1))
+    }
+}
+
+/// The sync suffix: RSET then QUIT in one write (RFC 2920 §3.1 lets RSET lead a
+/// pipelined group). A conformant server sends exactly two replies, 250 and 221
+/// (RFC 5321 §4.1.1.5, §4.1.1.10), then closes.
+pub const SYNC: &[u8] = b"RSET\r\nQUIT\r\n";
+
+/// What the sync suffix showed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sync {
+    /// Not sent: the session ended before its steps did, or its octets can be read
+    /// two ways, so no count is owed.
+    NotSent,
+    /// The codes of the replies read after it, up to the close.
+    Replies(Vec<u16>),
+    /// Nothing came within [`Limits::hang`] and the connection stayed open.
+    Hung,
+}
+
 /// One reply, as the signature map and the oracles see it.
 #[derive(Debug, Clone)]
 pub struct Answer {
@@ -96,6 +123,10 @@ pub struct Trace {
     pub elapsed: Duration,
     /// A TLS handshake after a 220 to STARTTLS succeeded.
     pub tls_up: bool,
+    /// The first step that got fewer replies than it asked for in time.
+    pub first_short: Option<usize>,
+    /// What the sync suffix showed.
+    pub sync: Sync,
 }
 
 impl Trace {
@@ -109,6 +140,8 @@ impl Trace {
             transcript: Vec::new(),
             elapsed: Duration::ZERO,
             tls_up: false,
+            first_short: None,
+            sync: Sync::NotSent,
         }
     }
 
@@ -129,6 +162,8 @@ pub async fn run(addr: SocketAddr, input: &Input, limits: Limits) -> Trace {
         transcript: Vec::new(),
         elapsed: Duration::ZERO,
         tls_up: false,
+        first_short: None,
+        sync: Sync::NotSent,
     };
     let mut conn = match Conn::open(addr, &TlsSettings::default(), limits.connect).await {
         Ok(c) => c,
@@ -160,13 +195,22 @@ async fn session(conn: &mut Conn, input: &Input, limits: Limits, trace: &mut Tra
         Err(e) => return ended(None, 1, None, e),
     }
     let mut model = Model::default();
+    let last = input.steps.len().checked_sub(1);
+    // The sync suffix rides on the last write when it can: one round trip fewer.
+    let mut synced = false;
     for (n, step) in input.steps.iter().enumerate() {
         if let Step::Pause(ms) = step {
             tokio::time::sleep(Duration::from_millis(u64::from(*ms))).await;
             continue;
         }
-        for write in step.writes() {
+        let writes = step.writes();
+        let count = writes.len();
+        for (w, mut write) in writes.into_iter().enumerate() {
             model.asked(&write);
+            if last == Some(n) && w + 1 == count && model.settled() {
+                write.extend_from_slice(SYNC);
+                synced = true;
+            }
             if let Err(e) = conn.send(&write, limits.reply).await {
                 // What the target said before it closed is still in the socket's
                 // queue: read it, so a 421 before the close is seen as one.
@@ -196,6 +240,7 @@ async fn session(conn: &mut Conn, input: &Input, limits: Limits, trace: &mut Tra
                 }
                 Err(ConnError::Timeout(_)) => {
                     trace.short += 1;
+                    trace.first_short.get_or_insert(n);
                     model.give_up();
                 }
                 Err(e) => {
@@ -205,7 +250,39 @@ async fn session(conn: &mut Conn, input: &Input, limits: Limits, trace: &mut Tra
             }
         }
     }
+    if synced {
+        trace.sync = read_sync(conn, limits).await;
+    } else if model.settled() {
+        trace.sync = match conn.send(SYNC, limits.reply).await {
+            Ok(()) => read_sync(conn, limits).await,
+            Err(_) => Sync::Replies(Vec::new()),
+        };
+    }
     End::Finished
+}
+
+/// Read every reply to [`SYNC`] up to the close.
+async fn read_sync(conn: &mut Conn, limits: Limits) -> Sync {
+    let mut codes = Vec::new();
+    let mut wait = limits.hang();
+    while codes.len() < 16 {
+        match conn.reply(wait).await {
+            Ok(r) => {
+                let code = r.reply.code.get();
+                codes.push(code);
+                // After the 221 the close is due at once; a reply still coming then
+                // comes with it.
+                wait = if code == CLOSING {
+                    limits.reply.min(Duration::from_millis(50))
+                } else {
+                    limits.reply
+                };
+            }
+            Err(ConnError::Timeout(_)) if codes.is_empty() => return Sync::Hung,
+            Err(_) => break,
+        }
+    }
+    Sync::Replies(codes)
 }
 
 /// Read the replies left after a failed write, for a short while.

@@ -55,6 +55,11 @@ pub struct Model {
     speculative: Option<Vec<u8>>,
     /// A STARTTLS line was sent since the session (or its TLS layer) began.
     starttls_sent: bool,
+    /// Every octet so far has one reading a conformant server shares: lines end in
+    /// CRLF only, none is over-long, BDAT sizes are plain numbers. Where that fails,
+    /// servers may count lines or chunks otherwise, and only the reply count's lower
+    /// bound is known.
+    exact: bool,
 }
 
 impl Default for Model {
@@ -65,11 +70,19 @@ impl Default for Model {
             pending: std::collections::VecDeque::new(),
             speculative: None,
             starttls_sent: false,
+            exact: true,
         }
     }
 }
 
 impl Model {
+    /// The session sits between two commands, and every octet sent so far has one
+    /// reading: a conformant server answers the next line, and with exactly one
+    /// reply (what the sync suffix counts on).
+    pub fn settled(&self) -> bool {
+        self.exact && self.mode == Mode::Command && self.line.is_empty() && !self.starttls_sent
+    }
+
     /// Replies foreseen and not read yet.
     pub fn outstanding(&self) -> usize {
         self.pending.len()
@@ -146,6 +159,11 @@ impl Model {
                 Mode::Data(at) => {
                     let b = bytes[i];
                     i += 1;
+                    let after_cr = matches!(at, DataAt::Cr | DataAt::DotCr);
+                    if (b == b'\n') != after_cr {
+                        // A bare LF or CR in content: servers differ on where it ends.
+                        self.exact = false;
+                    }
                     self.mode = match (at, b) {
                         (DataAt::LineStart, b'.') => Mode::Data(DataAt::Dot),
                         (DataAt::Dot, b'\r') => Mode::Data(DataAt::DotCr),
@@ -161,10 +179,22 @@ impl Model {
                 Mode::Command => {
                     let b = bytes[i];
                     i += 1;
+                    let after_cr = self.line.last() == Some(&b'\r');
+                    if (b == b'\n') != after_cr
+                        || b == 0
+                        || self.line.len() >= smtp_protocol::limits::MAX_COMMAND_LINE
+                    {
+                        // A bare LF or CR, a NUL, an over-long line: servers differ
+                        // on where such a line ends and how many replies it gets.
+                        self.exact = false;
+                    }
                     if self.line.len() < 1024 {
                         self.line.push(b);
                     }
                     if b == b'\n' && self.line.ends_with(b"\r\n") {
+                        if !plain_chunking(&self.line) {
+                            self.exact = false;
+                        }
                         self.mode = after(&self.line);
                         let verb = verb_of(&self.line);
                         let starttls = self
@@ -192,6 +222,27 @@ impl Model {
             }
         }
     }
+}
+
+/// False for a BDAT or DATA line that servers may read two ways: a BDAT size that is
+/// not plain digits, arguments after DATA (RFC 5321 §4.1.1.4, RFC 3030 §2).
+fn plain_chunking(line: &[u8]) -> bool {
+    let line = line.strip_suffix(b"\r\n").unwrap_or(line);
+    let mut words = line.split(|&b| b == b' ');
+    let verb = words.next().unwrap_or_default();
+    if verb.eq_ignore_ascii_case(b"DATA") {
+        return line.len() == 4;
+    }
+    if !verb.eq_ignore_ascii_case(b"BDAT") {
+        return true;
+    }
+    let size = words.next().unwrap_or_default();
+    let last = words.next();
+    !size.is_empty()
+        && size.len() <= 19
+        && size.iter().all(u8::is_ascii_digit)
+        && last.is_none_or(|w| w.eq_ignore_ascii_case(b"LAST"))
+        && words.next().is_none()
 }
 
 /// A command's verb for keys and reports: its first word, letters only, upper case.
@@ -243,6 +294,37 @@ mod tests {
         assert_eq!(m.asked(b"NOOP\nNOOP\r\n"), 1);
         // An empty message: the end of data right after DATA.
         assert_eq!(m.asked(b"DATA\r\n.\r\n"), 2);
+    }
+
+    #[test]
+    fn settled_only_after_octets_with_one_reading() {
+        let mut m = Model::default();
+        m.asked(b"EHLO a\r\nBDAT 3 LAST\r\nabc");
+        assert!(m.settled());
+        m.asked(b"NOOP");
+        assert!(!m.settled(), "mid-line");
+        m.asked(b"\r\n");
+        assert!(m.settled());
+        for odd in [
+            &b"NOOP\nNOOP\r\n"[..],
+            b"NO\rOP\r\n",
+            b"NO\0OP\r\n",
+            b"BDAT 0x3 LAST\r\n",
+            b"DATA x\r\n",
+        ] {
+            let mut m = Model::default();
+            m.asked(odd);
+            assert!(!m.settled(), "{}", String::from_utf8_lossy(odd));
+        }
+        let mut m = Model::default();
+        m.asked(&[b'X'; 600]);
+        m.asked(b"\r\n");
+        assert!(!m.settled(), "over-long line");
+        let mut m = Model::default();
+        m.asked(b"DATA\r\n");
+        m.answered(354);
+        m.asked(b"a\nb\r\n.\r\n");
+        assert!(!m.settled(), "bare LF in content");
     }
 
     #[test]

@@ -5,7 +5,8 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::exec::{End, READY, Trace};
+use super::exec::{CLOSING, End, READY, SYNC, Trace};
+use super::input::yaml_escape;
 use super::input::Input;
 use super::oracle::Oracle;
 use crate::outcome::HarnessError;
@@ -94,7 +95,25 @@ pub fn suite_yaml(f: &Finding, p: &Provenance) -> String {
         steps: f.input.steps[..at.map_or(f.input.steps.len(), |n| n + 1)].to_vec(),
     };
     out.push_str(&steps.to_steps_yaml("      ", &answered));
-    let _ = writeln!(out, "      - expect_answer");
+    match f.oracle {
+        // The sync suffix, read as a conformant server answers it: one reply to RSET,
+        // 221 to QUIT, and nothing after. A reply too many shifts the 221 off its
+        // place or follows it.
+        Oracle::Desync => {
+            let _ = writeln!(out, "      - send_raw: \"{}\"", yaml_escape(SYNC));
+            let _ = writeln!(out, "      - expect_answer");
+            let _ = writeln!(out, "      - expect: {CLOSING}");
+            let _ = writeln!(out, "      - expect_silence: \"300ms\"");
+        }
+        // The sync suffix must get an answer at all.
+        Oracle::Hang => {
+            let _ = writeln!(out, "      - send_raw: \"{}\"", yaml_escape(SYNC));
+            let _ = writeln!(out, "      - expect_answer");
+        }
+        _ => {
+            let _ = writeln!(out, "      - expect_answer");
+        }
+    }
     out
 }
 

@@ -4,11 +4,16 @@
 //! Bounded by a budget of sessions, so a slow target cannot hold the campaign.
 
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 use super::exec::{self, Limits, Trace};
 use super::finding::Finding;
 use super::input::{Input, Step};
 use super::oracle::{self, Judged, Oracle};
+
+/// The most time one finding's minimisation takes: a hung target costs seconds per
+/// session, and the campaign must go on.
+pub const TIME: Duration = Duration::from_secs(30);
 
 /// What is being minimised, and the best input so far.
 pub struct Shrink {
@@ -28,10 +33,11 @@ impl Shrink {
     /// The smallest input found that still shows the finding.
     pub async fn run(mut self, input: Input, trace: Trace, what: String) -> Finding {
         let original_steps = input.steps.len();
+        let deadline = Instant::now() + TIME;
         let mut best = (input, trace, what);
         // Steps, last first.
         let mut n = best.0.steps.len();
-        while n > 0 && self.budget > 0 {
+        while n > 0 && self.budget > 0 && Instant::now() < deadline {
             n -= 1;
             if n >= best.0.steps.len() || best.0.steps.len() == 1 {
                 continue;
@@ -43,9 +49,9 @@ impl Shrink {
         // Octets inside each step.
         for n in 0..best.0.steps.len() {
             let mut chunk = best.0.steps[n].octets() / 2;
-            while chunk > 0 && self.budget > 0 {
+            while chunk > 0 && self.budget > 0 && Instant::now() < deadline {
                 let mut at = 0;
-                while self.budget > 0 {
+                while self.budget > 0 && Instant::now() < deadline {
                     let Some(smaller) = without(&best.0.steps[n], at, chunk) else {
                         break;
                     };

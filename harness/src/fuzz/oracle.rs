@@ -2,7 +2,7 @@
 //! itself (throttling, never a finding), and what is nothing. Each finding class has
 //! its rule and the RFC sentence it rests on here and in the README's fuzzing section.
 
-use super::exec::{CLOSING, End, READY, SHUTTING_DOWN, Trace};
+use super::exec::{CLOSING, End, READY, SHUTTING_DOWN, Sync, Trace};
 use super::input::Input;
 use super::signature::hash;
 
@@ -12,10 +12,20 @@ pub enum Oracle {
     /// The target stopped accepting connections after it had accepted them: it died,
     /// or hangs (RFC 5321 §4.5.3.2 gives servers timeouts, not a right to stop).
     TargetDeath,
+    /// The target stopped answering and kept the connection open: after every step
+    /// was sent, octets with one reading and a pipelined RSET and QUIT got no reply
+    /// within [`Limits::hang`](super::exec::Limits::hang) (RFC 5321 §4.2: "Every
+    /// command MUST generate exactly one reply").
+    Hang,
     /// The connection closed or reset after a complete command line, with no reply
     /// to it, no QUIT before and no 421 (RFC 5321 §3.8: a server closes only after
     /// QUIT, or when it must, with a 421 first).
     SilentClose,
+    /// More replies than commands: after octets with one reading, every reply
+    /// foreseen read in time, the pipelined RSET and QUIT got more than their two
+    /// replies before the close (RFC 5321 §4.2: "exactly one reply"). A client reading
+    /// such a server takes each later reply for the answer to the wrong command.
+    Desync,
     /// A reply RFC 5321 §4.2 does not allow: a bad code, mixed codes in one
     /// multiline reply, a line without CRLF, an over-long reply line.
     ReplyGrammar,
@@ -23,13 +33,21 @@ pub enum Oracle {
 
 impl Oracle {
     /// Every class, in order of severity.
-    pub const ALL: [Self; 3] = [Self::TargetDeath, Self::SilentClose, Self::ReplyGrammar];
+    pub const ALL: [Self; 5] = [
+        Self::TargetDeath,
+        Self::Hang,
+        Self::SilentClose,
+        Self::Desync,
+        Self::ReplyGrammar,
+    ];
 
     /// The name in file names, stats and reports.
     pub fn name(self) -> &'static str {
         match self {
             Self::TargetDeath => "target-death",
+            Self::Hang => "hang",
             Self::SilentClose => "silent-close",
+            Self::Desync => "reply-desync",
             Self::ReplyGrammar => "reply-grammar",
         }
     }
@@ -38,7 +56,7 @@ impl Oracle {
     pub fn section(self) -> &'static str {
         match self {
             Self::TargetDeath | Self::SilentClose => "3.8",
-            Self::ReplyGrammar => "4.2",
+            Self::ReplyGrammar | Self::Hang | Self::Desync => "4.2",
         }
     }
 }
@@ -72,8 +90,23 @@ pub enum Judged {
 
 /// Judge one session.
 pub fn judge(input: &Input, trace: &Trace) -> Judged {
-    if trace.answers.iter().any(|a| a.code == SHUTTING_DOWN) {
+    let sync_codes = match &trace.sync {
+        Sync::Replies(codes) => codes.as_slice(),
+        _ => &[],
+    };
+    if trace
+        .answers
+        .iter()
+        .map(|a| a.code)
+        .chain(sync_codes.iter().copied())
+        .any(|c| c == SHUTTING_DOWN)
+    {
         return Judged::Throttled;
+    }
+    if trace.end == End::Finished
+        && let Some(found) = after_sync(input, trace)
+    {
+        return found;
     }
     if tls_boundary(trace) {
         return Judged::Clean;
@@ -116,6 +149,48 @@ pub fn judge(input: &Input, trace: &Trace) -> Judged {
             Judged::ClosedAfterRefusal
         }
         End::Closed { .. } => Judged::Clean,
+    }
+}
+
+/// What the sync suffix shows of a session whose steps all went out.
+fn after_sync(input: &Input, trace: &Trace) -> Option<Judged> {
+    let last = input.steps.len().checked_sub(1);
+    let verb_at = |n: Option<usize>| n.map_or_else(|| "RSET".into(), |n| input.steps[n].verb());
+    match &trace.sync {
+        Sync::Hung => {
+            // The command it stopped at: the first left without its reply.
+            let verb = verb_at(trace.first_short);
+            Some(Judged::Finding {
+                oracle: Oracle::Hang,
+                step: trace.first_short.or(last),
+                what: format!(
+                    "the target stopped answering at {verb}: no reply, and no close, to a \
+                     pipelined RSET and QUIT"
+                ),
+                verb,
+            })
+        }
+        // Replies foreseen and not read in time may arrive now: no count is owed.
+        Sync::Replies(_) if trace.short > 0 => None,
+        Sync::Replies(codes) if codes.len() > 2 => {
+            let verb = verb_at(last);
+            Some(Judged::Finding {
+                oracle: Oracle::Desync,
+                step: last,
+                what: format!(
+                    "more replies than commands: a pipelined RSET and QUIT after {verb} got \
+                     {} replies ({}), not 2",
+                    codes.len(),
+                    codes
+                        .iter()
+                        .map(u16::to_string)
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
+                verb,
+            })
+        }
+        _ => None,
     }
 }
 

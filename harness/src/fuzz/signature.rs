@@ -8,7 +8,7 @@
 //! a latency bucket (log2 of milliseconds) per verb. A coverage-guided target could
 //! add its own bits through [`Map::add`]: the seam for a grey-box hook.
 
-use super::exec::{End, Trace};
+use super::exec::{End, Sync, Trace};
 use super::input::Input;
 
 /// Bits in the map: enough that distinct states rarely share one.
@@ -97,6 +97,17 @@ pub fn features(input: &Input, trace: &Trace) -> Vec<u64> {
     };
     out.push(tag(7, kind << 48 ^ at ^ u64::from(prev)));
     out.push(tag(8, trace.short.min(8) as u64));
+    // How the sync suffix went: hung, or how many replies and the last code.
+    out.push(tag(
+        9,
+        match &trace.sync {
+            Sync::NotSent => 0,
+            Sync::Hung => 1,
+            Sync::Replies(c) => {
+                (2 + c.len().min(8) as u64) << 16 | u64::from(c.last().copied().unwrap_or(0))
+            }
+        },
+    ));
     out
 }
 

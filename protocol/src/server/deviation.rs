@@ -63,11 +63,19 @@ pub enum Deviation {
     /// Planted for the network fuzzer: answer HELP with an argument longer than 40
     /// octets with a two-line reply whose lines carry different codes (214, then 211).
     PlantedHelpMixedCodes,
+    /// Planted for the network fuzzer: a MAIL `SIZE=` value of 2^32 or more whose low
+    /// 32 bits are zero (a size kept in 32 bits wraps to 0) leaves the session hung: it
+    /// neither answers nor closes, whatever follows.
+    PlantedSizeWrapHang,
+    /// Planted for the network fuzzer: the command after two RSETs in a row is
+    /// answered twice (a reply buffer not cleared on a path only RSET takes), so every
+    /// later reply answers the command before it.
+    PlantedDoubleReply,
 }
 
 impl Deviation {
     /// Every deviation.
-    pub const ALL: [Self; 20] = [
+    pub const ALL: [Self; 22] = [
         Self::BareLfLineEnd,
         Self::DataEndLfDotLf,
         Self::KeepTransactionAfterRset,
@@ -88,6 +96,8 @@ impl Deviation {
         Self::LfRegimePerMessage,
         Self::PlantedLongParamClose,
         Self::PlantedHelpMixedCodes,
+        Self::PlantedSizeWrapHang,
+        Self::PlantedDoubleReply,
     ];
 
     /// Planted bugs: the fuzzer's negative control, as the others are the catalogue's.
@@ -95,7 +105,10 @@ impl Deviation {
     pub fn is_planted(self) -> bool {
         matches!(
             self,
-            Self::PlantedLongParamClose | Self::PlantedHelpMixedCodes
+            Self::PlantedLongParamClose
+                | Self::PlantedHelpMixedCodes
+                | Self::PlantedSizeWrapHang
+                | Self::PlantedDoubleReply
         )
     }
 
@@ -122,6 +135,8 @@ impl Deviation {
             Self::LfRegimePerMessage => "lf-regime-per-message",
             Self::PlantedLongParamClose => "planted-long-param-close",
             Self::PlantedHelpMixedCodes => "planted-help-mixed-codes",
+            Self::PlantedSizeWrapHang => "planted-size-wrap-hang",
+            Self::PlantedDoubleReply => "planted-double-reply",
         }
     }
 
@@ -177,6 +192,12 @@ impl Deviation {
             }
             Self::PlantedHelpMixedCodes => {
                 "planted for the fuzzer: a HELP argument over 40 octets gets 214-/211 mixed codes in one reply (RFC 5321 §4.2.1)"
+            }
+            Self::PlantedSizeWrapHang => {
+                "planted for the fuzzer: MAIL with SIZE= a multiple of 2^32 hangs the session, no reply and no close (RFC 5321 §4.2)"
+            }
+            Self::PlantedDoubleReply => {
+                "planted for the fuzzer: the command after two RSETs in a row is answered twice (RFC 5321 §4.2: one reply per command)"
             }
         }
     }
@@ -246,4 +267,21 @@ pub(super) fn long_param(line: &[u8]) -> bool {
         .split(|&b| b == b' ')
         .filter_map(|word| word.iter().position(|&b| b == b'=').map(|i| &word[i + 1..]))
         .any(|value| value.len() > 700)
+}
+
+/// The trigger of [`Deviation::PlantedSizeWrapHang`]: a MAIL line whose `SIZE=` value
+/// is at least 2^32 and a multiple of it, so a 32-bit copy of it is 0.
+pub(super) fn size_wraps(line: &[u8]) -> bool {
+    if !line.get(..4).is_some_and(|v| v.eq_ignore_ascii_case(b"MAIL")) {
+        return false;
+    }
+    line.split(|&b| b == b' ')
+        .filter(|w| w.len() > 5 && w[..5].eq_ignore_ascii_case(b"SIZE="))
+        .filter_map(|w| std::str::from_utf8(&w[5..]).ok()?.parse::<u64>().ok())
+        .any(|n| n >= 1 << 32 && n % (1 << 32) == 0)
+}
+
+/// True when `line` is an RSET (for [`Deviation::PlantedDoubleReply`]).
+pub(super) fn is_rset(line: &[u8]) -> bool {
+    line.eq_ignore_ascii_case(b"RSET")
 }

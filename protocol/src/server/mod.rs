@@ -134,6 +134,8 @@ enum State {
     Auth(auth::Stage),
     AwaitingStore,
     AwaitingTls,
+    /// Planted bug [`Deviation::PlantedSizeWrapHang`]: nothing is answered any more.
+    Hung,
     Closed,
 }
 
@@ -161,6 +163,9 @@ pub struct ServerSession {
     greeted: bool,
     /// The last octet of the previous input (a CR may wait for its LF).
     last_octet: Option<u8>,
+    /// RSETs in a row just before the current command (planted bug
+    /// [`Deviation::PlantedDoubleReply`]).
+    rsets: u8,
 }
 
 impl ServerSession {
@@ -200,6 +205,7 @@ impl ServerSession {
             nonmail: 0,
             greeted: false,
             last_octet: None,
+            rsets: 0,
         };
         let host = &s.config.hostname;
         let greeting = match s.config.greeting {
@@ -236,7 +242,7 @@ impl ServerSession {
     /// Bytes from the client, received at Unix time `now`.
     pub fn handle_input(&mut self, bytes: &[u8], now: u64) {
         self.now = now;
-        if matches!(self.state, State::Closed) {
+        if matches!(self.state, State::Closed | State::Hung) {
             return;
         }
         if self.config.bare_line_ends == BareLineEnds::Close
@@ -320,6 +326,10 @@ impl ServerSession {
     /// 421 (RFC 5321 §3.8) and closed; one in the middle of a message is left to finish,
     /// and the driver asks again later. Returns true if the session closed.
     pub fn handle_shutdown(&mut self) -> bool {
+        if matches!(self.state, State::Hung) {
+            self.close();
+            return true;
+        }
         match self.waiting() {
             Waiting::Command => {
                 self.reply(
@@ -350,7 +360,9 @@ impl ServerSession {
     /// What the connection waits for now.
     pub fn waiting(&self) -> Waiting {
         match self.state {
-            State::Command | State::Auth(_) => Waiting::Command,
+            // A hung session still reads (and drops) input, so the driver keeps its
+            // command timeout running.
+            State::Command | State::Auth(_) | State::Hung => Waiting::Command,
             State::Data(_) | State::Chunk | State::SkipChunk { .. } => Waiting::Data,
             State::AwaitingStore | State::AwaitingTls => Waiting::Driver,
             State::Closed => Waiting::Closed,
@@ -393,7 +405,9 @@ impl ServerSession {
                         return;
                     }
                 }
-                State::AwaitingStore | State::AwaitingTls | State::Closed => return,
+                State::AwaitingStore | State::AwaitingTls | State::Hung | State::Closed => {
+                    return;
+                }
             }
         }
     }
@@ -485,6 +499,12 @@ impl ServerSession {
             // Deviation (planted): a fixed parameter buffer that gives up, silently.
             return self.close();
         }
+        if deviations.has(Deviation::PlantedSizeWrapHang) && deviation::size_wraps(&bytes) {
+            // Deviation (planted): a size kept in 32 bits wraps to 0 and the session
+            // waits for ever on a buffer of that size.
+            self.state = State::Hung;
+            return;
+        }
         let f = line.findings;
         let lf_is_terminator = line.ending == Ending::BareLf && f.bare_lf == Some(bytes.len());
         if self.config.bare_line_ends == BareLineEnds::Close
@@ -500,7 +520,18 @@ impl ServerSession {
                 "Bare CR, bare LF or NUL in command (RFC 5321 §2.3.8)",
             );
         }
+        let doubled = deviations.has(Deviation::PlantedDoubleReply) && self.rsets >= 2;
+        self.rsets = if deviation::is_rset(&bytes) {
+            self.rsets.saturating_add(1)
+        } else {
+            0
+        };
+        let mark = self.out_mark();
         self.command_line(&bytes);
+        if doubled {
+            // Deviation (planted): the reply goes out twice.
+            self.repeat_since(mark);
+        }
     }
 
     /// The longest line (with CRLF) this command may have: 512 octets (RFC 5321

@@ -73,6 +73,33 @@ impl ServerSession {
     }
 }
 
+impl ServerSession {
+    /// Where the queued output ends now: for [`repeat_since`](Self::repeat_since).
+    pub(super) fn out_mark(&self) -> (usize, usize) {
+        match self.out.back() {
+            Some(Output::Send(b)) => (self.out.len() - 1, b.len()),
+            _ => (self.out.len(), 0),
+        }
+    }
+
+    /// Queue again the octets queued since `mark` (planted bug
+    /// [`Deviation::PlantedDoubleReply`]: one command, two replies).
+    pub(super) fn repeat_since(&mut self, (at, offset): (usize, usize)) {
+        let mut again = Vec::new();
+        for (n, o) in self.out.iter().enumerate().skip(at) {
+            match o {
+                Output::Send(b) => {
+                    again.extend_from_slice(b.get(if n == at { offset } else { 0 }..).unwrap_or_default());
+                }
+                _ => break,
+            }
+        }
+        if !again.is_empty() {
+            self.send_raw(again);
+        }
+    }
+}
+
 /// RFC 5321 §4.2 `textstring`: HT and printable ASCII.
 fn is_textstring(b: u8) -> bool {
     b == b'\t' || (32..=126).contains(&b)

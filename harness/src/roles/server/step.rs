@@ -167,6 +167,13 @@ async fn answer(conn: &mut Conn, limit: Duration) -> Result<(), Failure> {
         Err(ConnError::Io(e)) => Err(Failure::Mismatch(crate::unmet!(
             "the connection failed instead of an answer: {e}"
         ))),
+        // The step's deadline is the case's, seconds: a target that says nothing by
+        // then and keeps the connection open has stopped answering (RFC 5321 §4.2).
+        Err(ConnError::Timeout(d)) => Err(Failure::Mismatch(crate::unmet!(
+            "no answer within {} ms and the connection still open: the target stopped \
+             answering (RFC 5321 §4.2: every command gets a reply)",
+            d.as_millis()
+        ))),
         Err(e) => Err(conn_failure(e)),
     }
 }

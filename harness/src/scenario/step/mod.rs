@@ -167,7 +167,8 @@ pub enum Step {
     ExpectClose,
     /// One reply must come, whatever its code: closing or resetting the connection
     /// instead of answering a command is the finding (RFC 5321 §3.8: a server closes
-    /// only after QUIT, or with a 421). The step fuzzer reproducers end with.
+    /// only after QUIT, or with a 421), and so is saying nothing until the step's
+    /// deadline with the connection open (§4.2). The step fuzzer reproducers end with.
     ExpectAnswer,
     /// The server must send nothing for this long (`500ms`, `2s`); closing the
     /// connection sends nothing, so it satisfies this step. Also spelled `silence`, as

@@ -500,6 +500,20 @@ fn each_deviation_misbehaves_exactly_as_named() {
             None,
             |o, _| !o.contains("250 2.0.0 Ok"),
         ),
+        // Planted: neither MAIL nor NOOP is answered.
+        (
+            Deviation::PlantedSizeWrapHang,
+            vec!["EHLO c.test\r\nMAIL FROM:<a@b.test> SIZE=8589934592\r\nNOOP\r\n"],
+            None,
+            |o, _| !o.contains("250 2.0.0 Ok"),
+        ),
+        // Planted: the NOOP after two RSETs is answered twice.
+        (
+            Deviation::PlantedDoubleReply,
+            vec!["EHLO c.test\r\nRSET\r\nRSET\r\nNOOP\r\n"],
+            None,
+            |o, _| o.lines().filter(|l| l.starts_with("250 ")).count() > 4,
+        ),
     ];
     assert_eq!(
         cases.len(),
