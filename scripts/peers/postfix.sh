@@ -2,13 +2,20 @@
 # Start Postfix on loopback in two profiles from one instance, with its own config
 # directory, spool and log, and write a target profile for each.
 #
-#   scripts/peers/postfix.sh start DIR [PORT_DEFAULT] [PORT_HARDENED]
+#   scripts/peers/postfix.sh start DIR [PORT_DEFAULT] [PORT_HARDENED] [PORT_FUZZ]
 #   scripts/peers/postfix.sh stop DIR
 #
 # default  (PORT_DEFAULT, 25251): Debian's defaults, STARTTLS included (Debian ships a
 #          snakeoil certificate; here a self-signed one made with openssl).
 # hardened (PORT_HARDENED, 25253): smtpd_helo_required=yes,
 #          smtpd_forbid_bare_newline=reject with the loopback exclusion emptied.
+# fuzz     (PORT_FUZZ, 25261): the default profile with its self-protection lifted, for
+#          `smtpspec fuzz`: no error sleep (smtpd_error_sleep_time=0), error and junk
+#          command limits out of reach (smtpd_soft/hard_error_limit,
+#          smtpd_junk_command_limit), no in_flow_delay, no connection count or rate
+#          limit, more smtpd processes, an ECDSA certificate (cheaper handshakes).
+#          None of these changes what a reply says;
+#          they stop Postfix from slowing down or hanging up on a client that errs.
 # Mail for the local domain is delivered to Maildirs under DIR/mail/ (the profiles name
 # root's, so that expect_stored can look); nothing leaves the machine
 # (default_transport and relay_transport are errors). Traps handled here:
@@ -20,6 +27,7 @@ cmd=${1:?start|stop}
 dir=$(realpath -m "${2:?DIR}")
 p1=${3:-25251}
 p2=${4:-25253}
+p3=${5:-25261}
 etc="$dir/etc"
 
 case "$cmd" in
@@ -28,7 +36,7 @@ stop)
   exit 0
   ;;
 start) ;;
-*) echo "usage: $0 start|stop DIR [PORT_DEFAULT] [PORT_HARDENED]" >&2; exit 2 ;;
+*) echo "usage: $0 start|stop DIR [PORT_DEFAULT] [PORT_HARDENED] [PORT_FUZZ]" >&2; exit 2 ;;
 esac
 
 command -v postfix >/dev/null || { echo "postfix missing: run scripts/peers/install.sh" >&2; exit 2; }
@@ -38,6 +46,11 @@ chmod 1777 "$dir/mail"
 if [ ! -f "$etc/tls.crt" ]; then
   openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=pfx.peers.test" \
     -keyout "$etc/tls.key" -out "$etc/tls.crt" 2>/dev/null
+fi
+# The fuzz profile's handshakes are many: an ECDSA P-256 key signs them for less.
+if [ ! -f "$etc/tls-ec.crt" ]; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+    -subj "/CN=pfx.peers.test" -keyout "$etc/tls-ec.key" -out "$etc/tls-ec.crt" 2>/dev/null
 fi
 # Postfix's daemons run as the postfix user and must reach these (mktemp -d makes 0700).
 chmod 755 "$dir"
@@ -78,6 +91,7 @@ CF
 cat > "$etc/master.cf" <<MF
 127.0.0.1:$p1 inet n - n - - smtpd
 127.0.0.1:$p2 inet n - n - - smtpd -o smtpd_helo_required=yes -o smtpd_forbid_bare_newline=reject -o smtpd_forbid_bare_newline_exclusions=
+127.0.0.1:$p3 inet n - n - 200 smtpd -o smtpd_error_sleep_time=0 -o smtpd_soft_error_limit=100000 -o smtpd_hard_error_limit=100000 -o smtpd_junk_command_limit=100000 -o in_flow_delay=0s -o smtpd_client_connection_count_limit=0 -o smtpd_client_connection_rate_limit=0 -o smtpd_tls_cert_file=$etc/tls-ec.crt -o smtpd_tls_key_file=$etc/tls-ec.key
 MF
 grep -v '^#' "$(dirname "$0")/postfix-services.cf" >> "$etc/master.cf"
 printf 'postmaster: root\n' > "$etc/aliases"
@@ -85,13 +99,13 @@ postalias -c "$etc" "hash:$etc/aliases"
 # Postfix reports fatal errors only to syslog, which this machine lacks: say so.
 postfix -c "$etc" check || { echo "postfix check failed; see $dir/maillog" >&2; cat "$dir/maillog" 2>/dev/null >&2; exit 1; }
 postfix -c "$etc" start || { echo "postfix start failed; see $dir/maillog" >&2; cat "$dir/maillog" 2>/dev/null >&2; exit 1; }
-for port in "$p1" "$p2"; do
+for port in "$p1" "$p2" "$p3"; do
   for _ in $(seq 100); do
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
     sleep 0.1
   done
 done
-for profile in default:$p1 hardened:$p2; do
+for profile in default:$p1 hardened:$p2 fuzz:$p3; do
   name=${profile%%:*}; port=${profile##*:}
   cat > "$dir/postfix-$name.yaml" <<YAML
 address: 127.0.0.1:$port
@@ -102,4 +116,4 @@ maildir: $dir/mail/root/
 maildir_newlines: lf
 YAML
 done
-echo "postfix: default on 127.0.0.1:$p1, hardened on 127.0.0.1:$p2; profiles in $dir"
+echo "postfix: default on 127.0.0.1:$p1, hardened on 127.0.0.1:$p2, fuzz on 127.0.0.1:$p3; profiles in $dir"

@@ -259,14 +259,15 @@ fn finish(args: &FuzzArgs, outcome: &fuzz::Outcome, p: &Provenance) -> CmdResult
     let s = &outcome.stats;
     println!(
         "{} sessions in {:.1} s ({:.0}/s), {} distinct states, corpus {}, {} throttled, {} \
-         closed after a refusal",
+         closed after a refusal, {} unconfirmed",
         s.sessions,
         s.elapsed_s,
         s.sessions_per_s,
         s.signature_bits,
         s.corpus,
         s.throttled,
-        s.closed_after_refusal
+        s.closed_after_refusal,
+        s.unconfirmed
     );
     for (f, path) in &written {
         println!(

@@ -123,6 +123,8 @@ pub struct Trace {
     pub elapsed: Duration,
     /// A TLS handshake after a 220 to STARTTLS succeeded.
     pub tls_up: bool,
+    /// The step whose 220 to STARTTLS started the TLS handshake.
+    pub tls_at: Option<usize>,
     /// The first step that got fewer replies than it asked for in time.
     pub first_short: Option<usize>,
     /// What the sync suffix showed.
@@ -140,6 +142,7 @@ impl Trace {
             transcript: Vec::new(),
             elapsed: Duration::ZERO,
             tls_up: false,
+            tls_at: None,
             first_short: None,
             sync: Sync::NotSent,
         }
@@ -162,6 +165,7 @@ pub async fn run(addr: SocketAddr, input: &Input, limits: Limits) -> Trace {
         transcript: Vec::new(),
         elapsed: Duration::ZERO,
         tls_up: false,
+        tls_at: None,
         first_short: None,
         sync: Sync::NotSent,
     };
@@ -196,7 +200,8 @@ async fn session(conn: &mut Conn, input: &Input, limits: Limits, trace: &mut Tra
     }
     let mut model = Model::default();
     let last = input.steps.len().checked_sub(1);
-    // The sync suffix rides on the last write when it can: one round trip fewer.
+    // The sync suffix rides on the last write when RFC 2920 lets it: one round trip
+    // fewer.
     let mut synced = false;
     for (n, step) in input.steps.iter().enumerate() {
         if let Step::Pause(ms) = step {
@@ -207,7 +212,7 @@ async fn session(conn: &mut Conn, input: &Input, limits: Limits, trace: &mut Tra
         let count = writes.len();
         for (w, mut write) in writes.into_iter().enumerate() {
             model.asked(&write);
-            if last == Some(n) && w + 1 == count && model.settled() {
+            if last == Some(n) && w + 1 == count && model.settled() && model.may_follow() {
                 write.extend_from_slice(SYNC);
                 synced = true;
             }
@@ -235,6 +240,7 @@ async fn session(conn: &mut Conn, input: &Input, limits: Limits, trace: &mut Tra
                             return End::Tls(n, e.to_string());
                         }
                         trace.tls_up = true;
+                        trace.tls_at = Some(n);
                         model = Model::default();
                     }
                 }

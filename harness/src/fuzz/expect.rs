@@ -83,6 +83,15 @@ impl Model {
         self.exact && self.mode == Mode::Command && self.line.is_empty() && !self.starttls_sent
     }
 
+    /// The last command sent may be followed in the same pipelined group (RFC 2920
+    /// §3.1: RSET, MAIL and RCPT may appear anywhere in a group; EHLO, DATA, VRFY,
+    /// EXPN, TURN, QUIT and NOOP only last).
+    pub fn may_follow(&self) -> bool {
+        self.pending
+            .back()
+            .is_some_and(|(_, v)| matches!(v.as_str(), "RSET" | "MAIL" | "RCPT"))
+    }
+
     /// Replies foreseen and not read yet.
     pub fn outstanding(&self) -> usize {
         self.pending.len()
@@ -131,10 +140,13 @@ impl Model {
 
     /// Take `bytes` in; the number of replies they ask for.
     pub fn asked(&mut self, bytes: &[u8]) -> usize {
-        if let Some(s) = self.speculative.as_mut()
-            && s.len() + bytes.len() <= SPECULATION
-        {
-            s.extend_from_slice(bytes);
+        if let Some(s) = self.speculative.as_mut() {
+            if s.len() + bytes.len() <= SPECULATION {
+                s.extend_from_slice(bytes);
+            } else {
+                // What a refused DATA leaves as commands is no longer known in full.
+                self.exact = false;
+            }
         }
         let before = self.pending.len();
         self.scan(bytes);
@@ -224,12 +236,25 @@ impl Model {
     }
 }
 
-/// False for a BDAT or DATA line that servers may read two ways: a BDAT size that is
-/// not plain digits, arguments after DATA (RFC 5321 §4.1.1.4, RFC 3030 §2).
+/// False for a line after which servers may read what follows two ways: a BDAT size
+/// that is not plain digits, arguments after DATA (RFC 5321 §4.1.1.4, RFC 3030 §2),
+/// blanks before either verb, and AUTH (its challenge takes the next lines).
 fn plain_chunking(line: &[u8]) -> bool {
     let line = line.strip_suffix(b"\r\n").unwrap_or(line);
+    let trimmed = line.trim_ascii_start();
+    if trimmed.len() != line.len() {
+        // Blanks before a verb: a strict server refuses the line, a lenient one may
+        // run it, and the model cannot tell which of DATA or BDAT it was.
+        let verb = trimmed.split(|&b| b == b' ').next().unwrap_or_default();
+        return !verb.eq_ignore_ascii_case(b"DATA") && !verb.eq_ignore_ascii_case(b"BDAT");
+    }
     let mut words = line.split(|&b| b == b' ');
     let verb = words.next().unwrap_or_default();
+    if verb.eq_ignore_ascii_case(b"AUTH") {
+        // A 334 makes the next lines answers to a challenge (RFC 4954 §4), not
+        // commands: whether one comes is the server's choice.
+        return false;
+    }
     if verb.eq_ignore_ascii_case(b"DATA") {
         return line.len() == 4;
     }
@@ -311,6 +336,9 @@ mod tests {
             b"NO\0OP\r\n",
             b"BDAT 0x3 LAST\r\n",
             b"DATA x\r\n",
+            b" BDAT 12\r\n",
+            b"\tDATA\r\n",
+            b"AUTH LOGIN\r\n",
         ] {
             let mut m = Model::default();
             m.asked(odd);

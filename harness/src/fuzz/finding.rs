@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::exec::{CLOSING, End, READY, SYNC, Trace};
-use super::input::yaml_escape;
 use super::input::Input;
+use super::input::yaml_escape;
 use super::oracle::Oracle;
 use crate::outcome::HarnessError;
 use crate::wire::{Dir, escape};
@@ -94,7 +94,7 @@ pub fn suite_yaml(f: &Finding, p: &Provenance) -> String {
     let steps = Input {
         steps: f.input.steps[..at.map_or(f.input.steps.len(), |n| n + 1)].to_vec(),
     };
-    out.push_str(&steps.to_steps_yaml("      ", &answered));
+    out.push_str(&steps.to_steps_yaml("      ", &answered, f.trace.tls_at));
     match f.oracle {
         // The sync suffix, read as a conformant server answers it: one reply to RSET,
         // 221 to QUIT, and nothing after. A reply too many shifts the 221 off its
@@ -168,6 +168,6 @@ pub fn corpus_yaml(input: &Input) -> String {
     let _ = writeln!(out, "    tags: [fuzz-corpus]");
     let _ = writeln!(out, "    steps:");
     let _ = writeln!(out, "      - expect: {READY}");
-    out.push_str(&input.to_steps_yaml("      ", &[]));
+    out.push_str(&input.to_steps_yaml("      ", &[], None));
     out
 }

@@ -153,6 +153,32 @@ impl Input {
         (!steps.is_empty()).then_some(Self { steps })
     }
 
+    /// The same octets with at most one command line per write, so each line's reply
+    /// is read before the next line goes (message content and STARTTLS stay as they
+    /// are). Not bounded: cutting it would change what it sends.
+    pub fn unpipelined(&self) -> Self {
+        let mut steps = Vec::with_capacity(self.steps.len());
+        for s in &self.steps {
+            match s {
+                Step::Body(_) | Step::Starttls | Step::Pause(_) => steps.push(s.clone()),
+                other => {
+                    let all = other.writes().concat();
+                    let mut from = 0;
+                    for i in 1..all.len() {
+                        if all[i - 1] == b'\r' && all[i] == b'\n' {
+                            steps.push(Step::Raw(all[from..=i].to_vec()));
+                            from = i + 1;
+                        }
+                    }
+                    if from < all.len() {
+                        steps.push(Step::Raw(all[from..].to_vec()));
+                    }
+                }
+            }
+        }
+        Self { steps }
+    }
+
     /// Cut to the bounds: at most [`MAX_STEPS`] steps of at most [`MAX_STEP_BYTES`].
     pub fn bounded(mut self) -> Self {
         self.steps.truncate(MAX_STEPS);
@@ -174,7 +200,12 @@ impl Input {
     /// The input as scenario steps (YAML lines at `indent`): each send followed by
     /// one `expect_answer` for each reply the target gave to it (`answered`, by step),
     /// so a replay reads where the fuzzer read.
-    pub fn to_steps_yaml(&self, indent: &str, answered: &[usize]) -> String {
+    pub fn to_steps_yaml(
+        &self,
+        indent: &str,
+        answered: &[usize],
+        handshake_after: Option<usize>,
+    ) -> String {
         let mut out = String::new();
         for (n, s) in self.steps.iter().enumerate() {
             match s {
@@ -193,6 +224,11 @@ impl Input {
             }
             for _ in 0..answered.get(n).copied().unwrap_or(0) {
                 let _ = writeln!(out, "{indent}- expect_answer");
+            }
+            // A STARTTLS sent as a line or raw octets: its 220 was read above, and the
+            // fuzzer ran the handshake there (RFC 3207 §4).
+            if handshake_after == Some(n) {
+                let _ = writeln!(out, "{indent}- handshake");
             }
         }
         out
@@ -228,6 +264,35 @@ pub fn yaml_escape(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unpipelined_sends_one_line_per_write() {
+        let input = Input {
+            steps: vec![
+                Step::Raw(b"EHLO a\r\nNOOP\r\nRS".to_vec()),
+                Step::Body(b"x\r\ny\r\n".to_vec()),
+                Step::Batch {
+                    lines: vec![b"MAIL FROM:<>".to_vec(), b"RCPT TO:<b@c>".to_vec()],
+                    cuts: vec![3],
+                },
+            ],
+        };
+        let writes: Vec<Vec<u8>> = input
+            .unpipelined()
+            .steps
+            .iter()
+            .flat_map(Step::writes)
+            .collect();
+        let want: Vec<&[u8]> = vec![
+            b"EHLO a\r\n",
+            b"NOOP\r\n",
+            b"RS",
+            b"x\r\ny\r\n",
+            b"MAIL FROM:<>\r\n",
+            b"RCPT TO:<b@c>\r\n",
+        ];
+        assert_eq!(writes, want);
+    }
 
     #[test]
     fn escaped_octets_read_back_through_yaml_and_the_language() {

@@ -78,11 +78,8 @@ impl Shrink {
     async fn keep_if_same(&mut self, candidate: Input, best: &mut (Input, Trace, String)) -> bool {
         self.budget = self.budget.saturating_sub(1);
         let t = exec::run(self.target, &candidate, self.limits).await;
-        if let Judged::Finding {
-            oracle, verb, what, ..
-        } = oracle::judge(&candidate, &t)
-            && oracle == self.oracle
-            && oracle::key(oracle, &verb, &what) == self.key
+        if let Judged::Finding { what, .. } = oracle::judge(&candidate, &t)
+            && oracle::shows(&candidate, &t, self.oracle, self.key)
         {
             *best = (candidate, t, what);
             return true;

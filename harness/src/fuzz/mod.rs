@@ -3,9 +3,11 @@
 //! written as reproducer suites.
 //!
 //! A campaign runs in generations: each draws `jobs × 4` inputs from the corpus with
-//! one seeded generator, runs them at once, and folds the results in input order, so
-//! the same seed sends the same inputs in the same order (what the target answers may
-//! still vary). No instrumentation: the feedback is [`signature::Map`].
+//! one seeded generator and folds its results in input order, so the same seed sends
+//! the same inputs in the same order (what the target answers may still vary). Two
+//! generations are in flight at once: generation k + 2 is drawn when k is folded, so
+//! the sessions of k + 1 fill the workers while k's slowest session (a reply timeout,
+//! a hang) finishes. No instrumentation: the feedback is [`signature::Map`].
 
 pub mod exec;
 pub mod expect;
@@ -23,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
 
 use exec::{End, Limits, Trace};
 use finding::Finding;
@@ -79,6 +82,9 @@ pub struct Stats {
     /// Steps whose replies did not all come within the reply timeout: the target
     /// waits for more input, or is slower than `--timeout`.
     pub unanswered_steps: u64,
+    /// Sessions that showed a finding which the same input, sent again at once, did
+    /// not show: timing, not a bug the input reproduces; not reported as findings.
+    pub unconfirmed: u64,
 }
 
 /// The end of a campaign.
@@ -121,12 +127,23 @@ pub async fn run(seeds: Vec<Input>, options: Options, mut status: impl FnMut(&St
         options,
     };
     let mut died = false;
-    while !c.over(started) {
+    let permits = Arc::new(Semaphore::new(c.options.jobs.max(1)));
+    let mut inflight = std::collections::VecDeque::new();
+    for _ in 0..2 {
         let batch = c.draw();
-        if batch.is_empty() {
-            break;
+        if !batch.is_empty() {
+            inflight.push_back(c.spawn_batch(batch, &permits).await);
         }
-        let traces = c.run_batch(&batch).await;
+    }
+    while let Some((batch, tasks)) = inflight.pop_front() {
+        let mut traces = Vec::with_capacity(tasks.len());
+        for t in tasks {
+            traces.push(
+                t.await.unwrap_or_else(|e| {
+                    Trace::unreachable(format!("the session's task failed: {e}"))
+                }),
+            );
+        }
         let mut unreachable = false;
         for (input, trace) in batch.into_iter().zip(traces) {
             unreachable |= c.fold(input, trace).await;
@@ -141,7 +158,16 @@ pub async fn run(seeds: Vec<Input>, options: Options, mut status: impl FnMut(&St
         c.stats.corpus = c.corpus.len();
         status(&c.stats);
         if died || (c.options.stop_on_finding && !c.findings.is_empty()) {
+            for (_, tasks) in inflight.drain(..) {
+                tasks.iter().for_each(JoinHandle::abort);
+            }
             break;
+        }
+        if !c.over(started) {
+            let next = c.draw();
+            if !next.is_empty() {
+                inflight.push_back(c.spawn_batch(next, &permits).await);
+            }
         }
     }
     Outcome {
@@ -184,32 +210,28 @@ impl Campaign {
         out
     }
 
-    /// Run a generation, `jobs` sessions at a time, paced by `rate`.
-    async fn run_batch(&self, batch: &[Input]) -> Vec<Trace> {
-        let permits = Arc::new(Semaphore::new(self.options.jobs.max(1)));
+    /// Start a generation's sessions; at most `jobs` run at once over all
+    /// generations (the semaphore is first come, first served, so a generation's
+    /// sessions start before the next one's). With `rate`, starts are paced.
+    async fn spawn_batch(
+        &self,
+        batch: Vec<Input>,
+        permits: &Arc<Semaphore>,
+    ) -> (Vec<Input>, Vec<JoinHandle<Trace>>) {
         let mut tasks = Vec::with_capacity(batch.len());
         let gap = self.options.rate.map(|r| Duration::from_secs(1) / r.max(1));
-        for input in batch {
+        for input in &batch {
             if let Some(gap) = gap {
                 tokio::time::sleep(gap).await;
             }
-            let permit = Arc::clone(&permits).acquire_owned().await;
+            let permits = Arc::clone(permits);
             let (input, target, limits) = (input.clone(), self.options.target, self.options.limits);
             tasks.push(tokio::spawn(async move {
-                let trace = exec::run(target, &input, limits).await;
-                drop(permit);
-                trace
+                let _permit = permits.acquire_owned().await;
+                exec::run(target, &input, limits).await
             }));
         }
-        let mut out = Vec::with_capacity(tasks.len());
-        for t in tasks {
-            out.push(
-                t.await.unwrap_or_else(|e| {
-                    Trace::unreachable(format!("the session's task failed: {e}"))
-                }),
-            );
-        }
-        out
+        (batch, tasks)
     }
 
     /// Take one session's result in: keep the input if it was new, record a finding;
@@ -230,10 +252,16 @@ impl Campaign {
                 oracle, verb, what, ..
             } => {
                 let key = oracle::key(oracle, &verb, &what);
-                if self.seen.insert(key) {
-                    let f = self.minimise(oracle, key, input.clone(), trace, what).await;
-                    *self.stats.findings.entry(oracle.name().into()).or_default() += 1;
-                    self.findings.push(f);
+                if !self.seen.contains(&key) {
+                    match self.confirm(&input, oracle, key).await {
+                        Some((shown, trace, what, key)) if self.seen.insert(key) => {
+                            let f = self.minimise(oracle, key, shown, trace, what).await;
+                            *self.stats.findings.entry(oracle.name().into()).or_default() += 1;
+                            self.findings.push(f);
+                        }
+                        Some(_) => {}
+                        None => self.stats.unconfirmed += 1,
+                    }
                 }
             }
         }
@@ -241,6 +269,44 @@ impl Campaign {
             self.corpus.push(input);
         }
         false
+    }
+
+    /// A finding needs evidence that the input causes it: it must show again when the
+    /// input is sent again. A silent close is checked one command line per write, and
+    /// only an orderly close counts: a reset destroys what the server sent just
+    /// before it (a server that closes with input unread resets the connection, and
+    /// Postfix's 221 to a non-SMTP command was seen lost so), so a reset shows no
+    /// silence. The input that shows it, its trace, the wording and the identity.
+    async fn confirm(
+        &self,
+        input: &Input,
+        oracle: Oracle,
+        key: u64,
+    ) -> Option<(Input, Trace, String, u64)> {
+        let (target, limits) = (self.options.target, self.options.limits);
+        if oracle == Oracle::SilentClose {
+            let slow = input.unpipelined();
+            let t = exec::run(target, &slow, limits).await;
+            let orderly = matches!(t.end, End::Closed { reset: false, .. });
+            return match oracle::judge(&slow, &t) {
+                Judged::Finding {
+                    oracle: Oracle::SilentClose,
+                    verb,
+                    what,
+                    ..
+                } if orderly => {
+                    let key = oracle::key(Oracle::SilentClose, &verb, &what);
+                    Some((slow, t, what, key))
+                }
+                _ => None,
+            };
+        }
+        let again = exec::run(target, input, limits).await;
+        let what = match oracle::judge(input, &again) {
+            Judged::Finding { what, .. } if oracle::shows(input, &again, oracle, key) => what,
+            _ => return None,
+        };
+        Some((input.clone(), again, what, key))
     }
 
     /// The smallest input that shows the same finding (`minimise.rs`).

@@ -226,7 +226,8 @@ fn inside(step: &mut Step, rng: &mut Rng) {
 /// A byte-level change to a command line or raw octets.
 fn octets(b: &mut Vec<u8>, rng: &mut Rng) {
     let at = rng.below(b.len() + 1);
-    match rng.below(9) {
+    match rng.below(10) {
+        9 => grow_value(b, rng),
         0 => splice_in(b, at, rng.pick(WORDS).as_bytes()),
         1 => splice_in(b, at, rng.pick::<&[u8]>(EIGHT_BIT)),
         2 => splice_in(b, at, rng.pick::<&[u8]>(ENDINGS)),
@@ -271,6 +272,28 @@ fn octets(b: &mut Vec<u8>, rng: &mut Rng) {
         _ => splice_in(b, at, rng.pick(WORDS).as_bytes()),
     }
     b.truncate(MAX_STEP_BYTES);
+}
+
+/// A parameter value (after a `=`, up to the next space) two to four times as long:
+/// stacked, lengths grow past every limit a server may hold a value in (RFC 5321
+/// §4.5.3.1, RFC 3461 §4.2's 100 and 500 octets) without a list of them.
+fn grow_value(b: &mut Vec<u8>, rng: &mut Rng) {
+    let eqs: Vec<usize> = (0..b.len()).filter(|&i| b[i] == b'=').collect();
+    if eqs.is_empty() {
+        return numbers(b, rng);
+    }
+    let start = eqs[rng.below(eqs.len())] + 1;
+    let end = b[start..]
+        .iter()
+        .position(|&c| c == b' ' || c == b'\r' || c == b'\n')
+        .map_or(b.len(), |e| start + e);
+    let value = if end > start {
+        b[start..end].to_vec()
+    } else {
+        b"x".to_vec()
+    };
+    let grown = value.repeat(1 + rng.below(3));
+    splice_in(b, end, &grown);
 }
 
 /// Numbers near the edges of integer types, in place of a run of digits (or added).

@@ -194,6 +194,14 @@ fn after_sync(input: &Input, trace: &Trace) -> Option<Judged> {
     }
 }
 
+/// `trace` shows the finding of class `oracle` and identity `key`.
+pub fn shows(input: &Input, trace: &Trace, oracle: Oracle, key: u64) -> bool {
+    matches!(
+        judge(input, trace),
+        Judged::Finding { oracle: o, verb, what, .. } if o == oracle && self::key(o, &verb, &what) == key
+    )
+}
+
 /// A finding's identity: its class, the command it answered (or left unanswered)
 /// and the wording of what went wrong with numbers dropped, so one bug is one finding
 /// however many inputs reach it.

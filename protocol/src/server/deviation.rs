@@ -272,7 +272,10 @@ pub(super) fn long_param(line: &[u8]) -> bool {
 /// The trigger of [`Deviation::PlantedSizeWrapHang`]: a MAIL line whose `SIZE=` value
 /// is at least 2^32 and a multiple of it, so a 32-bit copy of it is 0.
 pub(super) fn size_wraps(line: &[u8]) -> bool {
-    if !line.get(..4).is_some_and(|v| v.eq_ignore_ascii_case(b"MAIL")) {
+    if !line
+        .get(..4)
+        .is_some_and(|v| v.eq_ignore_ascii_case(b"MAIL"))
+    {
         return false;
     }
     line.split(|&b| b == b' ')

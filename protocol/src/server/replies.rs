@@ -89,7 +89,10 @@ impl ServerSession {
         for (n, o) in self.out.iter().enumerate().skip(at) {
             match o {
                 Output::Send(b) => {
-                    again.extend_from_slice(b.get(if n == at { offset } else { 0 }..).unwrap_or_default());
+                    again.extend_from_slice(
+                        b.get(if n == at { offset } else { 0 }..)
+                            .unwrap_or_default(),
+                    );
                 }
                 _ => break,
             }
