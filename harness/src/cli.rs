@@ -115,6 +115,15 @@ pub(crate) struct FuzzArgs {
     /// End the campaign at the first finding (a CI gate, a bisection).
     #[arg(long)]
     pub(crate) stop_on_finding: bool,
+    /// Run shard I of N (1-based): every Nth seed input, and a generator of its own,
+    /// so N jobs of a CI matrix fuzz apart; merge their outputs with --merge. The same
+    /// --seed and --shard send the same inputs.
+    #[arg(long, value_name = "I/N")]
+    pub(crate) shard: Option<String>,
+    /// Merge the output directories of earlier campaigns (shards) into --output-dir:
+    /// findings and corpus united, stats summed; no fuzzing.
+    #[arg(long, value_name = "DIR", num_args = 1.., conflicts_with_all = ["replay", "target", "shard"])]
+    pub(crate) merge: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -1,5 +1,7 @@
 //! The exit-status contract of README.md, checked on the real binary: 0 conformant,
 //! 1 a MUST failed, 2 a scenario or usage error, 3 the target could not be tested.
+//! With `smtpspec fuzz`: sharded campaigns merge into one output, and a target that
+//! never greets ends the command with exit 3, in bounded time.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener};
@@ -256,4 +258,96 @@ fn assert_checks_clean(file: &std::path::Path) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+fn stats(dir: &std::path::Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("stats.json")).expect("stats.json");
+    serde_json::from_str(&text).expect("json")
+}
+
+#[test]
+fn shards_fuzz_apart_and_merge_into_one_output() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = |name: &str| tmp.path().join(name);
+    let mut sessions = 0;
+    for (shard, name) in [("1/2", "a"), ("2/2", "b")] {
+        let out = dir(name);
+        let (o, _) = smtpspec(&[
+            "fuzz",
+            "--runs",
+            "300",
+            "--seed",
+            "5",
+            "--shard",
+            shard,
+            "--output-dir",
+            out.to_str().expect("utf-8"),
+        ]);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(&format!("shard {shard}")),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        sessions += stats(&out)["sessions"].as_u64().expect("sessions");
+    }
+    let merged = dir("m");
+    let (a, b) = (dir("a"), dir("b"));
+    let (o, _) = smtpspec(&[
+        "fuzz",
+        "--merge",
+        a.to_str().expect("utf-8"),
+        b.to_str().expect("utf-8"),
+        "--output-dir",
+        merged.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let m = stats(&merged);
+    assert_eq!(m["sessions"].as_u64(), Some(sessions));
+    let corpus =
+        |d: &std::path::Path| std::fs::read_dir(d.join("corpus")).map_or(0, Iterator::count);
+    assert!(corpus(&merged) >= corpus(&a).max(corpus(&b)) && corpus(&merged) > 0);
+    assert_eq!(m["corpus"].as_u64(), Some(corpus(&merged) as u64));
+    let (o, _) = smtpspec(&["fuzz", "--shard", "3/2"]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "a shard outside 1..=N is a usage error"
+    );
+}
+
+#[test]
+fn a_target_that_never_greets_exits_3_in_bounded_time() {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr").to_string();
+    let _held = std::thread::spawn(move || {
+        // Accept and hold every connection, never a byte sent.
+        let mut kept = Vec::new();
+        for s in l.incoming().take(64) {
+            kept.push(s);
+        }
+    });
+    let (o, took) = smtpspec(&["fuzz", "--target", &addr, "--duration", "5s"]);
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("could not be fuzzed"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(took < Duration::from_secs(30), "took {took:?}");
 }

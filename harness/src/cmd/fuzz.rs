@@ -31,9 +31,14 @@ struct Plan {
     duration: Duration,
     reply: Duration,
     seed: u64,
+    /// This shard and the number of shards (`1/1` without --shard).
+    shard: (usize, usize),
 }
 
 pub(crate) fn main(args: FuzzArgs) -> CmdResult {
+    if !args.merge.is_empty() {
+        return super::fuzz_merge::merge(&args.merge, &args.output_dir);
+    }
     let plan = plan(&args)?;
     let runtime = super::runtime()?;
     runtime.block_on(execute(&args, plan))
@@ -71,7 +76,18 @@ fn plan(args: &FuzzArgs) -> Result<Plan, CliError> {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| d.as_nanos() as u64)
     });
+    let shard = match args.shard.as_deref() {
+        None => (1, 1),
+        Some(text) => text
+            .split_once('/')
+            .and_then(|(i, n)| Some((i.parse().ok()?, n.parse().ok()?)))
+            .filter(|&(i, n): &(usize, usize)| i >= 1 && i <= n)
+            .ok_or_else(|| {
+                CliError::usage(format!("--shard {text:?} is not I/N with 1 <= I <= N"))
+            })?,
+    };
     Ok(Plan {
+        shard,
         target: target_arg(args.target.as_deref())?,
         deviations,
         duration: duration("--duration", &args.duration)?,
@@ -102,12 +118,19 @@ async fn execute(args: &FuzzArgs, plan: Plan) -> CmdResult {
     if let Some(dir) = &args.replay {
         return replay(dir, &started, limits).await;
     }
-    let seeds = seeds(&started.vars, args.corpus.as_deref())?;
+    let (shard, shards) = plan.shard;
+    let seeds: Vec<Input> = seeds(&started.vars, args.corpus.as_deref())?
+        .into_iter()
+        .enumerate()
+        .filter(|(k, _)| k % shards == shard - 1)
+        .map(|(_, s)| s)
+        .collect();
     let options = Options {
         target: started.addr,
         runs: args.runs,
         duration: plan.duration,
-        seed: plan.seed,
+        // Each shard its own generator; shard 1 of 1 is the campaign without --shard.
+        seed: plan.seed ^ ((shard as u64 - 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)),
         jobs: args.jobs,
         limits,
         rate: args.rate.or(remote.then_some(10)),
@@ -115,12 +138,17 @@ async fn execute(args: &FuzzArgs, plan: Plan) -> CmdResult {
         stop_on_finding: args.stop_on_finding,
     };
     eprintln!(
-        "smtpspec fuzz: {} ({}), seed {}, {} seed input(s), {} jobs",
+        "smtpspec fuzz: {} ({}), seed {}{}, {} seed input(s), {} jobs",
         args.target
             .as_deref()
             .unwrap_or("the embedded reference server"),
         banner.trim_end(),
         plan.seed,
+        if shards > 1 {
+            format!(", shard {shard}/{shards}")
+        } else {
+            String::new()
+        },
         seeds.len(),
         args.jobs
     );

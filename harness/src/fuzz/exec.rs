@@ -6,17 +6,13 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use smtp_protocol::reply::{ParsedReply, ReplyCode};
+use smtp_protocol::reply::ParsedReply;
 
 use super::expect::Model;
 use super::input::{Input, Step};
 use crate::wire::{Conn, ConnError, Event, TlsSettings};
 
-/// The codes the fuzzer's rules name, in the form a [`Trace`] keeps them.
-pub(super) const READY: u16 = ReplyCode::SERVICE_READY.get();
-pub(super) const CLOSING: u16 = ReplyCode::CLOSING.get();
-pub(super) const START_DATA: u16 = ReplyCode::START_MAIL_INPUT.get();
-pub(super) const SHUTTING_DOWN: u16 = ReplyCode::SERVICE_NOT_AVAILABLE.get();
+pub(super) use super::expect::{CLOSING, READY, SHUTTING_DOWN};
 
 /// Deadlines of a session.
 #[derive(Debug, Clone, Copy)]
@@ -352,5 +348,5 @@ pub fn shape(text: &str) -> u64 {
         );
         kept.push(b' ');
     }
-    super::signature::hash(&kept)
+    super::hash::hash(&kept)
 }

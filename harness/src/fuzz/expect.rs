@@ -3,7 +3,13 @@
 //! (RFC 5321 §4.1.1.4, RFC 3030 §2). The model errs low: a reply not foreseen is read
 //! by the next step, while one foreseen and never sent would cost a reply timeout.
 
-use super::exec::{READY, START_DATA};
+use smtp_protocol::reply::ReplyCode;
+
+/// The codes the fuzzer's rules name, in the form a trace keeps them.
+pub(super) const READY: u16 = ReplyCode::SERVICE_READY.get();
+pub(super) const CLOSING: u16 = ReplyCode::CLOSING.get();
+pub(super) const START_DATA: u16 = ReplyCode::START_MAIL_INPUT.get();
+pub(super) const SHUTTING_DOWN: u16 = ReplyCode::SERVICE_NOT_AVAILABLE.get();
 
 /// Where the octets sent so far leave the session, as the client sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

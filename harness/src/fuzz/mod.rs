@@ -12,6 +12,7 @@
 pub mod exec;
 pub mod expect;
 pub mod finding;
+pub mod hash;
 pub mod input;
 pub mod minimise;
 pub mod mutate;

@@ -9,6 +9,7 @@
 //! add its own bits through [`Map::add`]: the seam for a grey-box hook.
 
 use super::exec::{End, Sync, Trace};
+pub use super::hash::hash;
 use super::input::Input;
 
 /// Bits in the map: enough that distinct states rarely share one.
@@ -118,13 +119,6 @@ fn step_verb(input: &Input, step: Option<usize>) -> u64 {
 
 fn tag(kind: u64, value: u64) -> u64 {
     crate::send::route::finalise(value ^ kind.wrapping_mul(0x9e37_79b9_7f4a_7c15))
-}
-
-/// FNV-1a.
-pub fn hash(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    })
 }
 
 #[cfg(test)]
