@@ -9,6 +9,7 @@
 //! the sessions of k + 1 fill the workers while k's slowest session (a reply timeout,
 //! a hang) finishes. No instrumentation: the feedback is [`signature::Map`].
 
+pub mod confirm;
 pub mod exec;
 pub mod expect;
 pub mod finding;
@@ -254,7 +255,8 @@ impl Campaign {
             } => {
                 let key = oracle::key(oracle, &verb, &what);
                 if !self.seen.contains(&key) {
-                    match self.confirm(&input, oracle, key).await {
+                    let (target, limits) = (self.options.target, self.options.limits);
+                    match confirm::confirm(target, limits, &input, oracle, key).await {
                         Some((shown, trace, what, key)) if self.seen.insert(key) => {
                             let f = self.minimise(oracle, key, shown, trace, what).await;
                             *self.stats.findings.entry(oracle.name().into()).or_default() += 1;
@@ -270,44 +272,6 @@ impl Campaign {
             self.corpus.push(input);
         }
         false
-    }
-
-    /// A finding needs evidence that the input causes it: it must show again when the
-    /// input is sent again. A silent close is checked one command line per write, and
-    /// only an orderly close counts: a reset destroys what the server sent just
-    /// before it (a server that closes with input unread resets the connection, and
-    /// Postfix's 221 to a non-SMTP command was seen lost so), so a reset shows no
-    /// silence. The input that shows it, its trace, the wording and the identity.
-    async fn confirm(
-        &self,
-        input: &Input,
-        oracle: Oracle,
-        key: u64,
-    ) -> Option<(Input, Trace, String, u64)> {
-        let (target, limits) = (self.options.target, self.options.limits);
-        if oracle == Oracle::SilentClose {
-            let slow = input.unpipelined();
-            let t = exec::run(target, &slow, limits).await;
-            let orderly = matches!(t.end, End::Closed { reset: false, .. });
-            return match oracle::judge(&slow, &t) {
-                Judged::Finding {
-                    oracle: Oracle::SilentClose,
-                    verb,
-                    what,
-                    ..
-                } if orderly => {
-                    let key = oracle::key(Oracle::SilentClose, &verb, &what);
-                    Some((slow, t, what, key))
-                }
-                _ => None,
-            };
-        }
-        let again = exec::run(target, input, limits).await;
-        let what = match oracle::judge(input, &again) {
-            Judged::Finding { what, .. } if oracle::shows(input, &again, oracle, key) => what,
-            _ => return None,
-        };
-        Some((input.clone(), again, what, key))
     }
 
     /// The smallest input that shows the same finding (`minimise.rs`).
