@@ -38,7 +38,7 @@ pub(crate) fn merge(dirs: &[PathBuf], out: &Path) -> CmdResult {
         }
     }
     stats.findings = classes(&out.join("findings"));
-    stats.corpus = count(&out.join("corpus"), "yaml");
+    stats.corpus = names(&out.join("corpus"), "yaml").len();
     // The shards ran side by side: the campaign took as long as the longest.
     stats.sessions_per_s = stats.sessions as f64 / stats.elapsed_s.max(1e-9);
     let path = out.join("stats.json");
@@ -88,10 +88,6 @@ fn classes(dir: &Path) -> BTreeMap<String, usize> {
         }
     }
     out
-}
-
-fn count(dir: &Path, ext: &str) -> usize {
-    names(dir, ext).len()
 }
 
 /// The stems of the files under `dir` ending in `.ext`.

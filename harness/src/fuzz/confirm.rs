@@ -71,7 +71,7 @@ async fn silent_close(target: SocketAddr, limits: Limits, input: &Input) -> Opti
             if !stayed {
                 return None;
             }
-            let what = format!("the connection was closed with no reply to {verb}");
+            let what = oracle::silent_close_what(false, &verb);
             let key = oracle::key(Oracle::SilentClose, &verb, &what);
             Some((slow, t, what, key))
         }

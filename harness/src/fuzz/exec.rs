@@ -6,6 +6,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use smtp_protocol::Command;
 use smtp_protocol::reply::ParsedReply;
 
 use super::expect::Model;
@@ -36,7 +37,14 @@ impl Limits {
 /// The sync suffix: RSET then QUIT in one write (RFC 2920 §3.1 lets RSET lead a
 /// pipelined group). A conformant server sends exactly two replies, 250 and 221
 /// (RFC 5321 §4.1.1.5, §4.1.1.10), then closes.
-pub const SYNC: &[u8] = b"RSET\r\nQUIT\r\n";
+pub fn sync() -> &'static [u8] {
+    static SYNC: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    SYNC.get_or_init(|| {
+        let mut b = Command::Rset.to_bytes();
+        b.extend(Command::Quit.to_bytes());
+        b
+    })
+}
 
 /// What the sync suffix showed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,11 +138,16 @@ pub struct Trace {
 impl Trace {
     /// A session that never reached the target, and why.
     pub fn unreachable(why: impl Into<String>) -> Self {
+        Self::starting(0, End::Unreachable(why.into()))
+    }
+
+    /// Nothing observed yet, for an input of `steps` steps.
+    fn starting(steps: usize, end: End) -> Self {
         Self {
             answers: Vec::new(),
-            answered: Vec::new(),
+            answered: vec![0; steps],
             short: 0,
-            end: End::Unreachable(why.into()),
+            end,
             transcript: Vec::new(),
             elapsed: Duration::ZERO,
             tls_up: false,
@@ -153,18 +166,7 @@ impl Trace {
 /// Run `input` against `addr`.
 pub async fn run(addr: SocketAddr, input: &Input, limits: Limits) -> Trace {
     let start = Instant::now();
-    let mut trace = Trace {
-        answers: Vec::new(),
-        answered: vec![0; input.steps.len()],
-        short: 0,
-        end: End::Finished,
-        transcript: Vec::new(),
-        elapsed: Duration::ZERO,
-        tls_up: false,
-        tls_at: None,
-        first_short: None,
-        sync: Sync::NotSent,
-    };
+    let mut trace = Trace::starting(input.steps.len(), End::Finished);
     let mut conn = match Conn::open(addr, &TlsSettings::default(), limits.connect).await {
         Ok(c) => c,
         Err(e) => {
@@ -209,7 +211,7 @@ async fn session(conn: &mut Conn, input: &Input, limits: Limits, trace: &mut Tra
         for (w, mut write) in writes.into_iter().enumerate() {
             model.asked(&write);
             if last == Some(n) && w + 1 == count && model.settled() && model.may_follow() {
-                write.extend_from_slice(SYNC);
+                write.extend_from_slice(sync());
                 synced = true;
             }
             if let Err(e) = conn.send(&write, limits.reply).await {
@@ -255,7 +257,7 @@ async fn session(conn: &mut Conn, input: &Input, limits: Limits, trace: &mut Tra
     if synced {
         trace.sync = read_sync(conn, limits).await;
     } else if model.settled() {
-        trace.sync = match conn.send(SYNC, limits.reply).await {
+        trace.sync = match conn.send(sync(), limits.reply).await {
             Ok(()) => read_sync(conn, limits).await,
             Err(_) => Sync::Replies(Vec::new()),
         };
@@ -263,7 +265,7 @@ async fn session(conn: &mut Conn, input: &Input, limits: Limits, trace: &mut Tra
     End::Finished
 }
 
-/// Read every reply to [`SYNC`] up to the close.
+/// Read every reply to [`sync`] up to the close.
 async fn read_sync(conn: &mut Conn, limits: Limits) -> Sync {
     let mut codes = Vec::new();
     let mut wait = limits.hang();

@@ -3,6 +3,7 @@
 //! (RFC 5321 §4.1.1.4, RFC 3030 §2). The model errs low: a reply not foreseen is read
 //! by the next step, while one foreseen and never sent would cost a reply timeout.
 
+use smtp_protocol::Verb;
 use smtp_protocol::reply::ReplyCode;
 
 /// The codes the fuzzer's rules name, in the form a trace keeps them.
@@ -95,7 +96,8 @@ impl Model {
     pub fn may_follow(&self) -> bool {
         self.pending
             .back()
-            .is_some_and(|(_, v)| matches!(v.as_str(), "RSET" | "MAIL" | "RCPT"))
+            .and_then(|(_, v)| Verb::from_bytes(v.as_bytes()))
+            .is_some_and(|v| matches!(v, Verb::Rset | Verb::Mail | Verb::Rcpt))
     }
 
     /// Replies foreseen and not read yet.

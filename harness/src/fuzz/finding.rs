@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::exec::{CLOSING, End, READY, SYNC, Trace};
+use super::exec::{CLOSING, End, READY, Trace, sync};
 use super::input::Input;
 use super::input::yaml_escape;
 use super::oracle::Oracle;
@@ -100,14 +100,14 @@ pub fn suite_yaml(f: &Finding, p: &Provenance) -> String {
         // 221 to QUIT, and nothing after. A reply too many shifts the 221 off its
         // place or follows it.
         Oracle::Desync => {
-            let _ = writeln!(out, "      - send_raw: \"{}\"", yaml_escape(SYNC));
+            let _ = writeln!(out, "      - send_raw: \"{}\"", yaml_escape(sync()));
             let _ = writeln!(out, "      - expect_answer");
             let _ = writeln!(out, "      - expect: {CLOSING}");
             let _ = writeln!(out, "      - expect_silence: \"300ms\"");
         }
         // The sync suffix must get an answer at all.
         Oracle::Hang => {
-            let _ = writeln!(out, "      - send_raw: \"{}\"", yaml_escape(SYNC));
+            let _ = writeln!(out, "      - send_raw: \"{}\"", yaml_escape(sync()));
             let _ = writeln!(out, "      - expect_answer");
         }
         _ => {

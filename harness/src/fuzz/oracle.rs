@@ -88,6 +88,13 @@ pub enum Judged {
     },
 }
 
+/// The words of a silent close: how the connection ended and the command it left
+/// unanswered (part of the finding's identity, so every caller words it here).
+pub fn silent_close_what(reset: bool, verb: &str) -> String {
+    let how = if reset { "reset" } else { "closed" };
+    format!("the connection was {how} with no reply to {verb}")
+}
+
 /// Judge one session.
 pub fn judge(input: &Input, trace: &Trace) -> Judged {
     let sync_codes = match &trace.sync {
@@ -138,10 +145,7 @@ pub fn judge(input: &Input, trace: &Trace) -> Judged {
             Judged::Finding {
                 oracle: Oracle::SilentClose,
                 step: Some(*n),
-                what: format!(
-                    "the connection was {} with no reply to {verb}",
-                    if *reset { "reset" } else { "closed" },
-                ),
+                what: silent_close_what(*reset, &verb),
                 verb,
             }
         }
