@@ -124,6 +124,17 @@ pub(crate) struct FuzzArgs {
     /// findings and corpus united, stats summed; no fuzzing.
     #[arg(long, value_name = "DIR", num_args = 1.., conflicts_with_all = ["replay", "target", "shard"])]
     pub(crate) merge: Vec<PathBuf>,
+    /// Watch the server's process group: a pid or a pid file (Postfix:
+    /// /var/spool/postfix/pid/master.pid). Its end is `target-death` with how it
+    /// ended; its growth is `resource-growth` [default: the launched process of a
+    /// profile, or the profile's watch.pid_file].
+    #[arg(long, value_name = "PID|FILE")]
+    pub(crate) watch_pid: Option<String>,
+    /// Follow a log of the server for crash marks (panicked at, SIGSEGV,
+    /// AddressSanitizer, Traceback, killed by signal, …): `log` findings. Repeatable;
+    /// added to the profile's launch log and watch.logs.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) watch_log: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -216,9 +216,11 @@ fn cases() -> Vec<(Deviation, Vec<Step>, Check)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_deviation_fails_its_check_only_when_on() {
     let cases = cases();
+    // The watched ones show only in the server's process (a panic the server
+    // survives, a leak): harness/tests/fuzz_watch.rs launches it and watches.
     assert_eq!(
         cases.len(),
-        Deviation::ALL.len(),
+        Deviation::ALL.iter().filter(|d| !d.is_watched()).count(),
         "every deviation has a socket case"
     );
     let mut tasks = Vec::new();

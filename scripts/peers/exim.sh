@@ -266,5 +266,13 @@ user: alice
 password: wonderland
 maildir: $dir/Maildir
 maildir_newlines: lf
+# For smtpspec fuzz: the daemon's process group, its main log's crash marks, and
+# the paniclog, where every line is a panic.
+watch:
+  pid_file: $dir/exim.pid
+  logs:
+    - path: $dir/log/mainlog
+    - { path: $dir/log/paniclog, patterns: [""] }
+    - path: $dir/exim.out
 YAML
 echo "exim: 127.0.0.1:$port (pid $daemon), profile $dir/exim.yaml"

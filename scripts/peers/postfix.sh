@@ -114,6 +114,10 @@ rcpt: root@pfx.peers.test
 bad_rcpt: smtpspec-no-such-user@pfx.peers.test
 maildir: $dir/mail/root/
 maildir_newlines: lf
+watch:
+  pid_file: $dir/spool/pid/master.pid
+  logs:
+    - path: $dir/maillog
 YAML
 done
 echo "postfix: default on 127.0.0.1:$p1, hardened on 127.0.0.1:$p2, fuzz on 127.0.0.1:$p3; profiles in $dir"

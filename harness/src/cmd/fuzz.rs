@@ -12,7 +12,10 @@ use smtp_protocol::server::Deviation;
 use smtpspec::fuzz::exec::{self, End, Limits};
 use smtpspec::fuzz::finding::{self, Provenance};
 use smtpspec::fuzz::input::Input;
+use smtpspec::fuzz::logwatch::LogSpec;
 use smtpspec::fuzz::oracle::{self, Judged};
+use smtpspec::fuzz::process::{Group, Life};
+use smtpspec::fuzz::watch::WatchSpec;
 use smtpspec::fuzz::{self, Options, Stats};
 use smtpspec::scenario::load::{self, CaseKind};
 use smtpspec::scenario::parse_duration;
@@ -136,9 +139,18 @@ async fn execute(args: &FuzzArgs, plan: Plan) -> CmdResult {
         rate: args.rate.or(remote.then_some(10)),
         minimise_budget: 256,
         stop_on_finding: args.stop_on_finding,
+        watch: watch_spec(args, &plan.target, &started)?,
+    };
+    let watching = match (&options.watch.group, options.watch.logs.len()) {
+        (None, 0) => String::new(),
+        (g, logs) => format!(
+            ", watching {}{logs} log(s)",
+            g.map(|g| format!("process group {} and ", g.leader))
+                .unwrap_or_default()
+        ),
     };
     eprintln!(
-        "smtpspec fuzz: {} ({}), seed {}{}, {} seed input(s), {} jobs",
+        "smtpspec fuzz: {} ({}), seed {}{}, {} seed input(s), {} jobs{watching}",
         args.target
             .as_deref()
             .unwrap_or("the embedded reference server"),
@@ -165,6 +177,58 @@ async fn execute(args: &FuzzArgs, plan: Plan) -> CmdResult {
         seen: now_rfc3339(),
     };
     finish(args, &outcome, &provenance)
+}
+
+/// What the off-the-wire oracles watch: the flags, else the launched process and the
+/// profile's watch section; the launch log always.
+fn watch_spec(
+    args: &FuzzArgs,
+    target: &TargetArg,
+    started: &Started,
+) -> Result<WatchSpec, CliError> {
+    let profile = match target {
+        TargetArg::Profile(p) => Some(p.as_ref()),
+        _ => None,
+    };
+    let group = match (&args.watch_pid, &started.launched) {
+        (Some(text), _) => Some(match text.parse::<i32>() {
+            Ok(leader) => Group { leader },
+            Err(_) => Group::from_pid_file(Path::new(text))
+                .map_err(|e| CliError::usage(format!("--watch-pid: {e}")))?,
+        }),
+        (None, Some(l)) => i32::try_from(l.pid()).ok().map(|leader| Group { leader }),
+        (None, None) => match profile.and_then(|p| p.watch.pid_file.as_deref()) {
+            Some(file) => Some(
+                Group::from_pid_file(file)
+                    .map_err(|e| CliError::usage(format!("watch.pid_file: {e}")))?,
+            ),
+            None => None,
+        },
+    };
+    if let Some(g) = group
+        && g.life() != Life::Running
+    {
+        return Err(CliError::usage(format!(
+            "process {} does not run: nothing to watch",
+            g.leader
+        )));
+    }
+    let mut logs: Vec<LogSpec> = started
+        .launched
+        .iter()
+        .map(|l| LogSpec::with_defaults(l.log.clone()))
+        .collect();
+    for log in profile.map(|p| p.watch.logs.as_slice()).unwrap_or_default() {
+        logs.push(match &log.patterns {
+            Some(patterns) => LogSpec {
+                path: log.path.clone(),
+                patterns: patterns.clone(),
+            },
+            None => LogSpec::with_defaults(log.path.clone()),
+        });
+    }
+    logs.extend(args.watch_log.iter().cloned().map(LogSpec::with_defaults));
+    Ok(WatchSpec { group, logs })
 }
 
 /// The target's greeting; an error when it does not greet with 220.
@@ -305,6 +369,16 @@ fn finish(args: &FuzzArgs, outcome: &fuzz::Outcome, p: &Provenance) -> CmdResult
             f.original_steps,
             f.input.steps.len(),
             path.display()
+        );
+    }
+    if let Some(t) = &s.target {
+        println!(
+            "target process group: resident {} MiB after the warm-up, {} MiB at most; {} \
+             open descriptors after the warm-up, {} at most",
+            t.rss_start_kib / 1024,
+            t.rss_peak_kib / 1024,
+            t.fds_start,
+            t.fds_peak
         );
     }
     if outcome.died {

@@ -45,7 +45,8 @@ pub(crate) fn is_profile(target: &str) -> bool {
 pub(crate) struct Started {
     /// The embedded reference server, when it is the target.
     pub(crate) embedded: Option<Embedded>,
-    _launched: Option<Launched>,
+    /// The launched server, stopped when this is dropped.
+    pub(crate) launched: Option<Launched>,
     /// Where it listens.
     pub(crate) addr: SocketAddr,
     /// The variables its cases use.
@@ -70,7 +71,7 @@ pub(crate) async fn start(
                 vars: e.vars.clone(),
                 mailbox: Some(e.store()),
                 embedded: Some(e),
-                _launched: None,
+                launched: None,
                 tls: TlsSettings::default(),
             })
         }
@@ -89,7 +90,7 @@ pub(crate) async fn start(
             }
             Ok(Started {
                 embedded: None,
-                _launched: launched,
+                launched,
                 addr,
                 vars: profile.vars(),
                 mailbox: profile.store(),
@@ -111,7 +112,7 @@ pub(crate) async fn start(
             );
             Ok(Started {
                 embedded: None,
-                _launched: None,
+                launched: None,
                 addr,
                 vars,
                 mailbox: None,

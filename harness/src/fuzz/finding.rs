@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::exec::{CLOSING, End, READY, Trace, sync};
+use super::exec::{CLOSING, End, READY, Sync, Trace, sync};
 use super::input::Input;
 use super::input::yaml_escape;
 use super::oracle::Oracle;
@@ -59,6 +59,13 @@ pub fn suite_yaml(f: &Finding, p: &Provenance) -> String {
     );
     let _ = writeln!(out, "# Target: {} — {}", p.target, p.banner.trim_end());
     let _ = writeln!(out, "# {}", f.what);
+    if f.oracle.off_the_wire() {
+        let _ = writeln!(
+            out,
+            "# The evidence is in the target's process, not on the wire: replay this \
+             case and watch its log, its memory, its exit."
+        );
+    }
     let _ = writeln!(
         out,
         "# Minimised from {} step(s) to {}. Replay: smtpspec run --target HOST:PORT THIS_FILE",
@@ -104,6 +111,16 @@ pub fn suite_yaml(f: &Finding, p: &Provenance) -> String {
             let _ = writeln!(out, "      - expect_answer");
             let _ = writeln!(out, "      - expect: {CLOSING}");
             let _ = writeln!(out, "      - expect_silence: \"300ms\"");
+        }
+        // The input and the replies the target gave it; where it closed, an answer
+        // owed; where the sync suffix went out, its two replies. A server that only
+        // logs or leaks passes on the wire: its process is the evidence.
+        o if o.off_the_wire() && at.is_none() => {
+            if matches!(&f.trace.sync, Sync::Replies(c) if !c.is_empty()) {
+                let _ = writeln!(out, "      - send_raw: \"{}\"", yaml_escape(sync()));
+                let _ = writeln!(out, "      - expect_answer");
+                let _ = writeln!(out, "      - expect: {CLOSING}");
+            }
         }
         // The sync suffix must get an answer at all.
         Oracle::Hang => {

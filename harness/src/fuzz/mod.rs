@@ -15,10 +15,13 @@ pub mod expect;
 pub mod finding;
 pub mod hash;
 pub mod input;
+pub mod logwatch;
 pub mod minimise;
 pub mod mutate;
 pub mod oracle;
+pub mod process;
 pub mod signature;
+pub mod watch;
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
@@ -56,6 +59,8 @@ pub struct Options {
     pub minimise_budget: usize,
     /// End the campaign at the first finding.
     pub stop_on_finding: bool,
+    /// The target's process and logs, when they can be watched.
+    pub watch: watch::WatchSpec,
 }
 
 /// What a campaign did, as `stats.json` has it.
@@ -87,6 +92,9 @@ pub struct Stats {
     /// Sessions that showed a finding which the same input, sent again at once, did
     /// not show: timing, not a bug the input reproduces; not reported as findings.
     pub unconfirmed: u64,
+    /// The target's process group (memory, descriptors), when it was watched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<watch::Figures>,
 }
 
 /// The end of a campaign.
@@ -112,6 +120,7 @@ struct Campaign {
     rng: Rng,
     stats: Stats,
     findings: Vec<Finding>,
+    watcher: Option<watch::Watcher>,
 }
 
 /// Run a campaign from `seeds`; `status` is called after every generation.
@@ -126,6 +135,7 @@ pub async fn run(seeds: Vec<Input>, options: Options, mut status: impl FnMut(&St
         seen: HashSet::new(),
         stats: Stats::default(),
         findings: Vec::new(),
+        watcher: watch::Watcher::new(&options.watch),
         options,
     };
     let mut died = false;
@@ -146,18 +156,34 @@ pub async fn run(seeds: Vec<Input>, options: Options, mut status: impl FnMut(&St
                 }),
             );
         }
+        // What the off-the-wire oracles tie a death, a log line or a growth to: this
+        // generation, then the one in flight (its sessions may have run already).
+        let mut suspects: Vec<watch::Suspect> = Vec::new();
+        if c.watcher.is_some() || traces.iter().any(|t| matches!(t.end, End::Unreachable(_))) {
+            suspects.extend(
+                batch
+                    .iter()
+                    .cloned()
+                    .zip(traces.iter().map(watch::ended_early)),
+            );
+            if let Some((next, _)) = inflight.front() {
+                suspects.extend(next.iter().cloned().map(|i| (i, false)));
+            }
+        }
         let mut unreachable = false;
         for (input, trace) in batch.into_iter().zip(traces) {
             unreachable |= c.fold(input, trace).await;
         }
-        if unreachable && !alive(c.options.target, c.options.limits).await {
+        died |= c.watch(&suspects, &permits).await;
+        if !died && unreachable && !alive(c.options.target, c.options.limits).await {
             died = true;
-            c.note_death();
+            c.note_death("the target stopped accepting connections".into(), &suspects);
         }
         c.stats.elapsed_s = started.elapsed().as_secs_f64();
         c.stats.sessions_per_s = c.stats.sessions as f64 / c.stats.elapsed_s.max(1e-9);
         c.stats.signature_bits = c.map.len();
         c.stats.corpus = c.corpus.len();
+        c.stats.target = c.watcher.as_ref().and_then(watch::Watcher::figures);
         status(&c.stats);
         if died || (c.options.stop_on_finding && !c.findings.is_empty()) {
             for (_, tasks) in inflight.drain(..) {
@@ -259,8 +285,7 @@ impl Campaign {
                     match confirm::confirm(target, limits, &input, oracle, key).await {
                         Some((shown, trace, what, key)) if self.seen.insert(key) => {
                             let f = self.minimise(oracle, key, shown, trace, what).await;
-                            *self.stats.findings.entry(oracle.name().into()).or_default() += 1;
-                            self.findings.push(f);
+                            self.push(f);
                         }
                         Some(_) => {}
                         None => self.stats.unconfirmed += 1,
@@ -293,26 +318,26 @@ impl Campaign {
         shrink.run(input, trace, what).await
     }
 
-    /// The target stopped accepting connections: the last generation's inputs that
-    /// ended in a close are the suspects; the first is written as the finding.
-    fn note_death(&mut self) {
-        let key = signature::hash(b"target-death");
-        if !self.seen.insert(key) {
-            return;
-        }
+    /// A finding, counted by class.
+    fn push(&mut self, f: Finding) {
         *self
             .stats
             .findings
-            .entry(Oracle::TargetDeath.name().into())
+            .entry(f.oracle.name().into())
             .or_default() += 1;
-        let suspect = self.corpus.last().cloned().unwrap_or_default();
-        self.findings.push(Finding {
-            oracle: Oracle::TargetDeath,
+        self.findings.push(f);
+    }
+
+    /// A finding not minimised (its evidence is off the wire: each try costs a pause).
+    fn record(&mut self, oracle: Oracle, key: u64, input: Input, trace: Trace, what: String) {
+        let original_steps = input.steps.len();
+        self.push(Finding {
+            oracle,
             key,
-            input: suspect,
-            trace: Trace::unreachable("the target stopped accepting connections"),
-            what: "the target stopped accepting connections".into(),
-            original_steps: 0,
+            input,
+            trace,
+            what,
+            original_steps,
         });
     }
 }

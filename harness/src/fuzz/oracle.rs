@@ -29,16 +29,28 @@ pub enum Oracle {
     /// A reply RFC 5321 §4.2 does not allow: a bad code, mixed codes in one
     /// multiline reply, a line without CRLF, an over-long reply line.
     ReplyGrammar,
+    /// The target's log (launched, or named with `--watch-log`) got a line with a
+    /// crash's mark (`panicked at`, `SIGSEGV`, `AddressSanitizer`, …) that one input
+    /// sent alone brings back: a session died inside a server that lived on.
+    Log,
+    /// The target's process group (launched, or named with `--watch-pid`) grew after
+    /// the warm-up — resident memory per process doubled and the group's by 64 MiB
+    /// or more, or descriptors per process doubled and the group's by 1000 or more —
+    /// and one input sent 200 times, with the same processes, adds 4 KiB (or half a
+    /// descriptor) a session: a leak that outlives the sessions, a slow death.
+    ResourceGrowth,
 }
 
 impl Oracle {
     /// Every class, in order of severity.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 7] = [
         Self::TargetDeath,
+        Self::Log,
         Self::Hang,
         Self::SilentClose,
         Self::Desync,
         Self::ReplyGrammar,
+        Self::ResourceGrowth,
     ];
 
     /// The name in file names, stats and reports.
@@ -49,15 +61,23 @@ impl Oracle {
             Self::SilentClose => "silent-close",
             Self::Desync => "reply-desync",
             Self::ReplyGrammar => "reply-grammar",
+            Self::Log => "log",
+            Self::ResourceGrowth => "resource-growth",
         }
     }
 
     /// The requirement a reproducer of this class tests.
     pub fn section(self) -> &'static str {
         match self {
-            Self::TargetDeath | Self::SilentClose => "3.8",
+            Self::TargetDeath | Self::SilentClose | Self::Log | Self::ResourceGrowth => "3.8",
             Self::ReplyGrammar | Self::Hang | Self::Desync => "4.2",
         }
+    }
+
+    /// Its evidence is in the target's process (log, memory, exit), not on the wire:
+    /// a reproducer replays the input and the reader watches the process.
+    pub fn off_the_wire(self) -> bool {
+        matches!(self, Self::Log | Self::ResourceGrowth | Self::TargetDeath)
     }
 }
 

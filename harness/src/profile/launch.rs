@@ -33,6 +33,13 @@ pub struct Launched {
     pub ready_after: Duration,
 }
 
+impl Launched {
+    /// The pid of the process started, the leader of its own process group.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 /// The last lines of a log, for an error message.
 fn tail(path: &PathBuf) -> String {
     let Ok(mut f) = File::open(path) else {

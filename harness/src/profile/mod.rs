@@ -10,4 +10,6 @@ pub mod sender;
 pub mod server;
 pub mod store;
 
-pub use server::{Launch, Newlines, Profile, StoreKindSpec, StoreSpec, TlsOptions};
+pub use server::{
+    Launch, Newlines, Profile, StoreKindSpec, StoreSpec, TlsOptions, WatchLog, WatchOptions,
+};

@@ -19,6 +19,11 @@
 //!   dir: ../..                        # working directory, relative to this file
 //!   ready_timeout: 20s                # until `address` accepts connections
 //!   log: /tmp/peer/server.log         # its stdout and stderr
+//! watch:                              # optional, for `smtpspec fuzz`
+//!   pid_file: /var/spool/postfix/pid/master.pid  # a server not launched
+//!   logs:                             # crash marks looked for (launch.log always)
+//!     - path: /tmp/peer/maillog       # default marks: panic, SIGSEGV, ASan, …
+//!     - { path: /var/log/exim4/paniclog, patterns: [""] }  # "": every line
 //! ```
 //!
 //! Relative paths (maildir, launch dir, log) are relative to the profile's directory,
@@ -68,6 +73,34 @@ pub struct Profile {
     /// TLS options.
     #[serde(default)]
     pub tls: TlsOptions,
+    /// What `smtpspec fuzz` watches besides the wire.
+    #[serde(default)]
+    pub watch: WatchOptions,
+}
+
+/// The target's process and logs, for the fuzzer's off-the-wire oracles.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchOptions {
+    /// A file with the pid of the server's process group leader (Postfix's
+    /// `pid/master.pid`), for a server the profile does not launch.
+    #[serde(default)]
+    pub pid_file: Option<PathBuf>,
+    /// Logs followed for crash marks, besides the launch log.
+    #[serde(default)]
+    pub logs: Vec<WatchLog>,
+}
+
+/// One followed log.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchLog {
+    /// The file.
+    pub path: PathBuf,
+    /// Substrings that mark a crash [default: the usual marks of crash handlers and
+    /// sanitizers]; `""` marks every line (a panic log).
+    #[serde(default)]
+    pub patterns: Option<Vec<String>>,
 }
 
 /// How to speak TLS with the target.
@@ -157,6 +190,12 @@ impl Profile {
         }
         if let Some(st) = profile.store.as_mut() {
             resolve(&mut st.path);
+        }
+        if let Some(p) = profile.watch.pid_file.as_mut() {
+            resolve(p);
+        }
+        for log in &mut profile.watch.logs {
+            resolve(&mut log.path);
         }
         if profile.store.is_some() && profile.maildir.is_some() {
             return Err(LoadError::file(

@@ -71,11 +71,18 @@ pub enum Deviation {
     /// answered twice (a reply buffer not cleared on a path only RSET takes), so every
     /// later reply answers the command before it.
     PlantedDoubleReply,
+    /// Planted for the network fuzzer: a VRFY or EXPN argument with an octet over 127
+    /// panics the session (an unchecked UTF-8 conversion); the server lives on and
+    /// says so only in its log.
+    PlantedVrfy8bitPanic,
+    /// Planted for the network fuzzer: every RSET leaks 16 KiB that no session end
+    /// frees; only the server's memory shows it.
+    PlantedRsetLeak,
 }
 
 impl Deviation {
     /// Every deviation.
-    pub const ALL: [Self; 22] = [
+    pub const ALL: [Self; 24] = [
         Self::BareLfLineEnd,
         Self::DataEndLfDotLf,
         Self::KeepTransactionAfterRset,
@@ -98,6 +105,8 @@ impl Deviation {
         Self::PlantedHelpMixedCodes,
         Self::PlantedSizeWrapHang,
         Self::PlantedDoubleReply,
+        Self::PlantedVrfy8bitPanic,
+        Self::PlantedRsetLeak,
     ];
 
     /// Planted bugs: the fuzzer's negative control, as the others are the catalogue's.
@@ -109,7 +118,15 @@ impl Deviation {
                 | Self::PlantedHelpMixedCodes
                 | Self::PlantedSizeWrapHang
                 | Self::PlantedDoubleReply
+                | Self::PlantedVrfy8bitPanic
+                | Self::PlantedRsetLeak
         )
+    }
+
+    /// Planted bugs that only the server's process shows (its log, its memory), not
+    /// the wire: the fuzzer finds them when it watches a launched server.
+    pub fn is_watched(self) -> bool {
+        matches!(self, Self::PlantedVrfy8bitPanic | Self::PlantedRsetLeak)
     }
 
     /// The name used by `smtpspec serve --deviate NAME`.
@@ -137,6 +154,8 @@ impl Deviation {
             Self::PlantedHelpMixedCodes => "planted-help-mixed-codes",
             Self::PlantedSizeWrapHang => "planted-size-wrap-hang",
             Self::PlantedDoubleReply => "planted-double-reply",
+            Self::PlantedVrfy8bitPanic => "planted-vrfy-8bit-panic",
+            Self::PlantedRsetLeak => "planted-rset-leak",
         }
     }
 
@@ -198,6 +217,12 @@ impl Deviation {
             }
             Self::PlantedDoubleReply => {
                 "planted for the fuzzer: the command after two RSETs in a row is answered twice (RFC 5321 §4.2: one reply per command)"
+            }
+            Self::PlantedVrfy8bitPanic => {
+                "planted for the fuzzer: a VRFY/EXPN argument with an 8-bit octet panics the session; only the log shows it (RFC 5321 §3.8)"
+            }
+            Self::PlantedRsetLeak => {
+                "planted for the fuzzer: every RSET leaks 16 KiB for the life of the process; only its memory shows it"
             }
         }
     }
@@ -285,6 +310,12 @@ pub(super) fn size_wraps(line: &[u8]) -> bool {
 }
 
 /// True when `line` is an RSET (for [`Deviation::PlantedDoubleReply`]).
+/// A VRFY or EXPN line whose octets are not all ASCII (the planted panic's trigger).
+pub(super) fn is_8bit_verify(line: &[u8]) -> bool {
+    let verb = &line[..line.len().min(5)];
+    (verb.eq_ignore_ascii_case(b"VRFY ") || verb.eq_ignore_ascii_case(b"EXPN ")) && !line.is_ascii()
+}
+
 pub(super) fn is_rset(line: &[u8]) -> bool {
     line.eq_ignore_ascii_case(b"RSET")
 }

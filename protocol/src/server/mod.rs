@@ -520,6 +520,14 @@ impl ServerSession {
                 "Bare CR, bare LF or NUL in command (RFC 5321 §2.3.8)",
             );
         }
+        if deviations.has(Deviation::PlantedVrfy8bitPanic) && deviation::is_8bit_verify(&bytes) {
+            // Deviation (planted): an unchecked conversion of the argument.
+            panic!("planted-vrfy-8bit-panic: an argument octet over 127");
+        }
+        if deviations.has(Deviation::PlantedRsetLeak) && deviation::is_rset(&bytes) {
+            // Deviation (planted): memory no session end frees.
+            std::mem::forget(vec![0x5a_u8; 16 * 1024]);
+        }
         let doubled = deviations.has(Deviation::PlantedDoubleReply) && self.rsets >= 2;
         self.rsets = if deviation::is_rset(&bytes) {
             self.rsets.saturating_add(1)

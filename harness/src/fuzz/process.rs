@@ -1,0 +1,165 @@
+//! The target's processes as Linux shows them in `/proc`: whether the one started
+//! (or named by a pid file) still runs, how it ended, and what its process group holds
+//! (resident memory, open descriptors). A forking server (Postfix's master and its
+//! smtpd children) is one group, so the figures are the group's sums.
+
+use std::path::Path;
+
+use crate::outcome::HarnessError;
+
+/// A process group, named by its leader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Group {
+    /// The leader's pid (and the group's id).
+    pub leader: i32,
+}
+
+/// Whether the leader runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Life {
+    /// It runs.
+    Running,
+    /// It ended and its parent has not reaped it yet: how, in words.
+    Exited(String),
+    /// No such process any more (reaped, or a pid file's process that ended).
+    Gone,
+}
+
+/// What a group holds at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Resident memory, KiB, summed over the group.
+    pub rss_kib: u64,
+    /// Open file descriptors, summed over the group.
+    pub fds: u64,
+    /// Processes in the group.
+    pub processes: u64,
+}
+
+impl Group {
+    /// The group a pid file names (its first number).
+    pub fn from_pid_file(path: &Path) -> Result<Self, HarnessError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| crate::harness_error!("{}: {e}", path.display()))?;
+        let leader = text
+            .split_whitespace()
+            .next()
+            .and_then(|w| w.parse().ok())
+            .ok_or_else(|| crate::harness_error!("{}: no process id in it", path.display()))?;
+        Ok(Self { leader })
+    }
+
+    /// Whether the leader runs, and how it ended if not.
+    pub fn life(&self) -> Life {
+        match stat(self.leader) {
+            None => Life::Gone,
+            Some(s) if s.state == 'Z' || s.state == 'X' => Life::Exited(wait_status(s.exit_code)),
+            Some(_) => Life::Running,
+        }
+    }
+
+    /// The group's memory and descriptors now; `None` when no process of it is left.
+    pub fn usage(&self) -> Option<Usage> {
+        let mut out = Usage::default();
+        let entries = std::fs::read_dir("/proc").ok()?;
+        for entry in entries.flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
+                continue;
+            };
+            let Some(s) = stat(pid) else { continue };
+            if s.pgrp != self.leader || s.state == 'Z' {
+                continue;
+            }
+            out.processes += 1;
+            out.rss_kib += s.rss_pages * page_kib();
+            out.fds += std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count() as u64);
+        }
+        (out.processes > 0).then_some(out)
+    }
+}
+
+/// The fields of `/proc/PID/stat` used here.
+struct Stat {
+    state: char,
+    pgrp: i32,
+    rss_pages: u64,
+    exit_code: i32,
+}
+
+/// `/proc/PID/stat`, read past the command name (which may hold spaces and
+/// parentheses: the fields start after the last `)`).
+fn stat(pid: i32) -> Option<Stat> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&text)
+}
+
+fn parse_stat(text: &str) -> Option<Stat> {
+    let rest = &text[text.rfind(')')? + 1..];
+    // Field 3 is the first after the name: state, then ppid (4), pgrp (5), …,
+    // rss (24), …, exit_code (52, Linux 3.5 and later).
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |n: usize| fields.get(n - 3).copied();
+    Some(Stat {
+        state: field(3)?.chars().next()?,
+        pgrp: field(5)?.parse().ok()?,
+        rss_pages: field(24)?.parse().ok()?,
+        exit_code: field(52).and_then(|f| f.parse().ok()).unwrap_or(0),
+    })
+}
+
+/// A `waitpid` status in words: the signal that killed it, or its exit code.
+fn wait_status(code: i32) -> String {
+    let signal = code & 0x7f;
+    if signal == 0 {
+        return format!("exit code {}", (code >> 8) & 0xff);
+    }
+    let name = nix::sys::signal::Signal::try_from(signal).map_or("unknown", |s| s.as_str());
+    let core = if code & 0x80 != 0 {
+        ", core dumped"
+    } else {
+        ""
+    };
+    format!("killed by signal {signal} ({name}{core})")
+}
+
+fn page_kib() -> u64 {
+    // Every Linux this runs on (x86-64, aarch64 with 4 KiB pages) uses 4 KiB pages;
+    // a larger page only makes the figure smaller than it is, never a false growth.
+    4
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_fields_are_read_after_the_name() {
+        let line = "42 (a (weird) name) Z 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 \
+                    100 1000 250 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 \
+                    0 0 0 0 0 0 0 0 139";
+        let s = parse_stat(line).expect("parses");
+        assert_eq!(s.state, 'Z');
+        assert_eq!(s.pgrp, 42);
+        assert_eq!(s.rss_pages, 250);
+        assert_eq!(s.exit_code, 139);
+        assert_eq!(
+            wait_status(139),
+            "killed by signal 11 (SIGSEGV, core dumped)"
+        );
+        assert_eq!(wait_status(3 << 8), "exit code 3");
+    }
+
+    #[test]
+    fn this_process_is_seen() {
+        let me = std::process::id() as i32;
+        let pgrp = stat(me).expect("own stat").pgrp;
+        let g = Group { leader: pgrp };
+        let u = g.usage().expect("own group");
+        assert!(u.rss_kib > 0 && u.fds > 0 && u.processes >= 1, "{u:?}");
+        assert_eq!(
+            Group { leader: me }.life(),
+            Life::Running,
+            "a process that runs is running"
+        );
+    }
+}

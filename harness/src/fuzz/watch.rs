@@ -1,0 +1,366 @@
+//! The oracles off the wire: the target's process and its logs, for a target the
+//! harness launched (or one named by a pid file and log paths). After each
+//! generation the campaign looks: has the process ended (`target-death`, with how),
+//! has a log a crash's mark (`log`), has the process group grown past its warm-up size
+//! (`resource-growth`). A mark or a growth is tied to one input before it is reported:
+//! the campaign pauses (every worker permit held), and the suspects are sent again —
+//! halves of them for a log line, each of a few 200 times for a growth.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::Campaign;
+use super::exec::{self, End, Trace};
+use super::input::Input;
+use super::logwatch::{Hit, LogSpec, LogWatch};
+use super::oracle::{self, Oracle};
+use super::process::{Group, Life, Usage};
+
+/// What is watched besides the wire.
+#[derive(Debug, Clone, Default)]
+pub struct WatchSpec {
+    /// The target's process group.
+    pub group: Option<Group>,
+    /// Its logs.
+    pub logs: Vec<LogSpec>,
+}
+
+/// The target's process group over the campaign, for `stats.json`.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct Figures {
+    /// Resident memory after the warm-up, KiB.
+    pub rss_start_kib: u64,
+    /// The most resident memory sampled, KiB.
+    pub rss_peak_kib: u64,
+    /// Open descriptors after the warm-up.
+    pub fds_start: u64,
+    /// The most open descriptors sampled.
+    pub fds_peak: u64,
+}
+
+/// A server's size settles once its pools and caches have filled: growth is
+/// measured from the first sample after this.
+const WARMUP: Duration = Duration::from_secs(3);
+/// How often the group is sampled (a `/proc` scan).
+const SAMPLE_EVERY: Duration = Duration::from_secs(1);
+/// Resident growth that is looked into: both this much and a doubling.
+const GROWTH_KIB: u64 = 64 * 1024;
+/// Descriptor growth that is looked into (at least; four per worker otherwise).
+const FDS_GROWTH: u64 = 1000;
+/// How often a growth suspect is sent.
+const REPEAT: usize = 200;
+/// Growth per session that ties a suspect to a growth: 4 KiB, half a descriptor.
+const PER_SESSION_KIB: u64 = 4;
+/// How long a log line may take to appear after the session that caused it
+/// (a syslog hop, a supervisor's notice).
+const SETTLE: Duration = Duration::from_millis(500);
+/// Tries to tie a log line to one input before it is reported untied.
+const LOG_TRIES: u8 = 3;
+/// Growth suspects tried besides the empty session.
+const GROWTH_SUSPECTS: usize = 7;
+
+/// The watch's state between generations.
+pub(super) struct Watcher {
+    group: Option<Group>,
+    logs: LogWatch,
+    start: Option<Usage>,
+    next_sample: Instant,
+    began: Instant,
+    tries: HashMap<u64, u8>,
+    /// Lines read while a reproduction ran, for the next look.
+    pending: Vec<Hit>,
+    figures: Figures,
+}
+
+impl Watcher {
+    /// `None` when there is nothing to watch.
+    pub(super) fn new(spec: &WatchSpec) -> Option<Self> {
+        if spec.group.is_none() && spec.logs.is_empty() {
+            return None;
+        }
+        Some(Self {
+            group: spec.group,
+            logs: LogWatch::new(spec.logs.clone()),
+            start: None,
+            next_sample: Instant::now(),
+            began: Instant::now(),
+            tries: HashMap::new(),
+            pending: Vec::new(),
+            figures: Figures::default(),
+        })
+    }
+
+    /// The group's figures, when a group is watched.
+    pub(super) fn figures(&self) -> Option<Figures> {
+        self.group.map(|_| self.figures)
+    }
+}
+
+/// An input the last generations sent, and whether its session ended otherwise
+/// than finished (a close, a reset, no connection): the first suspects of a death.
+pub(super) type Suspect = (Input, bool);
+
+impl Campaign {
+    /// Look at the process and its logs after a generation; true when the process
+    /// ended (the campaign stops: there is nothing left to fuzz).
+    pub(super) async fn watch(&mut self, suspects: &[Suspect], permits: &Arc<Semaphore>) -> bool {
+        let Some(w) = self.watcher.as_mut() else {
+            return false;
+        };
+        match w.group.map(|g| g.life()) {
+            Some(Life::Exited(how)) => {
+                self.note_death(format!("the target's process ended: {how}"), suspects);
+                return true;
+            }
+            Some(Life::Gone) => {
+                self.note_death("the target's process is gone".into(), suspects);
+                return true;
+            }
+            _ => {}
+        }
+        let mut hits = std::mem::take(&mut w.pending);
+        hits.extend(w.logs.hits());
+        for hit in hits {
+            self.log_hit(hit, suspects, permits).await;
+        }
+        self.sample(suspects, permits).await;
+        false
+    }
+
+    /// Tie a marked log line to one input and report it.
+    async fn log_hit(&mut self, hit: Hit, suspects: &[Suspect], permits: &Arc<Semaphore>) {
+        let key = oracle::key(Oracle::Log, &hit.pattern, &hit.line);
+        if self.seen.contains(&key) {
+            return;
+        }
+        let what = format!(
+            "the target logged {:?} ({}, pattern {:?})",
+            hit.line,
+            hit.path.display(),
+            hit.pattern
+        );
+        let inputs: Vec<Input> = suspects.iter().map(|(i, _)| i.clone()).collect();
+        let all = self.pause(permits).await;
+        let tied = self.bisect_log(inputs, key).await;
+        drop(all);
+        if let Some((input, trace)) = tied {
+            self.seen.insert(key);
+            self.record(Oracle::Log, key, input, trace, what);
+            return;
+        }
+        self.stats.unconfirmed += 1;
+        let tries = self.watcher.as_mut().map_or(LOG_TRIES, |w| {
+            let t = w.tries.entry(key).or_default();
+            *t += 1;
+            *t
+        });
+        if tries >= LOG_TRIES && self.seen.insert(key) {
+            // The line is evidence in itself; no input alone brings it back (an
+            // interaction of sessions, a timer): reported with the first suspect.
+            let input = suspects.first().map(|(i, _)| i.clone()).unwrap_or_default();
+            let what = format!(
+                "{what}; no input sent alone brought it back in {LOG_TRIES} tries (the \
+                 first suspect is written)"
+            );
+            let trace = Trace::unreachable("not reproduced alone");
+            self.record(Oracle::Log, key, input, trace, what);
+        }
+    }
+
+    /// The one input among `set` that brings the line `key` back: halves sent in turn.
+    async fn bisect_log(&mut self, mut set: Vec<Input>, key: u64) -> Option<(Input, Trace)> {
+        loop {
+            match set.len() {
+                0 => return None,
+                1 => return self.logs_after(&set, key).await.map(|t| (set.remove(0), t)),
+                n => {
+                    let b = set.split_off(n / 2);
+                    if self.logs_after(&set, key).await.is_none() {
+                        self.logs_after(&b, key).await?;
+                        set = b;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Send `inputs` at once, then wait up to [`SETTLE`] for the line `key`; the last
+    /// input's trace when it came.
+    async fn logs_after(&mut self, inputs: &[Input], key: u64) -> Option<Trace> {
+        let traces = self.send_all(inputs, 1).await;
+        let deadline = Instant::now() + SETTLE;
+        let w = self.watcher.as_mut()?;
+        loop {
+            let mut found = false;
+            for hit in w.logs.hits() {
+                if oracle::key(Oracle::Log, &hit.pattern, &hit.line) == key {
+                    found = true;
+                } else {
+                    w.pending.push(hit);
+                }
+            }
+            if found {
+                return traces.into_iter().last();
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Sample the group; when it has grown past the bar, tie the growth to an input.
+    async fn sample(&mut self, suspects: &[Suspect], permits: &Arc<Semaphore>) {
+        let jobs = self.options.jobs as u64;
+        let Some(w) = self.watcher.as_mut() else {
+            return;
+        };
+        let Some(group) = w.group.filter(|_| Instant::now() >= w.next_sample) else {
+            return;
+        };
+        w.next_sample = Instant::now() + SAMPLE_EVERY;
+        let Some(now) = group.usage() else {
+            return;
+        };
+        w.figures.rss_peak_kib = w.figures.rss_peak_kib.max(now.rss_kib);
+        w.figures.fds_peak = w.figures.fds_peak.max(now.fds);
+        let Some(start) = w.start else {
+            if w.began.elapsed() >= WARMUP {
+                w.start = Some(now);
+                w.figures.rss_start_kib = now.rss_kib;
+                w.figures.fds_start = now.fds;
+            }
+            return;
+        };
+        // A forking server (Postfix) grows by processes as the load settles: the
+        // doubling is asked of each process's share, the absolute growth of the group.
+        let each = |u: Usage, v: u64| v / u.processes.max(1);
+        let rss = each(now, now.rss_kib) >= 2 * each(start, start.rss_kib)
+            && now.rss_kib >= start.rss_kib + GROWTH_KIB;
+        let fds = each(now, now.fds) >= 2 * each(start, start.fds)
+            && now.fds >= start.fds + FDS_GROWTH.max(4 * jobs);
+        let kind = match (rss, fds) {
+            (true, _) => "resident memory",
+            (_, true) => "open descriptors",
+            _ => return,
+        };
+        let key = oracle::key(Oracle::ResourceGrowth, kind, "");
+        if self.seen.contains(&key) {
+            return;
+        }
+        let all = self.pause(permits).await;
+        let tied = self.attribute(group, suspects, rss).await;
+        drop(all);
+        if let Some(w) = self.watcher.as_mut() {
+            // Growth is measured from here on: the bar rises with what was seen.
+            w.start = group.usage().or(Some(now));
+        }
+        let Some((input, trace, per)) = tied else {
+            self.stats.unconfirmed += 1;
+            return;
+        };
+        self.seen.insert(key);
+        let what = if rss {
+            format!(
+                "resident memory grew from {} MiB to {} MiB after the warm-up; this input, \
+                 sent {REPEAT} times, adds {per} KiB a session",
+                start.rss_kib / 1024,
+                now.rss_kib / 1024
+            )
+        } else {
+            format!(
+                "open descriptors grew from {} to {} after the warm-up; this input, sent \
+                 {REPEAT} times, leaves {per} per 100 sessions open",
+                start.fds, now.fds
+            )
+        };
+        self.record(Oracle::ResourceGrowth, key, input, trace, what);
+    }
+
+    /// The first of the empty session and a few suspects (fewest steps first) that,
+    /// sent [`REPEAT`] times, grows the group each time; its trace and the growth per
+    /// session (KiB, or descriptors per 100 sessions).
+    async fn attribute(
+        &mut self,
+        group: Group,
+        suspects: &[Suspect],
+        rss: bool,
+    ) -> Option<(Input, Trace, u64)> {
+        let mut candidates = vec![Input::default()];
+        let mut rest: Vec<&Input> = suspects.iter().map(|(i, _)| i).collect();
+        rest.sort_by_key(|i| i.steps.len());
+        rest.dedup();
+        candidates.extend(rest.into_iter().take(GROWTH_SUSPECTS).cloned());
+        for input in candidates {
+            let before = group.usage()?;
+            let traces = self.send_all(std::slice::from_ref(&input), REPEAT).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let after = group.usage()?;
+            if after.processes != before.processes {
+                // A process came or went: its memory is not this input's doing.
+                continue;
+            }
+            let per = if rss {
+                after.rss_kib.saturating_sub(before.rss_kib) / REPEAT as u64
+            } else {
+                after.fds.saturating_sub(before.fds) * 100 / REPEAT as u64
+            };
+            if per >= if rss { PER_SESSION_KIB } else { 50 } {
+                return traces.into_iter().last().map(|t| (input, t, per));
+            }
+        }
+        None
+    }
+
+    /// Every worker permit: the campaign's sessions pause while the process is probed.
+    async fn pause(&self, permits: &Arc<Semaphore>) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let n = u32::try_from(self.options.jobs.max(1)).unwrap_or(u32::MAX);
+        Arc::clone(permits).acquire_many_owned(n).await.ok()
+    }
+
+    /// Each of `inputs` sent `times` times, `jobs` sessions at once; their traces.
+    async fn send_all(&self, inputs: &[Input], times: usize) -> Vec<Trace> {
+        let (target, limits) = (self.options.target, self.options.limits);
+        let gate = Arc::new(Semaphore::new(self.options.jobs.max(1)));
+        let mut set = JoinSet::new();
+        for input in inputs.iter().flat_map(|i| std::iter::repeat_n(i, times)) {
+            let (input, gate) = (input.clone(), Arc::clone(&gate));
+            set.spawn(async move {
+                let _permit = gate.acquire_owned().await;
+                exec::run(target, &input, limits).await
+            });
+        }
+        let mut out = Vec::with_capacity(set.len());
+        while let Some(t) = set.join_next().await {
+            out.extend(t.ok());
+        }
+        out
+    }
+
+    /// The target stopped (its process ended, or it stopped accepting connections):
+    /// the first suspect whose session ended otherwise than finished is written.
+    pub(super) fn note_death(&mut self, what: String, suspects: &[Suspect]) {
+        let key = oracle::key(Oracle::TargetDeath, "", "");
+        if !self.seen.insert(key) {
+            return;
+        }
+        let suspect = suspects
+            .iter()
+            .find(|(_, ended)| *ended)
+            .or(suspects.first())
+            .map(|(i, _)| i.clone())
+            .unwrap_or_default();
+        let trace = Trace::unreachable(what.clone());
+        self.record(Oracle::TargetDeath, key, suspect, trace, what);
+    }
+}
+
+/// The session ended otherwise than with every step sent and the suffix answered.
+pub(super) fn ended_early(trace: &Trace) -> bool {
+    !matches!(trace.end, End::Finished)
+}

@@ -1,0 +1,138 @@
+//! The fuzzer's oracles off the wire, on the real binary: `smtpspec serve` launched by
+//! a profile with a planted bug that only its process shows — a session panic the
+//! server survives (its log), a leak per RSET (its memory) — found and tied to one
+//! input; and the plain server, watched the same way, gives no finding.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("port")
+        .port()
+}
+
+/// A profile that launches `smtpspec serve` with `deviations`, in `dir`.
+fn profile(dir: &Path, deviations: &[&str]) -> String {
+    let port = free_port();
+    let mut command = format!(
+        "[{bin:?}, serve, --listen, \"127.0.0.1:{port}\", --store, discard, --hostname, \
+         watched.test",
+        bin = env!("CARGO_BIN_EXE_smtpspec")
+    );
+    for d in deviations {
+        command.push_str(&format!(", --deviate, {d}"));
+    }
+    command.push(']');
+    let path = dir.join("watched.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "address: 127.0.0.1:{port}\ndomain: watched.test\nrcpt: postmaster@watched.test\n\
+             bad_rcpt: nobody@watched.test\nlaunch:\n  command: {command}\n  \
+             ready_timeout: 10s\n  log: server.log\n"
+        ),
+    )
+    .expect("write profile");
+    path.to_str().expect("utf-8").to_owned()
+}
+
+fn fuzz(profile: &str, out: &Path, duration: &str, stop: bool) -> Output {
+    let mut args = vec![
+        "fuzz",
+        "--target",
+        profile,
+        "--duration",
+        duration,
+        "--seed",
+        "7",
+        "--output-dir",
+        out.to_str().expect("utf-8"),
+    ];
+    if stop {
+        args.push("--stop-on-finding");
+    }
+    Command::new(env!("CARGO_BIN_EXE_smtpspec"))
+        .args(&args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run smtpspec fuzz")
+}
+
+fn stats(out: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(out.join("stats.json")).expect("stats.json");
+    serde_json::from_str(&text).expect("json")
+}
+
+/// The reproducers of class `class` under `out/findings`.
+fn findings(out: &Path, class: &str) -> Vec<String> {
+    std::fs::read_dir(out.join("findings"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(&format!("{class}-")) && n.ends_with(".yaml"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn a_panic_only_the_log_shows_is_a_log_finding_tied_to_one_input() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let p = profile(dir.path(), &["planted-vrfy-8bit-panic"]);
+    let o = fuzz(&p, &out, "120s", true);
+    let all = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{all}");
+    assert!(all.contains("watching process group"), "{all}");
+    let logs = findings(&out, "log");
+    assert_eq!(logs.len(), 1, "{all}");
+    let suite = std::fs::read_to_string(out.join("findings").join(&logs[0])).expect("read");
+    assert!(suite.contains("panicked at"), "{suite}");
+    // Tied to one input: the one that sends a VRFY or EXPN with an 8-bit octet.
+    let upper = suite.to_ascii_uppercase();
+    assert!(upper.contains("VRFY") || upper.contains("EXPN"), "{suite}");
+    assert!(!suite.contains("no input sent alone"), "{suite}");
+}
+
+#[test]
+fn a_leak_per_rset_is_resource_growth() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let p = profile(dir.path(), &["planted-rset-leak"]);
+    let o = fuzz(&p, &out, "120s", true);
+    let all = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{all}");
+    assert_eq!(findings(&out, "resource-growth").len(), 1, "{all}");
+    let s = stats(&out);
+    let start = s["target"]["rss_start_kib"].as_u64().expect("rss start");
+    let peak = s["target"]["rss_peak_kib"].as_u64().expect("rss peak");
+    assert!(peak >= start * 2 && peak >= start + 64 * 1024, "{s}");
+}
+
+#[test]
+fn the_plain_server_watched_gives_no_finding() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let p = profile(dir.path(), &[]);
+    let o = fuzz(&p, &out, "15s", false);
+    let all = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{all}");
+    let s = stats(&out);
+    assert!(s["sessions"].as_u64().expect("sessions") > 1000, "{s}");
+    assert!(
+        s["target"]["rss_peak_kib"].as_u64().expect("rss") > 0,
+        "{s}"
+    );
+    assert!(s["target"]["fds_peak"].as_u64().expect("fds") > 0, "{s}");
+}
