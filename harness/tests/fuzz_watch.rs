@@ -1,7 +1,8 @@
 //! The fuzzer's oracles off the wire, on the real binary: `smtpspec serve` launched by
 //! a profile with a planted bug that only its process shows — a session panic the
-//! server survives (its log), a leak per RSET (its memory) — found and tied to one
-//! input; and the plain server, watched the same way, gives no finding.
+//! server survives (its log), a leak per RSET (its memory), an abort (its exit) —
+//! found and tied to one input; and the plain server, watched the same way, gives no
+//! finding.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -118,6 +119,21 @@ fn a_leak_per_rset_is_resource_growth() {
     let start = s["target"]["rss_start_kib"].as_u64().expect("rss start");
     let peak = s["target"]["rss_peak_kib"].as_u64().expect("rss peak");
     assert!(peak >= start * 2 && peak >= start + 64 * 1024, "{s}");
+}
+
+#[test]
+fn an_abort_is_a_death_that_says_how() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let p = profile(dir.path(), &["planted-etrn-abort"]);
+    let o = fuzz(&p, &out, "120s", true);
+    let all = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{all}");
+    let deaths = findings(&out, "target-death");
+    assert_eq!(deaths.len(), 1, "{all}");
+    let suite = std::fs::read_to_string(out.join("findings").join(&deaths[0])).expect("read");
+    assert!(suite.contains("SIGABRT"), "{suite}");
+    assert!(suite.to_ascii_uppercase().contains("ETRN"), "{suite}");
 }
 
 #[test]

@@ -5,6 +5,7 @@
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -15,7 +16,7 @@ use smtpspec::fuzz::input::Input;
 use smtpspec::fuzz::logwatch::LogSpec;
 use smtpspec::fuzz::oracle::{self, Judged};
 use smtpspec::fuzz::process::{Group, Life};
-use smtpspec::fuzz::watch::WatchSpec;
+use smtpspec::fuzz::watch::{Relaunch, WatchSpec};
 use smtpspec::fuzz::{self, Options, Stats};
 use smtpspec::scenario::load::{self, CaseKind};
 use smtpspec::scenario::parse_duration;
@@ -102,7 +103,7 @@ fn plan(args: &FuzzArgs) -> Result<Plan, CliError> {
 async fn execute(args: &FuzzArgs, plan: Plan) -> CmdResult {
     let untestable =
         |e: String| CliError::untestable(format!("the target could not be fuzzed: {e}"));
-    let started = start(&plan.target, &plan.deviations, &[])
+    let mut started = start(&plan.target, &plan.deviations, &[])
         .await
         .map_err(|e| untestable(e.to_string()))?;
     let remote = !started.addr.ip().is_loopback();
@@ -139,7 +140,7 @@ async fn execute(args: &FuzzArgs, plan: Plan) -> CmdResult {
         rate: args.rate.or(remote.then_some(10)),
         minimise_budget: 256,
         stop_on_finding: args.stop_on_finding,
-        watch: watch_spec(args, &plan.target, &started)?,
+        watch: watch_spec(args, &plan.target, &mut started)?,
     };
     let watching = match (&options.watch.group, options.watch.logs.len()) {
         (None, 0) => String::new(),
@@ -184,7 +185,7 @@ async fn execute(args: &FuzzArgs, plan: Plan) -> CmdResult {
 fn watch_spec(
     args: &FuzzArgs,
     target: &TargetArg,
-    started: &Started,
+    started: &mut Started,
 ) -> Result<WatchSpec, CliError> {
     let profile = match target {
         TargetArg::Profile(p) => Some(p.as_ref()),
@@ -228,7 +229,20 @@ fn watch_spec(
         });
     }
     logs.extend(args.watch_log.iter().cloned().map(LogSpec::with_defaults));
-    Ok(WatchSpec { group, logs })
+    // A launched target (and watched as launched): the campaign may start it again.
+    let relaunch = match (profile.and_then(|p| p.launch.clone()), &args.watch_pid) {
+        (Some(launch), None) if started.launched.is_some() => Some(Relaunch {
+            launch,
+            addr: started.addr,
+            running: Arc::new(tokio::sync::Mutex::new(started.launched.take())),
+        }),
+        _ => None,
+    };
+    Ok(WatchSpec {
+        group,
+        logs,
+        relaunch,
+    })
 }
 
 /// The target's greeting; an error when it does not greet with 220.
@@ -373,12 +387,21 @@ fn finish(args: &FuzzArgs, outcome: &fuzz::Outcome, p: &Provenance) -> CmdResult
     }
     if let Some(t) = &s.target {
         println!(
-            "target process group: resident {} MiB after the warm-up, {} MiB at most; {} \
-             open descriptors after the warm-up, {} at most",
-            t.rss_start_kib / 1024,
+            "target process group: resident {} MiB at most ({} after the warm-up), {} open \
+             descriptors at most ({} after the warm-up), started again {} time(s)",
             t.rss_peak_kib / 1024,
-            t.fds_start,
-            t.fds_peak
+            if t.rss_start_kib > 0 {
+                format!("{} MiB", t.rss_start_kib / 1024)
+            } else {
+                "no process lived through the warm-up".into()
+            },
+            t.fds_peak,
+            if t.fds_start > 0 {
+                t.fds_start.to_string()
+            } else {
+                "no process lived through the warm-up".into()
+            },
+            t.restarts
         );
     }
     if outcome.died {

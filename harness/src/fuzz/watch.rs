@@ -7,6 +7,7 @@
 //! halves of them for a log line, each of a few 200 times for a growth.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,8 @@ use super::input::Input;
 use super::logwatch::{Hit, LogSpec, LogWatch};
 use super::oracle::{self, Oracle};
 use super::process::{Group, Life, Usage};
+use crate::profile::Launch;
+use crate::profile::launch::{self, Launched};
 
 /// What is watched besides the wire.
 #[derive(Debug, Clone, Default)]
@@ -28,6 +31,21 @@ pub struct WatchSpec {
     pub group: Option<Group>,
     /// Its logs.
     pub logs: Vec<LogSpec>,
+    /// How to start it again, when the harness launched it: a death is then tied to
+    /// one input (suspects sent to fresh processes) and the campaign goes on.
+    pub relaunch: Option<Relaunch>,
+}
+
+/// A launched target the campaign may start again.
+#[derive(Debug, Clone)]
+pub struct Relaunch {
+    /// The profile's launch section.
+    pub launch: Launch,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// The process running now; replaced at each start, stopped when the last clone
+    /// of this is dropped.
+    pub running: Arc<tokio::sync::Mutex<Option<Launched>>>,
 }
 
 /// The target's process group over the campaign, for `stats.json`.
@@ -41,6 +59,9 @@ pub struct Figures {
     pub fds_start: u64,
     /// The most open descriptors sampled.
     pub fds_peak: u64,
+    /// Times a launched target was started again (after a death, and while a death
+    /// was tied to its input).
+    pub restarts: u64,
 }
 
 /// A server's size settles once its pools and caches have filled: growth is
@@ -63,6 +84,9 @@ const SETTLE: Duration = Duration::from_millis(500);
 const LOG_TRIES: u8 = 3;
 /// Growth suspects tried besides the empty session.
 const GROWTH_SUSPECTS: usize = 7;
+/// Deaths no single input explains before the campaign stops starting the target
+/// again.
+const UNTIED_DEATHS: u32 = 3;
 
 /// The watch's state between generations.
 pub(super) struct Watcher {
@@ -75,6 +99,7 @@ pub(super) struct Watcher {
     /// Lines read while a reproduction ran, for the next look.
     pending: Vec<Hit>,
     figures: Figures,
+    untied_deaths: u32,
 }
 
 impl Watcher {
@@ -92,6 +117,7 @@ impl Watcher {
             tries: HashMap::new(),
             pending: Vec::new(),
             figures: Figures::default(),
+            untied_deaths: 0,
         })
     }
 
@@ -113,15 +139,8 @@ impl Campaign {
             return false;
         };
         match w.group.map(|g| g.life()) {
-            Some(Life::Exited(how)) => {
-                self.note_death(format!("the target's process ended: {how}"), suspects);
-                return true;
-            }
-            Some(Life::Gone) => {
-                self.note_death("the target's process is gone".into(), suspects);
-                return true;
-            }
-            _ => {}
+            Some(Life::Running) | None => {}
+            Some(ended) => return self.died(ended, suspects, permits).await,
         }
         let mut hits = std::mem::take(&mut w.pending);
         hits.extend(w.logs.hits());
@@ -130,6 +149,114 @@ impl Campaign {
         }
         self.sample(suspects, permits).await;
         false
+    }
+
+    /// The process ended. Without a way to start it again, the first suspect that
+    /// ended early is written and the campaign stops; with one, the suspects are sent
+    /// in halves to fresh processes until one input alone kills it, and the campaign
+    /// goes on. True when it stops.
+    async fn died(&mut self, ended: Life, suspects: &[Suspect], permits: &Arc<Semaphore>) -> bool {
+        let what = death_words(&ended);
+        if self.options.watch.relaunch.is_none() {
+            self.note_death(what, suspects);
+            return true;
+        }
+        let all = self.pause(permits).await;
+        if self
+            .seen
+            .contains(&oracle::key(Oracle::TargetDeath, "", &what))
+        {
+            // A death already tied (the corpus holds its input's kin): start again.
+            let up = self.relaunch().await;
+            drop(all);
+            return !up;
+        }
+        let inputs: Vec<Input> = suspects.iter().map(|(i, _)| i.clone()).collect();
+        let tied = self.bisect_death(inputs).await;
+        let up = self.relaunch().await;
+        drop(all);
+        match tied {
+            Some((input, trace, what)) => {
+                let key = oracle::key(Oracle::TargetDeath, "", &what);
+                if self.seen.insert(key) {
+                    self.record(Oracle::TargetDeath, key, input, trace, what);
+                }
+            }
+            None => {
+                self.stats.unconfirmed += 1;
+                let untied = self.watcher.as_mut().map_or(UNTIED_DEATHS, |w| {
+                    w.untied_deaths += 1;
+                    w.untied_deaths
+                });
+                if untied >= UNTIED_DEATHS {
+                    self.note_death(
+                        format!("{what}; no input sent alone to a fresh process did it"),
+                        suspects,
+                    );
+                    return true;
+                }
+            }
+        }
+        !up
+    }
+
+    /// The one input among `set` that, sent to a fresh process, ends it.
+    async fn bisect_death(&mut self, mut set: Vec<Input>) -> Option<(Input, Trace, String)> {
+        loop {
+            match set.len() {
+                0 => return None,
+                1 => {
+                    let (trace, what) = self.dies_after(&set).await?;
+                    return Some((set.remove(0), trace, what));
+                }
+                n => {
+                    let b = set.split_off(n / 2);
+                    if self.dies_after(&set).await.is_none() {
+                        self.dies_after(&b).await?;
+                        set = b;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Start the target afresh, send `inputs`, and see whether it ends within a
+    /// second: the last trace and how it ended.
+    async fn dies_after(&mut self, inputs: &[Input]) -> Option<(Trace, String)> {
+        if !self.relaunch().await {
+            return None;
+        }
+        let traces = self.send_all(inputs, 1).await;
+        let group = self.watcher.as_ref()?.group?;
+        for _ in 0..20 {
+            match group.life() {
+                Life::Running => tokio::time::sleep(Duration::from_millis(50)).await,
+                ended => return traces.into_iter().last().map(|t| (t, death_words(&ended))),
+            }
+        }
+        None
+    }
+
+    /// Stop the launched target (what is left of it) and start it again; the watch
+    /// follows the new process, its memory measured from a new warm-up.
+    async fn relaunch(&mut self) -> bool {
+        let Some(r) = self.options.watch.relaunch.clone() else {
+            return false;
+        };
+        let mut running = r.running.lock().await;
+        drop(running.take());
+        let Ok(up) = launch::start(&r.launch, r.addr).await else {
+            return false;
+        };
+        let leader = i32::try_from(up.pid()).ok();
+        *running = Some(up);
+        if let Some(w) = self.watcher.as_mut() {
+            w.figures.restarts += 1;
+            w.group = leader.map(|leader| Group { leader });
+            w.start = None;
+            w.began = Instant::now();
+        }
+        true
     }
 
     /// Tie a marked log line to one input and report it.
@@ -345,7 +472,7 @@ impl Campaign {
     /// The target stopped (its process ended, or it stopped accepting connections):
     /// the first suspect whose session ended otherwise than finished is written.
     pub(super) fn note_death(&mut self, what: String, suspects: &[Suspect]) {
-        let key = oracle::key(Oracle::TargetDeath, "", "");
+        let key = oracle::key(Oracle::TargetDeath, "", &what);
         if !self.seen.insert(key) {
             return;
         }
@@ -357,6 +484,14 @@ impl Campaign {
             .unwrap_or_default();
         let trace = Trace::unreachable(what.clone());
         self.record(Oracle::TargetDeath, key, suspect, trace, what);
+    }
+}
+
+/// How the process ended, as a finding says it.
+fn death_words(ended: &Life) -> String {
+    match ended {
+        Life::Exited(how) => format!("the target's process ended: {how}"),
+        _ => "the target's process is gone".into(),
     }
 }
 

@@ -78,11 +78,14 @@ pub enum Deviation {
     /// Planted for the network fuzzer: every RSET leaks 16 KiB that no session end
     /// frees; only the server's memory shows it.
     PlantedRsetLeak,
+    /// Planted for the network fuzzer: an ETRN argument over 64 octets aborts the
+    /// whole process (a fixed queue-name buffer behind a stack protector).
+    PlantedEtrnAbort,
 }
 
 impl Deviation {
     /// Every deviation.
-    pub const ALL: [Self; 24] = [
+    pub const ALL: [Self; 25] = [
         Self::BareLfLineEnd,
         Self::DataEndLfDotLf,
         Self::KeepTransactionAfterRset,
@@ -107,6 +110,7 @@ impl Deviation {
         Self::PlantedDoubleReply,
         Self::PlantedVrfy8bitPanic,
         Self::PlantedRsetLeak,
+        Self::PlantedEtrnAbort,
     ];
 
     /// Planted bugs: the fuzzer's negative control, as the others are the catalogue's.
@@ -120,13 +124,17 @@ impl Deviation {
                 | Self::PlantedDoubleReply
                 | Self::PlantedVrfy8bitPanic
                 | Self::PlantedRsetLeak
+                | Self::PlantedEtrnAbort
         )
     }
 
     /// Planted bugs that only the server's process shows (its log, its memory), not
     /// the wire: the fuzzer finds them when it watches a launched server.
     pub fn is_watched(self) -> bool {
-        matches!(self, Self::PlantedVrfy8bitPanic | Self::PlantedRsetLeak)
+        matches!(
+            self,
+            Self::PlantedVrfy8bitPanic | Self::PlantedRsetLeak | Self::PlantedEtrnAbort
+        )
     }
 
     /// The name used by `smtpspec serve --deviate NAME`.
@@ -156,6 +164,7 @@ impl Deviation {
             Self::PlantedDoubleReply => "planted-double-reply",
             Self::PlantedVrfy8bitPanic => "planted-vrfy-8bit-panic",
             Self::PlantedRsetLeak => "planted-rset-leak",
+            Self::PlantedEtrnAbort => "planted-etrn-abort",
         }
     }
 
@@ -223,6 +232,9 @@ impl Deviation {
             }
             Self::PlantedRsetLeak => {
                 "planted for the fuzzer: every RSET leaks 16 KiB for the life of the process; only its memory shows it"
+            }
+            Self::PlantedEtrnAbort => {
+                "planted for the fuzzer: an ETRN argument over 64 octets aborts the process (SIGABRT); the pid shows how it died"
             }
         }
     }
@@ -314,6 +326,11 @@ pub(super) fn size_wraps(line: &[u8]) -> bool {
 pub(super) fn is_8bit_verify(line: &[u8]) -> bool {
     let verb = &line[..line.len().min(5)];
     (verb.eq_ignore_ascii_case(b"VRFY ") || verb.eq_ignore_ascii_case(b"EXPN ")) && !line.is_ascii()
+}
+
+/// An ETRN line whose argument is over 64 octets (the planted abort's trigger).
+pub(super) fn is_long_etrn(line: &[u8]) -> bool {
+    line.len() > 5 + 64 && line[..5].eq_ignore_ascii_case(b"ETRN ")
 }
 
 pub(super) fn is_rset(line: &[u8]) -> bool {

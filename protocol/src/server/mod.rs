@@ -524,6 +524,10 @@ impl ServerSession {
             // Deviation (planted): an unchecked conversion of the argument.
             panic!("planted-vrfy-8bit-panic: an argument octet over 127");
         }
+        if deviations.has(Deviation::PlantedEtrnAbort) && deviation::is_long_etrn(&bytes) {
+            // Deviation (planted): the stack protector's end of the process.
+            std::process::abort();
+        }
         if deviations.has(Deviation::PlantedRsetLeak) && deviation::is_rset(&bytes) {
             // Deviation (planted): memory no session end frees.
             std::mem::forget(vec![0x5a_u8; 16 * 1024]);
