@@ -9,7 +9,7 @@ use smtp_protocol::server::Deviation;
 use smtpspec::fuzz::exec::Limits;
 use smtpspec::fuzz::finding::{self, Provenance};
 use smtpspec::fuzz::input::Input;
-use smtpspec::fuzz::{self, Options};
+use smtpspec::fuzz::{self, Options, canary};
 use smtpspec::profile::embedded;
 use smtpspec::runner::{self, Verdict};
 use smtpspec::scenario::load::{self, CaseKind};
@@ -39,18 +39,17 @@ fn options(target: std::net::SocketAddr, runs: u64, duration: Duration) -> Optio
         minimise_budget: 256,
         stop_on_finding: true,
         watch: Default::default(),
+        canary: None,
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_reference_server_gives_no_finding() {
     let e = embedded::start_with(&[], &[]).await.expect("start");
-    let out = fuzz::run(
-        seeds(&e.vars),
-        options(e.server.addr(), 20_000, Duration::from_secs(60)),
-        |_| {},
-    )
-    .await;
+    let mut o = options(e.server.addr(), 20_000, Duration::from_secs(60));
+    o.canary = canary::input(&e.vars);
+    let out = fuzz::run(seeds(&e.vars), o, |_| {}).await;
+    assert!(out.stats.canaries >= 1, "{:?}", out.stats);
     assert!(out.stats.sessions >= 1_000, "{:?}", out.stats);
     assert!(out.stats.signature_bits > 300, "{:?}", out.stats);
     let found: Vec<String> = out
@@ -78,12 +77,9 @@ async fn every_planted_deviation_is_found_and_replays() {
         .filter(|d| d.is_planted() && !d.is_watched())
     {
         let e = embedded::start_with(&[d], &[]).await.expect("start");
-        let out = fuzz::run(
-            seeds(&e.vars),
-            options(e.server.addr(), u64::MAX, Duration::from_secs(120)),
-            |_| {},
-        )
-        .await;
+        let mut o = options(e.server.addr(), u64::MAX, Duration::from_secs(120));
+        o.canary = canary::input(&e.vars);
+        let out = fuzz::run(seeds(&e.vars), o, |_| {}).await;
         // The reproducer of the first finding, written as `smtpspec fuzz` writes it.
         let f = out
             .findings

@@ -210,6 +210,14 @@ fn cases() -> Vec<(Deviation, Vec<Step>, Check)> {
             vec![send_await("EHLO c.test\r\nRSET\r\nRSET\r\nNOOP\r\n")],
             |o, _| o.lines().filter(|l| l.starts_with("250 ")).count() > 4,
         ),
+        // Planted: after a NOOP with a number over 2^32, RCPT gets 451.
+        (
+            Deviation::PlantedNoopPoison,
+            vec![send_await(
+                "EHLO c.test\r\nNOOP 99999999999\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<bob@mx.test>\r\n",
+            )],
+            |o, _| o.contains("451 4.3.0"),
+        ),
     ]
 }
 

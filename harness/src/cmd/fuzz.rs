@@ -141,6 +141,7 @@ async fn execute(args: &FuzzArgs, plan: Plan) -> CmdResult {
         minimise_budget: 256,
         stop_on_finding: args.stop_on_finding,
         watch: watch_spec(args, &plan.target, &mut started)?,
+        canary: smtpspec::fuzz::canary::input(&started.vars),
     };
     let watching = match (&options.watch.group, options.watch.logs.len()) {
         (None, 0) => String::new(),

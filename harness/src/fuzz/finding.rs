@@ -27,6 +27,9 @@ pub struct Finding {
     pub what: String,
     /// Steps before minimisation.
     pub original_steps: usize,
+    /// What the input got when the campaign started (the canary of a state
+    /// regression): the reproducer expects it.
+    pub baseline: Option<Trace>,
 }
 
 impl Finding {
@@ -88,6 +91,10 @@ pub fn suite_yaml(f: &Finding, p: &Provenance) -> String {
     let _ = writeln!(out, "    tags: [fuzz, {}]", f.oracle.name());
     let _ = writeln!(out, "    steps:");
     let _ = writeln!(out, "      - expect: {READY}");
+    if let Some(base) = &f.baseline {
+        out.push_str(&as_at_the_start(&f.input, base));
+        return out;
+    }
     // Every reply the target gave is read where the fuzzer read it, except at the
     // step the finding follows: there the oracle step stands for the missing answer.
     let mut answered = f.trace.answered.clone();
@@ -129,6 +136,27 @@ pub fn suite_yaml(f: &Finding, p: &Provenance) -> String {
         }
         _ => {
             let _ = writeln!(out, "      - expect_answer");
+        }
+    }
+    out
+}
+
+/// The steps of `input`, each followed by the codes it got at the start of the
+/// campaign (`base`), then the sync suffix and its codes: a server in the state the
+/// campaign left it fails, a fresh one passes.
+fn as_at_the_start(input: &Input, base: &Trace) -> String {
+    let mut out = String::new();
+    for (n, step) in input.steps.iter().enumerate() {
+        let all: Vec<u8> = step.writes().concat();
+        let _ = writeln!(out, "      - send_raw: \"{}\"", yaml_escape(&all));
+        for a in base.answers.iter().filter(|a| a.step == Some(n)) {
+            let _ = writeln!(out, "      - expect: {}", a.code);
+        }
+    }
+    if let Sync::Replies(codes) = &base.sync {
+        let _ = writeln!(out, "      - send_raw: \"{}\"", yaml_escape(sync()));
+        for c in codes {
+            let _ = writeln!(out, "      - expect: {c}");
         }
     }
     out

@@ -71,6 +71,7 @@ impl Shrink {
             trace: best.1,
             what: best.2,
             original_steps,
+            baseline: None,
         }
     }
 

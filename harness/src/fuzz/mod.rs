@@ -9,6 +9,7 @@
 //! the sessions of k + 1 fill the workers while k's slowest session (a reply timeout,
 //! a hang) finishes. No instrumentation: the feedback is [`signature::Map`].
 
+pub mod canary;
 pub mod confirm;
 pub mod exec;
 pub mod expect;
@@ -61,6 +62,8 @@ pub struct Options {
     pub stop_on_finding: bool,
     /// The target's process and logs, when they can be watched.
     pub watch: watch::WatchSpec,
+    /// The canary transaction ([`canary::input`]); `None`: no state-regression oracle.
+    pub canary: Option<Input>,
 }
 
 /// What a campaign did, as `stats.json` has it.
@@ -95,6 +98,10 @@ pub struct Stats {
     /// The target's process group (memory, descriptors), when it was watched.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<watch::Figures>,
+    /// Canary transactions run (the first, the baseline, not counted).
+    pub canaries: u64,
+    /// Canaries the target refused with 421 or no service: its protection.
+    pub canaries_throttled: u64,
 }
 
 /// The end of a campaign.
@@ -121,6 +128,7 @@ struct Campaign {
     stats: Stats,
     findings: Vec<Finding>,
     watcher: Option<watch::Watcher>,
+    canary: Option<canary::Canary>,
 }
 
 /// Run a campaign from `seeds`; `status` is called after every generation.
@@ -136,8 +144,13 @@ pub async fn run(seeds: Vec<Input>, options: Options, mut status: impl FnMut(&St
         stats: Stats::default(),
         findings: Vec::new(),
         watcher: watch::Watcher::new(&options.watch),
+        canary: None,
         options,
     };
+    if let Some(input) = c.options.canary.clone() {
+        let (target, limits) = (c.options.target, c.options.limits);
+        c.canary = Some(canary::Canary::start(input, target, limits).await);
+    }
     let mut died = false;
     let permits = Arc::new(Semaphore::new(c.options.jobs.max(1)));
     let mut inflight = std::collections::VecDeque::new();
@@ -175,6 +188,9 @@ pub async fn run(seeds: Vec<Input>, options: Options, mut status: impl FnMut(&St
             unreachable |= c.fold(input, trace).await;
         }
         died |= c.watch(&suspects, &permits).await;
+        if !died {
+            c.fly_canary(&permits).await;
+        }
         if !died && unreachable && !alive(c.options.target, c.options.limits).await {
             died = true;
             c.note_death("the target stopped accepting connections".into(), &suspects);
@@ -338,6 +354,7 @@ impl Campaign {
             trace,
             what,
             original_steps,
+            baseline: None,
         });
     }
 }

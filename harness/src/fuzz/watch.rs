@@ -445,7 +445,10 @@ impl Campaign {
     }
 
     /// Every worker permit: the campaign's sessions pause while the process is probed.
-    async fn pause(&self, permits: &Arc<Semaphore>) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    pub(super) async fn pause(
+        &self,
+        permits: &Arc<Semaphore>,
+    ) -> Option<tokio::sync::OwnedSemaphorePermit> {
         let n = u32::try_from(self.options.jobs.max(1)).unwrap_or(u32::MAX);
         Arc::clone(permits).acquire_many_owned(n).await.ok()
     }

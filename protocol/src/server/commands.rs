@@ -58,6 +58,17 @@ impl ServerSession {
             Command::Ehlo(host) => self.hello(host.to_string(), true),
             Command::Helo(host) => self.hello(host.to_string(), false),
             Command::Mail { from, params } => self.mail(from, params),
+            Command::Rcpt { .. }
+                if self.config.deviations.has(Deviation::PlantedNoopPoison)
+                    && super::deviation::POISONED.load(std::sync::atomic::Ordering::Relaxed) =>
+            {
+                // Deviation (planted): the corrupted shared state refuses everyone.
+                self.reply(
+                    ReplyCode::LOCAL_ERROR,
+                    EnhancedCode::SYSTEM_TEMP,
+                    "Requested action aborted: local error in processing",
+                );
+            }
             Command::Rcpt { to, params } => self.rcpt(to, params),
             Command::Data => self.data(),
             Command::Bdat { size, last } => self.bdat(size, last),

@@ -81,11 +81,16 @@ pub enum Deviation {
     /// Planted for the network fuzzer: an ETRN argument over 64 octets aborts the
     /// whole process (a fixed queue-name buffer behind a stack protector).
     PlantedEtrnAbort,
+    /// Planted for the network fuzzer: a NOOP line with a number of 2^32 or more (a
+    /// shared 32-bit counter set from it overflows) corrupts state every session
+    /// shares, and from then on every RCPT, in any session, gets 451.
+    /// One session shows nothing; the next transaction does.
+    PlantedNoopPoison,
 }
 
 impl Deviation {
     /// Every deviation.
-    pub const ALL: [Self; 25] = [
+    pub const ALL: [Self; 26] = [
         Self::BareLfLineEnd,
         Self::DataEndLfDotLf,
         Self::KeepTransactionAfterRset,
@@ -111,6 +116,7 @@ impl Deviation {
         Self::PlantedVrfy8bitPanic,
         Self::PlantedRsetLeak,
         Self::PlantedEtrnAbort,
+        Self::PlantedNoopPoison,
     ];
 
     /// Planted bugs: the fuzzer's negative control, as the others are the catalogue's.
@@ -125,6 +131,7 @@ impl Deviation {
                 | Self::PlantedVrfy8bitPanic
                 | Self::PlantedRsetLeak
                 | Self::PlantedEtrnAbort
+                | Self::PlantedNoopPoison
         )
     }
 
@@ -165,6 +172,7 @@ impl Deviation {
             Self::PlantedVrfy8bitPanic => "planted-vrfy-8bit-panic",
             Self::PlantedRsetLeak => "planted-rset-leak",
             Self::PlantedEtrnAbort => "planted-etrn-abort",
+            Self::PlantedNoopPoison => "planted-noop-poison",
         }
     }
 
@@ -235,6 +243,9 @@ impl Deviation {
             }
             Self::PlantedEtrnAbort => {
                 "planted for the fuzzer: an ETRN argument over 64 octets aborts the process (SIGABRT); the pid shows how it died"
+            }
+            Self::PlantedNoopPoison => {
+                "planted for the fuzzer: a number of 2^32 or more in a NOOP line makes every later RCPT, in any session, get 451 (shared state corrupted)"
             }
         }
     }
@@ -332,6 +343,21 @@ pub(super) fn is_8bit_verify(line: &[u8]) -> bool {
 pub(super) fn is_long_etrn(line: &[u8]) -> bool {
     line.len() > 5 + 64 && line[..5].eq_ignore_ascii_case(b"ETRN ")
 }
+
+/// A NOOP line with a decimal number of 2^32 or more in it (the planted poison's
+/// trigger).
+pub(super) fn is_noop_overflow(line: &[u8]) -> bool {
+    line.len() > 5
+        && line[..5].eq_ignore_ascii_case(b"NOOP ")
+        && line
+            .split(|b| !b.is_ascii_digit())
+            .any(|run| run.len() > 10 || (run.len() == 10 && run > b"4294967295".as_slice()))
+}
+
+/// The state `PlantedNoopPoison` corrupts: shared by every session of the process,
+/// as a real server's caches and pools are. Only that deviation reads or writes it.
+pub(super) static POISONED: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
 
 pub(super) fn is_rset(line: &[u8]) -> bool {
     line.eq_ignore_ascii_case(b"RSET")

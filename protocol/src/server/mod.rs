@@ -524,6 +524,10 @@ impl ServerSession {
             // Deviation (planted): an unchecked conversion of the argument.
             panic!("planted-vrfy-8bit-panic: an argument octet over 127");
         }
+        if deviations.has(Deviation::PlantedNoopPoison) && deviation::is_noop_overflow(&bytes) {
+            // Deviation (planted): shared state corrupted for every later session.
+            deviation::POISONED.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         if deviations.has(Deviation::PlantedEtrnAbort) && deviation::is_long_etrn(&bytes) {
             // Deviation (planted): the stack protector's end of the process.
             std::process::abort();

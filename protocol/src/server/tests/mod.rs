@@ -514,6 +514,16 @@ fn each_deviation_misbehaves_exactly_as_named() {
             None,
             |o, _| o.lines().filter(|l| l.starts_with("250 ")).count() > 4,
         ),
+        // Planted: after a NOOP with 2^32, RCPT gets 451 (in any session after).
+        (
+            Deviation::PlantedNoopPoison,
+            vec![
+                "EHLO c.test\r\nNOOP SIZE=4294967296\r\n",
+                "MAIL FROM:<a@b.test>\r\nRCPT TO:<bob@mx.test>\r\n",
+            ],
+            None,
+            |o, _| o.contains("451 4.3.0"),
+        ),
     ];
     // The watched ones show only in the server's process (a panic, a leak):
     // `planted_panic_only_when_on` below and harness/tests/fuzz_watch.rs.
