@@ -25,6 +25,11 @@ pub async fn confirm(
     if oracle == Oracle::SilentClose {
         return silent_close(target, limits, input).await;
     }
+    let limits = if oracle == Oracle::Hang {
+        limits.patient()
+    } else {
+        limits
+    };
     let again = exec::run(target, input, limits).await;
     match oracle::judge(input, &again) {
         Judged::Finding { what, .. } if oracle::shows(input, &again, oracle, key) => {

@@ -32,6 +32,17 @@ impl Limits {
     pub fn hang(&self) -> Duration {
         (self.reply * 5).max(Duration::from_secs(1))
     }
+
+    /// Ten times the reply deadline (a hang then waits ten seconds at least), for
+    /// confirming and minimising a hang: a server that sleeps a second per error
+    /// after its soft error limit (Postfix's default) answers within it, a hung one
+    /// never does.
+    pub fn patient(&self) -> Self {
+        Self {
+            connect: self.connect,
+            reply: (self.reply * 10).max(Duration::from_secs(2)),
+        }
+    }
 }
 
 /// The sync suffix: RSET then QUIT in one write (RFC 2920 §3.1 lets RSET lead a

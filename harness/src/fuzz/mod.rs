@@ -326,7 +326,11 @@ impl Campaign {
     ) -> Finding {
         let shrink = minimise::Shrink {
             target: self.options.target,
-            limits: self.options.limits,
+            limits: if oracle == Oracle::Hang {
+                self.options.limits.patient()
+            } else {
+                self.options.limits
+            },
             budget: self.options.minimise_budget,
             oracle,
             key,
