@@ -34,6 +34,7 @@ fn options(target: std::net::SocketAddr, runs: u64, duration: Duration) -> Optio
         limits: Limits {
             connect: Duration::from_secs(5),
             reply: Duration::from_millis(300),
+            chunking: true,
         },
         rate: None,
         minimise_budget: 256,

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use smtp_protocol::server::Deviation;
+use smtp_protocol::{AddressLiteral, Command, EhloResponse, Extension, Host};
 use smtpspec::fuzz::exec::{self, End, Limits};
 use smtpspec::fuzz::finding::{self, Provenance};
 use smtpspec::fuzz::input::Input;
@@ -114,11 +115,12 @@ async fn execute(args: &FuzzArgs, plan: Plan) -> CmdResult {
             started.addr
         )));
     }
+    let (banner, chunking) = banner(started.addr).await.map_err(untestable)?;
     let limits = Limits {
         connect: Duration::from_secs(5),
         reply: plan.reply,
+        chunking,
     };
-    let banner = banner(started.addr).await.map_err(untestable)?;
     if let Some(dir) = &args.replay {
         return replay(dir, &started, limits).await;
     }
@@ -246,8 +248,9 @@ fn watch_spec(
     })
 }
 
-/// The target's greeting; an error when it does not greet with 220.
-async fn banner(addr: SocketAddr) -> Result<String, String> {
+/// The target's greeting, and whether its EHLO reply advertises CHUNKING; an error
+/// when it does not greet with 220.
+async fn banner(addr: SocketAddr) -> Result<(String, bool), String> {
     let limit = Duration::from_secs(5);
     let mut conn = Conn::open(addr, &TlsSettings::default(), limit)
         .await
@@ -260,7 +263,18 @@ async fn banner(addr: SocketAddr) -> Result<String, String> {
     if greeting.reply.code.get() != 220 {
         return Err(format!("it greets with {text}"));
     }
-    Ok(text)
+    let helo = Host::Literal(AddressLiteral::V4([127, 0, 0, 1].into()));
+    let chunking = match conn.send(&Command::Ehlo(helo).to_bytes(), limit).await {
+        Ok(()) => conn.reply(limit).await.is_ok_and(|r| {
+            r.reply.code.is_positive()
+                && EhloResponse::from_reply(&r.reply)
+                    .0
+                    .has(Extension::Chunking)
+        }),
+        Err(_) => false,
+    };
+    let _ = conn.send(&Command::Quit.to_bytes(), limit).await;
+    Ok((text, chunking))
 }
 
 /// The catalogue's server cases as inputs, then the suites of `corpus`.

@@ -22,6 +22,11 @@ pub struct Limits {
     pub connect: Duration,
     /// How long the replies a step asked for may take, from the last octet sent.
     pub reply: Duration,
+    /// The target advertises CHUNKING (RFC 3030). Without it a BDAT is refused as an
+    /// unknown command and the octets of its "chunk" are read as commands (RFC 3030
+    /// §2 binds only servers that advertise it), so an input with BDAT has two
+    /// readings and no reply count is owed.
+    pub chunking: bool,
 }
 
 impl Limits {
@@ -39,8 +44,8 @@ impl Limits {
     /// never does.
     pub fn patient(&self) -> Self {
         Self {
-            connect: self.connect,
             reply: (self.reply * 10).max(Duration::from_secs(2)),
+            ..*self
         }
     }
 }
@@ -207,7 +212,7 @@ async fn session(conn: &mut Conn, input: &Input, limits: Limits, trace: &mut Tra
         }
         Err(e) => return ended(None, 1, None, e),
     }
-    let mut model = Model::default();
+    let mut model = Model::new(limits.chunking);
     let last = input.steps.len().checked_sub(1);
     // The sync suffix rides on the last write when RFC 2920 lets it: one round trip
     // fewer.
@@ -250,7 +255,7 @@ async fn session(conn: &mut Conn, input: &Input, limits: Limits, trace: &mut Tra
                         }
                         trace.tls_up = true;
                         trace.tls_at = Some(n);
-                        model = Model::default();
+                        model = Model::new(limits.chunking);
                     }
                 }
                 Err(ConnError::Timeout(_)) => {

@@ -67,10 +67,21 @@ pub struct Model {
     /// servers may count lines or chunks otherwise, and only the reply count's lower
     /// bound is known.
     exact: bool,
+    /// The target advertises CHUNKING: a BDAT's octets are its chunk.
+    chunking: bool,
 }
 
 impl Default for Model {
+    /// A target that advertises CHUNKING.
     fn default() -> Self {
+        Self::new(true)
+    }
+}
+
+impl Model {
+    /// A model of a target that advertises CHUNKING, or not: without it, what
+    /// follows a BDAT may be commands, and nothing after it is exact.
+    pub fn new(chunking: bool) -> Self {
         Self {
             mode: Mode::Command,
             line: Vec::new(),
@@ -78,11 +89,10 @@ impl Default for Model {
             speculative: None,
             starttls_sent: false,
             exact: true,
+            chunking,
         }
     }
-}
 
-impl Model {
     /// The session sits between two commands, and every octet sent so far has one
     /// reading: a conformant server answers the next line, and with exactly one
     /// reply (what the sync suffix counts on).
@@ -216,6 +226,9 @@ impl Model {
                             self.exact = false;
                         }
                         self.mode = after(&self.line);
+                        if matches!(self.mode, Mode::Chunk(_)) && !self.chunking {
+                            self.exact = false;
+                        }
                         let verb = verb_of(&self.line);
                         let starttls = self
                             .line
@@ -395,5 +408,19 @@ mod tests {
         let mut m = Model::default();
         assert_eq!(m.asked(b"NOOP\r\n"), 1);
         assert!(!m.answered(220));
+    }
+
+    #[test]
+    fn bdat_to_a_target_without_chunking_has_two_readings() {
+        let mut with = Model::new(true);
+        assert_eq!(with.asked(b"BDAT 2\r\n\r\n"), 1);
+        assert!(with.settled(), "a chunk of two octets, answered once");
+        let mut without = Model::new(false);
+        without.asked(b"BDAT 2\r\n\r\n");
+        assert!(
+            !without.settled(),
+            "refused as unknown, its octets are a command line (RFC 3030 §2 binds only \
+             servers that advertise CHUNKING)"
+        );
     }
 }

@@ -254,16 +254,18 @@ fn quit_before(input: &Input, n: usize) -> bool {
         })
 }
 
-/// A 220 to STARTTLS came and no TLS session followed: the server then reads a
+/// A 220 to STARTTLS came and no TLS session followed it: the server then reads a
 /// handshake, and what the fuzzer sent in plaintext after STARTTLS (RFC 3207 §4 wants
-/// it last in a pipeline) ends the session on the TLS layer, not the SMTP one.
+/// it last in a pipeline) ends the session on the TLS layer, not the SMTP one. Also
+/// a second 220 inside TLS (a server that takes STARTTLS again, as aiosmtpd 1.4 does):
+/// the fuzzer runs one handshake per session.
 fn tls_boundary(trace: &Trace) -> bool {
-    !trace.tls_up
-        && trace
-            .answers
-            .iter()
-            .any(|a| a.step.is_some() && a.code == READY)
-        && !matches!(trace.end, End::Finished)
+    let readies = trace
+        .answers
+        .iter()
+        .filter(|a| a.step.is_some() && a.code == READY)
+        .count();
+    readies > usize::from(trace.tls_up) && !matches!(trace.end, End::Finished)
 }
 
 /// The last reply before the close was a refusal (4xx or 5xx).
