@@ -73,9 +73,15 @@ impl Command {
 )]
 pub(crate) struct FuzzArgs {
     /// The server: HOST:PORT or a target profile (.yaml) [default: the embedded
-    /// reference server]. Only loopback unless --allow-remote.
+    /// reference server]. Only loopback unless --allow-remote. Repeat it for a
+    /// differential campaign: every input to every target and to the reference
+    /// server, their disagreements ranked (smuggling first) and counted in a matrix.
     #[arg(long, value_name = "HOST:PORT|PROFILE")]
-    pub(crate) target: Option<String>,
+    pub(crate) target: Vec<String>,
+    /// Compare one --target with the reference server (two or more --target always
+    /// do): the disagreements are the findings.
+    #[arg(long)]
+    pub(crate) differential: bool,
     /// Stop after this long.
     #[arg(long, default_value = "60s")]
     pub(crate) duration: String,

@@ -35,6 +35,7 @@ fn options(target: std::net::SocketAddr, runs: u64, duration: Duration) -> Optio
             connect: Duration::from_secs(5),
             reply: Duration::from_millis(300),
             chunking: true,
+            whole: false,
         },
         rate: None,
         minimise_budget: 256,

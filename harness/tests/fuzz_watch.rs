@@ -87,18 +87,25 @@ fn text(o: &Output) -> String {
     )
 }
 
-#[test]
-fn a_panic_only_the_log_shows_is_a_log_finding_tied_to_one_input() {
+/// Fuzz the server launched with `deviation` until the first finding: it must be one
+/// finding of `class`, reported with exit 1. The reproducer's text, and `stats.json`.
+fn found(deviation: &str, class: &str) -> (String, serde_json::Value) {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out");
-    let p = profile(dir.path(), &["planted-vrfy-8bit-panic"]);
+    let p = profile(dir.path(), &[deviation]);
     let o = fuzz(&p, &out, "120s", true);
     let all = text(&o);
     assert_eq!(o.status.code(), Some(1), "{all}");
     assert!(all.contains("watching process group"), "{all}");
-    let logs = findings(&out, "log");
-    assert_eq!(logs.len(), 1, "{all}");
-    let suite = std::fs::read_to_string(out.join("findings").join(&logs[0])).expect("read");
+    let of_class = findings(&out, class);
+    assert_eq!(of_class.len(), 1, "{all}");
+    let suite = std::fs::read_to_string(out.join("findings").join(&of_class[0])).expect("read");
+    (suite, stats(&out))
+}
+
+#[test]
+fn a_panic_only_the_log_shows_is_a_log_finding_tied_to_one_input() {
+    let (suite, _) = found("planted-vrfy-8bit-panic", "log");
     assert!(suite.contains("panicked at"), "{suite}");
     // Tied to one input: the one that sends a VRFY or EXPN with an 8-bit octet.
     let upper = suite.to_ascii_uppercase();
@@ -108,14 +115,7 @@ fn a_panic_only_the_log_shows_is_a_log_finding_tied_to_one_input() {
 
 #[test]
 fn a_leak_per_rset_is_resource_growth() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let out = dir.path().join("out");
-    let p = profile(dir.path(), &["planted-rset-leak"]);
-    let o = fuzz(&p, &out, "120s", true);
-    let all = text(&o);
-    assert_eq!(o.status.code(), Some(1), "{all}");
-    assert_eq!(findings(&out, "resource-growth").len(), 1, "{all}");
-    let s = stats(&out);
+    let (_, s) = found("planted-rset-leak", "resource-growth");
     let start = s["target"]["rss_start_kib"].as_u64().expect("rss start");
     let peak = s["target"]["rss_peak_kib"].as_u64().expect("rss peak");
     assert!(peak >= start * 2 && peak >= start + 64 * 1024, "{s}");
@@ -123,15 +123,7 @@ fn a_leak_per_rset_is_resource_growth() {
 
 #[test]
 fn an_abort_is_a_death_that_says_how() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let out = dir.path().join("out");
-    let p = profile(dir.path(), &["planted-etrn-abort"]);
-    let o = fuzz(&p, &out, "120s", true);
-    let all = text(&o);
-    assert_eq!(o.status.code(), Some(1), "{all}");
-    let deaths = findings(&out, "target-death");
-    assert_eq!(deaths.len(), 1, "{all}");
-    let suite = std::fs::read_to_string(out.join("findings").join(&deaths[0])).expect("read");
+    let (suite, _) = found("planted-etrn-abort", "target-death");
     assert!(suite.contains("SIGABRT"), "{suite}");
     assert!(suite.to_ascii_uppercase().contains("ETRN"), "{suite}");
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use smtp_protocol::server::Deviation;
-use smtp_protocol::{AddressLiteral, Command, EhloResponse, Extension, Host};
+use smtp_protocol::{Extension, ReplyCode};
 use smtpspec::fuzz::exec::{self, End, Limits};
 use smtpspec::fuzz::finding::{self, Provenance};
 use smtpspec::fuzz::input::Input;
@@ -19,10 +19,11 @@ use smtpspec::fuzz::oracle::{self, Judged};
 use smtpspec::fuzz::process::{Group, Life};
 use smtpspec::fuzz::watch::{Relaunch, WatchSpec};
 use smtpspec::fuzz::{self, Options, Stats};
+use smtpspec::roles::server::discover;
 use smtpspec::scenario::load::{self, CaseKind};
 use smtpspec::scenario::parse_duration;
 use smtpspec::scenario::template::Vars;
-use smtpspec::wire::{Conn, TlsSettings};
+use smtpspec::wire::TlsSettings;
 
 use super::catalogue::Catalogue;
 use super::target::{Started, TargetArg, start, target_arg};
@@ -30,14 +31,24 @@ use super::{CliError, CmdResult, Exit};
 use crate::cli::FuzzArgs;
 
 /// What the arguments come to.
-struct Plan {
+pub(super) struct Plan {
+    /// The first --target (the embedded server without one).
     target: TargetArg,
+    /// Every --target after the first (a differential campaign).
+    pub(super) others: Vec<TargetArg>,
     deviations: Vec<Deviation>,
-    duration: Duration,
-    reply: Duration,
-    seed: u64,
+    pub(super) duration: Duration,
+    pub(super) reply: Duration,
+    pub(super) seed: u64,
     /// This shard and the number of shards (`1/1` without --shard).
     shard: (usize, usize),
+}
+
+impl Plan {
+    /// Every target given, in order.
+    pub(super) fn targets(&self) -> impl Iterator<Item = &TargetArg> {
+        std::iter::once(&self.target).chain(&self.others)
+    }
 }
 
 pub(crate) fn main(args: FuzzArgs) -> CmdResult {
@@ -68,7 +79,7 @@ fn plan(args: &FuzzArgs) -> Result<Plan, CliError> {
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    if args.target.is_some() && !deviations.is_empty() {
+    if !args.target.is_empty() && !deviations.is_empty() {
         return Err(CliError::usage(
             "--deviate applies to the embedded server, not to --target",
         ));
@@ -91,9 +102,27 @@ fn plan(args: &FuzzArgs) -> Result<Plan, CliError> {
                 CliError::usage(format!("--shard {text:?} is not I/N with 1 <= I <= N"))
             })?,
     };
+    if args.differential && args.target.is_empty() {
+        return Err(CliError::usage(
+            "--differential compares a --target with the reference server: name one",
+        ));
+    }
+    if (args.differential || args.target.len() > 1) && (args.replay.is_some() || shard != (1, 1)) {
+        return Err(CliError::usage(
+            "a differential campaign (--differential, or several --target) takes neither \
+             --replay nor --shard",
+        ));
+    }
+    let others = args
+        .target
+        .iter()
+        .skip(1)
+        .map(|t| target_arg(Some(t)))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Plan {
         shard,
-        target: target_arg(args.target.as_deref())?,
+        target: target_arg(args.target.first().map(String::as_str))?,
+        others,
         deviations,
         duration: duration("--duration", &args.duration)?,
         reply: duration("--timeout", &args.timeout)?,
@@ -102,6 +131,9 @@ fn plan(args: &FuzzArgs) -> Result<Plan, CliError> {
 }
 
 async fn execute(args: &FuzzArgs, plan: Plan) -> CmdResult {
+    if args.differential || !plan.others.is_empty() {
+        return super::fuzz_diff::execute(args, plan).await;
+    }
     let untestable =
         |e: String| CliError::untestable(format!("the target could not be fuzzed: {e}"));
     let mut started = start(&plan.target, &plan.deviations, &[])
@@ -115,11 +147,14 @@ async fn execute(args: &FuzzArgs, plan: Plan) -> CmdResult {
             started.addr
         )));
     }
-    let (banner, chunking) = banner(started.addr).await.map_err(untestable)?;
+    let (banner, chunking) = banner(started.addr, &started.vars)
+        .await
+        .map_err(untestable)?;
     let limits = Limits {
         connect: Duration::from_secs(5),
         reply: plan.reply,
         chunking,
+        whole: false,
     };
     if let Some(dir) = &args.replay {
         return replay(dir, &started, limits).await;
@@ -156,8 +191,8 @@ async fn execute(args: &FuzzArgs, plan: Plan) -> CmdResult {
     eprintln!(
         "smtpspec fuzz: {} ({}), seed {}{}, {} seed input(s), {} jobs{watching}",
         args.target
-            .as_deref()
-            .unwrap_or("the embedded reference server"),
+            .first()
+            .map_or("the embedded reference server", String::as_str),
         banner.trim_end(),
         plan.seed,
         if shards > 1 {
@@ -175,7 +210,11 @@ async fn execute(args: &FuzzArgs, plan: Plan) -> CmdResult {
         let _ = e.server.stop().await;
     }
     let provenance = Provenance {
-        target: args.target.clone().unwrap_or_else(|| "embedded".into()),
+        target: args
+            .target
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "embedded".into()),
         banner,
         seed: plan.seed,
         seen: now_rfc3339(),
@@ -248,37 +287,25 @@ fn watch_spec(
     })
 }
 
-/// The target's greeting, and whether its EHLO reply advertises CHUNKING; an error
-/// when it does not greet with 220.
-async fn banner(addr: SocketAddr) -> Result<(String, bool), String> {
+/// The target's greeting, and whether its EHLO reply advertises CHUNKING (read once,
+/// as `run` reads it); an error when it does not greet with 220.
+pub(super) async fn banner(addr: SocketAddr, vars: &Vars) -> Result<(String, bool), String> {
     let limit = Duration::from_secs(5);
-    let mut conn = Conn::open(addr, &TlsSettings::default(), limit)
+    let target = discover(addr, vars.clone(), None, TlsSettings::default(), limit)
         .await
-        .map_err(|e| format!("connect {addr}: {e}"))?;
-    let greeting = conn
-        .reply(limit)
-        .await
-        .map_err(|e| format!("greeting: {e}"))?;
-    let text = format!("{} {}", greeting.reply.code, greeting.reply.text());
-    if greeting.reply.code.get() != 220 {
-        return Err(format!("it greets with {text}"));
+        .map_err(|e| e.to_string())?;
+    if target.greeting_code != ReplyCode::SERVICE_READY.get() {
+        return Err(format!("it greets with {}", target.banner));
     }
-    let helo = Host::Literal(AddressLiteral::V4([127, 0, 0, 1].into()));
-    let chunking = match conn.send(&Command::Ehlo(helo).to_bytes(), limit).await {
-        Ok(()) => conn.reply(limit).await.is_ok_and(|r| {
-            r.reply.code.is_positive()
-                && EhloResponse::from_reply(&r.reply)
-                    .0
-                    .has(Extension::Chunking)
-        }),
-        Err(_) => false,
-    };
-    let _ = conn.send(&Command::Quit.to_bytes(), limit).await;
-    Ok((text, chunking))
+    let chunking = target.ehlo.iter().any(|l| {
+        l.keyword
+            .eq_ignore_ascii_case(Extension::Chunking.keyword())
+    });
+    Ok((target.banner, chunking))
 }
 
 /// The catalogue's server cases as inputs, then the suites of `corpus`.
-fn seeds(vars: &Vars, corpus: Option<&Path>) -> Result<Vec<Input>, CliError> {
+pub(super) fn seeds(vars: &Vars, corpus: Option<&Path>) -> Result<Vec<Input>, CliError> {
     let catalogue = Catalogue::load(Vec::new())?;
     let mut out: Vec<Input> = catalogue
         .cases
@@ -333,7 +360,7 @@ async fn replay(dir: &Path, started: &Started, limits: Limits) -> CmdResult {
     })
 }
 
-fn status_line() -> ProgressBar {
+pub(super) fn status_line() -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
     }
@@ -346,7 +373,7 @@ fn status_line() -> ProgressBar {
     bar
 }
 
-fn status(s: &Stats) -> String {
+pub(super) fn status(s: &Stats) -> String {
     format!(
         "{} sessions, {:.0}/s, corpus {}, {} bits, {} finding(s), {} throttled",
         s.sessions,
@@ -431,7 +458,7 @@ fn finish(args: &FuzzArgs, outcome: &fuzz::Outcome, p: &Provenance) -> CmdResult
 }
 
 /// The inputs kept, one suite each, named by their content.
-fn write_corpus(dir: &PathBuf, corpus: &[Input]) -> std::io::Result<()> {
+pub(super) fn write_corpus(dir: &PathBuf, corpus: &[Input]) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     for input in corpus {
         let text = finding::corpus_yaml(input);
@@ -444,6 +471,6 @@ fn write_corpus(dir: &PathBuf, corpus: &[Input]) -> std::io::Result<()> {
     Ok(())
 }
 
-fn now_rfc3339() -> String {
+pub(super) fn now_rfc3339() -> String {
     smtp_protocol::server::received::rfc3339(super::unix_now())
 }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::exec::{self, Sync, Trace};
 use super::input::{Input, Step};
+use super::oracle::Oracle;
 use crate::scenario::template::Vars;
 
 /// How often the canary flies.
@@ -176,18 +177,10 @@ impl super::Campaign {
                 return;
             }
         };
-        let key = super::oracle::key(super::oracle::Oracle::StateRegression, kind, "");
+        let key = super::oracle::key(Oracle::StateRegression, kind, "");
         if self.seen.insert(key) {
-            let baseline = k.baseline.clone();
-            self.push(super::finding::Finding {
-                oracle: super::oracle::Oracle::StateRegression,
-                key,
-                original_steps: input.steps.len(),
-                input,
-                trace: again,
-                what,
-                baseline: Some(baseline),
-            });
+            let baseline = Some(k.baseline.clone());
+            self.record(Oracle::StateRegression, key, input, again, what, baseline);
         }
     }
 }

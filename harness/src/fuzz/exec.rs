@@ -27,6 +27,10 @@ pub struct Limits {
     /// §2 binds only servers that advertise it), so an input with BDAT has two
     /// readings and no reply count is owed.
     pub chunking: bool,
+    /// Read every reply to the close, whatever the octets' readings (differential
+    /// mode): after the steps the sync suffix goes out anyway and what comes back is
+    /// [`Sync::Tail`], so targets that read the input two ways can be compared.
+    pub whole: bool,
 }
 
 impl Limits {
@@ -72,6 +76,10 @@ pub enum Sync {
     Replies(Vec<u16>),
     /// Nothing came within [`Limits::hang`] and the connection stayed open.
     Hung,
+    /// Sent with [`Limits::whole`] after octets with two readings: the codes read
+    /// after it up to the close or a reply deadline. No count is owed, so no oracle
+    /// reads it; the differential comparison does.
+    Tail(Vec<u16>),
 }
 
 /// One reply, as the signature map and the oracles see it.
@@ -271,20 +279,30 @@ async fn session(conn: &mut Conn, input: &Input, limits: Limits, trace: &mut Tra
         }
     }
     if synced {
-        trace.sync = read_sync(conn, limits).await;
+        trace.sync = read_sync(conn, limits, limits.hang()).await;
     } else if model.settled() {
         trace.sync = match conn.send(sync(), limits.reply).await {
-            Ok(()) => read_sync(conn, limits).await,
+            Ok(()) => read_sync(conn, limits, limits.hang()).await,
             Err(_) => Sync::Replies(Vec::new()),
+        };
+    } else if limits.whole {
+        // A target still reading message content takes the suffix for more of it:
+        // one reply deadline, not a hang's.
+        trace.sync = match conn.send(sync(), limits.reply).await {
+            Ok(()) => match read_sync(conn, limits, limits.reply).await {
+                Sync::Replies(codes) => Sync::Tail(codes),
+                _ => Sync::Tail(Vec::new()),
+            },
+            Err(_) => Sync::Tail(Vec::new()),
         };
     }
     End::Finished
 }
 
-/// Read every reply to [`sync`] up to the close.
-async fn read_sync(conn: &mut Conn, limits: Limits) -> Sync {
+/// Read every reply to [`sync`] up to the close, the first within `first`.
+async fn read_sync(conn: &mut Conn, limits: Limits, first: Duration) -> Sync {
     let mut codes = Vec::new();
-    let mut wait = limits.hang();
+    let mut wait = first;
     while codes.len() < 16 {
         match conn.reply(wait).await {
             Ok(r) => {

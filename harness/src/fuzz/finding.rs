@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::exec::{CLOSING, End, READY, Sync, Trace, sync};
-use super::input::Input;
 use super::input::yaml_escape;
+use super::input::{Input, Step};
 use super::oracle::Oracle;
 use crate::outcome::HarnessError;
 use crate::wire::{Dir, escape};
@@ -92,7 +92,7 @@ pub fn suite_yaml(f: &Finding, p: &Provenance) -> String {
     let _ = writeln!(out, "    steps:");
     let _ = writeln!(out, "      - expect: {READY}");
     if let Some(base) = &f.baseline {
-        out.push_str(&as_at_the_start(&f.input, base));
+        out.push_str(&as_base(&f.input, base));
         return out;
     }
     // Every reply the target gave is read where the fuzzer read it, except at the
@@ -108,7 +108,8 @@ pub fn suite_yaml(f: &Finding, p: &Provenance) -> String {
     let steps = Input {
         steps: f.input.steps[..at.map_or(f.input.steps.len(), |n| n + 1)].to_vec(),
     };
-    out.push_str(&steps.to_steps_yaml("      ", &answered, f.trace.tls_at));
+    let any: Vec<Vec<Option<u16>>> = answered.iter().map(|&k| vec![None; k]).collect();
+    out.push_str(&steps.to_steps_yaml("      ", &any, f.trace.tls_at));
     match f.oracle {
         // The sync suffix, read as a conformant server answers it: one reply to RSET,
         // 221 to QUIT, and nothing after. A reply too many shifts the 221 off its
@@ -141,22 +142,33 @@ pub fn suite_yaml(f: &Finding, p: &Provenance) -> String {
     out
 }
 
-/// The steps of `input`, each followed by the codes it got at the start of the
-/// campaign (`base`), then the sync suffix and its codes: a server in the state the
-/// campaign left it fails, a fresh one passes.
-fn as_at_the_start(input: &Input, base: &Trace) -> String {
-    let mut out = String::new();
-    for (n, step) in input.steps.iter().enumerate() {
-        let all: Vec<u8> = step.writes().concat();
-        let _ = writeln!(out, "      - send_raw: \"{}\"", yaml_escape(&all));
-        for a in base.answers.iter().filter(|a| a.step == Some(n)) {
-            let _ = writeln!(out, "      - expect: {}", a.code);
-        }
-    }
-    if let Sync::Replies(codes) = &base.sync {
+/// The steps of `input`, each followed by the codes `base` got (at the start of the
+/// campaign, or from the reference server), then the sync suffix and its codes: a
+/// server that answers otherwise fails, one that answers as `base` did passes.
+pub fn as_base(input: &Input, base: &Trace) -> String {
+    let mut out = input.to_steps_yaml("      ", &codes_by_step(input, base), base.tls_at);
+    if let Sync::Replies(codes) | Sync::Tail(codes) = &base.sync {
         let _ = writeln!(out, "      - send_raw: \"{}\"", yaml_escape(sync()));
         for c in codes {
             let _ = writeln!(out, "      - expect: {c}");
+        }
+        // Nothing more: a server that reads the octets otherwise answers commands
+        // the base took for message content.
+        let _ = writeln!(out, "      - expect_silence: \"300ms\"");
+    }
+    out
+}
+
+/// The codes of `trace`'s replies, by the step they came after (the greeting left
+/// out); a STARTTLS step's 220 is read by the step itself.
+fn codes_by_step(input: &Input, trace: &Trace) -> Vec<Vec<Option<u16>>> {
+    let mut out = vec![Vec::new(); input.steps.len()];
+    for a in &trace.answers {
+        if let Some(n) = a.step.filter(|&n| n < out.len()) {
+            if matches!(input.steps[n], Step::Starttls) && a.code == READY && out[n].is_empty() {
+                continue;
+            }
+            out[n].push(Some(a.code));
         }
     }
     out

@@ -72,7 +72,24 @@ impl Step {
 
     /// The command's verb, for signatures and finding keys (first word, upper case).
     pub fn verb(&self) -> String {
+        self.verb_at(usize::MAX)
+    }
+
+    /// Command lines the step carries as the scenario wrote them: a batch's count,
+    /// one for anything else.
+    pub fn lines(&self) -> usize {
+        match self {
+            Self::Batch { lines, .. } => lines.len(),
+            _ => 1,
+        }
+    }
+
+    /// The verb of the command the `i`th reply to this step answers, where the step
+    /// says: a batch's `i`th line (its last when `i` is past them); any other step's
+    /// one verb.
+    pub fn verb_at(&self, i: usize) -> String {
         let first = match self {
+            Self::Batch { lines, .. } if i < lines.len() => lines[i].as_slice(),
             Self::Line(l) => l.as_slice(),
             Self::Raw(b) => b.as_slice(),
             Self::Batch { lines, .. } => lines.last().map_or(&[][..], Vec::as_slice),
@@ -198,12 +215,12 @@ impl Input {
     }
 
     /// The input as scenario steps (YAML lines at `indent`): each send followed by
-    /// one `expect_answer` for each reply the target gave to it (`answered`, by step),
-    /// so a replay reads where the fuzzer read.
+    /// what a replay reads after it (`replies`, by step): `expect: CODE` for a code,
+    /// `expect_answer` for any reply, so a replay reads where the fuzzer read.
     pub fn to_steps_yaml(
         &self,
         indent: &str,
-        answered: &[usize],
+        replies: &[Vec<Option<u16>>],
         handshake_after: Option<usize>,
     ) -> String {
         let mut out = String::new();
@@ -222,8 +239,11 @@ impl Input {
                     let _ = writeln!(out, "{indent}- send_raw: \"{}\"", yaml_escape(&all));
                 }
             }
-            for _ in 0..answered.get(n).copied().unwrap_or(0) {
-                let _ = writeln!(out, "{indent}- expect_answer");
+            for reply in replies.get(n).map_or(&[][..], Vec::as_slice) {
+                let _ = match reply {
+                    Some(code) => writeln!(out, "{indent}- expect: {code}"),
+                    None => writeln!(out, "{indent}- expect_answer"),
+                };
             }
             // A STARTTLS sent as a line or raw octets: its 220 was read above, and the
             // fuzzer ran the handshake there (RFC 3207 §4).

@@ -3,6 +3,7 @@
 //! lines of a batch), keeping every change after which the same finding still shows.
 //! Bounded by a budget of sessions, so a slow target cannot hold the campaign.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -15,13 +16,77 @@ use super::oracle::{self, Judged, Oracle};
 /// session, and the campaign must go on.
 pub const TIME: Duration = Duration::from_secs(30);
 
-/// What is being minimised, and the best input so far.
+/// What decides whether a smaller input still shows the finding: one target and an
+/// oracle here, every party of a differential campaign in `differ.rs`.
+pub trait Probe {
+    /// What a showing input comes with (its trace and words, or every party's).
+    type Evidence;
+
+    /// Run `candidate`: its evidence when it shows the same finding.
+    fn shows(&mut self, candidate: &Input) -> impl Future<Output = Option<Self::Evidence>>;
+}
+
+/// The smallest input found, within `budget` sessions and [`TIME`], that `probe`
+/// still sees the finding in: steps dropped last first, then octets inside each step
+/// in halving runs.
+pub async fn shrink<P: Probe>(
+    probe: &mut P,
+    mut budget: usize,
+    input: Input,
+    evidence: P::Evidence,
+) -> (Input, P::Evidence) {
+    let deadline = Instant::now() + TIME;
+    let mut best = (input, evidence);
+    let mut try_one =
+        async |candidate: Input, best: &mut (Input, P::Evidence), budget: &mut usize| {
+            *budget = budget.saturating_sub(1);
+            match probe.shows(&candidate).await {
+                Some(e) => {
+                    *best = (candidate, e);
+                    true
+                }
+                None => false,
+            }
+        };
+    // Steps, last first.
+    let mut n = best.0.steps.len();
+    while n > 0 && budget > 0 && Instant::now() < deadline {
+        n -= 1;
+        if n >= best.0.steps.len() || best.0.steps.len() == 1 {
+            continue;
+        }
+        let mut shorter = best.0.clone();
+        shorter.steps.remove(n);
+        try_one(shorter, &mut best, &mut budget).await;
+    }
+    // Octets inside each step.
+    for n in 0..best.0.steps.len() {
+        let mut chunk = best.0.steps[n].octets() / 2;
+        while chunk > 0 && budget > 0 && Instant::now() < deadline {
+            let mut at = 0;
+            while budget > 0 && Instant::now() < deadline {
+                let Some(smaller) = without(&best.0.steps[n], at, chunk) else {
+                    break;
+                };
+                let mut candidate = best.0.clone();
+                candidate.steps[n] = smaller;
+                if !try_one(candidate, &mut best, &mut budget).await {
+                    at += chunk;
+                }
+            }
+            chunk /= 2;
+        }
+    }
+    best
+}
+
+/// One target, one oracle: the same class and identity must show.
 pub struct Shrink {
     /// Where the target listens.
     pub target: SocketAddr,
     /// Session deadlines.
     pub limits: Limits,
-    /// Sessions left.
+    /// Sessions at most.
     pub budget: usize,
     /// The finding's class.
     pub oracle: Oracle,
@@ -29,63 +94,35 @@ pub struct Shrink {
     pub key: u64,
 }
 
+impl Probe for Shrink {
+    type Evidence = (Trace, String);
+
+    async fn shows(&mut self, candidate: &Input) -> Option<(Trace, String)> {
+        let t = exec::run(self.target, candidate, self.limits).await;
+        match oracle::judge(candidate, &t) {
+            Judged::Finding { what, .. } if oracle::shows(candidate, &t, self.oracle, self.key) => {
+                Some((t, what))
+            }
+            _ => None,
+        }
+    }
+}
+
 impl Shrink {
     /// The smallest input found that still shows the finding.
     pub async fn run(mut self, input: Input, trace: Trace, what: String) -> Finding {
         let original_steps = input.steps.len();
-        let deadline = Instant::now() + TIME;
-        let mut best = (input, trace, what);
-        // Steps, last first.
-        let mut n = best.0.steps.len();
-        while n > 0 && self.budget > 0 && Instant::now() < deadline {
-            n -= 1;
-            if n >= best.0.steps.len() || best.0.steps.len() == 1 {
-                continue;
-            }
-            let mut shorter = best.0.clone();
-            shorter.steps.remove(n);
-            self.keep_if_same(shorter, &mut best).await;
-        }
-        // Octets inside each step.
-        for n in 0..best.0.steps.len() {
-            let mut chunk = best.0.steps[n].octets() / 2;
-            while chunk > 0 && self.budget > 0 && Instant::now() < deadline {
-                let mut at = 0;
-                while self.budget > 0 && Instant::now() < deadline {
-                    let Some(smaller) = without(&best.0.steps[n], at, chunk) else {
-                        break;
-                    };
-                    let mut candidate = best.0.clone();
-                    candidate.steps[n] = smaller;
-                    if !self.keep_if_same(candidate, &mut best).await {
-                        at += chunk;
-                    }
-                }
-                chunk /= 2;
-            }
-        }
+        let budget = self.budget;
+        let (input, (trace, what)) = shrink(&mut self, budget, input, (trace, what)).await;
         Finding {
             oracle: self.oracle,
             key: self.key,
-            input: best.0,
-            trace: best.1,
-            what: best.2,
+            input,
+            trace,
+            what,
             original_steps,
             baseline: None,
         }
-    }
-
-    /// Run `candidate`; it becomes the best when it shows the same finding.
-    async fn keep_if_same(&mut self, candidate: Input, best: &mut (Input, Trace, String)) -> bool {
-        self.budget = self.budget.saturating_sub(1);
-        let t = exec::run(self.target, &candidate, self.limits).await;
-        if let Judged::Finding { what, .. } = oracle::judge(&candidate, &t)
-            && oracle::shows(&candidate, &t, self.oracle, self.key)
-        {
-            *best = (candidate, t, what);
-            return true;
-        }
-        false
     }
 }
 

@@ -10,7 +10,9 @@
 //! a hang) finishes. No instrumentation: the feedback is [`signature::Map`].
 
 pub mod canary;
+pub mod compare;
 pub mod confirm;
+pub mod differ;
 pub mod exec;
 pub mod expect;
 pub mod finding;
@@ -98,6 +100,9 @@ pub struct Stats {
     /// The target's process group (memory, descriptors), when it was watched.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<watch::Figures>,
+    /// A differential campaign's disagreements, by target and class.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub differential: Option<compare::Matrix>,
     /// Canary transactions run (the first, the baseline, not counted).
     pub canaries: u64,
     /// Canaries the target refused with 421 or no service: its protection.
@@ -234,24 +239,7 @@ impl Campaign {
         if let Some(runs) = self.options.runs {
             size = size.min((runs - self.stats.sessions) as usize);
         }
-        let mut out = Vec::with_capacity(size);
-        while out.len() < size {
-            if let Some(seed) = self.fresh.next() {
-                out.push(seed);
-                continue;
-            }
-            if self.corpus.is_empty() {
-                break;
-            }
-            let a = self.rng.below(self.corpus.len());
-            let b = self.rng.below(self.corpus.len());
-            out.push(mutate::mutate(
-                &self.corpus[a],
-                &self.corpus[b],
-                &mut self.rng,
-            ));
-        }
-        out
+        draw(&mut self.fresh, &self.corpus, &mut self.rng, size)
     }
 
     /// Start a generation's sessions; at most `jobs` run at once over all
@@ -348,8 +336,18 @@ impl Campaign {
         self.findings.push(f);
     }
 
-    /// A finding not minimised (its evidence is off the wire: each try costs a pause).
-    fn record(&mut self, oracle: Oracle, key: u64, input: Input, trace: Trace, what: String) {
+    /// A finding not minimised (its evidence is off the wire, or in the state the
+    /// campaign left: each try costs a pause); `baseline`, what the input got at the
+    /// start, for the reproducer to expect.
+    fn record(
+        &mut self,
+        oracle: Oracle,
+        key: u64,
+        input: Input,
+        trace: Trace,
+        what: String,
+        baseline: Option<Trace>,
+    ) {
         let original_steps = input.steps.len();
         self.push(Finding {
             oracle,
@@ -358,9 +356,33 @@ impl Campaign {
             trace,
             what,
             original_steps,
-            baseline: None,
+            baseline,
         });
     }
+}
+
+/// `size` inputs: the seeds not yet run as they are, then mutants of the corpus
+/// (fewer when both are used up).
+fn draw(
+    fresh: &mut std::vec::IntoIter<Input>,
+    corpus: &[Input],
+    rng: &mut Rng,
+    size: usize,
+) -> Vec<Input> {
+    let mut out = Vec::with_capacity(size);
+    while out.len() < size {
+        if let Some(seed) = fresh.next() {
+            out.push(seed);
+            continue;
+        }
+        if corpus.is_empty() {
+            break;
+        }
+        let a = rng.below(corpus.len());
+        let b = rng.below(corpus.len());
+        out.push(mutate::mutate(&corpus[a], &corpus[b], rng));
+    }
+    out
 }
 
 /// The target accepts a connection and greets within three tries over a second.

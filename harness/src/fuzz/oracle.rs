@@ -126,7 +126,7 @@ pub fn silent_close_what(reset: bool, verb: &str) -> String {
 /// Judge one session.
 pub fn judge(input: &Input, trace: &Trace) -> Judged {
     let sync_codes = match &trace.sync {
-        Sync::Replies(codes) => codes.as_slice(),
+        Sync::Replies(codes) | Sync::Tail(codes) => codes.as_slice(),
         _ => &[],
     };
     if trace

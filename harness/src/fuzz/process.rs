@@ -123,9 +123,16 @@ fn wait_status(code: i32) -> String {
 }
 
 fn page_kib() -> u64 {
-    // Every Linux this runs on (x86-64, aarch64 with 4 KiB pages) uses 4 KiB pages;
-    // a larger page only makes the figure smaller than it is, never a false growth.
-    4
+    static KIB: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *KIB.get_or_init(|| {
+        use nix::unistd::{SysconfVar, sysconf};
+        // The kernel's page size (4 KiB on x86-64, 16 or 64 KiB on some aarch64).
+        sysconf(SysconfVar::PAGE_SIZE)
+            .ok()
+            .flatten()
+            .and_then(|b| u64::try_from(b).ok())
+            .map_or(4, |b| (b / 1024).max(1))
+    })
 }
 
 #[cfg(test)]

@@ -55,9 +55,16 @@ impl Map {
 
     /// Fold a session in; the number of new bits.
     pub fn observe(&mut self, input: &Input, trace: &Trace) -> usize {
+        self.observe_as(0, input, trace)
+    }
+
+    /// Fold in a session of party `party` of a differential campaign: each party's
+    /// states are its own bits (party 0's are those of [`Map::observe`]).
+    pub fn observe_as(&mut self, party: u64, input: &Input, trace: &Trace) -> usize {
+        let salt = party.wrapping_mul(0x9e37_79b9_7f4a_7c15);
         features(input, trace)
             .into_iter()
-            .filter(|f| self.add(*f))
+            .filter(|f| self.add(*f ^ salt))
             .count()
     }
 }
@@ -106,6 +113,9 @@ pub fn features(input: &Input, trace: &Trace) -> Vec<u64> {
             Sync::Hung => 1,
             Sync::Replies(c) => {
                 (2 + c.len().min(8) as u64) << 16 | u64::from(c.last().copied().unwrap_or(0))
+            }
+            Sync::Tail(c) => {
+                (16 + c.len().min(8) as u64) << 16 | u64::from(c.last().copied().unwrap_or(0))
             }
         },
     ));

@@ -102,6 +102,15 @@ pub(super) struct Watcher {
     untied_deaths: u32,
 }
 
+/// What a bisection looks for after each half is sent.
+#[derive(Debug, Clone, Copy)]
+enum Probe {
+    /// The process ends (sent to a fresh one).
+    Death,
+    /// The log line of this key comes back.
+    Log(u64),
+}
+
 impl Watcher {
     /// `None` when there is nothing to watch.
     pub(super) fn new(spec: &WatchSpec) -> Option<Self> {
@@ -172,14 +181,14 @@ impl Campaign {
             return !up;
         }
         let inputs: Vec<Input> = suspects.iter().map(|(i, _)| i.clone()).collect();
-        let tied = self.bisect_death(inputs).await;
+        let tied = self.bisect(inputs, Probe::Death).await;
         let up = self.relaunch().await;
         drop(all);
         match tied {
             Some((input, trace, what)) => {
                 let key = oracle::key(Oracle::TargetDeath, "", &what);
                 if self.seen.insert(key) {
-                    self.record(Oracle::TargetDeath, key, input, trace, what);
+                    self.record(Oracle::TargetDeath, key, input, trace, what, None);
                 }
             }
             None => {
@@ -198,26 +207,6 @@ impl Campaign {
             }
         }
         !up
-    }
-
-    /// The one input among `set` that, sent to a fresh process, ends it.
-    async fn bisect_death(&mut self, mut set: Vec<Input>) -> Option<(Input, Trace, String)> {
-        loop {
-            match set.len() {
-                0 => return None,
-                1 => {
-                    let (trace, what) = self.dies_after(&set).await?;
-                    return Some((set.remove(0), trace, what));
-                }
-                n => {
-                    let b = set.split_off(n / 2);
-                    if self.dies_after(&set).await.is_none() {
-                        self.dies_after(&b).await?;
-                        set = b;
-                    }
-                }
-            }
-        }
     }
 
     /// Start the target afresh, send `inputs`, and see whether it ends within a
@@ -273,11 +262,11 @@ impl Campaign {
         );
         let inputs: Vec<Input> = suspects.iter().map(|(i, _)| i.clone()).collect();
         let all = self.pause(permits).await;
-        let tied = self.bisect_log(inputs, key).await;
+        let tied = self.bisect(inputs, Probe::Log(key)).await;
         drop(all);
-        if let Some((input, trace)) = tied {
+        if let Some((input, trace, _)) = tied {
             self.seen.insert(key);
-            self.record(Oracle::Log, key, input, trace, what);
+            self.record(Oracle::Log, key, input, trace, what, None);
             return;
         }
         self.stats.unconfirmed += 1;
@@ -295,24 +284,44 @@ impl Campaign {
                  first suspect is written)"
             );
             let trace = Trace::unreachable("not reproduced alone");
-            self.record(Oracle::Log, key, input, trace, what);
+            self.record(Oracle::Log, key, input, trace, what, None);
         }
     }
 
-    /// The one input among `set` that brings the line `key` back: halves sent in turn.
-    async fn bisect_log(&mut self, mut set: Vec<Input>, key: u64) -> Option<(Input, Trace)> {
+    /// The one input among `set` after which `probe` shows: halves sent in turn (the
+    /// first half, and the second only when the first did not show it).
+    async fn bisect(
+        &mut self,
+        mut set: Vec<Input>,
+        probe: Probe,
+    ) -> Option<(Input, Trace, String)> {
         loop {
             match set.len() {
                 0 => return None,
-                1 => return self.logs_after(&set, key).await.map(|t| (set.remove(0), t)),
+                1 => {
+                    let (trace, what) = self.shows_after(&set, probe).await?;
+                    return Some((set.remove(0), trace, what));
+                }
                 n => {
                     let b = set.split_off(n / 2);
-                    if self.logs_after(&set, key).await.is_none() {
-                        self.logs_after(&b, key).await?;
+                    if self.shows_after(&set, probe).await.is_none() {
+                        self.shows_after(&b, probe).await?;
                         set = b;
                     }
                 }
             }
+        }
+    }
+
+    /// Send `inputs` and see whether `probe` shows: the last trace, and how the
+    /// process ended (a death) or nothing (a log line).
+    async fn shows_after(&mut self, inputs: &[Input], probe: Probe) -> Option<(Trace, String)> {
+        match probe {
+            Probe::Death => self.dies_after(inputs).await,
+            Probe::Log(key) => self
+                .logs_after(inputs, key)
+                .await
+                .map(|t| (t, String::new())),
         }
     }
 
@@ -406,7 +415,7 @@ impl Campaign {
                 start.fds, now.fds
             )
         };
-        self.record(Oracle::ResourceGrowth, key, input, trace, what);
+        self.record(Oracle::ResourceGrowth, key, input, trace, what, None);
     }
 
     /// The first of the empty session and a few suspects (fewest steps first) that,
@@ -486,7 +495,7 @@ impl Campaign {
             .map(|(i, _)| i.clone())
             .unwrap_or_default();
         let trace = Trace::unreachable(what.clone());
-        self.record(Oracle::TargetDeath, key, suspect, trace, what);
+        self.record(Oracle::TargetDeath, key, suspect, trace, what, None);
     }
 }
 

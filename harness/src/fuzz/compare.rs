@@ -1,0 +1,504 @@
+//! The differential comparison: what each party (the reference server and every
+//! target) did with one input, normalised to what a mail system's users live with —
+//! per step, accepted or refused; messages acknowledged; where the reply grammar
+//! broke — and the disagreements between them, ranked by what they cost.
+//!
+//! Servers may differ in many things RFC 5321 leaves open (wording, which of several
+//! codes, whether to accept 8-bit text without 8BITMIME), so a disagreement is not a
+//! bug of either side by itself: it is a place where a message, a sender or a
+//! recipient would fare differently depending on the server, and the parties' views
+//! say which one stands apart. The ranking follows the damage: a different number
+//! of messages out of the same octets is how SMTP smuggling shows (one server ends
+//! the data where another does not, and reads the rest as commands), so it is
+//! critical; then the envelope (a sender or recipient taken by one, refused by
+//! another); then any other accept/refuse split; then reply grammar.
+
+use std::fmt::Write as _;
+
+use super::exec::{End, Sync, Trace};
+use super::hash::hash;
+use super::input::{Input, Step};
+
+/// What a party answered to one step, as a client acts on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Said {
+    /// 2xx or 3xx first.
+    Accept,
+    /// 4xx or 5xx first.
+    Refuse,
+    /// No reply: the session ended before, or none came in time.
+    Nothing,
+}
+
+impl Said {
+    fn letter(self) -> char {
+        match self {
+            Self::Accept => 'A',
+            Self::Refuse => 'R',
+            Self::Nothing => '-',
+        }
+    }
+}
+
+/// One party's session, normalised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct View {
+    /// Per step, what each of its replies said (empty: none; a pipelined batch has
+    /// one per line).
+    pub steps: Vec<Vec<Said>>,
+    /// Messages acknowledged: a 2xx right after a 354, over the whole session.
+    pub messages: usize,
+    /// The session broke RFC 5321 §4.2's reply grammar.
+    pub malformed: bool,
+    /// Every code after the greeting, the suffix's included.
+    pub codes: Vec<u16>,
+}
+
+/// Why a session cannot be compared: the party refused service or was not reached,
+/// which says nothing of how it reads the input.
+pub fn incomparable(trace: &Trace) -> bool {
+    matches!(trace.end, End::Unreachable(_) | End::NotServing(_))
+        || all_codes(trace).any(|c| c == super::exec::SHUTTING_DOWN)
+}
+
+fn all_codes(trace: &Trace) -> impl Iterator<Item = u16> + '_ {
+    let tail: &[u16] = match &trace.sync {
+        Sync::Replies(c) | Sync::Tail(c) => c,
+        _ => &[],
+    };
+    trace
+        .answers
+        .iter()
+        .filter(|a| a.step.is_some())
+        .map(|a| a.code)
+        .chain(tail.iter().copied())
+}
+
+/// `trace` of `input`, normalised.
+pub fn view(input: &Input, trace: &Trace) -> View {
+    let n = input.steps.len();
+    let mut steps = vec![Vec::new(); n];
+    for a in &trace.answers {
+        if let Some(k) = a.step.filter(|&k| k < n) {
+            steps[k].push(if a.code < 400 {
+                Said::Accept
+            } else {
+                Said::Refuse
+            });
+        }
+    }
+    let codes: Vec<u16> = all_codes(trace).collect();
+    let messages = codes
+        .windows(2)
+        .filter(|w| w[0] == 354 && (200..300).contains(&w[1]))
+        .count();
+    View {
+        steps,
+        messages,
+        malformed: matches!(trace.end, End::Malformed { .. }),
+        codes,
+    }
+}
+
+/// A class of disagreement, most damaging first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Class {
+    /// The same octets make a different number of messages, or one party answers
+    /// message content with more than one reply (it read commands inside it): the
+    /// smuggling class (RFC 5321 §4.1.1.4, §2.3.8), critical.
+    MessageCount,
+    /// A MAIL or RCPT accepted by one party and refused by another (RFC 5321
+    /// §4.1.1.2, §4.1.1.3): a sender or recipient fares differently.
+    Envelope,
+    /// Any other command accepted by one and refused (or left unanswered) by another.
+    AcceptRefuse,
+    /// One party's replies break RFC 5321 §4.2, another's do not.
+    ReplyGrammar,
+}
+
+impl Class {
+    /// Every class, in rank order.
+    pub const ALL: [Self; 4] = [
+        Self::MessageCount,
+        Self::Envelope,
+        Self::AcceptRefuse,
+        Self::ReplyGrammar,
+    ];
+
+    /// The name in file names, stats and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::MessageCount => "message-count",
+            Self::Envelope => "envelope",
+            Self::AcceptRefuse => "accept-refuse",
+            Self::ReplyGrammar => "reply-grammar-split",
+        }
+    }
+
+    /// How much it matters.
+    pub fn severity(self) -> &'static str {
+        match self {
+            Self::MessageCount => "critical",
+            Self::Envelope => "high",
+            Self::AcceptRefuse => "medium",
+            Self::ReplyGrammar => "low",
+        }
+    }
+
+    /// The RFC 5321 section a reproducer of this class tests.
+    pub fn section(self) -> &'static str {
+        match self {
+            Self::MessageCount => "4.1.1.4",
+            Self::Envelope => "4.1.1.3",
+            Self::AcceptRefuse => "4.2",
+            Self::ReplyGrammar => "4.2",
+        }
+    }
+}
+
+/// One disagreement between the parties on one input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Disagreement {
+    /// Its class.
+    pub class: Class,
+    /// Its identity: the class, the step's verb and which parties stand where.
+    pub key: u64,
+    /// The step it shows at (`None`: the whole session).
+    pub step: Option<usize>,
+    /// Per party: does it stand with the reference (party 0)?
+    pub apart: Vec<bool>,
+    /// In words, parties named.
+    pub what: String,
+}
+
+/// The worst disagreement among `views` (party 0 the reference), if any. `names`
+/// name the parties in the words.
+pub fn compare(input: &Input, views: &[View], names: &[String]) -> Option<Disagreement> {
+    let p = Parties {
+        input,
+        views,
+        names,
+    };
+    views.first()?;
+    p.boundaries()
+        .or_else(|| p.split(Class::Envelope, &["MAIL", "RCPT"]))
+        .or_else(|| p.split(Class::AcceptRefuse, &[]))
+        .or_else(|| p.grammar())
+}
+
+/// One input's views, the reference's first, and what each class looks for in them.
+struct Parties<'a> {
+    input: &'a Input,
+    views: &'a [View],
+    names: &'a [String],
+}
+
+/// How a party is described for one comparison.
+type Describe<'f> = &'f dyn Fn(&View) -> String;
+
+impl Parties<'_> {
+    /// Every party describes the same.
+    fn same(&self, f: Describe) -> bool {
+        let first = f(&self.views[0]);
+        self.views.iter().all(|v| f(v) == first)
+    }
+
+    /// A disagreement of `class` at `verb`: who stands apart from the reference by
+    /// `f`, in words.
+    fn found(
+        &self,
+        class: Class,
+        verb: &str,
+        step: Option<usize>,
+        what: &str,
+        f: Describe,
+    ) -> Disagreement {
+        let first = f(&self.views[0]);
+        let apart: Vec<bool> = self.views.iter().map(|v| f(v) != first).collect();
+        let words = self
+            .views
+            .iter()
+            .zip(self.names)
+            .map(|(v, n)| format!("{n}: {}", f(v)))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let bits: String = apart.iter().map(|a| if *a { '1' } else { '0' }).collect();
+        Disagreement {
+            class,
+            key: hash(format!("{}/{verb}/{bits}", class.name()).as_bytes()),
+            step,
+            apart,
+            what: format!("{what} — {words}"),
+        }
+    }
+
+    /// The replies to the transaction's commands, step by step: agreeing is what makes
+    /// a message-count split a boundary one, not a refused recipient.
+    fn envelope(&self, v: &View) -> String {
+        self.input
+            .steps
+            .iter()
+            .zip(&v.steps)
+            .filter(|(s, _)| {
+                (0..s.lines().max(1))
+                    .any(|i| matches!(s.verb_at(i).as_str(), "MAIL" | "RCPT" | "DATA" | "BDAT"))
+            })
+            .map(|(_, said)| said.iter().map(|s| s.letter()).collect::<String>() + "|")
+            .collect()
+    }
+
+    /// Per content step: one reply (`1`) or more (`N`, commands read inside it).
+    fn content(&self, v: &View) -> String {
+        self.input
+            .steps
+            .iter()
+            .zip(&v.steps)
+            .filter(|(s, _)| matches!(s, Step::Body(_)))
+            .map(|(_, said)| if said.len() > 1 { 'N' } else { '1' })
+            .collect()
+    }
+
+    /// `message-count`: the envelope agrees, the messages do not.
+    fn boundaries(&self) -> Option<Disagreement> {
+        if !self.same(&|v| self.envelope(v)) {
+            return None;
+        }
+        if !self.same(&|v| self.content(v))
+            && self.views.iter().any(|v| self.content(v).contains('N'))
+        {
+            let read = |v: &View| {
+                let reading = if self.content(v).contains('N') {
+                    "more than one reply to message content"
+                } else {
+                    "one reply to message content"
+                };
+                format!("{} message(s), {reading}", v.messages)
+            };
+            return Some(self.found(
+                Class::MessageCount,
+                "DATA-CONTENT",
+                None,
+                "message boundaries differ",
+                &read,
+            ));
+        }
+        let messages = |v: &View| format!("{} message(s)", v.messages);
+        (!self.same(&messages)).then(|| {
+            self.found(
+                Class::MessageCount,
+                "",
+                None,
+                "the same octets make a different number of messages",
+                &messages,
+            )
+        })
+    }
+
+    /// The first reply accepted by one party and not by another, at a command of
+    /// `verbs` (any command when empty).
+    fn split(&self, class: Class, verbs: &[&str]) -> Option<Disagreement> {
+        for (n, step) in self.input.steps.iter().enumerate() {
+            if matches!(step, Step::Pause(_)) {
+                continue;
+            }
+            let replies = self
+                .views
+                .iter()
+                .map(|v| v.steps[n].len())
+                .max()
+                .unwrap_or(0);
+            for i in 0..replies.max(1) {
+                let verb = step.verb_at(i);
+                if !verbs.is_empty() && !verbs.contains(&verb.as_str()) {
+                    continue;
+                }
+                let at = |v: &View| v.steps[n].get(i).copied().unwrap_or(Said::Nothing);
+                let said: Vec<Said> = self.views.iter().map(at).collect();
+                if said.contains(&Said::Accept) && said.iter().any(|s| *s != Said::Accept) {
+                    let words = |v: &View| -> String {
+                        match at(v) {
+                            Said::Accept => "accepted".into(),
+                            Said::Refuse => "refused".into(),
+                            Said::Nothing => "no reply".into(),
+                        }
+                    };
+                    let what = format!("{verb} (step {})", n + 1);
+                    return Some(self.found(class, &verb, Some(n), &what, &words));
+                }
+            }
+        }
+        None
+    }
+
+    /// `reply-grammar-split`: one party's replies are malformed, another's not.
+    fn grammar(&self) -> Option<Disagreement> {
+        let grammar = |v: &View| -> String {
+            if v.malformed {
+                "malformed reply".into()
+            } else {
+                "well-formed".into()
+            }
+        };
+        (!self.same(&grammar))
+            .then(|| self.found(Class::ReplyGrammar, "", None, "reply grammar", &grammar))
+    }
+}
+
+/// Disagreements counted by party (rows, the reference left out) and class
+/// (columns): how often each target stands apart from the reference.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Matrix {
+    /// The targets, in command-line order.
+    pub targets: Vec<String>,
+    /// The classes, in rank order.
+    pub classes: Vec<&'static str>,
+    /// `cells[t][c]`: distinct disagreements of class `c` in which target `t` stood
+    /// apart from the reference.
+    pub cells: Vec<Vec<usize>>,
+}
+
+impl Matrix {
+    /// An empty matrix for `parties` (the reference first).
+    pub fn new(parties: &[String]) -> Self {
+        Self {
+            targets: parties.iter().skip(1).cloned().collect(),
+            classes: Class::ALL.iter().map(|c| c.name()).collect(),
+            cells: vec![vec![0; Class::ALL.len()]; parties.len().saturating_sub(1)],
+        }
+    }
+
+    /// Count `d`.
+    pub fn add(&mut self, d: &Disagreement) {
+        let c = Class::ALL.iter().position(|k| *k == d.class).unwrap_or(0);
+        for (t, apart) in d.apart.iter().skip(1).enumerate() {
+            if *apart && let Some(row) = self.cells.get_mut(t) {
+                row[c] += 1;
+            }
+        }
+    }
+
+    /// As a Markdown table.
+    pub fn markdown(&self) -> String {
+        let mut out = String::from("| target |");
+        for c in &self.classes {
+            let _ = write!(out, " {c} |");
+        }
+        out.push_str("\n| --- |");
+        out.push_str(&" ---: |".repeat(self.classes.len()));
+        out.push('\n');
+        for (t, row) in self.targets.iter().zip(&self.cells) {
+            let _ = write!(out, "| {} |", t.replace('|', "\\|"));
+            for n in row {
+                let _ = write!(out, " {n} |");
+            }
+            out.push('\n');
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fuzz::exec::{Answer, End, Sync, Trace};
+
+    fn trace(replies: &[(usize, u16)], tail: &[u16]) -> Trace {
+        let mut t = Trace::unreachable("");
+        t.end = End::Finished;
+        t.answers = replies
+            .iter()
+            .map(|&(step, code)| Answer {
+                step: Some(step),
+                code,
+                enhanced: None,
+                shape: 0,
+                latency_ms: 1,
+                lines: 1,
+            })
+            .collect();
+        t.sync = Sync::Tail(tail.to_vec());
+        t
+    }
+
+    fn input() -> Input {
+        Input {
+            steps: vec![
+                Step::Line(b"MAIL FROM:<a@b.example>".to_vec()),
+                Step::Line(b"RCPT TO:<c@d.example>".to_vec()),
+                Step::Line(b"DATA".to_vec()),
+                Step::Body(b"x\n.\nMAIL FROM:<e@f.example>\r\n.\r\n".to_vec()),
+            ],
+        }
+    }
+
+    fn names() -> Vec<String> {
+        vec!["reference".into(), "a".into(), "b".into()]
+    }
+
+    #[test]
+    fn a_server_that_reads_commands_in_the_content_is_critical() {
+        let i = input();
+        let reference = trace(&[(0, 250), (1, 250), (2, 354), (3, 250)], &[250, 221]);
+        let smuggled = trace(
+            &[(0, 250), (1, 250), (2, 354), (3, 250), (3, 250)],
+            &[250, 221],
+        );
+        let views: Vec<View> = [&reference, &reference, &smuggled]
+            .iter()
+            .map(|t| view(&i, t))
+            .collect();
+        let d = compare(&i, &views, &names()).expect("a disagreement");
+        assert_eq!(d.class, Class::MessageCount);
+        assert_eq!(d.apart, vec![false, false, true]);
+        let mut m = Matrix::new(&names());
+        m.add(&d);
+        assert_eq!(m.cells, vec![vec![0, 0, 0, 0], vec![1, 0, 0, 0]]);
+        assert!(
+            m.markdown().contains("| b | 1 | 0 | 0 | 0 |"),
+            "{}",
+            m.markdown()
+        );
+    }
+
+    #[test]
+    fn a_refused_recipient_is_an_envelope_split_not_a_message_count() {
+        let i = input();
+        let reference = trace(&[(0, 250), (1, 250), (2, 354), (3, 250)], &[250, 221]);
+        let refusing = trace(&[(0, 250), (1, 550), (2, 554)], &[250, 221]);
+        let views = vec![view(&i, &reference), view(&i, &refusing)];
+        let d = compare(&i, &views, &names()[..2]).expect("a disagreement");
+        assert_eq!(d.class, Class::Envelope);
+        assert!(d.what.contains("RCPT"), "{}", d.what);
+    }
+
+    #[test]
+    fn a_recipient_refused_inside_a_pipelined_batch_is_an_envelope_split() {
+        let i = Input {
+            steps: vec![
+                Step::Batch {
+                    lines: vec![
+                        b"MAIL FROM:<a@b.example>".to_vec(),
+                        b"RCPT TO:<c@d.example>".to_vec(),
+                        b"DATA".to_vec(),
+                    ],
+                    cuts: Vec::new(),
+                },
+                Step::Line(b".".to_vec()),
+            ],
+        };
+        let refused = trace(&[(0, 250), (0, 550), (0, 503), (1, 500)], &[250, 221]);
+        let taken = trace(&[(0, 250), (0, 250), (0, 354), (1, 250)], &[250, 221]);
+        let d =
+            compare(&i, &[view(&i, &refused), view(&i, &taken)], &names()).expect("a disagreement");
+        assert_eq!(d.class, Class::Envelope);
+        assert!(d.what.starts_with("RCPT (step 1)"), "{}", d.what);
+    }
+
+    #[test]
+    fn agreeing_parties_and_wording_differences_are_nothing() {
+        let i = input();
+        let a = trace(&[(0, 250), (1, 251), (2, 354), (3, 250)], &[250, 221]);
+        let b = trace(&[(0, 250), (1, 250), (2, 354), (3, 250)], &[250, 221]);
+        assert_eq!(compare(&i, &[view(&i, &a), view(&i, &b)], &names()), None);
+    }
+}

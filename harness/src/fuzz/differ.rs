@@ -1,0 +1,255 @@
+//! A differential campaign: each input goes to every party — the reference server
+//! first, then each target — at once, and the parties' views ([`compare::view`]) are
+//! compared. Inputs that set a new bit in any party's signature are kept, as in a
+//! single-target campaign; a disagreement is confirmed by sending the input to every
+//! party again, minimised with every party, and counted in the matrix.
+//!
+//! The oracles of a single-target campaign are not run here: a disagreement says
+//! where servers part, and the single-target campaign on the one that stands apart
+//! says whether it breaks a rule.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Semaphore;
+
+use super::compare::{self, Disagreement, Matrix};
+use super::exec::{self, Limits, Trace};
+use super::input::Input;
+use super::minimise::{self, Probe};
+use super::mutate::Rng;
+use super::{Stats, signature};
+
+/// One server of the comparison.
+#[derive(Debug, Clone)]
+pub struct Party {
+    /// As the user named it (or `reference`).
+    pub name: String,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its deadlines ([`Limits::whole`] set).
+    pub limits: Limits,
+}
+
+/// How a differential campaign runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The reference server first, then the targets.
+    pub parties: Vec<Party>,
+    /// Stop after this many inputs.
+    pub runs: Option<u64>,
+    /// Stop after this long.
+    pub duration: Duration,
+    /// The generator's seed.
+    pub seed: u64,
+    /// Inputs at once (each to every party).
+    pub jobs: usize,
+    /// Most inputs spent minimising one disagreement.
+    pub minimise_budget: usize,
+    /// End at the first disagreement.
+    pub stop_on_finding: bool,
+}
+
+/// One disagreement, confirmed and minimised.
+#[derive(Debug, Clone)]
+pub struct Found {
+    /// What and who.
+    pub disagreement: Disagreement,
+    /// The input that shows it, minimised.
+    pub input: Input,
+    /// Every party's session on it, in party order.
+    pub traces: Vec<Trace>,
+    /// Steps before minimisation.
+    pub original_steps: usize,
+}
+
+/// The end of a differential campaign.
+pub struct Outcome {
+    /// Its figures; `stats.differential` holds the matrix.
+    pub stats: Stats,
+    /// The disagreements, most damaging class first.
+    pub found: Vec<Found>,
+    /// The inputs kept.
+    pub corpus: Vec<Input>,
+}
+
+/// Run a differential campaign from `seeds`; `status` after every generation.
+pub async fn run(seeds: Vec<Input>, options: Options, mut status: impl FnMut(&Stats)) -> Outcome {
+    let started = Instant::now();
+    let names: Vec<String> = options.parties.iter().map(|p| p.name.clone()).collect();
+    let mut fresh = seeds
+        .into_iter()
+        .map(Input::bounded)
+        .collect::<Vec<_>>()
+        .into_iter();
+    let mut rng = Rng::new(options.seed);
+    let permits = Arc::new(Semaphore::new(options.jobs.max(1)));
+    let mut c = Diff {
+        stats: Stats {
+            differential: Some(Matrix::new(&names)),
+            ..Stats::default()
+        },
+        parties: Arc::new(options.parties.clone()),
+        names,
+        corpus: Vec::new(),
+        map: signature::Map::default(),
+        seen: HashSet::new(),
+        found: Vec::new(),
+        budget: options.minimise_budget,
+    };
+    let mut inputs_run = 0u64;
+    while !over(&options, inputs_run, started) {
+        let mut size = options.jobs.max(1) * 4;
+        if let Some(runs) = options.runs {
+            size = size.min((runs - inputs_run) as usize);
+        }
+        let batch = super::draw(&mut fresh, &c.corpus, &mut rng, size);
+        if batch.is_empty() {
+            break;
+        }
+        let mut tasks = Vec::with_capacity(batch.len());
+        for input in &batch {
+            let (permits, parties) = (Arc::clone(&permits), Arc::clone(&c.parties));
+            let input = input.clone();
+            tasks.push(tokio::spawn(async move {
+                let _permit = permits.acquire_owned().await;
+                everyone(&parties, &input).await
+            }));
+        }
+        for (input, task) in batch.into_iter().zip(tasks) {
+            if let Ok(traces) = task.await {
+                inputs_run += 1;
+                c.fold(input, traces).await;
+            }
+        }
+        c.stats.elapsed_s = started.elapsed().as_secs_f64();
+        c.stats.sessions_per_s = c.stats.sessions as f64 / c.stats.elapsed_s.max(1e-9);
+        c.stats.signature_bits = c.map.len();
+        c.stats.corpus = c.corpus.len();
+        status(&c.stats);
+        if options.stop_on_finding && !c.found.is_empty() {
+            break;
+        }
+    }
+    c.found.sort_by_key(|f| f.disagreement.class);
+    Outcome {
+        stats: c.stats,
+        found: c.found,
+        corpus: c.corpus,
+    }
+}
+
+/// A differential campaign between generations.
+struct Diff {
+    stats: Stats,
+    parties: Arc<Vec<Party>>,
+    names: Vec<String>,
+    corpus: Vec<Input>,
+    map: signature::Map,
+    seen: HashSet<u64>,
+    found: Vec<Found>,
+    budget: usize,
+}
+
+impl Diff {
+    /// Take one input's sessions in: keep it if any party did something new; a new
+    /// disagreement confirmed, minimised and counted.
+    async fn fold(&mut self, input: Input, traces: Vec<Trace>) {
+        self.stats.sessions += traces.len() as u64;
+        let mut new = 0;
+        for (k, t) in traces.iter().enumerate() {
+            // Each party its own bits: a state one party reaches is new for it.
+            new += self.map.observe_as(k as u64, &input, t);
+            self.stats.unanswered_steps += t.short as u64;
+        }
+        if traces.iter().any(compare::incomparable) {
+            self.stats.throttled += 1;
+        } else if let Some(d) = disagreement(&input, &traces, &self.names)
+            && !self.seen.contains(&d.key)
+        {
+            let mut probe = Everyone {
+                parties: Arc::clone(&self.parties),
+                names: self.names.clone(),
+                key: d.key,
+            };
+            match probe.shows(&input).await {
+                Some(again) => {
+                    self.seen.insert(d.key);
+                    let original_steps = input.steps.len();
+                    let (small, (d, traces)) =
+                        minimise::shrink(&mut probe, self.budget, input.clone(), again).await;
+                    *self
+                        .stats
+                        .findings
+                        .entry(d.class.name().into())
+                        .or_default() += 1;
+                    if let Some(m) = self.stats.differential.as_mut() {
+                        m.add(&d);
+                    }
+                    self.found.push(Found {
+                        disagreement: d,
+                        input: small,
+                        traces,
+                        original_steps,
+                    });
+                }
+                None => self.stats.unconfirmed += 1,
+            }
+        }
+        if new > 0 {
+            self.corpus.push(input);
+        }
+    }
+}
+
+fn over(options: &Options, inputs: u64, started: Instant) -> bool {
+    options.runs.is_some_and(|r| inputs >= r) || started.elapsed() >= options.duration
+}
+
+/// `input` sent to every party at once; the traces in party order.
+async fn everyone(parties: &[Party], input: &Input) -> Vec<Trace> {
+    let tasks: Vec<_> = parties
+        .iter()
+        .map(|p| {
+            let (addr, limits, input) = (p.addr, p.limits, input.clone());
+            tokio::spawn(async move { exec::run(addr, &input, limits).await })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        out.push(
+            t.await
+                .unwrap_or_else(|e| Trace::unreachable(format!("the session's task failed: {e}"))),
+        );
+    }
+    out
+}
+
+/// The worst disagreement in `traces`, if every party can be compared.
+fn disagreement(input: &Input, traces: &[Trace], names: &[String]) -> Option<Disagreement> {
+    if traces.iter().any(compare::incomparable) {
+        return None;
+    }
+    let views: Vec<compare::View> = traces.iter().map(|t| compare::view(input, t)).collect();
+    compare::compare(input, &views, names)
+}
+
+/// Every party, one disagreement: the same identity must show again.
+struct Everyone {
+    parties: Arc<Vec<Party>>,
+    names: Vec<String>,
+    key: u64,
+}
+
+impl Probe for Everyone {
+    type Evidence = (Disagreement, Vec<Trace>);
+
+    async fn shows(&mut self, candidate: &Input) -> Option<Self::Evidence> {
+        let traces = everyone(&self.parties, candidate).await;
+        disagreement(candidate, &traces, &self.names)
+            .filter(|d| d.key == self.key)
+            .map(|d| (d, traces))
+    }
+}
