@@ -9,6 +9,7 @@ use smtp_protocol::server::Deviation;
 use smtpspec::fuzz::exec::Limits;
 use smtpspec::fuzz::finding::{self, Provenance};
 use smtpspec::fuzz::input::Input;
+use smtpspec::fuzz::oracle::Oracle;
 use smtpspec::fuzz::{self, Options, canary};
 use smtpspec::profile::embedded;
 use smtpspec::runner::{self, Verdict};
@@ -42,6 +43,7 @@ fn options(target: std::net::SocketAddr, runs: u64, duration: Duration) -> Optio
         stop_on_finding: true,
         watch: Default::default(),
         canary: None,
+        store: None,
     }
 }
 
@@ -50,6 +52,7 @@ async fn the_reference_server_gives_no_finding() {
     let e = embedded::start_with(&[], &[]).await.expect("start");
     let mut o = options(e.server.addr(), 20_000, Duration::from_secs(60));
     o.canary = canary::input(&e.vars);
+    o.store = Some(e.store());
     let out = fuzz::run(seeds(&e.vars), o, |_| {}).await;
     assert!(out.stats.canaries >= 1, "{:?}", out.stats);
     assert!(out.stats.sessions >= 1_000, "{:?}", out.stats);
@@ -76,7 +79,7 @@ async fn every_planted_deviation_is_found_and_replays() {
     // The watched ones show only in the server's process: tests/fuzz_watch.rs.
     for d in Deviation::ALL
         .into_iter()
-        .filter(|d| d.is_planted() && !d.is_watched())
+        .filter(|d| d.is_planted() && !d.is_watched() && !d.is_stored())
     {
         let e = embedded::start_with(&[d], &[]).await.expect("start");
         let mut o = options(e.server.addr(), u64::MAX, Duration::from_secs(120));
@@ -120,6 +123,59 @@ async fn every_planted_deviation_is_found_and_replays() {
         );
         let _ = plain.server.stop().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_stored_twice_and_acknowledged_once_is_accepted_but_wrong() {
+    let e = embedded::start_with(&[Deviation::PlantedDoubleStore], &[])
+        .await
+        .expect("start");
+    let mut o = options(e.server.addr(), u64::MAX, Duration::from_secs(120));
+    o.store = Some(e.store());
+    let out = fuzz::run(seeds(&e.vars), o, |_| {}).await;
+    let f = out
+        .findings
+        .iter()
+        .find(|f| f.oracle == Oracle::AcceptedButWrong)
+        .unwrap_or_else(|| panic!("no accepted-but-wrong finding in {:?}", out.stats));
+    // Tied to one input, which names a recipient twice.
+    let octets: Vec<u8> = f
+        .input
+        .steps
+        .iter()
+        .flat_map(|s| s.writes().concat())
+        .collect();
+    let rcpts = octets
+        .windows(4)
+        .filter(|w| w.eq_ignore_ascii_case(b"RCPT"))
+        .count();
+    assert!(rcpts >= 2, "{}", finding::transcript_text(&f.trace));
+    // Sent again: the deviated store gains more than acknowledged, the plain one not.
+    let (gained, acked) = stored_by(&e, &f.input).await;
+    assert!(
+        gained > acked,
+        "deviated: {gained} stored, {acked} acknowledged"
+    );
+    let _ = e.server.stop().await;
+    let plain = embedded::start_with(&[], &[]).await.expect("start");
+    let (gained, acked) = stored_by(&plain, &f.input).await;
+    assert_eq!(
+        gained, acked,
+        "plain: {gained} stored, {acked} acknowledged"
+    );
+    assert!(acked >= 1);
+    let _ = plain.server.stop().await;
+}
+
+/// Messages `e`'s store gained from one session of `input`, and how many the
+/// session saw acknowledged.
+async fn stored_by(e: &embedded::Embedded, input: &Input) -> (usize, usize) {
+    let before = e.store().count();
+    let mut limits = options(e.server.addr(), 1, Duration::from_secs(1)).limits;
+    limits.whole = true;
+    let t = smtpspec::fuzz::exec::run(e.server.addr(), input, limits).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    (e.store().count() - before, t.messages())
 }
 
 /// The verdict of a reproducer's one case against `e`.

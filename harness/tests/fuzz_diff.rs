@@ -93,6 +93,21 @@ fn a_server_that_ends_data_on_lf_dot_lf_stands_apart_in_a_critical_disagreement(
     assert!(md.contains("| target | message-count |"), "{md}");
     let html = std::fs::read_to_string(out.join("disagreements.html")).expect("html");
     assert!(html.contains("<th>message-count</th>"), "{html}");
+    // The findings in the report model: `smtpspec report` reads them back.
+    let report = out.join("report.json");
+    let md = smtpspec(&[
+        "report",
+        report.to_str().expect("utf-8"),
+        "--format",
+        "markdown",
+    ]);
+    assert_eq!(md.status.code(), Some(0), "{}", text(&md));
+    assert!(
+        text(&md).contains("fuzz.disagreements/message-count-"),
+        "{}",
+        text(&md)
+    );
+    assert!(out.join("report.html").exists());
 
     // Each message-count reproducer expects the reference's reading: the plain
     // server passes it, the deviant one fails it.

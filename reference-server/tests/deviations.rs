@@ -218,6 +218,16 @@ fn cases() -> Vec<(Deviation, Vec<Step>, Check)> {
             )],
             |o, _| o.contains("451 4.3.0"),
         ),
+        // Planted: one 250 to the end of data, two messages stored.
+        (
+            Deviation::PlantedDoubleStore,
+            vec![
+                send(TX),
+                send("RCPT TO:<bob@mx.test>\r\nDATA\r\n"),
+                send_await("x\r\n.\r\n"),
+            ],
+            |o, s| s.len() == 2 && o.matches("queued").count() == 1,
+        ),
     ]
 }
 

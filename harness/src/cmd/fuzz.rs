@@ -179,6 +179,7 @@ async fn execute(args: &FuzzArgs, plan: Plan) -> CmdResult {
         stop_on_finding: args.stop_on_finding,
         watch: watch_spec(args, &plan.target, &mut started)?,
         canary: smtpspec::fuzz::canary::input(&started.vars),
+        store: started.mailbox.clone(),
     };
     let watching = match (&options.watch.group, options.watch.logs.len()) {
         (None, 0) => String::new(),
@@ -204,6 +205,8 @@ async fn execute(args: &FuzzArgs, plan: Plan) -> CmdResult {
         args.jobs
     );
     let bar = status_line();
+    let began = super::unix_now();
+    let addr = options.target;
     let outcome = fuzz::run(seeds, options, |s| bar.set_message(status(s))).await;
     bar.finish_and_clear();
     if let Some(e) = started.embedded {
@@ -219,7 +222,57 @@ async fn execute(args: &FuzzArgs, plan: Plan) -> CmdResult {
         seed: plan.seed,
         seen: now_rfc3339(),
     };
-    finish(args, &outcome, &provenance)
+    finish(args, &outcome, &provenance)?;
+    report(args, &outcome, &provenance, addr, plan.seed, began)?;
+    Ok(exit_of(&outcome.findings))
+}
+
+/// The findings in the report model (`report.json`, `report.html`).
+fn report(
+    args: &FuzzArgs,
+    outcome: &fuzz::Outcome,
+    provenance: &Provenance,
+    addr: SocketAddr,
+    seed: u64,
+    began: u64,
+) -> Result<(), CliError> {
+    let entries = outcome
+        .findings
+        .iter()
+        .map(|f| super::fuzz_report::Entry {
+            stem: f.stem(),
+            suite: "fuzz.findings",
+            what: f.what.clone(),
+            section: f.oracle.section(),
+            level: smtpspec::outcome::Level::Must,
+            tags: vec!["fuzz".into(), f.oracle.name().into()],
+            transcript: f.trace.transcript.clone(),
+        })
+        .collect();
+    let tested = smtpspec::report::Tested {
+        addr,
+        banner: provenance.banner.clone(),
+        ehlo: Vec::new(),
+        tls_ehlo: None,
+        tls_problem: None,
+    };
+    super::fuzz_report::write(
+        &args.output_dir,
+        tested,
+        &provenance.target,
+        seed,
+        began,
+        entries,
+    )
+}
+
+/// 1 when anything was found.
+pub(super) fn exit_of<T>(found: &[T]) -> Exit {
+    if found.is_empty() {
+        Exit::Conformant
+    } else {
+        Exit::NonConformant
+    }
 }
 
 /// What the off-the-wire oracles watch: the flags, else the launched process and the
@@ -385,8 +438,8 @@ pub(super) fn status(s: &Stats) -> String {
     )
 }
 
-/// Write findings, corpus and stats; print the summary; 1 when anything was found.
-fn finish(args: &FuzzArgs, outcome: &fuzz::Outcome, p: &Provenance) -> CmdResult {
+/// Write findings, corpus and stats; print the summary.
+fn finish(args: &FuzzArgs, outcome: &fuzz::Outcome, p: &Provenance) -> Result<(), CliError> {
     let out = &args.output_dir;
     let io = |path: &Path, e: std::io::Error| CliError::usage(format!("{}: {e}", path.display()));
     std::fs::create_dir_all(out).map_err(|e| io(out, e))?;
@@ -450,11 +503,12 @@ fn finish(args: &FuzzArgs, outcome: &fuzz::Outcome, p: &Provenance) -> CmdResult
         println!("the target stopped accepting connections; the campaign stopped");
     }
     println!("stats: {}", stats.display());
-    Ok(if written.is_empty() {
-        Exit::Conformant
-    } else {
-        Exit::NonConformant
-    })
+    println!(
+        "report: {} and {}",
+        args.output_dir.join("report.json").display(),
+        args.output_dir.join("report.html").display()
+    );
+    Ok(())
 }
 
 /// The inputs kept, one suite each, named by their content.

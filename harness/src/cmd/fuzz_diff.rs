@@ -6,6 +6,7 @@
 //! `stats.json`).
 
 use std::fmt::Write as _;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -23,7 +24,9 @@ use smtpspec::scenario::template::Vars;
 use smtpspec::wire::TlsSettings;
 
 use super::target::{Started, start};
-use super::{CliError, CmdResult, Exit};
+use smtpspec::outcome::Level;
+
+use super::{CliError, CmdResult};
 use crate::cli::FuzzArgs;
 
 /// A party as started: its server (kept up until the end) and its greeting.
@@ -87,6 +90,8 @@ pub(super) async fn execute(args: &FuzzArgs, plan: Plan) -> CmdResult {
         stop_on_finding: args.stop_on_finding,
     };
     let bar = status_line();
+    let began = super::unix_now();
+    let first = ups[1].started.addr;
     let outcome = differ::run(seeds, options, |s| bar.set_message(status(s))).await;
     bar.finish_and_clear();
     let header = Header {
@@ -102,7 +107,60 @@ pub(super) async fn execute(args: &FuzzArgs, plan: Plan) -> CmdResult {
             let _ = e.server.stop().await;
         }
     }
-    finish(args, &outcome, &header)
+    finish(args, &outcome, &header)?;
+    report(args, &outcome, &header, first, began)?;
+    Ok(super::fuzz::exit_of(&outcome.found))
+}
+
+/// The disagreements in the report model (`report.json`, `report.html`).
+fn report(
+    args: &FuzzArgs,
+    outcome: &differ::Outcome,
+    header: &Header,
+    first: SocketAddr,
+    began: u64,
+) -> Result<(), CliError> {
+    let entries = outcome
+        .found
+        .iter()
+        .map(|f| {
+            let d = &f.disagreement;
+            // The session of the first party that stands apart.
+            let apart = d.apart.iter().position(|a| *a).unwrap_or(0);
+            super::fuzz_report::Entry {
+                stem: format!("{}-{:016x}", d.class.name(), d.key),
+                suite: "fuzz.disagreements",
+                what: format!("{} [{}]: {}", d.class.name(), d.class.severity(), d.what),
+                section: d.class.section(),
+                level: level(d.class),
+                tags: vec!["fuzz".into(), "differential".into(), d.class.name().into()],
+                transcript: f.traces[apart].transcript.clone(),
+            }
+        })
+        .collect();
+    let tested = smtpspec::report::Tested {
+        addr: first,
+        banner: header
+            .parties
+            .iter()
+            .map(|(n, b)| format!("{n}: {b}"))
+            .collect::<Vec<_>>()
+            .join(" | "),
+        ehlo: Vec::new(),
+        tls_ehlo: None,
+        tls_problem: None,
+    };
+    let name = args.target.join(" vs ");
+    super::fuzz_report::write(&args.output_dir, tested, &name, header.seed, began, entries)
+}
+
+/// How a disagreement of `class` is weighed: boundaries and grammar are the RFC's
+/// MUSTs; who takes which sender or command is policy.
+fn level(class: Class) -> Level {
+    match class {
+        Class::MessageCount | Class::ReplyGrammar => Level::Must,
+        Class::Envelope | Class::AcceptRefuse => Level::May,
+    }
 }
 
 /// `started`, greeted (its banner and CHUNKING read) and on loopback.
@@ -160,7 +218,7 @@ struct Header {
     seen: String,
 }
 
-fn finish(args: &FuzzArgs, outcome: &differ::Outcome, h: &Header) -> CmdResult {
+fn finish(args: &FuzzArgs, outcome: &differ::Outcome, h: &Header) -> Result<(), CliError> {
     let out = &args.output_dir;
     let io = |path: &Path, e: std::io::Error| CliError::usage(format!("{}: {e}", path.display()));
     let dir = out.join("findings");
@@ -218,11 +276,12 @@ fn finish(args: &FuzzArgs, outcome: &differ::Outcome, h: &Header) -> CmdResult {
     print!("{}", matrix.markdown());
     println!("matrix: {} and {}", md.display(), html.display());
     println!("stats: {}", stats.display());
-    Ok(if written.is_empty() {
-        Exit::Conformant
-    } else {
-        Exit::NonConformant
-    })
+    println!(
+        "report: {} and {}",
+        out.join("report.json").display(),
+        out.join("report.html").display()
+    );
+    Ok(())
 }
 
 /// The reproducer: the input, read as the reference server answered it (its codes,
@@ -266,14 +325,11 @@ fn suite_yaml(stem: &str, f: &Found, h: &Header) -> String {
     let _ = writeln!(out, "cases:");
     let _ = writeln!(out, "  - id: {stem}");
     let _ = writeln!(out, "    title: \"{}\"", d.what.replace(['"', '\\'], "'"));
-    let level = match d.class {
-        Class::MessageCount | Class::ReplyGrammar => "MUST",
-        Class::Envelope | Class::AcceptRefuse => "MAY",
-    };
     let _ = writeln!(
         out,
-        "    spec: {{ rfc: 5321, section: \"{}\", level: {level} }}",
-        d.class.section()
+        "    spec: {{ rfc: 5321, section: \"{}\", level: {} }}",
+        d.class.section(),
+        level(d.class)
     );
     let _ = writeln!(out, "    tags: [fuzz, differential, {}]", d.class.name());
     let _ = writeln!(out, "    steps:");

@@ -76,6 +76,7 @@ fn add(total: &mut Stats, one: &serde_json::Value) {
     total.unconfirmed += n("unconfirmed");
     total.canaries += n("canaries");
     total.canaries_throttled += n("canaries_throttled");
+    total.slowed_after_errors += n("slowed_after_errors");
     total.signature_bits = total.signature_bits.max(n("signature_bits") as usize);
     let elapsed = one.get("elapsed_s").and_then(serde_json::Value::as_f64);
     total.elapsed_s = total.elapsed_s.max(elapsed.unwrap_or(0.0));

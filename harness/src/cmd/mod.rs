@@ -12,6 +12,7 @@ pub(crate) mod finish;
 pub(crate) mod fuzz;
 pub(crate) mod fuzz_diff;
 pub(crate) mod fuzz_merge;
+pub(crate) mod fuzz_report;
 pub(crate) mod list;
 pub(crate) mod report;
 pub(crate) mod run;

@@ -128,6 +128,10 @@ impl super::Campaign {
         let input = k.input.clone();
         let t = exec::run(target, &input, limits).await;
         self.stats.canaries += 1;
+        if let Some(w) = self.store.as_mut() {
+            // The canary's message is acknowledged, and stored.
+            w.fold(&input, &t);
+        }
         let Some(k) = self.canary.as_ref() else {
             return;
         };

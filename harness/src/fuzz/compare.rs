@@ -15,7 +15,7 @@
 
 use std::fmt::Write as _;
 
-use super::exec::{End, Sync, Trace};
+use super::exec::{End, Trace};
 use super::hash::hash;
 use super::input::{Input, Step};
 
@@ -46,7 +46,10 @@ pub struct View {
     /// Per step, what each of its replies said (empty: none; a pipelined batch has
     /// one per line).
     pub steps: Vec<Vec<Said>>,
-    /// Messages acknowledged: a 2xx right after a 354, over the whole session.
+    /// Per step: the reply before it was a 354, so its octets are message content
+    /// to this party.
+    pub in_data: Vec<bool>,
+    /// Messages acknowledged ([`Trace::messages`]).
     pub messages: usize,
     /// The session broke RFC 5321 §4.2's reply grammar.
     pub malformed: bool,
@@ -58,27 +61,23 @@ pub struct View {
 /// which says nothing of how it reads the input.
 pub fn incomparable(trace: &Trace) -> bool {
     matches!(trace.end, End::Unreachable(_) | End::NotServing(_))
-        || all_codes(trace).any(|c| c == super::exec::SHUTTING_DOWN)
-}
-
-fn all_codes(trace: &Trace) -> impl Iterator<Item = u16> + '_ {
-    let tail: &[u16] = match &trace.sync {
-        Sync::Replies(c) | Sync::Tail(c) => c,
-        _ => &[],
-    };
-    trace
-        .answers
-        .iter()
-        .filter(|a| a.step.is_some())
-        .map(|a| a.code)
-        .chain(tail.iter().copied())
+        || trace.codes().any(|c| c == super::exec::SHUTTING_DOWN)
 }
 
 /// `trace` of `input`, normalised.
 pub fn view(input: &Input, trace: &Trace) -> View {
     let n = input.steps.len();
     let mut steps = vec![Vec::new(); n];
+    let mut in_data = vec![false; n];
+    let mut last = None;
+    let mut at = 0;
     for a in &trace.answers {
+        let k = a.step.map_or(0, |k| k + 1);
+        // Steps up to the one this reply came after saw `last` as the reply before.
+        while at < k.min(n) {
+            in_data[at] = last == Some(super::expect::START_DATA);
+            at += 1;
+        }
         if let Some(k) = a.step.filter(|&k| k < n) {
             steps[k].push(if a.code < 400 {
                 Said::Accept
@@ -86,17 +85,18 @@ pub fn view(input: &Input, trace: &Trace) -> View {
                 Said::Refuse
             });
         }
+        last = Some(a.code);
     }
-    let codes: Vec<u16> = all_codes(trace).collect();
-    let messages = codes
-        .windows(2)
-        .filter(|w| w[0] == 354 && (200..300).contains(&w[1]))
-        .count();
+    while at < n {
+        in_data[at] = last == Some(super::expect::START_DATA);
+        at += 1;
+    }
     View {
         steps,
-        messages,
+        in_data,
+        messages: trace.messages(),
         malformed: matches!(trace.end, End::Malformed { .. }),
-        codes,
+        codes: trace.codes().collect(),
     }
 }
 
@@ -247,14 +247,19 @@ impl Parties<'_> {
             .collect()
     }
 
-    /// Per content step: one reply (`1`) or more (`N`, commands read inside it).
+    /// Per content step: one reply (`1`) or more (`N`, commands read inside it)
+    /// where the party took it as content (a 354 came just before), `-` where not.
     fn content(&self, v: &View) -> String {
         self.input
             .steps
             .iter()
-            .zip(&v.steps)
-            .filter(|(s, _)| matches!(s, Step::Body(_)))
-            .map(|(_, said)| if said.len() > 1 { 'N' } else { '1' })
+            .enumerate()
+            .filter(|(_, s)| matches!(s, Step::Body(_)))
+            .map(|(n, _)| match (v.in_data[n], v.steps[n].len()) {
+                (false, _) => '-',
+                (true, 0 | 1) => '1',
+                (true, _) => 'N',
+            })
             .collect()
     }
 
@@ -492,6 +497,21 @@ mod tests {
             compare(&i, &[view(&i, &refused), view(&i, &taken)], &names()).expect("a disagreement");
         assert_eq!(d.class, Class::Envelope);
         assert!(d.what.starts_with("RCPT (step 1)"), "{}", d.what);
+    }
+
+    #[test]
+    fn content_after_a_refused_data_is_commands_to_everyone_not_a_boundary() {
+        let i = input();
+        let many = trace(
+            &[(0, 250), (1, 250), (2, 503), (3, 500), (3, 500)],
+            &[250, 221],
+        );
+        let one = trace(&[(0, 250), (1, 250), (2, 503), (3, 500)], &[250, 221]);
+        let d = compare(&i, &[view(&i, &many), view(&i, &one)], &names());
+        assert!(
+            d.as_ref().is_none_or(|d| d.class != Class::MessageCount),
+            "{d:?}"
+        );
     }
 
     #[test]

@@ -157,6 +157,8 @@ pub struct Trace {
     pub first_short: Option<usize>,
     /// What the sync suffix showed.
     pub sync: Sync,
+    /// Messages acknowledged by a 2xx to a `BDAT … LAST` chunk.
+    pub chunked_acks: usize,
 }
 
 impl Trace {
@@ -178,12 +180,38 @@ impl Trace {
             tls_at: None,
             first_short: None,
             sync: Sync::NotSent,
+            chunked_acks: 0,
         }
     }
 
     /// The code of the last reply, if any.
     pub fn last_code(&self) -> Option<u16> {
         self.answers.last().map(|a| a.code)
+    }
+
+    /// Every code after the greeting, the sync suffix's included.
+    pub fn codes(&self) -> impl Iterator<Item = u16> + '_ {
+        let tail: &[u16] = match &self.sync {
+            Sync::Replies(c) | Sync::Tail(c) => c,
+            _ => &[],
+        };
+        self.answers
+            .iter()
+            .filter(|a| a.step.is_some())
+            .map(|a| a.code)
+            .chain(tail.iter().copied())
+    }
+
+    /// Messages the target acknowledged: a 2xx right after a 354 (whatever the
+    /// octets' reading, the reply after a 354 is the end of data's), and a 2xx to a
+    /// LAST chunk.
+    pub fn messages(&self) -> usize {
+        let codes: Vec<u16> = self.codes().collect();
+        let data = codes
+            .windows(2)
+            .filter(|w| w[0] == super::expect::START_DATA && (200..300).contains(&w[1]))
+            .count();
+        data + self.chunked_acks
     }
 }
 
@@ -253,6 +281,7 @@ async fn session(conn: &mut Conn, input: &Input, limits: Limits, trace: &mut Tra
                 Ok(r) => {
                     trace.answered[n] += 1;
                     let tls_now = model.answered(r.reply.code.get());
+                    trace.chunked_acks += std::mem::take(&mut model.chunked_acks);
                     trace.answers.push(answer(Some(n), &r, sent));
                     if tls_now {
                         // The server now waits for a TLS handshake (RFC 3207 §4): run

@@ -46,6 +46,9 @@ pub enum Asks {
     StartTls,
 }
 
+/// What a LAST chunk's reply answers.
+const BDAT_LAST: &str = "BDAT-LAST";
+
 /// The most content kept while a DATA is not yet answered.
 const SPECULATION: usize = 64 * 1024;
 
@@ -69,6 +72,11 @@ pub struct Model {
     exact: bool,
     /// The target advertises CHUNKING: a BDAT's octets are its chunk.
     chunking: bool,
+    /// The chunk being sent was announced with LAST: its reply ends a message.
+    chunk_last: bool,
+    /// Messages a 2xx to a `BDAT … LAST` chunk acknowledged (DATA's are read off
+    /// the wire: the reply after a 354).
+    pub chunked_acks: usize,
 }
 
 impl Default for Model {
@@ -90,6 +98,8 @@ impl Model {
             starttls_sent: false,
             exact: true,
             chunking,
+            chunk_last: false,
+            chunked_acks: 0,
         }
     }
 
@@ -141,7 +151,14 @@ impl Model {
             self.starttls_sent = false;
             return true;
         }
-        match self.pending.pop_front().map(|(a, _)| a) {
+        let popped = self.pending.pop_front();
+        if let Some((_, verb)) = &popped
+            && verb == BDAT_LAST
+            && (200..300).contains(&code)
+        {
+            self.chunked_acks += 1;
+        }
+        match popped.map(|(a, _)| a) {
             Some(Asks::StartTls) => return false,
             Some(Asks::Data) if code == START_DATA => self.speculative = None,
             Some(Asks::Data) => {
@@ -180,7 +197,12 @@ impl Model {
                     i += take;
                     let left = left - take as u64;
                     self.mode = if left == 0 {
-                        self.pending.push_back((Asks::End, "BDAT-END".into()));
+                        let end = if self.chunk_last {
+                            BDAT_LAST
+                        } else {
+                            "BDAT-END"
+                        };
+                        self.pending.push_back((Asks::End, end.into()));
                         Mode::Command
                     } else {
                         Mode::Chunk(left)
@@ -226,6 +248,10 @@ impl Model {
                             self.exact = false;
                         }
                         self.mode = after(&self.line);
+                        self.chunk_last = self
+                            .line
+                            .split(|&b| b == b' ' || b == b'\r')
+                            .any(|w| w.eq_ignore_ascii_case(b"LAST"));
                         if matches!(self.mode, Mode::Chunk(_)) && !self.chunking {
                             self.exact = false;
                         }
@@ -247,6 +273,10 @@ impl Model {
                                 // What follows is content if the DATA is taken.
                                 self.speculative = Some(bytes[i..].to_vec());
                                 // `asked` appends the octets of later calls.
+                            }
+                            // `BDAT 0 LAST`: no chunk, and its reply ends the message.
+                            Mode::Command if self.chunk_last && verb == "BDAT" => {
+                                self.pending.push_back((Asks::Line, BDAT_LAST.into()));
                             }
                             Mode::Command => self.pending.push_back((Asks::Line, verb)),
                         }
@@ -340,6 +370,21 @@ mod tests {
         assert_eq!(m.asked(b"NOOP\nNOOP\r\n"), 1);
         // An empty message: the end of data right after DATA.
         assert_eq!(m.asked(b"DATA\r\n.\r\n"), 2);
+    }
+
+    #[test]
+    fn a_2xx_to_a_last_chunk_acknowledges_a_message() {
+        let mut m = Model::default();
+        m.asked(b"BDAT 3\r\nabcBDAT 2 LAST\r\nde");
+        m.answered(250);
+        assert_eq!(m.chunked_acks, 0, "a chunk that is not the last");
+        m.answered(250);
+        assert_eq!(m.chunked_acks, 1);
+        // `BDAT 0 LAST` has no chunk; its reply ends the message all the same.
+        m.asked(b"BDAT 0 LAST\r\nBDAT 1 LAST\r\nx");
+        m.answered(250);
+        m.answered(554);
+        assert_eq!(m.chunked_acks, 2, "a refused chunk acknowledges nothing");
     }
 
     #[test]

@@ -65,8 +65,9 @@ pub fn suite_yaml(f: &Finding, p: &Provenance) -> String {
     if f.oracle.off_the_wire() {
         let _ = writeln!(
             out,
-            "# The evidence is in the target's process, not on the wire: replay this \
-             case and watch its log, its memory, its exit."
+            "# The evidence is in the target's process or store, not on the wire: \
+             replay this case and watch its log, its memory, its exit, or count the \
+             messages it stored."
         );
     }
     let _ = writeln!(

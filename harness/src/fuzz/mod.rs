@@ -18,12 +18,14 @@ pub mod expect;
 pub mod finding;
 pub mod hash;
 pub mod input;
+pub mod latency;
 pub mod logwatch;
 pub mod minimise;
 pub mod mutate;
 pub mod oracle;
 pub mod process;
 pub mod signature;
+pub mod store;
 pub mod watch;
 
 use std::collections::{BTreeMap, HashSet};
@@ -66,6 +68,8 @@ pub struct Options {
     pub watch: watch::WatchSpec,
     /// The canary transaction ([`canary::input`]); `None`: no state-regression oracle.
     pub canary: Option<Input>,
+    /// The target's store, when it can be read: the `accepted-but-wrong` oracle.
+    pub store: Option<crate::profile::store::MailStore>,
 }
 
 /// What a campaign did, as `stats.json` has it.
@@ -107,6 +111,9 @@ pub struct Stats {
     pub canaries: u64,
     /// Canaries the target refused with 421 or no service: its protection.
     pub canaries_throttled: u64,
+    /// Replies over their command's latency bar that came after refusals in their
+    /// session: the target's error sleep, not a latency outlier.
+    pub slowed_after_errors: u64,
 }
 
 /// The end of a campaign.
@@ -134,6 +141,10 @@ struct Campaign {
     findings: Vec<Finding>,
     watcher: Option<watch::Watcher>,
     canary: Option<canary::Canary>,
+    store: Option<store::StoreWatch>,
+    latencies: latency::Latencies,
+    /// Times the campaign paused (every worker held) to probe the target.
+    pauses: std::sync::atomic::AtomicU64,
 }
 
 /// Run a campaign from `seeds`; `status` is called after every generation.
@@ -150,6 +161,9 @@ pub async fn run(seeds: Vec<Input>, options: Options, mut status: impl FnMut(&St
         findings: Vec::new(),
         watcher: watch::Watcher::new(&options.watch),
         canary: None,
+        store: options.store.clone().map(store::StoreWatch::new),
+        pauses: Default::default(),
+        latencies: latency::Latencies::default(),
         options,
     };
     if let Some(input) = c.options.canary.clone() {
@@ -158,7 +172,7 @@ pub async fn run(seeds: Vec<Input>, options: Options, mut status: impl FnMut(&St
     }
     let mut died = false;
     let permits = Arc::new(Semaphore::new(c.options.jobs.max(1)));
-    let mut inflight = std::collections::VecDeque::new();
+    let mut inflight = Inflight::new();
     for _ in 0..2 {
         let batch = c.draw();
         if !batch.is_empty() {
@@ -212,12 +226,7 @@ pub async fn run(seeds: Vec<Input>, options: Options, mut status: impl FnMut(&St
             }
             break;
         }
-        if !c.over(started) {
-            let next = c.draw();
-            if !next.is_empty() {
-                inflight.push_back(c.spawn_batch(next, &permits).await);
-            }
-        }
+        c.refill(&mut inflight, &permits, started).await;
     }
     Outcome {
         stats: c.stats,
@@ -227,7 +236,39 @@ pub async fn run(seeds: Vec<Input>, options: Options, mut status: impl FnMut(&St
     }
 }
 
+/// Generations in flight: their inputs and their sessions' tasks.
+type Inflight = std::collections::VecDeque<(Vec<Input>, Vec<JoinHandle<Trace>>)>;
+
 impl Campaign {
+    /// After a generation is folded: the next one drawn and started. A look at the
+    /// store wants every session folded, so none starts until the one in flight is;
+    /// then the look, then two again.
+    async fn refill(
+        &mut self,
+        inflight: &mut Inflight,
+        permits: &Arc<Semaphore>,
+        started: Instant,
+    ) {
+        let quiet = self.store_look_due();
+        if quiet && inflight.is_empty() {
+            self.look_at_store(permits).await;
+        }
+        if self.over(started) {
+            return;
+        }
+        let refill = if quiet {
+            usize::from(inflight.is_empty()) * 2
+        } else {
+            1
+        };
+        for _ in 0..refill {
+            let next = self.draw();
+            if !next.is_empty() {
+                inflight.push_back(self.spawn_batch(next, permits).await);
+            }
+        }
+    }
+
     fn over(&self, started: Instant) -> bool {
         self.options.runs.is_some_and(|r| self.stats.sessions >= r)
             || started.elapsed() >= self.options.duration
@@ -271,9 +312,12 @@ impl Campaign {
     async fn fold(&mut self, input: Input, trace: Trace) -> bool {
         self.stats.sessions += 1;
         self.stats.unanswered_steps += trace.short as u64;
+        if let Some(w) = self.store.as_mut() {
+            w.fold(&input, &trace);
+        }
         let new = self.map.observe(&input, &trace);
         match oracle::judge(&input, &trace) {
-            Judged::Clean => {}
+            Judged::Clean => self.judge_latency(&input, &trace).await,
             Judged::Throttled => self.stats.throttled += 1,
             Judged::ClosedAfterRefusal => self.stats.closed_after_refusal += 1,
             Judged::Unreachable => {
@@ -297,10 +341,48 @@ impl Campaign {
                 }
             }
         }
+        self.latencies.add(&input, &trace);
         if new > 0 {
             self.corpus.push(input);
         }
         false
+    }
+
+    /// A reply over its command's latency bar: sent again twice, with patient
+    /// deadlines, it must be that slow both times.
+    async fn judge_latency(&mut self, input: &Input, trace: &Trace) {
+        let o = match self.latencies.judge(input, trace) {
+            latency::Seen::Usual => return,
+            latency::Seen::AfterErrors => {
+                self.stats.slowed_after_errors += 1;
+                return;
+            }
+            latency::Seen::Slow(o) => o,
+        };
+        let key = oracle::key(Oracle::LatencyOutlier, &o.verb, "slow");
+        if self.seen.contains(&key) {
+            return;
+        }
+        let (target, limits) = (self.options.target, self.options.limits.patient());
+        let mut again = Vec::new();
+        for _ in 0..2 {
+            let t = exec::run(target, input, limits).await;
+            if !latency::slow_again(input, &t, &o.verb, o.bar_ms) {
+                self.stats.unconfirmed += 1;
+                return;
+            }
+            again.push(t);
+        }
+        self.seen.insert(key);
+        let what = format!(
+            "the reply to {verb} took {ms} ms, over ten times the 99th percentile of {verb} \
+             replies (bar {bar} ms), and as long again both times the input was sent again",
+            verb = o.verb,
+            ms = o.ms,
+            bar = o.bar_ms
+        );
+        let last = again.pop().unwrap_or_else(|| trace.clone());
+        self.record(Oracle::LatencyOutlier, key, input.clone(), last, what, None);
     }
 
     /// The smallest input that shows the same finding (`minimise.rs`).

@@ -44,12 +44,25 @@ pub enum Oracle {
     /// long (and 500 ms more), and still does after a second with the campaign paused:
     /// the fuzzed sessions left a mark on the state sessions share.
     StateRegression,
+    /// The target's store (readable: the embedded server's Maildir, a profile's
+    /// `maildir`, `mbox` or `files`) holds more messages than the sessions saw
+    /// acknowledged, and one input sent alone, every reply read, makes it gain more
+    /// than its sessions acknowledged: two messages out of one DATA, one stored
+    /// without a 250 (RFC 5321 §4.1.1.4, §6.1: the 250 is the server taking
+    /// responsibility for the message it got, and for nothing else).
+    AcceptedButWrong,
+    /// A reply took ten times the 99th percentile of its command's replies (and
+    /// 50 ms or more), and did again both times the input was sent again: work that
+    /// grows with the input, a denial of service (RFC 5321 §4.5.3.2 gives clients
+    /// minutes per command; a server that needs them for one input is a target).
+    LatencyOutlier,
 }
 
 impl Oracle {
     /// Every class, in order of severity.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 10] = [
         Self::TargetDeath,
+        Self::AcceptedButWrong,
         Self::Log,
         Self::Hang,
         Self::SilentClose,
@@ -57,6 +70,7 @@ impl Oracle {
         Self::ReplyGrammar,
         Self::ResourceGrowth,
         Self::StateRegression,
+        Self::LatencyOutlier,
     ];
 
     /// The name in file names, stats and reports.
@@ -70,6 +84,8 @@ impl Oracle {
             Self::Log => "log",
             Self::ResourceGrowth => "resource-growth",
             Self::StateRegression => "state-regression",
+            Self::AcceptedButWrong => "accepted-but-wrong",
+            Self::LatencyOutlier => "latency-outlier",
         }
     }
 
@@ -79,13 +95,23 @@ impl Oracle {
             Self::TargetDeath | Self::SilentClose | Self::Log | Self::ResourceGrowth => "3.8",
             Self::ReplyGrammar | Self::Hang | Self::Desync => "4.2",
             Self::StateRegression => "3.3",
+            Self::AcceptedButWrong => "4.1.1.4",
+            Self::LatencyOutlier => "4.5.3.2",
         }
     }
 
-    /// Its evidence is in the target's process (log, memory, exit), not on the wire:
-    /// a reproducer replays the input and the reader watches the process.
+    /// Its evidence is in the target's process (log, memory, exit), its store or its
+    /// timing, not in what the replies say: a reproducer replays the input and the
+    /// reader watches the process, counts the store or times the replies.
     pub fn off_the_wire(self) -> bool {
-        matches!(self, Self::Log | Self::ResourceGrowth | Self::TargetDeath)
+        matches!(
+            self,
+            Self::Log
+                | Self::ResourceGrowth
+                | Self::TargetDeath
+                | Self::AcceptedButWrong
+                | Self::LatencyOutlier
+        )
     }
 }
 

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 
 use super::Campaign;
 use super::exec::{self, End, Trace};
@@ -104,11 +103,13 @@ pub(super) struct Watcher {
 
 /// What a bisection looks for after each half is sent.
 #[derive(Debug, Clone, Copy)]
-enum Probe {
+pub(super) enum Probe {
     /// The process ends (sent to a fresh one).
     Death,
     /// The log line of this key comes back.
     Log(u64),
+    /// The store gains more messages than the sessions acknowledged.
+    Store,
 }
 
 impl Watcher {
@@ -290,7 +291,7 @@ impl Campaign {
 
     /// The one input among `set` after which `probe` shows: halves sent in turn (the
     /// first half, and the second only when the first did not show it).
-    async fn bisect(
+    pub(super) async fn bisect(
         &mut self,
         mut set: Vec<Input>,
         probe: Probe,
@@ -314,7 +315,7 @@ impl Campaign {
     }
 
     /// Send `inputs` and see whether `probe` shows: the last trace, and how the
-    /// process ended (a death) or nothing (a log line).
+    /// process ended (a death), what the store holds, or nothing (a log line).
     async fn shows_after(&mut self, inputs: &[Input], probe: Probe) -> Option<(Trace, String)> {
         match probe {
             Probe::Death => self.dies_after(inputs).await,
@@ -322,6 +323,7 @@ impl Campaign {
                 .logs_after(inputs, key)
                 .await
                 .map(|t| (t, String::new())),
+            Probe::Store => self.stores_extra(inputs).await,
         }
     }
 
@@ -459,24 +461,46 @@ impl Campaign {
         permits: &Arc<Semaphore>,
     ) -> Option<tokio::sync::OwnedSemaphorePermit> {
         let n = u32::try_from(self.options.jobs.max(1)).unwrap_or(u32::MAX);
+        self.pauses
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Arc::clone(permits).acquire_many_owned(n).await.ok()
     }
 
     /// Each of `inputs` sent `times` times, `jobs` sessions at once; their traces.
     async fn send_all(&self, inputs: &[Input], times: usize) -> Vec<Trace> {
-        let (target, limits) = (self.options.target, self.options.limits);
+        self.send_all_within(inputs, times, self.options.limits)
+            .await
+    }
+
+    /// [`Self::send_all`] with other deadlines (every reply read to the close, for
+    /// the store oracle).
+    pub(super) async fn send_all_within(
+        &self,
+        inputs: &[Input],
+        times: usize,
+        limits: exec::Limits,
+    ) -> Vec<Trace> {
+        let target = self.options.target;
         let gate = Arc::new(Semaphore::new(self.options.jobs.max(1)));
-        let mut set = JoinSet::new();
-        for input in inputs.iter().flat_map(|i| std::iter::repeat_n(i, times)) {
-            let (input, gate) = (input.clone(), Arc::clone(&gate));
-            set.spawn(async move {
-                let _permit = gate.acquire_owned().await;
-                exec::run(target, &input, limits).await
-            });
-        }
-        let mut out = Vec::with_capacity(set.len());
-        while let Some(t) = set.join_next().await {
-            out.extend(t.ok());
+        let tasks: Vec<_> = inputs
+            .iter()
+            .flat_map(|i| std::iter::repeat_n(i, times))
+            .map(|input| {
+                let (input, gate) = (input.clone(), Arc::clone(&gate));
+                tokio::spawn(async move {
+                    let _permit = gate.acquire_owned().await;
+                    exec::run(target, &input, limits).await
+                })
+            })
+            .collect();
+        // In the inputs' order, so each trace goes with its input.
+        let mut out = Vec::with_capacity(tasks.len());
+        for t in tasks {
+            out.push(
+                t.await.unwrap_or_else(|e| {
+                    Trace::unreachable(format!("the session's task failed: {e}"))
+                }),
+            );
         }
         out
     }

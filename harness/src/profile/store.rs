@@ -84,6 +84,18 @@ impl MailStore {
         }
     }
 
+    /// How many messages the store holds now (the fuzzer's store oracle compares it
+    /// with the messages acknowledged). A Maildir's `tmp/` is not counted: a message
+    /// there is not delivered yet.
+    pub fn count(&self) -> usize {
+        let entries = |dir: &Path| std::fs::read_dir(dir).map_or(0, |rd| rd.flatten().count());
+        match self.kind {
+            StoreKind::Maildir => entries(&self.dir.join("new")) + entries(&self.dir.join("cur")),
+            StoreKind::Files => entries(&self.dir),
+            StoreKind::Mbox => std::fs::read(&self.dir).map_or(0, |all| mbox_messages(&all).len()),
+        }
+    }
+
     /// Octets as the store would hold them: CRLF becomes LF for an LF store.
     pub fn as_stored(&self, octets: &[u8]) -> Vec<u8> {
         if self.lf {

@@ -86,11 +86,15 @@ pub enum Deviation {
     /// shares, and from then on every RCPT, in any session, gets 451.
     /// One session shows nothing; the next transaction does.
     PlantedNoopPoison,
+    /// Planted for the network fuzzer: a transaction that names the same recipient
+    /// twice is stored twice (a delivery loop that does not merge recipients) and
+    /// acknowledged once; only the store shows it.
+    PlantedDoubleStore,
 }
 
 impl Deviation {
     /// Every deviation.
-    pub const ALL: [Self; 26] = [
+    pub const ALL: [Self; 27] = [
         Self::BareLfLineEnd,
         Self::DataEndLfDotLf,
         Self::KeepTransactionAfterRset,
@@ -117,6 +121,7 @@ impl Deviation {
         Self::PlantedRsetLeak,
         Self::PlantedEtrnAbort,
         Self::PlantedNoopPoison,
+        Self::PlantedDoubleStore,
     ];
 
     /// Planted bugs: the fuzzer's negative control, as the others are the catalogue's.
@@ -132,7 +137,14 @@ impl Deviation {
                 | Self::PlantedRsetLeak
                 | Self::PlantedEtrnAbort
                 | Self::PlantedNoopPoison
+                | Self::PlantedDoubleStore
         )
+    }
+
+    /// Planted bugs that only the server's store shows (the wire says one message,
+    /// the store holds two): the fuzzer finds them when it can read the store.
+    pub fn is_stored(self) -> bool {
+        matches!(self, Self::PlantedDoubleStore)
     }
 
     /// Planted bugs that only the server's process shows (its log, its memory), not
@@ -173,6 +185,7 @@ impl Deviation {
             Self::PlantedRsetLeak => "planted-rset-leak",
             Self::PlantedEtrnAbort => "planted-etrn-abort",
             Self::PlantedNoopPoison => "planted-noop-poison",
+            Self::PlantedDoubleStore => "planted-double-store",
         }
     }
 
@@ -246,6 +259,9 @@ impl Deviation {
             }
             Self::PlantedNoopPoison => {
                 "planted for the fuzzer: a number of 2^32 or more in a NOOP line makes every later RCPT, in any session, get 451 (shared state corrupted)"
+            }
+            Self::PlantedDoubleStore => {
+                "planted for the fuzzer: a transaction naming the same recipient twice is stored twice and acknowledged once; only the store shows it"
             }
         }
     }

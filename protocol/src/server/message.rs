@@ -259,7 +259,18 @@ impl ServerSession {
             user: self.user.clone(),
         };
         self.state = State::AwaitingStore;
-        self.out
-            .push_back(Output::Deliver(Box::new(Message { envelope, content })));
+        let twice = self.config.deviations.has(Deviation::PlantedDoubleStore)
+            && envelope
+                .recipients
+                .iter()
+                .enumerate()
+                .any(|(i, (r, _))| envelope.recipients[..i].iter().any(|(s, _)| s == r));
+        let message = Message { envelope, content };
+        if twice {
+            self.silent_stores += 1;
+            self.out
+                .push_back(Output::Deliver(Box::new(message.clone())));
+        }
+        self.out.push_back(Output::Deliver(Box::new(message)));
     }
 }

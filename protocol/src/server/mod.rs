@@ -154,6 +154,8 @@ pub struct ServerSession {
     user: Option<String>,
     tx: Option<Transaction>,
     delivered: u64,
+    /// Store results to take without a reply (`planted-double-store`'s extra copy).
+    silent_stores: u8,
     now: u64,
     /// Error replies so far (for [`ErrorLimits`]); the greeting is not counted.
     errors: u32,
@@ -200,6 +202,7 @@ impl ServerSession {
             user: None,
             tx: None,
             delivered: 0,
+            silent_stores: 0,
             now,
             errors: 0,
             nonmail: 0,
@@ -273,6 +276,11 @@ impl ServerSession {
     /// (`Err`, with a reason for the log).
     pub fn handle_stored(&mut self, result: Result<(), String>) {
         if !matches!(self.state, State::AwaitingStore) {
+            return;
+        }
+        if self.silent_stores > 0 {
+            // The planted extra copy: stored, and never acknowledged.
+            self.silent_stores -= 1;
             return;
         }
         self.state = State::Command;

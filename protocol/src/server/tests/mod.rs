@@ -524,6 +524,13 @@ fn each_deviation_misbehaves_exactly_as_named() {
             None,
             |o, _| o.contains("451 4.3.0"),
         ),
+        // Planted: one 250 to the end of data, two messages stored.
+        (
+            Deviation::PlantedDoubleStore,
+            vec![TX, "RCPT TO:<bob@mx.test>\r\nDATA\r\nx\r\n.\r\n"],
+            None,
+            |o, s| s.len() == 2 && o.matches("queued").count() == 1,
+        ),
     ];
     // The watched ones show only in the server's process (a panic, a leak):
     // `planted_panic_only_when_on` below and harness/tests/fuzz_watch.rs.

@@ -1,0 +1,184 @@
+//! The latency oracle: a reply that takes ten times the 99th percentile of its
+//! command's replies (and at least [`FLOOR_MS`]) when the same input sent again twice
+//! is that slow again. A server that answers one input slowly every time has work
+//! that grows with the input (a quadratic parser, a lookup per octet, a regex that
+//! backtracks): a denial of service a few sessions can bring about.
+//!
+//! What is not a finding: a reply slowed after refusals (an error sleep, Postfix's
+//! `smtpd_error_sleep_time` once `smtpd_soft_error_limit` is passed, Exim's
+//! `smtp_accept_*` delays): a reply that comes after [`ERRORS_BEFORE`] refusals in
+//! its session is counted as `slowed_after_errors`, not judged. Replies slower than
+//! `--timeout` are not seen as latency at all (they are `unanswered_steps`).
+
+use std::collections::HashMap;
+
+use super::exec::Trace;
+use super::input::Input;
+
+/// Replies of a command before its percentile is trusted.
+const WARM: u64 = 500;
+/// How many times the 99th percentile a reply must take.
+const FACTOR: u64 = 10;
+/// The least latency that is an outlier: below it, a busy machine's scheduling.
+pub const FLOOR_MS: u64 = 50;
+/// Refusals in a session after which a slow reply is the server's error sleep.
+pub const ERRORS_BEFORE: usize = 3;
+
+/// Replies per command, by log2 bucket of milliseconds.
+#[derive(Debug, Default)]
+pub struct Latencies {
+    by_verb: HashMap<String, [u64; 24]>,
+}
+
+/// A reply slower than its command's usual.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outlier {
+    /// The step it answered.
+    pub step: usize,
+    /// Its command.
+    pub verb: String,
+    /// How long it took.
+    pub ms: u64,
+    /// The bar it passed: ten times the command's 99th percentile, or the floor.
+    pub bar_ms: u64,
+}
+
+/// What one session shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seen {
+    /// Nothing slow.
+    Usual,
+    /// A slow reply after refusals: the server's error sleep.
+    AfterErrors,
+    /// A slow reply.
+    Slow(Outlier),
+}
+
+impl Latencies {
+    /// Count `trace`'s replies in.
+    pub fn add(&mut self, input: &Input, trace: &Trace) {
+        for a in &trace.answers {
+            if let Some(step) = a.step.and_then(|n| input.steps.get(n)) {
+                let hist = self.by_verb.entry(step.verb()).or_insert([0; 24]);
+                hist[bucket(a.latency_ms)] += 1;
+            }
+        }
+    }
+
+    /// The bar a reply to `verb` must pass: ten times its 99th percentile (the upper
+    /// edge of that bucket), at least [`FLOOR_MS`]; `None` before [`WARM`] replies.
+    pub fn bar(&self, verb: &str) -> Option<u64> {
+        let hist = self.by_verb.get(verb)?;
+        let total: u64 = hist.iter().sum();
+        if total < WARM {
+            return None;
+        }
+        let mut seen = 0;
+        for (b, n) in hist.iter().enumerate() {
+            seen += n;
+            if seen * 100 >= total * 99 {
+                return Some(((1u64 << b) * FACTOR).max(FLOOR_MS));
+            }
+        }
+        None
+    }
+
+    /// The first reply in `trace` over its command's bar.
+    pub fn judge(&self, input: &Input, trace: &Trace) -> Seen {
+        let mut refused = 0;
+        for a in &trace.answers {
+            let Some(n) = a.step.filter(|&n| n < input.steps.len()) else {
+                continue;
+            };
+            let verb = input.steps[n].verb();
+            if let Some(bar) = self.bar(&verb)
+                && a.latency_ms >= bar
+            {
+                if refused >= ERRORS_BEFORE {
+                    return Seen::AfterErrors;
+                }
+                return Seen::Slow(Outlier {
+                    step: n,
+                    verb,
+                    ms: a.latency_ms,
+                    bar_ms: bar,
+                });
+            }
+            if a.code >= 400 {
+                refused += 1;
+            }
+        }
+        Seen::Usual
+    }
+}
+
+/// `trace` has a reply to `verb` at least `bar` milliseconds slow.
+pub fn slow_again(input: &Input, trace: &Trace, verb: &str, bar: u64) -> bool {
+    trace.answers.iter().any(|a| {
+        a.latency_ms >= bar
+            && a.step
+                .and_then(|n| input.steps.get(n))
+                .is_some_and(|s| s.verb() == verb)
+    })
+}
+
+fn bucket(ms: u64) -> usize {
+    (64 - ms.max(1).leading_zeros() as usize).min(23)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fuzz::exec::{Answer, End};
+    use crate::fuzz::input::Step;
+
+    fn trace(replies: &[(u16, u64)]) -> Trace {
+        let mut t = Trace::unreachable("");
+        t.end = End::Finished;
+        t.answers = replies
+            .iter()
+            .enumerate()
+            .map(|(n, &(code, ms))| Answer {
+                step: Some(n),
+                code,
+                enhanced: None,
+                shape: 0,
+                latency_ms: ms,
+                lines: 1,
+            })
+            .collect();
+        t
+    }
+
+    fn noops(n: usize) -> Input {
+        Input {
+            steps: vec![Step::Line(b"NOOP".to_vec()); n],
+        }
+    }
+
+    #[test]
+    fn a_reply_ten_times_the_p99_is_slow_after_the_warm_up() {
+        let mut l = Latencies::default();
+        let one = noops(1);
+        assert_eq!(
+            l.judge(&one, &trace(&[(250, 400)])),
+            Seen::Usual,
+            "not warm"
+        );
+        for _ in 0..WARM {
+            l.add(&one, &trace(&[(250, 1)]));
+        }
+        // p99 in the 1 ms bucket (upper edge 2 ms): the bar is the floor.
+        assert_eq!(l.bar("NOOP"), Some(FLOOR_MS));
+        assert_eq!(l.judge(&one, &trace(&[(250, 10)])), Seen::Usual);
+        let Seen::Slow(o) = l.judge(&one, &trace(&[(250, 80)])) else {
+            panic!("not slow");
+        };
+        assert_eq!((o.verb.as_str(), o.ms), ("NOOP", 80));
+        // After three refusals a slow reply is the server's error sleep.
+        let t = trace(&[(500, 1), (500, 1), (500, 1), (250, 900)]);
+        assert_eq!(l.judge(&noops(4), &t), Seen::AfterErrors);
+        assert!(slow_again(&noops(4), &t, "NOOP", 800));
+        assert!(!slow_again(&noops(4), &t, "NOOP", 1000));
+    }
+}

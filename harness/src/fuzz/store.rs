@@ -1,0 +1,213 @@
+//! The store oracle, `accepted-but-wrong`: when the target's store can be read (the
+//! embedded reference server's Maildir, a profile's `maildir`/`mbox`/`files`), the
+//! messages it holds are compared with the messages the sessions saw acknowledged
+//! ([`Trace::messages`]). A server that stores two messages out of one DATA, or one
+//! nobody saw acknowledged, has accepted something other than what it said.
+//!
+//! Every two seconds the campaign lets the sessions in flight finish and folds
+//! them (no new generation starts until then), so the count is compared with every
+//! acknowledgement of every session that could have stored: exact, not a guess. A
+//! store that delivers late (a queue, then a local delivery agent) only ever holds
+//! fewer. More messages than
+//! acknowledged is a suspicion; the campaign pauses and sends the recent inputs that
+//! reached DATA or BDAT again, in halves, every reply read to the close, until one
+//! input alone makes the store gain more than its sessions acknowledged. An input
+//! with BDAT whose octets have two readings is not weighed: the reply to its LAST
+//! chunk cannot be told from the others.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Semaphore;
+
+use super::Campaign;
+use super::exec::{Sync, Trace};
+use super::input::Input;
+use super::oracle::{self, Oracle};
+use super::watch::Probe;
+use crate::profile::store::MailStore;
+
+/// How often the store is counted, at first and at most.
+const LOOK_EVERY: Duration = Duration::from_secs(2);
+const LOOK_AT_MOST: Duration = Duration::from_secs(16);
+/// The most suspects kept between two looks.
+const SUSPECTS: usize = 4096;
+/// How long a probe waits for the store to stop growing.
+const SETTLE: Duration = Duration::from_millis(300);
+/// The longest a probe waits for it.
+const SETTLE_MAX: Duration = Duration::from_secs(3);
+
+/// The store and what the campaign saw acknowledged.
+pub(super) struct StoreWatch {
+    store: MailStore,
+    /// Messages acknowledged in the sessions folded so far, plus what the store held
+    /// before them and what probes and other pauses added (so that only the
+    /// campaign's own sessions are judged).
+    expected: usize,
+    /// When the next look is due, and the time between looks: doubled (up to
+    /// [`LOOK_AT_MOST`]) after an excess no input alone brings back (a 250 the
+    /// session closed before reading: the store is right, the count was not), so such
+    /// sessions cost a bisection now and then, not every look.
+    next: Instant,
+    every: Duration,
+    /// The campaign's pause count at the last look.
+    pauses: u64,
+    /// The inputs since the last look that reached DATA or BDAT.
+    suspects: VecDeque<Input>,
+}
+
+impl StoreWatch {
+    /// Watch `store` from what it holds now.
+    pub(super) fn new(store: MailStore) -> Self {
+        let expected = store.count();
+        Self {
+            store,
+            expected,
+            next: Instant::now() + LOOK_EVERY,
+            every: LOOK_EVERY,
+            pauses: 0,
+            suspects: VecDeque::new(),
+        }
+    }
+
+    /// A session's acknowledgements; its input a suspect when it reached content.
+    pub(super) fn fold(&mut self, input: &Input, trace: &Trace) {
+        let acked = trace.messages();
+        self.expected += acked;
+        // An input with BDAT whose octets have two readings is no suspect: a LAST
+        // chunk's reply cannot be told from the others, so what it stored cannot be
+        // weighed against what it acknowledged. With one reading (the sync suffix
+        // went out) the model places every reply.
+        let reached = acked > 0 || trace.codes().any(|c| c == 354) || trace.chunked_acks > 0;
+        let weighable = matches!(trace.sync, Sync::Replies(_)) || mentions(input, b"BDAT") == 0;
+        if (reached || mentions(input, b"BDAT") > 0) && weighable {
+            if self.suspects.len() == SUSPECTS {
+                self.suspects.pop_front();
+            }
+            self.suspects.push_back(input.clone());
+        }
+    }
+
+    /// Start judging afresh from what the store holds now (after a pause whose
+    /// sessions were not folded: a canary, a probe, a bisection of another oracle).
+    pub(super) fn rebase(&mut self) {
+        self.expected = self.store.count();
+        self.suspects.clear();
+    }
+}
+
+/// Occurrences of `word` (any case) in `input`'s octets.
+fn mentions(input: &Input, word: &[u8]) -> usize {
+    input
+        .steps
+        .iter()
+        .flat_map(|s| s.writes())
+        .map(|w| {
+            w.windows(word.len())
+                .filter(|x| x.eq_ignore_ascii_case(word))
+                .count()
+        })
+        .sum()
+}
+
+impl Campaign {
+    /// A look at the store is due: the campaign lets the sessions in flight finish.
+    pub(super) fn store_look_due(&self) -> bool {
+        self.store
+            .as_ref()
+            .is_some_and(|w| Instant::now() >= w.next)
+    }
+
+    /// Every session folded, nothing in flight: more messages in the store than
+    /// acknowledged since the last look is tied to one input and reported.
+    pub(super) async fn look_at_store(&mut self, permits: &Arc<Semaphore>) {
+        let paused = self.pauses.load(std::sync::atomic::Ordering::Relaxed);
+        let Some(w) = self.store.as_mut() else {
+            return;
+        };
+        w.next = Instant::now() + w.every;
+        if std::mem::replace(&mut w.pauses, paused) != paused {
+            // Sessions ran that were not folded (a canary's second flight, another
+            // oracle's probes): judge from here on.
+            w.rebase();
+            return;
+        }
+        // A store that delivers after the 250 (a queue, then a local delivery agent)
+        // holds fewer now, never more.
+        if w.store.count() <= w.expected {
+            w.suspects.clear();
+            return;
+        }
+        let suspects: Vec<Input> = w.suspects.drain(..).collect();
+        let all = self.pause(permits).await;
+        let mut tied = self.bisect(suspects, Probe::Store).await;
+        // Sent alone once more, it must do it again: a message a session left
+        // behind (the client gone before the server stored it) lands in a probe's
+        // count at most once.
+        if let Some((input, ..)) = &tied
+            && self
+                .stores_extra(std::slice::from_ref(input))
+                .await
+                .is_none()
+        {
+            tied = None;
+        }
+        drop(all);
+        match tied {
+            Some((input, trace, what)) => {
+                let key = oracle::key(Oracle::AcceptedButWrong, "", &what);
+                if self.seen.insert(key) {
+                    self.record(Oracle::AcceptedButWrong, key, input, trace, what, None);
+                }
+            }
+            // The store held more than the sessions acknowledged, and no input alone
+            // does it again: counted, not reported.
+            None => {
+                self.stats.unconfirmed += 1;
+                if let Some(w) = self.store.as_mut() {
+                    w.every = (w.every * 2).min(LOOK_AT_MOST);
+                }
+            }
+        }
+        if let Some(w) = self.store.as_mut() {
+            w.rebase();
+        }
+    }
+
+    /// Send `inputs` (the campaign paused), every reply read to the close; the last
+    /// trace and the words when the store gained more messages than they acknowledged.
+    pub(super) async fn stores_extra(&mut self, inputs: &[Input]) -> Option<(Trace, String)> {
+        let store = self.store.as_ref()?.store.clone();
+        let before = store.count();
+        let limits = super::exec::Limits {
+            whole: true,
+            ..self.options.limits
+        };
+        let traces = self.send_all_within(inputs, 1, limits).await;
+        let acked: usize = traces.iter().map(Trace::messages).sum();
+        // The store may take a moment after the 250 (a queue, a delivery agent).
+        let (mut held, mut since, started) = (store.count(), Instant::now(), Instant::now());
+        while since.elapsed() < SETTLE && started.elapsed() < SETTLE_MAX {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let now = store.count();
+            if now != held {
+                (held, since) = (now, Instant::now());
+            }
+        }
+        let gained = held.saturating_sub(before);
+        (gained > acked).then(|| {
+            let what = format!(
+                "the store gained {gained} message(s) from sessions that were acknowledged \
+                 {acked}"
+            );
+            (
+                traces
+                    .into_iter()
+                    .last()
+                    .unwrap_or_else(|| Trace::unreachable("")),
+                what,
+            )
+        })
+    }
+}
