@@ -265,12 +265,32 @@ impl Parties<'_> {
 
     /// `message-count`: the envelope agrees, the messages do not.
     fn boundaries(&self) -> Option<Disagreement> {
-        if !self.same(&|v| self.envelope(v)) {
+        // Among the parties whose envelope went as the reference's: a party that
+        // refused a recipient the others took stands apart in `envelope`, and says
+        // nothing of where its messages end.
+        let envelope = self.envelope(&self.views[0]);
+        let peers: Vec<bool> = self
+            .views
+            .iter()
+            .map(|v| self.envelope(v) == envelope)
+            .collect();
+        if peers.iter().filter(|p| **p).count() < 2 {
             return None;
         }
-        if !self.same(&|v| self.content(v))
-            && self.views.iter().any(|v| self.content(v).contains('N'))
-        {
+        let among = |f: Describe| -> bool {
+            let first = f(&self.views[0]);
+            self.views
+                .iter()
+                .zip(&peers)
+                .all(|(v, p)| !p || f(v) == first)
+        };
+        let reads = |c: char| {
+            self.views
+                .iter()
+                .zip(&peers)
+                .any(|(v, p)| *p && self.content(v).contains(c))
+        };
+        if !among(&|v| self.content(v)) && reads('N') && reads('1') {
             let read = |v: &View| {
                 let reading = if self.content(v).contains('N') {
                     "more than one reply to message content"
@@ -279,24 +299,71 @@ impl Parties<'_> {
                 };
                 format!("{} message(s), {reading}", v.messages)
             };
-            return Some(self.found(
+            return Some(self.found_among(
+                &peers,
                 Class::MessageCount,
                 "DATA-CONTENT",
-                None,
                 "message boundaries differ",
                 &read,
             ));
         }
+        // A party that refused the message (a 4xx/5xx to its content: a loop, a size,
+        // a policy) has one message fewer by its own say: an accept/refuse split.
+        let refused_content = self.views.iter().zip(&peers).any(|(v, p)| {
+            *p && self.input.steps.iter().enumerate().any(|(n, s)| {
+                matches!(s, Step::Body(_))
+                    && v.in_data[n]
+                    && v.steps[n].first() == Some(&Said::Refuse)
+            })
+        });
         let messages = |v: &View| format!("{} message(s)", v.messages);
-        (!self.same(&messages)).then(|| {
-            self.found(
+        (!refused_content && !among(&messages)).then(|| {
+            self.found_among(
+                &peers,
                 Class::MessageCount,
                 "",
-                None,
                 "the same octets make a different number of messages",
                 &messages,
             )
         })
+    }
+
+    /// [`Self::found`] among the parties `peers` marks; the others are described
+    /// as standing apart in the envelope, and are not counted here.
+    fn found_among(
+        &self,
+        peers: &[bool],
+        class: Class,
+        verb: &str,
+        what: &str,
+        f: Describe,
+    ) -> Disagreement {
+        let mut d = self.found(class, verb, None, what, &|v| f(v));
+        let first = f(&self.views[0]);
+        d.apart = self
+            .views
+            .iter()
+            .zip(peers)
+            .map(|(v, p)| *p && f(v) != first)
+            .collect();
+        let bits: String = d.apart.iter().map(|a| if *a { '1' } else { '0' }).collect();
+        d.key = hash(format!("{}/{verb}/{bits}", class.name()).as_bytes());
+        let words = self
+            .views
+            .iter()
+            .zip(self.names)
+            .zip(peers)
+            .map(|((v, n), p)| {
+                if *p {
+                    format!("{n}: {}", f(v))
+                } else {
+                    format!("{n}: (envelope differs)")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        d.what = format!("{what} — {words}");
+        d
     }
 
     /// The first reply accepted by one party and not by another, at a command of
@@ -512,6 +579,35 @@ mod tests {
             d.as_ref().is_none_or(|d| d.class != Class::MessageCount),
             "{d:?}"
         );
+    }
+
+    #[test]
+    fn boundaries_are_compared_among_the_parties_whose_envelope_agrees() {
+        let i = input();
+        let reference = trace(&[(0, 250), (1, 250), (2, 354), (3, 250)], &[250, 221]);
+        let smuggled = trace(
+            &[(0, 250), (1, 250), (2, 354), (3, 250), (3, 250)],
+            &[250, 221],
+        );
+        let refusing = trace(&[(0, 250), (1, 550), (2, 554), (3, 500)], &[250, 221]);
+        let views: Vec<View> = [&reference, &smuggled, &refusing]
+            .iter()
+            .map(|t| view(&i, t))
+            .collect();
+        let d = compare(&i, &views, &names()).expect("a disagreement");
+        assert_eq!(d.class, Class::MessageCount, "{}", d.what);
+        assert_eq!(d.apart, vec![false, true, false]);
+        assert!(d.what.contains("b: (envelope differs)"), "{}", d.what);
+    }
+
+    #[test]
+    fn a_message_refused_at_its_end_is_a_split_not_a_message_count() {
+        let i = input();
+        let taken = trace(&[(0, 250), (1, 250), (2, 354), (3, 250)], &[250, 221]);
+        let refused = trace(&[(0, 250), (1, 250), (2, 354), (3, 554)], &[250, 221]);
+        let d =
+            compare(&i, &[view(&i, &taken), view(&i, &refused)], &names()).expect("a disagreement");
+        assert_eq!(d.class, Class::AcceptRefuse, "{}", d.what);
     }
 
     #[test]
