@@ -36,6 +36,9 @@ fn main() -> ExitCode {
         Command::Coverage(args) => cmd::coverage::main(args),
         Command::Report(args) => cmd::report::main(args),
         Command::Schema(args) => cmd::schema::main(args),
+        Command::Fuzz(args) if args.differential || args.target.len() > 1 => {
+            cmd::fuzz_diff::main(args)
+        }
         Command::Fuzz(args) => cmd::fuzz::main(args),
     };
     cmd::exit(name, result)

@@ -60,7 +60,7 @@ pub(crate) fn main(args: FuzzArgs) -> CmdResult {
     runtime.block_on(execute(&args, plan))
 }
 
-fn plan(args: &FuzzArgs) -> Result<Plan, CliError> {
+pub(super) fn plan(args: &FuzzArgs) -> Result<Plan, CliError> {
     let duration = |flag: &str, text: &str| {
         parse_duration(text).ok_or_else(|| {
             CliError::usage(format!(
@@ -131,9 +131,6 @@ fn plan(args: &FuzzArgs) -> Result<Plan, CliError> {
 }
 
 async fn execute(args: &FuzzArgs, plan: Plan) -> CmdResult {
-    if args.differential || !plan.others.is_empty() {
-        return super::fuzz_diff::execute(args, plan).await;
-    }
     let untestable =
         |e: String| CliError::untestable(format!("the target could not be fuzzed: {e}"));
     let mut started = start(&plan.target, &plan.deviations, &[])

@@ -38,7 +38,13 @@ struct Up {
     chunking: bool,
 }
 
-pub(super) async fn execute(args: &FuzzArgs, plan: Plan) -> CmdResult {
+pub(crate) fn main(args: FuzzArgs) -> CmdResult {
+    let plan = super::fuzz::plan(&args)?;
+    let runtime = super::runtime()?;
+    runtime.block_on(execute(&args, plan))
+}
+
+async fn execute(args: &FuzzArgs, plan: Plan) -> CmdResult {
     let untestable =
         |name: &str, e: String| CliError::untestable(format!("{name} could not be fuzzed: {e}"));
     let mut ups: Vec<Up> = Vec::new();
