@@ -27,7 +27,7 @@ print(f"{name}: {s['sessions']} sessions in {s['elapsed_s']:.1f} s = "
       f"corpus {s['corpus']}, findings {s['findings']}, throttled {s['throttled']}, "
       f"closed after a refusal {s['closed_after_refusal']}, "
       f"unanswered steps {s['unanswered_steps']}, unconfirmed {s.get('unconfirmed', 0)} "
-      f"(exit {status})")
+      f"{s.get('unconfirmed_by') or ''} (exit {status})")
 PY
 }
 

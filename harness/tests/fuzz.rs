@@ -44,6 +44,7 @@ fn options(target: std::net::SocketAddr, runs: u64, duration: Duration) -> Optio
         watch: Default::default(),
         canary: None,
         store: None,
+        store_disposable: false,
     }
 }
 
@@ -53,6 +54,7 @@ async fn the_reference_server_gives_no_finding() {
     let mut o = options(e.server.addr(), 20_000, Duration::from_secs(60));
     o.canary = canary::input(&e.vars);
     o.store = Some(e.store());
+    o.store_disposable = true;
     let out = fuzz::run(seeds(&e.vars), o, |_| {}).await;
     assert!(out.stats.canaries >= 1, "{:?}", out.stats);
     assert!(out.stats.sessions >= 1_000, "{:?}", out.stats);
@@ -132,6 +134,7 @@ async fn a_message_stored_twice_and_acknowledged_once_is_accepted_but_wrong() {
         .expect("start");
     let mut o = options(e.server.addr(), u64::MAX, Duration::from_secs(120));
     o.store = Some(e.store());
+    o.store_disposable = true;
     let out = fuzz::run(seeds(&e.vars), o, |_| {}).await;
     let f = out
         .findings

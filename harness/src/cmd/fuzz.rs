@@ -19,6 +19,7 @@ use smtpspec::fuzz::oracle::{self, Judged};
 use smtpspec::fuzz::process::{Group, Life};
 use smtpspec::fuzz::watch::{Relaunch, WatchSpec};
 use smtpspec::fuzz::{self, Options, Stats};
+use smtpspec::profile::embedded;
 use smtpspec::roles::server::discover;
 use smtpspec::scenario::load::{self, CaseKind};
 use smtpspec::scenario::parse_duration;
@@ -130,10 +131,25 @@ pub(super) fn plan(args: &FuzzArgs) -> Result<Plan, CliError> {
     })
 }
 
+/// The target started. The fuzzer empties the embedded server's store as it goes:
+/// kept in memory where the system has a memory file system.
+async fn start_fuzzed(plan: &Plan) -> Result<Started, smtpspec::outcome::HarnessError> {
+    match plan.target {
+        TargetArg::Embedded => {
+            let shm = Path::new("/dev/shm");
+            let base = shm.is_dir().then_some(shm);
+            embedded::start_in(base, &plan.deviations, |_| {})
+                .await
+                .map(Started::embedded)
+        }
+        _ => start(&plan.target, &plan.deviations, &[]).await,
+    }
+}
+
 async fn execute(args: &FuzzArgs, plan: Plan) -> CmdResult {
     let untestable =
         |e: String| CliError::untestable(format!("the target could not be fuzzed: {e}"));
-    let mut started = start(&plan.target, &plan.deviations, &[])
+    let mut started = start_fuzzed(&plan)
         .await
         .map_err(|e| untestable(e.to_string()))?;
     let remote = !started.addr.ip().is_loopback();
@@ -177,6 +193,7 @@ async fn execute(args: &FuzzArgs, plan: Plan) -> CmdResult {
         watch: watch_spec(args, &plan.target, &mut started)?,
         canary: smtpspec::fuzz::canary::input(&started.vars),
         store: started.mailbox.clone(),
+        store_disposable: started.embedded.is_some(),
     };
     let watching = match (&options.watch.group, options.watch.logs.len()) {
         (None, 0) => String::new(),

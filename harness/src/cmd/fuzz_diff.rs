@@ -21,7 +21,6 @@ use super::fuzz::{Plan, banner, now_rfc3339, seeds, status, status_line, write_c
 use smtpspec::outcome::HarnessError;
 use smtpspec::profile::embedded;
 use smtpspec::scenario::template::Vars;
-use smtpspec::wire::TlsSettings;
 
 use super::target::{Started, start};
 use smtpspec::outcome::Level;
@@ -206,14 +205,7 @@ async fn reference(vars: &Vars) -> Result<Started, HarnessError> {
         }
     })
     .await?;
-    Ok(Started {
-        addr: e.server.addr(),
-        vars: e.vars.clone(),
-        mailbox: Some(e.store()),
-        embedded: Some(e),
-        launched: None,
-        tls: TlsSettings::default(),
-    })
+    Ok(Started::embedded(e))
 }
 
 /// Who was compared, for every reproducer and the matrix.

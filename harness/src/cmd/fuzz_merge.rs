@@ -74,6 +74,14 @@ fn add(total: &mut Stats, one: &serde_json::Value) {
     total.closed_after_refusal += n("closed_after_refusal");
     total.unanswered_steps += n("unanswered_steps");
     total.unconfirmed += n("unconfirmed");
+    if let Some(by) = one
+        .get("unconfirmed_by")
+        .and_then(serde_json::Value::as_object)
+    {
+        for (class, count) in by {
+            *total.unconfirmed_by.entry(class.clone()).or_default() += count.as_u64().unwrap_or(0);
+        }
+    }
     total.canaries += n("canaries");
     total.canaries_throttled += n("canaries_throttled");
     total.slowed_after_errors += n("slowed_after_errors");

@@ -57,6 +57,20 @@ pub(crate) struct Started {
     pub(crate) tls: TlsSettings,
 }
 
+impl Started {
+    /// The embedded reference server as the target: its variables, its Maildir.
+    pub(crate) fn embedded(e: Embedded) -> Self {
+        Self {
+            addr: e.server.addr(),
+            vars: e.vars.clone(),
+            mailbox: Some(e.store()),
+            embedded: Some(e),
+            launched: None,
+            tls: TlsSettings::default(),
+        }
+    }
+}
+
 /// Start (or find) the server under test.
 pub(crate) async fn start(
     target: &TargetArg,
@@ -64,17 +78,9 @@ pub(crate) async fn start(
     variants: &[Variant],
 ) -> Result<Started, HarnessError> {
     match target {
-        TargetArg::Embedded => {
-            let e = embedded::start_with(deviations, variants).await?;
-            Ok(Started {
-                addr: e.server.addr(),
-                vars: e.vars.clone(),
-                mailbox: Some(e.store()),
-                embedded: Some(e),
-                launched: None,
-                tls: TlsSettings::default(),
-            })
-        }
+        TargetArg::Embedded => Ok(Started::embedded(
+            embedded::start_with(deviations, variants).await?,
+        )),
         TargetArg::Profile(profile) => {
             let addr = profile.addr()?;
             let mut launched = None;

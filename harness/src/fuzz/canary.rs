@@ -177,7 +177,7 @@ impl super::Campaign {
                 ),
             ),
             Flight::Same | Flight::Throttled => {
-                self.stats.unconfirmed += 1;
+                self.stats.unconfirm(Oracle::StateRegression.name());
                 return;
             }
         };

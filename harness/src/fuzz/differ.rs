@@ -195,7 +195,7 @@ impl Diff {
                         original_steps,
                     });
                 }
-                None => self.stats.unconfirmed += 1,
+                None => self.stats.unconfirm("disagreement"),
             }
         }
         if new > 0 {

@@ -220,7 +220,10 @@ pub async fn run(addr: SocketAddr, input: &Input, limits: Limits) -> Trace {
     let start = Instant::now();
     let mut trace = Trace::starting(input.steps.len(), End::Finished);
     let mut conn = match Conn::open(addr, &TlsSettings::default(), limits.connect).await {
-        Ok(c) => c,
+        Ok(mut c) => {
+            c.resume_tls_sessions();
+            c
+        }
         Err(e) => {
             trace.end = End::Unreachable(e.to_string());
             trace.elapsed = start.elapsed();

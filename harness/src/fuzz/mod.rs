@@ -70,6 +70,9 @@ pub struct Options {
     pub canary: Option<Input>,
     /// The target's store, when it can be read: the `accepted-but-wrong` oracle.
     pub store: Option<crate::profile::store::MailStore>,
+    /// The store is the campaign's own (the embedded server's temporary Maildir):
+    /// emptied after each look. Never for a profile's store: those are the user's.
+    pub store_disposable: bool,
 }
 
 /// What a campaign did, as `stats.json` has it.
@@ -101,6 +104,9 @@ pub struct Stats {
     /// Sessions that showed a finding which the same input, sent again at once, did
     /// not show: timing, not a bug the input reproduces; not reported as findings.
     pub unconfirmed: u64,
+    /// The same, by the class the session seemed to show (an oracle's name, or
+    /// `disagreement` in a differential campaign): where timing misleads.
+    pub unconfirmed_by: BTreeMap<String, u64>,
     /// The target's process group (memory, descriptors), when it was watched.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<watch::Figures>,
@@ -161,7 +167,10 @@ pub async fn run(seeds: Vec<Input>, options: Options, mut status: impl FnMut(&St
         findings: Vec::new(),
         watcher: watch::Watcher::new(&options.watch),
         canary: None,
-        store: options.store.clone().map(store::StoreWatch::new),
+        store: options
+            .store
+            .clone()
+            .map(|s| store::StoreWatch::new(s, options.store_disposable)),
         pauses: Default::default(),
         latencies: latency::Latencies::default(),
         options,
@@ -173,7 +182,7 @@ pub async fn run(seeds: Vec<Input>, options: Options, mut status: impl FnMut(&St
     let mut died = false;
     let permits = Arc::new(Semaphore::new(c.options.jobs.max(1)));
     let mut inflight = Inflight::new();
-    for _ in 0..2 {
+    for _ in 0..DEPTH {
         let batch = c.draw();
         if !batch.is_empty() {
             inflight.push_back(c.spawn_batch(batch, &permits).await);
@@ -189,7 +198,7 @@ pub async fn run(seeds: Vec<Input>, options: Options, mut status: impl FnMut(&St
             );
         }
         // What the off-the-wire oracles tie a death, a log line or a growth to: this
-        // generation, then the one in flight (its sessions may have run already).
+        // generation, then those in flight (their sessions may have run already).
         let mut suspects: Vec<watch::Suspect> = Vec::new();
         if c.watcher.is_some() || traces.iter().any(|t| matches!(t.end, End::Unreachable(_))) {
             suspects.extend(
@@ -198,7 +207,7 @@ pub async fn run(seeds: Vec<Input>, options: Options, mut status: impl FnMut(&St
                     .cloned()
                     .zip(traces.iter().map(watch::ended_early)),
             );
-            if let Some((next, _)) = inflight.front() {
+            for (next, _) in &inflight {
                 suspects.extend(next.iter().cloned().map(|i| (i, false)));
             }
         }
@@ -236,13 +245,27 @@ pub async fn run(seeds: Vec<Input>, options: Options, mut status: impl FnMut(&St
     }
 }
 
+impl Stats {
+    /// One more `class` the input, sent again, did not show.
+    pub(crate) fn unconfirm(&mut self, class: &str) {
+        self.unconfirmed += 1;
+        *self.unconfirmed_by.entry(class.to_owned()).or_default() += 1;
+    }
+}
+
+/// Generations in flight at once. Generations are folded in the order they were
+/// drawn (so a seed draws the same inputs from the same corpus); while one waits
+/// for a straggler (a session out to its reply deadline), the others keep every
+/// worker busy. Two left the workers idle a fifth of the time.
+const DEPTH: usize = 4;
+
 /// Generations in flight: their inputs and their sessions' tasks.
 type Inflight = std::collections::VecDeque<(Vec<Input>, Vec<JoinHandle<Trace>>)>;
 
 impl Campaign {
     /// After a generation is folded: the next one drawn and started. A look at the
-    /// store wants every session folded, so none starts until the one in flight is;
-    /// then the look, then two again.
+    /// store wants every session folded, so none starts until those in flight are;
+    /// then the look, then [`DEPTH`] again.
     async fn refill(
         &mut self,
         inflight: &mut Inflight,
@@ -257,7 +280,7 @@ impl Campaign {
             return;
         }
         let refill = if quiet {
-            usize::from(inflight.is_empty()) * 2
+            usize::from(inflight.is_empty()) * DEPTH
         } else {
             1
         };
@@ -336,7 +359,7 @@ impl Campaign {
                             self.push(f);
                         }
                         Some(_) => {}
-                        None => self.stats.unconfirmed += 1,
+                        None => self.stats.unconfirm(oracle.name()),
                     }
                 }
             }
@@ -368,7 +391,7 @@ impl Campaign {
         for _ in 0..2 {
             let t = exec::run(target, input, limits).await;
             if !latency::slow_again(input, &t, &o.verb, o.bar_ms) {
-                self.stats.unconfirmed += 1;
+                self.stats.unconfirm(Oracle::LatencyOutlier.name());
                 return;
             }
             again.push(t);

@@ -193,7 +193,7 @@ impl Campaign {
                 }
             }
             None => {
-                self.stats.unconfirmed += 1;
+                self.stats.unconfirm(Oracle::TargetDeath.name());
                 let untied = self.watcher.as_mut().map_or(UNTIED_DEATHS, |w| {
                     w.untied_deaths += 1;
                     w.untied_deaths
@@ -270,7 +270,7 @@ impl Campaign {
             self.record(Oracle::Log, key, input, trace, what, None);
             return;
         }
-        self.stats.unconfirmed += 1;
+        self.stats.unconfirm(Oracle::Log.name());
         let tries = self.watcher.as_mut().map_or(LOG_TRIES, |w| {
             let t = w.tries.entry(key).or_default();
             *t += 1;
@@ -399,7 +399,7 @@ impl Campaign {
             w.start = group.usage().or(Some(now));
         }
         let Some((input, trace, per)) = tied else {
-            self.stats.unconfirmed += 1;
+            self.stats.unconfirm(Oracle::ResourceGrowth.name());
             return;
         };
         self.seen.insert(key);

@@ -92,10 +92,25 @@ pub async fn start_configured(
     deviations: &[Deviation],
     configure: impl FnOnce(&mut FileSettings),
 ) -> Result<Embedded, HarnessError> {
-    let dir = tempfile::Builder::new()
-        .prefix("smtpspec-run-")
-        .tempdir()
-        .map_err(|e| crate::harness_error!("temporary Maildir: {e}"))?;
+    start_in(None, deviations, configure).await
+}
+
+/// The same, its Maildir under `base` instead of the system's temporary directory.
+/// The fuzzer stores thousands of messages a second and empties the store as it
+/// goes: on a memory file system (`/dev/shm`) that costs nothing, on a disk mounted
+/// with `discard` every removal is a trim.
+pub async fn start_in(
+    base: Option<&std::path::Path>,
+    deviations: &[Deviation],
+    configure: impl FnOnce(&mut FileSettings),
+) -> Result<Embedded, HarnessError> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix("smtpspec-run-");
+    let dir = match base {
+        Some(base) => builder.tempdir_in(base),
+        None => builder.tempdir(),
+    }
+    .map_err(|e| crate::harness_error!("temporary Maildir: {e}"))?;
     let mailbox = dir.path().join("Maildir");
     let mut file = FileSettings {
         listen: "127.0.0.1:0".into(),

@@ -73,7 +73,13 @@ pub struct Conn {
     /// Verify the server's certificate against these roots (a client that checks, as
     /// the reference client's `client-verify-ca` variant does); `None` accepts any.
     roots: Option<Arc<rustls::RootCertStore>>,
+    /// Resume TLS sessions across connections (see [`Conn::resume_tls_sessions`]).
+    resume: bool,
 }
+
+/// The configuration shared by connections that resume TLS sessions: its ticket
+/// cache lives as long as the process.
+static RESUMING: std::sync::OnceLock<Arc<rustls::ClientConfig>> = std::sync::OnceLock::new();
 
 impl Conn {
     /// Connect within `limit`; with `tls`, run the handshake at once (implicit TLS,
@@ -121,7 +127,17 @@ impl Conn {
             redact_next: false,
             server_name: DEFAULT_SERVER_NAME.to_owned(),
             roots: None,
+            resume: false,
         }
+    }
+
+    /// Offer the tickets of earlier handshakes (TLS 1.3 resumption, RFC 8446 §2.2)
+    /// instead of a full handshake each time: the fuzzer's sessions upgrade thousands
+    /// of times a second, and a full handshake's signature and its check cost more
+    /// than the SMTP around it. Conformance runs keep full handshakes, so a case's
+    /// verdict never depends on which case ran before it.
+    pub fn resume_tls_sessions(&mut self) {
+        self.resume = true;
     }
 
     /// Run the TLS handshake as the server (after smtpspec's 220 to STARTTLS).
@@ -334,9 +350,21 @@ impl Conn {
     /// session has already judged and dropped any plaintext leftovers.
     pub async fn upgrade(&mut self, limit: Duration) -> Result<(), ConnError> {
         let tcp = self.plain.take().ok_or(ConnError::Closed)?;
-        let config =
-            client_config(self.roots.as_ref()).map_err(|e| ConnError::Io(io::Error::other(e)))?;
-        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let config = match (self.resume, &self.roots, RESUMING.get()) {
+            (true, None, Some(shared)) => Arc::clone(shared),
+            (resume, roots, _) => {
+                let config = Arc::new(
+                    client_config(roots.as_ref())
+                        .map_err(|e| ConnError::Io(io::Error::other(e)))?,
+                );
+                if resume && roots.is_none() {
+                    Arc::clone(RESUMING.get_or_init(|| config))
+                } else {
+                    config
+                }
+            }
+        };
+        let connector = tokio_rustls::TlsConnector::from(config);
         let name = ServerName::try_from(self.server_name.clone())
             .map_err(|e| ConnError::Io(io::Error::other(e)))?;
         let tls = tokio::time::timeout(limit, connector.connect(name, tcp))
