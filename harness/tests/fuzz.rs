@@ -5,13 +5,14 @@
 
 use std::time::Duration;
 
+use reference_server::settings::FileSettings;
 use smtp_protocol::server::Deviation;
 use smtpspec::fuzz::exec::Limits;
 use smtpspec::fuzz::finding::{self, Provenance};
 use smtpspec::fuzz::input::Input;
 use smtpspec::fuzz::oracle::Oracle;
 use smtpspec::fuzz::{self, Options, canary};
-use smtpspec::profile::embedded;
+use smtpspec::profile::{PolicyOptions, embedded};
 use smtpspec::runner::{self, Verdict};
 use smtpspec::scenario::load::{self, CaseKind};
 use smtpspec::scenario::template::Vars;
@@ -45,6 +46,7 @@ fn options(target: std::net::SocketAddr, runs: u64, duration: Duration) -> Optio
         canary: None,
         store: None,
         store_disposable: false,
+        policy: Default::default(),
     }
 }
 
@@ -55,7 +57,10 @@ async fn the_reference_server_gives_no_finding() {
     o.canary = canary::input(&e.vars);
     o.store = Some(e.store());
     o.store_disposable = true;
-    let out = fuzz::run(seeds(&e.vars), o, |_| {}).await;
+    o.policy = embedded_policy();
+    let mut inputs = seeds(&e.vars);
+    inputs.extend(fuzz::policy::seeds(&o.policy, &e.vars));
+    let out = fuzz::run(inputs, o, |_| {}).await;
     assert!(out.stats.canaries >= 1, "{:?}", out.stats);
     assert!(out.stats.sessions >= 1_000, "{:?}", out.stats);
     assert!(out.stats.signature_bits > 300, "{:?}", out.stats);
@@ -93,12 +98,7 @@ async fn every_planted_deviation_is_found_and_replays() {
             .first()
             .unwrap_or_else(|| panic!("{}: no finding in {:?}", d.name(), out.stats));
         let dir = tempfile::tempdir().expect("tempdir");
-        let provenance = Provenance {
-            target: "embedded".into(),
-            banner: "220 test".into(),
-            seed: 7,
-            seen: "1970-01-01T00:00:00Z".into(),
-        };
+        let provenance = provenance();
         let suite = finding::write(dir.path(), f, &provenance).expect("write");
         let cases = load::load(std::slice::from_ref(&suite)).unwrap_or_else(|e| {
             panic!(
@@ -172,6 +172,62 @@ async fn a_message_stored_twice_and_acknowledged_once_is_accepted_but_wrong() {
 
 /// Messages `e`'s store gained from one session of `input`, and how many the
 /// session saw acknowledged.
+/// Who was fuzzed, as a reproducer's header says it.
+fn provenance() -> Provenance {
+    Provenance {
+        target: "embedded".into(),
+        banner: "220 test".into(),
+        seed: 7,
+        seen: "1970-01-01T00:00:00Z".into(),
+    }
+}
+
+/// The policy `smtpspec fuzz` gives the embedded server: what its configuration does.
+fn embedded_policy() -> PolicyOptions {
+    PolicyOptions {
+        auth_requires_tls: true,
+        foreign_domains: vec![fuzz::policy::FOREIGN_TEST_DOMAIN.to_owned()],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_relay_and_auth_in_the_clear_break_the_policy_the_plain_server_keeps() {
+    let relay: fn(&mut FileSettings) = |f| f.recipients = None;
+    let clear: fn(&mut FileSettings) = |f| f.auth_without_tls = true;
+    for (verb, configure) in [("RCPT", relay), ("AUTH", clear)] {
+        let e = embedded::start_configured(&[], configure)
+            .await
+            .expect("start");
+        let mut o = options(e.server.addr(), u64::MAX, Duration::from_secs(120));
+        o.policy = embedded_policy();
+        let mut inputs = seeds(&e.vars);
+        inputs.extend(fuzz::policy::seeds(&o.policy, &e.vars));
+        let out = fuzz::run(inputs, o, |_| {}).await;
+        let f = out
+            .findings
+            .iter()
+            .find(|f| f.oracle == Oracle::Policy)
+            .unwrap_or_else(|| panic!("{verb}: no policy finding in {:?}", out.stats));
+        assert!(f.what.starts_with(verb), "{verb}: {}", f.what);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let provenance = provenance();
+        let suite = finding::write(dir.path(), f, &provenance).expect("write");
+        let text = std::fs::read_to_string(&suite).unwrap_or_default();
+        let cases = load::load(std::slice::from_ref(&suite))
+            .unwrap_or_else(|e| panic!("{verb}: the reproducer does not load: {e:?}\n{text}"));
+        assert!(text.contains("expect: { class: [4xx, 5xx] }"), "{text}");
+        assert_eq!(replay(&cases, &e).await, Verdict::Fail, "{verb}\n{text}");
+        let _ = e.server.stop().await;
+        let plain = embedded::start_with(&[], &[]).await.expect("start");
+        assert_eq!(
+            replay(&cases, &plain).await,
+            Verdict::Pass,
+            "{verb}\n{text}"
+        );
+        let _ = plain.server.stop().await;
+    }
+}
+
 async fn stored_by(e: &embedded::Embedded, input: &Input) -> (usize, usize) {
     let before = e.store().count();
     let mut limits = options(e.server.addr(), 1, Duration::from_secs(1)).limits;

@@ -19,7 +19,7 @@ use smtpspec::fuzz::oracle::{self, Judged};
 use smtpspec::fuzz::process::{Group, Life};
 use smtpspec::fuzz::watch::{Relaunch, WatchSpec};
 use smtpspec::fuzz::{self, Options, Stats};
-use smtpspec::profile::embedded;
+use smtpspec::profile::{PolicyOptions, embedded};
 use smtpspec::roles::server::discover;
 use smtpspec::scenario::load::{self, CaseKind};
 use smtpspec::scenario::parse_duration;
@@ -169,11 +169,14 @@ async fn execute(args: &FuzzArgs, plan: Plan) -> CmdResult {
         chunking,
         whole: false,
     };
+    let policy = policy_of(&plan.target);
     if let Some(dir) = &args.replay {
-        return replay(dir, &started, limits).await;
+        return replay(dir, &started, limits, &policy).await;
     }
     let (shard, shards) = plan.shard;
-    let seeds: Vec<Input> = seeds(&started.vars, args.corpus.as_deref())?
+    let mut all = seeds(&started.vars, args.corpus.as_deref())?;
+    all.extend(fuzz::policy::seeds(&policy, &started.vars));
+    let seeds: Vec<Input> = all
         .into_iter()
         .enumerate()
         .filter(|(k, _)| k % shards == shard - 1)
@@ -194,6 +197,7 @@ async fn execute(args: &FuzzArgs, plan: Plan) -> CmdResult {
         canary: smtpspec::fuzz::canary::input(&started.vars),
         store: started.mailbox.clone(),
         store_disposable: started.embedded.is_some(),
+        policy,
     };
     let watching = match (&options.watch.group, options.watch.logs.len()) {
         (None, 0) => String::new(),
@@ -277,7 +281,14 @@ fn report(
         seed,
         began,
         entries,
-    )
+    )?;
+    // Named once written: a failed write is the error above, not a path to nothing.
+    println!(
+        "report: {} and {}",
+        args.output_dir.join("report.json").display(),
+        args.output_dir.join("report.html").display()
+    );
+    Ok(())
 }
 
 /// 1 when anything was found.
@@ -393,7 +404,26 @@ pub(super) fn seeds(vars: &Vars, corpus: Option<&Path>) -> Result<Vec<Input>, Cl
 }
 
 /// Run the reproducers under `dir` again: which findings still show.
-async fn replay(dir: &Path, started: &Started, limits: Limits) -> CmdResult {
+/// What the target must refuse: the profile's `policy`; for the embedded server,
+/// what its configuration does (AUTH only after STARTTLS, mail only for its own
+/// recipients); nothing for a bare address.
+fn policy_of(target: &TargetArg) -> PolicyOptions {
+    match target {
+        TargetArg::Profile(p) => p.policy.clone(),
+        TargetArg::Embedded => PolicyOptions {
+            auth_requires_tls: true,
+            foreign_domains: vec![fuzz::policy::FOREIGN_TEST_DOMAIN.to_owned()],
+        },
+        TargetArg::Address(_) => PolicyOptions::default(),
+    }
+}
+
+async fn replay(
+    dir: &Path,
+    started: &Started,
+    limits: Limits,
+    policy: &PolicyOptions,
+) -> CmdResult {
     let cases = load::load(&[dir.to_path_buf()]).map_err(|errors| {
         for e in &errors {
             eprintln!("{e}");
@@ -414,6 +444,10 @@ async fn replay(dir: &Path, started: &Started, limits: Limits) -> CmdResult {
             Judged::Throttled => "throttled (the target refused service)".into(),
             Judged::ClosedAfterRefusal => "gone (the target refused a command and closed)".into(),
             Judged::Unreachable => "the target could not be reached".into(),
+            Judged::Clean if let Some(b) = fuzz::policy::judge(policy, &input, &trace) => {
+                still += 1;
+                format!("reproduces (policy: {})", b.what)
+            }
             Judged::Clean if matches!(trace.end, End::Finished) => "gone".into(),
             Judged::Clean => "gone (the session ended otherwise)".into(),
         };
@@ -517,11 +551,6 @@ fn finish(args: &FuzzArgs, outcome: &fuzz::Outcome, p: &Provenance) -> Result<()
         println!("the target stopped accepting connections; the campaign stopped");
     }
     println!("stats: {}", stats.display());
-    println!(
-        "report: {} and {}",
-        args.output_dir.join("report.json").display(),
-        args.output_dir.join("report.html").display()
-    );
     Ok(())
 }
 

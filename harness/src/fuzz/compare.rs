@@ -15,6 +15,8 @@
 
 use std::fmt::Write as _;
 
+use smtp_protocol::ReplyCode;
+
 use super::exec::{End, Trace};
 use super::hash::hash;
 use super::input::{Input, Step};
@@ -31,6 +33,15 @@ pub enum Said {
 }
 
 impl Said {
+    /// What a reply with `code` said: a code that does not parse is a refusal.
+    fn of(code: u16) -> Self {
+        if ReplyCode::new(code).is_some_and(|c| !c.is_negative()) {
+            Self::Accept
+        } else {
+            Self::Refuse
+        }
+    }
+
     fn letter(self) -> char {
         match self {
             Self::Accept => 'A',
@@ -79,11 +90,7 @@ pub fn view(input: &Input, trace: &Trace) -> View {
             at += 1;
         }
         if let Some(k) = a.step.filter(|&k| k < n) {
-            steps[k].push(if a.code < 400 {
-                Said::Accept
-            } else {
-                Said::Refuse
-            });
+            steps[k].push(Said::of(a.code));
         }
         last = Some(a.code);
     }
@@ -235,7 +242,9 @@ impl Parties<'_> {
     /// The replies to the transaction's commands, step by step: agreeing is what makes
     /// a message-count split a boundary one, not a refused recipient.
     fn envelope(&self, v: &View) -> String {
-        self.input
+        let mut unclaimed = false;
+        let mut out: String = self
+            .input
             .steps
             .iter()
             .zip(&v.steps)
@@ -243,8 +252,26 @@ impl Parties<'_> {
                 (0..s.lines().max(1))
                     .any(|i| matches!(s.verb_at(i).as_str(), "MAIL" | "RCPT" | "DATA" | "BDAT"))
             })
-            .map(|(_, said)| said.iter().map(|s| s.letter()).collect::<String>() + "|")
-            .collect()
+            .map(|(_, said)| {
+                unclaimed |= said.is_empty();
+                said.iter().map(|s| s.letter()).collect::<String>() + "|"
+            })
+            .collect();
+        // A transaction step with no reply of its own: the octets had two readings,
+        // went out whole and were answered at the end. Then the dialogue before the
+        // first 354, reply by reply, is the envelope: a party that refused the
+        // transaction before it began (a line too long for it) says nothing of
+        // where messages end.
+        if unclaimed {
+            out.push('/');
+            out.extend(
+                v.codes
+                    .iter()
+                    .take_while(|&&c| c != super::expect::START_DATA)
+                    .map(|&c| Said::of(c).letter()),
+            );
+        }
+        out
     }
 
     /// Per content step: one reply (`1`) or more (`N`, commands read inside it)
@@ -479,14 +506,7 @@ mod tests {
         t.end = End::Finished;
         t.answers = replies
             .iter()
-            .map(|&(step, code)| Answer {
-                step: Some(step),
-                code,
-                enhanced: None,
-                shape: 0,
-                latency_ms: 1,
-                lines: 1,
-            })
+            .map(|&(step, code)| Answer::after(step, code))
             .collect();
         t.sync = Sync::Tail(tail.to_vec());
         t
@@ -530,6 +550,20 @@ mod tests {
             "{}",
             m.markdown()
         );
+    }
+
+    #[test]
+    fn replies_read_at_the_end_still_keep_a_refused_transaction_out_of_message_counts() {
+        // Octets with two readings go out whole; every reply lands on the last step.
+        let i = input();
+        let refused = trace(&[(3, 500), (3, 503), (3, 503), (3, 503)], &[250, 221]);
+        let taken = trace(
+            &[(3, 250), (3, 250), (3, 250), (3, 354), (3, 250)],
+            &[250, 221],
+        );
+        let views = vec![view(&i, &refused), view(&i, &taken)];
+        let d = compare(&i, &views, &names()[..2]).expect("a disagreement");
+        assert_ne!(d.class, Class::MessageCount, "{}", d.what);
     }
 
     #[test]

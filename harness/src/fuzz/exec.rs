@@ -6,8 +6,8 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use smtp_protocol::Command;
 use smtp_protocol::reply::ParsedReply;
+use smtp_protocol::{Command, ReplyCode};
 
 use super::expect::Model;
 use super::input::{Input, Step};
@@ -97,6 +97,21 @@ pub struct Answer {
     pub latency_ms: u64,
     /// Lines it had.
     pub lines: usize,
+}
+
+#[cfg(test)]
+impl Answer {
+    /// A one-line reply with `code` after `step`, for unit tests of the judges.
+    pub(crate) fn after(step: usize, code: u16) -> Self {
+        Self {
+            step: Some(step),
+            code,
+            enhanced: None,
+            shape: 0,
+            latency_ms: 1,
+            lines: 1,
+        }
+    }
 }
 
 /// How a session ended.
@@ -209,7 +224,10 @@ impl Trace {
         let codes: Vec<u16> = self.codes().collect();
         let data = codes
             .windows(2)
-            .filter(|w| w[0] == super::expect::START_DATA && (200..300).contains(&w[1]))
+            .filter(|w| {
+                w[0] == super::expect::START_DATA
+                    && ReplyCode::new(w[1]).is_some_and(ReplyCode::is_positive)
+            })
             .count();
         data + self.chunked_acks
     }

@@ -33,6 +33,26 @@ pub struct Finding {
 }
 
 impl Finding {
+    /// `oracle` as `input` shows it; `original_steps` is the length of the input the
+    /// campaign first saw it with (more than `input`'s after minimisation).
+    pub fn shown(
+        (oracle, key): (Oracle, u64),
+        original_steps: usize,
+        input: Input,
+        trace: Trace,
+        what: String,
+    ) -> Self {
+        Self {
+            oracle,
+            key,
+            input,
+            trace,
+            what,
+            original_steps,
+            baseline: None,
+        }
+    }
+
     /// The file stem: `<class>-<key>`.
     pub fn stem(&self) -> String {
         format!("{}-{:016x}", self.oracle.name(), self.key)
@@ -115,6 +135,10 @@ pub fn suite_yaml(f: &Finding, p: &Provenance) -> String {
         // The sync suffix, read as a conformant server answers it: one reply to RSET,
         // 221 to QUIT, and nothing after. A reply too many shifts the 221 off its
         // place or follows it.
+        // The reply that broke the profile's policy must be a refusal.
+        Oracle::Policy => {
+            let _ = writeln!(out, "      - expect: {{ class: [4xx, 5xx] }}");
+        }
         Oracle::Desync => {
             let _ = writeln!(out, "      - send_raw: \"{}\"", yaml_escape(sync()));
             let _ = writeln!(out, "      - expect_answer");

@@ -5,12 +5,14 @@
 //! backtracks): a denial of service a few sessions can bring about.
 //!
 //! What is not a finding: a reply slowed after refusals (an error sleep, Postfix's
-//! `smtpd_error_sleep_time` once `smtpd_soft_error_limit` is passed, Exim's
-//! `smtp_accept_*` delays): a reply that comes after [`ERRORS_BEFORE`] refusals in
+//! `smtpd_error_sleep_time` once `smtpd_soft_error_limit` is passed, a `delay`
+//! modifier in an Exim ACL that refuses): a reply that comes after [`ERRORS_BEFORE`] refusals in
 //! its session is counted as `slowed_after_errors`, not judged. Replies slower than
 //! `--timeout` are not seen as latency at all (they are `unanswered_steps`).
 
 use std::collections::HashMap;
+
+use smtp_protocol::ReplyCode;
 
 use super::exec::Trace;
 use super::input::Input;
@@ -104,7 +106,7 @@ impl Latencies {
                     bar_ms: bar,
                 });
             }
-            if a.code >= 400 {
+            if ReplyCode::new(a.code).is_some_and(ReplyCode::is_negative) {
                 refused += 1;
             }
         }

@@ -114,15 +114,7 @@ impl Shrink {
         let original_steps = input.steps.len();
         let budget = self.budget;
         let (input, (trace, what)) = shrink(&mut self, budget, input, (trace, what)).await;
-        Finding {
-            oracle: self.oracle,
-            key: self.key,
-            input,
-            trace,
-            what,
-            original_steps,
-            baseline: None,
-        }
+        Finding::shown((self.oracle, self.key), original_steps, input, trace, what)
     }
 }
 

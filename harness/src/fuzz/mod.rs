@@ -23,6 +23,7 @@ pub mod logwatch;
 pub mod minimise;
 pub mod mutate;
 pub mod oracle;
+pub mod policy;
 pub mod process;
 pub mod signature;
 pub mod store;
@@ -73,6 +74,8 @@ pub struct Options {
     /// The store is the campaign's own (the embedded server's temporary Maildir):
     /// emptied after each look. Never for a profile's store: those are the user's.
     pub store_disposable: bool,
+    /// What the target's operator says it must refuse: the `policy` oracle.
+    pub policy: crate::profile::PolicyOptions,
 }
 
 /// What a campaign did, as `stats.json` has it.
@@ -340,7 +343,10 @@ impl Campaign {
         }
         let new = self.map.observe(&input, &trace);
         match oracle::judge(&input, &trace) {
-            Judged::Clean => self.judge_latency(&input, &trace).await,
+            Judged::Clean => {
+                self.judge_latency(&input, &trace).await;
+                self.judge_policy(&input, &trace).await;
+            }
             Judged::Throttled => self.stats.throttled += 1,
             Judged::ClosedAfterRefusal => self.stats.closed_after_refusal += 1,
             Judged::Unreachable => {
@@ -453,16 +459,9 @@ impl Campaign {
         what: String,
         baseline: Option<Trace>,
     ) {
-        let original_steps = input.steps.len();
-        self.push(Finding {
-            oracle,
-            key,
-            input,
-            trace,
-            what,
-            original_steps,
-            baseline,
-        });
+        let mut f = Finding::shown((oracle, key), input.steps.len(), input, trace, what);
+        f.baseline = baseline;
+        self.push(f);
     }
 }
 

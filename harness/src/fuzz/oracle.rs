@@ -56,13 +56,19 @@ pub enum Oracle {
     /// grows with the input, a denial of service (RFC 5321 §4.5.3.2 gives clients
     /// minutes per command; a server that needs them for one input is a target).
     LatencyOutlier,
+    /// The target did what its profile's `policy` says it must refuse, and did again
+    /// when the input was sent again: AUTH succeeded in the clear where AUTH requires
+    /// TLS (RFC 4954 §4), or a RCPT for a foreign domain was accepted without AUTH
+    /// (an open relay, RFC 5321 §7.9).
+    Policy,
 }
 
 impl Oracle {
     /// Every class, in order of severity.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 11] = [
         Self::TargetDeath,
         Self::AcceptedButWrong,
+        Self::Policy,
         Self::Log,
         Self::Hang,
         Self::SilentClose,
@@ -86,6 +92,7 @@ impl Oracle {
             Self::StateRegression => "state-regression",
             Self::AcceptedButWrong => "accepted-but-wrong",
             Self::LatencyOutlier => "latency-outlier",
+            Self::Policy => "policy",
         }
     }
 
@@ -97,6 +104,7 @@ impl Oracle {
             Self::StateRegression => "3.3",
             Self::AcceptedButWrong => "4.1.1.4",
             Self::LatencyOutlier => "4.5.3.2",
+            Self::Policy => "7.9",
         }
     }
 

@@ -99,7 +99,9 @@ impl StoreWatch {
         // chunk's reply cannot be told from the others, so what it stored cannot be
         // weighed against what it acknowledged. With one reading (the sync suffix
         // went out) the model places every reply.
-        let reached = acked > 0 || trace.codes().any(|c| c == 354) || trace.chunked_acks > 0;
+        let reached = acked > 0
+            || trace.codes().any(|c| c == super::expect::START_DATA)
+            || trace.chunked_acks > 0;
         let weighable = matches!(trace.sync, Sync::Replies(_)) || mentions(input, b"BDAT") == 0;
         if (reached || mentions(input, b"BDAT") > 0) && weighable {
             if self.suspects.len() == SUSPECTS {

@@ -11,5 +11,6 @@ pub mod server;
 pub mod store;
 
 pub use server::{
-    Launch, Newlines, Profile, StoreKindSpec, StoreSpec, TlsOptions, WatchLog, WatchOptions,
+    Launch, Newlines, PolicyOptions, Profile, StoreKindSpec, StoreSpec, TlsOptions, WatchLog,
+    WatchOptions,
 };

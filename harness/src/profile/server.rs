@@ -76,6 +76,25 @@ pub struct Profile {
     /// What `smtpspec fuzz` watches besides the wire.
     #[serde(default)]
     pub watch: WatchOptions,
+    /// What the operator says the server must refuse: `smtpspec fuzz`'s `policy`
+    /// oracle.
+    #[serde(default)]
+    pub policy: PolicyOptions,
+}
+
+/// The server's policy in its operator's words. A server may lawfully take AUTH in
+/// the clear or relay where its operator wants it to; only this makes either a
+/// finding.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyOptions {
+    /// AUTH only after STARTTLS (RFC 4954 §4): a 235 in the clear is a finding.
+    #[serde(default)]
+    pub auth_requires_tls: bool,
+    /// Domains the server must not relay to: a 2xx to `RCPT TO:` for a mailbox there,
+    /// in a session that has not authenticated, is a finding (RFC 5321 §7.9).
+    #[serde(default)]
+    pub foreign_domains: Vec<String>,
 }
 
 /// The target's process and logs, for the fuzzer's off-the-wire oracles.

@@ -1,0 +1,316 @@
+//! The policy oracle: what the target's operator says it must refuse, and a session
+//! in which it did not. The rules come from the profile (`policy:`), because a
+//! server may lawfully relay or take AUTH in the clear where its operator wants it
+//! to; only the operator's word makes it a finding.
+//!
+//! - `auth_requires_tls`: a 235 (RFC 4954 §6, "Authentication Succeeded") to an
+//!   exchange that ran in the clear. RFC 4954 §4: a server "MUST implement a
+//!   configuration in which it does not permit any plaintext password mechanisms,
+//!   unless either the STARTTLS command has been negotiated or some other mechanism
+//!   that protects the session from password snooping has been provided".
+//! - `foreign_domains`: a 2xx to `RCPT TO:` for a mailbox in one of those domains in
+//!   a session that has not authenticated: an open relay, the function RFC 5321 §7.9
+//!   says sites limit "to known or identifiable sources".
+//!
+//! A reply is paired with the command line it answers where the step says (a line,
+//! a pipelined batch's line of the same rank); the finding must show again when the
+//! input is sent again.
+
+use smtp_protocol::{Command, ForwardPath, Host, ParseOptions, ReplyCode};
+
+use super::Campaign;
+use super::exec::{self, Trace};
+use super::finding::Finding;
+use super::input::{Input, Step};
+use super::minimise::{self, Probe};
+use super::oracle::{self, Oracle};
+use crate::profile::PolicyOptions;
+use crate::scenario::template::Vars;
+
+/// The foreign domain the embedded server is fuzzed with, and a good one for a
+/// profile: `.invalid` (RFC 2606) never resolves, so nothing a relay takes leaves.
+pub const FOREIGN_TEST_DOMAIN: &str = "relay-test.invalid";
+
+/// 235, "Authentication Succeeded" (RFC 4954 §6).
+const AUTHENTICATED: u16 = 235;
+
+/// A rule broken: where, by which command, in words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Breach {
+    /// The step the offending reply came after.
+    pub step: usize,
+    /// Replies to that step before the offending one.
+    pub before: usize,
+    /// `AUTH` or `RCPT`.
+    pub verb: String,
+    /// What the target accepted, in words (its identity: no addresses or numbers).
+    pub what: String,
+}
+
+/// The first reply in `trace` that breaks `policy`.
+pub fn judge(policy: &PolicyOptions, input: &Input, trace: &Trace) -> Option<Breach> {
+    if !policy.auth_requires_tls && policy.foreign_domains.is_empty() {
+        return None;
+    }
+    let mut authenticated = false;
+    let mut rank = vec![0usize; input.steps.len()];
+    for a in &trace.answers {
+        let Some(n) = a.step.filter(|&n| n < input.steps.len()) else {
+            continue;
+        };
+        let before = rank[n];
+        rank[n] += 1;
+        let clear = !(trace.tls_up && trace.tls_at.is_some_and(|t| n > t));
+        if a.code == AUTHENTICATED {
+            if policy.auth_requires_tls && clear {
+                return Some(Breach {
+                    step: n,
+                    before,
+                    verb: "AUTH".into(),
+                    what: "AUTH succeeded (235) before STARTTLS, where the profile says \
+                           AUTH requires TLS (RFC 4954 §4)"
+                        .into(),
+                });
+            }
+            authenticated = true;
+            continue;
+        }
+        if authenticated || !ReplyCode::new(a.code).is_some_and(ReplyCode::is_positive) {
+            continue;
+        }
+        let Some(domain) = line_at(&input.steps[n], before).and_then(|l| rcpt_domain(&l)) else {
+            continue;
+        };
+        if policy
+            .foreign_domains
+            .iter()
+            .any(|f| f.eq_ignore_ascii_case(&domain))
+        {
+            return Some(Breach {
+                step: n,
+                before,
+                verb: "RCPT".into(),
+                what: format!(
+                    "RCPT to a domain the profile says is foreign accepted ({}) without \
+                     AUTH: an open relay (RFC 5321 §7.9)",
+                    a.code
+                ),
+            });
+        }
+    }
+    None
+}
+
+/// Seeds that ask for what the policy forbids: a transaction to each foreign
+/// domain, plainly and behind a source route (RFC 5321 §4.1.1.3 says to ignore the
+/// route, so the mailbox's domain decides). AUTH seeds come from the catalogue.
+pub fn seeds(policy: &PolicyOptions, vars: &Vars) -> Vec<Input> {
+    let var = |k: &str, d: &str| vars.get(k).cloned().unwrap_or_else(|| d.to_owned());
+    let (helo, from) = (
+        var("client.helo", "client.smtpspec.test"),
+        var("client.from", "sender@client.smtpspec.test"),
+    );
+    let local = var("target.domain", "localhost");
+    let mut out = Vec::new();
+    for domain in &policy.foreign_domains {
+        for to in [
+            format!("<relay-test@{domain}>"),
+            format!("<@{local}:relay-test@{domain}>"),
+        ] {
+            let line = |l: String| Step::Line(l.into_bytes());
+            out.push(Input {
+                steps: vec![
+                    line(format!("EHLO {helo}")),
+                    line(format!("MAIL FROM:<{from}>")),
+                    line(format!("RCPT TO:{to}")),
+                    line("DATA".into()),
+                    Step::Raw(
+                        b"Subject: smtpspec relay probe\r\n\r\nnot to be delivered\r\n.\r\n"
+                            .to_vec(),
+                    ),
+                    line("QUIT".into()),
+                ],
+            });
+        }
+    }
+    out
+}
+
+/// A smaller input shows the same breach: same verb, same words.
+struct Shows<'a> {
+    target: std::net::SocketAddr,
+    limits: exec::Limits,
+    policy: &'a PolicyOptions,
+    key: u64,
+}
+
+impl Probe for Shows<'_> {
+    type Evidence = (Trace, String);
+
+    async fn shows(&mut self, candidate: &Input) -> Option<(Trace, String)> {
+        let t = exec::run(self.target, candidate, self.limits).await;
+        let b = judge(self.policy, candidate, &t)?;
+        (oracle::key(Oracle::Policy, &b.verb, &b.what) == self.key).then_some((t, b.what))
+    }
+}
+
+impl Campaign {
+    /// A breach of the profile's policy, sent again: it must show again. Recorded
+    /// minimised, cut after the step whose reply broke the rule, so the reproducer
+    /// ends by asking that reply to be a refusal.
+    pub(super) async fn judge_policy(&mut self, input: &Input, trace: &Trace) {
+        let Some(b) = judge(&self.options.policy, input, trace) else {
+            return;
+        };
+        let key = oracle::key(Oracle::Policy, &b.verb, &b.what);
+        if self.seen.contains(&key) {
+            return;
+        }
+        let mut probe = Shows {
+            target: self.options.target,
+            limits: self.options.limits,
+            policy: &self.options.policy,
+            key,
+        };
+        let Some(evidence) = probe.shows(input).await else {
+            self.stats.unconfirm(Oracle::Policy.name());
+            return;
+        };
+        self.seen.insert(key);
+        let budget = self.options.minimise_budget;
+        let (mut small, (mut t, what)) =
+            minimise::shrink(&mut probe, budget, input.clone(), evidence).await;
+        if let Some(b) = judge(&self.options.policy, &small, &t) {
+            small.steps.truncate(b.step + 1);
+            t.answered.truncate(b.step + 1);
+            t.answered[b.step] = b.before;
+        }
+        let f = Finding::shown((Oracle::Policy, key), input.steps.len(), small, t, what);
+        self.push(f);
+    }
+}
+
+/// The command line the `i`th reply to `step` answers, where the step says: a line,
+/// a batch's `i`th line, the `i`th CRLF-ended line of raw octets.
+fn line_at(step: &Step, i: usize) -> Option<Vec<u8>> {
+    match step {
+        Step::Line(l) if i == 0 => Some(l.clone()),
+        Step::Batch { lines, .. } => lines.get(i).cloned(),
+        Step::Raw(b) => b
+            .split(|&c| c == b'\n')
+            .nth(i)
+            .map(|l| l.strip_suffix(b"\r").unwrap_or(l).to_vec()),
+        _ => None,
+    }
+}
+
+/// The domain of a `RCPT TO:` line's mailbox, as the target would read it (known
+/// leniencies allowed); `None` for other commands and address literals.
+fn rcpt_domain(line: &[u8]) -> Option<String> {
+    let parsed = Command::parse_with(line, ParseOptions { smtputf8: true }).ok()?;
+    match parsed.command {
+        Command::Rcpt {
+            to: ForwardPath::Mailbox(m),
+            ..
+        } => match m.host? {
+            Host::Domain(d) => Some(d.as_str().to_owned()),
+            Host::Literal(_) => None,
+        },
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fuzz::exec::Answer;
+
+    fn trace(codes: &[(usize, u16)]) -> Trace {
+        let mut t = Trace::unreachable("");
+        t.answers = codes
+            .iter()
+            .map(|&(step, code)| Answer::after(step, code))
+            .collect();
+        t
+    }
+
+    fn lines(ls: &[&str]) -> Input {
+        Input {
+            steps: ls
+                .iter()
+                .map(|l| Step::Line(l.as_bytes().to_vec()))
+                .collect(),
+        }
+    }
+
+    fn policy(auth: bool, foreign: &[&str]) -> PolicyOptions {
+        PolicyOptions {
+            auth_requires_tls: auth,
+            foreign_domains: foreign.iter().map(|d| (*d).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_relay_is_a_2xx_to_a_foreign_rcpt_before_any_auth() {
+        let input = lines(&[
+            "EHLO c",
+            "MAIL FROM:<a@b.example>",
+            "RCPT TO:<x@Relay.Example>",
+        ]);
+        let p = policy(false, &["relay.example"]);
+        let b = judge(&p, &input, &trace(&[(0, 250), (1, 250), (2, 250)])).expect("breach");
+        assert_eq!((b.step, b.before, b.verb.as_str()), (2, 0, "RCPT"));
+        // Refused: the policy held. Local: not a relay.
+        assert_eq!(
+            judge(&p, &input, &trace(&[(0, 250), (1, 250), (2, 554)])),
+            None
+        );
+        let local = lines(&[
+            "EHLO c",
+            "MAIL FROM:<a@b.example>",
+            "RCPT TO:<x@here.example>",
+        ]);
+        assert_eq!(
+            judge(&p, &local, &trace(&[(0, 250), (1, 250), (2, 250)])),
+            None
+        );
+        // After a 235 the client is known: relaying is its right.
+        let mut authed = lines(&["EHLO c", "AUTH PLAIN AGFAYg=="]);
+        authed.steps.extend(input.steps[1..].iter().cloned());
+        let t = trace(&[(0, 250), (1, 235), (2, 250), (3, 250)]);
+        assert_eq!(judge(&p, &authed, &t), None);
+    }
+
+    #[test]
+    fn a_batch_pairs_replies_with_lines_of_the_same_rank() {
+        let input = Input {
+            steps: vec![Step::Batch {
+                lines: vec![
+                    b"MAIL FROM:<a@b.example>".to_vec(),
+                    b"RCPT TO:<x@here.example>".to_vec(),
+                    b"RCPT TO:<y@relay.example>".to_vec(),
+                ],
+                cuts: Vec::new(),
+            }],
+        };
+        let p = policy(false, &["relay.example"]);
+        let b = judge(&p, &input, &trace(&[(0, 250), (0, 250), (0, 250)])).expect("breach");
+        assert_eq!((b.step, b.before), (0, 2));
+        assert_eq!(
+            judge(&p, &input, &trace(&[(0, 250), (0, 250), (0, 550)])),
+            None
+        );
+    }
+
+    #[test]
+    fn auth_in_the_clear_breaks_a_tls_only_policy_and_after_tls_does_not() {
+        let input = lines(&["EHLO c", "AUTH PLAIN AGFAYg=="]);
+        let t = trace(&[(0, 250), (1, 235)]);
+        assert!(judge(&policy(true, &[]), &input, &t).is_some());
+        assert_eq!(judge(&policy(false, &[]), &input, &t), None);
+        let mut tls = trace(&[(0, 250), (1, 220), (2, 250), (3, 235)]);
+        (tls.tls_up, tls.tls_at) = (true, Some(1));
+        let after = lines(&["EHLO c", "STARTTLS", "EHLO c", "AUTH PLAIN AGFAYg=="]);
+        assert_eq!(judge(&policy(true, &[]), &after, &tls), None);
+    }
+}
