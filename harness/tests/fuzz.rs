@@ -17,6 +17,11 @@ use smtpspec::runner::{self, Verdict};
 use smtpspec::scenario::load::{self, CaseKind};
 use smtpspec::scenario::template::Vars;
 
+/// One campaign at a time: each is judged on what it finds within its time budget
+/// (a planted bug within 120 s), which assumes the machine is its own, as it is for
+/// a user's `smtpspec fuzz`; the test harness would otherwise run them side by side.
+static MACHINE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn seeds(vars: &Vars) -> Vec<Input> {
     load::load(&[embedded::catalogue()])
         .expect("the catalogue loads")
@@ -52,6 +57,7 @@ fn options(target: std::net::SocketAddr, runs: u64, duration: Duration) -> Optio
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_reference_server_gives_no_finding() {
+    let _machine = MACHINE.lock().await;
     let e = embedded::start_with(&[], &[]).await.expect("start");
     let mut o = options(e.server.addr(), 20_000, Duration::from_secs(60));
     o.canary = canary::input(&e.vars);
@@ -83,6 +89,7 @@ async fn the_reference_server_gives_no_finding() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_planted_deviation_is_found_and_replays() {
+    let _machine = MACHINE.lock().await;
     // The watched ones show only in the server's process: tests/fuzz_watch.rs.
     for d in Deviation::ALL
         .into_iter()
@@ -129,6 +136,7 @@ async fn every_planted_deviation_is_found_and_replays() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_stored_twice_and_acknowledged_once_is_accepted_but_wrong() {
+    let _machine = MACHINE.lock().await;
     let e = embedded::start_with(&[Deviation::PlantedDoubleStore], &[])
         .await
         .expect("start");
@@ -192,6 +200,7 @@ fn embedded_policy() -> PolicyOptions {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_open_relay_and_auth_in_the_clear_break_the_policy_the_plain_server_keeps() {
+    let _machine = MACHINE.lock().await;
     let relay: fn(&mut FileSettings) = |f| f.recipients = None;
     let clear: fn(&mut FileSettings) = |f| f.auth_without_tls = true;
     for (verb, configure) in [("RCPT", relay), ("AUTH", clear)] {

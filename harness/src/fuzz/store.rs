@@ -156,25 +156,32 @@ impl StoreWatch {
     }
 }
 
-/// A message `input` may have stored without the trace showing its reply: a 354 the
-/// last reply read when the input's octets hold something a server could take for
-/// the end of the content (a dot alone between line ends of any kind: the lenient
-/// readings of RFC 5321 §4.1.1.4 included). Without this slack a session that
-/// closes after its final dot would look like a store excess and cost a bisection;
-/// it is kept this narrow because every unit of slack can hide a real excess (a
-/// BDAT input with two readings gets none: its acknowledgements are the model's).
+/// A message `input` may have stored without the trace showing its reply: the last
+/// reply read was a 354, and from the step that got it on, the octets hold the end of
+/// content RFC 5321 §4.1.1.4 defines (CRLF "." CRLF), so the end went out and its
+/// reply never came (the input closed first, or the reply was late). Lenient ends
+/// (a dot between bare line ends) get no slack: a server that stores on them has its
+/// reply read when the input is sent again, every reply read to the close. The slack
+/// is this narrow because every unit of it can hide a real excess (a first version
+/// that also counted BDAT inputs and every dot line hid the planted double store).
 fn unsure(input: &Input, trace: &Trace) -> usize {
-    let after_354 = trace.codes().last() == Some(super::expect::START_DATA) && {
-        let octets: Vec<u8> = input
-            .steps
-            .iter()
-            .flat_map(|s| s.writes().concat())
-            .collect();
-        [&b"\n.\r"[..], b"\n.\n", b"\r.\r"]
-            .iter()
-            .any(|end| octets.windows(3).any(|w| w == *end))
+    let Some(k) = trace
+        .answers
+        .iter()
+        .rev()
+        .find(|a| a.code == super::expect::START_DATA)
+        .and_then(|a| a.step)
+    else {
+        return 0;
     };
-    usize::from(after_354)
+    if trace.codes().last() != Some(super::expect::START_DATA) {
+        return 0;
+    }
+    let octets: Vec<u8> = input.steps[k.min(input.steps.len())..]
+        .iter()
+        .flat_map(|s| s.writes().concat())
+        .collect();
+    usize::from(octets.windows(5).any(|w| w == b"\r\n.\r\n"))
 }
 
 /// Occurrences of `word` (any case) in `input`'s octets.
