@@ -207,34 +207,55 @@ async fn an_open_relay_and_auth_in_the_clear_break_the_policy_the_plain_server_k
         let e = embedded::start_configured(&[], configure)
             .await
             .expect("start");
-        let mut o = options(e.server.addr(), u64::MAX, Duration::from_secs(120));
-        o.policy = embedded_policy();
-        let mut inputs = seeds(&e.vars);
-        inputs.extend(fuzz::policy::seeds(&o.policy, &e.vars));
-        let out = fuzz::run(inputs, o, |_| {}).await;
-        let f = out
-            .findings
-            .iter()
-            .find(|f| f.oracle == Oracle::Policy)
-            .unwrap_or_else(|| panic!("{verb}: no policy finding in {:?}", out.stats));
-        assert!(f.what.starts_with(verb), "{verb}: {}", f.what);
-        let dir = tempfile::tempdir().expect("tempdir");
-        let provenance = provenance();
-        let suite = finding::write(dir.path(), f, &provenance).expect("write");
-        let text = std::fs::read_to_string(&suite).unwrap_or_default();
-        let cases = load::load(std::slice::from_ref(&suite))
-            .unwrap_or_else(|e| panic!("{verb}: the reproducer does not load: {e:?}\n{text}"));
+        let text = policy_reproducer(e, verb).await;
         assert!(text.contains("expect: { class: [4xx, 5xx] }"), "{text}");
-        assert_eq!(replay(&cases, &e).await, Verdict::Fail, "{verb}\n{text}");
-        let _ = e.server.stop().await;
-        let plain = embedded::start_with(&[], &[]).await.expect("start");
-        assert_eq!(
-            replay(&cases, &plain).await,
-            Verdict::Pass,
-            "{verb}\n{text}"
-        );
-        let _ = plain.server.stop().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_pipelined_after_starttls_and_run_inside_tls_are_a_policy_finding() {
+    let _machine = MACHINE.lock().await;
+    let e = embedded::start_with(&[Deviation::StartTlsKeepPlaintext], &[])
+        .await
+        .expect("start");
+    let text = policy_reproducer(e, "STARTTLS").await;
+    assert!(text.contains("rfc: 3207, section: \"4.2\""), "{text}");
+    assert!(
+        text.contains("- handshake\n      - expect_silence"),
+        "{text}"
+    );
+}
+
+/// Fuzz `e` with the embedded server's policy until a policy finding about `verb`;
+/// its reproducer must fail on `e` and pass on the plain server. Its text.
+async fn policy_reproducer(e: embedded::Embedded, verb: &str) -> String {
+    let mut o = options(e.server.addr(), u64::MAX, Duration::from_secs(120));
+    o.policy = embedded_policy();
+    let mut inputs = seeds(&e.vars);
+    inputs.extend(fuzz::policy::seeds(&o.policy, &e.vars));
+    let out = fuzz::run(inputs, o, |_| {}).await;
+    let f = out
+        .findings
+        .iter()
+        .find(|f| f.oracle == Oracle::Policy)
+        .unwrap_or_else(|| panic!("{verb}: no policy finding in {:?}", out.stats));
+    assert!(f.what.starts_with(verb), "{verb}: {}", f.what);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let provenance = provenance();
+    let suite = finding::write(dir.path(), f, &provenance).expect("write");
+    let text = std::fs::read_to_string(&suite).unwrap_or_default();
+    let cases = load::load(std::slice::from_ref(&suite))
+        .unwrap_or_else(|e| panic!("{verb}: the reproducer does not load: {e:?}\n{text}"));
+    assert_eq!(replay(&cases, &e).await, Verdict::Fail, "{verb}\n{text}");
+    let _ = e.server.stop().await;
+    let plain = embedded::start_with(&[], &[]).await.expect("start");
+    assert_eq!(
+        replay(&cases, &plain).await,
+        Verdict::Pass,
+        "{verb}\n{text}"
+    );
+    let _ = plain.server.stop().await;
+    text
 }
 
 async fn stored_by(e: &embedded::Embedded, input: &Input) -> (usize, usize) {

@@ -261,7 +261,7 @@ fn report(
             stem: f.stem(),
             suite: "fuzz.findings",
             what: f.what.clone(),
-            section: f.oracle.section(),
+            spec: f.spec,
             level: smtpspec::outcome::Level::Must,
             tags: vec!["fuzz".into(), f.oracle.name().into()],
             transcript: f.trace.transcript.clone(),

@@ -136,7 +136,7 @@ fn report(
                 stem: format!("{}-{:016x}", d.class.name(), d.key),
                 suite: "fuzz.disagreements",
                 what: format!("{} [{}]: {}", d.class.name(), d.class.severity(), d.what),
-                section: d.class.section(),
+                spec: (5321, d.class.section()),
                 level: level(d.class),
                 tags: vec!["fuzz".into(), "differential".into(), d.class.name().into()],
                 transcript: f.traces[apart].transcript.clone(),

@@ -24,8 +24,8 @@ pub(super) struct Entry {
     pub(super) suite: &'static str,
     /// What happened, in words.
     pub(super) what: String,
-    /// The RFC 5321 section of the rule.
-    pub(super) section: &'static str,
+    /// The RFC and section of the rule.
+    pub(super) spec: (u16, &'static str),
     /// Its level: an unmet MUST fails, anything else warns.
     pub(super) level: Level,
     /// The class and the campaign's kind.
@@ -50,8 +50,8 @@ pub(super) fn write(
             suite: e.suite.into(),
             title: e.what.clone(),
             spec: Spec {
-                rfc: 5321,
-                section: e.section.into(),
+                rfc: u32::from(e.spec.0),
+                section: e.spec.1.into(),
                 level: e.level,
                 quote: None,
             },

@@ -3,27 +3,112 @@
 //! orderly close counts: a server that closes with input unread resets the
 //! connection, and the reset throws away what it sent just before (Postfix's 221 to a
 //! non-SMTP command was seen lost so), so a reset shows no silence.
+//!
+//! Confirmations run beside the campaign, not in its fold: a target that closes on
+//! many inputs (Postfix after its error limit) makes a suspicion every few sessions,
+//! and each confirmation waits for replies one line at a time; run inline they held
+//! up every generation behind them. A store look waits for them (their messages are
+//! counted before the store is).
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 
+use tokio::task::JoinSet;
+
+use super::Campaign;
 use super::exec::{self, End, Limits, Sync, Trace};
 use super::input::Input;
 use super::oracle::{self, Judged, Oracle};
+use super::store::Aside;
+
+/// Confirmations at once, at most; a suspicion met while they run waits for the
+/// next time its input (or another with the same identity) shows it.
+const AT_ONCE: usize = 8;
+
+/// Confirmations under way.
+#[derive(Default)]
+pub(super) struct Confirming {
+    tasks: JoinSet<Done>,
+    /// The identities being confirmed: one confirmation each at a time.
+    keys: HashSet<u64>,
+}
+
+/// A confirmation's end.
+struct Done {
+    oracle: Oracle,
+    key: u64,
+    confirmed: Option<Confirmed>,
+    aside: Aside,
+}
+
+impl Campaign {
+    /// Send `input` again beside the campaign, to confirm a finding of class
+    /// `oracle` and identity `key` it seemed to show.
+    pub(super) fn start_confirming(&mut self, input: &Input, oracle: Oracle, key: u64) {
+        let c = &mut self.confirming;
+        if self.seen.contains(&key) || c.keys.contains(&key) || c.tasks.len() >= AT_ONCE {
+            return;
+        }
+        c.keys.insert(key);
+        let (target, limits, input) = (self.options.target, self.options.limits, input.clone());
+        c.tasks.spawn(async move {
+            let (confirmed, aside) = confirm(target, limits, &input, oracle, key).await;
+            Done {
+                oracle,
+                key,
+                confirmed,
+                aside,
+            }
+        });
+    }
+
+    /// Take in the confirmations that ended (all of them, waiting, with `wait`):
+    /// a finding confirmed is minimised and recorded, one that did not show again
+    /// is counted as unconfirmed.
+    pub(super) async fn collect_confirmations(&mut self, wait: bool) {
+        loop {
+            let next = if wait {
+                self.confirming.tasks.join_next().await
+            } else {
+                self.confirming.tasks.try_join_next()
+            };
+            let Some(done) = next else {
+                return;
+            };
+            let Ok(done) = done else {
+                continue;
+            };
+            self.confirming.keys.remove(&done.key);
+            self.set_aside(done.aside);
+            match done.confirmed {
+                Some((shown, trace, what, key)) if self.seen.insert(key) => {
+                    let f = self.minimise(done.oracle, key, shown, trace, what).await;
+                    self.push(f);
+                }
+                Some(_) => {}
+                None => self.stats.unconfirm(done.oracle.name()),
+            }
+        }
+    }
+}
 
 /// What confirmed a finding: the input that shows it, its trace, the wording and the
 /// identity (a silent close confirmed unpipelined has its own).
 pub type Confirmed = (Input, Trace, String, u64);
 
-/// The finding of class `oracle` and identity `key` that `input` showed, shown again.
+/// The finding of class `oracle` and identity `key` that `input` showed, shown again;
+/// and what the sessions sent for it acknowledged.
 pub async fn confirm(
     target: SocketAddr,
     limits: Limits,
     input: &Input,
     oracle: Oracle,
     key: u64,
-) -> Option<Confirmed> {
+) -> (Option<Confirmed>, Aside) {
+    let mut aside = Aside::default();
     if oracle == Oracle::SilentClose {
-        return silent_close(target, limits, input).await;
+        let confirmed = silent_close(target, limits, input, &mut aside).await;
+        return (confirmed, aside);
     }
     let limits = if oracle == Oracle::Hang {
         limits.patient()
@@ -31,17 +116,25 @@ pub async fn confirm(
         limits
     };
     let again = exec::run(target, input, limits).await;
-    match oracle::judge(input, &again) {
+    aside.add(input, &again);
+    let confirmed = match oracle::judge(input, &again) {
         Judged::Finding { what, .. } if oracle::shows(input, &again, oracle, key) => {
             Some((input.clone(), again, what, key))
         }
         _ => None,
-    }
+    };
+    (confirmed, aside)
 }
 
-async fn silent_close(target: SocketAddr, limits: Limits, input: &Input) -> Option<Confirmed> {
+async fn silent_close(
+    target: SocketAddr,
+    limits: Limits,
+    input: &Input,
+    aside: &mut Aside,
+) -> Option<Confirmed> {
     let slow = input.unpipelined();
     let t = exec::run(target, &slow, limits).await;
+    aside.add(&slow, &t);
     let End::Closed {
         step: Some(n),
         reset: false,
@@ -71,6 +164,7 @@ async fn silent_close(target: SocketAddr, limits: Limits, input: &Input) -> Opti
                 steps: slow.steps[..n].to_vec(),
             };
             let probe = exec::run(target, &before, limits).await;
+            aside.add(&before, &probe);
             let stayed = probe.end == End::Finished
                 && matches!(&probe.sync, Sync::Replies(codes) if !codes.is_empty());
             if !stayed {

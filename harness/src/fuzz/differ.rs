@@ -2,7 +2,9 @@
 //! first, then each target — at once, and the parties' views ([`compare::view`]) are
 //! compared. Inputs that set a new bit in any party's signature are kept, as in a
 //! single-target campaign; a disagreement is confirmed by sending the input to every
-//! party again, minimised with every party, and counted in the matrix.
+//! party again, minimised with every party, and counted in the matrix. Confirming
+//! and minimising run beside the campaign (two at once): each takes up to
+//! [`minimise::TIME`], and run inline they took most of a campaign's time.
 //!
 //! The oracles of a single-target campaign are not run here: a disagreement says
 //! where servers part, and the single-target campaign on the one that stands apart
@@ -14,6 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
+use tokio::task::{JoinHandle, JoinSet};
 
 use super::compare::{self, Disagreement, Matrix};
 use super::exec::{self, Limits, Trace};
@@ -98,40 +101,52 @@ pub async fn run(seeds: Vec<Input>, options: Options, mut status: impl FnMut(&St
         seen: HashSet::new(),
         found: Vec::new(),
         budget: options.minimise_budget,
+        checking: JoinSet::new(),
+        checking_keys: HashSet::new(),
     };
     let mut inputs_run = 0u64;
-    while !over(&options, inputs_run, started) {
-        let mut size = options.jobs.max(1) * 4;
-        if let Some(runs) = options.runs {
-            size = size.min((runs - inputs_run) as usize);
+    let mut inflight = std::collections::VecDeque::new();
+    loop {
+        // Two generations in flight: one folds while the other's sessions run.
+        while inflight.len() < DEPTH && !over(&options, inputs_run, started) {
+            let mut size = options.jobs.max(1) * 4;
+            if let Some(runs) = options.runs {
+                let queued: usize = inflight.iter().map(|(b, _): &Generation| b.len()).sum();
+                size = size.min((runs - inputs_run).saturating_sub(queued as u64) as usize);
+            }
+            let batch = super::draw(&mut fresh, &c.corpus, &mut rng, size);
+            if batch.is_empty() {
+                break;
+            }
+            let tasks = spawn(&batch, &c.parties, &permits);
+            inflight.push_back((batch, tasks));
         }
-        let batch = super::draw(&mut fresh, &c.corpus, &mut rng, size);
-        if batch.is_empty() {
+        let Some((batch, tasks)) = inflight.pop_front() else {
             break;
-        }
-        let mut tasks = Vec::with_capacity(batch.len());
-        for input in &batch {
-            let (permits, parties) = (Arc::clone(&permits), Arc::clone(&c.parties));
-            let input = input.clone();
-            tasks.push(tokio::spawn(async move {
-                let _permit = permits.acquire_owned().await;
-                everyone(&parties, &input).await
-            }));
-        }
+        };
         for (input, task) in batch.into_iter().zip(tasks) {
             if let Ok(traces) = task.await {
                 inputs_run += 1;
-                c.fold(input, traces).await;
+                c.fold(input, traces);
             }
         }
+        c.collect(false).await;
         c.stats.elapsed_s = started.elapsed().as_secs_f64();
         c.stats.sessions_per_s = c.stats.sessions as f64 / c.stats.elapsed_s.max(1e-9);
         c.stats.signature_bits = c.map.len();
         c.stats.corpus = c.corpus.len();
         status(&c.stats);
         if options.stop_on_finding && !c.found.is_empty() {
+            inflight
+                .iter()
+                .flat_map(|(_, t)| t)
+                .for_each(JoinHandle::abort);
             break;
         }
+    }
+    // What is being confirmed is a disagreement or not: say which.
+    if !options.stop_on_finding || c.found.is_empty() {
+        c.collect(true).await;
     }
     c.found.sort_by_key(|f| f.disagreement.class);
     Outcome {
@@ -139,6 +154,33 @@ pub async fn run(seeds: Vec<Input>, options: Options, mut status: impl FnMut(&St
         found: c.found,
         corpus: c.corpus,
     }
+}
+
+/// Generations in flight at once.
+const DEPTH: usize = 2;
+
+/// Disagreements confirmed and minimised at once.
+const AT_ONCE: usize = 2;
+
+/// A generation: its inputs and, for each, the task sending it to every party.
+type Generation = (Vec<Input>, Vec<JoinHandle<Vec<Trace>>>);
+
+fn spawn(
+    batch: &[Input],
+    parties: &Arc<Vec<Party>>,
+    permits: &Arc<Semaphore>,
+) -> Vec<JoinHandle<Vec<Trace>>> {
+    batch
+        .iter()
+        .map(|input| {
+            let (permits, parties) = (Arc::clone(permits), Arc::clone(parties));
+            let input = input.clone();
+            tokio::spawn(async move {
+                let _permit = permits.acquire_owned().await;
+                everyone(&parties, &input).await
+            })
+        })
+        .collect()
 }
 
 /// A differential campaign between generations.
@@ -151,12 +193,15 @@ struct Diff {
     seen: HashSet<u64>,
     found: Vec<Found>,
     budget: usize,
+    /// Disagreements being confirmed and minimised, and their identities.
+    checking: JoinSet<(u64, Option<Found>)>,
+    checking_keys: HashSet<u64>,
 }
 
 impl Diff {
     /// Take one input's sessions in: keep it if any party did something new; a new
-    /// disagreement confirmed, minimised and counted.
-    async fn fold(&mut self, input: Input, traces: Vec<Trace>) {
+    /// disagreement sent to be confirmed and minimised.
+    fn fold(&mut self, input: Input, traces: Vec<Trace>) {
         self.stats.sessions += traces.len() as u64;
         let mut new = 0;
         for (k, t) in traces.iter().enumerate() {
@@ -168,38 +213,69 @@ impl Diff {
             self.stats.throttled += 1;
         } else if let Some(d) = disagreement(&input, &traces, &self.names)
             && !self.seen.contains(&d.key)
+            && !self.checking_keys.contains(&d.key)
+            && self.checking.len() < AT_ONCE
         {
+            self.checking_keys.insert(d.key);
             let mut probe = Everyone {
                 parties: Arc::clone(&self.parties),
                 names: self.names.clone(),
                 key: d.key,
             };
-            match probe.shows(&input).await {
-                Some(again) => {
-                    self.seen.insert(d.key);
-                    let original_steps = input.steps.len();
-                    let (small, (d, traces)) =
-                        minimise::shrink(&mut probe, self.budget, input.clone(), again).await;
-                    *self
-                        .stats
-                        .findings
-                        .entry(d.class.name().into())
-                        .or_default() += 1;
-                    if let Some(m) = self.stats.differential.as_mut() {
-                        m.add(&d);
-                    }
-                    self.found.push(Found {
-                        disagreement: d,
-                        input: small,
-                        traces,
-                        original_steps,
-                    });
-                }
-                None => self.stats.unconfirm("disagreement"),
-            }
+            let (budget, input) = (self.budget, input.clone());
+            self.checking.spawn(async move {
+                let Some(again) = probe.shows(&input).await else {
+                    return (probe.key, None);
+                };
+                let original_steps = input.steps.len();
+                let (small, (disagreement, traces)) =
+                    minimise::shrink(&mut probe, budget, input, again).await;
+                let found = Found {
+                    disagreement,
+                    input: small,
+                    traces,
+                    original_steps,
+                };
+                (probe.key, Some(found))
+            });
         }
         if new > 0 {
             self.corpus.push(input);
+        }
+    }
+
+    /// Take in the disagreements checked (all of them, waiting, with `wait`).
+    async fn collect(&mut self, wait: bool) {
+        loop {
+            let next = if wait {
+                self.checking.join_next().await
+            } else {
+                self.checking.try_join_next()
+            };
+            let Some(done) = next else {
+                return;
+            };
+            let Ok((key, found)) = done else {
+                continue;
+            };
+            self.checking_keys.remove(&key);
+            let Some(f) = found else {
+                self.stats.unconfirm("disagreement");
+                continue;
+            };
+            if !self.seen.insert(key) {
+                continue;
+            }
+            let d = &f.disagreement;
+            *self
+                .stats
+                .findings
+                .entry(d.class.name().into())
+                .or_default() += 1;
+            if let Some(m) = self.stats.differential.as_mut() {
+                m.add(d);
+            }
+            self.found.push(f);
         }
     }
 }

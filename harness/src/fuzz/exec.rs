@@ -97,6 +97,9 @@ pub struct Answer {
     pub latency_ms: u64,
     /// Lines it had.
     pub lines: usize,
+    /// The command line it answers, as the client's model of the session pairs them
+    /// (CRLF dropped; `None`: the greeting, an end of content, a reply not foreseen).
+    pub line: Option<Box<[u8]>>,
 }
 
 #[cfg(test)]
@@ -110,6 +113,7 @@ impl Answer {
             shape: 0,
             latency_ms: 1,
             lines: 1,
+            line: None,
         }
     }
 }
@@ -174,6 +178,11 @@ pub struct Trace {
     pub sync: Sync,
     /// Messages acknowledged by a 2xx to a `BDAT … LAST` chunk.
     pub chunked_acks: usize,
+    /// Codes of the replies that came over TLS, before the client sent anything, to
+    /// command lines pipelined in the clear after STARTTLS: commands injected
+    /// before the handshake and run after it (CVE-2011-0411 class). Kept out of
+    /// `answers`, which hold what the steps asked for.
+    pub injected: Vec<u16>,
 }
 
 impl Trace {
@@ -196,6 +205,7 @@ impl Trace {
             first_short: None,
             sync: Sync::NotSent,
             chunked_acks: 0,
+            injected: Vec::new(),
         }
     }
 
@@ -301,18 +311,18 @@ async fn session(conn: &mut Conn, input: &Input, limits: Limits, trace: &mut Tra
             match conn.reply(limits.reply).await {
                 Ok(r) => {
                     trace.answered[n] += 1;
+                    let line = model.take_line();
                     let tls_now = model.answered(r.reply.code.get());
                     trace.chunked_acks += std::mem::take(&mut model.chunked_acks);
-                    trace.answers.push(answer(Some(n), &r, sent));
+                    trace.answers.push(Answer {
+                        line,
+                        ..answer(Some(n), &r, sent)
+                    });
                     if tls_now {
-                        // The server now waits for a TLS handshake (RFC 3207 §4): run
-                        // it; whatever was pipelined after STARTTLS is the server's to
-                        // discard, not to answer.
-                        if let Err(e) = conn.upgrade(limits.reply).await {
-                            return End::Tls(n, e.to_string());
+                        let pipelined = model.outstanding();
+                        if let Err(e) = start_tls(conn, trace, n, limits, pipelined).await {
+                            return e;
                         }
-                        trace.tls_up = true;
-                        trace.tls_at = Some(n);
                         model = Model::new(limits.chunking);
                     }
                 }
@@ -373,6 +383,44 @@ async fn read_sync(conn: &mut Conn, limits: Limits, first: Duration) -> Sync {
     Sync::Replies(codes)
 }
 
+/// The server now waits for a TLS handshake (RFC 3207 §4): run it. Whatever was
+/// pipelined after STARTTLS (`pipelined` command lines) is the server's to discard,
+/// not to answer: a reply to it over TLS is recorded as injected.
+async fn start_tls(
+    conn: &mut Conn,
+    trace: &mut Trace,
+    n: usize,
+    limits: Limits,
+    pipelined: usize,
+) -> Result<(), End> {
+    conn.upgrade(limits.reply)
+        .await
+        .map_err(|e| End::Tls(n, e.to_string()))?;
+    trace.tls_up = true;
+    trace.tls_at = Some(n);
+    if pipelined > 0 {
+        trace.injected = unprompted(conn, limits).await;
+    }
+    Ok(())
+}
+
+/// Replies that come over a fresh TLS session before the client said anything. A
+/// server that kept the lines pipelined after STARTTLS has them buffered when the
+/// handshake ends and answers at once, so a short wait shows it; a conformant one
+/// (RFC 3207 §4.2: the server "MUST discard any knowledge obtained from the
+/// client") stays silent until the client speaks.
+async fn unprompted(conn: &mut Conn, limits: Limits) -> Vec<u16> {
+    let limit = limits.reply.min(Duration::from_millis(100));
+    let mut codes = Vec::new();
+    while codes.len() < 16 {
+        match conn.reply(limit).await {
+            Ok(r) => codes.push(r.reply.code.get()),
+            Err(_) => break,
+        }
+    }
+    codes
+}
+
 /// Read the replies left after a failed write, for a short while.
 async fn drain(conn: &mut Conn, trace: &mut Trace, n: usize, limits: Limits) {
     let sent = Instant::now();
@@ -413,6 +461,7 @@ fn answer(step: Option<usize>, r: &ParsedReply, sent: Instant) -> Answer {
         shape: shape(&r.reply.text()),
         latency_ms: sent.elapsed().as_millis() as u64,
         lines: r.reply.lines.len(),
+        line: None,
     }
 }
 

@@ -46,6 +46,27 @@ pub enum Asks {
     StartTls,
 }
 
+/// A reply foreseen: what it answers, the verb (or end) for keys and reports, and
+/// the command line itself (CRLF dropped; empty for an end of content), so a judge
+/// that reads arguments pairs a reply with the line the server read, not with a
+/// line of message content.
+#[derive(Debug, Clone)]
+struct Foreseen {
+    asks: Asks,
+    verb: String,
+    line: Box<[u8]>,
+}
+
+impl Foreseen {
+    fn end(verb: &str) -> Self {
+        Self {
+            asks: Asks::End,
+            verb: verb.into(),
+            line: Box::default(),
+        }
+    }
+}
+
 /// What a LAST chunk's reply answers.
 const BDAT_LAST: &str = "BDAT-LAST";
 
@@ -59,8 +80,7 @@ pub struct Model {
     /// The command line so far (up to a CRLF).
     line: Vec<u8>,
     /// The replies foreseen and not read yet, in order.
-    /// With the verb of the command each answers.
-    pending: std::collections::VecDeque<(Asks, String)>,
+    pending: std::collections::VecDeque<Foreseen>,
     /// Octets taken as content after a DATA that is not answered yet.
     speculative: Option<Vec<u8>>,
     /// A STARTTLS line was sent since the session (or its TLS layer) began.
@@ -116,7 +136,7 @@ impl Model {
     pub fn may_follow(&self) -> bool {
         self.pending
             .back()
-            .and_then(|(_, v)| Verb::from_bytes(v.as_bytes()))
+            .and_then(|f| Verb::from_bytes(f.verb.as_bytes()))
             .is_some_and(|v| matches!(v, Verb::Rset | Verb::Mail | Verb::Rcpt))
     }
 
@@ -128,7 +148,15 @@ impl Model {
     /// The verb of the first command still waiting for its reply: the one a close or
     /// a malformed reply answered.
     pub fn first_unanswered(&self) -> Option<&str> {
-        self.pending.front().map(|(_, v)| v.as_str())
+        self.pending.front().map(|f| f.verb.as_str())
+    }
+
+    /// The command line the next reply answers (CRLF dropped), taken out of the
+    /// model: call it before [`Model::answered`] with that reply. `None` when the
+    /// reply answers an end of content or was not foreseen.
+    pub fn take_line(&mut self) -> Option<Box<[u8]>> {
+        let f = self.pending.front_mut()?;
+        (!f.line.is_empty()).then(|| std::mem::take(&mut f.line))
     }
 
     /// The replies foreseen did not come in time: stop waiting for them.
@@ -144,7 +172,7 @@ impl Model {
         // while a STARTTLS is unanswered is its answer, even when the count of
         // replies foreseen has gone wrong on the way.
         if code == READY && self.starttls_sent {
-            match self.pending.iter().position(|(a, _)| *a == Asks::StartTls) {
+            match self.pending.iter().position(|f| f.asks == Asks::StartTls) {
                 Some(at) => drop(self.pending.drain(..=at)),
                 None => self.pending.clear(),
             }
@@ -152,13 +180,13 @@ impl Model {
             return true;
         }
         let popped = self.pending.pop_front();
-        if let Some((_, verb)) = &popped
-            && verb == BDAT_LAST
+        if let Some(f) = &popped
+            && f.verb == BDAT_LAST
             && (200..300).contains(&code)
         {
             self.chunked_acks += 1;
         }
-        match popped.map(|(a, _)| a) {
+        match popped.map(|f| f.asks) {
             Some(Asks::StartTls) => return false,
             Some(Asks::Data) if code == START_DATA => self.speculative = None,
             Some(Asks::Data) => {
@@ -202,7 +230,7 @@ impl Model {
                         } else {
                             "BDAT-END"
                         };
-                        self.pending.push_back((Asks::End, end.into()));
+                        self.pending.push_back(Foreseen::end(end));
                         Mode::Command
                     } else {
                         Mode::Chunk(left)
@@ -220,7 +248,7 @@ impl Model {
                         (DataAt::LineStart, b'.') => Mode::Data(DataAt::Dot),
                         (DataAt::Dot, b'\r') => Mode::Data(DataAt::DotCr),
                         (DataAt::DotCr, b'\n') => {
-                            self.pending.push_back((Asks::End, "DATA-END".into()));
+                            self.pending.push_back(Foreseen::end("DATA-END"));
                             Mode::Command
                         }
                         (_, b'\r') => Mode::Data(DataAt::Cr),
@@ -256,29 +284,30 @@ impl Model {
                             self.exact = false;
                         }
                         let verb = verb_of(&self.line);
-                        let starttls = self
-                            .line
-                            .strip_suffix(b"\r\n")
-                            .is_some_and(|l| l.eq_ignore_ascii_case(b"STARTTLS"));
+                        let line: Box<[u8]> = self.line[..self.line.len() - 2].into();
+                        let starttls = line.eq_ignore_ascii_case(b"STARTTLS");
                         self.line.clear();
+                        let bdat_last = self.chunk_last && verb == "BDAT";
+                        let foreseen = |asks| Foreseen { asks, verb, line };
                         match self.mode {
                             Mode::Command if starttls => {
                                 self.starttls_sent = true;
-                                self.pending.push_back((Asks::StartTls, verb));
+                                self.pending.push_back(foreseen(Asks::StartTls));
                             }
                             // The BDAT line is answered after its chunk.
                             Mode::Chunk(_) => {}
                             Mode::Data(_) => {
-                                self.pending.push_back((Asks::Data, verb));
+                                self.pending.push_back(foreseen(Asks::Data));
                                 // What follows is content if the DATA is taken.
                                 self.speculative = Some(bytes[i..].to_vec());
                                 // `asked` appends the octets of later calls.
                             }
                             // `BDAT 0 LAST`: no chunk, and its reply ends the message.
-                            Mode::Command if self.chunk_last && verb == "BDAT" => {
-                                self.pending.push_back((Asks::Line, BDAT_LAST.into()));
-                            }
-                            Mode::Command => self.pending.push_back((Asks::Line, verb)),
+                            Mode::Command if bdat_last => self.pending.push_back(Foreseen {
+                                verb: BDAT_LAST.into(),
+                                ..foreseen(Asks::Line)
+                            }),
+                            Mode::Command => self.pending.push_back(foreseen(Asks::Line)),
                         }
                     }
                 }
@@ -370,6 +399,27 @@ mod tests {
         assert_eq!(m.asked(b"NOOP\nNOOP\r\n"), 1);
         // An empty message: the end of data right after DATA.
         assert_eq!(m.asked(b"DATA\r\n.\r\n"), 2);
+    }
+
+    #[test]
+    fn each_reply_is_paired_with_the_command_line_the_server_read() {
+        let mut m = Model::default();
+        m.asked(b"MAIL FROM:<>\r\nDATA\r\nRCPT TO:<x@y>\r\n.\r\nNOOP\r\n");
+        let mut said = |code| {
+            let line = m.take_line();
+            m.answered(code);
+            line.map(|l| String::from_utf8_lossy(&l).into_owned())
+        };
+        assert_eq!(said(250).as_deref(), Some("MAIL FROM:<>"));
+        assert_eq!(said(354).as_deref(), Some("DATA"));
+        // Content: the next reply answers the end of data, not the RCPT inside it.
+        assert_eq!(said(250), None);
+        assert_eq!(said(250).as_deref(), Some("NOOP"));
+        // DATA refused: what followed it was command lines after all.
+        let mut m = Model::default();
+        m.asked(b"DATA\r\nRCPT TO:<x@y>\r\n");
+        m.answered(503);
+        assert_eq!(m.take_line().as_deref(), Some(&b"RCPT TO:<x@y>"[..]));
     }
 
     #[test]

@@ -30,6 +30,9 @@ pub struct Finding {
     /// What the input got when the campaign started (the canary of a state
     /// regression): the reproducer expects it.
     pub baseline: Option<Trace>,
+    /// The RFC and section whose rule it breaks: RFC 5321 and the class's section,
+    /// unless the judge knew better (a policy finding may break RFC 4954 or 3207).
+    pub spec: (u16, &'static str),
 }
 
 impl Finding {
@@ -50,6 +53,7 @@ impl Finding {
             what,
             original_steps,
             baseline: None,
+            spec: (5321, oracle.section()),
         }
     }
 
@@ -106,8 +110,8 @@ pub fn suite_yaml(f: &Finding, p: &Provenance) -> String {
     let _ = writeln!(out, "    title: \"{}\"", f.what.replace(['"', '\\'], "'"));
     let _ = writeln!(
         out,
-        "    spec: {{ rfc: 5321, section: \"{}\", level: MUST }}",
-        f.oracle.section()
+        "    spec: {{ rfc: {}, section: \"{}\", level: MUST }}",
+        f.spec.0, f.spec.1
     );
     let _ = writeln!(out, "    tags: [fuzz, {}]", f.oracle.name());
     let _ = writeln!(out, "    steps:");
@@ -135,6 +139,11 @@ pub fn suite_yaml(f: &Finding, p: &Provenance) -> String {
         // The sync suffix, read as a conformant server answers it: one reply to RSET,
         // 221 to QUIT, and nothing after. A reply too many shifts the 221 off its
         // place or follows it.
+        // Commands injected before the TLS handshake: nothing may come over TLS
+        // before the client speaks.
+        Oracle::Policy if !f.trace.injected.is_empty() => {
+            let _ = writeln!(out, "      - expect_silence: \"500ms\"");
+        }
         // The reply that broke the profile's policy must be a refusal.
         Oracle::Policy => {
             let _ = writeln!(out, "      - expect: {{ class: [4xx, 5xx] }}");

@@ -141,12 +141,8 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(n, &(code, ms))| Answer {
-                step: Some(n),
-                code,
-                enhanced: None,
-                shape: 0,
                 latency_ms: ms,
-                lines: 1,
+                ..Answer::after(n, code)
             })
             .collect();
         t

@@ -11,6 +11,7 @@ use super::exec::{self, Limits, Trace};
 use super::finding::Finding;
 use super::input::{Input, Step};
 use super::oracle::{self, Judged, Oracle};
+use super::store::Aside;
 
 /// The most time one finding's minimisation takes: a hung target costs seconds per
 /// session, and the campaign must go on.
@@ -92,6 +93,8 @@ pub struct Shrink {
     pub oracle: Oracle,
     /// The finding's identity.
     pub key: u64,
+    /// What the sessions tried acknowledged (the store oracle counts them).
+    pub aside: Aside,
 }
 
 impl Probe for Shrink {
@@ -99,6 +102,7 @@ impl Probe for Shrink {
 
     async fn shows(&mut self, candidate: &Input) -> Option<(Trace, String)> {
         let t = exec::run(self.target, candidate, self.limits).await;
+        self.aside.add(candidate, &t);
         match oracle::judge(candidate, &t) {
             Judged::Finding { what, .. } if oracle::shows(candidate, &t, self.oracle, self.key) => {
                 Some((t, what))
@@ -110,10 +114,10 @@ impl Probe for Shrink {
 
 impl Shrink {
     /// The smallest input found that still shows the finding.
-    pub async fn run(mut self, input: Input, trace: Trace, what: String) -> Finding {
+    pub async fn run(&mut self, input: Input, trace: Trace, what: String) -> Finding {
         let original_steps = input.steps.len();
         let budget = self.budget;
-        let (input, (trace, what)) = shrink(&mut self, budget, input, (trace, what)).await;
+        let (input, (trace, what)) = shrink(self, budget, input, (trace, what)).await;
         Finding::shown((self.oracle, self.key), original_steps, input, trace, what)
     }
 }

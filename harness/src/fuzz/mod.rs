@@ -154,6 +154,8 @@ struct Campaign {
     latencies: latency::Latencies,
     /// Times the campaign paused (every worker held) to probe the target.
     pauses: std::sync::atomic::AtomicU64,
+    /// Findings being confirmed beside the campaign.
+    confirming: confirm::Confirming,
 }
 
 /// Run a campaign from `seeds`; `status` is called after every generation.
@@ -175,6 +177,7 @@ pub async fn run(seeds: Vec<Input>, options: Options, mut status: impl FnMut(&St
             .clone()
             .map(|s| store::StoreWatch::new(s, options.store_disposable)),
         pauses: Default::default(),
+        confirming: Default::default(),
         latencies: latency::Latencies::default(),
         options,
     };
@@ -218,6 +221,7 @@ pub async fn run(seeds: Vec<Input>, options: Options, mut status: impl FnMut(&St
         for (input, trace) in batch.into_iter().zip(traces) {
             unreachable |= c.fold(input, trace).await;
         }
+        c.collect_confirmations(false).await;
         died |= c.watch(&suspects, &permits).await;
         if !died {
             c.fly_canary(&permits).await;
@@ -239,6 +243,11 @@ pub async fn run(seeds: Vec<Input>, options: Options, mut status: impl FnMut(&St
             break;
         }
         c.refill(&mut inflight, &permits, started).await;
+    }
+    // What is being confirmed is a finding or not: say which (a dead target
+    // confirms nothing).
+    if !died {
+        c.collect_confirmations(true).await;
     }
     Outcome {
         stats: c.stats,
@@ -277,6 +286,8 @@ impl Campaign {
     ) {
         let quiet = self.store_look_due();
         if quiet && inflight.is_empty() {
+            // Their messages are counted before the store is.
+            self.collect_confirmations(true).await;
             self.look_at_store(permits).await;
         }
         if self.over(started) {
@@ -357,17 +368,7 @@ impl Campaign {
                 oracle, verb, what, ..
             } => {
                 let key = oracle::key(oracle, &verb, &what);
-                if !self.seen.contains(&key) {
-                    let (target, limits) = (self.options.target, self.options.limits);
-                    match confirm::confirm(target, limits, &input, oracle, key).await {
-                        Some((shown, trace, what, key)) if self.seen.insert(key) => {
-                            let f = self.minimise(oracle, key, shown, trace, what).await;
-                            self.push(f);
-                        }
-                        Some(_) => {}
-                        None => self.stats.unconfirm(oracle.name()),
-                    }
-                }
+                self.start_confirming(&input, oracle, key);
             }
         }
         self.latencies.add(&input, &trace);
@@ -396,6 +397,9 @@ impl Campaign {
         let mut again = Vec::new();
         for _ in 0..2 {
             let t = exec::run(target, input, limits).await;
+            let mut aside = store::Aside::default();
+            aside.add(input, &t);
+            self.set_aside(aside);
             if !latency::slow_again(input, &t, &o.verb, o.bar_ms) {
                 self.stats.unconfirm(Oracle::LatencyOutlier.name());
                 return;
@@ -423,7 +427,7 @@ impl Campaign {
         trace: Trace,
         what: String,
     ) -> Finding {
-        let shrink = minimise::Shrink {
+        let mut shrink = minimise::Shrink {
             target: self.options.target,
             limits: if oracle == Oracle::Hang {
                 self.options.limits.patient()
@@ -433,8 +437,18 @@ impl Campaign {
             budget: self.options.minimise_budget,
             oracle,
             key,
+            aside: Default::default(),
         };
-        shrink.run(input, trace, what).await
+        let f = shrink.run(input, trace, what).await;
+        self.set_aside(shrink.aside);
+        f
+    }
+
+    /// Sessions run aside from the generations: the store counts their messages.
+    fn set_aside(&mut self, aside: store::Aside) {
+        if let Some(w) = self.store.as_mut() {
+            w.aside(aside);
+        }
     }
 
     /// A finding, counted by class.

@@ -12,6 +12,14 @@
 //!   a session that has not authenticated: an open relay, the function RFC 5321 §7.9
 //!   says sites limit "to known or identifiable sources".
 //!
+//! One rule needs no profile, because no operator may want it broken: commands
+//! pipelined in the clear after STARTTLS and answered over TLS once the handshake
+//! is done (CVE-2011-0411 class). RFC 3207 §4.2: "The server MUST discard any
+//! knowledge obtained from the client, such as the argument to the EHLO command,
+//! which was not obtained from the TLS negotiation itself." A man in the middle
+//! who adds lines after a client's STARTTLS has them run inside the client's TLS
+//! session.
+//!
 //! A reply is paired with the command line it answers where the step says (a line,
 //! a pipelined batch's line of the same rank); the finding must show again when the
 //! input is sent again.
@@ -24,15 +32,13 @@ use super::finding::Finding;
 use super::input::{Input, Step};
 use super::minimise::{self, Probe};
 use super::oracle::{self, Oracle};
+use super::store::Aside;
 use crate::profile::PolicyOptions;
 use crate::scenario::template::Vars;
 
 /// The foreign domain the embedded server is fuzzed with, and a good one for a
 /// profile: `.invalid` (RFC 2606) never resolves, so nothing a relay takes leaves.
 pub const FOREIGN_TEST_DOMAIN: &str = "relay-test.invalid";
-
-/// 235, "Authentication Succeeded" (RFC 4954 §6).
-const AUTHENTICATED: u16 = 235;
 
 /// A rule broken: where, by which command, in words.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,10 +51,24 @@ pub struct Breach {
     pub verb: String,
     /// What the target accepted, in words (its identity: no addresses or numbers).
     pub what: String,
+    /// The RFC and section of the rule: what the reproducer cites.
+    pub spec: (u16, &'static str),
 }
 
 /// The first reply in `trace` that breaks `policy`.
 pub fn judge(policy: &PolicyOptions, input: &Input, trace: &Trace) -> Option<Breach> {
+    if let (false, Some(n)) = (trace.injected.is_empty(), trace.tls_at) {
+        return Some(Breach {
+            step: n,
+            before: trace.answered.get(n).copied().unwrap_or(0),
+            verb: "STARTTLS".into(),
+            what: "STARTTLS: command lines pipelined in the clear after it were answered \
+                   over TLS once the handshake was done (CVE-2011-0411 class; RFC 3207 \
+                   §4.2: the server MUST discard what it got before the handshake)"
+                .into(),
+            spec: (3207, "4.2"),
+        });
+    }
     if !policy.auth_requires_tls && policy.foreign_domains.is_empty() {
         return None;
     }
@@ -61,7 +81,7 @@ pub fn judge(policy: &PolicyOptions, input: &Input, trace: &Trace) -> Option<Bre
         let before = rank[n];
         rank[n] += 1;
         let clear = !(trace.tls_up && trace.tls_at.is_some_and(|t| n > t));
-        if a.code == AUTHENTICATED {
+        if a.code == ReplyCode::AUTH_SUCCEEDED.get() {
             if policy.auth_requires_tls && clear {
                 return Some(Breach {
                     step: n,
@@ -70,6 +90,7 @@ pub fn judge(policy: &PolicyOptions, input: &Input, trace: &Trace) -> Option<Bre
                     what: "AUTH succeeded (235) before STARTTLS, where the profile says \
                            AUTH requires TLS (RFC 4954 §4)"
                         .into(),
+                    spec: (4954, "4"),
                 });
             }
             authenticated = true;
@@ -78,7 +99,7 @@ pub fn judge(policy: &PolicyOptions, input: &Input, trace: &Trace) -> Option<Bre
         if authenticated || !ReplyCode::new(a.code).is_some_and(ReplyCode::is_positive) {
             continue;
         }
-        let Some(domain) = line_at(&input.steps[n], before).and_then(|l| rcpt_domain(&l)) else {
+        let Some(domain) = a.line.as_deref().and_then(rcpt_domain) else {
             continue;
         };
         if policy
@@ -95,6 +116,7 @@ pub fn judge(policy: &PolicyOptions, input: &Input, trace: &Trace) -> Option<Bre
                      AUTH: an open relay (RFC 5321 §7.9)",
                     a.code
                 ),
+                spec: (5321, "7.9"),
             });
         }
     }
@@ -142,6 +164,7 @@ struct Shows<'a> {
     limits: exec::Limits,
     policy: &'a PolicyOptions,
     key: u64,
+    aside: Aside,
 }
 
 impl Probe for Shows<'_> {
@@ -149,6 +172,7 @@ impl Probe for Shows<'_> {
 
     async fn shows(&mut self, candidate: &Input) -> Option<(Trace, String)> {
         let t = exec::run(self.target, candidate, self.limits).await;
+        self.aside.add(candidate, &t);
         let b = judge(self.policy, candidate, &t)?;
         (oracle::key(Oracle::Policy, &b.verb, &b.what) == self.key).then_some((t, b.what))
     }
@@ -171,36 +195,28 @@ impl Campaign {
             limits: self.options.limits,
             policy: &self.options.policy,
             key,
+            aside: Aside::default(),
         };
         let Some(evidence) = probe.shows(input).await else {
+            let aside = probe.aside;
+            self.set_aside(aside);
             self.stats.unconfirm(Oracle::Policy.name());
             return;
         };
-        self.seen.insert(key);
         let budget = self.options.minimise_budget;
         let (mut small, (mut t, what)) =
             minimise::shrink(&mut probe, budget, input.clone(), evidence).await;
+        let aside = probe.aside;
+        self.set_aside(aside);
+        self.seen.insert(key);
         if let Some(b) = judge(&self.options.policy, &small, &t) {
             small.steps.truncate(b.step + 1);
             t.answered.truncate(b.step + 1);
             t.answered[b.step] = b.before;
         }
-        let f = Finding::shown((Oracle::Policy, key), input.steps.len(), small, t, what);
+        let mut f = Finding::shown((Oracle::Policy, key), input.steps.len(), small, t, what);
+        f.spec = b.spec;
         self.push(f);
-    }
-}
-
-/// The command line the `i`th reply to `step` answers, where the step says: a line,
-/// a batch's `i`th line, the `i`th CRLF-ended line of raw octets.
-fn line_at(step: &Step, i: usize) -> Option<Vec<u8>> {
-    match step {
-        Step::Line(l) if i == 0 => Some(l.clone()),
-        Step::Batch { lines, .. } => lines.get(i).cloned(),
-        Step::Raw(b) => b
-            .split(|&c| c == b'\n')
-            .nth(i)
-            .map(|l| l.strip_suffix(b"\r").unwrap_or(l).to_vec()),
-        _ => None,
     }
 }
 
@@ -225,11 +241,16 @@ mod tests {
     use super::*;
     use crate::fuzz::exec::Answer;
 
-    fn trace(codes: &[(usize, u16)]) -> Trace {
+    /// The replies, each with the command line it answers (`""`: none), as the
+    /// session's model pairs them.
+    fn trace(said: &[(usize, u16, &str)]) -> Trace {
         let mut t = Trace::unreachable("");
-        t.answers = codes
+        t.answers = said
             .iter()
-            .map(|&(step, code)| Answer::after(step, code))
+            .map(|&(step, code, line)| Answer {
+                line: (!line.is_empty()).then(|| line.as_bytes().into()),
+                ..Answer::after(step, code)
+            })
             .collect();
         t
     }
@@ -250,6 +271,21 @@ mod tests {
         }
     }
 
+    /// Each step's line answered with the code of the same rank.
+    fn answered(input: &Input, codes: &[u16]) -> Trace {
+        let said: Vec<(usize, u16, &str)> = input
+            .steps
+            .iter()
+            .zip(codes)
+            .enumerate()
+            .map(|(n, (s, &c))| match s {
+                Step::Line(l) => (n, c, std::str::from_utf8(l).unwrap_or_default()),
+                _ => (n, c, ""),
+            })
+            .collect();
+        trace(&said)
+    }
+
     #[test]
     fn a_relay_is_a_2xx_to_a_foreign_rcpt_before_any_auth() {
         let input = lines(&[
@@ -258,59 +294,84 @@ mod tests {
             "RCPT TO:<x@Relay.Example>",
         ]);
         let p = policy(false, &["relay.example"]);
-        let b = judge(&p, &input, &trace(&[(0, 250), (1, 250), (2, 250)])).expect("breach");
+        let b = judge(&p, &input, &answered(&input, &[250, 250, 250])).expect("breach");
         assert_eq!((b.step, b.before, b.verb.as_str()), (2, 0, "RCPT"));
+        assert_eq!(b.spec, (5321, "7.9"));
         // Refused: the policy held. Local: not a relay.
-        assert_eq!(
-            judge(&p, &input, &trace(&[(0, 250), (1, 250), (2, 554)])),
-            None
-        );
+        assert_eq!(judge(&p, &input, &answered(&input, &[250, 250, 554])), None);
         let local = lines(&[
             "EHLO c",
             "MAIL FROM:<a@b.example>",
             "RCPT TO:<x@here.example>",
         ]);
-        assert_eq!(
-            judge(&p, &local, &trace(&[(0, 250), (1, 250), (2, 250)])),
-            None
-        );
+        assert_eq!(judge(&p, &local, &answered(&local, &[250, 250, 250])), None);
         // After a 235 the client is known: relaying is its right.
         let mut authed = lines(&["EHLO c", "AUTH PLAIN AGFAYg=="]);
         authed.steps.extend(input.steps[1..].iter().cloned());
-        let t = trace(&[(0, 250), (1, 235), (2, 250), (3, 250)]);
+        let t = answered(&authed, &[250, 235, 250, 250]);
         assert_eq!(judge(&p, &authed, &t), None);
     }
 
     #[test]
-    fn a_batch_pairs_replies_with_lines_of_the_same_rank() {
+    fn a_reply_is_judged_by_the_line_it_answers_not_by_its_rank_in_the_octets() {
+        // A batch: the third reply answers the third line.
         let input = Input {
-            steps: vec![Step::Batch {
-                lines: vec![
-                    b"MAIL FROM:<a@b.example>".to_vec(),
-                    b"RCPT TO:<x@here.example>".to_vec(),
-                    b"RCPT TO:<y@relay.example>".to_vec(),
-                ],
-                cuts: Vec::new(),
-            }],
+            steps: vec![Step::Raw(
+                b"MAIL FROM:<a@b.example>\r\nRCPT TO:<x@here.example>\r\n\
+                  RCPT TO:<y@relay.example>\r\n"
+                    .to_vec(),
+            )],
         };
         let p = policy(false, &["relay.example"]);
-        let b = judge(&p, &input, &trace(&[(0, 250), (0, 250), (0, 250)])).expect("breach");
+        let said = |last| {
+            trace(&[
+                (0, 250, "MAIL FROM:<a@b.example>"),
+                (0, 250, "RCPT TO:<x@here.example>"),
+                (0, last, "RCPT TO:<y@relay.example>"),
+            ])
+        };
+        let b = judge(&p, &input, &said(250)).expect("breach");
         assert_eq!((b.step, b.before), (0, 2));
-        assert_eq!(
-            judge(&p, &input, &trace(&[(0, 250), (0, 250), (0, 550)])),
-            None
-        );
+        assert_eq!(judge(&p, &input, &said(550)), None);
+        // A foreign RCPT inside message content is content: the 250 after it
+        // answers the end of data.
+        let content = Input {
+            steps: vec![Step::Raw(
+                b"DATA\r\nRCPT TO:<y@relay.example>\r\n.\r\n".to_vec(),
+            )],
+        };
+        let t = trace(&[(0, 354, "DATA"), (0, 250, "")]);
+        assert_eq!(judge(&p, &content, &t), None);
     }
 
     #[test]
     fn auth_in_the_clear_breaks_a_tls_only_policy_and_after_tls_does_not() {
         let input = lines(&["EHLO c", "AUTH PLAIN AGFAYg=="]);
-        let t = trace(&[(0, 250), (1, 235)]);
-        assert!(judge(&policy(true, &[]), &input, &t).is_some());
+        let t = answered(&input, &[250, 235]);
+        let b = judge(&policy(true, &[]), &input, &t).expect("breach");
+        assert_eq!((b.verb.as_str(), b.spec), ("AUTH", (4954, "4")));
         assert_eq!(judge(&policy(false, &[]), &input, &t), None);
-        let mut tls = trace(&[(0, 250), (1, 220), (2, 250), (3, 235)]);
-        (tls.tls_up, tls.tls_at) = (true, Some(1));
         let after = lines(&["EHLO c", "STARTTLS", "EHLO c", "AUTH PLAIN AGFAYg=="]);
+        let mut tls = answered(&after, &[250, 220, 250, 235]);
+        (tls.tls_up, tls.tls_at) = (true, Some(1));
         assert_eq!(judge(&policy(true, &[]), &after, &tls), None);
+    }
+
+    #[test]
+    fn replies_over_tls_before_the_client_spoke_are_an_injection_whatever_the_policy() {
+        let input = Input {
+            steps: vec![
+                Step::Line(b"EHLO c".to_vec()),
+                Step::Raw(b"STARTTLS\r\nNOOP\r\n".to_vec()),
+            ],
+        };
+        let mut t = trace(&[(0, 250, "EHLO c"), (1, 220, "STARTTLS")]);
+        (t.tls_up, t.tls_at) = (true, Some(1));
+        t.answered = vec![1, 1];
+        assert_eq!(judge(&policy(false, &[]), &input, &t), None);
+        t.injected = vec![250];
+        let b = judge(&policy(false, &[]), &input, &t).expect("breach");
+        assert_eq!((b.step, b.before, b.verb.as_str()), (1, 1, "STARTTLS"));
+        assert_eq!(b.spec, (3207, "4.2"));
     }
 }

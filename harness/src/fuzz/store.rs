@@ -43,6 +43,30 @@ const SETTLE: Duration = Duration::from_millis(300);
 /// The longest a probe waits for it.
 const SETTLE_MAX: Duration = Duration::from_secs(3);
 
+/// What sessions run aside from the campaign's generations (confirmations, probes,
+/// minimisation, latency checks) acknowledged, and may have stored unseen: the
+/// store holds their messages too, so a look that did not count them would take
+/// them for an excess no input brings back.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Aside {
+    acked: usize,
+    unsure: usize,
+}
+
+impl Aside {
+    /// One more session aside.
+    pub fn add(&mut self, input: &Input, trace: &Trace) {
+        self.acked += trace.messages();
+        self.unsure += unsure(input, trace);
+    }
+
+    /// Both tallies.
+    pub fn merge(&mut self, other: Self) {
+        self.acked += other.acked;
+        self.unsure += other.unsure;
+    }
+}
+
 /// The store and what the campaign saw acknowledged.
 pub(super) struct StoreWatch {
     store: MailStore,
@@ -88,6 +112,13 @@ impl StoreWatch {
             suspects: VecDeque::new(),
             disposable,
         }
+    }
+
+    /// Sessions run aside: their acknowledgements expected, never suspects (each
+    /// was a copy of an input the campaign judges on its own).
+    pub(super) fn aside(&mut self, a: Aside) {
+        self.expected += a.acked;
+        self.unsure += a.unsure;
     }
 
     /// A session's acknowledgements; its input a suspect when it reached content.
@@ -181,7 +212,8 @@ fn unsure(input: &Input, trace: &Trace) -> usize {
         .iter()
         .flat_map(|s| s.writes().concat())
         .collect();
-    usize::from(octets.windows(5).any(|w| w == b"\r\n.\r\n"))
+    let end = smtp_protocol::EndOfData::CrLfDotCrLf.bytes();
+    usize::from(octets.windows(end.len()).any(|w| w == end))
 }
 
 /// Occurrences of `word` (any case) in `input`'s octets.

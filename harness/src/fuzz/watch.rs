@@ -456,10 +456,12 @@ impl Campaign {
     }
 
     /// Every worker permit: the campaign's sessions pause while the process is probed.
+    /// Confirmations under way end first: a probe's evidence is the probe's alone.
     pub(super) async fn pause(
-        &self,
+        &mut self,
         permits: &Arc<Semaphore>,
     ) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.collect_confirmations(true).await;
         let n = u32::try_from(self.options.jobs.max(1)).unwrap_or(u32::MAX);
         self.pauses
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
