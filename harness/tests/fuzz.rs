@@ -43,6 +43,7 @@ fn options(target: std::net::SocketAddr, runs: u64, duration: Duration) -> Optio
             reply: Duration::from_millis(300),
             chunking: true,
             whole: false,
+            listen: Duration::ZERO,
         },
         rate: None,
         minimise_budget: 256,

@@ -92,7 +92,9 @@ def main():
             f.write(
                 f"address: {args.listen}\ndomain: {DOMAIN}\nrcpt: alice@{DOMAIN}\n"
                 f"bad_rcpt: nosuchuser@{DOMAIN}\nuser: alice\npassword: wonderland\n"
-                f"maildir: {maildir}\n")
+                f"maildir: {maildir}\n"
+                "policy:\n  auth_requires_tls: true\n"
+                "  foreign_domains: [relay-test.invalid]\n")
     controller = Controller(
         MaildirHandler(maildir), hostname=host, port=int(port),
         server_hostname=DOMAIN, ident="aiosmtpd (smtpspec peer)",

@@ -266,6 +266,11 @@ user: alice
 password: wonderland
 maildir: $dir/Maildir
 maildir_newlines: lf
+# For smtpspec fuzz, what this configuration refuses: AUTH is offered after STARTTLS
+# only, and no domain but exim.peers.test is taken (relay_to_domains is empty).
+policy:
+  auth_requires_tls: true
+  foreign_domains: [relay-test.invalid]
 # For smtpspec fuzz: the daemon's process group, its main log's crash marks, and
 # the paniclog, where every line is a panic.
 watch:

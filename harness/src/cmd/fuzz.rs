@@ -168,6 +168,7 @@ async fn execute(args: &FuzzArgs, plan: Plan) -> CmdResult {
         reply: plan.reply,
         chunking,
         whole: false,
+        listen: Duration::ZERO,
     };
     let policy = policy_of(&plan.target);
     if let Some(dir) = &args.replay {
@@ -435,7 +436,9 @@ async fn replay(
         let Some(input) = Input::from_case(case, &started.vars) else {
             continue;
         };
-        let trace = exec::run(started.addr, &input, limits).await;
+        // One session each: listening after a handshake costs nothing here, and
+        // shows an injection as one.
+        let trace = exec::run(started.addr, &input, limits.listening()).await;
         let verdict = match oracle::judge(&input, &trace) {
             Judged::Finding { oracle, what, .. } => {
                 still += 1;

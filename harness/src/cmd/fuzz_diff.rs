@@ -69,7 +69,9 @@ async fn execute(args: &FuzzArgs, plan: Plan) -> CmdResult {
                 reply: plan.reply,
                 chunking: up.chunking,
                 whole: true,
-            },
+                listen: Duration::ZERO,
+            }
+            .listening(),
         })
         .collect();
     // The first target's variables make the inputs: its recipients are the ones

@@ -31,6 +31,13 @@ pub struct Limits {
     /// mode): after the steps the sync suffix goes out anyway and what comes back is
     /// [`Sync::Tail`], so targets that read the input two ways can be compared.
     pub whole: bool,
+    /// After a TLS handshake that followed command lines pipelined after STARTTLS,
+    /// how long to listen before speaking: a reply then answers a line injected
+    /// before the handshake ([`Trace::injected`]). Zero in a campaign's sessions
+    /// (a wait there costs every such session, a tenth of all); a server that runs
+    /// the lines shows a reply too many there, and is listened to when confirmed
+    /// ([`Limits::listening`]).
+    pub listen: Duration,
 }
 
 impl Limits {
@@ -40,6 +47,16 @@ impl Limits {
     /// for one that stopped.
     pub fn hang(&self) -> Duration {
         (self.reply * 5).max(Duration::from_secs(1))
+    }
+
+    /// These deadlines, listening 100 ms (at most a reply deadline) after a
+    /// handshake that followed pipelined lines: a server that kept them has them
+    /// buffered when the handshake ends and answers at once.
+    pub fn listening(&self) -> Self {
+        Self {
+            listen: self.reply.min(LISTEN),
+            ..*self
+        }
     }
 
     /// Ten times the reply deadline (a hang then waits ten seconds at least), for
@@ -53,6 +70,9 @@ impl Limits {
         }
     }
 }
+
+/// How long [`Limits::listening`] listens.
+const LISTEN: Duration = Duration::from_millis(100);
 
 /// The sync suffix: RSET then QUIT in one write (RFC 2920 §3.1 lets RSET lead a
 /// pipelined group). A conformant server sends exactly two replies, 250 and 221
@@ -183,6 +203,9 @@ pub struct Trace {
     /// before the handshake and run after it (CVE-2011-0411 class). Kept out of
     /// `answers`, which hold what the steps asked for.
     pub injected: Vec<u16>,
+    /// Command lines pipelined after the STARTTLS whose handshake ran: each one the
+    /// server must discard (RFC 3207 §4.2).
+    pub pipelined_at_tls: usize,
 }
 
 impl Trace {
@@ -206,6 +229,7 @@ impl Trace {
             sync: Sync::NotSent,
             chunked_acks: 0,
             injected: Vec::new(),
+            pipelined_at_tls: 0,
         }
     }
 
@@ -398,8 +422,9 @@ async fn start_tls(
         .map_err(|e| End::Tls(n, e.to_string()))?;
     trace.tls_up = true;
     trace.tls_at = Some(n);
+    trace.pipelined_at_tls = pipelined;
     if pipelined > 0 {
-        trace.injected = unprompted(conn, limits).await;
+        trace.injected = unprompted(conn, limits.listen).await;
     }
     Ok(())
 }
@@ -408,9 +433,11 @@ async fn start_tls(
 /// server that kept the lines pipelined after STARTTLS has them buffered when the
 /// handshake ends and answers at once, so a short wait shows it; a conformant one
 /// (RFC 3207 §4.2: the server "MUST discard any knowledge obtained from the
-/// client") stays silent until the client speaks.
-async fn unprompted(conn: &mut Conn, limits: Limits) -> Vec<u16> {
-    let limit = limits.reply.min(Duration::from_millis(100));
+/// client") stays silent until the client speaks. Nothing when `limit` is zero.
+async fn unprompted(conn: &mut Conn, limit: Duration) -> Vec<u16> {
+    if limit.is_zero() {
+        return Vec::new();
+    }
     let mut codes = Vec::new();
     while codes.len() < 16 {
         match conn.reply(limit).await {

@@ -364,6 +364,7 @@ impl Campaign {
                 self.stats.unreachable += 1;
                 return true;
             }
+            Judged::Finding { .. } if self.injection_explains(&input, &trace).await => {}
             Judged::Finding {
                 oracle, verb, what, ..
             } => {
@@ -445,7 +446,7 @@ impl Campaign {
     }
 
     /// Sessions run aside from the generations: the store counts their messages.
-    fn set_aside(&mut self, aside: store::Aside) {
+    pub(super) fn set_aside(&mut self, aside: store::Aside) {
         if let Some(w) = self.store.as_mut() {
             w.aside(aside);
         }

@@ -40,6 +40,12 @@ use crate::scenario::template::Vars;
 /// profile: `.invalid` (RFC 2606) never resolves, so nothing a relay takes leaves.
 pub const FOREIGN_TEST_DOMAIN: &str = "relay-test.invalid";
 
+/// The words (and so the identity) of an injection finding.
+const INJECTED: &str = "STARTTLS: command lines pipelined in the clear after it were \
+                        answered over TLS once the handshake was done (CVE-2011-0411 \
+                        class; RFC 3207 §4.2: the server MUST discard what it got before \
+                        the handshake)";
+
 /// A rule broken: where, by which command, in words.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Breach {
@@ -62,10 +68,7 @@ pub fn judge(policy: &PolicyOptions, input: &Input, trace: &Trace) -> Option<Bre
             step: n,
             before: trace.answered.get(n).copied().unwrap_or(0),
             verb: "STARTTLS".into(),
-            what: "STARTTLS: command lines pipelined in the clear after it were answered \
-                   over TLS once the handshake was done (CVE-2011-0411 class; RFC 3207 \
-                   §4.2: the server MUST discard what it got before the handshake)"
-                .into(),
+            what: INJECTED.into(),
             spec: (3207, "4.2"),
         });
     }
@@ -179,6 +182,32 @@ impl Probe for Shows<'_> {
 }
 
 impl Campaign {
+    /// A session whose lines pipelined after STARTTLS preceded what looked wrong
+    /// (a server that runs them over TLS answers them where later commands' replies
+    /// are due: a reply too many). True when an injection explains it: one already
+    /// found, or shown now by the input sent again and listened to after the
+    /// handshake (then judged as a policy finding).
+    pub(super) async fn injection_explains(&mut self, input: &Input, trace: &Trace) -> bool {
+        if trace.pipelined_at_tls == 0 {
+            return false;
+        }
+        if self
+            .seen
+            .contains(&oracle::key(Oracle::Policy, "STARTTLS", INJECTED))
+        {
+            return true;
+        }
+        let t = exec::run(self.options.target, input, self.options.limits.listening()).await;
+        let mut aside = Aside::default();
+        aside.add(input, &t);
+        self.set_aside(aside);
+        if t.injected.is_empty() {
+            return false;
+        }
+        self.judge_policy(input, &t).await;
+        true
+    }
+
     /// A breach of the profile's policy, sent again: it must show again. Recorded
     /// minimised, cut after the step whose reply broke the rule, so the reproducer
     /// ends by asking that reply to be a refusal.
@@ -192,7 +221,7 @@ impl Campaign {
         }
         let mut probe = Shows {
             target: self.options.target,
-            limits: self.options.limits,
+            limits: self.options.limits.listening(),
             policy: &self.options.policy,
             key,
             aside: Aside::default(),
