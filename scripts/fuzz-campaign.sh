@@ -77,35 +77,34 @@ PY
 }
 
 seed=11
+# campaign NAME ARGS...: one `smtpspec fuzz` into $out/NAME, its summary printed.
+campaign() {
+  local name=$1 status=0
+  shift
+  "$bin" fuzz "$@" --duration "${secs}s" --seed "$seed" --output-dir "$out/$name" \
+    >"$out/$name.log" 2>&1 || status=$?
+  if [ "$status" -gt 1 ]; then
+    echo "smtpspec fuzz exited $status ($name):" >&2
+    tail -5 "$out/$name.log" >&2
+    exit 1
+  fi
+  summary "$name" "$out/$name" "$status"
+}
+
 for t in "${targets[@]}"; do
   name=${t%%=*}; profile=${t#*=}
   # Postfix's and Exim's profiles name their pid file and logs; aiosmtpd's process
   # and output are named here.
   watch=()
   [ "$name" != aiosmtpd ] || watch=(--watch-pid "$aio_pid" --watch-log "$out/aiosmtpd.log")
-  status=0
-  "$bin" fuzz --target "$profile" "${watch[@]}" --duration "${secs}s" --seed "$seed" \
-    --output-dir "$out/$name" >"$out/$name.log" 2>&1 || status=$?
-  if [ "$status" -gt 1 ]; then
-    echo "smtpspec fuzz exited $status against $name:" >&2
-    tail -5 "$out/$name.log" >&2
-    exit 1
-  fi
-  summary "$name" "$out/$name" "$status"
+  campaign "$name" --target "$profile" "${watch[@]}"
 done
 
 if [ "${#targets[@]}" -ge 2 ]; then
   args=()
   for t in "${targets[@]}"; do args+=(--target "${t#*=}"); done
-  status=0
-  "$bin" fuzz "${args[@]}" --timeout 1s --duration "${secs}s" --seed "$seed" \
-    --output-dir "$out/differential" >"$out/differential.log" 2>&1 || status=$?
-  if [ "$status" -gt 1 ]; then
-    echo "smtpspec fuzz (differential) exited $status:" >&2
-    tail -5 "$out/differential.log" >&2
-    exit 1
-  fi
-  summary "differential (${targets[*]%%=*})" "$out/differential" "$status"
+  echo "differential: ${targets[*]%%=*} and the reference server"
+  campaign differential "${args[@]}" --timeout 1s
   sed -n '1,/^$/p;/^|/p' "$out/differential/disagreements.md" | head -20
 fi
 echo "everything is under $out"
