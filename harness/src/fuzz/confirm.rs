@@ -10,10 +10,13 @@
 //! up every generation behind them. A store look waits for them (their messages are
 //! counted before the store is).
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
-use tokio::task::JoinSet;
+use tokio::sync::Semaphore;
+use tokio::task::{Id, JoinSet};
 
 use super::Campaign;
 use super::exec::{self, End, Limits, Sync, Trace};
@@ -29,14 +32,25 @@ const AT_ONCE: usize = 8;
 #[derive(Default)]
 pub(super) struct Confirming {
     tasks: JoinSet<Done>,
-    /// The identities being confirmed: one confirmation each at a time.
-    keys: HashSet<u64>,
+    /// Each task's identity and input: one confirmation per identity at a time,
+    /// and the inputs are suspects of what the target's process shows meanwhile.
+    under_way: HashMap<Id, (u64, Input)>,
+    /// The campaign's worker permits and pace: a confirmation is one of its
+    /// sessions (`--jobs`, `--rate` hold for it too).
+    pub(super) permits: Option<Arc<Semaphore>>,
+    pub(super) gap: Option<Duration>,
+}
+
+impl Confirming {
+    /// The inputs being sent again now.
+    pub(super) fn inputs(&self) -> impl Iterator<Item = &Input> {
+        self.under_way.values().map(|(_, i)| i)
+    }
 }
 
 /// A confirmation's end.
 struct Done {
     oracle: Oracle,
-    key: u64,
     confirmed: Option<Confirmed>,
     aside: Aside,
 }
@@ -46,40 +60,37 @@ impl Campaign {
     /// `oracle` and identity `key` it seemed to show.
     pub(super) fn start_confirming(&mut self, input: &Input, oracle: Oracle, key: u64) {
         let c = &mut self.confirming;
-        if self.seen.contains(&key) || c.keys.contains(&key) || c.tasks.len() >= AT_ONCE {
+        if self.seen.contains(&key)
+            || c.under_way.values().any(|(k, _)| *k == key)
+            || c.tasks.len() >= AT_ONCE
+        {
             return;
         }
-        c.keys.insert(key);
-        let (target, limits, input) = (self.options.target, self.options.limits, input.clone());
-        c.tasks.spawn(async move {
-            let (confirmed, aside) = confirm(target, limits, &input, oracle, key).await;
+        let (target, limits) = (self.options.target, self.options.limits);
+        let (permits, gap, again) = (c.permits.clone(), c.gap, input.clone());
+        let task = c.tasks.spawn(async move {
+            let _permit = match permits {
+                Some(p) => p.acquire_owned().await.ok(),
+                None => None,
+            };
+            if let Some(gap) = gap {
+                tokio::time::sleep(gap).await;
+            }
+            let (confirmed, aside) = confirm(target, limits, &again, oracle, key).await;
             Done {
                 oracle,
-                key,
                 confirmed,
                 aside,
             }
         });
+        c.under_way.insert(task.id(), (key, input.clone()));
     }
 
     /// Take in the confirmations that ended (all of them, waiting, with `wait`):
     /// a finding confirmed is minimised and recorded, one that did not show again
     /// is counted as unconfirmed.
     pub(super) async fn collect_confirmations(&mut self, wait: bool) {
-        loop {
-            let next = if wait {
-                self.confirming.tasks.join_next().await
-            } else {
-                self.confirming.tasks.try_join_next()
-            };
-            let Some(done) = next else {
-                return;
-            };
-            let Ok(done) = done else {
-                continue;
-            };
-            self.confirming.keys.remove(&done.key);
-            self.set_aside(done.aside);
+        while let Some(done) = self.next_confirmation(wait).await {
             match done.confirmed {
                 Some((shown, trace, what, key)) if self.seen.insert(key) => {
                     let f = self.minimise(done.oracle, key, shown, trace, what).await;
@@ -87,6 +98,40 @@ impl Campaign {
                 }
                 Some(_) => {}
                 None => self.stats.unconfirm(done.oracle.name()),
+            }
+        }
+    }
+
+    /// After the target died: the confirmations that had ended, recorded as they
+    /// are (nothing is left to minimise against); the others dropped.
+    pub(super) async fn keep_confirmed(&mut self) {
+        while let Some(done) = self.next_confirmation(false).await {
+            if let Some((shown, trace, what, key)) = done.confirmed
+                && self.seen.insert(key)
+            {
+                self.record(done.oracle, key, shown, trace, what, None);
+            }
+        }
+        self.confirming.tasks.abort_all();
+    }
+
+    /// The next confirmation that ended, its messages counted by the store oracle.
+    async fn next_confirmation(&mut self, wait: bool) -> Option<Done> {
+        loop {
+            let c = &mut self.confirming;
+            let next = if wait {
+                c.tasks.join_next_with_id().await
+            } else {
+                c.tasks.try_join_next_with_id()
+            }?;
+            let id = match &next {
+                Ok((id, _)) => *id,
+                Err(e) => e.id(),
+            };
+            c.under_way.remove(&id);
+            if let Ok((_, done)) = next {
+                self.add_aside(done.aside);
+                return Some(done);
             }
         }
     }

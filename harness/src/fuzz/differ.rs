@@ -10,13 +10,13 @@
 //! where servers part, and the single-target campaign on the one that stands apart
 //! says whether it breaks a rule.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::{Id, JoinHandle, JoinSet};
 
 use super::compare::{self, Disagreement, Matrix};
 use super::exec::{self, Limits, Trace};
@@ -102,7 +102,7 @@ pub async fn run(seeds: Vec<Input>, options: Options, mut status: impl FnMut(&St
         found: Vec::new(),
         budget: options.minimise_budget,
         checking: JoinSet::new(),
-        checking_keys: HashSet::new(),
+        checking_keys: HashMap::new(),
     };
     let mut inputs_run = 0u64;
     let mut inflight = std::collections::VecDeque::new();
@@ -148,7 +148,9 @@ pub async fn run(seeds: Vec<Input>, options: Options, mut status: impl FnMut(&St
     if !options.stop_on_finding || c.found.is_empty() {
         c.collect(true).await;
     }
-    c.found.sort_by_key(|f| f.disagreement.class);
+    // By class, then identity: the same disagreements, the same report.
+    c.found
+        .sort_by_key(|f| (f.disagreement.class, f.disagreement.key));
     Outcome {
         stats: c.stats,
         found: c.found,
@@ -193,9 +195,9 @@ struct Diff {
     seen: HashSet<u64>,
     found: Vec<Found>,
     budget: usize,
-    /// Disagreements being confirmed and minimised, and their identities.
-    checking: JoinSet<(u64, Option<Found>)>,
-    checking_keys: HashSet<u64>,
+    /// Disagreements being confirmed and minimised, and each task's identity.
+    checking: JoinSet<Option<Found>>,
+    checking_keys: HashMap<Id, u64>,
 }
 
 impl Diff {
@@ -213,20 +215,17 @@ impl Diff {
             self.stats.throttled += 1;
         } else if let Some(d) = disagreement(&input, &traces, &self.names)
             && !self.seen.contains(&d.key)
-            && !self.checking_keys.contains(&d.key)
+            && !self.checking_keys.values().any(|&k| k == d.key)
             && self.checking.len() < AT_ONCE
         {
-            self.checking_keys.insert(d.key);
             let mut probe = Everyone {
                 parties: Arc::clone(&self.parties),
                 names: self.names.clone(),
                 key: d.key,
             };
-            let (budget, input) = (self.budget, input.clone());
-            self.checking.spawn(async move {
-                let Some(again) = probe.shows(&input).await else {
-                    return (probe.key, None);
-                };
+            let (budget, input, key) = (self.budget, input.clone(), d.key);
+            let task = self.checking.spawn(async move {
+                let again = probe.shows(&input).await?;
                 let original_steps = input.steps.len();
                 let (small, (disagreement, traces)) =
                     minimise::shrink(&mut probe, budget, input, again).await;
@@ -236,8 +235,9 @@ impl Diff {
                     traces,
                     original_steps,
                 };
-                (probe.key, Some(found))
+                Some(found)
             });
+            self.checking_keys.insert(task.id(), key);
         }
         if new > 0 {
             self.corpus.push(input);
@@ -248,17 +248,21 @@ impl Diff {
     async fn collect(&mut self, wait: bool) {
         loop {
             let next = if wait {
-                self.checking.join_next().await
+                self.checking.join_next_with_id().await
             } else {
-                self.checking.try_join_next()
+                self.checking.try_join_next_with_id()
             };
             let Some(done) = next else {
                 return;
             };
-            let Ok((key, found)) = done else {
+            let id = match &done {
+                Ok((id, _)) => *id,
+                Err(e) => e.id(),
+            };
+            let key = self.checking_keys.remove(&id);
+            let (Ok((_, found)), Some(key)) = (done, key) else {
                 continue;
             };
-            self.checking_keys.remove(&key);
             let Some(f) = found else {
                 self.stats.unconfirm("disagreement");
                 continue;

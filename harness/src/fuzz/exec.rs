@@ -335,7 +335,7 @@ async fn session(conn: &mut Conn, input: &Input, limits: Limits, trace: &mut Tra
             match conn.reply(limits.reply).await {
                 Ok(r) => {
                     trace.answered[n] += 1;
-                    let line = model.take_line();
+                    let line = model.take_line(r.reply.code.get());
                     let tls_now = model.answered(r.reply.code.get());
                     trace.chunked_acks += std::mem::take(&mut model.chunked_acks);
                     trace.answers.push(Answer {

@@ -90,6 +90,9 @@ pub struct Model {
     /// servers may count lines or chunks otherwise, and only the reply count's lower
     /// bound is known.
     exact: bool,
+    /// Every reply read so far came where it was foreseen: none given up on (a late
+    /// reply is read by a later step, where it would be paired with the wrong line).
+    in_step: bool,
     /// The target advertises CHUNKING: a BDAT's octets are its chunk.
     chunking: bool,
     /// The chunk being sent was announced with LAST: its reply ends a message.
@@ -117,6 +120,7 @@ impl Model {
             speculative: None,
             starttls_sent: false,
             exact: true,
+            in_step: true,
             chunking,
             chunk_last: false,
             chunked_acks: 0,
@@ -151,23 +155,26 @@ impl Model {
         self.pending.front().map(|f| f.verb.as_str())
     }
 
-    /// The command line the next reply answers (CRLF dropped), taken out of the
-    /// model: call it before [`Model::answered`] with that reply. `None` when the
-    /// reply answers an end of content or was not foreseen, and once the octets sent
-    /// have more than one reading: a server may then have read another line there
-    /// (a 220 to a STARTTLS the model took for chunk data was once paired with the
-    /// RCPT after it).
-    pub fn take_line(&mut self) -> Option<Box<[u8]>> {
-        if !self.exact {
+    /// The command line a reply with `code` answers (CRLF dropped), taken out of
+    /// the model: call it before [`Model::answered`] with that reply. `None` when the
+    /// reply answers an end of content or was not foreseen, once the octets sent have
+    /// more than one reading or a reply was given up on (the server may have read
+    /// another line there, or this reply may be a late one: a 220 to a STARTTLS the
+    /// model took for chunk data was once paired with the RCPT after it), and for the
+    /// 220 to a STARTTLS still waiting (it answers that line whatever the count).
+    pub fn take_line(&mut self, code: u16) -> Option<Box<[u8]>> {
+        if !self.exact || !self.in_step || (code == READY && self.starttls_sent) {
             return None;
         }
         let f = self.pending.front_mut()?;
         (!f.line.is_empty()).then(|| std::mem::take(&mut f.line))
     }
 
-    /// The replies foreseen did not come in time: stop waiting for them.
+    /// The replies foreseen did not come in time: stop waiting for them. A reply
+    /// that comes later is read by a later step and paired with no line.
     pub fn give_up(&mut self) {
         self.pending.clear();
+        self.in_step = false;
     }
 
     /// A reply came with `code`; true when it is the 220 to STARTTLS, so the TLS
@@ -412,7 +419,7 @@ mod tests {
         let mut m = Model::default();
         m.asked(b"MAIL FROM:<>\r\nDATA\r\nRCPT TO:<x@y>\r\n.\r\nNOOP\r\n");
         let mut said = |code| {
-            let line = m.take_line();
+            let line = m.take_line(code);
             m.answered(code);
             line.map(|l| String::from_utf8_lossy(&l).into_owned())
         };
@@ -425,13 +432,23 @@ mod tests {
         let mut m = Model::default();
         m.asked(b"DATA\r\nRCPT TO:<x@y>\r\n");
         m.answered(503);
-        assert_eq!(m.take_line().as_deref(), Some(&b"RCPT TO:<x@y>"[..]));
+        assert_eq!(m.take_line(550).as_deref(), Some(&b"RCPT TO:<x@y>"[..]));
         // A BDAT size the model cannot read: what the server took for commands is
         // not known, so no reply is paired with a line.
         let mut m = Model::default();
         m.asked(b"BDAT 42 6\r\nect:\r\nSTARTTLS\r\nRCPT TO:<x@y>\r\n");
         m.answered(501);
-        assert_eq!(m.take_line(), None);
+        assert_eq!(m.take_line(250), None);
+        // A reply given up on: a later one may be it, late, and pairs with nothing.
+        let mut m = Model::default();
+        m.asked(b"MAIL FROM:<>\r\n");
+        m.give_up();
+        m.asked(b"RCPT TO:<x@y>\r\n");
+        assert_eq!(m.take_line(250), None);
+        // The 220 to STARTTLS answers it, not the line first in the count.
+        let mut m = Model::default();
+        m.asked(b"NOOP\r\nSTARTTLS\r\n");
+        assert_eq!(m.take_line(220), None);
     }
 
     #[test]

@@ -136,9 +136,6 @@ pub fn suite_yaml(f: &Finding, p: &Provenance) -> String {
     let any: Vec<Vec<Option<u16>>> = answered.iter().map(|&k| vec![None; k]).collect();
     out.push_str(&steps.to_steps_yaml("      ", &any, f.trace.tls_at));
     match f.oracle {
-        // The sync suffix, read as a conformant server answers it: one reply to RSET,
-        // 221 to QUIT, and nothing after. A reply too many shifts the 221 off its
-        // place or follows it.
         // Commands injected before the TLS handshake: nothing may come over TLS
         // before the client speaks.
         Oracle::Policy if !f.trace.injected.is_empty() => {
@@ -148,6 +145,9 @@ pub fn suite_yaml(f: &Finding, p: &Provenance) -> String {
         Oracle::Policy => {
             let _ = writeln!(out, "      - expect: {{ class: [4xx, 5xx] }}");
         }
+        // The sync suffix, read as a conformant server answers it: one reply to RSET,
+        // 221 to QUIT, and nothing after. A reply too many shifts the 221 off its
+        // place or follows it.
         Oracle::Desync => {
             let _ = writeln!(out, "      - send_raw: \"{}\"", yaml_escape(sync()));
             let _ = writeln!(out, "      - expect_answer");

@@ -187,6 +187,8 @@ pub async fn run(seeds: Vec<Input>, options: Options, mut status: impl FnMut(&St
     }
     let mut died = false;
     let permits = Arc::new(Semaphore::new(c.options.jobs.max(1)));
+    c.confirming.permits = Some(Arc::clone(&permits));
+    c.confirming.gap = c.options.rate.map(|r| Duration::from_secs(1) / r.max(1));
     let mut inflight = Inflight::new();
     for _ in 0..DEPTH {
         let batch = c.draw();
@@ -216,6 +218,7 @@ pub async fn run(seeds: Vec<Input>, options: Options, mut status: impl FnMut(&St
             for (next, _) in &inflight {
                 suspects.extend(next.iter().cloned().map(|i| (i, false)));
             }
+            suspects.extend(c.confirming.inputs().cloned().map(|i| (i, false)));
         }
         let mut unreachable = false;
         for (input, trace) in batch.into_iter().zip(traces) {
@@ -244,16 +247,27 @@ pub async fn run(seeds: Vec<Input>, options: Options, mut status: impl FnMut(&St
         }
         c.refill(&mut inflight, &permits, started).await;
     }
-    // What is being confirmed is a finding or not: say which (a dead target
-    // confirms nothing).
-    if !died {
-        c.collect_confirmations(true).await;
-    }
-    Outcome {
-        stats: c.stats,
-        findings: c.findings,
-        corpus: c.corpus,
-        died,
+    c.finish(died).await
+}
+
+impl Campaign {
+    /// The campaign's end. What is being confirmed is a finding or not: say which.
+    /// A dead target confirms nothing more; a campaign stopped at its first finding
+    /// does not wait. Findings in the order of severity, then identity: the same
+    /// findings, the same report.
+    async fn finish(mut self, died: bool) -> Outcome {
+        if died {
+            self.keep_confirmed().await;
+        } else if !self.options.stop_on_finding || self.findings.is_empty() {
+            self.collect_confirmations(true).await;
+        }
+        self.findings.sort_by_key(|f| (f.oracle, f.key));
+        Outcome {
+            stats: self.stats,
+            findings: self.findings,
+            corpus: self.corpus,
+            died,
+        }
     }
 }
 
@@ -400,7 +414,7 @@ impl Campaign {
             let t = exec::run(target, input, limits).await;
             let mut aside = store::Aside::default();
             aside.add(input, &t);
-            self.set_aside(aside);
+            self.add_aside(aside);
             if !latency::slow_again(input, &t, &o.verb, o.bar_ms) {
                 self.stats.unconfirm(Oracle::LatencyOutlier.name());
                 return;
@@ -441,12 +455,12 @@ impl Campaign {
             aside: Default::default(),
         };
         let f = shrink.run(input, trace, what).await;
-        self.set_aside(shrink.aside);
+        self.add_aside(shrink.aside);
         f
     }
 
     /// Sessions run aside from the generations: the store counts their messages.
-    pub(super) fn set_aside(&mut self, aside: store::Aside) {
+    pub(super) fn add_aside(&mut self, aside: store::Aside) {
         if let Some(w) = self.store.as_mut() {
             w.aside(aside);
         }

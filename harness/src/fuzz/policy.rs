@@ -20,9 +20,9 @@
 //! who adds lines after a client's STARTTLS has them run inside the client's TLS
 //! session.
 //!
-//! A reply is paired with the command line it answers where the step says (a line,
-//! a pipelined batch's line of the same rank); the finding must show again when the
-//! input is sent again.
+//! A reply is paired with the command line it answers by the client's model of the
+//! session ([`super::expect::Model::take_line`]), and only while the octets have one
+//! reading; the finding must show again when the input is sent again.
 
 use smtp_protocol::{Command, ForwardPath, Host, ParseOptions, ReplyCode};
 
@@ -53,7 +53,7 @@ pub struct Breach {
     pub step: usize,
     /// Replies to that step before the offending one.
     pub before: usize,
-    /// `AUTH` or `RCPT`.
+    /// `AUTH`, `RCPT` or `STARTTLS`.
     pub verb: String,
     /// What the target accepted, in words (its identity: no addresses or numbers).
     pub what: String,
@@ -184,28 +184,23 @@ impl Probe for Shows<'_> {
 impl Campaign {
     /// A session whose lines pipelined after STARTTLS preceded what looked wrong
     /// (a server that runs them over TLS answers them where later commands' replies
-    /// are due: a reply too many). True when an injection explains it: one already
-    /// found, or shown now by the input sent again and listened to after the
-    /// handshake (then judged as a policy finding).
+    /// are due: a reply too many). It is sent again, listening after the handshake;
+    /// an injection shown then is judged as a policy finding, and explains the
+    /// session when the second one, its injected replies set apart, shows nothing
+    /// else (a real bug after the handshake is still confirmed as itself).
     pub(super) async fn injection_explains(&mut self, input: &Input, trace: &Trace) -> bool {
         if trace.pipelined_at_tls == 0 {
             return false;
         }
-        if self
-            .seen
-            .contains(&oracle::key(Oracle::Policy, "STARTTLS", INJECTED))
-        {
-            return true;
-        }
         let t = exec::run(self.options.target, input, self.options.limits.listening()).await;
         let mut aside = Aside::default();
         aside.add(input, &t);
-        self.set_aside(aside);
+        self.add_aside(aside);
         if t.injected.is_empty() {
             return false;
         }
         self.judge_policy(input, &t).await;
-        true
+        !matches!(oracle::judge(input, &t), oracle::Judged::Finding { .. })
     }
 
     /// A breach of the profile's policy, sent again: it must show again. Recorded
@@ -228,7 +223,7 @@ impl Campaign {
         };
         let Some(evidence) = probe.shows(input).await else {
             let aside = probe.aside;
-            self.set_aside(aside);
+            self.add_aside(aside);
             self.stats.unconfirm(Oracle::Policy.name());
             return;
         };
@@ -236,7 +231,7 @@ impl Campaign {
         let (mut small, (mut t, what)) =
             minimise::shrink(&mut probe, budget, input.clone(), evidence).await;
         let aside = probe.aside;
-        self.set_aside(aside);
+        self.add_aside(aside);
         self.seen.insert(key);
         if let Some(b) = judge(&self.options.policy, &small, &t) {
             small.steps.truncate(b.step + 1);
@@ -343,7 +338,7 @@ mod tests {
 
     #[test]
     fn a_reply_is_judged_by_the_line_it_answers_not_by_its_rank_in_the_octets() {
-        // A batch: the third reply answers the third line.
+        // Pipelined lines: the third reply answers the third line.
         let input = Input {
             steps: vec![Step::Raw(
                 b"MAIL FROM:<a@b.example>\r\nRCPT TO:<x@here.example>\r\n\

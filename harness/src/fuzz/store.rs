@@ -59,12 +59,6 @@ impl Aside {
         self.acked += trace.messages();
         self.unsure += unsure(input, trace);
     }
-
-    /// Both tallies.
-    pub fn merge(&mut self, other: Self) {
-        self.acked += other.acked;
-        self.unsure += other.unsure;
-    }
 }
 
 /// The store and what the campaign saw acknowledged.
