@@ -77,15 +77,16 @@ PY
 }
 
 seed=11
-# campaign NAME ARGS...: one `smtpspec fuzz` into $out/NAME, its summary printed.
+# campaign NAME ARGS...: one `smtpspec fuzz` into $out/NAME, its summary printed;
+# its own output in $out/NAME.fuzz.log (not a peer's log, which is watched).
 campaign() {
   local name=$1 status=0
   shift
   "$bin" fuzz "$@" --duration "${secs}s" --seed "$seed" --output-dir "$out/$name" \
-    >"$out/$name.log" 2>&1 || status=$?
+    >"$out/$name.fuzz.log" 2>&1 || status=$?
   if [ "$status" -gt 1 ]; then
     echo "smtpspec fuzz exited $status ($name):" >&2
-    tail -5 "$out/$name.log" >&2
+    tail -5 "$out/$name.fuzz.log" >&2
     exit 1
   fi
   summary "$name" "$out/$name" "$status"
