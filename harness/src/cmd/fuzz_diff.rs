@@ -262,6 +262,13 @@ fn finish(args: &FuzzArgs, outcome: &differ::Outcome, h: &Header) -> Result<(), 
         s.throttled,
         s.unconfirmed
     );
+    if s.unchecked > 0 {
+        println!(
+            "{} suspicion(s) never checked: met while every checking slot was taken, still \
+             waiting at the end (a longer run checks them)",
+            s.unchecked
+        );
+    }
     for (f, path) in &written {
         println!(
             "{} [{}]: {} ({} → {} steps) {}",

@@ -74,6 +74,7 @@ fn add(total: &mut Stats, one: &serde_json::Value) {
     total.closed_after_refusal += n("closed_after_refusal");
     total.unanswered_steps += n("unanswered_steps");
     total.unconfirmed += n("unconfirmed");
+    total.unchecked += n("unchecked");
     if let Some(by) = one
         .get("unconfirmed_by")
         .and_then(serde_json::Value::as_object)

@@ -23,10 +23,14 @@ use super::exec::{self, End, Limits, Sync, Trace};
 use super::input::Input;
 use super::oracle::{self, Judged, Oracle};
 use super::store::Aside;
+use super::waiting::Waiting;
 
-/// Confirmations at once, at most; a suspicion met while they run waits for the
-/// next time its input (or another with the same identity) shows it.
+/// Confirmations at once, at most; a suspicion met while they run waits its turn
+/// ([`Waiting`]).
 const AT_ONCE: usize = 8;
+
+/// How long a campaign that ended goes on checking the suspicions still waiting.
+pub(super) const GRACE: Duration = Duration::from_secs(30);
 
 /// Confirmations under way.
 #[derive(Default)]
@@ -39,6 +43,8 @@ pub(super) struct Confirming {
     /// sessions (`--jobs`, `--rate` hold for it too).
     pub(super) permits: Option<Arc<Semaphore>>,
     pub(super) gap: Option<Duration>,
+    /// Suspicions met while every slot was taken, most severe first.
+    pub(super) waiting: Waiting<Oracle>,
 }
 
 impl Confirming {
@@ -60,10 +66,11 @@ impl Campaign {
     /// `oracle` and identity `key` it seemed to show.
     pub(super) fn start_confirming(&mut self, input: &Input, oracle: Oracle, key: u64) {
         let c = &mut self.confirming;
-        if self.seen.contains(&key)
-            || c.under_way.values().any(|(k, _)| *k == key)
-            || c.tasks.len() >= AT_ONCE
-        {
+        if self.seen.contains(&key) || c.under_way.values().any(|(k, _)| *k == key) {
+            return;
+        }
+        if c.tasks.len() >= AT_ONCE {
+            c.waiting.push(oracle, key, input);
             return;
         }
         let (target, limits) = (self.options.target, self.options.limits);
@@ -99,6 +106,31 @@ impl Campaign {
                 Some(_) => {}
                 None => self.stats.unconfirm(done.oracle.name()),
             }
+        }
+        if !wait {
+            self.confirm_waiting();
+        }
+    }
+
+    /// Start the suspicions waiting, most severe first, as slots allow.
+    fn confirm_waiting(&mut self) {
+        while self.confirming.tasks.len() < AT_ONCE
+            && let Some((oracle, key, input)) = self.confirming.waiting.pop()
+        {
+            self.start_confirming(&input, oracle, key);
+        }
+    }
+
+    /// The campaign ended: the suspicions still waiting are confirmed for up to
+    /// [`GRACE`] (those left are counted as never checked by [`Waiting::abandon`]).
+    pub(super) async fn confirm_the_rest(&mut self) {
+        let until = tokio::time::Instant::now() + GRACE;
+        loop {
+            self.collect_confirmations(true).await;
+            if self.confirming.waiting.is_empty() || tokio::time::Instant::now() >= until {
+                break;
+            }
+            self.confirm_waiting();
         }
     }
 

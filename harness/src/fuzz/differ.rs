@@ -19,10 +19,12 @@ use tokio::sync::Semaphore;
 use tokio::task::{Id, JoinHandle, JoinSet};
 
 use super::compare::{self, Disagreement, Matrix};
+use super::confirm::GRACE;
 use super::exec::{self, Limits, Trace};
 use super::input::Input;
 use super::minimise::{self, Probe};
 use super::mutate::Rng;
+use super::waiting::Waiting;
 use super::{Stats, signature};
 
 /// One server of the comparison.
@@ -103,6 +105,7 @@ pub async fn run(seeds: Vec<Input>, options: Options, mut status: impl FnMut(&St
         budget: options.minimise_budget,
         checking: JoinSet::new(),
         checking_keys: HashMap::new(),
+        waiting: Waiting::default(),
     };
     let mut inputs_run = 0u64;
     let mut inflight = std::collections::VecDeque::new();
@@ -146,7 +149,10 @@ pub async fn run(seeds: Vec<Input>, options: Options, mut status: impl FnMut(&St
     }
     // What is being confirmed is a disagreement or not: say which.
     if !options.stop_on_finding || c.found.is_empty() {
-        c.collect(true).await;
+        c.check_the_rest().await;
+    } else {
+        c.waiting.abandon();
+        c.stats.unchecked = c.waiting.dropped;
     }
     // By class, then identity: the same disagreements, the same report.
     c.found
@@ -198,6 +204,8 @@ struct Diff {
     /// Disagreements being confirmed and minimised, and each task's identity.
     checking: JoinSet<Option<Found>>,
     checking_keys: HashMap<Id, u64>,
+    /// Disagreements met while every slot was taken, most damaging class first.
+    waiting: Waiting<compare::Class>,
 }
 
 impl Diff {
@@ -216,32 +224,66 @@ impl Diff {
         } else if let Some(d) = disagreement(&input, &traces, &self.names)
             && !self.seen.contains(&d.key)
             && !self.checking_keys.values().any(|&k| k == d.key)
-            && self.checking.len() < AT_ONCE
         {
-            let mut probe = Everyone {
-                parties: Arc::clone(&self.parties),
-                names: self.names.clone(),
-                key: d.key,
-            };
-            let (budget, input, key) = (self.budget, input.clone(), d.key);
-            let task = self.checking.spawn(async move {
-                let again = probe.shows(&input).await?;
-                let original_steps = input.steps.len();
-                let (small, (disagreement, traces)) =
-                    minimise::shrink(&mut probe, budget, input, again).await;
-                let found = Found {
-                    disagreement,
-                    input: small,
-                    traces,
-                    original_steps,
-                };
-                Some(found)
-            });
-            self.checking_keys.insert(task.id(), key);
+            if self.checking.len() < AT_ONCE {
+                self.check(d.key, input.clone());
+            } else {
+                self.waiting.push(d.class, d.key, &input);
+            }
         }
         if new > 0 {
             self.corpus.push(input);
         }
+    }
+
+    /// Confirm and minimise the disagreement of identity `key` that `input` showed,
+    /// beside the campaign.
+    fn check(&mut self, key: u64, input: Input) {
+        let mut probe = Everyone {
+            parties: Arc::clone(&self.parties),
+            names: self.names.clone(),
+            key,
+        };
+        let budget = self.budget;
+        let task = self.checking.spawn(async move {
+            let again = probe.shows(&input).await?;
+            let original_steps = input.steps.len();
+            let (small, (disagreement, traces)) =
+                minimise::shrink(&mut probe, budget, input, again).await;
+            Some(Found {
+                disagreement,
+                input: small,
+                traces,
+                original_steps,
+            })
+        });
+        self.checking_keys.insert(task.id(), key);
+    }
+
+    /// Start the disagreements waiting, most damaging class first, as slots allow.
+    fn check_waiting(&mut self) {
+        while self.checking.len() < AT_ONCE
+            && let Some((_, key, input)) = self.waiting.pop()
+        {
+            if !self.seen.contains(&key) {
+                self.check(key, input);
+            }
+        }
+    }
+
+    /// The campaign ended: the disagreements still waiting are checked for up to
+    /// [`GRACE`]; those left are counted as never checked.
+    async fn check_the_rest(&mut self) {
+        let until = tokio::time::Instant::now() + GRACE;
+        loop {
+            self.collect(true).await;
+            if self.waiting.is_empty() || tokio::time::Instant::now() >= until {
+                break;
+            }
+            self.check_waiting();
+        }
+        self.waiting.abandon();
+        self.stats.unchecked = self.waiting.dropped;
     }
 
     /// Take in the disagreements checked (all of them, waiting, with `wait`).
@@ -253,6 +295,9 @@ impl Diff {
                 self.checking.try_join_next_with_id()
             };
             let Some(done) = next else {
+                if !wait {
+                    self.check_waiting();
+                }
                 return;
             };
             let id = match &done {

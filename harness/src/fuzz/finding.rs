@@ -134,7 +134,7 @@ pub fn suite_yaml(f: &Finding, p: &Provenance) -> String {
         steps: f.input.steps[..at.map_or(f.input.steps.len(), |n| n + 1)].to_vec(),
     };
     let any: Vec<Vec<Option<u16>>> = answered.iter().map(|&k| vec![None; k]).collect();
-    out.push_str(&steps.to_steps_yaml("      ", &any, f.trace.tls_at));
+    out.push_str(&steps.to_steps_yaml("      ", &any, Some(f.trace.tls_at)));
     match f.oracle {
         // Commands injected before the TLS handshake: nothing may come over TLS
         // before the client speaks.
@@ -180,7 +180,7 @@ pub fn suite_yaml(f: &Finding, p: &Provenance) -> String {
 /// campaign, or from the reference server), then the sync suffix and its codes: a
 /// server that answers otherwise fails, one that answers as `base` did passes.
 pub fn as_base(input: &Input, base: &Trace) -> String {
-    let mut out = input.to_steps_yaml("      ", &codes_by_step(input, base), base.tls_at);
+    let mut out = input.to_steps_yaml("      ", &codes_by_step(input, base), Some(base.tls_at));
     if let Sync::Replies(codes) | Sync::Tail(codes) = &base.sync {
         let _ = writeln!(out, "      - send_raw: \"{}\"", yaml_escape(sync()));
         for c in codes {

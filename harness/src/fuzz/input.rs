@@ -158,6 +158,10 @@ impl Input {
                         Step::Body(body)
                     }
                 }
+                // The case sends the real end only where the target waited for it; an
+                // input sends it always, so a party that kept the data open ends its
+                // message and one that took the odd end early reads it as commands.
+                Action::NotEnded { end: Some(e), .. } => Step::Raw(raw(e, vars)?),
                 Action::Starttls => Step::Starttls,
                 Action::Handshake => return None,
                 // A pause in a case waits for a timer of the target; in a campaign it only
@@ -217,17 +221,23 @@ impl Input {
     /// The input as scenario steps (YAML lines at `indent`): each send followed by
     /// what a replay reads after it (`replies`, by step): `expect: CODE` for a code,
     /// `expect_answer` for any reply, so a replay reads where the fuzzer read.
+    /// `as_run`: for a session that ran, the step after which its TLS handshake came
+    /// (`Some(None)`: none did), so a STARTTLS the target refused is written as the
+    /// line it was; `None` for an input that has not run (a corpus file).
     pub fn to_steps_yaml(
         &self,
         indent: &str,
         replies: &[Vec<Option<u16>>],
-        handshake_after: Option<usize>,
+        as_run: Option<Option<usize>>,
     ) -> String {
+        let handshake_after = as_run.flatten();
         let mut out = String::new();
         for (n, s) in self.steps.iter().enumerate() {
             match s {
-                Step::Starttls => {
-                    // The scenario's starttls step reads the 220 itself.
+                // The scenario's starttls step reads the 220 and runs the handshake
+                // itself: where the target refused STARTTLS (the input's octets
+                // before it made it no command), the case sends it as a line.
+                Step::Starttls if as_run.is_none_or(|tls| tls == Some(n)) => {
                     let _ = writeln!(out, "{indent}- starttls");
                     continue;
                 }
@@ -284,6 +294,23 @@ pub fn yaml_escape(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_starttls_the_target_refused_is_written_as_the_line_it_was() {
+        let input = Input {
+            steps: vec![Step::Raw(b"\r".to_vec()), Step::Starttls],
+        };
+        let replies = [vec![], vec![Some(500)]];
+        let refused = input.to_steps_yaml("", &replies, Some(None));
+        assert!(
+            refused.contains("- send_raw: \"STARTTLS\\\\r\\\\n\"\n- expect: 500"),
+            "{refused}"
+        );
+        let taken = input.to_steps_yaml("", &[vec![], vec![]], Some(Some(1)));
+        assert!(taken.ends_with("- starttls\n"), "{taken}");
+        let corpus = input.to_steps_yaml("", &[], None);
+        assert!(corpus.ends_with("- starttls\n"), "{corpus}");
+    }
 
     #[test]
     fn unpipelined_sends_one_line_per_write() {

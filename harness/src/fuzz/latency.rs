@@ -4,6 +4,12 @@
 //! that grows with the input (a quadratic parser, a lookup per octet, a regex that
 //! backtracks): a denial of service a few sessions can bring about.
 //!
+//! What is not a finding either: a reply slow only when its command was pipelined
+//! (the same commands one write each are answered in time): a server may hold its
+//! replies while pipelined input is pending (RFC 2920 §3.1), and a kernel that holds
+//! a partial segment does so for a fixed time (200 ms on Linux), whatever the input.
+//! Counted as `slowed_pipelined`.
+//!
 //! What is not a finding: a reply slowed after refusals (an error sleep, Postfix's
 //! `smtpd_error_sleep_time` once `smtpd_soft_error_limit` is passed, a `delay`
 //! modifier in an Exim ACL that refuses): a reply that comes after [`ERRORS_BEFORE`] refusals in
@@ -26,10 +32,16 @@ pub const FLOOR_MS: u64 = 50;
 /// Refusals in a session after which a slow reply is the server's error sleep.
 pub const ERRORS_BEFORE: usize = 3;
 
+/// Outliers of one identity the pipelining explained, after which the next ones
+/// are counted without being sent again (each check costs three sessions).
+const EXPLAINED_ENOUGH: u32 = 3;
+
 /// Replies per command, by log2 bucket of milliseconds.
 #[derive(Debug, Default)]
 pub struct Latencies {
     by_verb: HashMap<String, [u64; 24]>,
+    /// Outliers the pipelining explained, by finding identity.
+    explained: HashMap<u64, u32>,
 }
 
 /// A reply slower than its command's usual.
@@ -83,6 +95,19 @@ impl Latencies {
             }
         }
         None
+    }
+
+    /// An outlier of identity `key` was slow only pipelined.
+    pub fn explain(&mut self, key: u64) {
+        *self.explained.entry(key).or_default() += 1;
+    }
+
+    /// Outliers of identity `key` were explained by the pipelining often enough
+    /// that the next one is taken to be the same.
+    pub fn explained_enough(&self, key: u64) -> bool {
+        self.explained
+            .get(&key)
+            .is_some_and(|&n| n >= EXPLAINED_ENOUGH)
     }
 
     /// The first reply in `trace` over its command's bar.

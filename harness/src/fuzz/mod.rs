@@ -27,6 +27,7 @@ pub mod policy;
 pub mod process;
 pub mod signature;
 pub mod store;
+pub mod waiting;
 pub mod watch;
 
 use std::collections::{BTreeMap, HashSet};
@@ -123,6 +124,14 @@ pub struct Stats {
     /// Replies over their command's latency bar that came after refusals in their
     /// session: the target's error sleep, not a latency outlier.
     pub slowed_after_errors: u64,
+    /// Replies over their command's latency bar, slow again when the input was sent
+    /// again, and not slow when its commands went one write each: the target held
+    /// replies while pipelined input was pending (RFC 2920 §3.1 lets it), not work
+    /// the input causes.
+    pub slowed_pipelined: u64,
+    /// Suspected findings never checked: met while every checking slot was taken,
+    /// and still waiting when the campaign ended (or past the queue's bound).
+    pub unchecked: u64,
 }
 
 /// The end of a campaign.
@@ -259,8 +268,10 @@ impl Campaign {
         if died {
             self.keep_confirmed().await;
         } else if !self.options.stop_on_finding || self.findings.is_empty() {
-            self.collect_confirmations(true).await;
+            self.confirm_the_rest().await;
         }
+        self.confirming.waiting.abandon();
+        self.stats.unchecked = self.confirming.waiting.dropped;
         self.findings.sort_by_key(|f| (f.oracle, f.key));
         Outcome {
             stats: self.stats,
@@ -408,28 +419,43 @@ impl Campaign {
         if self.seen.contains(&key) {
             return;
         }
+        if self.latencies.explained_enough(key) {
+            self.stats.slowed_pipelined += 1;
+            return;
+        }
         let (target, limits) = (self.options.target, self.options.limits.patient());
-        let mut again = Vec::new();
+        let mut last = None;
         for _ in 0..2 {
             let t = exec::run(target, input, limits).await;
-            let mut aside = store::Aside::default();
-            aside.add(input, &t);
-            self.add_aside(aside);
+            self.ran_aside(input, &t);
             if !latency::slow_again(input, &t, &o.verb, o.bar_ms) {
                 self.stats.unconfirm(Oracle::LatencyOutlier.name());
                 return;
             }
-            again.push(t);
+            last = Some(t);
+        }
+        // The same commands one write each: slow only when pipelined, the target
+        // held its replies while input was pending, which RFC 2920 lets it do. A
+        // trailing pause keeps the sync suffix off the last command's write.
+        let mut slow = input.unpipelined();
+        slow.steps.push(input::Step::Pause(0));
+        let t = exec::run(target, &slow, limits).await;
+        self.ran_aside(&slow, &t);
+        if !latency::slow_again(&slow, &t, &o.verb, o.bar_ms) {
+            self.latencies.explain(key);
+            self.stats.slowed_pipelined += 1;
+            return;
         }
         self.seen.insert(key);
         let what = format!(
             "the reply to {verb} took {ms} ms, over ten times the 99th percentile of {verb} \
-             replies (bar {bar} ms), and as long again both times the input was sent again",
+             replies (bar {bar} ms), and as long again both times the input was sent again, \
+             its commands one write each too",
             verb = o.verb,
             ms = o.ms,
             bar = o.bar_ms
         );
-        let last = again.pop().unwrap_or_else(|| trace.clone());
+        let last = last.unwrap_or_else(|| trace.clone());
         self.record(Oracle::LatencyOutlier, key, input.clone(), last, what, None);
     }
 
@@ -464,6 +490,13 @@ impl Campaign {
         if let Some(w) = self.store.as_mut() {
             w.aside(aside);
         }
+    }
+
+    /// One session run aside: the store counts its messages.
+    pub(super) fn ran_aside(&mut self, input: &Input, trace: &Trace) {
+        let mut aside = store::Aside::default();
+        aside.add(input, trace);
+        self.add_aside(aside);
     }
 
     /// A finding, counted by class.

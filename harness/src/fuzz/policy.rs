@@ -193,9 +193,7 @@ impl Campaign {
             return false;
         }
         let t = exec::run(self.options.target, input, self.options.limits.listening()).await;
-        let mut aside = Aside::default();
-        aside.add(input, &t);
-        self.add_aside(aside);
+        self.ran_aside(input, &t);
         if t.injected.is_empty() {
             return false;
         }

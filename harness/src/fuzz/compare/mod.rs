@@ -17,7 +17,7 @@ use std::fmt::Write as _;
 
 use smtp_protocol::ReplyCode;
 
-use super::exec::{End, Trace};
+use super::exec::{End, Sync, Trace};
 use super::hash::hash;
 use super::input::{Input, Step};
 
@@ -66,7 +66,13 @@ pub struct View {
     pub malformed: bool,
     /// Every code after the greeting, the suffix's included.
     pub codes: Vec<u16>,
+    /// The sync suffix's RSET and QUIT were answered, QUIT last: every reply the
+    /// party owed came, so its replies can be counted.
+    pub settled: bool,
 }
+
+/// The reply to QUIT (RFC 5321 §4.1.1.10).
+const CLOSING: u16 = 221;
 
 /// Why a session cannot be compared: the party refused service or was not reached,
 /// which says nothing of how it reads the input.
@@ -103,12 +109,17 @@ pub fn view(input: &Input, trace: &Trace) -> View {
     if let Some(k) = trace.tls_at.filter(|&k| k < n) {
         steps[k].extend(trace.injected.iter().map(|&c| Said::of(c)));
     }
+    let codes: Vec<u16> = trace.codes().collect();
     View {
         steps,
         in_data,
         messages: trace.messages(),
         malformed: matches!(trace.end, End::Malformed { .. }),
-        codes: trace.codes().collect(),
+        // Both of the suffix's commands answered, QUIT last: a 221 the party
+        // sent to close on its own (Postfix's answer to a `.` command) is no sign.
+        settled: matches!(&trace.sync, Sync::Replies(t) | Sync::Tail(t)
+            if t.len() >= 2 && t.last() == Some(&CLOSING)),
+        codes,
     }
 }
 
@@ -253,11 +264,15 @@ impl Parties<'_> {
             .steps
             .iter()
             .zip(&v.steps)
-            .filter(|(s, _)| {
-                (0..s.lines().max(1))
-                    .any(|i| matches!(s.verb_at(i).as_str(), "MAIL" | "RCPT" | "DATA" | "BDAT"))
+            .zip(&v.in_data)
+            // Octets this party read as message content are no command of its
+            // envelope, whatever words they carry (a smuggled `MAIL FROM`).
+            .filter(|((s, _), content)| {
+                !**content
+                    && (0..s.lines().max(1))
+                        .any(|i| matches!(s.verb_at(i).as_str(), "MAIL" | "RCPT" | "DATA" | "BDAT"))
             })
-            .map(|(_, said)| {
+            .map(|((_, said), _)| {
                 unclaimed |= said.is_empty();
                 said.iter().map(|s| s.letter()).collect::<String>() + "|"
             })
@@ -279,14 +294,15 @@ impl Parties<'_> {
         out
     }
 
-    /// Per content step: one reply (`1`) or more (`N`, commands read inside it)
-    /// where the party took it as content (a 354 came just before), `-` where not.
+    /// Per content step (a body, or any step some party took as message content: a
+    /// 354 came just before): one reply or none (`1`) or more (`N`, commands read
+    /// inside it) where the party took it as content, `-` where not.
     fn content(&self, v: &View) -> String {
         self.input
             .steps
             .iter()
             .enumerate()
-            .filter(|(_, s)| matches!(s, Step::Body(_)))
+            .filter(|(n, s)| matches!(s, Step::Body(_)) || self.views.iter().any(|w| w.in_data[*n]))
             .map(|(n, _)| match (v.in_data[n], v.steps[n].len()) {
                 (false, _) => '-',
                 (true, 0 | 1) => '1',
@@ -323,30 +339,34 @@ impl Parties<'_> {
                 .any(|(v, p)| *p && self.content(v).contains(c))
         };
         if !among(&|v| self.content(v)) && reads('N') && reads('1') {
+            // Who read commands inside content stands apart; a party that refused
+            // the content (a bare LF rejected) kept it whole as the reference did.
             let read = |v: &View| {
-                let reading = if self.content(v).contains('N') {
+                if self.content(v).contains('N') {
                     "more than one reply to message content"
                 } else {
-                    "one reply to message content"
-                };
-                format!("{} message(s), {reading}", v.messages)
+                    "message content kept whole"
+                }
+                .to_string()
             };
+            let words = |v: &View| format!("{}, {} message(s)", read(v), v.messages);
             return Some(self.found_among(
                 &peers,
                 Class::MessageCount,
                 "DATA-CONTENT",
                 "message boundaries differ",
-                &read,
+                (&read, &words),
             ));
         }
+        if let Some(d) = self.replies_after_data(&peers) {
+            return Some(d);
+        }
         // A party that refused the message (a 4xx/5xx to its content: a loop, a size,
-        // a policy) has one message fewer by its own say: an accept/refuse split.
+        // a policy, a bare CR) has one message fewer by its own say: an accept/refuse
+        // split.
         let refused_content = self.views.iter().zip(&peers).any(|(v, p)| {
-            *p && self.input.steps.iter().enumerate().any(|(n, s)| {
-                matches!(s, Step::Body(_))
-                    && v.in_data[n]
-                    && v.steps[n].first() == Some(&Said::Refuse)
-            })
+            *p && (0..self.input.steps.len())
+                .any(|n| v.in_data[n] && v.steps[n].first() == Some(&Said::Refuse))
         });
         let messages = |v: &View| format!("{} message(s)", v.messages);
         (!refused_content && !among(&messages)).then(|| {
@@ -355,20 +375,75 @@ impl Parties<'_> {
                 Class::MessageCount,
                 "",
                 "the same octets make a different number of messages",
-                &messages,
+                (&messages, &messages),
             )
         })
     }
 
-    /// [`Self::found`] among the parties `peers` marks; the others are described
-    /// as standing apart in the envelope, and are not counted here.
+    /// `message-count` by reply count: among the parties whose envelope went as the
+    /// reference's and whose every reply came (the suffix's QUIT answered last), one
+    /// that answered more replies after the first 354 read commands out of what the
+    /// reference took as content (its end came early: smuggling); one that answered
+    /// fewer took commands as content. Replies are paired with steps by the client's
+    /// model, which cannot tell where a party ended the data, so the count decides.
+    fn replies_after_data(&self, peers: &[bool]) -> Option<Disagreement> {
+        let after = |v: &View| {
+            let from = v
+                .codes
+                .iter()
+                .position(|&c| c == super::expect::START_DATA)?;
+            Some(v.codes.len() - from - 1)
+        };
+        let reference = after(&self.views[0]).filter(|_| self.views[0].settled)?;
+        let counted: Vec<bool> = self
+            .views
+            .iter()
+            .zip(peers)
+            .map(|(v, p)| *p && v.settled && after(v).is_some())
+            .collect();
+        let differs = self
+            .views
+            .iter()
+            .zip(&counted)
+            .any(|(v, c)| *c && after(v) != Some(reference));
+        if !differs {
+            return None;
+        }
+        let read = |v: &View| {
+            match after(v) {
+                Some(n) if n > reference => " (commands read inside message content)",
+                Some(n) if n < reference => " (commands read as message content)",
+                _ => "",
+            }
+            .to_string()
+        };
+        let words = |v: &View| {
+            let n = after(v).unwrap_or(0);
+            format!(
+                "{n} replies after the 354{}, {} message(s)",
+                read(v),
+                v.messages
+            )
+        };
+        Some(self.found_among(
+            &counted,
+            Class::MessageCount,
+            "DATA-REPLIES",
+            "message boundaries differ",
+            (&read, &words),
+        ))
+    }
+
+    /// [`Self::found`] among the parties `peers` marks, standing apart by the
+    /// first describer and described by the second; the others are described as
+    /// standing apart in the envelope, and are not counted here.
     fn found_among(
         &self,
         peers: &[bool],
         class: Class,
         verb: &str,
         what: &str,
-        f: Describe,
+        (f, words): (Describe, Describe),
     ) -> Disagreement {
         let mut d = self.found(class, verb, None, what, &|v| f(v));
         let first = f(&self.views[0]);
@@ -387,9 +462,11 @@ impl Parties<'_> {
             .zip(peers)
             .map(|((v, n), p)| {
                 if *p {
-                    format!("{n}: {}", f(v))
-                } else {
+                    format!("{n}: {}", words(v))
+                } else if self.envelope(v) != self.envelope(&self.views[0]) {
                     format!("{n}: (envelope differs)")
+                } else {
+                    format!("{n}: (replies incomplete)")
                 }
             })
             .collect::<Vec<_>>()

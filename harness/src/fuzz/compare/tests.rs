@@ -152,3 +152,90 @@ fn agreeing_parties_and_wording_differences_are_nothing() {
     let b = trace(&[(0, 250), (1, 250), (2, 354), (3, 250)], &[250, 221]);
     assert_eq!(compare(&i, &[view(&i, &a), view(&i, &b)], &names()), None);
 }
+
+#[test]
+fn a_raw_step_read_as_content_is_not_envelope_and_a_refusal_of_it_stands_with_the_reference() {
+    // The catalogue's smuggling seeds: the odd end and a command in one raw step after
+    // the 354, then the real end. One party waits for it, one ends early and runs the
+    // smuggled MAIL, one refuses the bare LF and closes.
+    let i = Input {
+        steps: vec![
+            Step::Line(b"MAIL FROM:<a@b.example>".to_vec()),
+            Step::Line(b"RCPT TO:<c@d.example>".to_vec()),
+            Step::Line(b"DATA".to_vec()),
+            Step::Raw(b"x\n.\nMAIL FROM:<e@f.example>\r\n".to_vec()),
+            Step::Raw(b"\r\n.\r\n".to_vec()),
+        ],
+    };
+    let waits = trace(&[(0, 250), (1, 250), (2, 354), (4, 250)], &[250, 221]);
+    let smuggles = trace(
+        &[
+            (0, 250),
+            (1, 250),
+            (2, 354),
+            (3, 250),
+            (3, 250),
+            (4, 500),
+            (4, 500),
+        ],
+        &[250, 221],
+    );
+    let mut refuses = trace(&[(0, 250), (1, 250), (2, 354), (3, 521)], &[]);
+    refuses.end = End::Closed {
+        step: Some(3),
+        unanswered: 0,
+        verb: None,
+        reset: false,
+    };
+    let views: Vec<View> = [&waits, &smuggles, &refuses]
+        .iter()
+        .map(|t| view(&i, t))
+        .collect();
+    let d = compare(&i, &views, &names()).expect("a disagreement");
+    assert_eq!(d.class, Class::MessageCount, "{}", d.what);
+    assert_eq!(d.apart, vec![false, true, false], "{}", d.what);
+    assert!(d.what.contains("a: more than one reply"), "{}", d.what);
+}
+
+#[test]
+fn one_reply_more_after_the_354_is_a_boundary_even_when_the_model_pairs_it_late() {
+    // The client's model took the odd end for content and waited for none: the
+    // smuggling party's replies land on the real end and in the suffix's tail.
+    let i = Input {
+        steps: vec![
+            Step::Line(b"MAIL FROM:<a@b.example>".to_vec()),
+            Step::Line(b"RCPT TO:<c@d.example>".to_vec()),
+            Step::Line(b"DATA".to_vec()),
+            Step::Raw(b".\n\n".to_vec()),
+            Step::Raw(b"\r\n.\r\n".to_vec()),
+        ],
+    };
+    let refuses = trace(&[(0, 250), (1, 250), (2, 354), (4, 554)], &[250, 221]);
+    let smuggles = trace(&[(0, 250), (1, 250), (2, 354), (4, 250)], &[500, 250, 221]);
+    let views: Vec<View> = [&refuses, &smuggles, &refuses]
+        .iter()
+        .map(|t| view(&i, t))
+        .collect();
+    let d = compare(&i, &views, &names()).expect("a disagreement");
+    assert_eq!(d.class, Class::MessageCount, "{}", d.what);
+    assert_eq!(d.apart, vec![false, true, false], "{}", d.what);
+    assert!(
+        d.what
+            .contains("a: 4 replies after the 354 (commands read inside"),
+        "{}",
+        d.what
+    );
+
+    // A party that closed with a 221 of its own (not the suffix's QUIT) is not
+    // counted: its one reply fewer says nothing of where it ended the data.
+    let closes = trace(&[(0, 250), (1, 250), (2, 354), (4, 554)], &[221]);
+    let views: Vec<View> = [&refuses, &closes, &refuses]
+        .iter()
+        .map(|t| view(&i, t))
+        .collect();
+    let d = compare(&i, &views, &names());
+    assert!(
+        d.as_ref().is_none_or(|d| d.class != Class::MessageCount),
+        "{d:?}"
+    );
+}
