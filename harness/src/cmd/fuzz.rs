@@ -341,13 +341,12 @@ fn watch_spec(
         .map(|l| LogSpec::with_defaults(l.log.clone()))
         .collect();
     for log in profile.map(|p| p.watch.logs.as_slice()).unwrap_or_default() {
-        logs.push(match &log.patterns {
-            Some(patterns) => LogSpec {
-                path: log.path.clone(),
-                patterns: patterns.clone(),
-            },
-            None => LogSpec::with_defaults(log.path.clone()),
-        });
+        let mut spec = LogSpec::with_defaults(log.path.clone());
+        if let Some(patterns) = &log.patterns {
+            spec.patterns = patterns.clone();
+        }
+        spec.ignore = log.ignore.clone();
+        logs.push(spec);
     }
     logs.extend(args.watch_log.iter().cloned().map(LogSpec::with_defaults));
     // A launched target (and watched as launched): the campaign may start it again.

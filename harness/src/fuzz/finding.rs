@@ -12,6 +12,15 @@ use super::oracle::Oracle;
 use crate::outcome::HarnessError;
 use crate::wire::{Dir, escape};
 
+/// How long a reproducer listens after the TLS handshake for replies to lines that
+/// were pipelined before it: a server that runs them answers at once; the margin is
+/// for a loaded machine.
+const INJECTION_SILENCE: &str = "500ms";
+
+/// How long a reproducer listens after the last reply it owes (the 221 to QUIT):
+/// a reply too many comes with the others or right after them.
+const AFTER_CLOSING: &str = "300ms";
+
 /// One finding, minimised.
 #[derive(Debug, Clone)]
 pub struct Finding {
@@ -139,7 +148,7 @@ pub fn suite_yaml(f: &Finding, p: &Provenance) -> String {
         // Commands injected before the TLS handshake: nothing may come over TLS
         // before the client speaks.
         Oracle::Policy if !f.trace.injected.is_empty() => {
-            let _ = writeln!(out, "      - expect_silence: \"500ms\"");
+            let _ = writeln!(out, "      - expect_silence: \"{INJECTION_SILENCE}\"");
         }
         // The reply that broke the profile's policy must be a refusal.
         Oracle::Policy => {
@@ -152,7 +161,7 @@ pub fn suite_yaml(f: &Finding, p: &Provenance) -> String {
             let _ = writeln!(out, "      - send_raw: \"{}\"", yaml_escape(sync()));
             let _ = writeln!(out, "      - expect_answer");
             let _ = writeln!(out, "      - expect: {CLOSING}");
-            let _ = writeln!(out, "      - expect_silence: \"300ms\"");
+            let _ = writeln!(out, "      - expect_silence: \"{AFTER_CLOSING}\"");
         }
         // The input and the replies the target gave it; where it closed, an answer
         // owed; where the sync suffix went out, its two replies. A server that only
@@ -188,7 +197,7 @@ pub fn as_base(input: &Input, base: &Trace) -> String {
         }
         // Nothing more: a server that reads the octets otherwise answers commands
         // the base took for message content.
-        let _ = writeln!(out, "      - expect_silence: \"300ms\"");
+        let _ = writeln!(out, "      - expect_silence: \"{AFTER_CLOSING}\"");
     }
     out
 }

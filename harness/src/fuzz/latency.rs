@@ -6,9 +6,8 @@
 //!
 //! What is not a finding either: a reply slow only when its command was pipelined
 //! (the same commands one write each are answered in time): a server may hold its
-//! replies while pipelined input is pending (RFC 2920 §3.1), and a kernel that holds
-//! a partial segment does so for a fixed time (200 ms on Linux), whatever the input.
-//! Counted as `slowed_pipelined`.
+//! replies while pipelined input is pending (RFC 2920 §3.1). Counted as
+//! `slowed_pipelined`.
 //!
 //! What is not a finding: a reply slowed after refusals (an error sleep, Postfix's
 //! `smtpd_error_sleep_time` once `smtpd_soft_error_limit` is passed, a `delay`

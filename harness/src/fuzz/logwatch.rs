@@ -43,6 +43,8 @@ pub struct LogSpec {
     /// Substrings (case as written); an empty one matches every line (Exim's
     /// paniclog, where any line is a panic).
     pub patterns: Vec<String>,
+    /// Substrings of lines that are no mark, whatever they match: a setup's noise.
+    pub ignore: Vec<String>,
 }
 
 impl LogSpec {
@@ -51,6 +53,7 @@ impl LogSpec {
         Self {
             path,
             patterns: DEFAULT_PATTERNS.iter().map(|p| (*p).to_owned()).collect(),
+            ignore: Vec::new(),
         }
     }
 }
@@ -67,6 +70,29 @@ pub struct Hit {
     /// The lines after it that belong to the same event (a panic's message, a
     /// backtrace, a sanitizer report): up to [`CONTEXT`], cut as the line is.
     pub context: Vec<String>,
+    /// For a Python traceback, its last exception line (`ValueError: …`): every
+    /// traceback starts with the same words, so it is this line that tells one
+    /// bug from another.
+    pub exception: Option<String>,
+}
+
+impl Hit {
+    /// What tells this hit's bug from another's: the exception a traceback ended
+    /// in, or the marked line.
+    pub fn identity(&self) -> &str {
+        self.exception.as_deref().unwrap_or(&self.line)
+    }
+}
+
+/// A Python exception line: a dotted name ending in `Error` or `Exception`, alone
+/// or before a colon, at the start of the line.
+fn exception_line(line: &str) -> bool {
+    let name = line.split(':').next().unwrap_or_default();
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        && (name.ends_with("Error") || name.ends_with("Exception"))
 }
 
 /// Lines kept after a marked line.
@@ -105,6 +131,15 @@ impl LogWatch {
         self.logs.is_empty()
     }
 
+    /// What is written from now on starts a new event: a probe's crash a few lines
+    /// after the campaign's (the paused campaign writes little) is a hit of its own,
+    /// not more of the one it is probing for.
+    pub fn new_event(&mut self) {
+        for (_, _, since) in &mut self.logs {
+            *since = None;
+        }
+    }
+
     /// The marked lines written since the last look. A log that shrank (rotated,
     /// truncated) is read again from its start.
     pub fn hits(&mut self) -> Vec<Hit> {
@@ -134,7 +169,11 @@ impl LogWatch {
             *offset += whole as u64;
             let cut = |l: &str| l.trim().chars().take(300).collect::<String>();
             for line in String::from_utf8_lossy(&buf[..whole]).lines() {
-                let mark = spec.patterns.iter().find(|p| line.contains(p.as_str()));
+                let mark = spec
+                    .patterns
+                    .iter()
+                    .find(|p| line.contains(p.as_str()))
+                    .filter(|_| !spec.ignore.iter().any(|i| line.contains(i.as_str())));
                 match (mark, *since) {
                     (Some(_), Some(_)) => *since = Some(0),
                     (Some(p), None) => {
@@ -143,6 +182,7 @@ impl LogWatch {
                             pattern: p.clone(),
                             line: cut(line),
                             context: Vec::new(),
+                            exception: None,
                         });
                         *since = Some(0);
                         continue;
@@ -153,8 +193,16 @@ impl LogWatch {
                         continue;
                     }
                 }
-                if let Some(hit) = out.last_mut().filter(|h| h.context.len() < CONTEXT) {
-                    hit.context.push(cut(line));
+                if let Some(hit) = out.last_mut() {
+                    if hit.line.contains("Traceback (most recent call last)")
+                        && exception_line(line)
+                    {
+                        // A chained traceback ends in the last exception raised.
+                        hit.exception = Some(cut(line));
+                    }
+                    if hit.context.len() < CONTEXT {
+                        hit.context.push(cut(line));
+                    }
                 }
             }
         }
@@ -205,8 +253,39 @@ mod tests {
             "a mark far from the last is a new event: {hits:?}"
         );
         assert_eq!(hits[0].line, "late: SIGSEGV");
+        // A probe's crash right after the campaign's: its own event.
+        w.new_event();
+        writeln!(f, "again: SIGSEGV").expect("write");
+        assert_eq!(w.hits().len(), 1, "a new event after new_event");
         std::fs::write(&path, "Traceback (most recent call last)\n").expect("truncate");
         assert_eq!(w.hits().len(), 1, "a truncated log is read from its start");
+    }
+
+    #[test]
+    fn a_traceback_is_told_by_the_exception_it_ends_in() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("peer.log");
+        std::fs::write(&path, "").expect("write");
+        let mut w = LogWatch::new(vec![LogSpec::with_defaults(path.clone())]);
+        let traceback = |error: &str| {
+            format!(
+                "ERROR:mail.log:SMTP session exception\nTraceback (most recent call last):\n  \
+                 File \"smtp.py\", line 741, in _handle_client\n    await method(arg)\n{error}\n"
+            )
+        };
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .expect("open");
+        write!(f, "{}", traceback("ValueError: too many values to unpack")).expect("write");
+        let hits = w.hits();
+        assert_eq!(hits.len(), 1, "{hits:?}");
+        assert_eq!(hits[0].identity(), "ValueError: too many values to unpack");
+        w.new_event();
+        write!(f, "{}", traceback("binascii.Error: Incorrect padding")).expect("write");
+        let hits = w.hits();
+        assert_eq!(hits[0].identity(), "binascii.Error: Incorrect padding");
+        assert!(!exception_line("INFO:mail.log:Peer: ('127.0.0.1', 4242)"));
     }
 
     #[test]
@@ -216,9 +295,16 @@ mod tests {
         let mut w = LogWatch::new(vec![LogSpec {
             path: path.clone(),
             patterns: vec![String::new()],
+            ignore: vec!["lost privilege for using -C option".into()],
         }]);
         assert!(w.hits().is_empty(), "a log not there yet is no hit");
-        std::fs::write(&path, "2026-12-02 some failure\n").expect("write");
+        std::fs::write(
+            &path,
+            "2026-12-02 exim user lost privilege for using -C option\n",
+        )
+        .expect("write");
+        assert!(w.hits().is_empty(), "an ignored line is no hit");
+        std::fs::write(&path, "2026-12-02 some failure\n2026-12-02 more\n").expect("write");
         assert_eq!(w.hits().len(), 1);
     }
 }

@@ -295,7 +295,7 @@ pub fn key(oracle: Oracle, verb: &str, what: &str) -> u64 {
 
 /// `verb` when it is an SMTP verb or one of the fuzzer's own names for a step
 /// (`DATA-CONTENT`, `PAUSE`, none); `UNKNOWN` otherwise.
-fn command_identity(verb: &str) -> &str {
+pub fn command_identity(verb: &str) -> &str {
     let known = verb.is_empty()
         || verb.contains('-')
         || verb == "PAUSE"

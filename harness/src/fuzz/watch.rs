@@ -251,13 +251,16 @@ impl Campaign {
 
     /// Tie a marked log line to one input and report it.
     async fn log_hit(&mut self, hit: Hit, suspects: &[Suspect], permits: &Arc<Semaphore>) {
-        let key = oracle::key(Oracle::Log, &hit.pattern, &hit.line);
+        let key = oracle::key(Oracle::Log, &hit.pattern, hit.identity());
         if self.seen.contains(&key) {
             return;
         }
+        let logged = match &hit.exception {
+            Some(e) => format!("a traceback ending in {e:?}"),
+            None => format!("{:?}", hit.line),
+        };
         let what = format!(
-            "the target logged {:?} ({}, pattern {:?})",
-            hit.line,
+            "the target logged {logged} ({}, pattern {:?})",
             hit.path.display(),
             hit.pattern
         );
@@ -328,25 +331,43 @@ impl Campaign {
     }
 
     /// Send `inputs` at once, then wait up to [`SETTLE`] for the line `key`; the last
-    /// input's trace when it came.
+    /// input's trace when it came. The campaign is paused, so the other lines marked
+    /// meanwhile are the same event seen in another log (Exim writes a crash to its
+    /// main log and its paniclog): taken as found with it, not as findings of their
+    /// own that no generation's input could be tied to.
     async fn logs_after(&mut self, inputs: &[Input], key: u64) -> Option<Trace> {
+        if let Some(w) = self.watcher.as_mut() {
+            let before = w.logs.hits();
+            w.pending.extend(before);
+            w.logs.new_event();
+        }
         let traces = self.send_all(inputs, 1).await;
         let deadline = Instant::now() + SETTLE;
-        let w = self.watcher.as_mut()?;
+        let mut window: Vec<u64> = Vec::new();
+        let mut found = false;
         loop {
-            let mut found = false;
-            for hit in w.logs.hits() {
-                if oracle::key(Oracle::Log, &hit.pattern, &hit.line) == key {
-                    found = true;
-                } else {
-                    w.pending.push(hit);
-                }
+            let w = self.watcher.as_mut()?;
+            let hits = w.logs.hits();
+            for hit in &hits {
+                let k = oracle::key(Oracle::Log, &hit.pattern, hit.identity());
+                found |= k == key;
+                window.push(k);
             }
-            if found {
+            // Lines after the one looked for may still be on their way.
+            if found && hits.is_empty() {
+                self.seen.extend(window);
                 return traces.into_iter().last();
             }
             if Instant::now() >= deadline {
+                if found {
+                    self.seen.extend(window);
+                    return traces.into_iter().last();
+                }
+                w.pending.extend(hits);
                 return None;
+            }
+            if !found {
+                w.pending.extend(hits);
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }

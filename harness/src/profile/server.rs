@@ -24,6 +24,7 @@
 //!   logs:                             # crash marks looked for (launch.log always)
 //!     - path: /tmp/peer/maillog       # default marks: panic, SIGSEGV, ASan, …
 //!     - { path: /var/log/exim4/paniclog, patterns: [""] }  # "": every line
+//!       # ignore: ["lost privilege for using -C option"]  # marked lines that are noise
 //! ```
 //!
 //! Relative paths (maildir, launch dir, log) are relative to the profile's directory,
@@ -120,6 +121,11 @@ pub struct WatchLog {
     /// sanitizers]; `""` marks every line (a panic log).
     #[serde(default)]
     pub patterns: Option<Vec<String>>,
+    /// Substrings of marked lines that are no crash: a setup's own noise (Exim run
+    /// with `-C` writes "lost privilege for using -C option" to its paniclog at
+    /// every delivery).
+    #[serde(default)]
+    pub ignore: Vec<String>,
 }
 
 /// How to speak TLS with the target.

@@ -209,6 +209,13 @@ pub fn compare(input: &Input, views: &[View], names: &[String]) -> Option<Disagr
         .or_else(|| p.grammar())
 }
 
+/// A disagreement's identity: its class, the command (a word that is no verb is
+/// one command, as for findings) and which parties stand apart (`bits`).
+fn key(class: Class, verb: &str, bits: &str) -> u64 {
+    let verb = super::oracle::command_identity(verb);
+    hash(format!("{}/{verb}/{bits}", class.name()).as_bytes())
+}
+
 /// One input's views, the reference's first, and what each class looks for in them.
 struct Parties<'a> {
     input: &'a Input,
@@ -248,7 +255,7 @@ impl Parties<'_> {
         let bits: String = apart.iter().map(|a| if *a { '1' } else { '0' }).collect();
         Disagreement {
             class,
-            key: hash(format!("{}/{verb}/{bits}", class.name()).as_bytes()),
+            key: key(class, verb, &bits),
             step,
             apart,
             what: format!("{what} — {words}"),
@@ -381,11 +388,11 @@ impl Parties<'_> {
     }
 
     /// `message-count` by reply count: among the parties whose envelope went as the
-    /// reference's and whose every reply came (the suffix's QUIT answered last), one
-    /// that answered more replies after the first 354 read commands out of what the
-    /// reference took as content (its end came early: smuggling); one that answered
-    /// fewer took commands as content. Replies are paired with steps by the client's
-    /// model, which cannot tell where a party ended the data, so the count decides.
+    /// reference's and whose every reply came (the suffix's RSET and QUIT answered),
+    /// one that answered more replies after the first 354 read commands out of what
+    /// the reference took as content (its end came early: smuggling). Replies are
+    /// paired with steps by the client's model, which cannot tell where a party
+    /// ended the data, so the count decides.
     fn replies_after_data(&self, peers: &[bool]) -> Option<Disagreement> {
         let after = |v: &View| {
             let from = v
@@ -401,19 +408,17 @@ impl Parties<'_> {
             .zip(peers)
             .map(|(v, p)| *p && v.settled && after(v).is_some())
             .collect();
-        let differs = self
-            .views
-            .iter()
-            .zip(&counted)
-            .any(|(v, c)| *c && after(v) != Some(reference));
-        if !differs {
+        // Fewer replies are no sign: a party may close on its own with a 221 of its
+        // own after the suffix went out (Postfix's answer to a `.` command line).
+        let more = |v: &View| after(v).is_some_and(|n| n > reference);
+        if !self.views.iter().zip(&counted).any(|(v, c)| *c && more(v)) {
             return None;
         }
         let read = |v: &View| {
-            match after(v) {
-                Some(n) if n > reference => " (commands read inside message content)",
-                Some(n) if n < reference => " (commands read as message content)",
-                _ => "",
+            if more(v) {
+                " (commands read inside message content)"
+            } else {
+                ""
             }
             .to_string()
         };
@@ -454,7 +459,7 @@ impl Parties<'_> {
             .map(|(v, p)| *p && f(v) != first)
             .collect();
         let bits: String = d.apart.iter().map(|a| if *a { '1' } else { '0' }).collect();
-        d.key = hash(format!("{}/{verb}/{bits}", class.name()).as_bytes());
+        d.key = key(class, verb, &bits);
         let words = self
             .views
             .iter()

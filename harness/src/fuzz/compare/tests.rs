@@ -158,15 +158,7 @@ fn a_raw_step_read_as_content_is_not_envelope_and_a_refusal_of_it_stands_with_th
     // The catalogue's smuggling seeds: the odd end and a command in one raw step after
     // the 354, then the real end. One party waits for it, one ends early and runs the
     // smuggled MAIL, one refuses the bare LF and closes.
-    let i = Input {
-        steps: vec![
-            Step::Line(b"MAIL FROM:<a@b.example>".to_vec()),
-            Step::Line(b"RCPT TO:<c@d.example>".to_vec()),
-            Step::Line(b"DATA".to_vec()),
-            Step::Raw(b"x\n.\nMAIL FROM:<e@f.example>\r\n".to_vec()),
-            Step::Raw(b"\r\n.\r\n".to_vec()),
-        ],
-    };
+    let i = raw_content(b"x\n.\nMAIL FROM:<e@f.example>\r\n");
     let waits = trace(&[(0, 250), (1, 250), (2, 354), (4, 250)], &[250, 221]);
     let smuggles = trace(
         &[
@@ -187,13 +179,7 @@ fn a_raw_step_read_as_content_is_not_envelope_and_a_refusal_of_it_stands_with_th
         verb: None,
         reset: false,
     };
-    let views: Vec<View> = [&waits, &smuggles, &refuses]
-        .iter()
-        .map(|t| view(&i, t))
-        .collect();
-    let d = compare(&i, &views, &names()).expect("a disagreement");
-    assert_eq!(d.class, Class::MessageCount, "{}", d.what);
-    assert_eq!(d.apart, vec![false, true, false], "{}", d.what);
+    let d = only_the_middle_one_smuggles(&i, [&waits, &smuggles, &refuses]);
     assert!(d.what.contains("a: more than one reply"), "{}", d.what);
 }
 
@@ -201,24 +187,10 @@ fn a_raw_step_read_as_content_is_not_envelope_and_a_refusal_of_it_stands_with_th
 fn one_reply_more_after_the_354_is_a_boundary_even_when_the_model_pairs_it_late() {
     // The client's model took the odd end for content and waited for none: the
     // smuggling party's replies land on the real end and in the suffix's tail.
-    let i = Input {
-        steps: vec![
-            Step::Line(b"MAIL FROM:<a@b.example>".to_vec()),
-            Step::Line(b"RCPT TO:<c@d.example>".to_vec()),
-            Step::Line(b"DATA".to_vec()),
-            Step::Raw(b".\n\n".to_vec()),
-            Step::Raw(b"\r\n.\r\n".to_vec()),
-        ],
-    };
+    let i = raw_content(b".\n\n");
     let refuses = trace(&[(0, 250), (1, 250), (2, 354), (4, 554)], &[250, 221]);
     let smuggles = trace(&[(0, 250), (1, 250), (2, 354), (4, 250)], &[500, 250, 221]);
-    let views: Vec<View> = [&refuses, &smuggles, &refuses]
-        .iter()
-        .map(|t| view(&i, t))
-        .collect();
-    let d = compare(&i, &views, &names()).expect("a disagreement");
-    assert_eq!(d.class, Class::MessageCount, "{}", d.what);
-    assert_eq!(d.apart, vec![false, true, false], "{}", d.what);
+    let d = only_the_middle_one_smuggles(&i, [&refuses, &smuggles, &refuses]);
     assert!(
         d.what
             .contains("a: 4 replies after the 354 (commands read inside"),
@@ -238,4 +210,48 @@ fn one_reply_more_after_the_354_is_a_boundary_even_when_the_model_pairs_it_late(
         d.as_ref().is_none_or(|d| d.class != Class::MessageCount),
         "{d:?}"
     );
+}
+
+/// A transaction whose content goes as raw octets after the 354, then the real end.
+fn raw_content(content: &[u8]) -> Input {
+    Input {
+        steps: vec![
+            Step::Line(b"MAIL FROM:<a@b.example>".to_vec()),
+            Step::Line(b"RCPT TO:<c@d.example>".to_vec()),
+            Step::Line(b"DATA".to_vec()),
+            Step::Raw(content.to_vec()),
+            Step::Raw(b"\r\n.\r\n".to_vec()),
+        ],
+    }
+}
+
+/// The disagreement among three parties' sessions of `i`: a message-count one, in
+/// which only the second party stands apart.
+fn only_the_middle_one_smuggles(i: &Input, traces: [&Trace; 3]) -> Disagreement {
+    let views: Vec<View> = traces.iter().map(|t| view(i, t)).collect();
+    let d = compare(i, &views, &names()).expect("a disagreement");
+    assert_eq!(d.class, Class::MessageCount, "{}", d.what);
+    assert_eq!(d.apart, vec![false, true, false], "{}", d.what);
+    d
+}
+
+#[test]
+fn a_party_that_closes_on_its_own_after_the_end_reads_no_fewer_boundaries() {
+    // After the real end, a "." command line: the reference answers 500 then the
+    // suffix; one party closes with a 221 of its own instead (its replies read late,
+    // with the suffix's). One reply fewer is no boundary.
+    let i = raw_content(b"x\r\n.\r\n.");
+    let reference = trace(&[(0, 250), (1, 250), (2, 354), (4, 250)], &[500, 221]);
+    let closes = trace(&[(0, 250), (1, 250), (2, 354), (4, 250)], &[221]);
+    let mut closes_late = closes.clone();
+    closes_late.sync = Sync::Tail(vec![250, 221]);
+    closes_late.answers.pop();
+    for other in [&closes, &closes_late] {
+        let views = [view(&i, &reference), view(&i, other), view(&i, &reference)];
+        let d = compare(&i, &views, &names());
+        assert!(
+            d.as_ref().is_none_or(|d| d.class != Class::MessageCount),
+            "{d:?}"
+        );
+    }
 }
