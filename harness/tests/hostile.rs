@@ -275,3 +275,75 @@ async fn a_target_that_stops_reading_is_a_stall_not_a_hang() {
         start.elapsed()
     );
 }
+
+/// A server that greets, answers the first `answered` command lines with `code`, and
+/// then resets the connection at the next one without a reply.
+fn answers_then_resets(
+    s: tokio::net::TcpStream,
+    code: &'static str,
+    answered: usize,
+) -> tokio::task::JoinHandle<()> {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    tokio::spawn(async move {
+        let (r, mut w) = s.into_split();
+        let mut lines = BufReader::new(r).lines();
+        let _ = w.write_all(b"220 abrupt.test ESMTP\r\n").await;
+        let mut n = 0;
+        while let Ok(Some(_)) = lines.next_line().await {
+            if n == answered {
+                break;
+            }
+            n += 1;
+            let _ = w.write_all(format!("{code} 5.0.0 no\r\n").as_bytes()).await;
+        }
+        let s = lines
+            .into_inner()
+            .into_inner()
+            .reunite(w)
+            .expect("one stream");
+        let _ = s.set_zero_linger();
+        drop(s);
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_where_a_reply_was_due_is_the_targets_failure() {
+    // EHLO answered, the command after it met by a reset: RFC 5321 §3.8 allows a close
+    // only after QUIT's 221, with a 421 or at a timeout.
+    let addr = hostile(|s| answers_then_resets(s, "250", 1)).await;
+    let (v, _) = verdicts(addr).await;
+    assert!(
+        !v.iter().any(|(verdict, _)| *verdict == Verdict::Error),
+        "{v:?}"
+    );
+    assert!(
+        v.iter().any(|(verdict, why)| *verdict == Verdict::Fail
+            && why.contains("where a reply was due")
+            && why.contains("§3.8")),
+        "{v:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_close_after_a_refusal_is_no_verdict() {
+    // Every command refused, the connection ended at the second: RFC 5321 §7.8 lets a
+    // server end a session it judges hostile once it has refused, so no case fails on
+    // the close itself, and none is a harness error.
+    let addr = hostile(|s| answers_then_resets(s, "500", 1)).await;
+    let (v, _) = verdicts(addr).await;
+    assert!(
+        !v.iter().any(|(verdict, _)| *verdict == Verdict::Error),
+        "{v:?}"
+    );
+    assert!(
+        !v.iter()
+            .any(|(_, why)| why.contains("where a reply was due")),
+        "{v:?}"
+    );
+    assert!(
+        v.iter()
+            .any(|(verdict, why)| *verdict == Verdict::Skip
+                && why.contains("after refusing with 500")),
+        "{v:?}"
+    );
+}

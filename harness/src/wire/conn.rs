@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::pki_types::ServerName;
+use smtp_protocol::ReplyCode;
 use smtp_protocol::reply::{ParsedReply, ReplyError, ReplyParser};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -75,6 +76,9 @@ pub struct Conn {
     roots: Option<Arc<rustls::RootCertStore>>,
     /// Resume TLS sessions across connections (see [`Conn::resume_tls_sessions`]).
     resume: bool,
+    /// The code of the last reply read: a close after a refusal is the server
+    /// defending itself (RFC 5321 §7.8), one after an acceptance is not.
+    last_code: Option<ReplyCode>,
 }
 
 /// The configuration shared by connections that resume TLS sessions: its ticket
@@ -128,6 +132,7 @@ impl Conn {
             server_name: DEFAULT_SERVER_NAME.to_owned(),
             roots: None,
             resume: false,
+            last_code: None,
         }
     }
 
@@ -275,6 +280,11 @@ impl Conn {
         Ok(buf[..n].to_vec())
     }
 
+    /// The code of the last reply read, if any.
+    pub fn last_code(&self) -> Option<ReplyCode> {
+        self.last_code
+    }
+
     /// True once anything at all came from the peer.
     pub fn heard_anything(&self) -> bool {
         self.transcript.events.iter().any(|e| e.dir == Dir::Recv) || self.transcript.elided > 0
@@ -294,6 +304,7 @@ impl Conn {
                 if r.reply.code.get() == 334 {
                     self.redact_next = true;
                 }
+                self.last_code = Some(r.reply.code);
                 return Ok(r);
             }
             if self.read_some(deadline, limit).await? == 0 {

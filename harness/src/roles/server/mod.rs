@@ -207,7 +207,34 @@ async fn send_failure(conn: &mut Conn, e: ConnError) -> Failure {
     {
         return f;
     }
-    conn_failure(e)
+    ended(conn, e)
+}
+
+/// The connection ended (closed, or reset) where a reply was due, or under a send.
+/// Before a whole reply came it is the target not serving ([`refusal`]). After a refusal
+/// RFC 5321 §7.8 lets a server end a session it judges hostile, so what the case
+/// tests cannot be seen: skipped, with the reason. Anywhere else it is the target's
+/// fault, not the harness's: RFC 5321 §3.8 allows a close only after QUIT's 221,
+/// with a 421, or at a timeout (Exim 4.96 resets the connection on an RSET after a
+/// BDAT chunk: before, that was an `error` nobody read as a crash).
+fn ended(conn: &Conn, e: ConnError) -> Failure {
+    let how = match &e {
+        ConnError::Closed => "closed the connection".to_owned(),
+        ConnError::Io(io) => format!("ended the connection ({io})"),
+        _ => return conn_failure(e),
+    };
+    match conn.last_code() {
+        // Not one whole reply yet (no greeting, or a broken one): no session began.
+        None => conn_failure(e),
+        Some(code) if code.is_negative() => Failure::Unobservable(format!(
+            "the target {how} after refusing with {code}: RFC 5321 §7.8 lets a server end a \
+             session it judges hostile, so the rest of the case cannot be seen"
+        )),
+        _ => Failure::Mismatch(crate::unmet!(
+            "the target {how} where a reply was due (RFC 5321 §3.8: a server closes only \
+             after QUIT's 221, with a 421, or at a timeout)"
+        )),
+    }
 }
 
 /// A template expanded; a variable that expands to nothing is a fault of the profile or

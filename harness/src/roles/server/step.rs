@@ -11,7 +11,7 @@ use smtp_protocol::reply::ReplyCode;
 
 use super::judge::{check, describe, not_ended, real_end};
 use super::stored::{ABSENT_WAIT, expect_stored};
-use super::{Failure, Target, conn_failure, expand, send_failure, unasked_421, unescaped};
+use super::{Failure, Target, conn_failure, ended, expand, send_failure, unasked_421, unescaped};
 use crate::scenario::ExpectEhlo;
 use crate::scenario::load::{Action, Cuts, LocatedAction, Matcher};
 use crate::scenario::template::Vars;
@@ -156,17 +156,11 @@ fn body(s: &Session<'_>, text: &str, stuff: bool, exceed_size: bool) -> Result<V
     Ok(if stuff { dot_stuff(&body) } else { body })
 }
 
-/// Any reply at all: a close or reset in its place is the target's (RFC 5321 §3.8).
+/// Any reply at all: a close or reset in its place is judged by [`ended`].
 async fn answer(conn: &mut Conn, limit: Duration) -> Result<(), Failure> {
     match conn.reply(limit).await {
         Ok(_) => Ok(()),
-        Err(ConnError::Closed) => Err(Failure::Mismatch(crate::unmet!(
-            "the target closed the connection instead of answering (RFC 5321 §3.8: only \
-             after QUIT, or with a 421)"
-        ))),
-        Err(ConnError::Io(e)) => Err(Failure::Mismatch(crate::unmet!(
-            "the connection failed instead of an answer: {e}"
-        ))),
+        Err(e @ (ConnError::Closed | ConnError::Io(_))) => Err(ended(conn, e)),
         // The step's deadline is the case's, seconds: a target that says nothing by
         // then and keeps the connection open has stopped answering (RFC 5321 §4.2).
         Err(ConnError::Timeout(d)) => Err(Failure::Mismatch(crate::unmet!(
@@ -184,7 +178,10 @@ async fn expect(
     m: &Matcher,
     warnings: &mut Vec<String>,
 ) -> Result<(), Failure> {
-    let got = s.conn.reply(s.limit).await.map_err(conn_failure)?;
+    let got = match s.conn.reply(s.limit).await {
+        Ok(got) => got,
+        Err(e) => return Err(ended(&s.conn, e)),
+    };
     if got.reply.code == ReplyCode::OK && got.reply.lines.len() > 1 {
         s.ehlo = Some(EhloResponse::from_reply(&got.reply).0);
     }
