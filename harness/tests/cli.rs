@@ -5,21 +5,16 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
+
+mod common;
+use common::suite;
 
 fn smtpspec(args: &[&str]) -> (Output, Duration) {
     let start = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_smtpspec"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run smtpspec");
+    let out = common::smtpspec(args);
     (out, start.elapsed())
-}
-
-fn suite(name: &str) -> String {
-    format!("{}/../scenarios/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
 /// A target that greets and answers EHLO on its first connection (so discovery

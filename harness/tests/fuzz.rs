@@ -100,6 +100,15 @@ async fn every_planted_deviation_is_found_and_replays() {
         let mut o = options(e.server.addr(), u64::MAX, Duration::from_secs(120));
         o.canary = canary::input(&e.vars);
         let out = fuzz::run(seeds(&e.vars), o, |_| {}).await;
+        // How far each took: the margin under the 120 s, in the CI log.
+        eprintln!(
+            "{}: {} sessions, {:.1} s, {} distinct states, corpus {}",
+            d.name(),
+            out.stats.sessions,
+            out.stats.elapsed_s,
+            out.stats.signature_bits,
+            out.stats.corpus
+        );
         // The reproducer of the first finding, written as `smtpspec fuzz` writes it.
         let f = out
             .findings

@@ -9,6 +9,9 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+use common::smtpspec;
+
 struct Serve(Child, String);
 
 impl Drop for Serve {
@@ -41,14 +44,6 @@ fn serve(deviations: &[&str]) -> Serve {
         std::thread::sleep(Duration::from_millis(50));
     }
     Serve(child, addr)
-}
-
-fn smtpspec(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_smtpspec"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run smtpspec")
 }
 
 fn text(o: &Output) -> String {

@@ -5,21 +5,12 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
+
+mod common;
+use common::{smtpspec, suite};
 
 const HOSTILE: &str = "<script>alert(1)</script> \x1b[31mred\x1b[0m \x00nul";
-
-fn smtpspec(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_smtpspec"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run smtpspec")
-}
-
-fn suite(name: &str) -> String {
-    format!("{}/../scenarios/{name}", env!("CARGO_MANIFEST_DIR"))
-}
 
 /// A server whose greeting and every reply carry script, ANSI escapes and NUL.
 fn hostile_server() -> SocketAddr {

@@ -520,13 +520,7 @@ fn finish(args: &FuzzArgs, outcome: &fuzz::Outcome, p: &Provenance) -> Result<()
         s.closed_after_refusal,
         s.unconfirmed
     );
-    if s.unchecked > 0 {
-        println!(
-            "{} suspicion(s) never checked: met while every checking slot was taken, still \
-             waiting at the end (a longer run checks them)",
-            s.unchecked
-        );
-    }
+    say_unchecked(s.unchecked);
     for (f, path) in &written {
         println!(
             "{}: {} ({} → {} steps) {}",
@@ -579,4 +573,15 @@ pub(super) fn write_corpus(dir: &PathBuf, corpus: &[Input]) -> std::io::Result<(
 
 pub(super) fn now_rfc3339() -> String {
     smtp_protocol::server::received::rfc3339(super::unix_now())
+}
+
+/// Suspicions a campaign never checked (met while every checking slot was taken, and
+/// still waiting at its end): said, so a clean run is not read as a checked one.
+pub(super) fn say_unchecked(unchecked: u64) {
+    if unchecked > 0 {
+        println!(
+            "{unchecked} suspicion(s) never checked: met while every checking slot was \
+             taken, still waiting at the end (a longer run checks them)"
+        );
+    }
 }

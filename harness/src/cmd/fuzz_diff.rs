@@ -262,13 +262,7 @@ fn finish(args: &FuzzArgs, outcome: &differ::Outcome, h: &Header) -> Result<(), 
         s.throttled,
         s.unconfirmed
     );
-    if s.unchecked > 0 {
-        println!(
-            "{} suspicion(s) never checked: met while every checking slot was taken, still \
-             waiting at the end (a longer run checks them)",
-            s.unchecked
-        );
-    }
+    super::fuzz::say_unchecked(s.unchecked);
     for (f, path) in &written {
         println!(
             "{} [{}]: {} ({} → {} steps) {}",

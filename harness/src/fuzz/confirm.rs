@@ -23,14 +23,11 @@ use super::exec::{self, End, Limits, Sync, Trace};
 use super::input::Input;
 use super::oracle::{self, Judged, Oracle};
 use super::store::Aside;
-use super::waiting::Waiting;
+use super::waiting::{Checks, Waiting};
 
 /// Confirmations at once, at most; a suspicion met while they run waits its turn
 /// ([`Waiting`]).
 const AT_ONCE: usize = 8;
-
-/// How long a campaign that ended goes on checking the suspicions still waiting.
-pub(super) const GRACE: Duration = Duration::from_secs(30);
 
 /// Confirmations under way.
 #[derive(Default)]
@@ -118,19 +115,6 @@ impl Campaign {
             && let Some((oracle, key, input)) = self.confirming.waiting.pop()
         {
             self.start_confirming(&input, oracle, key);
-        }
-    }
-
-    /// The campaign ended: the suspicions still waiting are confirmed for up to
-    /// [`GRACE`] (those left are counted as never checked by [`Waiting::abandon`]).
-    pub(super) async fn confirm_the_rest(&mut self) {
-        let until = tokio::time::Instant::now() + GRACE;
-        loop {
-            self.collect_confirmations(true).await;
-            if self.confirming.waiting.is_empty() || tokio::time::Instant::now() >= until {
-                break;
-            }
-            self.confirm_waiting();
         }
     }
 
@@ -257,5 +241,19 @@ async fn silent_close(
             Some((slow, t, what, key))
         }
         _ => None,
+    }
+}
+
+impl Checks for Campaign {
+    async fn collect(&mut self, wait: bool) {
+        self.collect_confirmations(wait).await;
+    }
+
+    fn start_waiting(&mut self) {
+        self.confirm_waiting();
+    }
+
+    fn nothing_waits(&self) -> bool {
+        self.confirming.waiting.is_empty()
     }
 }

@@ -19,12 +19,11 @@ use tokio::sync::Semaphore;
 use tokio::task::{Id, JoinHandle, JoinSet};
 
 use super::compare::{self, Disagreement, Matrix};
-use super::confirm::GRACE;
 use super::exec::{self, Limits, Trace};
 use super::input::Input;
 use super::minimise::{self, Probe};
 use super::mutate::Rng;
-use super::waiting::Waiting;
+use super::waiting::{Checks, Waiting};
 use super::{Stats, signature};
 
 /// One server of the comparison.
@@ -150,10 +149,9 @@ pub async fn run(seeds: Vec<Input>, options: Options, mut status: impl FnMut(&St
     // What is being confirmed is a disagreement or not: say which.
     if !options.stop_on_finding || c.found.is_empty() {
         c.check_the_rest().await;
-    } else {
-        c.waiting.abandon();
-        c.stats.unchecked = c.waiting.dropped;
     }
+    c.waiting.abandon();
+    c.stats.unchecked = c.waiting.dropped;
     // By class, then identity: the same disagreements, the same report.
     c.found
         .sort_by_key(|f| (f.disagreement.class, f.disagreement.key));
@@ -259,9 +257,11 @@ impl Diff {
         });
         self.checking_keys.insert(task.id(), key);
     }
+}
 
-    /// Start the disagreements waiting, most damaging class first, as slots allow.
-    fn check_waiting(&mut self) {
+/// Disagreements are checked [`AT_ONCE`] at a time, most damaging class first.
+impl Checks for Diff {
+    fn start_waiting(&mut self) {
         while self.checking.len() < AT_ONCE
             && let Some((_, key, input)) = self.waiting.pop()
         {
@@ -271,22 +271,10 @@ impl Diff {
         }
     }
 
-    /// The campaign ended: the disagreements still waiting are checked for up to
-    /// [`GRACE`]; those left are counted as never checked.
-    async fn check_the_rest(&mut self) {
-        let until = tokio::time::Instant::now() + GRACE;
-        loop {
-            self.collect(true).await;
-            if self.waiting.is_empty() || tokio::time::Instant::now() >= until {
-                break;
-            }
-            self.check_waiting();
-        }
-        self.waiting.abandon();
-        self.stats.unchecked = self.waiting.dropped;
+    fn nothing_waits(&self) -> bool {
+        self.waiting.is_empty()
     }
 
-    /// Take in the disagreements checked (all of them, waiting, with `wait`).
     async fn collect(&mut self, wait: bool) {
         loop {
             let next = if wait {
@@ -296,7 +284,7 @@ impl Diff {
             };
             let Some(done) = next else {
                 if !wait {
-                    self.check_waiting();
+                    self.start_waiting();
                 }
                 return;
             };

@@ -69,6 +69,18 @@ impl Limits {
             ..*self
         }
     }
+
+    /// Half of [`Limits::patient`] (a hang then waits 7.5 s at least), for minimising
+    /// a hang already confirmed patiently: every probe that still hangs costs the
+    /// whole wait, and the campaign waits for its minimisation (a planted hang of
+    /// four steps took 60 s of probes at ten times). A server that sleeps a second
+    /// per error still answers within it, and a smaller input makes fewer errors.
+    pub fn probing(&self) -> Self {
+        Self {
+            reply: (self.reply * 5).max(Duration::from_millis(1500)),
+            ..*self
+        }
+    }
 }
 
 /// How long [`Limits::listening`] listens.

@@ -44,6 +44,7 @@ use finding::Finding;
 use input::Input;
 use mutate::Rng;
 use oracle::{Judged, Oracle};
+use waiting::Checks;
 
 /// How a campaign runs.
 #[derive(Debug, Clone)]
@@ -268,7 +269,7 @@ impl Campaign {
         if died {
             self.keep_confirmed().await;
         } else if !self.options.stop_on_finding || self.findings.is_empty() {
-            self.confirm_the_rest().await;
+            self.check_the_rest().await;
         }
         self.confirming.waiting.abandon();
         self.stats.unchecked = self.confirming.waiting.dropped;
@@ -394,7 +395,10 @@ impl Campaign {
                 oracle, verb, what, ..
             } => {
                 let key = oracle::key(oracle, &verb, &what);
-                self.start_confirming(&input, oracle, key);
+                match oracle::hang_cut(&input, &trace).filter(|_| oracle == Oracle::Hang) {
+                    Some(cut) => self.start_confirming(&cut, oracle, key),
+                    None => self.start_confirming(&input, oracle, key),
+                }
             }
         }
         self.latencies.add(&input, &trace);
@@ -471,7 +475,7 @@ impl Campaign {
         let mut shrink = minimise::Shrink {
             target: self.options.target,
             limits: if oracle == Oracle::Hang {
-                self.options.limits.patient()
+                self.options.limits.probing()
             } else {
                 self.options.limits
             },

@@ -5,12 +5,17 @@
 //! The features: each reply code after the one before (an edge of the target's state
 //! machine), each (verb, code) pair, enhanced status codes, the wording of replies
 //! (digits and names dropped), multiline shapes, where and how the session ended, and
-//! a latency bucket (log2 of milliseconds) per verb. A coverage-guided target could
+//! a latency bucket (log2 of milliseconds) per verb. A word that is no SMTP verb is
+//! one verb here, as in a finding's identity: a mutated "QITIT" is a state of the
+//! target no more than "QUITX" is, and every spelling counted as new filled the
+//! corpus with them (20,844 bits in 120 s against the embedded server, and a planted
+//! bug of one verb sequence not reached). A coverage-guided target could
 //! add its own bits through [`Map::add`]: the seam for a grey-box hook.
 
 use super::exec::{End, Sync, Trace};
 pub use super::hash::hash;
 use super::input::Input;
+use super::oracle::command_identity;
 
 /// Bits in the map: enough that distinct states rarely share one.
 pub const BITS: usize = 1 << 16;
@@ -78,7 +83,7 @@ pub fn features(input: &Input, trace: &Trace) -> Vec<u64> {
             .step
             .and_then(|n| input.steps.get(n))
             .map_or_else(|| "GREETING".to_owned(), |s| s.verb());
-        let v = hash(verb.as_bytes());
+        let v = hash(command_identity(&verb).as_bytes());
         out.push(tag(1, u64::from(prev) << 16 | u64::from(a.code)));
         out.push(tag(2, v ^ u64::from(a.code)));
         if let Some((c, s, d)) = a.enhanced {
@@ -124,7 +129,7 @@ pub fn features(input: &Input, trace: &Trace) -> Vec<u64> {
 
 fn step_verb(input: &Input, step: Option<usize>) -> u64 {
     step.and_then(|n| input.steps.get(n))
-        .map_or(0, |s| hash(s.verb().as_bytes()))
+        .map_or(0, |s| hash(command_identity(&s.verb()).as_bytes()))
 }
 
 fn tag(kind: u64, value: u64) -> u64 {

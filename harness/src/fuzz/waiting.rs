@@ -6,8 +6,37 @@
 //! wait here, one per identity, and are checked most damaging first as slots free.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use super::input::Input;
+
+/// How long a campaign that ended goes on checking the suspicions still waiting.
+pub(super) const GRACE: Duration = Duration::from_secs(30);
+
+/// A campaign's checking of suspicions, in slots, with a [`Waiting`] queue: the
+/// single-target confirmations and the differential's checks end the same way.
+pub(super) trait Checks {
+    /// Take in the checks that ended (all those under way, waiting for them, with
+    /// `wait`).
+    async fn collect(&mut self, wait: bool);
+    /// Start the suspicions waiting, most severe first, as slots allow.
+    fn start_waiting(&mut self);
+    /// No suspicion waits.
+    fn nothing_waits(&self) -> bool;
+
+    /// The campaign ended: the suspicions still waiting are checked for up to
+    /// [`GRACE`]; the caller counts those left ([`Waiting::abandon`]).
+    async fn check_the_rest(&mut self) {
+        let until = tokio::time::Instant::now() + GRACE;
+        loop {
+            self.collect(true).await;
+            if self.nothing_waits() || tokio::time::Instant::now() >= until {
+                break;
+            }
+            self.start_waiting();
+        }
+    }
+}
 
 /// Suspicions waiting at most: past it, a new one is counted and dropped (a
 /// campaign meeting that many new identities at once meets them again).

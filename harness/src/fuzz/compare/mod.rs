@@ -17,7 +17,7 @@ use std::fmt::Write as _;
 
 use smtp_protocol::ReplyCode;
 
-use super::exec::{End, Sync, Trace};
+use super::exec::{CLOSING, End, Sync, Trace};
 use super::hash::hash;
 use super::input::{Input, Step};
 
@@ -70,9 +70,6 @@ pub struct View {
     /// party owed came, so its replies can be counted.
     pub settled: bool,
 }
-
-/// The reply to QUIT (RFC 5321 §4.1.1.10).
-const CLOSING: u16 = 221;
 
 /// Why a session cannot be compared: the party refused service or was not reached,
 /// which says nothing of how it reads the input.
