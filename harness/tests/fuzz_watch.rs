@@ -111,6 +111,14 @@ fn a_panic_only_the_log_shows_is_a_log_finding_tied_to_one_input() {
     let upper = suite.to_ascii_uppercase();
     assert!(upper.contains("VRFY") || upper.contains("EXPN"), "{suite}");
     assert!(!suite.contains("no input sent alone"), "{suite}");
+    // Minimised as a finding on the wire is: one command makes the panic.
+    let to = suite
+        .lines()
+        .find_map(|l| l.strip_prefix("# Minimised from "))
+        .and_then(|l| l.split(" to ").nth(1))
+        .and_then(|n| n.split('.').next())
+        .and_then(|n| n.parse::<usize>().ok());
+    assert_eq!(to, Some(1), "{suite}");
 }
 
 #[test]

@@ -27,7 +27,6 @@ use super::Campaign;
 use super::exec::{Sync, Trace};
 use super::input::Input;
 use super::oracle::{self, Oracle};
-use super::watch::Probe;
 use crate::profile::store::{MailStore, StoreKind};
 
 /// How often the store is counted, at first and at most.
@@ -254,7 +253,7 @@ impl Campaign {
         }
         let suspects: Vec<Input> = w.suspects.drain(..).collect();
         let all = self.pause(permits).await;
-        let mut tied = self.bisect(suspects, Probe::Store).await;
+        let mut tied = self.bisect_store(suspects).await;
         // Sent alone once more, it must do it again: a message a session left
         // behind (the client gone before the server stored it) lands in a probe's
         // count at most once.

@@ -16,8 +16,10 @@ use tokio::sync::Semaphore;
 
 use super::Campaign;
 use super::exec::{self, End, Trace};
+use super::finding::Finding;
 use super::input::Input;
 use super::logwatch::{Hit, LogSpec, LogWatch};
+use super::minimise;
 use super::oracle::{self, Oracle};
 use super::process::{Group, Life, Usage};
 use crate::profile::Launch;
@@ -267,12 +269,22 @@ impl Campaign {
         let inputs: Vec<Input> = suspects.iter().map(|(i, _)| i.clone()).collect();
         let all = self.pause(permits).await;
         let tied = self.bisect(inputs, Probe::Log(key)).await;
-        drop(all);
         if let Some((input, trace, _)) = tied {
             self.seen.insert(key);
-            self.record(Oracle::Log, key, input, trace, what, None);
+            // Minimised as a finding on the wire is, still paused: a smaller input
+            // shows it when the same line comes back after it alone.
+            let (original, budget) = (input.steps.len(), self.options.minimise_budget);
+            let mut probe = LogLine {
+                campaign: self,
+                key,
+            };
+            let (input, trace) = minimise::shrink(&mut probe, budget, input, trace).await;
+            drop(all);
+            let f = Finding::shown((Oracle::Log, key), original, input, trace, what);
+            self.push(f);
             return;
         }
+        drop(all);
         self.stats.unconfirm(Oracle::Log.name());
         let tries = self.watcher.as_mut().map_or(LOG_TRIES, |w| {
             let t = w.tries.entry(key).or_default();
@@ -315,6 +327,12 @@ impl Campaign {
                 }
             }
         }
+    }
+
+    /// The one input among `set` after which the store gains more messages than
+    /// the sessions acknowledged (the store oracle's bisection).
+    pub(super) async fn bisect_store(&mut self, set: Vec<Input>) -> Option<(Input, Trace, String)> {
+        self.bisect(set, Probe::Store).await
     }
 
     /// Send `inputs` and see whether `probe` shows: the last trace, and how the
@@ -557,4 +575,21 @@ fn death_words(ended: &Life) -> String {
 /// The session ended otherwise than with every step sent and the suffix answered.
 pub(super) fn ended_early(trace: &Trace) -> bool {
     !matches!(trace.end, End::Finished)
+}
+
+/// A log finding's minimisation probe: the campaign paused, a smaller input shows the
+/// finding when the same line comes back after it alone.
+struct LogLine<'a> {
+    campaign: &'a mut Campaign,
+    key: u64,
+}
+
+impl minimise::Probe for LogLine<'_> {
+    type Evidence = Trace;
+
+    async fn shows(&mut self, candidate: &Input) -> Option<Trace> {
+        self.campaign
+            .logs_after(std::slice::from_ref(candidate), self.key)
+            .await
+    }
 }
