@@ -52,6 +52,7 @@ fn options(target: std::net::SocketAddr, runs: u64, duration: Duration) -> Optio
         canary: None,
         store: None,
         store_disposable: false,
+        store_per_recipient: false,
         policy: Default::default(),
     }
 }

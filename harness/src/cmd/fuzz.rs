@@ -198,6 +198,7 @@ async fn execute(args: &FuzzArgs, plan: Plan) -> CmdResult {
         canary: smtpspec::fuzz::canary::input(&started.vars),
         store: started.mailbox.clone(),
         store_disposable: started.embedded.is_some(),
+        store_per_recipient: started.embedded.is_none(),
         policy,
     };
     let watching = match (&options.watch.group, options.watch.logs.len()) {

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use smtp_protocol::reply::ParsedReply;
-use smtp_protocol::{Command, ReplyCode};
+use smtp_protocol::{Command, ReplyCode, Verb};
 
 use super::expect::Model;
 use super::input::{Input, Step};
@@ -277,6 +277,33 @@ impl Trace {
             .count();
         data + self.chunked_acks
     }
+
+    /// Messages a store may hold for what the target acknowledged: each acknowledged
+    /// message once per recipient it took (a server delivers one copy per accepted
+    /// RCPT, RFC 5321 §3.3, and may keep a repeated one twice, e.g. with different
+    /// DSN parameters). The recipients counted are the most any transaction of the
+    /// session had accepted, an upper bound: the store's oracle looks for more
+    /// messages than acknowledged and must not take a second recipient for a
+    /// smuggled message.
+    pub fn deliveries(&self) -> usize {
+        let (mut now, mut most) = (0usize, 0usize);
+        for a in &self.answers {
+            let verb = a
+                .line
+                .as_deref()
+                .and_then(|l| l.split(|&b| b == b' ' || b == b':').next())
+                .and_then(Verb::from_bytes);
+            match verb {
+                Some(Verb::Mail | Verb::Rset | Verb::Ehlo | Verb::Helo) => now = 0,
+                Some(Verb::Rcpt) if ReplyCode::new(a.code).is_some_and(ReplyCode::is_positive) => {
+                    now += 1;
+                    most = most.max(now);
+                }
+                _ => {}
+            }
+        }
+        self.messages() * most.max(1)
+    }
 }
 
 /// Run `input` against `addr`.
@@ -523,4 +550,43 @@ pub fn shape(text: &str) -> u64 {
         kept.push(b' ');
     }
     super::hash::hash(&kept)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Answer, End, Trace};
+
+    /// A reply with `code` to `line` (`None`: the end of content's).
+    fn said(code: u16, line: Option<&str>) -> Answer {
+        Answer {
+            line: line.map(|l| l.as_bytes().into()),
+            ..Answer::after(0, code)
+        }
+    }
+
+    #[test]
+    fn a_message_counts_once_per_recipient_accepted() {
+        let mut t = Trace::starting(1, End::Finished);
+        t.answers = vec![
+            said(250, Some("EHLO a")),
+            said(250, Some("MAIL FROM:<>")),
+            said(250, Some("RCPT TO:<root>")),
+            said(550, Some("RCPT TO:<nobody@elsewhere>")),
+            said(250, Some("rcpt to:<root> NOTIFY=NEVER")),
+            said(354, Some("DATA")),
+            said(250, None),
+        ];
+        assert_eq!((t.messages(), t.deliveries()), (1, 2));
+        // A new transaction starts from no recipient; the most any had is the bound.
+        t.answers.extend([
+            said(250, Some("MAIL FROM:<>")),
+            said(250, Some("RCPT TO:<root>")),
+            said(354, Some("DATA")),
+            said(250, None),
+        ]);
+        assert_eq!((t.messages(), t.deliveries()), (2, 4));
+        // No message acknowledged: nothing to deliver, whatever RCPT got.
+        t.answers.truncate(5);
+        assert_eq!(t.deliveries(), 0);
+    }
 }

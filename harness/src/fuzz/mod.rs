@@ -76,6 +76,10 @@ pub struct Options {
     /// The store is the campaign's own (the embedded server's temporary Maildir):
     /// emptied after each look. Never for a profile's store: those are the user's.
     pub store_disposable: bool,
+    /// The store holds one copy of a message per recipient accepted, as a delivery
+    /// agent writes them (a profile's store); the embedded server's holds one per
+    /// message, whatever its recipients.
+    pub store_per_recipient: bool,
     /// What the target's operator says it must refuse: the `policy` oracle.
     pub policy: crate::profile::PolicyOptions,
 }
@@ -182,10 +186,9 @@ pub async fn run(seeds: Vec<Input>, options: Options, mut status: impl FnMut(&St
         findings: Vec::new(),
         watcher: watch::Watcher::new(&options.watch),
         canary: None,
-        store: options
-            .store
-            .clone()
-            .map(|s| store::StoreWatch::new(s, options.store_disposable)),
+        store: options.store.clone().map(|s| {
+            store::StoreWatch::new(s, options.store_disposable, options.store_per_recipient)
+        }),
         pauses: Default::default(),
         confirming: Default::default(),
         latencies: latency::Latencies::default(),

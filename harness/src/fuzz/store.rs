@@ -1,8 +1,10 @@
 //! The store oracle, `accepted-but-wrong`: when the target's store can be read (the
 //! embedded reference server's Maildir, a profile's `maildir`/`mbox`/`files`), the
-//! messages it holds are compared with the messages the sessions saw acknowledged
-//! ([`Trace::messages`]). A server that stores two messages out of one DATA, or one
-//! nobody saw acknowledged, has accepted something other than what it said.
+//! messages it holds are compared with the messages the sessions saw acknowledged,
+//! in a delivery agent's store once per recipient accepted ([`Trace::deliveries`]).
+//! A server that stores
+//! two messages out of one DATA, or one nobody saw acknowledged, has accepted
+//! something other than what it said.
 //!
 //! Two seconds into the campaign, and then every three to eight seconds (the
 //! interval grows while the looks are clean), the campaign lets the sessions in
@@ -48,14 +50,16 @@ const SETTLE_MAX: Duration = Duration::from_secs(3);
 /// them for an excess no input brings back.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Aside {
-    acked: usize,
+    messages: usize,
+    deliveries: usize,
     unsure: usize,
 }
 
 impl Aside {
     /// One more session aside.
     pub fn add(&mut self, input: &Input, trace: &Trace) {
-        self.acked += trace.messages();
+        self.messages += trace.messages();
+        self.deliveries += trace.deliveries();
         self.unsure += unsure(input, trace);
     }
 }
@@ -88,11 +92,14 @@ pub(super) struct StoreWatch {
     /// emptied after every look, so that counting stays cheap and a long campaign
     /// does not fill the disk with the messages it sent.
     disposable: bool,
+    /// The store holds one copy per recipient (a delivery agent's), not one per
+    /// message (the embedded server's Maildir, whose file lists every recipient).
+    per_recipient: bool,
 }
 
 impl StoreWatch {
     /// Watch `store` from what it holds now.
-    pub(super) fn new(store: MailStore, disposable: bool) -> Self {
+    pub(super) fn new(store: MailStore, disposable: bool, per_recipient: bool) -> Self {
         let expected = store.count();
         Self {
             store,
@@ -104,19 +111,23 @@ impl StoreWatch {
             pauses: 0,
             suspects: VecDeque::new(),
             disposable,
+            per_recipient,
         }
     }
 
     /// Sessions run aside: their acknowledgements expected, never suspects (each
     /// was a copy of an input the campaign judges on its own).
     pub(super) fn aside(&mut self, a: Aside) {
-        self.expected += a.acked;
+        self.expected += match self.per_recipient {
+            true => a.deliveries,
+            false => a.messages,
+        };
         self.unsure += a.unsure;
     }
 
     /// A session's acknowledgements; its input a suspect when it reached content.
     pub(super) fn fold(&mut self, input: &Input, trace: &Trace) {
-        let acked = trace.messages();
+        let acked = acked(trace, self.per_recipient);
         self.expected += acked;
         self.unsure += unsure(input, trace);
         // An input with BDAT whose octets have two readings is no suspect: a LAST
@@ -177,6 +188,15 @@ impl StoreWatch {
         (self.unsure, self.unsure_before) = (0, 0);
         self.suspects.clear();
         self.empty();
+    }
+}
+
+/// What `trace` acknowledged, as a store that holds a copy per recipient or one
+/// per message counts it.
+fn acked(trace: &Trace, per_recipient: bool) -> usize {
+    match per_recipient {
+        true => trace.deliveries(),
+        false => trace.messages(),
     }
 }
 
@@ -290,14 +310,15 @@ impl Campaign {
     /// Send `inputs` (the campaign paused), every reply read to the close; the last
     /// trace and the words when the store gained more messages than they acknowledged.
     pub(super) async fn stores_extra(&mut self, inputs: &[Input]) -> Option<(Trace, String)> {
-        let store = self.store.as_ref()?.store.clone();
+        let watch = self.store.as_ref()?;
+        let (store, per_recipient) = (watch.store.clone(), watch.per_recipient);
         let before = store.count();
         let limits = super::exec::Limits {
             whole: true,
             ..self.options.limits
         };
         let traces = self.send_all_within(inputs, 1, limits).await;
-        let acked: usize = traces.iter().map(Trace::messages).sum();
+        let acked: usize = traces.iter().map(|t| acked(t, per_recipient)).sum();
         // The store may take a moment after the 250 (a queue, a delivery agent).
         let (mut held, mut since, started) = (store.count(), Instant::now(), Instant::now());
         while since.elapsed() < SETTLE && started.elapsed() < SETTLE_MAX {
@@ -310,10 +331,16 @@ impl Campaign {
         let gained = held.saturating_sub(before);
         // No slack here: every reply is read to the close.
         (gained > acked).then(|| {
-            let what = format!(
-                "the store gained {gained} message(s) from sessions that were acknowledged \
-                 {acked}"
-            );
+            let what = match per_recipient {
+                true => format!(
+                    "the store gained {gained} message(s) from sessions whose acknowledged \
+                     messages make {acked} at most (one per recipient accepted)"
+                ),
+                false => format!(
+                    "the store gained {gained} message(s) from sessions that were \
+                     acknowledged {acked}"
+                ),
+            };
             (
                 traces
                     .into_iter()
