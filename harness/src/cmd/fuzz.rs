@@ -582,7 +582,8 @@ pub(super) fn say_unchecked(unchecked: u64) {
     if unchecked > 0 {
         println!(
             "{unchecked} suspicion(s) never checked: met while every checking slot was \
-             taken, still waiting at the end (a longer run checks them)"
+             taken, still waiting at the end, or a store excess met when bisecting the \
+             store had taken a tenth of the run (a longer run checks more)"
         );
     }
 }

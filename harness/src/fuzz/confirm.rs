@@ -21,6 +21,7 @@ use tokio::task::{Id, JoinSet};
 use super::Campaign;
 use super::exec::{self, End, Limits, Sync, Trace};
 use super::input::Input;
+use super::latency::{self, Again, Outlier};
 use super::oracle::{self, Judged, Oracle};
 use super::store::Aside;
 use super::waiting::{Checks, Waiting};
@@ -42,6 +43,8 @@ pub(super) struct Confirming {
     pub(super) gap: Option<Duration>,
     /// Suspicions met while every slot was taken, most severe first.
     pub(super) waiting: Waiting<Oracle>,
+    /// The slow replies of the latency suspicions waiting, by identity.
+    slow: HashMap<u64, Outlier>,
 }
 
 impl Confirming {
@@ -54,24 +57,88 @@ impl Confirming {
 /// A confirmation's end.
 struct Done {
     oracle: Oracle,
+    key: u64,
     confirmed: Option<Confirmed>,
     aside: Aside,
+    /// A slow reply that was slow only pipelined: the server's right, and its
+    /// identity a step nearer to being taken as such without a check.
+    pipelined: bool,
 }
 
 impl Campaign {
     /// Send `input` again beside the campaign, to confirm a finding of class
     /// `oracle` and identity `key` it seemed to show.
     pub(super) fn start_confirming(&mut self, input: &Input, oracle: Oracle, key: u64) {
+        if !self.slot_for(input, oracle, key) {
+            return;
+        }
+        let (target, limits, again) = (self.options.target, self.options.limits, input.clone());
+        self.spawn_confirmation(input, key, async move {
+            let (confirmed, aside) = confirm(target, limits, &again, oracle, key).await;
+            Done {
+                oracle,
+                key,
+                confirmed,
+                aside,
+                pipelined: false,
+            }
+        });
+    }
+
+    /// Send `input`, whose reply `o` was slow, again beside the campaign
+    /// ([`latency::again`]): waited for with patient deadlines, run inline it held up
+    /// the fold of every session behind it (a Postfix campaign spent a third of its
+    /// time there, the workers idle).
+    pub(super) fn start_confirming_slow(&mut self, input: &Input, key: u64, o: Outlier) {
+        let oracle = Oracle::LatencyOutlier;
+        if !self.slot_for(input, oracle, key) {
+            if self.confirming.waiting.holds(key) {
+                self.confirming.slow.entry(key).or_insert(o);
+            }
+            return;
+        }
+        let (target, limits, again) = (self.options.target, self.options.limits, input.clone());
+        self.spawn_confirmation(input, key, async move {
+            let mut aside = Aside::default();
+            let seen = latency::again(target, limits.patient(), &again, &o, &mut aside).await;
+            let (confirmed, pipelined) = match seen {
+                Again::Slow(trace, what) => (Some((again, *trace, what, key)), false),
+                Again::Pipelined => (None, true),
+                Again::NotSlow => (None, false),
+            };
+            Done {
+                oracle,
+                key,
+                confirmed,
+                aside,
+                pipelined,
+            }
+        });
+    }
+
+    /// A slot to confirm identity `key` now: none when it is known or being
+    /// confirmed, or when every slot is taken (then it waits its turn).
+    fn slot_for(&mut self, input: &Input, oracle: Oracle, key: u64) -> bool {
         let c = &mut self.confirming;
         if self.seen.contains(&key) || c.under_way.values().any(|(k, _)| *k == key) {
-            return;
+            return false;
         }
         if c.tasks.len() >= AT_ONCE {
             c.waiting.push(oracle, key, input);
-            return;
+            return false;
         }
-        let (target, limits) = (self.options.target, self.options.limits);
-        let (permits, gap, again) = (c.permits.clone(), c.gap, input.clone());
+        true
+    }
+
+    /// Run `check` as one of the campaign's sessions (its permits and pace).
+    fn spawn_confirmation(
+        &mut self,
+        input: &Input,
+        key: u64,
+        check: impl Future<Output = Done> + Send + 'static,
+    ) {
+        let c = &mut self.confirming;
+        let (permits, gap) = (c.permits.clone(), c.gap);
         let task = c.tasks.spawn(async move {
             let _permit = match permits {
                 Some(p) => p.acquire_owned().await.ok(),
@@ -80,12 +147,7 @@ impl Campaign {
             if let Some(gap) = gap {
                 tokio::time::sleep(gap).await;
             }
-            let (confirmed, aside) = confirm(target, limits, &again, oracle, key).await;
-            Done {
-                oracle,
-                confirmed,
-                aside,
-            }
+            check.await
         });
         c.under_way.insert(task.id(), (key, input.clone()));
     }
@@ -96,11 +158,21 @@ impl Campaign {
     pub(super) async fn collect_confirmations(&mut self, wait: bool) {
         while let Some(done) = self.next_confirmation(wait).await {
             match done.confirmed {
+                // A slow reply is recorded as it came: each probe of a minimisation
+                // would wait for it.
                 Some((shown, trace, what, key)) if self.seen.insert(key) => {
-                    let f = self.minimise(done.oracle, key, shown, trace, what).await;
-                    self.push(f);
+                    if done.oracle == Oracle::LatencyOutlier {
+                        self.record(done.oracle, key, shown, trace, what, None);
+                    } else {
+                        let f = self.minimise(done.oracle, key, shown, trace, what).await;
+                        self.push(f);
+                    }
                 }
                 Some(_) => {}
+                None if done.pipelined => {
+                    self.latencies.explain(done.key);
+                    self.stats.slowed_pipelined += 1;
+                }
                 None => self.stats.unconfirm(done.oracle.name()),
             }
         }
@@ -114,7 +186,11 @@ impl Campaign {
         while self.confirming.tasks.len() < AT_ONCE
             && let Some((oracle, key, input)) = self.confirming.waiting.pop()
         {
-            self.start_confirming(&input, oracle, key);
+            match self.confirming.slow.remove(&key) {
+                Some(o) => self.start_confirming_slow(&input, key, o),
+                None if oracle == Oracle::LatencyOutlier => {}
+                None => self.start_confirming(&input, oracle, key),
+            }
         }
     }
 

@@ -38,6 +38,22 @@ pub enum Step {
     Pause(u16),
 }
 
+/// The verb a command line starts with, upper-cased (`?` when none): the word the
+/// fuzzer's counts and identities are kept by.
+pub fn line_verb(line: &[u8]) -> String {
+    let word: Vec<u8> = line
+        .iter()
+        .take_while(|b| b.is_ascii_alphabetic())
+        .take(12)
+        .map(u8::to_ascii_uppercase)
+        .collect();
+    if word.is_empty() {
+        "?".into()
+    } else {
+        String::from_utf8_lossy(&word).into_owned()
+    }
+}
+
 impl Step {
     /// The octets on the wire and the writes they go in.
     pub fn writes(&self) -> Vec<Vec<u8>> {
@@ -97,17 +113,7 @@ impl Step {
             Self::Starttls => return "STARTTLS".into(),
             Self::Pause(_) => return "PAUSE".into(),
         };
-        let word: Vec<u8> = first
-            .iter()
-            .take_while(|b| b.is_ascii_alphabetic())
-            .take(12)
-            .map(u8::to_ascii_uppercase)
-            .collect();
-        if word.is_empty() {
-            "?".into()
-        } else {
-            String::from_utf8_lossy(&word).into_owned()
-        }
+        line_verb(first)
     }
 
     /// Octets the step carries (for the size bound).

@@ -16,11 +16,13 @@
 //! `--timeout` are not seen as latency at all (they are `unanswered_steps`).
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 
 use smtp_protocol::ReplyCode;
 
-use super::exec::Trace;
-use super::input::Input;
+use super::exec::{self, Answer, Limits, Trace};
+use super::input::{self, Input, Step};
+use super::store::Aside;
 
 /// Replies of a command before its percentile is trusted.
 const WARM: u64 = 500;
@@ -71,8 +73,8 @@ impl Latencies {
     /// Count `trace`'s replies in.
     pub fn add(&mut self, input: &Input, trace: &Trace) {
         for a in &trace.answers {
-            if let Some(step) = a.step.and_then(|n| input.steps.get(n)) {
-                let hist = self.by_verb.entry(step.verb()).or_insert([0; 24]);
+            if let Some(verb) = verb(input, a) {
+                let hist = self.by_verb.entry(verb).or_insert([0; 24]);
                 hist[bucket(a.latency_ms)] += 1;
             }
         }
@@ -113,10 +115,9 @@ impl Latencies {
     pub fn judge(&self, input: &Input, trace: &Trace) -> Seen {
         let mut refused = 0;
         for a in &trace.answers {
-            let Some(n) = a.step.filter(|&n| n < input.steps.len()) else {
+            let (Some(n), Some(verb)) = (a.step, verb(input, a)) else {
                 continue;
             };
-            let verb = input.steps[n].verb();
             if let Some(bar) = self.bar(&verb)
                 && a.latency_ms >= bar
             {
@@ -138,14 +139,74 @@ impl Latencies {
     }
 }
 
+/// What an input with a slow reply did when sent again.
+#[derive(Debug)]
+pub enum Again {
+    /// Not that slow once: timing, not the input.
+    NotSlow,
+    /// Slow twice, but not with its commands one write each: the server held its
+    /// replies while pipelined input was pending (RFC 2920 §3.1).
+    Pipelined,
+    /// Slow every time: the finding, with the last trace and its wording.
+    Slow(Box<Trace>, String),
+}
+
+/// Send `input`, whose reply `o` was slow, again twice with `limits` (patient ones:
+/// the reply is to be waited for, not cut), then its commands one write each; what
+/// the sessions acknowledged is added to `aside`.
+pub async fn again(
+    target: SocketAddr,
+    limits: Limits,
+    input: &Input,
+    o: &Outlier,
+    aside: &mut Aside,
+) -> Again {
+    let mut last = None;
+    for _ in 0..2 {
+        let t = exec::run(target, input, limits).await;
+        aside.add(input, &t);
+        if !slow_again(input, &t, &o.verb, o.bar_ms) {
+            return Again::NotSlow;
+        }
+        last = Some(t);
+    }
+    // A trailing pause keeps the sync suffix off the last command's write.
+    let mut slow = input.unpipelined();
+    slow.steps.push(Step::Pause(0));
+    let t = exec::run(target, &slow, limits).await;
+    aside.add(&slow, &t);
+    if !slow_again(&slow, &t, &o.verb, o.bar_ms) {
+        return Again::Pipelined;
+    }
+    let what = format!(
+        "the reply to {verb} took {ms} ms, over ten times the 99th percentile of {verb} \
+         replies (bar {bar} ms), and as long again both times the input was sent again, \
+         its commands one write each too",
+        verb = o.verb,
+        ms = o.ms,
+        bar = o.bar_ms
+    );
+    Again::Slow(Box::new(last.unwrap_or(t)), what)
+}
+
 /// `trace` has a reply to `verb` at least `bar` milliseconds slow.
 pub fn slow_again(input: &Input, trace: &Trace, verb: &str, bar: u64) -> bool {
-    trace.answers.iter().any(|a| {
-        a.latency_ms >= bar
-            && a.step
-                .and_then(|n| input.steps.get(n))
-                .is_some_and(|s| s.verb() == verb)
-    })
+    trace
+        .answers
+        .iter()
+        .any(|a| a.latency_ms >= bar && self::verb(input, a).is_some_and(|v| v == verb))
+}
+
+/// The command `a` answers: the line the session paired it with, else its step's
+/// verb (a pipelined step's replies each have their own command, and the same
+/// input one line per write is judged by the same one).
+fn verb(input: &Input, a: &Answer) -> Option<String> {
+    let step = input.steps.get(a.step?)?;
+    Some(
+        a.line
+            .as_deref()
+            .map_or_else(|| step.verb(), input::line_verb),
+    )
 }
 
 fn bucket(ms: u64) -> usize {
