@@ -96,7 +96,7 @@ fn found(deviation: &str, class: &str) -> (String, serde_json::Value) {
     let o = fuzz(&p, &out, "120s", true);
     let all = text(&o);
     assert_eq!(o.status.code(), Some(1), "{all}");
-    assert!(all.contains("watching process group"), "{all}");
+    assert!(all.contains("watching process "), "{all}");
     let of_class = findings(&out, class);
     assert_eq!(of_class.len(), 1, "{all}");
     let suite = std::fs::read_to_string(out.join("findings").join(&of_class[0])).expect("read");

@@ -205,7 +205,7 @@ async fn execute(args: &FuzzArgs, plan: Plan) -> CmdResult {
         (None, 0) => String::new(),
         (g, logs) => format!(
             ", watching {}{logs} log(s)",
-            g.map(|g| format!("process group {} and ", g.leader))
+            g.map(|g| format!("process {} and its children and ", g.leader))
                 .unwrap_or_default()
         ),
     };
@@ -534,17 +534,17 @@ fn finish(args: &FuzzArgs, outcome: &fuzz::Outcome, p: &Provenance) -> Result<()
     }
     if let Some(t) = &s.target {
         println!(
-            "target process group: resident {} MiB at most ({} after the warm-up), {} open \
-             descriptors at most ({} after the warm-up), started again {} time(s)",
+            "target processes: resident {} MiB at most ({}), {} open descriptors at most \
+             ({}), started again {} time(s)",
             t.rss_peak_kib / 1024,
             if t.rss_start_kib > 0 {
-                format!("{} MiB", t.rss_start_kib / 1024)
+                format!("{} MiB after the warm-up", t.rss_start_kib / 1024)
             } else {
                 "no process lived through the warm-up".into()
             },
             t.fds_peak,
             if t.fds_start > 0 {
-                t.fds_start.to_string()
+                format!("{} after the warm-up", t.fds_start)
             } else {
                 "no process lived through the warm-up".into()
             },

@@ -524,32 +524,11 @@ fn answer(step: Option<usize>, r: &ParsedReply, sent: Instant) -> Answer {
         step,
         code: r.reply.code.get(),
         enhanced: r.reply.enhanced.map(|e| (e.class, e.subject, e.detail)),
-        shape: shape(&r.reply.text()),
+        shape: super::hash::shape(&r.reply.text()),
         latency_ms: sent.elapsed().as_millis() as u64,
         lines: r.reply.lines.len(),
         line: None,
     }
-}
-
-/// A hash of a reply text's wording: letters of words without digits or dots (so
-/// queue ids, host names, addresses and numbers do not make every reply new).
-pub fn shape(text: &str) -> u64 {
-    let mut kept = Vec::with_capacity(text.len());
-    for word in text.split_whitespace().take(12) {
-        if word
-            .bytes()
-            .any(|b| b.is_ascii_digit() || b == b'.' || b == b'@')
-        {
-            continue;
-        }
-        kept.extend(
-            word.bytes()
-                .filter(u8::is_ascii_alphabetic)
-                .map(|b| b.to_ascii_lowercase()),
-        );
-        kept.push(b' ');
-    }
-    super::hash::hash(&kept)
 }
 
 #[cfg(test)]

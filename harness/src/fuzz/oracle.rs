@@ -302,7 +302,7 @@ pub fn key(oracle: Oracle, verb: &str, what: &str) -> u64 {
             .collect::<Vec<_>>()
             .join(" ")
     };
-    let shape = super::exec::shape(&what);
+    let shape = super::hash::shape(&what);
     hash(format!("{}/{folded}/{shape:x}", oracle.name()).as_bytes())
 }
 

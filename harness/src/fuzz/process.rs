@@ -1,13 +1,18 @@
 //! The target's processes as Linux shows them in `/proc`: whether the one started
-//! (or named by a pid file) still runs, how it ended, and what its process group holds
-//! (resident memory, open descriptors). A forking server (Postfix's master and its
-//! smtpd children) is one group, so the figures are the group's sums.
+//! (or named by a pid file) still runs, how it ended, and what it and its children
+//! hold (resident memory, open descriptors). A forking server (Postfix's master and
+//! its smtpd children) is one group, so the figures are the group's sums; a server
+//! started in the background of a script is in the script's group, so the
+//! processes counted are the leader's group when it leads one, and always the
+//! leader and its descendants (a group that was the script's would count the
+//! script, and the fuzzer when the script started it too).
 
 use std::path::Path;
 
 use crate::outcome::HarnessError;
 
-/// A process group, named by its leader.
+/// The target's processes, named by their leader: its group when it leads one, and
+/// its descendants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Group {
     /// The leader's pid (and the group's id).
@@ -58,18 +63,38 @@ impl Group {
         }
     }
 
-    /// The group's memory and descriptors now; `None` when no process of it is left.
+    /// The memory and descriptors of the group and the leader's descendants now;
+    /// `None` when no process of them is left.
     pub fn usage(&self) -> Option<Usage> {
-        let mut out = Usage::default();
         let entries = std::fs::read_dir("/proc").ok()?;
-        for entry in entries.flatten() {
-            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
-                continue;
-            };
-            let Some(s) = stat(pid) else { continue };
-            if s.pgrp != self.leader || s.state == 'Z' {
-                continue;
+        let all: Vec<(i32, Stat)> = entries
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+            .filter_map(|pid| stat(pid).map(|s| (pid, s)))
+            .collect();
+        let mut ours: std::collections::HashSet<i32> = all
+            .iter()
+            .filter(|(pid, s)| *pid == self.leader || s.pgrp == self.leader)
+            .map(|(pid, _)| *pid)
+            .collect();
+        // Descendants: a child's parent is counted, until nothing more is added (a
+        // few rounds: a process tree is shallow).
+        loop {
+            let before = ours.len();
+            for (pid, s) in &all {
+                if ours.contains(&s.ppid) {
+                    ours.insert(*pid);
+                }
             }
+            if ours.len() == before {
+                break;
+            }
+        }
+        let mut out = Usage::default();
+        for (pid, s) in all
+            .iter()
+            .filter(|(pid, s)| ours.contains(pid) && s.state != 'Z')
+        {
             out.processes += 1;
             out.rss_kib += s.rss_pages * page_kib();
             out.fds += std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count() as u64);
@@ -81,6 +106,7 @@ impl Group {
 /// The fields of `/proc/PID/stat` used here.
 struct Stat {
     state: char,
+    ppid: i32,
     pgrp: i32,
     rss_pages: u64,
     exit_code: i32,
@@ -101,6 +127,7 @@ fn parse_stat(text: &str) -> Option<Stat> {
     let field = |n: usize| fields.get(n - 3).copied();
     Some(Stat {
         state: field(3)?.chars().next()?,
+        ppid: field(4)?.parse().ok()?,
         pgrp: field(5)?.parse().ok()?,
         rss_pages: field(24)?.parse().ok()?,
         exit_code: field(52).and_then(|f| f.parse().ok()).unwrap_or(0),
@@ -146,7 +173,7 @@ mod tests {
                     0 0 0 0 0 0 0 0 139";
         let s = parse_stat(line).expect("parses");
         assert_eq!(s.state, 'Z');
-        assert_eq!(s.pgrp, 42);
+        assert_eq!((s.ppid, s.pgrp), (1, 42));
         assert_eq!(s.rss_pages, 250);
         assert_eq!(s.exit_code, 139);
         assert_eq!(
@@ -154,6 +181,27 @@ mod tests {
             "killed by signal 11 (SIGSEGV, core dumped)"
         );
         assert_eq!(wait_status(3 << 8), "exit code 3");
+    }
+
+    #[test]
+    fn a_process_that_leads_no_group_is_seen_with_its_children() {
+        // A child started here is in this test's group, and leads none.
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .expect("spawn sleep");
+        let pid = child.id() as i32;
+        let u = Group { leader: pid }.usage();
+        let _ = child.kill();
+        let _ = child.wait();
+        let u = u.expect("the child is seen");
+        assert_eq!(u.processes, 1, "{u:?}");
+        assert!(u.rss_kib > 0, "{u:?}");
+        // This process is its parent, not its child: not counted with it.
+        let me = Group {
+            leader: std::process::id() as i32,
+        };
+        assert!(me.usage().expect("own").processes >= 1);
     }
 
     #[test]

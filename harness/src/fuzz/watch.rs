@@ -81,6 +81,11 @@ const PER_SESSION_KIB: u64 = 4;
 /// How long a log line may take to appear after the session that caused it
 /// (a syslog hop, a supervisor's notice).
 const SETTLE: Duration = Duration::from_millis(500);
+/// How long a log finding's minimisation may pause the campaign, about (an input
+/// of aiosmtpd's that left it silent cost a second a probe: 30 s for one finding).
+const LOG_SHRINK: Duration = Duration::from_secs(8);
+/// Probes a log finding's minimisation gets, however slow each one is.
+const LOG_SHRINK_LEAST: usize = 6;
 /// Tries to tie a log line to one input before it is reported untied.
 const LOG_TRIES: u8 = 3;
 /// Growth suspects tried besides the empty session.
@@ -273,12 +278,8 @@ impl Campaign {
             self.seen.insert(key);
             // Minimised as a finding on the wire is, still paused: a smaller input
             // shows it when the same line comes back after it alone.
-            let (original, budget) = (input.steps.len(), self.options.minimise_budget);
-            let mut probe = LogLine {
-                campaign: self,
-                key,
-            };
-            let (input, trace) = minimise::shrink(&mut probe, budget, input, trace).await;
+            let original = input.steps.len();
+            let (input, trace) = self.shrink_log(key, input, trace).await;
             drop(all);
             let f = Finding::shown((Oracle::Log, key), original, input, trace, what);
             self.push(f);
@@ -301,6 +302,45 @@ impl Campaign {
             );
             let trace = Trace::unreachable("not reproduced alone");
             self.record(Oracle::Log, key, input, trace, what, None);
+        }
+    }
+
+    /// A log finding's input, minimised within about [`LOG_SHRINK`]. Each probe that
+    /// does not show waits for
+    /// the line as long as it took to come after the input tied, four times over
+    /// and 100 ms more (at most [`SETTLE`]): aiosmtpd writes a traceback within
+    /// milliseconds, and a whole [`SETTLE`] per probe paused a campaign 30 s for one
+    /// finding. A line later than that lands in the next probe's window, so a
+    /// smaller input must show the line once more, waited for in full.
+    async fn shrink_log(&mut self, key: u64, input: Input, trace: Trace) -> (Input, Trace) {
+        let one = std::slice::from_ref(&input);
+        let started = Instant::now();
+        let settle = match self.logs_after(one, key, SETTLE).await {
+            Some((_, waited)) => (waited * 4 + Duration::from_millis(100)).min(SETTLE),
+            None => SETTLE,
+        };
+        // As many probes as fit in LOG_SHRINK at the cost of this one (an input
+        // that leaves the server silent waits out its deadlines every time).
+        let each = started.elapsed().max(Duration::from_millis(1));
+        let fit = (LOG_SHRINK.as_millis() / each.as_millis().max(1)) as usize;
+        let budget = self.options.minimise_budget.min(fit.max(LOG_SHRINK_LEAST));
+        let mut probe = LogLine {
+            campaign: self,
+            key,
+            settle,
+        };
+        let (small, small_trace) =
+            minimise::shrink(&mut probe, budget, input.clone(), trace.clone()).await;
+        if small == input || settle == SETTLE {
+            return (small, small_trace);
+        }
+        tokio::time::sleep(SETTLE).await;
+        match self
+            .logs_after(std::slice::from_ref(&small), key, SETTLE)
+            .await
+        {
+            Some((t, _)) => (small, t),
+            None => (input, trace),
         }
     }
 
@@ -341,50 +381,56 @@ impl Campaign {
         match probe {
             Probe::Death => self.dies_after(inputs).await,
             Probe::Log(key) => self
-                .logs_after(inputs, key)
+                .logs_after(inputs, key, SETTLE)
                 .await
-                .map(|t| (t, String::new())),
+                .map(|(t, _)| (t, String::new())),
             Probe::Store => self.stores_extra(inputs).await,
         }
     }
 
-    /// Send `inputs` at once, then wait up to [`SETTLE`] for the line `key`; the last
-    /// input's trace when it came. The campaign is paused, so the other lines marked
+    /// Send `inputs` at once, then wait up to `settle` for the line `key`; the last
+    /// input's trace when it came, and how long after the sessions it did. The campaign is paused, so the other lines marked
     /// meanwhile are the same event seen in another log (Exim writes a crash to its
     /// main log and its paniclog): taken as found with it, not as findings of their
     /// own that no generation's input could be tied to.
-    async fn logs_after(&mut self, inputs: &[Input], key: u64) -> Option<Trace> {
+    async fn logs_after(
+        &mut self,
+        inputs: &[Input],
+        key: u64,
+        settle: Duration,
+    ) -> Option<(Trace, Duration)> {
         if let Some(w) = self.watcher.as_mut() {
             let before = w.logs.hits();
             w.pending.extend(before);
             w.logs.new_event();
         }
         let traces = self.send_all(inputs, 1).await;
-        let deadline = Instant::now() + SETTLE;
+        let sent = Instant::now();
+        let deadline = sent + settle;
         let mut window: Vec<u64> = Vec::new();
-        let mut found = false;
+        let mut found: Option<Duration> = None;
         loop {
             let w = self.watcher.as_mut()?;
             let hits = w.logs.hits();
             for hit in &hits {
                 let k = oracle::key(Oracle::Log, &hit.pattern, hit.identity());
-                found |= k == key;
+                if k == key && found.is_none() {
+                    found = Some(sent.elapsed());
+                }
                 window.push(k);
             }
             // Lines after the one looked for may still be on their way.
-            if found && hits.is_empty() {
+            if let Some(waited) = found
+                && (hits.is_empty() || Instant::now() >= deadline)
+            {
                 self.seen.extend(window);
-                return traces.into_iter().last();
+                return traces.into_iter().last().map(|t| (t, waited));
             }
             if Instant::now() >= deadline {
-                if found {
-                    self.seen.extend(window);
-                    return traces.into_iter().last();
-                }
                 w.pending.extend(hits);
                 return None;
             }
-            if !found {
+            if found.is_none() {
                 w.pending.extend(hits);
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
@@ -582,6 +628,8 @@ pub(super) fn ended_early(trace: &Trace) -> bool {
 struct LogLine<'a> {
     campaign: &'a mut Campaign,
     key: u64,
+    /// How long a probe waits for the line.
+    settle: Duration,
 }
 
 impl minimise::Probe for LogLine<'_> {
@@ -589,7 +637,8 @@ impl minimise::Probe for LogLine<'_> {
 
     async fn shows(&mut self, candidate: &Input) -> Option<Trace> {
         self.campaign
-            .logs_after(std::slice::from_ref(candidate), self.key)
+            .logs_after(std::slice::from_ref(candidate), self.key, self.settle)
             .await
+            .map(|(t, _)| t)
     }
 }
