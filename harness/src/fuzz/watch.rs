@@ -306,12 +306,12 @@ impl Campaign {
     }
 
     /// A log finding's input, minimised within about [`LOG_SHRINK`]. Each probe that
-    /// does not show waits for
-    /// the line as long as it took to come after the input tied, four times over
-    /// and 100 ms more (at most [`SETTLE`]): aiosmtpd writes a traceback within
-    /// milliseconds, and a whole [`SETTLE`] per probe paused a campaign 30 s for one
-    /// finding. A line later than that lands in the next probe's window, so a
-    /// smaller input must show the line once more, waited for in full.
+    /// does not show waits for the line as long as it took to come after the input
+    /// tied, four times over and 100 ms more (at most [`SETTLE`]): aiosmtpd writes a
+    /// traceback within milliseconds, and a whole [`SETTLE`] per probe paused a
+    /// campaign 30 s for one finding. A line later than that lands in the next
+    /// probe's window, so a smaller input must show the line once more, waited for
+    /// in full.
     async fn shrink_log(&mut self, key: u64, input: Input, trace: Trace) -> (Input, Trace) {
         let one = std::slice::from_ref(&input);
         let started = Instant::now();
@@ -389,10 +389,11 @@ impl Campaign {
     }
 
     /// Send `inputs` at once, then wait up to `settle` for the line `key`; the last
-    /// input's trace when it came, and how long after the sessions it did. The campaign is paused, so the other lines marked
-    /// meanwhile are the same event seen in another log (Exim writes a crash to its
-    /// main log and its paniclog): taken as found with it, not as findings of their
-    /// own that no generation's input could be tied to.
+    /// input's trace when it came, and how long after the sessions it did. The
+    /// campaign is paused, so the other lines marked meanwhile are the same event
+    /// seen in another log (Exim writes a crash to its main log and its paniclog):
+    /// taken as found with it, not as findings of their own that no generation's
+    /// input could be tied to.
     async fn logs_after(
         &mut self,
         inputs: &[Input],
