@@ -291,8 +291,7 @@ impl Trace {
             let verb = a
                 .line
                 .as_deref()
-                .and_then(|l| l.split(|&b| b == b' ' || b == b':').next())
-                .and_then(Verb::from_bytes);
+                .and_then(|l| Verb::from_bytes(super::input::line_verb(l).as_bytes()));
             match verb {
                 Some(Verb::Mail | Verb::Rset | Verb::Ehlo | Verb::Helo) => now = 0,
                 Some(Verb::Rcpt) if ReplyCode::new(a.code).is_some_and(ReplyCode::is_positive) => {

@@ -296,7 +296,7 @@ impl Model {
                         if matches!(self.mode, Mode::Chunk(_)) && !self.chunking {
                             self.exact = false;
                         }
-                        let verb = verb_of(&self.line);
+                        let verb = super::input::line_verb(&self.line);
                         let line: Box<[u8]> = self.line[..self.line.len() - 2].into();
                         let starttls = line.eq_ignore_ascii_case(b"STARTTLS");
                         self.line.clear();
@@ -361,17 +361,6 @@ fn plain_chunking(line: &[u8]) -> bool {
         && size.iter().all(u8::is_ascii_digit)
         && last.is_none_or(|w| w.eq_ignore_ascii_case(b"LAST"))
         && words.next().is_none()
-}
-
-/// A command's verb for keys and reports: its first word, letters only, upper case.
-fn verb_of(line: &[u8]) -> String {
-    let word: String = line
-        .iter()
-        .take_while(|b| b.is_ascii_alphabetic())
-        .take(12)
-        .map(|b| char::from(b.to_ascii_uppercase()))
-        .collect();
-    if word.is_empty() { "?".into() } else { word }
 }
 
 /// The mode a command line leaves the session in, if the server takes it.
