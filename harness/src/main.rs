@@ -36,10 +36,16 @@ fn main() -> ExitCode {
         Command::Coverage(args) => cmd::coverage::main(args),
         Command::Report(args) => cmd::report::main(args),
         Command::Schema(args) => cmd::schema::main(args),
+        Command::Completions(args) => cmd::completions::main(args),
         Command::Fuzz(args) if args.differential || args.target.len() > 1 => {
             cmd::fuzz_diff::main(args)
         }
         Command::Fuzz(args) => cmd::fuzz::main(args),
     };
-    cmd::exit(name, result)
+    // Output that could not be written whole (not a reader that went away) is not
+    // a success, whatever the command found.
+    match result {
+        Ok(_) if cmd::out::failed() => Exit::Usage.into(),
+        result => cmd::exit(name, result),
+    }
 }

@@ -101,11 +101,78 @@ impl From<&str> for Invalid {
 /// column (the parser's message carries them).
 pub fn from_yaml<T: serde::de::DeserializeOwned>(text: &str, file: &Path) -> Result<T, LoadError> {
     serde_saphyr::from_str(text).map_err(|e| {
-        let msg = e
-            .to_string()
-            .replace("<input>", &file.display().to_string());
+        let msg = limit_breached(&e).unwrap_or_else(|| {
+            e.to_string()
+                .replace("<input>", &file.display().to_string())
+        });
         LoadError::file(file, msg)
     })
+}
+
+/// The parser's limits against hostile files, said in a user's words: the parser's
+/// own message reads `budget breached: Nodes { nodes: 250001 }`.
+fn limit_breached(e: &serde_saphyr::Error) -> Option<String> {
+    use serde_saphyr::Error;
+    use serde_saphyr::budget::BudgetBreach as B;
+    let mut e = e;
+    while let Error::AliasError { error, .. } | Error::WithSnippet { error, .. } = e {
+        e = error;
+    }
+    let Error::Budget { breach, .. } = e else {
+        return None;
+    };
+    let most = serde_saphyr::Budget::default();
+    let n = |n: usize| thousands(n as u64);
+    Some(match breach {
+        B::Nodes { .. } => format!(
+            "the file has more than {} nodes (values, lists and maps); split it into several \
+             suites",
+            n(most.max_nodes)
+        ),
+        B::Events { .. } => format!(
+            "the file has more than {} YAML events; split it into several suites",
+            n(most.max_events)
+        ),
+        B::Depth { .. } => format!(
+            "lists and maps are nested more than {} deep",
+            n(most.max_depth)
+        ),
+        B::Aliases { .. } | B::AliasAnchorRatio { .. } | B::RecordedAnchorEvents { .. } => {
+            "the file uses more aliases (*name) than a hand-written file would; it may be an \
+             alias bomb"
+                .to_owned()
+        }
+        B::Anchors { .. } => format!(
+            "the file defines more than {} anchors (&name)",
+            n(most.max_anchors)
+        ),
+        B::Documents { .. } => format!(
+            "the file has more than {} YAML documents (--- separators)",
+            n(most.max_documents)
+        ),
+        B::ScalarBytes { .. } => format!(
+            "the file's values add up to more than {} bytes",
+            n(most.max_total_scalar_bytes)
+        ),
+        B::MergeKeys { .. } => format!(
+            "the file has more than {} merge keys (<<)",
+            n(most.max_merge_keys)
+        ),
+        other => format!("the file is beyond what the YAML reader takes ({other:?})"),
+    })
+}
+
+/// `250000` as `250,000`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Read `file` and deserialize it with [`from_yaml`].
@@ -151,7 +218,7 @@ pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
 mod tests {
     use std::path::Path;
 
-    use super::{LoadError, from_yaml};
+    use super::{LoadError, from_yaml, thousands};
 
     #[test]
     fn errors_read_file_line_column() {
@@ -167,5 +234,23 @@ mod tests {
         assert_eq!(LoadError::file(f, "bad").to_string(), "s.yaml: bad");
         let e = from_yaml::<u32>("[1, 2", f).expect_err("not YAML");
         assert!(e.to_string().starts_with("s.yaml: "), "{e}");
+    }
+
+    #[test]
+    fn a_limit_is_said_in_words() {
+        let f = Path::new("big.yaml");
+        let text = format!("[{}]", vec!["1"; 300_000].join(","));
+        let e = from_yaml::<Vec<u32>>(&text, f).expect_err("over the node limit");
+        assert_eq!(
+            e.to_string(),
+            "big.yaml: the file has more than 250,000 nodes (values, lists and maps); split it \
+             into several suites"
+        );
+        let deep = format!("{}{}", "[".repeat(100), "]".repeat(100));
+        let e = from_yaml::<serde::de::IgnoredAny>(&deep, f).expect_err("too deep");
+        assert!(e.to_string().contains("nested more than 64 deep"), "{e}");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000), "1,000");
+        assert_eq!(thousands(64 * 1024 * 1024), "67,108,864");
     }
 }

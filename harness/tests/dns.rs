@@ -1,6 +1,6 @@
 //! `smtpspec dns` answers `dig` as its zone file says, over UDP and TCP, fault by fault.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 
 /// A tool the test needs: missing in CI is a failure, elsewhere a loud skip.
@@ -15,7 +15,13 @@ fn have(tool: &str) -> bool {
             std::env::var_os("CI").is_none(),
             "{tool} is missing: run scripts/peers/install.sh"
         );
-        eprintln!("SKIPPED: {tool} is not installed (scripts/peers/install.sh installs it)");
+        // Straight to the process's stderr: the test harness captures `eprintln!`
+        // and would show a missing tool as a plain `ok`.
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED: {tool} is not installed, this test did NOT run \
+             (scripts/peers/install.sh installs it)"
+        );
     }
     found
 }

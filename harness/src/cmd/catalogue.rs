@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use smtpspec::profile::embedded;
 use smtpspec::scenario::load::{self, Case};
 
-use super::CliError;
+use super::{CliError, usage};
 
 /// The paths given, or the shipped catalogue.
 pub(crate) fn paths(paths: Vec<PathBuf>) -> Vec<PathBuf> {
@@ -20,6 +20,8 @@ pub(crate) fn paths(paths: Vec<PathBuf>) -> Vec<PathBuf> {
 /// The scenario files and their cases, loaded once; every problem is printed, located,
 /// and the command exits 2.
 pub(crate) struct Catalogue {
+    /// The paths given (none: the shipped catalogue), for messages.
+    given: Vec<PathBuf>,
     /// The suite files (for the report's digest).
     pub(crate) files: Vec<PathBuf>,
     /// Their cases, in catalogue order.
@@ -29,7 +31,7 @@ pub(crate) struct Catalogue {
 impl Catalogue {
     /// Load every suite under `given` (or the shipped catalogue).
     pub(crate) fn load(given: Vec<PathBuf>) -> Result<Self, CliError> {
-        let paths = paths(given);
+        let paths = paths(given.clone());
         let cases = load::load(&paths).map_err(|errors| {
             for e in &errors {
                 eprintln!("{e}");
@@ -38,7 +40,11 @@ impl Catalogue {
             CliError::usage("")
         })?;
         let files = load::collect_files(&paths).unwrap_or_default();
-        Ok(Self { files, cases })
+        Ok(Self {
+            given,
+            files,
+            cases,
+        })
     }
 
     /// Keep the cases `--filter EXPR` selects, if given.
@@ -47,13 +53,58 @@ impl Catalogue {
             self.cases.retain(|c| matches(c, expr));
         }
     }
+
+    /// A usage error when no case is left (`kind` names what the command kept, e.g.
+    /// "server "): a CI gate that runs nothing must not pass.
+    pub(crate) fn require_cases(&self, filter: Option<&str>, kind: &str) -> Result<(), CliError> {
+        if !self.cases.is_empty() {
+            return Ok(());
+        }
+        let from = if self.given.is_empty() {
+            "the catalogue".to_owned()
+        } else {
+            self.given
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        Err(match filter {
+            Some(f) => usage!("--filter {f:?} selects no {kind}case in {from}"),
+            None => usage!("no {kind}case in {from}"),
+        })
+    }
 }
 
-/// `--filter`: the id contains EXPR, the section starts with it, or it is a tag or
-/// the level.
+/// `--filter`: the id contains EXPR, the section is EXPR or below it (whole
+/// components: 4.5.3.1.1 is not 4.5.3.1.10), or EXPR is a tag or the level.
 pub(crate) fn matches(case: &Case, expr: &str) -> bool {
     case.meta.id.contains(expr)
-        || case.meta.spec.section.starts_with(expr)
+        || section_is_or_below(&case.meta.spec.section, expr)
         || case.meta.tags.iter().any(|t| t == expr)
         || case.meta.spec.level.as_str().eq_ignore_ascii_case(expr)
+}
+
+/// `section` is `expr` or one of its subsections (a trailing dot is allowed).
+fn section_is_or_below(section: &str, expr: &str) -> bool {
+    let expr = expr.trim_end_matches('.');
+    !expr.is_empty()
+        && section
+            .strip_prefix(expr)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::section_is_or_below;
+
+    #[test]
+    fn sections_match_by_whole_components() {
+        assert!(section_is_or_below("4.5.3.1.1", "4.5.3.1.1"));
+        assert!(section_is_or_below("4.5.3.1.10", "4.5.3.1"));
+        assert!(section_is_or_below("4.5.3.1.10", "4.5.3.1."));
+        assert!(!section_is_or_below("4.5.3.1.10", "4.5.3.1.1"));
+        assert!(!section_is_or_below("4.10", "4.1"));
+        assert!(!section_is_or_below("4.1", ""));
+    }
 }

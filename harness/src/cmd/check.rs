@@ -4,6 +4,7 @@
 use smtpspec::scenario::load;
 
 use super::catalogue::Catalogue;
+use super::out::outln;
 use super::{CliError, CmdResult, Exit};
 use crate::cli::PathsArgs;
 
@@ -25,6 +26,6 @@ pub(crate) fn main(args: PathsArgs) -> CmdResult {
             problems.len()
         )));
     }
-    println!("{} cases, no errors", catalogue.cases.len());
+    outln!("{} cases, no errors", catalogue.cases.len());
     Ok(Exit::Conformant)
 }

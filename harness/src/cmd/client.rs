@@ -10,11 +10,10 @@ use smtpspec::report::{Run, Tested};
 use smtpspec::roles::client::{Client, ClientUnderTest, MESSAGE};
 use smtpspec::roles::sender::Sender;
 use smtpspec::runner::{self, Options, Subjects};
-use smtpspec::scenario::parse_duration;
 use smtpspec::test_ca::TestCa;
 
 use super::catalogue::{self, Catalogue};
-use super::finish::finish;
+use super::finish::{ReferenceNames, finish};
 use super::{CliError, CmdResult, unix_now};
 use crate::cli::ClientArgs;
 
@@ -30,10 +29,10 @@ pub(crate) fn main(args: ClientArgs) -> CmdResult {
     )?;
     finish(
         &run,
-        &args.run,
+        &args.cases,
         &plan.catalogue.files,
-        plan.step_timeout,
         name,
+        &ReferenceNames::default(),
     )
 }
 
@@ -48,11 +47,6 @@ struct Plan {
 }
 
 fn plan(args: &ClientArgs) -> Result<Plan, CliError> {
-    if args.run.target.is_some() || !args.run.deviate.is_empty() {
-        return Err(CliError::usage(
-            "--target and --deviate belong to smtpspec run",
-        ));
-    }
     let profile = match (&args.client, args.command.is_empty()) {
         (Some(p), _) => ClientProfile::load(p)?,
         (None, false) => ClientProfile::from_command(args.command.clone()),
@@ -62,13 +56,8 @@ fn plan(args: &ClientArgs) -> Result<Plan, CliError> {
             ));
         }
     };
-    let step_timeout = parse_duration(&args.run.timeout).ok_or_else(|| {
-        CliError::usage(format!(
-            "--timeout {:?} is not a duration like 5s",
-            args.run.timeout
-        ))
-    })?;
-    let mut paths = args.run.paths.clone();
+    let step_timeout = args.cases.timeout;
+    let mut paths = args.cases.paths.clone();
     if paths.is_empty() {
         paths.push(catalogue::paths(Vec::new())[0].join("client"));
     }
@@ -81,7 +70,8 @@ fn plan(args: &ClientArgs) -> Result<Plan, CliError> {
             all - catalogue.cases.len()
         );
     }
-    catalogue.filter(args.run.filter.as_deref());
+    catalogue.filter(args.cases.filter.as_deref());
+    catalogue.require_cases(args.cases.filter.as_deref(), "client ")?;
     let dir = tempfile::Builder::new()
         .prefix("smtpspec-client-")
         .tempdir()
@@ -121,7 +111,7 @@ fn execute(
     };
     let runtime = super::runtime()?;
     // Clients are processes (Python, Node): a few at a time.
-    let options = Options::new(args.run.jobs.min(4), step_timeout);
+    let options = Options::new(args.cases.jobs.min(4), step_timeout);
     let started = unix_now();
     let (results, pacing) = runtime.block_on(runner::run_paced(
         &catalogue.cases,

@@ -5,6 +5,7 @@ use smtpspec::requirements::{self, Coverage, Requirement, Role};
 use smtpspec::scenario::Level;
 
 use super::catalogue::Catalogue;
+use super::out::{out, outln};
 use super::{CliError, CmdResult, Exit};
 use crate::cli::{CoverageArgs, CoverageFormat};
 
@@ -28,11 +29,11 @@ pub(crate) fn main(args: CoverageArgs) -> CmdResult {
     }
     let cov = requirements::coverage(&index, &cases);
     match args.format {
-        CoverageFormat::Text => print!("{}", text(&index, &cov, args.all)),
+        CoverageFormat::Text => out!("{}", text(&index, &cov, args.all)),
         CoverageFormat::Json => {
             let json = serde_json::to_string_pretty(&json(&index, &cov))
                 .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
-            println!("{json}");
+            outln!("{json}");
         }
     }
     Ok(Exit::Conformant)

@@ -3,7 +3,6 @@
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use smtpspec::outcome::{Level, Verdict};
@@ -13,16 +12,26 @@ use smtpspec::report::{Run, html, junit, markdown, text};
 use smtpspec::requirements;
 
 use super::{CliError, CmdResult, Exit};
-use crate::cli::{ColorArg, FailOn, Format, RunArgs};
+use crate::cli::{CaseArgs, ColorArg, FailOn, Format};
+
+/// The names `--deviate` and `--variant` gave the embedded server or the reference
+/// client, recorded in the report (none for `client`).
+#[derive(Default)]
+pub(crate) struct ReferenceNames {
+    /// `--deviate`.
+    pub(crate) deviations: Vec<String>,
+    /// `--variant`.
+    pub(crate) variants: Vec<String>,
+}
 
 /// Report a finished run as the arguments ask and pick the exit status (shared by
 /// `run` and `client`).
 pub(crate) fn finish(
     run: &Run,
-    args: &RunArgs,
+    args: &CaseArgs,
     files: &[PathBuf],
-    step_timeout: Duration,
     target_name: String,
+    reference: &ReferenceNames,
 ) -> CmdResult {
     let context = Context {
         // The index is optional here: without it the report just has no requirement
@@ -32,9 +41,9 @@ pub(crate) fn finish(
             filter: args.filter.clone(),
             fail_on: format!("{:?}", args.fail_on).to_lowercase(),
             jobs: args.jobs,
-            timeout_ms: u64::try_from(step_timeout.as_millis()).unwrap_or(u64::MAX),
-            deviations: args.deviate.clone(),
-            variants: args.variant.clone(),
+            timeout_ms: u64::try_from(args.timeout.as_millis()).unwrap_or(u64::MAX),
+            deviations: reference.deviations.clone(),
+            variants: reference.variants.clone(),
             seed: None,
         },
         suite_digest: suite_digest(files),
@@ -70,7 +79,7 @@ pub(crate) fn finish(
 
 /// Colour for the text report: never into a file, and `auto` follows the terminal and
 /// NO_COLOR (set and not empty turns it off).
-fn use_color(args: &RunArgs) -> bool {
+fn use_color(args: &CaseArgs) -> bool {
     match args.color {
         ColorArg::Always => true,
         ColorArg::Never => false,
@@ -94,7 +103,7 @@ fn exit_status(run: &Run, fail_on: FailOn) -> Exit {
         Verdict::Warn => match fail_on {
             FailOn::Must => false,
             FailOn::Should => c.level() == Level::Should,
-            FailOn::Info => true,
+            FailOn::May => true,
         },
         _ => false,
     });
@@ -117,7 +126,7 @@ pub(crate) fn suite_digest(files: &[PathBuf]) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn render(format: Format, run: &Run, report: &Report, args: &RunArgs, color: bool) -> String {
+fn render(format: Format, run: &Run, report: &Report, args: &CaseArgs, color: bool) -> String {
     match format {
         Format::Text => text::report(run, args.verbose, color),
         Format::Json => report.to_json(),
@@ -131,7 +140,7 @@ fn render(format: Format, run: &Run, report: &Report, args: &RunArgs, color: boo
 pub(crate) fn write(
     run: &Run,
     report: &Report,
-    args: &RunArgs,
+    args: &CaseArgs,
     color: bool,
 ) -> Result<(), CliError> {
     let formats = match (&args.output_dir, args.formats.is_empty()) {
@@ -157,7 +166,7 @@ pub(crate) fn write(
         match (&args.output, &args.output_dir) {
             (Some(path), _) => save(path, &body)?,
             (None, Some(dir)) => save(&dir.join(f.file_name()), &body)?,
-            (None, None) => print!("{body}"),
+            (None, None) => super::out::out!("{body}"),
         }
     }
     Ok(())
@@ -176,7 +185,7 @@ pub(crate) fn read_report(path: &Path) -> Result<Report, CliError> {
 /// What the baseline and the known failures say about `report`, printed on standard
 /// error; `Ok(Some(true))` when they make the run non-conformant, `Ok(None)` when
 /// neither was given.
-pub(crate) fn judge(report: &Report, args: &RunArgs) -> Result<Option<bool>, CliError> {
+pub(crate) fn judge(report: &Report, args: &CaseArgs) -> Result<Option<bool>, CliError> {
     let mut verdict = None;
     if let Some(path) = &args.baseline {
         let old = read_report(path)?;

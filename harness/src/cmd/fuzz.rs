@@ -22,11 +22,11 @@ use smtpspec::fuzz::{self, Options, Stats};
 use smtpspec::profile::{PolicyOptions, embedded};
 use smtpspec::roles::server::discover;
 use smtpspec::scenario::load::{self, CaseKind};
-use smtpspec::scenario::parse_duration;
 use smtpspec::scenario::template::Vars;
 use smtpspec::wire::TlsSettings;
 
 use super::catalogue::Catalogue;
+use super::out::outln;
 use super::target::{Started, TargetArg, start, target_arg};
 use super::{CliError, CmdResult, Exit};
 use crate::cli::FuzzArgs;
@@ -62,13 +62,6 @@ pub(crate) fn main(args: FuzzArgs) -> CmdResult {
 }
 
 pub(super) fn plan(args: &FuzzArgs) -> Result<Plan, CliError> {
-    let duration = |flag: &str, text: &str| {
-        parse_duration(text).ok_or_else(|| {
-            CliError::usage(format!(
-                "{flag} {text:?} is not a duration like 60s or 300ms"
-            ))
-        })
-    };
     let deviations = args
         .deviate
         .iter()
@@ -125,8 +118,8 @@ pub(super) fn plan(args: &FuzzArgs) -> Result<Plan, CliError> {
         target: target_arg(args.target.first().map(String::as_str))?,
         others,
         deviations,
-        duration: duration("--duration", &args.duration)?,
-        reply: duration("--timeout", &args.timeout)?,
+        duration: args.duration,
+        reply: args.timeout,
         seed,
     })
 }
@@ -285,7 +278,7 @@ fn report(
         entries,
     )?;
     // Named once written: a failed write is the error above, not a path to nothing.
-    println!(
+    outln!(
         "report: {} and {}",
         args.output_dir.join("report.json").display(),
         args.output_dir.join("report.html").display()
@@ -454,9 +447,9 @@ async fn replay(
             Judged::Clean if matches!(trace.end, End::Finished) => "gone".into(),
             Judged::Clean => "gone (the session ended otherwise)".into(),
         };
-        println!("{}: {verdict}", case.meta.id);
+        outln!("{}: {verdict}", case.meta.id);
     }
-    println!("{still} of {} reproducer(s) still reproduce", cases.len());
+    outln!("{still} of {} reproducer(s) still reproduce", cases.len());
     Ok(if still > 0 {
         Exit::NonConformant
     } else {
@@ -509,7 +502,7 @@ fn finish(args: &FuzzArgs, outcome: &fuzz::Outcome, p: &Provenance) -> Result<()
     let json = serde_json::to_string_pretty(&outcome.stats).unwrap_or_default();
     std::fs::write(&stats, json + "\n").map_err(|e| io(&stats, e))?;
     let s = &outcome.stats;
-    println!(
+    outln!(
         "{} sessions in {:.1} s ({:.0}/s), {} distinct states, corpus {}, {} throttled, {} \
          closed after a refusal, {} unconfirmed",
         s.sessions,
@@ -523,7 +516,7 @@ fn finish(args: &FuzzArgs, outcome: &fuzz::Outcome, p: &Provenance) -> Result<()
     );
     say_unchecked(s.unchecked);
     for (f, path) in &written {
-        println!(
+        outln!(
             "{}: {} ({} → {} steps) {}",
             f.oracle.name(),
             f.what,
@@ -533,7 +526,7 @@ fn finish(args: &FuzzArgs, outcome: &fuzz::Outcome, p: &Provenance) -> Result<()
         );
     }
     if let Some(t) = &s.target {
-        println!(
+        outln!(
             "target processes: resident {} MiB at most ({}), {} open descriptors at most \
              ({}), started again {} time(s)",
             t.rss_peak_kib / 1024,
@@ -552,9 +545,9 @@ fn finish(args: &FuzzArgs, outcome: &fuzz::Outcome, p: &Provenance) -> Result<()
         );
     }
     if outcome.died {
-        println!("the target stopped accepting connections; the campaign stopped");
+        outln!("the target stopped accepting connections; the campaign stopped");
     }
-    println!("stats: {}", stats.display());
+    outln!("stats: {}", stats.display());
     Ok(())
 }
 
@@ -580,7 +573,7 @@ pub(super) fn now_rfc3339() -> String {
 /// still waiting at its end): said, so a clean run is not read as a checked one.
 pub(super) fn say_unchecked(unchecked: u64) {
     if unchecked > 0 {
-        println!(
+        outln!(
             "{unchecked} suspicion(s) never checked: met while every checking slot was \
              taken, still waiting at the end, or a store excess met when bisecting the \
              store had taken a tenth of the run (a longer run checks more)"

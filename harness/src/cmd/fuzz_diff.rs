@@ -25,6 +25,7 @@ use smtpspec::scenario::template::Vars;
 use super::target::{Started, start};
 use smtpspec::outcome::Level;
 
+use super::out::{out, outln};
 use super::{CliError, CmdResult};
 use crate::cli::FuzzArgs;
 
@@ -250,7 +251,7 @@ fn finish(args: &FuzzArgs, outcome: &differ::Outcome, h: &Header) -> Result<(), 
     std::fs::write(&md, markdown(&matrix, &written, h)).map_err(|e| io(&md, e))?;
     let html = out.join("disagreements.html");
     std::fs::write(&html, html_page(&matrix, &written, h)).map_err(|e| io(&html, e))?;
-    println!(
+    outln!(
         "{} sessions in {:.1} s ({:.0}/s over {} parties), {} distinct states, corpus {}, {} \
          input(s) not comparable (a party refused service), {} unconfirmed",
         s.sessions,
@@ -264,7 +265,7 @@ fn finish(args: &FuzzArgs, outcome: &differ::Outcome, h: &Header) -> Result<(), 
     );
     super::fuzz::say_unchecked(s.unchecked);
     for (f, path) in &written {
-        println!(
+        outln!(
             "{} [{}]: {} ({} → {} steps) {}",
             f.disagreement.class.name(),
             f.disagreement.class.severity(),
@@ -274,10 +275,10 @@ fn finish(args: &FuzzArgs, outcome: &differ::Outcome, h: &Header) -> Result<(), 
             path.display()
         );
     }
-    print!("{}", matrix.markdown());
-    println!("matrix: {} and {}", md.display(), html.display());
-    println!("stats: {}", stats.display());
-    println!(
+    out!("{}", matrix.markdown());
+    outln!("matrix: {} and {}", md.display(), html.display());
+    outln!("stats: {}", stats.display());
+    outln!(
         "report: {} and {}",
         out.join("report.json").display(),
         out.join("report.html").display()

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use smtpspec::fuzz::Stats;
 
+use super::out::outln;
 use super::{CliError, CmdResult, Exit};
 
 /// Merge `dirs` into `out`; 1 when the merged campaigns found anything.
@@ -45,14 +46,14 @@ pub(crate) fn merge(dirs: &[PathBuf], out: &Path) -> CmdResult {
     let json = serde_json::to_string_pretty(&stats).unwrap_or_default();
     std::fs::write(&path, json + "\n").map_err(|e| io(&path, e))?;
     let found: usize = stats.findings.values().sum();
-    println!(
+    outln!(
         "merged {} campaign(s): {} sessions, corpus {}, {found} finding(s) {:?}",
         dirs.len(),
         stats.sessions,
         stats.corpus,
         stats.findings
     );
-    println!("stats: {}", path.display());
+    outln!("stats: {}", path.display());
     Ok(if found > 0 {
         Exit::NonConformant
     } else {

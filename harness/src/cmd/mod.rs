@@ -6,6 +6,7 @@
 pub(crate) mod catalogue;
 pub(crate) mod check;
 pub(crate) mod client;
+pub(crate) mod completions;
 pub(crate) mod coverage;
 pub(crate) mod dns;
 pub(crate) mod finish;
@@ -14,6 +15,7 @@ pub(crate) mod fuzz_diff;
 pub(crate) mod fuzz_merge;
 pub(crate) mod fuzz_report;
 pub(crate) mod list;
+pub(crate) mod out;
 pub(crate) mod report;
 pub(crate) mod run;
 pub(crate) mod schema;

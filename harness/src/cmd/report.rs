@@ -4,6 +4,7 @@
 use smtpspec::report::{html, junit, markdown};
 
 use super::finish::{read_report, save};
+use super::out::out;
 use super::{CliError, CmdResult, Exit};
 use crate::cli::{Format, ReportArgs};
 
@@ -33,7 +34,7 @@ pub(crate) fn main(args: ReportArgs) -> CmdResult {
     };
     match &args.output {
         Some(path) => save(path, &body)?,
-        None => print!("{body}"),
+        None => out!("{body}"),
     }
     Ok(Exit::Conformant)
 }

@@ -1,6 +1,7 @@
 //! `smtpspec run`: the catalogue against a server (the embedded reference server by
 //! default, `--target HOST:PORT` or a profile), or against a sender (`--sender`).
 
+use std::net::ToSocketAddrs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,18 +12,18 @@ use smtp_protocol::server::Deviation;
 use smtpspec::outcome::HarnessError;
 use smtpspec::profile::sender::SenderProfile;
 use smtpspec::report::{Run, Tested};
+use smtpspec::roles::CaseResult;
 use smtpspec::roles::client::{Client, ClientUnderTest};
 use smtpspec::roles::sender::Sender;
-use smtpspec::runner::{self, Options, Subjects};
+use smtpspec::runner::{self, Options, PacerStats, Subjects};
 use smtpspec::scenario::load::CaseKind;
-use smtpspec::scenario::parse_duration;
 use smtpspec::send::{ClientVariant, SenderDeviation};
 use smtpspec::test_ca::TestCa;
 
 use super::catalogue::Catalogue;
-use super::finish::finish;
-use super::target::{TargetArg, is_profile, start, target_arg};
-use super::{CliError, CmdResult, unix_now};
+use super::finish::{ReferenceNames, finish};
+use super::target::{TargetArg, is_profile, start, target_arg, with_port};
+use super::{CliError, CmdResult, Exit, unix_now};
 use crate::cli::RunArgs;
 
 /// The message a sender under test is asked to deliver in delivery cases.
@@ -31,12 +32,48 @@ const SENDER_MESSAGE: &str =
 
 pub(crate) fn main(args: RunArgs) -> CmdResult {
     let plan = plan(&args)?;
-    let run = execute(&args, &plan)?;
+    let run = match execute(&args, &plan) {
+        Ok(run) => run,
+        // A CI job uploads the reports it asked for whatever happened: every case
+        // `error` with the reason, and exit 3 all the same.
+        Err(e) if e.exit == Exit::Untestable && args.cases.reports_requested() => {
+            eprintln!("smtpspec run: {}", e.message);
+            untested(&plan, &e.message)
+        }
+        Err(e) => return Err(e),
+    };
     let name = match &plan.sender {
         Some(p) => format!("{} (sender)", p.name),
         None => target_name(args.target.as_deref(), &args.deviate, &args.variant),
     };
-    finish(&run, &args, &plan.catalogue.files, plan.step_timeout, name)
+    let names = ReferenceNames {
+        deviations: args.deviate.clone(),
+        variants: args.variant.clone(),
+    };
+    finish(&run, &args.cases, &plan.catalogue.files, name, &names)
+}
+
+/// A run in which no case could run: the reason on every case and in the place of
+/// the banner.
+fn untested(plan: &Plan, reason: &str) -> Run {
+    let addr = match &plan.target {
+        TargetArg::Embedded => None,
+        TargetArg::Profile(p) => p.addr().ok(),
+        TargetArg::Address(a) => a.to_socket_addrs().ok().and_then(|mut a| a.next()),
+    };
+    let now = unix_now();
+    Run {
+        target: Tested::unreached(addr, reason),
+        started: now,
+        finished: now,
+        cases: plan
+            .catalogue
+            .cases
+            .iter()
+            .map(|c| CaseResult::untested(c, reason))
+            .collect(),
+        pacing: PacerStats::default(),
+    }
 }
 
 /// What the embedded server and the reference client run as (`--deviate`,
@@ -71,12 +108,7 @@ struct Plan {
 }
 
 fn plan(args: &RunArgs) -> Result<Plan, CliError> {
-    let step_timeout = parse_duration(&args.timeout).ok_or_else(|| {
-        CliError::usage(format!(
-            "--timeout {:?} is not a duration like 5s",
-            args.timeout
-        ))
-    })?;
+    let step_timeout = args.cases.timeout;
     let reference = reference(args)?;
     if args.target.is_some() && !reference.is_empty() {
         return Err(CliError::usage(
@@ -84,14 +116,17 @@ fn plan(args: &RunArgs) -> Result<Plan, CliError> {
              not to --target",
         ));
     }
-    let mut catalogue = Catalogue::load(args.paths.clone())?;
-    catalogue.filter(args.filter.as_deref());
+    let filter = args.cases.filter.as_deref();
+    let mut catalogue = Catalogue::load(args.cases.paths.clone())?;
+    catalogue.filter(filter);
+    catalogue.require_cases(filter, "")?;
     let sender = match &args.sender {
         Some(p) => {
             let profile = SenderProfile::load(p)?;
             // Only delivery cases test a sender; they share the MTA, its resolver
             // address and its SMTP port, so they run one at a time.
             catalogue.cases.retain(|c| c.delivery().is_some());
+            catalogue.require_cases(filter, "delivery ")?;
             Some(Arc::new(profile))
         }
         None => None,
@@ -118,6 +153,7 @@ fn plan(args: &RunArgs) -> Result<Plan, CliError> {
                 all - catalogue.cases.len()
             );
         }
+        catalogue.require_cases(filter, "server ")?;
     }
     Ok(Plan {
         step_timeout,
@@ -173,7 +209,11 @@ fn execute(args: &RunArgs, plan: &Plan) -> Result<Run, CliError> {
             )
             .await?;
             let step_timeout = plan.step_timeout;
-            let jobs = if plan.sender.is_some() { 1 } else { args.jobs };
+            let jobs = if plan.sender.is_some() {
+                1
+            } else {
+                args.cases.jobs
+            };
             let mut options = Options::new(jobs, step_timeout);
             let begun = unix_now();
             let mut target = runner::discover(
@@ -254,7 +294,7 @@ fn target_name(target: Option<&str>, deviations: &[String], variants: &[String])
         Some(t) if is_profile(t) => Path::new(t)
             .file_stem()
             .map_or_else(|| t.to_owned(), |s| s.to_string_lossy().into_owned()),
-        Some(t) => t.to_owned(),
+        Some(t) => with_port(t),
     }
 }
 

@@ -2,20 +2,20 @@
 
 use std::io::Read;
 use std::net::SocketAddr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use smtp_protocol::address::{ForwardPath, Host, Mailbox, ReversePath};
 use smtp_protocol::client::{ClientConfig, Credentials, Outgoing, Timeouts, TlsPolicy};
-use smtpspec::scenario::parse_duration;
 use smtpspec::send::{self, ClientVariant, Delivery, SendOptions, SenderDeviation, Trust};
 
+use super::out::{out, outln};
 use super::{CliError, CmdResult, Exit};
 use crate::cli::{SendArgs, SendFormat, TlsArg};
 
 pub(crate) fn main(args: SendArgs) -> CmdResult {
     if args.list_deviations {
         for d in SenderDeviation::ALL {
-            println!("{:<32} {}", d.name(), d.description());
+            outln!("{:<32} {}", d.name(), d.description());
         }
         return Ok(Exit::Conformant);
     }
@@ -30,10 +30,10 @@ pub(crate) fn main(args: SendArgs) -> CmdResult {
     let delivery = runtime.block_on(send::deliver(&message, &options));
     match args.format {
         SendFormat::Json => match serde_json::to_string_pretty(&delivery) {
-            Ok(s) => println!("{s}"),
+            Ok(s) => outln!("{s}"),
             Err(e) => eprintln!("smtpspec send: {e}"),
         },
-        SendFormat::Text => print!("{}", text(&delivery)),
+        SendFormat::Text => out!("{}", text(&delivery)),
     }
     Ok(match delivery.exit_code() {
         0 => Exit::Conformant,
@@ -49,11 +49,6 @@ fn address(what: &str, s: &str) -> Result<Mailbox, CliError> {
 fn socket(what: &str, s: &str) -> Result<SocketAddr, CliError> {
     s.parse()
         .map_err(|_| super::usage!("{what} {s:?} is not an address like 127.0.0.1:25"))
-}
-
-fn duration(what: &str, s: &str) -> Result<Duration, CliError> {
-    parse_duration(s)
-        .ok_or_else(|| super::usage!("{what} {s:?} is not a duration like 500ms or 2s"))
 }
 
 fn prepare(args: &SendArgs) -> Result<(Outgoing, SendOptions), CliError> {
@@ -136,12 +131,6 @@ fn client_config(args: &SendArgs) -> Result<ClientConfig, CliError> {
 
 /// Where and how patiently to deliver: resolver, server, port, timeouts, rounds.
 fn routing(args: &SendArgs, options: &mut SendOptions) -> Result<(), CliError> {
-    if !(args.timeout_scale.is_finite() && args.timeout_scale > 0.0) {
-        return Err(super::usage!(
-            "--timeout-scale {} must be above 0",
-            args.timeout_scale
-        ));
-    }
     options.dns = args
         .dns
         .as_deref()
@@ -154,12 +143,9 @@ fn routing(args: &SendArgs, options: &mut SendOptions) -> Result<(), CliError> {
         .transpose()?;
     options.port = args.port;
     options.timeouts = Timeouts::default().scaled(args.timeout_scale);
-    options.connect_timeout = duration("--connect-timeout", &args.connect_timeout)?;
-    options.dns_timeout = duration("--dns-timeout", &args.dns_timeout)?;
-    options.retry_delay = duration("--retry-delay", &args.retry_delay)?;
-    if args.rounds == 0 || args.rounds > 100 {
-        return Err(super::usage!("--rounds {} must be 1 to 100", args.rounds));
-    }
+    options.connect_timeout = args.connect_timeout;
+    options.dns_timeout = args.dns_timeout;
+    options.retry_delay = args.retry_delay;
     options.rounds = args.rounds;
     Ok(())
 }

@@ -4,13 +4,14 @@ use reference_server::settings::{FileSettings, StoreKind};
 use reference_server::{Server, Store, Variant};
 use smtp_protocol::server::Deviation;
 
+use super::out::outln;
 use super::{CliError, CmdResult, Exit};
 use crate::cli::{ServeArgs, StoreArg};
 
 pub(crate) fn main(args: ServeArgs) -> CmdResult {
     if args.list_deviations {
         for d in Deviation::ALL {
-            println!("{:<32} {}", d.name(), d.description());
+            outln!("{:<32} {}", d.name(), d.description());
         }
         return Ok(Exit::Conformant);
     }
@@ -51,7 +52,7 @@ pub(crate) fn main(args: ServeArgs) -> CmdResult {
             Store::Discard => "discarding messages".to_owned(),
             s => s.describe(),
         };
-        println!("smtpspec serve: listening on {addr}; {tls}; {store}; {line}");
+        outln!("smtpspec serve: listening on {addr}; {tls}; {store}; {line}");
         let stop = async {
             let _ = tokio::signal::ctrl_c().await;
             eprintln!("smtpspec serve: shutting down");

@@ -33,8 +33,23 @@ pub(crate) fn target_arg(target: Option<&str>) -> Result<TargetArg, CliError> {
     Ok(match target {
         None => TargetArg::Embedded,
         Some(t) if is_profile(t) => TargetArg::Profile(Box::new(Profile::load(Path::new(t))?)),
-        Some(t) => TargetArg::Address(t.to_owned()),
+        Some(t) => TargetArg::Address(with_port(t)),
     })
+}
+
+/// `HOST:PORT` as given, or with the SMTP port when none is (RFC 5321 §4.5.4.2:
+/// "the SMTP port (specified by IANA as port 25)"): `mx.test`, `127.0.0.1`, `::1` and `[::1]` all
+/// mean port 25.
+pub(crate) fn with_port(target: &str) -> String {
+    const SMTP: u16 = 25;
+    let t = target.trim();
+    if t.parse::<std::net::Ipv6Addr>().is_ok() {
+        format!("[{t}]:{SMTP}")
+    } else if t.starts_with('[') && t.ends_with(']') || !t.contains(':') {
+        format!("{t}:{SMTP}")
+    } else {
+        t.to_owned()
+    }
 }
 
 pub(crate) fn is_profile(target: &str) -> bool {
@@ -132,5 +147,20 @@ fn tls_settings(tls: &TlsOptions) -> TlsSettings {
     TlsSettings {
         implicit: tls.implicit,
         server_name: tls.server_name.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_port;
+
+    #[test]
+    fn a_target_without_a_port_is_on_port_25() {
+        assert_eq!(with_port("127.0.0.1"), "127.0.0.1:25");
+        assert_eq!(with_port("localhost"), "localhost:25");
+        assert_eq!(with_port("::1"), "[::1]:25");
+        assert_eq!(with_port("[::1]"), "[::1]:25");
+        assert_eq!(with_port("127.0.0.1:2525"), "127.0.0.1:2525");
+        assert_eq!(with_port("[::1]:2525"), "[::1]:2525");
     }
 }

@@ -49,6 +49,18 @@ impl From<&Target> for Tested {
 }
 
 impl Tested {
+    /// A server that could not be tested (no connection, no greeting, a launch that
+    /// died): where it was looked for, and why, in the place of its banner.
+    pub fn unreached(addr: Option<SocketAddr>, reason: &str) -> Self {
+        Self {
+            addr: addr.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
+            banner: reason.to_owned(),
+            ehlo: Vec::new(),
+            tls_ehlo: None,
+            tls_problem: None,
+        }
+    }
+
     /// A client under test, described by its commands.
     pub fn client(description: &str) -> Self {
         Self {

@@ -106,7 +106,8 @@ pub struct Settings {
     /// `--filter`, if any.
     #[serde(default)]
     pub filter: Option<String>,
-    /// `--fail-on`: `must`, `should` or `info`.
+    /// `--fail-on`: `must`, `should` or `may` (reports written before 2026-12 say
+    /// `info` for `may`).
     #[serde(default)]
     pub fail_on: String,
     /// `--jobs`.

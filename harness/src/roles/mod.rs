@@ -92,6 +92,19 @@ impl CaseResult {
         result
     }
 
+    /// A case that never ran because the target could not be tested at all: an
+    /// `error` with the reason, so that the reports a CI job uploads still list every
+    /// case and say why.
+    pub fn untested(case: &Case, reason: &str) -> Self {
+        Self::new(
+            case,
+            Verdict::Error,
+            reason.to_owned(),
+            Instant::now(),
+            Vec::new(),
+        )
+    }
+
     /// The requirement level.
     pub fn level(&self) -> Level {
         self.spec.level
