@@ -26,6 +26,7 @@ pub mod roles;
 pub mod runner;
 pub mod scenario;
 pub mod send;
+pub mod shipped;
 pub mod test_ca;
 pub mod wire;
 pub mod yaml;

@@ -90,15 +90,10 @@ struct IndexFile {
     requirements: Vec<Requirement>,
 }
 
-/// The index shipped with smtpspec: `requirements/` in the working directory, or the
-/// one in the source tree this binary was built from.
+/// The index: `requirements/` in the working directory (a source tree being
+/// edited), or the copy built into this binary ([`crate::shipped`]).
 pub fn default_dir() -> PathBuf {
-    let here = PathBuf::from("requirements");
-    if here.is_dir() {
-        here
-    } else {
-        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../requirements"))
-    }
+    crate::shipped::local_or_shipped("requirements")
 }
 
 /// Read every index file under `dir` and check it against `cases`: ids unique and

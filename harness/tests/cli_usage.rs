@@ -281,3 +281,74 @@ fn an_untestable_target_still_gets_every_report_asked_for() {
         "{text:.300}"
     );
 }
+
+/// The binary run from `/` with a cache of its own: what `cargo install` gives.
+fn installed(cache: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_smtpspec"))
+        .args(args)
+        .current_dir("/")
+        .env("XDG_CACHE_HOME", cache)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run smtpspec")
+}
+
+#[test]
+fn the_catalogue_travels_inside_the_binary() {
+    let cache = tempfile::tempdir().unwrap();
+    let out = installed(cache.path(), &["list"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).lines().count() > 200, "{}", stdout(&out));
+    let unpacked = std::fs::read_dir(cache.path().join("smtpspec"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.join(".complete").is_file())
+        .expect("a complete copy in the cache");
+    assert!(unpacked.join("scenarios/rfc5321/session.yaml").is_file());
+    assert!(unpacked.join("requirements/rfc5321.yaml").is_file());
+    let out = installed(cache.path(), &["run", "--filter", "noop-250"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("1 pass"), "{}", stdout(&out));
+    let out = installed(cache.path(), &["coverage"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn scenarios_add_suites_and_replace_one_of_the_same_name() {
+    let cache = tempfile::tempdir().unwrap();
+    let mine = tempfile::tempdir().unwrap();
+    std::fs::write(
+        mine.path().join("session.yaml"),
+        "suite: rfc5321.session\ncases:\n  - id: only-this-one\n    title: Mine\n    \
+         spec: { rfc: 5321, section: \"3.1\", level: MUST }\n    steps:\n      - expect: 220\n",
+    )
+    .unwrap();
+    std::fs::write(
+        mine.path().join("extra.yaml"),
+        "suite: my.extra\ncases:\n  - id: greets\n    title: Mine too\n    \
+         spec: { rfc: 5321, section: \"3.1\", level: MUST }\n    steps:\n      - expect: 220\n",
+    )
+    .unwrap();
+    let dir = mine.path().display().to_string();
+    let out = installed(cache.path(), &["list", "--scenarios", &dir]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let listed = stdout(&out);
+    let session: Vec<&str> = listed
+        .lines()
+        .filter(|l| l.starts_with("rfc5321.session/"))
+        .collect();
+    assert_eq!(session.len(), 1, "{session:?}");
+    assert!(session[0].starts_with("rfc5321.session/only-this-one"));
+    assert!(listed.contains("my.extra/greets"), "{listed}");
+    assert!(
+        listed.contains("rfc5321.limits/"),
+        "the rest stays: {listed}"
+    );
+    let out = installed(
+        cache.path(),
+        &["run", "--scenarios", &dir, "--filter", "my.extra"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("1 pass"), "{}", stdout(&out));
+}

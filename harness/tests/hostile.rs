@@ -35,6 +35,7 @@ fn target(addr: SocketAddr) -> Target {
         mailbox: None,
         tls: Default::default(),
         catch_all: None,
+        restraint: Default::default(),
     }
 }
 

@@ -50,6 +50,7 @@ async fn reference_report() -> (Report, String) {
             deviations: Vec::new(),
             variants: Vec::new(),
             seed: None,
+            no_mail: false,
         },
         requirements: smtpspec::requirements::read(&smtpspec::requirements::default_dir())
             .expect("index"),

@@ -97,6 +97,64 @@ pub(crate) struct RunArgs {
     /// scripts/peers/postfix-mx.sh); only delivery cases run, one at a time.
     #[arg(long, value_name = "PROFILE", conflicts_with = "target")]
     pub(crate) sender: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) given: GivenArgs,
+}
+
+/// The variables of the cases and how to reach the server, given on the command line
+/// over the profile's (or, without one, over what the greeting says).
+#[derive(Debug, Args)]
+pub(crate) struct GivenArgs {
+    /// Set a variable of the cases (repeatable): client.helo, client.from,
+    /// target.domain, target.rcpt, target.bad_rcpt, target.user, target.password.
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub(crate) vars: Vec<String>,
+    /// The envelope sender of the cases (client.from).
+    #[arg(long, value_name = "ADDRESS")]
+    pub(crate) from: Option<String>,
+    /// A recipient the server takes (target.rcpt) [default: postmaster@DOMAIN].
+    #[arg(long, value_name = "ADDRESS")]
+    pub(crate) rcpt: Option<String>,
+    /// A recipient the server refuses (target.bad_rcpt) [default: an unlikely local
+    /// part @DOMAIN].
+    #[arg(long, value_name = "ADDRESS")]
+    pub(crate) bad_rcpt: Option<String>,
+    /// The server's domain (target.domain) [default: the profile's, else the name in
+    /// its greeting, else localhost].
+    #[arg(long, value_name = "DOMAIN")]
+    pub(crate) domain: Option<String>,
+    /// The name smtpspec gives in EHLO and HELO (client.helo).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) helo: Option<String>,
+    /// A user for the AUTH cases (target.user); they are skipped without one.
+    #[arg(long, value_name = "USER", requires = "password")]
+    pub(crate) user: Option<String>,
+    /// The password of --user (target.password; never shown in reports).
+    #[arg(long, value_name = "PASSWORD", requires = "user")]
+    pub(crate) password: Option<String>,
+    /// How to speak TLS to the server: STARTTLS when offered (the default), TLS from
+    /// the first octet (port 465 when --target gives no port), or never (the cases
+    /// that start TLS are skipped).
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub(crate) tls: Option<TlsMode>,
+    /// The server name sent in TLS (SNI) [default: the profile's, else smtpspec.target].
+    #[arg(long, value_name = "NAME")]
+    pub(crate) tls_name: Option<String>,
+    /// Certify without delivering: the cases that send a message (DATA or BDAT) are
+    /// skipped, and the report says so; nothing reaches a real mailbox.
+    #[arg(long)]
+    pub(crate) no_mail: bool,
+}
+
+/// `--tls`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum TlsMode {
+    /// STARTTLS where the cases use it.
+    Starttls,
+    /// TLS from the first octet (RFC 8314).
+    Implicit,
+    /// No TLS at all.
+    None,
 }
 
 /// What `run` and `client` share: which cases, how they run, how they are reported
@@ -105,6 +163,10 @@ pub(crate) struct RunArgs {
 pub(crate) struct CaseArgs {
     /// Scenario files or directories [default: the catalogue].
     pub(crate) paths: Vec<PathBuf>,
+    /// More suites (a file or directory, repeatable): added to the catalogue, and a
+    /// suite with the name of a shipped one (`suite:`) replaces it.
+    #[arg(long = "scenarios", value_name = "DIR")]
+    pub(crate) scenarios: Vec<PathBuf>,
     /// Only cases whose id contains EXPR, whose section is EXPR or below it, with that
     /// tag, or of that level (see below).
     #[arg(long, value_name = "EXPR")]
@@ -158,6 +220,10 @@ impl CaseArgs {
 pub(crate) struct CoverageArgs {
     /// Scenario files or directories [default: the catalogue].
     pub(crate) paths: Vec<PathBuf>,
+    /// More suites (a file or directory, repeatable): added to the catalogue, and a
+    /// suite with the name of a shipped one (`suite:`) replaces it.
+    #[arg(long = "scenarios", value_name = "DIR")]
+    pub(crate) scenarios: Vec<PathBuf>,
     /// The requirements index [default: requirements/ of the source tree].
     #[arg(long, value_name = "DIR")]
     pub(crate) requirements: Option<PathBuf>,
@@ -213,6 +279,10 @@ pub(crate) struct ReportArgs {
 pub(crate) struct PathsArgs {
     /// Scenario files or directories [default: the catalogue].
     pub(crate) paths: Vec<PathBuf>,
+    /// More suites (a file or directory, repeatable): added to the catalogue, and a
+    /// suite with the name of a shipped one (`suite:`) replaces it.
+    #[arg(long = "scenarios", value_name = "DIR")]
+    pub(crate) scenarios: Vec<PathBuf>,
 }
 
 /// `smtpspec list`
@@ -221,6 +291,10 @@ pub(crate) struct PathsArgs {
 pub(crate) struct ListArgs {
     /// Scenario files or directories [default: the catalogue].
     pub(crate) paths: Vec<PathBuf>,
+    /// More suites (a file or directory, repeatable): added to the catalogue, and a
+    /// suite with the name of a shipped one (`suite:`) replaces it.
+    #[arg(long = "scenarios", value_name = "DIR")]
+    pub(crate) scenarios: Vec<PathBuf>,
     /// Only cases whose id contains EXPR, whose section is EXPR or below it, with that
     /// tag, or of that level (as `run --filter`).
     #[arg(long, value_name = "EXPR")]

@@ -15,10 +15,10 @@ configuration or scenario-file error · 3 the target could not be tested.";
 /// `smtpspec run --help`.
 pub(super) const RUN: &str = "\
 Examples:
-  smtpspec run
   smtpspec run --target 127.0.0.1:2525 --filter 4.1.1 --verbose
   smtpspec run --target scenarios/targets/aiosmtpd.yaml --output-dir out
-  smtpspec run --target 127.0.0.1:25 --format junit --output junit.xml --baseline last.json
+  smtpspec run --target 127.0.0.1 --format junit --output junit.xml --baseline last.json
+  smtpspec run --target mx.example.test --domain example.test --no-mail
 
 --filter EXPR selects a case when its id contains EXPR, when its section is EXPR or a \
 subsection of it (4.5.3.1 takes 4.5.3.1.1, not 4.5.3.10), when it has the tag EXPR, or when \

@@ -8,8 +8,8 @@ mod values;
 use clap::{Parser, Subcommand};
 
 pub(crate) use cases::{
-    CaseArgs, ClientArgs, ColorArg, CoverageArgs, CoverageFormat, FailOn, Format, ListArgs,
-    PathsArgs, ReportArgs, RunArgs, SchemaArgs,
+    CaseArgs, ClientArgs, ColorArg, CoverageArgs, CoverageFormat, FailOn, Format, GivenArgs,
+    ListArgs, PathsArgs, ReportArgs, RunArgs, SchemaArgs, TlsMode,
 };
 pub(crate) use tools::{
     CompletionsArgs, DnsArgs, FuzzArgs, SendArgs, SendFormat, ServeArgs, StoreArg, TlsArg,
@@ -77,10 +77,4 @@ impl Command {
             Self::Completions(_) => "completions",
         }
     }
-}
-
-/// One line of `--list-variants`, the same for servers and clients, so a script can cut
-/// the name off the first column either way.
-pub(crate) fn print_variant(name: &str, description: &str, allowed_by: &str) {
-    crate::cmd::out::outln!("{name:<26} {description}; allowed by {allowed_by}");
 }

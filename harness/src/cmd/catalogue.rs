@@ -1,6 +1,7 @@
 //! The catalogue as the commands see it: the paths given (or the shipped scenarios),
 //! loaded once with every problem printed, and `--filter`.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 
 use smtpspec::profile::embedded;
@@ -29,16 +30,18 @@ pub(crate) struct Catalogue {
 }
 
 impl Catalogue {
-    /// Load every suite under `given` (or the shipped catalogue).
-    pub(crate) fn load(given: Vec<PathBuf>) -> Result<Self, CliError> {
-        let paths = paths(given.clone());
-        let cases = load::load(&paths).map_err(|errors| {
-            for e in &errors {
-                eprintln!("{e}");
-            }
-            eprintln!("smtpspec: {} error(s) in scenario files", errors.len());
-            CliError::usage("")
-        })?;
+    /// Load every suite under `given` (or the shipped catalogue), then those of
+    /// `--scenarios`: a suite of the same name replaces the one loaded first.
+    pub(crate) fn load(given: Vec<PathBuf>, extra: &[PathBuf]) -> Result<Self, CliError> {
+        let mut paths = paths(given.clone());
+        let mut cases = load_cases(&paths)?;
+        if !extra.is_empty() {
+            let added = load_cases(extra)?;
+            let replaced: HashSet<&str> = added.iter().map(|c| c.meta.suite.as_str()).collect();
+            cases.retain(|c| !replaced.contains(c.meta.suite.as_str()));
+            cases.extend(added);
+            paths.extend(extra.iter().cloned());
+        }
         let files = load::collect_files(&paths).unwrap_or_default();
         Ok(Self {
             given,
@@ -74,6 +77,17 @@ impl Catalogue {
             None => usage!("no {kind}case in {from}"),
         })
     }
+}
+
+/// The cases under `paths`; every problem is printed, located, and the command exits 2.
+fn load_cases(paths: &[PathBuf]) -> Result<Vec<Case>, CliError> {
+    load::load(paths).map_err(|errors| {
+        for e in &errors {
+            eprintln!("{e}");
+        }
+        eprintln!("smtpspec: {} error(s) in scenario files", errors.len());
+        CliError::usage("")
+    })
 }
 
 /// `--filter`: the id contains EXPR, the section is EXPR or below it (whole

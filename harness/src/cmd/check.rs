@@ -9,7 +9,7 @@ use super::{CliError, CmdResult, Exit};
 use crate::cli::PathsArgs;
 
 pub(crate) fn main(args: PathsArgs) -> CmdResult {
-    let catalogue = Catalogue::load(args.paths)?;
+    let catalogue = Catalogue::load(args.paths, &args.scenarios)?;
     // RFC 5321 §4.3.2: every expected code set as wide as the RFC allows, or the
     // sentence that narrows it.
     let problems: Vec<_> = catalogue

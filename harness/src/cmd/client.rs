@@ -61,7 +61,7 @@ fn plan(args: &ClientArgs) -> Result<Plan, CliError> {
     if paths.is_empty() {
         paths.push(catalogue::paths(Vec::new())[0].join("client"));
     }
-    let mut catalogue = Catalogue::load(paths)?;
+    let mut catalogue = Catalogue::load(paths, &args.cases.scenarios)?;
     let all = catalogue.cases.len();
     catalogue.cases.retain(|c| c.client().is_some());
     if catalogue.cases.len() < all {

@@ -13,7 +13,7 @@ const ROLES: [Role; 4] = [Role::Server, Role::Client, Role::Relay, Role::None];
 const LEVELS: [Level; 3] = [Level::Must, Level::Should, Level::May];
 
 pub(crate) fn main(args: CoverageArgs) -> CmdResult {
-    let cases = Catalogue::load(args.paths)?.cases;
+    let cases = Catalogue::load(args.paths, &args.scenarios)?.cases;
     let dir = args.requirements.unwrap_or_else(requirements::default_dir);
     let mut index = requirements::load(&dir, &cases).map_err(|errors| {
         for e in &errors {

@@ -22,6 +22,8 @@ pub(crate) struct ReferenceNames {
     pub(crate) deviations: Vec<String>,
     /// `--variant`.
     pub(crate) variants: Vec<String>,
+    /// `--no-mail`: no message was sent.
+    pub(crate) no_mail: bool,
 }
 
 /// Report a finished run as the arguments ask and pick the exit status (shared by
@@ -44,6 +46,7 @@ pub(crate) fn finish(
             timeout_ms: u64::try_from(args.timeout.as_millis()).unwrap_or(u64::MAX),
             deviations: reference.deviations.clone(),
             variants: reference.variants.clone(),
+            no_mail: reference.no_mail,
             seed: None,
         },
         suite_digest: suite_digest(files),
@@ -128,6 +131,10 @@ pub(crate) fn suite_digest(files: &[PathBuf]) -> String {
 
 fn render(format: Format, run: &Run, report: &Report, args: &CaseArgs, color: bool) -> String {
     match format {
+        Format::Text if report.settings.no_mail => format!(
+            "no mail sent (--no-mail): the cases that send a message were skipped\n{}",
+            text::report(run, args.verbose, color)
+        ),
         Format::Text => text::report(run, args.verbose, color),
         Format::Json => report.to_json(),
         Format::Junit => junit::render(report),

@@ -111,11 +111,11 @@ pub(super) fn plan(args: &FuzzArgs) -> Result<Plan, CliError> {
         .target
         .iter()
         .skip(1)
-        .map(|t| target_arg(Some(t)))
+        .map(|t| target_arg(Some(t), 25))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Plan {
         shard,
-        target: target_arg(args.target.first().map(String::as_str))?,
+        target: target_arg(args.target.first().map(String::as_str), 25)?,
         others,
         deviations,
         duration: args.duration,
@@ -268,6 +268,7 @@ fn report(
         ehlo: Vec::new(),
         tls_ehlo: None,
         tls_problem: None,
+        variables: Default::default(),
     };
     super::fuzz_report::write(
         &args.output_dir,
@@ -378,7 +379,7 @@ pub(super) async fn banner(addr: SocketAddr, vars: &Vars) -> Result<(String, boo
 
 /// The catalogue's server cases as inputs, then the suites of `corpus`.
 pub(super) fn seeds(vars: &Vars, corpus: Option<&Path>) -> Result<Vec<Input>, CliError> {
-    let catalogue = Catalogue::load(Vec::new())?;
+    let catalogue = Catalogue::load(Vec::new(), &[])?;
     let mut out: Vec<Input> = catalogue
         .cases
         .iter()

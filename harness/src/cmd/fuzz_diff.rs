@@ -157,6 +157,7 @@ fn report(
         ehlo: Vec::new(),
         tls_ehlo: None,
         tls_problem: None,
+        variables: Default::default(),
     };
     let name = args.target.join(" vs ");
     super::fuzz_report::write(&args.output_dir, tested, &name, header.seed, began, entries)

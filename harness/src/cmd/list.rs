@@ -6,7 +6,7 @@ use super::{CmdResult, Exit};
 use crate::cli::ListArgs;
 
 pub(crate) fn main(args: ListArgs) -> CmdResult {
-    let mut catalogue = Catalogue::load(args.paths)?;
+    let mut catalogue = Catalogue::load(args.paths, &args.scenarios)?;
     catalogue.filter(args.filter.as_deref());
     catalogue.require_cases(args.filter.as_deref(), "")?;
     for c in &catalogue.cases {

@@ -14,6 +14,7 @@ pub(crate) mod fuzz;
 pub(crate) mod fuzz_diff;
 pub(crate) mod fuzz_merge;
 pub(crate) mod fuzz_report;
+pub(crate) mod given;
 pub(crate) mod list;
 pub(crate) mod out;
 pub(crate) mod report;

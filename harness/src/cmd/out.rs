@@ -59,3 +59,9 @@ macro_rules! outln {
     };
 }
 pub(crate) use outln;
+
+/// One line of `--list-variants`, the same for servers and clients, so a script can cut
+/// the name off the first column either way.
+pub(crate) fn variant_line(name: &str, description: &str, allowed_by: &str) {
+    outln!("{name:<26} {description}; allowed by {allowed_by}");
+}

@@ -22,7 +22,8 @@ use smtpspec::test_ca::TestCa;
 
 use super::catalogue::Catalogue;
 use super::finish::{ReferenceNames, finish};
-use super::target::{TargetArg, is_profile, start, target_arg, with_port};
+use super::given::Given;
+use super::target::{TargetArg, start, target_arg};
 use super::{CliError, CmdResult, Exit, unix_now};
 use crate::cli::RunArgs;
 
@@ -44,11 +45,17 @@ pub(crate) fn main(args: RunArgs) -> CmdResult {
     };
     let name = match &plan.sender {
         Some(p) => format!("{} (sender)", p.name),
-        None => target_name(args.target.as_deref(), &args.deviate, &args.variant),
+        None => target_name(
+            &plan.target,
+            args.target.as_deref(),
+            &args.deviate,
+            &args.variant,
+        ),
     };
     let names = ReferenceNames {
         deviations: args.deviate.clone(),
         variants: args.variant.clone(),
+        no_mail: plan.given.no_mail,
     };
     finish(&run, &args.cases, &plan.catalogue.files, name, &names)
 }
@@ -101,6 +108,8 @@ struct Plan {
     reference: Reference,
     catalogue: Catalogue,
     target: TargetArg,
+    /// What the command line says of the server.
+    given: Given,
     sender: Option<Arc<SenderProfile>>,
     /// Holds the sender's message file for the run.
     _message_dir: tempfile::TempDir,
@@ -109,6 +118,7 @@ struct Plan {
 
 fn plan(args: &RunArgs) -> Result<Plan, CliError> {
     let step_timeout = args.cases.timeout;
+    let given = Given::from_args(&args.given)?;
     let reference = reference(args)?;
     if args.target.is_some() && !reference.is_empty() {
         return Err(CliError::usage(
@@ -117,7 +127,7 @@ fn plan(args: &RunArgs) -> Result<Plan, CliError> {
         ));
     }
     let filter = args.cases.filter.as_deref();
-    let mut catalogue = Catalogue::load(args.cases.paths.clone())?;
+    let mut catalogue = Catalogue::load(args.cases.paths.clone(), &args.cases.scenarios)?;
     catalogue.filter(filter);
     catalogue.require_cases(filter, "")?;
     let sender = match &args.sender {
@@ -138,7 +148,7 @@ fn plan(args: &RunArgs) -> Result<Plan, CliError> {
     let message = message_dir.path().join("message.eml");
     std::fs::write(&message, SENDER_MESSAGE)
         .map_err(|e| CliError::usage(format!("{}: {e}", message.display())))?;
-    let target = target_arg(args.target.as_deref())?;
+    let target = target_arg(args.target.as_deref(), given.default_port())?;
     if !matches!(target, TargetArg::Embedded) {
         // A server under test: the cases that test senders (scenarios/dns) and clients
         // (scenarios/client) have nothing to run against; they are left out, not
@@ -160,6 +170,7 @@ fn plan(args: &RunArgs) -> Result<Plan, CliError> {
         reference,
         catalogue,
         target,
+        given,
         sender,
         _message_dir: message_dir,
         message,
@@ -216,14 +227,23 @@ fn execute(args: &RunArgs, plan: &Plan) -> Result<Run, CliError> {
             };
             let mut options = Options::new(jobs, step_timeout);
             let begun = unix_now();
+            let mut vars = started.vars.clone();
+            plan.given.vars.apply(&mut vars);
+            let mut tls = started.tls.clone();
+            plan.given.tls(&mut tls);
             let mut target = runner::discover(
                 started.addr,
-                started.vars.clone(),
+                vars,
                 started.mailbox.clone(),
-                started.tls.clone(),
+                tls,
                 step_timeout,
             )
             .await?;
+            // Without a profile, the greeting names the server's domain.
+            let banner =
+                matches!(plan.target, TargetArg::Address(_)).then(|| target.banner.clone());
+            plan.given.settle(&mut target.vars, banner.as_deref());
+            target.restraint = plan.given.restraint();
             if plan.sender.is_none() {
                 options.initial_jobs =
                     Some(runner::survey(&mut target, options.jobs, step_timeout).await);
@@ -278,10 +298,19 @@ fn subjects(plan: &Plan, server: runner::Target) -> Result<Subjects, HarnessErro
 
 /// What a target is called in reports and matrices: the profile's name, the
 /// embedded server (with its deviations), or the address.
-fn target_name(target: Option<&str>, deviations: &[String], variants: &[String]) -> String {
-    match target {
-        None if deviations.is_empty() && variants.is_empty() => "smtpspec reference server".into(),
-        None => {
+fn target_name(
+    target: &TargetArg,
+    given: Option<&str>,
+    deviations: &[String],
+    variants: &[String],
+) -> String {
+    match (target, given) {
+        (TargetArg::Address(address), _) => address.clone(),
+        (_, Some(t)) => Path::new(t)
+            .file_stem()
+            .map_or_else(|| t.to_owned(), |s| s.to_string_lossy().into_owned()),
+        _ if deviations.is_empty() && variants.is_empty() => "smtpspec reference server".into(),
+        _ => {
             let mut name = "reference server".to_owned();
             if !deviations.is_empty() {
                 name.push_str(&format!(" --deviate {}", deviations.join(",")));
@@ -291,10 +320,6 @@ fn target_name(target: Option<&str>, deviations: &[String], variants: &[String])
             }
             name
         }
-        Some(t) if is_profile(t) => Path::new(t)
-            .file_stem()
-            .map_or_else(|| t.to_owned(), |s| s.to_string_lossy().into_owned()),
-        Some(t) => with_port(t),
     }
 }
 

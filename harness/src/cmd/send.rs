@@ -21,7 +21,7 @@ pub(crate) fn main(args: SendArgs) -> CmdResult {
     }
     if args.list_variants {
         for v in ClientVariant::ALL {
-            crate::cli::print_variant(v.name(), v.description(), v.allowed_by());
+            super::out::variant_line(v.name(), v.description(), v.allowed_by());
         }
         return Ok(Exit::Conformant);
     }

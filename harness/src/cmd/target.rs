@@ -29,24 +29,23 @@ pub(crate) enum TargetArg {
 
 /// A profile that cannot be read is a configuration error (2), not an untestable
 /// target (3).
-pub(crate) fn target_arg(target: Option<&str>) -> Result<TargetArg, CliError> {
+pub(crate) fn target_arg(target: Option<&str>, port: u16) -> Result<TargetArg, CliError> {
     Ok(match target {
         None => TargetArg::Embedded,
         Some(t) if is_profile(t) => TargetArg::Profile(Box::new(Profile::load(Path::new(t))?)),
-        Some(t) => TargetArg::Address(with_port(t)),
+        Some(t) => TargetArg::Address(with_port(t, port)),
     })
 }
 
 /// `HOST:PORT` as given, or with the SMTP port when none is (RFC 5321 §4.5.4.2:
 /// "the SMTP port (specified by IANA as port 25)"): `mx.test`, `127.0.0.1`, `::1` and `[::1]` all
 /// mean port 25.
-pub(crate) fn with_port(target: &str) -> String {
-    const SMTP: u16 = 25;
+fn with_port(target: &str, port: u16) -> String {
     let t = target.trim();
     if t.parse::<std::net::Ipv6Addr>().is_ok() {
-        format!("[{t}]:{SMTP}")
+        format!("[{t}]:{port}")
     } else if t.starts_with('[') && t.ends_with(']') || !t.contains(':') {
-        format!("{t}:{SMTP}")
+        format!("{t}:{port}")
     } else {
         t.to_owned()
     }
@@ -156,11 +155,11 @@ mod tests {
 
     #[test]
     fn a_target_without_a_port_is_on_port_25() {
-        assert_eq!(with_port("127.0.0.1"), "127.0.0.1:25");
-        assert_eq!(with_port("localhost"), "localhost:25");
-        assert_eq!(with_port("::1"), "[::1]:25");
-        assert_eq!(with_port("[::1]"), "[::1]:25");
-        assert_eq!(with_port("127.0.0.1:2525"), "127.0.0.1:2525");
-        assert_eq!(with_port("[::1]:2525"), "[::1]:2525");
+        assert_eq!(with_port("127.0.0.1", 25), "127.0.0.1:25");
+        assert_eq!(with_port("localhost", 25), "localhost:25");
+        assert_eq!(with_port("::1", 25), "[::1]:25");
+        assert_eq!(with_port("[::1]", 465), "[::1]:465");
+        assert_eq!(with_port("127.0.0.1:2525", 25), "127.0.0.1:2525");
+        assert_eq!(with_port("[::1]:2525", 25), "[::1]:2525");
     }
 }

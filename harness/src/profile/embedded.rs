@@ -6,7 +6,6 @@ use std::path::PathBuf;
 
 use reference_server::settings::{FileSettings, StoreKind};
 use reference_server::{RunningServer, Server, Variant};
-use smtp_protocol::base64;
 use smtp_protocol::server::Deviation;
 
 use crate::scenario::template::Vars;
@@ -25,20 +24,7 @@ pub fn vars(domain: &str, rcpt: &str, bad_rcpt: &str, credentials: Option<(&str,
     v.insert("target.rcpt".into(), rcpt.into());
     v.insert("target.bad_rcpt".into(), bad_rcpt.into());
     if let Some((user, password)) = credentials {
-        v.insert("target.user".into(), user.into());
-        v.insert("target.password".into(), password.into());
-        let token = base64::encode(format!("\0{user}\0{password}").as_bytes());
-        v.insert("target.auth_plain".into(), token);
-        // AUTH LOGIN answers its two challenges with the user and the password, each
-        // in base64.
-        v.insert(
-            "target.auth_login_user".into(),
-            base64::encode(user.as_bytes()),
-        );
-        v.insert(
-            "target.auth_login_password".into(),
-            base64::encode(password.as_bytes()),
-        );
+        super::vars::add_credentials(&mut v, user, password);
     }
     v
 }
@@ -144,13 +130,8 @@ pub async fn start_in(
     })
 }
 
-/// The catalogue shipped with smtpspec: `scenarios/` in the working directory, or the
-/// one in the source tree this binary was built from.
+/// The catalogue: `scenarios/` in the working directory (a source tree being
+/// edited), or the copy built into this binary ([`crate::shipped`]).
 pub fn catalogue() -> PathBuf {
-    let here = PathBuf::from("scenarios");
-    if here.is_dir() {
-        here
-    } else {
-        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios"))
-    }
+    crate::shipped::local_or_shipped("scenarios")
 }

@@ -9,6 +9,7 @@ pub mod launch;
 pub mod sender;
 pub mod server;
 pub mod store;
+pub mod vars;
 
 pub use server::{
     Launch, Newlines, PolicyOptions, Profile, StoreKindSpec, StoreSpec, TlsOptions, WatchLog,

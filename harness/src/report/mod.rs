@@ -12,6 +12,7 @@ pub mod markdown;
 pub mod model;
 pub mod text;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use smtp_protocol::ehlo::EhloLine;
@@ -34,6 +35,8 @@ pub struct Tested {
     pub tls_ehlo: Option<Vec<EhloLine>>,
     /// Why there is no post-TLS list although STARTTLS is advertised.
     pub tls_problem: Option<String>,
+    /// The variables the cases used, secrets hidden (empty for a client).
+    pub variables: BTreeMap<String, String>,
 }
 
 impl From<&Target> for Tested {
@@ -44,6 +47,7 @@ impl From<&Target> for Tested {
             ehlo: t.ehlo.clone(),
             tls_ehlo: t.tls_ehlo.clone(),
             tls_problem: t.tls_problem.clone(),
+            variables: crate::profile::vars::shown(&t.vars),
         }
     }
 }
@@ -58,6 +62,7 @@ impl Tested {
             ehlo: Vec::new(),
             tls_ehlo: None,
             tls_problem: None,
+            variables: BTreeMap::new(),
         }
     }
 
@@ -69,6 +74,7 @@ impl Tested {
             ehlo: Vec::new(),
             tls_ehlo: None,
             tls_problem: None,
+            variables: BTreeMap::new(),
         }
     }
 }

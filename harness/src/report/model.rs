@@ -6,6 +6,8 @@
 //! Field names are a contract: fields may be added (with defaults, so older reports
 //! still read), none renamed or removed.
 
+use std::collections::BTreeMap;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use smtp_protocol::server::received::rfc3339;
@@ -98,6 +100,10 @@ pub struct TargetInfo {
     /// A name for the target in matrices (the profile's file stem, or the address).
     #[serde(default)]
     pub name: String,
+    /// The variables the cases used (`target.rcpt`, `client.from`, ...): from the
+    /// profile, the greeting or the command line; secrets shown as `(secret)`.
+    #[serde(default)]
+    pub variables: BTreeMap<String, String>,
 }
 
 /// Run settings that change what a report means.
@@ -126,6 +132,10 @@ pub struct Settings {
     /// so that randomised suites can be replayed.
     #[serde(default)]
     pub seed: Option<u64>,
+    /// `--no-mail`: the cases that send a message were skipped, nothing was
+    /// delivered.
+    #[serde(default)]
+    pub no_mail: bool,
 }
 
 /// Cases at once during a run, and the attempts the target refused (421, no greeting
@@ -420,6 +430,7 @@ impl Report {
                         .collect()
                 }),
                 tls_problem: t.tls_problem.clone(),
+                variables: t.variables.clone(),
                 name: if context.target_name.is_empty() {
                     t.addr.to_string()
                 } else {

@@ -50,6 +50,15 @@ pub fn report(run: &Run, verbose: bool, color: bool) -> String {
         run.target.addr,
         neutral(&run.target.banner)
     );
+    if !run.target.variables.is_empty() {
+        let vars: Vec<String> = run
+            .target
+            .variables
+            .iter()
+            .map(|(k, v)| format!("{k}={}", neutral(v)))
+            .collect();
+        let _ = writeln!(out, "variables {}", vars.join(" "));
+    }
     let mut groups: Groups<'_> = BTreeMap::new();
     for c in &run.cases {
         groups

@@ -41,6 +41,19 @@ pub struct Target {
     /// The target accepted `{{target.bad_rcpt}}` when asked at discovery (a catch-all
     /// domain): its reply. Cases that need a refused recipient are then skipped.
     pub catch_all: Option<String>,
+    /// What the user does not want done to this target (`--no-mail`, `--tls none`).
+    pub restraint: Restraint,
+}
+
+/// What the user does not want done to a target, whatever the cases would do: the
+/// cases that would do it are skipped, with the reason.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Restraint {
+    /// Send no message (no DATA, no BDAT): a production server is certified without
+    /// delivering anything to its real recipients.
+    pub no_mail: bool,
+    /// Start no TLS session.
+    pub no_tls: bool,
 }
 
 /// What discovery leaves to learn before the cases run: whether the target refuses
@@ -195,6 +208,7 @@ pub async fn discover(
         mailbox,
         tls,
         catch_all: None,
+        restraint: Restraint::default(),
     })
 }
 

@@ -5,18 +5,59 @@
 
 use super::Target;
 use crate::scenario::load::{Action, Case};
+use smtp_protocol::command::Verb;
 use smtp_protocol::ehlo::EhloLine;
 use smtp_protocol::reply::ReplyCode;
 
 /// Why the case does not apply to this target, if it does not: the first of the
 /// preconditions below that fails.
 pub(super) fn gate(case: &Case, target: &Target) -> Option<String> {
-    greeting(case, target)
+    restraint(case, target)
+        .or_else(|| greeting(case, target))
         .or_else(|| keywords(case, target))
         .or_else(|| size(case, target))
         .or_else(|| variables(case, target))
         .or_else(|| store(case, target))
         .or_else(|| after_tls(case, target))
+}
+
+/// What the user does not want done to the target (`--no-mail`, `--tls none`).
+fn restraint(case: &Case, target: &Target) -> Option<String> {
+    let steps = case.steps();
+    if target.restraint.no_tls
+        && steps
+            .iter()
+            .any(|s| matches!(s.action, Action::Starttls | Action::Handshake))
+    {
+        return Some("--tls none: the case starts TLS".into());
+    }
+    if target.restraint.no_mail && steps.iter().any(|s| sends_message(&s.action)) {
+        return Some("--no-mail: the case sends a message (DATA or BDAT)".into());
+    }
+    None
+}
+
+/// Whether a step sends a message: a body, or a line whose verb is DATA or BDAT
+/// (in a raw write too, where lines may be written as `\r\n` escapes). Erring
+/// towards yes only skips more under `--no-mail`.
+fn sends_message(action: &Action) -> bool {
+    let texts: Vec<&str> = match action {
+        Action::SendBody { .. } => return true,
+        Action::Send(t) | Action::SendRaw(t) => vec![t.as_str()],
+        Action::SendBatch { lines, .. } => lines.iter().map(String::as_str).collect(),
+        _ => return false,
+    };
+    texts.iter().any(|t| {
+        t.split(['\n', '\r'])
+            .flat_map(|l| l.split("\\n"))
+            .any(|line| {
+                let word = line.trim_start().split([' ', '\\']).next().unwrap_or("");
+                matches!(
+                    Verb::from_bytes(word.as_bytes()),
+                    Some(Verb::Data | Verb::Bdat)
+                )
+            })
+    })
 }
 
 /// The greeting the case is for (220 unless it says otherwise).

@@ -17,7 +17,7 @@ mod judge;
 mod step;
 mod stored;
 
-pub use discover::{Target, discover, probe_connections, survey};
+pub use discover::{Restraint, Target, discover, probe_connections, survey};
 
 use gate::gate;
 use judge::describe;
