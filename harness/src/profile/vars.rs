@@ -10,20 +10,12 @@ use std::collections::BTreeMap;
 
 use smtp_protocol::base64;
 
-use crate::scenario::template::Vars;
+use crate::scenario::template::{KNOWN, Vars};
 use crate::yaml::Invalid;
 
-/// Every variable a user may set: what the catalogue's cases read, and the
-/// credentials the AUTH tokens are made from.
-pub const SETTABLE: [&str; 7] = [
-    "client.helo",
-    "client.from",
-    "target.domain",
-    "target.rcpt",
-    "target.bad_rcpt",
-    "target.user",
-    "target.password",
-];
+/// Every variable a user may set: the first seven of [`KNOWN`]; the others are
+/// made from them (the AUTH tokens) or by each case (`case.token`).
+pub const SETTABLE: &[&str] = KNOWN.split_at(7).0;
 
 /// Variables whose values a report must not show.
 const SECRET: [&str; 3] = [
@@ -187,6 +179,16 @@ mod tests {
         assert_eq!(s["target.password"], "(secret)");
         assert_eq!(s["target.auth_plain"], "(secret)");
         assert_eq!(s["target.user"], "u");
+    }
+
+    #[test]
+    fn the_settable_names_are_the_given_ones() {
+        assert_eq!(super::SETTABLE.last(), Some(&"target.password"));
+        assert!(
+            super::SETTABLE
+                .iter()
+                .all(|n| !n.contains("auth_") && *n != "case.token")
+        );
     }
 
     #[test]
