@@ -8,7 +8,7 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use common::smtpspec;
+use common::{SUBCOMMANDS, smtpspec};
 
 fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -142,21 +142,7 @@ fn fail_on_may_is_taken_and_info_stays_an_alias() {
 
 #[test]
 fn every_help_has_examples_and_only_flags_that_work_there() {
-    let commands = [
-        "run",
-        "client",
-        "serve",
-        "dns",
-        "send",
-        "fuzz",
-        "report",
-        "list",
-        "check",
-        "coverage",
-        "schema",
-        "completions",
-    ];
-    for c in commands {
+    for c in SUBCOMMANDS {
         let out = smtpspec(&[c, "--help"]);
         assert_eq!(out.status.code(), Some(0), "{c}");
         let help = stdout(&out);

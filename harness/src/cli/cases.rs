@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 
 use super::examples;
-use super::values::{jobs, positive_duration};
+use super::values::{jobs, positive_duration, shard};
 
 /// Which failures make the exit status 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -171,6 +171,11 @@ pub(crate) struct CaseArgs {
     /// tag, or of that level (see below).
     #[arg(long, value_name = "EXPR")]
     pub(crate) filter: Option<String>,
+    /// Run shard I of N (from 1): a stable part of the selected cases, balanced by how
+    /// long they wait, for the jobs of a CI matrix; `report --merge` makes one report
+    /// of the shards' JSON reports.
+    #[arg(long, value_name = "I/N", value_parser = shard)]
+    pub(crate) shard: Option<(usize, usize)>,
     /// Cases run at once, each on its own connection (1 to 4096).
     #[arg(long, default_value_t = 32, value_parser = jobs)]
     pub(crate) jobs: usize,
@@ -262,12 +267,17 @@ pub(crate) struct SchemaArgs {
 #[derive(Debug, Args)]
 #[command(after_help = examples::REPORT)]
 pub(crate) struct ReportArgs {
-    /// JSON reports (one: rendered again; several: a matrix).
+    /// JSON reports (one: rendered again; several: a matrix, or with --merge one
+    /// report).
     #[arg(required = true)]
     pub(crate) reports: Vec<PathBuf>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Html)]
-    pub(crate) format: Format,
+    /// The reports are shards of one run (`run --shard I/N`): merge them into one
+    /// report (JSON unless --format says otherwise).
+    #[arg(long)]
+    pub(crate) merge: bool,
+    /// Output format [default: html; json with --merge].
+    #[arg(long, value_enum)]
+    pub(crate) format: Option<Format>,
     /// Write here instead of standard output.
     #[arg(long, value_name = "FILE")]
     pub(crate) output: Option<PathBuf>,

@@ -7,7 +7,9 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 
 use super::examples;
-use super::values::{at_least_one, campaign, duration, jobs, positive_duration, positive_factor};
+use super::values::{
+    at_least_one, campaign, duration, jobs, positive_duration, positive_factor, shard,
+};
 
 #[derive(Debug, Args)]
 #[command(
@@ -66,8 +68,8 @@ pub(crate) struct FuzzArgs {
     /// Run shard I of N (1-based): every Nth seed input, and a generator of its own,
     /// so N jobs of a CI matrix fuzz apart; merge their outputs with --merge. The same
     /// --seed and --shard send the same inputs.
-    #[arg(long, value_name = "I/N")]
-    pub(crate) shard: Option<String>,
+    #[arg(long, value_name = "I/N", value_parser = shard)]
+    pub(crate) shard: Option<(usize, usize)>,
     /// Merge the output directories of earlier campaigns (shards) into --output-dir:
     /// findings and corpus united, stats summed; no fuzzing.
     #[arg(long, value_name = "DIR", num_args = 1.., conflicts_with_all = ["replay", "target", "shard"])]

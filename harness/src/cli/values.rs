@@ -60,6 +60,14 @@ pub(super) fn campaign(s: &str) -> Result<Duration, String> {
     }
 }
 
+/// `--shard I/N`: shard I (from 1) of N.
+pub(super) fn shard(s: &str) -> Result<(usize, usize), String> {
+    s.split_once('/')
+        .and_then(|(i, n)| Some((i.trim().parse().ok()?, n.trim().parse().ok()?)))
+        .filter(|&(i, n): &(usize, usize)| i >= 1 && i <= n && n <= MOST_JOBS)
+        .ok_or_else(|| format!("{s:?} is not I/N with 1 <= I <= N <= {MOST_JOBS}, such as 2/4"))
+}
+
 /// A multiplier above zero (`--timeout-scale`).
 pub(super) fn positive_factor(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
@@ -72,7 +80,9 @@ pub(super) fn positive_factor(s: &str) -> Result<f64, String> {
 mod tests {
     use std::time::Duration;
 
-    use super::{at_least_one, campaign, duration, jobs, positive_duration, positive_factor};
+    use super::{
+        at_least_one, campaign, duration, jobs, positive_duration, positive_factor, shard,
+    };
 
     #[test]
     fn counts_name_their_range() {
@@ -105,6 +115,15 @@ mod tests {
         assert!(campaign("0h").is_err());
         assert!(campaign("169h").is_err());
         assert!(campaign("0").is_err());
+    }
+
+    #[test]
+    fn shards_are_one_of_n() {
+        assert_eq!(shard("2/4"), Ok((2, 4)));
+        assert_eq!(shard("1/1"), Ok((1, 1)));
+        for bad in ["0/4", "5/4", "4", "a/b", "1/0", ""] {
+            assert!(shard(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

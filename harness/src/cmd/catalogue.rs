@@ -57,6 +57,23 @@ impl Catalogue {
         }
     }
 
+    /// Keep shard I of N of the cases (`--shard I/N`), if asked.
+    pub(crate) fn shard(&mut self, shard: Option<(usize, usize)>) {
+        if let Some((index, count)) = shard {
+            let keep = smtpspec::runner::shard(&self.cases, index, count);
+            let mut n = 0;
+            let mut next = keep.iter().peekable();
+            self.cases.retain(|_| {
+                let kept = next.peek() == Some(&&n);
+                if kept {
+                    next.next();
+                }
+                n += 1;
+                kept
+            });
+        }
+    }
+
     /// A usage error when no case is left (`kind` names what the command kept, e.g.
     /// "server "): a CI gate that runs nothing must not pass.
     pub(crate) fn require_cases(&self, filter: Option<&str>, kind: &str) -> Result<(), CliError> {

@@ -72,6 +72,7 @@ fn plan(args: &ClientArgs) -> Result<Plan, CliError> {
     }
     catalogue.filter(args.cases.filter.as_deref());
     catalogue.require_cases(args.cases.filter.as_deref(), "client ")?;
+    catalogue.shard(args.cases.shard);
     let dir = tempfile::Builder::new()
         .prefix("smtpspec-client-")
         .tempdir()

@@ -1,7 +1,9 @@
-//! `smtpspec report`: render saved JSON reports again, or merge several into a matrix
-//! across implementations.
+//! `smtpspec report`: render saved JSON reports again, merge several into a matrix
+//! across implementations, or (`--merge`) the shards of one run into one report.
 
-use smtpspec::report::{html, junit, markdown};
+use smtpspec::report::model::Report;
+use smtpspec::report::{html, junit, markdown, merge};
+use smtpspec::requirements;
 
 use super::finish::{read_report, save};
 use super::out::out;
@@ -19,22 +21,39 @@ pub(crate) fn main(args: ReportArgs) -> CmdResult {
         }
         reports.push(r);
     }
-    let body = match (args.format, reports.as_slice()) {
-        (Format::Html, [one]) => html::render(one),
-        (Format::Html, many) => html::matrix(many),
-        (Format::Markdown, [one]) => markdown::render(one),
-        (Format::Markdown, many) => markdown::matrix(many),
-        (Format::Junit, [one]) => junit::render(one),
-        (Format::Json, [one]) => one.to_json(),
-        (f, _) => {
-            return Err(CliError::usage(format!(
-                "{f:?} takes one report; html and markdown merge several"
-            )));
-        }
+    let body = if args.merge {
+        let index = requirements::read(&requirements::default_dir()).unwrap_or_default();
+        let merged = merge::merge(reports, &index).map_err(|e| CliError::usage(e.0))?;
+        render(args.format.unwrap_or(Format::Json), &[merged])?
+    } else {
+        render(args.format.unwrap_or(Format::Html), &reports)?
     };
     match &args.output {
         Some(path) => save(path, &body)?,
         None => out!("{body}"),
     }
     Ok(Exit::Conformant)
+}
+
+fn render(format: Format, reports: &[Report]) -> Result<String, CliError> {
+    Ok(match (format, reports) {
+        (Format::Html, [one]) => html::render(one),
+        (Format::Html, many) => html::matrix(many),
+        (Format::Markdown, [one]) => markdown::render(one),
+        (Format::Markdown, many) => markdown::matrix(many),
+        (Format::Junit, [one]) => junit::render(one),
+        (Format::Json, [one]) => one.to_json(),
+        (Format::Text, _) => {
+            return Err(CliError::usage(
+                "the text report is written by run itself (--format text); from JSON \
+                 reports, use --format markdown, html, junit or json",
+            ));
+        }
+        (f, _) => {
+            return Err(CliError::usage(format!(
+                "{f:?} takes one report; html and markdown merge several into a matrix, \
+                 --merge makes one report of a run's shards"
+            )));
+        }
+    })
 }

@@ -130,6 +130,7 @@ fn plan(args: &RunArgs) -> Result<Plan, CliError> {
     let mut catalogue = Catalogue::load(args.cases.paths.clone(), &args.cases.scenarios)?;
     catalogue.filter(filter);
     catalogue.require_cases(filter, "")?;
+    catalogue.shard(args.cases.shard);
     let sender = match &args.sender {
         Some(p) => {
             let profile = SenderProfile::load(p)?;

@@ -9,6 +9,7 @@ pub mod baseline;
 pub mod html;
 pub mod junit;
 pub mod markdown;
+pub mod merge;
 pub mod model;
 pub mod text;
 

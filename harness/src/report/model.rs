@@ -369,23 +369,11 @@ pub fn json_schema() -> String {
 impl Report {
     /// The report of `run`.
     pub fn from_run(run: &Run, context: &Context) -> Self {
-        let mut summary = Counts::default();
-        let mut by_level: Vec<LevelCounts> = Level::ALL
-            .into_iter()
-            .map(|level| LevelCounts {
-                level,
-                counts: Counts::default(),
-            })
-            .collect();
         let cases: Vec<CaseReport> = run
             .cases
             .iter()
             .map(|c| {
                 let verdict = c.verdict;
-                summary.add(verdict);
-                if let Some(l) = by_level.iter_mut().find(|l| l.level == c.level()) {
-                    l.counts.add(verdict);
-                }
                 CaseReport {
                     id: c.id.clone(),
                     suite: c.suite.clone(),
@@ -408,7 +396,7 @@ impl Report {
             })
             .collect();
         let t = &run.target;
-        Self {
+        let mut report = Self {
             schema_version: SCHEMA_VERSION,
             tool: Tool {
                 name: "smtpspec".into(),
@@ -447,11 +435,35 @@ impl Report {
                 last: run.pacing.last,
                 refusals: run.pacing.refusals,
             }),
-            summary,
-            by_level,
-            requirements: requirement_counts(&context.requirements, &cases),
+            summary: Counts::default(),
+            by_level: Vec::new(),
+            requirements: Vec::new(),
             cases,
+        };
+        report.recount(&context.requirements);
+        report
+    }
+
+    /// Every count made again from the cases: the summary, the counts per level and
+    /// the requirements seen through them (after the cases changed, as in a merge).
+    pub fn recount(&mut self, index: &[crate::requirements::Requirement]) {
+        let mut summary = Counts::default();
+        let mut by_level: Vec<LevelCounts> = Level::ALL
+            .into_iter()
+            .map(|level| LevelCounts {
+                level,
+                counts: Counts::default(),
+            })
+            .collect();
+        for c in &self.cases {
+            summary.add(c.verdict);
+            if let Some(l) = by_level.iter_mut().find(|l| l.level == c.spec.level) {
+                l.counts.add(c.verdict);
+            }
         }
+        self.summary = summary;
+        self.by_level = by_level;
+        self.requirements = requirement_counts(index, &self.cases);
     }
 
     /// The report as JSON text, ending with a newline.

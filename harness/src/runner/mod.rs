@@ -87,6 +87,34 @@ fn waits(case: &Case) -> Duration {
     }
 }
 
+/// The cases of shard `index` (from 1) of `count`, as indices into `cases`, in
+/// order: every case in exactly one shard, the same partition in every job that
+/// loads the same cases (it goes by id, not by position), and the shards balanced by
+/// the time their cases wait on purpose (one 30-second silence weighs as much as a
+/// thousand quick cases), so that a CI matrix's jobs end together.
+pub fn shard(cases: &[Case], index: usize, count: usize) -> Vec<usize> {
+    /// What a case that does not wait on purpose takes, about.
+    const QUICK: Duration = Duration::from_millis(30);
+    let count = count.max(1);
+    let mut order: Vec<usize> = (0..cases.len()).collect();
+    order.sort_by(|&a, &b| {
+        waits(&cases[b])
+            .cmp(&waits(&cases[a]))
+            .then_with(|| cases[a].meta.id.cmp(&cases[b].meta.id))
+    });
+    let mut load = vec![Duration::ZERO; count];
+    let mut mine = Vec::new();
+    for i in order {
+        let lightest = (0..count).min_by_key(|&s| (load[s], s)).unwrap_or(0);
+        load[lightest] += waits(&cases[i]) + QUICK;
+        if lightest + 1 == index {
+            mine.push(i);
+        }
+    }
+    mine.sort_unstable();
+    mine
+}
+
 /// Called as each case finishes (for a progress display).
 pub type OnDone = Arc<dyn Fn(&CaseResult) + Send + Sync>;
 

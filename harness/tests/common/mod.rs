@@ -18,3 +18,19 @@ pub(crate) fn smtpspec(args: &[&str]) -> Output {
 pub(crate) fn suite(name: &str) -> String {
     format!("{}/../scenarios/{name}", env!("CARGO_MANIFEST_DIR"))
 }
+
+/// Every subcommand of the binary.
+pub(crate) const SUBCOMMANDS: [&str; 12] = [
+    "run",
+    "client",
+    "serve",
+    "dns",
+    "send",
+    "fuzz",
+    "report",
+    "list",
+    "check",
+    "coverage",
+    "schema",
+    "completions",
+];
