@@ -8,8 +8,8 @@ mod values;
 use clap::{Parser, Subcommand};
 
 pub(crate) use cases::{
-    CaseArgs, ClientArgs, ColorArg, CoverageArgs, CoverageFormat, FailOn, Format, GivenArgs,
-    ListArgs, PathsArgs, ReportArgs, RunArgs, SchemaArgs, TlsMode,
+    CaseArgs, ClientArgs, ColorArg, CoverageArgs, CoverageFormat, Format, GivenArgs, ListArgs,
+    PathsArgs, ReportArgs, RunArgs, SchemaArgs, TlsMode,
 };
 pub(crate) use tools::{
     CompletionsArgs, DnsArgs, FuzzArgs, SendArgs, SendFormat, ServeArgs, StoreArg, TlsArg,

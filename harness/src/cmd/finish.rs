@@ -5,14 +5,14 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
-use smtpspec::outcome::{Level, Verdict};
 use smtpspec::report::baseline::{self, Comparison, Expectations};
 use smtpspec::report::model::{Context, Report, Settings};
+use smtpspec::report::standing::Standing;
 use smtpspec::report::{Run, html, junit, markdown, text};
 use smtpspec::requirements;
 
 use super::{CliError, CmdResult, Exit};
-use crate::cli::{CaseArgs, ColorArg, FailOn, Format};
+use crate::cli::{CaseArgs, ColorArg, Format};
 
 /// The names `--deviate` and `--variant` gave the embedded server or the reference
 /// client, recorded in the report (none for `client`).
@@ -72,7 +72,12 @@ pub(crate) fn finish(
             faults.len()
         )));
     }
-    Ok(match (exit_status(run, args.fail_on), judged) {
+    let status = match report.standing() {
+        Standing::Conformant => Exit::Conformant,
+        Standing::NonConformant(_) => Exit::NonConformant,
+        Standing::Untestable => Exit::Untestable,
+    };
+    Ok(match (status, judged) {
         (Exit::Untestable, _) => Exit::Untestable,
         (_, Some(true)) => Exit::NonConformant,
         (_, Some(false)) => Exit::Conformant,
@@ -91,29 +96,6 @@ fn use_color(args: &CaseArgs) -> bool {
                 && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
                 && std::io::stdout().is_terminal()
         }
-    }
-}
-
-fn exit_status(run: &Run, fail_on: FailOn) -> Exit {
-    // Skipped cases were never tried: if every case that was tried ended in error,
-    // nothing about the target is known.
-    let mut tried = run.cases.iter().filter(|c| c.verdict != Verdict::Skip);
-    if tried.clone().next().is_some() && tried.all(|c| c.verdict == Verdict::Error) {
-        return Exit::Untestable;
-    }
-    let counts = run.cases.iter().any(|c| match c.verdict {
-        Verdict::Fail => true,
-        Verdict::Warn => match fail_on {
-            FailOn::Must => false,
-            FailOn::Should => c.level() == Level::Should,
-            FailOn::May => true,
-        },
-        _ => false,
-    });
-    if counts {
-        Exit::NonConformant
-    } else {
-        Exit::Conformant
     }
 }
 

@@ -11,6 +11,7 @@ use reference_server::Variant;
 use smtp_protocol::server::Deviation;
 use smtpspec::outcome::HarnessError;
 use smtpspec::profile::sender::SenderProfile;
+use smtpspec::profile::vars;
 use smtpspec::report::{Run, Tested};
 use smtpspec::roles::CaseResult;
 use smtpspec::roles::client::{Client, ClientUnderTest};
@@ -48,8 +49,8 @@ pub(crate) fn main(args: RunArgs) -> CmdResult {
         None => target_name(
             &plan.target,
             args.target.as_deref(),
-            &args.deviate,
-            &args.variant,
+            &run.target.banner,
+            (&args.deviate, &args.variant),
         ),
     };
     let names = ReferenceNames {
@@ -298,15 +299,19 @@ fn subjects(plan: &Plan, server: runner::Target) -> Result<Subjects, HarnessErro
 }
 
 /// What a target is called in reports and matrices: the profile's name, the
-/// embedded server (with its deviations), or the address.
+/// embedded server (with its deviations), or the host its greeting names with the
+/// address.
 fn target_name(
     target: &TargetArg,
     given: Option<&str>,
-    deviations: &[String],
-    variants: &[String],
+    banner: &str,
+    (deviations, variants): (&[String], &[String]),
 ) -> String {
     match (target, given) {
-        (TargetArg::Address(address), _) => address.clone(),
+        (TargetArg::Address(address), _) => match vars::domain_in_banner(banner) {
+            Some(host) => format!("{host} ({address})"),
+            None => address.clone(),
+        },
         (_, Some(t)) => Path::new(t)
             .file_stem()
             .map_or_else(|| t.to_owned(), |s| s.to_string_lossy().into_owned()),

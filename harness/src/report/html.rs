@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::model::{CaseReport, Report, SpecInfo};
+use super::standing::Standing;
 use super::{neutral, rfc_link, section_key, transcript_lines};
 use crate::outcome::Verdict;
 
@@ -38,7 +39,9 @@ text-align:left;vertical-align:top}th{background:#f3f3f3}\
 .error{background:#e5dbff;color:#3b1f7a}.none{color:#999}\
 pre{background:#f7f7f7;padding:.5em;overflow-x:auto;white-space:pre-wrap;\
 word-break:break-all;max-height:30em}code{font-size:.95em}\
-summary{cursor:pointer;color:#444}.meta{color:#555}";
+summary{cursor:pointer;color:#444}.meta{color:#555}\
+.verdict{font-size:1.2em;font-weight:600;padding:.4em .8em;border-radius:4px;display:inline-block}\
+tr:target{outline:2px solid #888}";
 
 fn page(title: &str, body: &str) -> String {
     format!(
@@ -63,14 +66,41 @@ fn section_link(spec: &SpecInfo) -> String {
     )
 }
 
+/// A case's transcript folded away, one event per line (`C:` and `S:` for the two
+/// sides, `==` where TLS began), opened when the case did not pass.
 fn transcript(c: &CaseReport) -> String {
     if c.transcript.is_empty() {
         return String::new();
     }
+    let lines: Vec<String> = transcript_lines(c).lines().map(esc).collect();
+    let open = if matches!(c.verdict, Verdict::Fail | Verdict::Error | Verdict::Warn) {
+        " open"
+    } else {
+        ""
+    };
     format!(
-        "<details><summary>transcript</summary><pre>{}</pre></details>",
-        esc(transcript_lines(c).trim_end())
+        "<details{open}><summary>transcript</summary><pre>{}</pre></details>",
+        lines.join("\n")
     )
+}
+
+/// The anchor of a case (`#case-suite/id`), stable across runs.
+fn case_anchor(id: &str) -> String {
+    format!("case-{}", esc(id))
+}
+
+/// The anchor of an RFC section (`#rfc5321-4.1.1`).
+fn section_anchor(spec: &SpecInfo) -> String {
+    format!("rfc{}-{}", spec.rfc, esc(&spec.section))
+}
+
+/// A client report: smtpspec played the server for every case.
+fn of_a_client(report: &Report) -> bool {
+    !report.cases.is_empty()
+        && report
+            .cases
+            .iter()
+            .all(|c| c.harness_role.as_deref() == Some("server"))
 }
 
 /// The HTML report of one run.
@@ -83,26 +113,51 @@ pub fn render(report: &Report) -> String {
     page(&format!("smtpspec: {}", report.target.name), &body)
 }
 
-/// Who was tested, by which smtpspec, when, and what it advertised.
+/// Who was tested, the verdict, by which smtpspec, when, and what it advertised.
 fn header(body: &mut String, report: &Report) {
     let t = &report.target;
+    let standing = report.standing();
+    let class = match standing {
+        Standing::Conformant => "pass",
+        Standing::NonConformant(_) => "fail",
+        Standing::Untestable => "error",
+    };
     let _ = writeln!(
         body,
-        "<h1>smtpspec: {}</h1><p class=\"meta\">Target <code>{}</code> — <code>{}</code><br>\
-         smtpspec {} · {} → {} · suite {}</p>",
+        "<h1>smtpspec: {}</h1><p class=\"verdict {class}\">{}</p>",
         esc(&t.name),
-        esc(&t.address),
-        esc(&t.banner),
+        esc(&standing.sentence(&report.settings.fail_on)),
+    );
+    let client = of_a_client(report);
+    let who = if client {
+        format!("Client under test <code>{}</code>", esc(&t.banner))
+    } else {
+        format!(
+            "Server <code>{}</code> — <code>{}</code>",
+            esc(&t.address),
+            esc(&t.banner)
+        )
+    };
+    let _ = writeln!(
+        body,
+        "<p class=\"meta\">{who}<br>smtpspec {} · {} → {} · suite {}{}</p>",
         esc(&report.tool.version),
         esc(&report.started),
         esc(&report.finished),
         esc(report.tool.suite_digest.get(..12).unwrap_or("")),
+        if report.settings.no_mail {
+            " · no mail sent (--no-mail)"
+        } else {
+            ""
+        },
     );
-    let _ = writeln!(
-        body,
-        "<p class=\"meta\">EHLO: <code>{}</code></p>",
-        esc(&t.ehlo.join(" · "))
-    );
+    if !client {
+        let _ = writeln!(
+            body,
+            "<p class=\"meta\">EHLO: <code>{}</code></p>",
+            esc(&t.ehlo.join(" · "))
+        );
+    }
 }
 
 /// Verdicts per level, and the requirements of the index as the run shows them.
@@ -129,7 +184,7 @@ fn counts(body: &mut String, report: &Report) {
     body.push_str("</table>\n");
     if !report.requirements.is_empty() {
         body.push_str(
-            "<p class=\"meta\">Server requirements of the index, as this run shows them:</p>\
+            "<p class=\"meta\">Requirements of the index, as this run shows them:</p>\
              <table><tr><th>level</th><th>verified</th><th>violated</th><th>untested</th></tr>\n",
         );
         for r in &report.requirements {
@@ -160,10 +215,12 @@ fn did_not_pass(body: &mut String, report: &Report) {
         for c in open {
             let _ = writeln!(
                 body,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code><br>{}</td><td>{}{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td><a href=\"#{}\"><code>{}</code></a>\
+                 <br>{}</td><td>{}{}</td></tr>",
                 badge(c.verdict, &c.reason),
                 section_link(&c.spec),
                 c.spec.level,
+                case_anchor(&c.id),
                 esc(&c.id),
                 esc(&c.title),
                 esc(&c.reason),
@@ -198,11 +255,17 @@ fn by_section(body: &mut String, report: &Report) {
             .push(c);
     }
     for cases in sections.values() {
-        let _ = writeln!(body, "<h2>{}</h2><table>", section_link(&cases[0].spec));
+        let _ = writeln!(
+            body,
+            "<h2 id=\"{}\">{}</h2><table>",
+            section_anchor(&cases[0].spec),
+            section_link(&cases[0].spec)
+        );
         for c in cases {
             let _ = writeln!(
                 body,
-                "<tr><td>{}</td><td>{}</td><td><code>{}</code><br>{}</td><td>{}{}</td></tr>",
+                "<tr id=\"{}\"><td>{}</td><td>{}</td><td><code>{}</code><br>{}</td><td>{}{}</td></tr>",
+                case_anchor(&c.id),
                 badge(c.verdict, &c.reason),
                 c.spec.level,
                 esc(&c.id),

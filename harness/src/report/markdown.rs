@@ -71,8 +71,9 @@ pub fn render(report: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "# smtpspec: {}\n\nTarget {} — {}  \nsmtpspec {} · {} → {}\n",
+        "# smtpspec: {}\n\n**{}**\n\nTarget {} — {}  \nsmtpspec {} · {} → {}\n",
         text(&report.target.name),
+        text(&report.standing().sentence(&report.settings.fail_on)),
         code(&report.target.address),
         code(&report.target.banner),
         text(&report.tool.version),
@@ -86,7 +87,7 @@ pub fn render(report: &Report) -> String {
     }
     if !report.requirements.is_empty() {
         out.push_str(
-            "\nServer requirements of the index (`smtpspec coverage`), as this run shows them:\n\n\
+            "\nRequirements of the index (`smtpspec coverage`), as this run shows them:\n\n\
              | level | verified | violated | untested |\n|---|---|---|---|\n",
         );
         for r in &report.requirements {

@@ -11,6 +11,7 @@ pub mod junit;
 pub mod markdown;
 pub mod merge;
 pub mod model;
+pub mod standing;
 pub mod text;
 
 use std::collections::BTreeMap;
@@ -161,16 +162,25 @@ pub fn speaker(dir: Dir, harness_serves: bool) -> &'static str {
 }
 
 /// A case's transcript as lines for people, each line neutralised; see [`speaker`].
+/// A write or read that holds several lines (a multiline reply, a pipelined batch)
+/// is shown one line per line, each with its speaker and its own `\r\n`.
 /// Ends with a newline unless empty.
 pub fn transcript_lines(c: &model::CaseReport) -> String {
     let mut out = String::new();
     let serves = c.harness_role.as_deref() == Some("server");
     for e in &c.transcript {
         let arrow = speaker(e.dir, serves);
-        out.push_str(arrow);
-        out.push(' ');
-        out.push_str(&neutral(&e.data));
-        out.push('\n');
+        let data = neutral(&e.data);
+        for piece in data.split_inclusive("\\n") {
+            out.push_str(arrow);
+            out.push(' ');
+            out.push_str(piece);
+            out.push('\n');
+        }
+        if data.is_empty() {
+            out.push_str(arrow);
+            out.push('\n');
+        }
     }
     out
 }
