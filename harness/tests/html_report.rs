@@ -51,3 +51,38 @@ fn a_conformant_run_says_so_at_the_top_in_markdown_too() {
     let second = md.lines().nth(2).unwrap_or_default();
     assert!(second.starts_with("**Conformant"), "{md}");
 }
+
+#[test]
+fn a_saved_report_renders_as_text_as_the_run_did() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let json_arg = json.display().to_string();
+    let run = smtpspec(&[
+        "run",
+        "--filter",
+        "rfc5321.session",
+        "--format",
+        "json",
+        "--output",
+        &json_arg,
+    ]);
+    assert_eq!(run.status.code(), Some(0));
+    let text = smtpspec(&["run", "--filter", "rfc5321.session", "--format", "text"]);
+    let again = smtpspec(&["report", &json_arg, "--format", "text"]);
+    assert_eq!(
+        again.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let tail = |o: &std::process::Output| {
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .rev()
+            .take(2)
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(tail(&again), tail(&text));
+    assert!(String::from_utf8_lossy(&again.stdout).contains("RFC 5321 §4.1.1.1"));
+}

@@ -57,8 +57,9 @@ async fn reference_report() -> (Report, String) {
         suite_digest: "digest".into(),
         target_name: "reference".into(),
     };
-    let text = smtpspec::report::text::report(&run, true, false);
-    (Report::from_run(&run, &context), text)
+    let report = Report::from_run(&run, &context);
+    let text = smtpspec::report::text::render(&report, true, false);
+    (report, text)
 }
 
 fn filters() -> Vec<(&'static str, &'static str)> {

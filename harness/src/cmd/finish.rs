@@ -53,7 +53,7 @@ pub(crate) fn finish(
         target_name,
     };
     let report = Report::from_run(run, &context);
-    write(run, &report, args, use_color(args))?;
+    write(&report, args, use_color(args))?;
     let judged = judge(&report, args)?;
     // A scenario found wrong while running says nothing about the target: the run is
     // a usage error, whatever the verdicts.
@@ -111,13 +111,9 @@ pub(crate) fn suite_digest(files: &[PathBuf]) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn render(format: Format, run: &Run, report: &Report, args: &CaseArgs, color: bool) -> String {
+fn render(format: Format, report: &Report, args: &CaseArgs, color: bool) -> String {
     match format {
-        Format::Text if report.settings.no_mail => format!(
-            "no mail sent (--no-mail): the cases that send a message were skipped\n{}",
-            text::report(run, args.verbose, color)
-        ),
-        Format::Text => text::report(run, args.verbose, color),
+        Format::Text => text::render(report, args.verbose, color),
         Format::Json => report.to_json(),
         Format::Junit => junit::render(report),
         Format::Markdown => markdown::render(report),
@@ -126,12 +122,7 @@ fn render(format: Format, run: &Run, report: &Report, args: &CaseArgs, color: bo
 }
 
 /// Write the report in every format asked for.
-pub(crate) fn write(
-    run: &Run,
-    report: &Report,
-    args: &CaseArgs,
-    color: bool,
-) -> Result<(), CliError> {
+pub(crate) fn write(report: &Report, args: &CaseArgs, color: bool) -> Result<(), CliError> {
     let formats = match (&args.output_dir, args.formats.is_empty()) {
         (Some(_), true) => vec![
             Format::Text,
@@ -151,7 +142,7 @@ pub(crate) fn write(
     }
     for f in formats {
         let color = color && args.output.is_none() && args.output_dir.is_none();
-        let body = render(f, run, report, args, color);
+        let body = render(f, report, args, color);
         match (&args.output, &args.output_dir) {
             (Some(path), _) => save(path, &body)?,
             (None, Some(dir)) => save(&dir.join(f.file_name()), &body)?,

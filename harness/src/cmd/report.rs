@@ -2,7 +2,7 @@
 //! across implementations, or (`--merge`) the shards of one run into one report.
 
 use smtpspec::report::model::Report;
-use smtpspec::report::{html, junit, markdown, merge};
+use smtpspec::report::{html, junit, markdown, merge, text};
 use smtpspec::requirements;
 
 use super::finish::{read_report, save};
@@ -43,15 +43,10 @@ fn render(format: Format, reports: &[Report]) -> Result<String, CliError> {
         (Format::Markdown, many) => markdown::matrix(many),
         (Format::Junit, [one]) => junit::render(one),
         (Format::Json, [one]) => one.to_json(),
-        (Format::Text, _) => {
-            return Err(CliError::usage(
-                "the text report is written by run itself (--format text); from JSON \
-                 reports, use --format markdown, html, junit or json",
-            ));
-        }
+        (Format::Text, [one]) => text::render(one, true, false),
         (f, _) => {
             return Err(CliError::usage(format!(
-                "{f:?} takes one report; html and markdown merge several into a matrix, \
+                "{f:?} takes one report; html and markdown make a matrix of several, \
                  --merge makes one report of a run's shards"
             )));
         }

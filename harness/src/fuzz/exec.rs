@@ -3,6 +3,7 @@
 //! are read by the wire's reply parser, so a reply that breaks RFC 5321 §4.2 is seen
 //! as such and never parsed twice.
 
+use super::hash::{Echo, shape_echoing};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -331,7 +332,7 @@ async fn session(conn: &mut Conn, input: &Input, limits: Limits, trace: &mut Tra
     match conn.reply(limits.connect).await {
         Ok(r) => {
             let code = r.reply.code.get();
-            trace.answers.push(answer(None, &r, sent));
+            trace.answers.push(answer(None, &r, sent, &Echo::default()));
             if code != READY {
                 return End::NotServing(code);
             }
@@ -352,6 +353,7 @@ async fn session(conn: &mut Conn, input: &Input, limits: Limits, trace: &mut Tra
             continue;
         }
         let writes = step.writes();
+        let echo = Echo::of(&writes);
         let count = writes.len();
         for (w, mut write) in writes.into_iter().enumerate() {
             model.asked(&write);
@@ -378,7 +380,7 @@ async fn session(conn: &mut Conn, input: &Input, limits: Limits, trace: &mut Tra
                     trace.chunked_acks += std::mem::take(&mut model.chunked_acks);
                     trace.answers.push(Answer {
                         line,
-                        ..answer(Some(n), &r, sent)
+                        ..answer(Some(n), &r, sent, &echo)
                     });
                     if tls_now {
                         let pipelined = model.outstanding();
@@ -492,7 +494,9 @@ async fn drain(conn: &mut Conn, trace: &mut Trace, n: usize, limits: Limits) {
     let limit = limits.reply.min(Duration::from_millis(100));
     while let Ok(r) = conn.reply(limit).await {
         trace.answered[n] += 1;
-        trace.answers.push(answer(Some(n), &r, sent));
+        trace
+            .answers
+            .push(answer(Some(n), &r, sent, &Echo::default()));
     }
 }
 
@@ -518,12 +522,14 @@ fn ended(step: Option<usize>, unanswered: usize, verb: Option<String>, e: ConnEr
     }
 }
 
-fn answer(step: Option<usize>, r: &ParsedReply, sent: Instant) -> Answer {
+/// A reply as the fuzzer keeps it; its wording's shape leaves out what it echoes of
+/// the step it answers (`echo`).
+fn answer(step: Option<usize>, r: &ParsedReply, sent: Instant, echo: &Echo) -> Answer {
     Answer {
         step,
         code: r.reply.code.get(),
         enhanced: r.reply.enhanced.map(|e| (e.class, e.subject, e.detail)),
-        shape: super::hash::shape(&r.reply.text()),
+        shape: shape_echoing(&r.reply.text(), echo),
         latency_ms: sent.elapsed().as_millis() as u64,
         lines: r.reply.lines.len(),
         line: None,

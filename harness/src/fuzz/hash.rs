@@ -15,6 +15,51 @@ pub fn hash(bytes: &[u8]) -> u64 {
 /// recognized`) or an exception that quotes the octet it failed on (`can't encode
 /// character '\udcfa'`) is the same reply for every command or octet.
 pub fn shape(text: &str) -> u64 {
+    shape_echoing(text, &Echo::default())
+}
+
+/// The words a command carries, as [`shape`] compares them (the letters of each
+/// word, lower case): what a reply repeats from its command is no part of its
+/// wording. Postfix's `555 5.5.4 Unsupported option: FOOBAR` is one reply for every
+/// parameter a mutation invents; kept apart, a ten-minute campaign counted 20,531
+/// states and kept nearly every input.
+#[derive(Debug, Default, Clone)]
+pub struct Echo(std::collections::HashSet<Vec<u8>>);
+
+impl Echo {
+    /// The words of what was sent for one step (its first 4 KiB: a reply does not
+    /// quote a message's body).
+    pub fn of(writes: &[Vec<u8>]) -> Self {
+        const HEAD: usize = 4096;
+        let mut words = std::collections::HashSet::new();
+        let mut left = HEAD;
+        for w in writes {
+            let head = &w[..w.len().min(left)];
+            left -= head.len();
+            for word in head.split(u8::is_ascii_whitespace) {
+                let letters = letters(word);
+                if !letters.is_empty() {
+                    words.insert(letters);
+                }
+            }
+            if left == 0 {
+                break;
+            }
+        }
+        Self(words)
+    }
+}
+
+/// A word's letters, lower case.
+fn letters(word: &[u8]) -> Vec<u8> {
+    word.iter()
+        .filter(|b| b.is_ascii_alphabetic())
+        .map(u8::to_ascii_lowercase)
+        .collect()
+}
+
+/// [`shape`], leaving out the words the command that was answered carried.
+pub fn shape_echoing(text: &str, echo: &Echo) -> u64 {
     let mut kept = Vec::with_capacity(text.len());
     let mut quoted: Option<char> = None;
     for word in text.split_whitespace().take(12) {
@@ -36,11 +81,11 @@ pub fn shape(text: &str) -> u64 {
         {
             continue;
         }
-        kept.extend(
-            word.bytes()
-                .filter(u8::is_ascii_alphabetic)
-                .map(|b| b.to_ascii_lowercase()),
-        );
+        let word = letters(word.as_bytes());
+        if echo.0.contains(&word) {
+            continue;
+        }
+        kept.extend(word);
         kept.push(b' ');
     }
     hash(&kept)
@@ -63,7 +108,25 @@ fn closing(word: &str) -> Option<char> {
 
 #[cfg(test)]
 mod tests {
-    use super::shape;
+    use super::{Echo, shape, shape_echoing};
+
+    #[test]
+    fn what_a_reply_echoes_of_its_command_is_not_its_shape() {
+        let said = |option: &str| {
+            let sent = format!("MAIL FROM:<a@b.test> {option}\r\n");
+            shape_echoing(
+                &format!("5.5.4 Unsupported option: {option}"),
+                &Echo::of(&[sent.into_bytes()]),
+            )
+        };
+        assert_eq!(said("FOOBAR"), said("QWERTY"));
+        assert_eq!(said("FOOBAR"), said("X=Y"));
+        assert_ne!(said("FOOBAR"), shape("5.5.4 Unsupported option: FOOBAR"));
+        assert_ne!(
+            shape_echoing("5.5.4 Unsupported option: A", &Echo::default()),
+            shape_echoing("5.5.4 Bad option: A", &Echo::default())
+        );
+    }
 
     #[test]
     fn what_a_reply_quotes_is_not_its_shape() {

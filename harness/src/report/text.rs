@@ -7,12 +7,12 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::{Run, neutral, section_key};
-use crate::runner::{CaseResult, Verdict};
-use crate::wire::escape;
+use super::model::{CaseReport, Report};
+use super::{neutral, section_key, transcript_lines};
+use crate::outcome::Verdict;
 
 /// Cases by (RFC, numeric section), with the section as written.
-type Groups<'a> = BTreeMap<(u32, Vec<u32>), (String, Vec<&'a CaseResult>)>;
+type Groups<'a> = BTreeMap<(u32, Vec<u32>), (String, Vec<&'a CaseReport>)>;
 
 /// ANSI styles, or nothing when colour is off.
 #[derive(Debug, Clone, Copy)]
@@ -39,20 +39,24 @@ impl Paint {
     }
 }
 
-/// The report for people. With `verbose`, failures carry their transcripts; with
-/// `color`, verdicts are coloured (ANSI).
-pub fn report(run: &Run, verbose: bool, color: bool) -> String {
+/// The report for people, from the report model (so a saved JSON report renders
+/// the same: `smtpspec report r.json --format text`). With `verbose`, what did not
+/// pass carries its transcript; with `color`, verdicts are coloured (ANSI).
+pub fn render(report: &Report, verbose: bool, color: bool) -> String {
     let paint = Paint(color);
     let mut out = String::new();
+    let t = &report.target;
+    if report.settings.no_mail {
+        out.push_str("no mail sent (--no-mail): the cases that send a message were skipped\n");
+    }
     let _ = writeln!(
         out,
         "target {} — {}",
-        run.target.addr,
-        neutral(&run.target.banner)
+        neutral(&t.address),
+        neutral(&t.banner)
     );
-    if !run.target.variables.is_empty() {
-        let vars: Vec<String> = run
-            .target
+    if !t.variables.is_empty() {
+        let vars: Vec<String> = t
             .variables
             .iter()
             .map(|(k, v)| format!("{k}={}", neutral(v)))
@@ -60,7 +64,7 @@ pub fn report(run: &Run, verbose: bool, color: bool) -> String {
         let _ = writeln!(out, "variables {}", vars.join(" "));
     }
     let mut groups: Groups<'_> = BTreeMap::new();
-    for c in &run.cases {
+    for c in &report.cases {
         groups
             .entry((c.spec.rfc, section_key(&c.spec.section)))
             .or_insert_with(|| (c.spec.section.clone(), Vec::new()))
@@ -78,7 +82,7 @@ pub fn report(run: &Run, verbose: bool, color: bool) -> String {
                 out,
                 "  {} {:<6} {}  {}",
                 paint.verdict(c.verdict),
-                c.level().as_str(),
+                c.spec.level.as_str(),
                 c.id,
                 paint.wrap("2", &c.title)
             );
@@ -87,23 +91,27 @@ pub fn report(run: &Run, verbose: bool, color: bool) -> String {
             }
             let _ = writeln!(out, "         {}", neutral(&c.reason));
             if verbose && matches!(c.verdict, Verdict::Fail | Verdict::Error | Verdict::Warn) {
-                for e in &c.transcript {
-                    let arrow = super::speaker(e.dir, c.harness_serves);
-                    let _ = writeln!(out, "           {arrow} {:?}", escape(&e.data));
+                for line in transcript_lines(c).lines() {
+                    let _ = writeln!(out, "           {line}");
                 }
             }
         }
     }
-    let s = run.summary();
+    let s = &report.summary;
     let _ = writeln!(
         out,
         "\n{} cases: {} pass, {} fail, {} warn, {} skip, {} error",
-        run.cases.len(),
+        report.cases.len(),
         paint.wrap("32", &s.pass.to_string()),
         paint.wrap(if s.fail > 0 { "1;31" } else { "0" }, &s.fail.to_string()),
         s.warn,
         s.skip,
         s.error
+    );
+    let _ = writeln!(
+        out,
+        "{}",
+        report.standing().sentence(&report.settings.fail_on)
     );
     out
 }
