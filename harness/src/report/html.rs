@@ -94,15 +94,6 @@ fn section_anchor(spec: &SpecInfo) -> String {
     format!("rfc{}-{}", spec.rfc, esc(&spec.section))
 }
 
-/// A client report: smtpspec played the server for every case.
-fn of_a_client(report: &Report) -> bool {
-    !report.cases.is_empty()
-        && report
-            .cases
-            .iter()
-            .all(|c| c.harness_role.as_deref() == Some("server"))
-}
-
 /// The HTML report of one run.
 pub fn render(report: &Report) -> String {
     let mut body = String::new();
@@ -128,7 +119,7 @@ fn header(body: &mut String, report: &Report) {
         esc(&t.name),
         esc(&standing.sentence(&report.settings.fail_on)),
     );
-    let client = of_a_client(report);
+    let client = report.of_a_client();
     let who = if client {
         format!("Client under test <code>{}</code>", esc(&t.banner))
     } else {

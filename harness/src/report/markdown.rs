@@ -71,11 +71,18 @@ pub fn render(report: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "# smtpspec: {}\n\n**{}**\n\nTarget {} — {}  \nsmtpspec {} · {} → {}\n",
+        "# smtpspec: {}\n\n**{}**\n\n{}  \nsmtpspec {} · {} → {}\n",
         text(&report.target.name),
         text(&report.standing().sentence(&report.settings.fail_on)),
-        code(&report.target.address),
-        code(&report.target.banner),
+        if report.of_a_client() {
+            format!("Client under test {}", code(&report.target.banner))
+        } else {
+            format!(
+                "Target {} — {}",
+                code(&report.target.address),
+                code(&report.target.banner)
+            )
+        },
         text(&report.tool.version),
         text(&report.started),
         text(&report.finished),

@@ -17,6 +17,16 @@ pub enum Standing {
 }
 
 impl Report {
+    /// A report on a client: smtpspec played the server in every case, and the
+    /// "target" is the client's command.
+    pub fn of_a_client(&self) -> bool {
+        !self.cases.is_empty()
+            && self
+                .cases
+                .iter()
+                .all(|c| c.harness_role.as_deref() == Some("server"))
+    }
+
     /// The verdict on the target under the report's own `--fail-on` (`settings.fail_on`:
     /// `must` when absent).
     pub fn standing(&self) -> Standing {

@@ -49,12 +49,16 @@ pub fn render(report: &Report, verbose: bool, color: bool) -> String {
     if report.settings.no_mail {
         out.push_str("no mail sent (--no-mail): the cases that send a message were skipped\n");
     }
-    let _ = writeln!(
-        out,
-        "target {} — {}",
-        neutral(&t.address),
-        neutral(&t.banner)
-    );
+    if report.of_a_client() {
+        let _ = writeln!(out, "{}", neutral(&t.banner));
+    } else {
+        let _ = writeln!(
+            out,
+            "target {} — {}",
+            neutral(&t.address),
+            neutral(&t.banner)
+        );
+    }
     if !t.variables.is_empty() {
         let vars: Vec<String> = t
             .variables
