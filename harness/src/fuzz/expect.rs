@@ -95,6 +95,13 @@ pub struct Model {
     in_step: bool,
     /// The target advertises CHUNKING: a BDAT's octets are its chunk.
     chunking: bool,
+    /// Whether the session's service extensions are in force: an EHLO answered 2xx
+    /// (`Some(true)`), a HELO answered 2xx (`Some(false)`), or not known yet (none
+    /// answered, one pending, one refused). BDAT is a command only where CHUNKING
+    /// was advertised in this session (RFC 3030 §2, RFC 5321 §2.2.1); before an
+    /// EHLO, or after a HELO, a server reads its chunk as command lines (Exim: "503
+    /// BDAT command used when CHUNKING not advertised", then a 500 per line).
+    extensions: Option<bool>,
     /// The chunk being sent was announced with LAST: its reply ends a message.
     chunk_last: bool,
     /// Messages a 2xx to a `BDAT … LAST` chunk acknowledged (DATA's are read off
@@ -122,6 +129,7 @@ impl Model {
             exact: true,
             in_step: true,
             chunking,
+            extensions: None,
             chunk_last: false,
             chunked_acks: 0,
         }
@@ -193,6 +201,14 @@ impl Model {
             return true;
         }
         let popped = self.pending.pop_front();
+        if let Some(f) = &popped {
+            let accepted = (200..300).contains(&code);
+            if f.verb.eq_ignore_ascii_case("EHLO") && accepted {
+                self.extensions = Some(true);
+            } else if f.verb.eq_ignore_ascii_case("HELO") && accepted {
+                self.extensions = Some(false);
+            }
+        }
         if let Some(f) = &popped
             && f.verb == BDAT_LAST
             && (200..300).contains(&code)
@@ -293,10 +309,16 @@ impl Model {
                             .line
                             .split(|&b| b == b' ' || b == b'\r')
                             .any(|w| w.eq_ignore_ascii_case(b"LAST"));
-                        if matches!(self.mode, Mode::Chunk(_)) && !self.chunking {
+                        let verb = super::input::line_verb(&self.line);
+                        if matches!(self.mode, Mode::Chunk(_))
+                            && !(self.chunking && self.extensions == Some(true))
+                        {
                             self.exact = false;
                         }
-                        let verb = super::input::line_verb(&self.line);
+                        if verb.eq_ignore_ascii_case("EHLO") || verb.eq_ignore_ascii_case("HELO") {
+                            // Until its reply, the extensions are not known.
+                            self.extensions = None;
+                        }
                         let line: Box<[u8]> = self.line[..self.line.len() - 2].into();
                         let starttls = line.eq_ignore_ascii_case(b"STARTTLS");
                         self.line.clear();
@@ -458,7 +480,9 @@ mod tests {
     #[test]
     fn settled_only_after_octets_with_one_reading() {
         let mut m = Model::default();
-        m.asked(b"EHLO a\r\nBDAT 3 LAST\r\nabc");
+        m.asked(b"EHLO a\r\n");
+        m.answered(250);
+        m.asked(b"BDAT 3 LAST\r\nabc");
         assert!(m.settled());
         m.asked(b"NOOP");
         assert!(!m.settled(), "mid-line");
@@ -524,8 +548,33 @@ mod tests {
     }
 
     #[test]
+    fn bdat_has_one_reading_only_after_an_ehlo_was_taken() {
+        // Before any EHLO, after a HELO, after a refused EHLO, and pipelined behind
+        // an EHLO not answered yet, a server may read the chunk as command lines.
+        for before in [
+            &[][..],
+            &[(&b"HELO a\r\n"[..], 250)][..],
+            &[(&b"EHLO a\r\n"[..], 501)][..],
+            &[(&b"EHLO a\r\n"[..], 250), (&b"HELO a\r\n"[..], 250)][..],
+        ] {
+            let mut m = Model::new(true);
+            for (line, code) in before {
+                m.asked(line);
+                m.answered(*code);
+            }
+            m.asked(b"BDAT 2\r\n\r\n");
+            assert!(!m.settled(), "{before:?}");
+        }
+        let mut m = Model::new(true);
+        m.asked(b"EHLO a\r\nBDAT 2\r\n\r\n");
+        assert!(!m.settled(), "pipelined behind its EHLO");
+    }
+
+    #[test]
     fn bdat_to_a_target_without_chunking_has_two_readings() {
         let mut with = Model::new(true);
+        with.asked(b"EHLO a\r\n");
+        with.answered(250);
         assert_eq!(with.asked(b"BDAT 2\r\n\r\n"), 1);
         assert!(with.settled(), "a chunk of two octets, answered once");
         let mut without = Model::new(false);
