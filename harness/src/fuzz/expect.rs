@@ -301,52 +301,57 @@ impl Model {
                         self.line.push(b);
                     }
                     if b == b'\n' && self.line.ends_with(b"\r\n") {
-                        if !plain_chunking(&self.line) {
-                            self.exact = false;
-                        }
-                        self.mode = after(&self.line);
-                        self.chunk_last = self
-                            .line
-                            .split(|&b| b == b' ' || b == b'\r')
-                            .any(|w| w.eq_ignore_ascii_case(b"LAST"));
-                        let verb = super::input::line_verb(&self.line);
-                        if matches!(self.mode, Mode::Chunk(_))
-                            && !(self.chunking && self.extensions == Some(true))
-                        {
-                            self.exact = false;
-                        }
-                        if verb.eq_ignore_ascii_case("EHLO") || verb.eq_ignore_ascii_case("HELO") {
-                            // Until its reply, the extensions are not known.
-                            self.extensions = None;
-                        }
-                        let line: Box<[u8]> = self.line[..self.line.len() - 2].into();
-                        let starttls = line.eq_ignore_ascii_case(b"STARTTLS");
-                        self.line.clear();
-                        let bdat_last = self.chunk_last && verb == "BDAT";
-                        let foreseen = |asks| Foreseen { asks, verb, line };
-                        match self.mode {
-                            Mode::Command if starttls => {
-                                self.starttls_sent = true;
-                                self.pending.push_back(foreseen(Asks::StartTls));
-                            }
-                            // The BDAT line is answered after its chunk.
-                            Mode::Chunk(_) => {}
-                            Mode::Data(_) => {
-                                self.pending.push_back(foreseen(Asks::Data));
-                                // What follows is content if the DATA is taken.
-                                self.speculative = Some(bytes[i..].to_vec());
-                                // `asked` appends the octets of later calls.
-                            }
-                            // `BDAT 0 LAST`: no chunk, and its reply ends the message.
-                            Mode::Command if bdat_last => self.pending.push_back(Foreseen {
-                                verb: BDAT_LAST.into(),
-                                ..foreseen(Asks::Line)
-                            }),
-                            Mode::Command => self.pending.push_back(foreseen(Asks::Line)),
-                        }
+                        self.line_ended(&bytes[i..]);
                     }
                 }
             }
+        }
+    }
+
+    /// A command line ended (in `self.line`, CRLF included): what it asks for, and
+    /// what the octets after it (`rest`, of the same write) are.
+    fn line_ended(&mut self, rest: &[u8]) {
+        if !plain_chunking(&self.line) {
+            self.exact = false;
+        }
+        self.mode = after(&self.line);
+        self.chunk_last = self
+            .line
+            .split(|&b| b == b' ' || b == b'\r')
+            .any(|w| w.eq_ignore_ascii_case(b"LAST"));
+        let verb = super::input::line_verb(&self.line);
+        if matches!(self.mode, Mode::Chunk(_)) && !(self.chunking && self.extensions == Some(true))
+        {
+            self.exact = false;
+        }
+        if verb.eq_ignore_ascii_case("EHLO") || verb.eq_ignore_ascii_case("HELO") {
+            // Until its reply, the extensions are not known.
+            self.extensions = None;
+        }
+        let line: Box<[u8]> = self.line[..self.line.len() - 2].into();
+        let starttls = line.eq_ignore_ascii_case(b"STARTTLS");
+        self.line.clear();
+        let bdat_last = self.chunk_last && verb == "BDAT";
+        let foreseen = |asks| Foreseen { asks, verb, line };
+        match self.mode {
+            Mode::Command if starttls => {
+                self.starttls_sent = true;
+                self.pending.push_back(foreseen(Asks::StartTls));
+            }
+            // The BDAT line is answered after its chunk.
+            Mode::Chunk(_) => {}
+            Mode::Data(_) => {
+                self.pending.push_back(foreseen(Asks::Data));
+                // What follows is content if the DATA is taken.
+                self.speculative = Some(rest.to_vec());
+                // `asked` appends the octets of later calls.
+            }
+            // `BDAT 0 LAST`: no chunk, and its reply ends the message.
+            Mode::Command if bdat_last => self.pending.push_back(Foreseen {
+                verb: BDAT_LAST.into(),
+                ..foreseen(Asks::Line)
+            }),
+            Mode::Command => self.pending.push_back(foreseen(Asks::Line)),
         }
     }
 }
