@@ -329,7 +329,11 @@ impl Model {
             self.extensions = None;
         }
         let line: Box<[u8]> = self.line[..self.line.len() - 2].into();
-        let starttls = line.eq_ignore_ascii_case(b"STARTTLS");
+        // STARTTLS by its verb, not its exact line: a server that takes
+        // `STARTTLS   ` (trailing blanks; Postfix does) answers 220 and waits for the
+        // handshake, and a client that kept writing lines would be taken for a hang.
+        // One that refuses the arguments answers 501, and nothing starts.
+        let starttls = verb.eq_ignore_ascii_case("STARTTLS");
         self.line.clear();
         let bdat_last = self.chunk_last && verb == "BDAT";
         let foreseen = |asks| Foreseen { asks, verb, line };
@@ -550,6 +554,16 @@ mod tests {
         let mut m = Model::default();
         assert_eq!(m.asked(b"NOOP\r\n"), 1);
         assert!(!m.answered(220));
+    }
+
+    #[test]
+    fn starttls_with_trailing_blanks_is_starttls() {
+        let mut m = Model::default();
+        assert_eq!(m.asked(b"STARTTLS   \r\nRSET\r\n"), 2);
+        assert!(m.answered(220), "the 220 starts the handshake");
+        let mut m = Model::default();
+        m.asked(b"STARTTLS x\r\n");
+        assert!(!m.answered(501), "a refusal starts nothing");
     }
 
     #[test]
