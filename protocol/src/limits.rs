@@ -69,3 +69,9 @@ pub const MAX_REPLY_LINES: usize = 1000;
 
 /// The line terminator of SMTP (RFC 5321 §2.3.8): lines end with CR LF and nothing else.
 pub const CRLF: &[u8] = b"\r\n";
+
+/// The SMTP port (RFC 5321 §4.5.4.2: "specified by IANA as port 25").
+pub const SMTP_PORT: u16 = 25;
+
+/// The port of message submission over implicit TLS (RFC 8314 §7.3).
+pub const SUBMISSIONS_PORT: u16 = 465;

@@ -102,11 +102,14 @@ pub(super) fn plan(args: &FuzzArgs) -> Result<Plan, CliError> {
         .target
         .iter()
         .skip(1)
-        .map(|t| target_arg(Some(t), 25))
+        .map(|t| target_arg(Some(t), smtp_protocol::limits::SMTP_PORT))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Plan {
         shard,
-        target: target_arg(args.target.first().map(String::as_str), 25)?,
+        target: target_arg(
+            args.target.first().map(String::as_str),
+            smtp_protocol::limits::SMTP_PORT,
+        )?,
         others,
         deviations,
         duration: args.duration,

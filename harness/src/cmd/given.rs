@@ -57,9 +57,9 @@ impl Given {
     /// (RFC 8314 §7.3), else 25.
     pub(crate) fn default_port(&self) -> u16 {
         if self.tls == Some(TlsMode::Implicit) {
-            465
+            smtp_protocol::limits::SUBMISSIONS_PORT
         } else {
-            25
+            smtp_protocol::limits::SMTP_PORT
         }
     }
 
