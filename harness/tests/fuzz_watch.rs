@@ -15,16 +15,17 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A profile that launches `smtpspec serve` with `deviations`, in `dir`.
-fn profile(dir: &Path, deviations: &[&str]) -> String {
+/// A profile that launches `smtpspec serve` with `flags` (`--deviate NAME`,
+/// `--variant NAME`), in `dir`.
+fn profile(dir: &Path, flags: &[&str]) -> String {
     let port = free_port();
     let mut command = format!(
         "[{bin:?}, serve, --listen, \"127.0.0.1:{port}\", --store, discard, --hostname, \
          watched.test",
         bin = env!("CARGO_BIN_EXE_smtpspec")
     );
-    for d in deviations {
-        command.push_str(&format!(", --deviate, {d}"));
+    for f in flags {
+        command.push_str(&format!(", {f}"));
     }
     command.push(']');
     let path = dir.join("watched.yaml");
@@ -92,7 +93,7 @@ fn text(o: &Output) -> String {
 fn found(deviation: &str, class: &str) -> (String, serde_json::Value) {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out");
-    let p = profile(dir.path(), &[deviation]);
+    let p = profile(dir.path(), &["--deviate", deviation]);
     let o = fuzz(&p, &out, "120s", true);
     let all = text(&o);
     assert_eq!(o.status.code(), Some(1), "{all}");
@@ -151,4 +152,36 @@ fn the_plain_server_watched_gives_no_finding() {
         "{s}"
     );
     assert!(s["target"]["fds_peak"].as_u64().expect("fds") > 0, "{s}");
+}
+
+/// A target that refuses connections over its limit is throttling, not a finding; the
+/// campaign says which reply refused and which settings lift such a limit.
+#[test]
+fn a_connection_limit_is_throttling_with_its_reply_and_the_settings_that_lift_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let p = profile(dir.path(), &["--variant", "max-connections-4"]);
+    let o = fuzz(&p, &out, "10s", false);
+    let all = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{all}");
+    let s = stats(&out);
+    let throttled = s["throttled"].as_u64().expect("throttled");
+    assert!(throttled > 0, "{s}");
+    let why = "421 Too many connections, try again later";
+    assert_eq!(s["throttled_by"][why].as_u64(), Some(throttled), "{s}");
+    assert!(
+        all.contains(&format!(
+            "throttled most often by: {why} ({throttled} sessions)"
+        )),
+        "{all}"
+    );
+    assert!(all.contains("smtp_accept_max"), "{all}");
+    let by_feature = s["signature_bits_by_feature"]
+        .as_object()
+        .expect("by feature");
+    let bits: u64 = by_feature
+        .values()
+        .filter_map(serde_json::Value::as_u64)
+        .sum();
+    assert_eq!(Some(bits), s["signature_bits"].as_u64(), "{s}");
 }

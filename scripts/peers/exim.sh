@@ -2,8 +2,15 @@
 # Start Exim 4.96 on loopback as the mail server of a small domain, with its own
 # config, spool and log in DIR, and write a target profile DIR/exim.yaml.
 #
-#   scripts/peers/exim.sh start DIR [PORT]     (PORT 25255)
+#   scripts/peers/exim.sh start DIR [PORT] [lifted]     (PORT 25255)
 #   scripts/peers/exim.sh stop DIR
+#
+# `lifted` is Exim for fuzzing: the limits that make it refuse or drop sessions of a
+# fast client are off (smtp_accept_max 0: no connection limit, where 20 connections
+# at once, counted until the daemon reaps the child, refused most sessions of a
+# campaign; a million syntax errors, unknown or non-mail commands, where 0 would
+# mean none; no synchronisation enforcement). The fuzzer reports throttling
+# apart either way; lifted, it spends its sessions on the protocol instead.
 #
 # Exim runs from the packages scripts/peers/install.sh unpacks into
 # ${SMTPSPEC_PEERS:-/opt/smtpspec-peers}/exim (apt would remove Postfix). The
@@ -31,6 +38,15 @@ set -euo pipefail
 cmd=${1:?start|stop}
 dir=$(realpath -m "${2:?DIR}")
 port=${3:-25255}
+limits="# Exim's defaults for connection and error limits."
+if [ "${4:-}" = lifted ]; then
+  limits="# Lifted for fuzzing (scripts/peers/exim.sh ... lifted).
+smtp_accept_max = 0
+smtp_max_synprot_errors = 1000000
+smtp_max_unknown_commands = 1000000
+smtp_accept_max_nonmail = 1000000
+smtp_enforce_sync = false"
+fi
 root=${SMTPSPEC_PEERS:-/opt/smtpspec-peers}/exim
 exim=$root/usr/sbin/exim4
 export LD_LIBRARY_PATH=$root/usr/lib/x86_64-linux-gnu
@@ -49,7 +65,7 @@ stop() {
 case "$cmd" in
 stop) stop; exit 0 ;;
 start) ;;
-*) echo "usage: $0 start DIR [PORT] | stop DIR" >&2; exit 2 ;;
+*) echo "usage: $0 start DIR [PORT] [lifted] | stop DIR" >&2; exit 2 ;;
 esac
 
 [ -x "$exim" ] || { echo "$exim missing: run scripts/peers/install.sh" >&2; exit 2; }
@@ -119,6 +135,8 @@ tls_require_ciphers = ECDSA:RSA:!COMPLEMENTOFDEFAULT
 tls_resumption_hosts = \${if inlist {\$received_port}{587:465} {:}{*}}
 .endif
 dns_dnssec_ok = 1
+
+$limits
 
 log_selector = +smtp_protocol_error +smtp_syntax_error +tls_certificate_verified
 ignore_bounce_errors_after = 2d

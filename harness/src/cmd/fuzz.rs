@@ -510,6 +510,7 @@ fn finish(args: &FuzzArgs, outcome: &fuzz::Outcome, p: &Provenance) -> Result<()
         s.unconfirmed
     );
     say_unchecked(s.unchecked);
+    say_why_refused(s);
     for (f, path) in &written {
         outln!(
             "{}: {} ({} → {} steps) {}",
@@ -566,6 +567,25 @@ pub(super) fn now_rfc3339() -> String {
 
 /// Suspicions a campaign never checked (met while every checking slot was taken, and
 /// still waiting at its end): said, so a clean run is not read as a checked one.
+/// The commonest reply behind the throttled sessions and the closes after a
+/// refusal, and the setting that lifts a connection limit.
+pub(super) fn say_why_refused(s: &Stats) {
+    let commonest = |by: &std::collections::BTreeMap<String, u64>| {
+        by.iter()
+            .max_by_key(|(_, n)| **n)
+            .map(|(why, n)| (why.clone(), *n))
+    };
+    if let Some((why, n)) = commonest(&s.throttled_by) {
+        outln!("throttled most often by: {why} ({n} sessions)");
+        if let Some(advice) = fuzz::throttle::advice(&why) {
+            outln!("  {advice}");
+        }
+    }
+    if let Some((why, n)) = commonest(&s.closed_after_refusal_by) {
+        outln!("closed after a refusal most often after: {why} ({n} sessions)");
+    }
+}
+
 pub(super) fn say_unchecked(unchecked: u64) {
     if unchecked > 0 {
         outln!(

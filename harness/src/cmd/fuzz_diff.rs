@@ -265,6 +265,7 @@ fn finish(args: &FuzzArgs, outcome: &differ::Outcome, h: &Header) -> Result<(), 
         s.unconfirmed
     );
     super::fuzz::say_unchecked(s.unchecked);
+    super::fuzz::say_why_refused(s);
     for (f, path) in &written {
         outln!(
             "{} [{}]: {} ({} → {} steps) {}",

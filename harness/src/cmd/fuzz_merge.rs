@@ -62,7 +62,7 @@ pub(crate) fn merge(dirs: &[PathBuf], out: &Path) -> CmdResult {
 }
 
 /// Add one campaign's figures. The signature maps are not kept, so the merged
-/// `signature_bits` is the largest shard's: a lower bound.
+/// `signature_bits` (and each feature's share) is the largest shard's: a lower bound.
 fn add(total: &mut Stats, one: &serde_json::Value) {
     let n = |key: &str| {
         one.get(key)
@@ -76,6 +76,18 @@ fn add(total: &mut Stats, one: &serde_json::Value) {
     total.unanswered_steps += n("unanswered_steps");
     total.unconfirmed += n("unconfirmed");
     total.unchecked += n("unchecked");
+    for (key, total_by) in [
+        ("throttled_by", &mut total.throttled_by),
+        (
+            "closed_after_refusal_by",
+            &mut total.closed_after_refusal_by,
+        ),
+    ] {
+        let by = one.get(key).and_then(serde_json::Value::as_object);
+        for (why, count) in by.into_iter().flatten() {
+            *total_by.entry(why.clone()).or_default() += count.as_u64().unwrap_or(0);
+        }
+    }
     if let Some(by) = one
         .get("unconfirmed_by")
         .and_then(serde_json::Value::as_object)
@@ -88,6 +100,18 @@ fn add(total: &mut Stats, one: &serde_json::Value) {
     total.canaries_throttled += n("canaries_throttled");
     total.slowed_after_errors += n("slowed_after_errors");
     total.signature_bits = total.signature_bits.max(n("signature_bits") as usize);
+    if let Some(by) = one
+        .get("signature_bits_by_feature")
+        .and_then(serde_json::Value::as_object)
+    {
+        for (kind, count) in by {
+            let bits = total
+                .signature_bits_by_feature
+                .entry(kind.clone())
+                .or_default();
+            *bits = (*bits).max(count.as_u64().unwrap_or(0) as usize);
+        }
+    }
     let elapsed = one.get("elapsed_s").and_then(serde_json::Value::as_f64);
     total.elapsed_s = total.elapsed_s.max(elapsed.unwrap_or(0.0));
 }

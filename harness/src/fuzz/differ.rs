@@ -24,7 +24,7 @@ use super::input::Input;
 use super::minimise::{self, Probe};
 use super::mutate::Rng;
 use super::waiting::{Checks, Waiting};
-use super::{Stats, signature};
+use super::{Stats, signature, throttle};
 
 /// One server of the comparison.
 #[derive(Debug, Clone)]
@@ -136,6 +136,7 @@ pub async fn run(seeds: Vec<Input>, options: Options, mut status: impl FnMut(&St
         c.stats.elapsed_s = started.elapsed().as_secs_f64();
         c.stats.sessions_per_s = c.stats.sessions as f64 / c.stats.elapsed_s.max(1e-9);
         c.stats.signature_bits = c.map.len();
+        c.stats.signature_bits_by_feature = c.map.by_kind();
         c.stats.corpus = c.corpus.len();
         status(&c.stats);
         if options.stop_on_finding && !c.found.is_empty() {
@@ -217,8 +218,14 @@ impl Diff {
             new += self.map.observe_as(k as u64, &input, t);
             self.stats.unanswered_steps += t.short as u64;
         }
-        if traces.iter().any(compare::incomparable) {
+        if let Some((k, t)) = traces
+            .iter()
+            .enumerate()
+            .find(|(_, t)| compare::incomparable(t))
+        {
             self.stats.throttled += 1;
+            let why = format!("{}: {}", self.names[k], throttle::throttled(t));
+            throttle::count(&mut self.stats.throttled_by, why);
         } else if let Some(d) = disagreement(&input, &traces, &self.names)
             && !self.seen.contains(&d.key)
             && !self.checking_keys.values().any(|&k| k == d.key)

@@ -347,13 +347,14 @@ async fn session(conn: &mut Conn, input: &Input, limits: Limits, trace: &mut Tra
     // The sync suffix rides on the last write when RFC 2920 lets it: one round trip
     // fewer.
     let mut synced = false;
+    let mut echo = Echo::default();
     for (n, step) in input.steps.iter().enumerate() {
         if let Step::Pause(ms) = step {
             tokio::time::sleep(Duration::from_millis(u64::from(*ms))).await;
             continue;
         }
         let writes = step.writes();
-        let echo = Echo::of(&writes);
+        echo.add(&writes);
         let count = writes.len();
         for (w, mut write) in writes.into_iter().enumerate() {
             model.asked(&write);
@@ -366,7 +367,7 @@ async fn session(conn: &mut Conn, input: &Input, limits: Limits, trace: &mut Tra
                 // queue: read it, so a 421 before the close is seen as one.
                 let unanswered = model.outstanding().max(1);
                 let verb = model.first_unanswered().map(str::to_owned);
-                drain(conn, trace, n, limits).await;
+                drain(conn, trace, n, limits, &echo).await;
                 return ended(Some(n), unanswered, verb, e);
             }
         }
@@ -489,14 +490,12 @@ async fn unprompted(conn: &mut Conn, limit: Duration) -> Vec<u16> {
 }
 
 /// Read the replies left after a failed write, for a short while.
-async fn drain(conn: &mut Conn, trace: &mut Trace, n: usize, limits: Limits) {
+async fn drain(conn: &mut Conn, trace: &mut Trace, n: usize, limits: Limits, echo: &Echo) {
     let sent = Instant::now();
     let limit = limits.reply.min(Duration::from_millis(100));
     while let Ok(r) = conn.reply(limit).await {
         trace.answered[n] += 1;
-        trace
-            .answers
-            .push(answer(Some(n), &r, sent, &Echo::default()));
+        trace.answers.push(answer(Some(n), &r, sent, echo));
     }
 }
 
@@ -506,6 +505,11 @@ fn ended(step: Option<usize>, unanswered: usize, verb: Option<String>, e: ConnEr
             step,
             verb,
             why: r.to_string(),
+        },
+        ConnError::Io(e) if not_a_record(&e) => End::Malformed {
+            step,
+            verb,
+            why: format!("octets that are no TLS record inside the TLS session ({e})"),
         },
         ConnError::Io(e) => End::Closed {
             step,
@@ -520,6 +524,16 @@ fn ended(step: Option<usize>, unanswered: usize, verb: Option<String>, e: ConnEr
             reset: false,
         },
     }
+}
+
+/// The TLS layer read octets that are no record of the session: the target wrote in
+/// the clear inside TLS (Exim 4.96 writes "500 Too many unrecognized commands" so
+/// before it drops a TLS session). Not a silent close: a reply came, unreadable for
+/// any client (RFC 3207 §4: after the handshake, everything is inside TLS).
+fn not_a_record(e: &std::io::Error) -> bool {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .is_some_and(|r| matches!(r, rustls::Error::InvalidMessage(_)))
 }
 
 /// A reply as the fuzzer keeps it; its wording's shape leaves out what it echoes of

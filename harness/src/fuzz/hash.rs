@@ -30,23 +30,36 @@ impl Echo {
     /// The words of what was sent for one step (its first 4 KiB: a reply does not
     /// quote a message's body).
     pub fn of(writes: &[Vec<u8>]) -> Self {
+        let mut echo = Self::default();
+        echo.add(writes);
+        echo
+    }
+
+    /// Add the words of one more step. A session's echo holds every step's: a reply
+    /// read late (its step given up on, or a pipelined batch) answers an earlier one.
+    /// The first word of each line is left out: a reply names the verb it answers
+    /// (`Could not VRFY …`, `Supported commands: … DATA …`) as its own wording.
+    pub fn add(&mut self, writes: &[Vec<u8>]) {
         const HEAD: usize = 4096;
-        let mut words = std::collections::HashSet::new();
         let mut left = HEAD;
         for w in writes {
             let head = &w[..w.len().min(left)];
             left -= head.len();
-            for word in head.split(u8::is_ascii_whitespace) {
-                let letters = letters(word);
-                if !letters.is_empty() {
-                    words.insert(letters);
+            for line in head.split(|b| *b == b'\n') {
+                let words = line
+                    .split(u8::is_ascii_whitespace)
+                    .filter(|w| !w.is_empty());
+                for word in words.skip(1) {
+                    let letters = letters(word);
+                    if !letters.is_empty() {
+                        self.0.insert(letters);
+                    }
                 }
             }
             if left == 0 {
                 break;
             }
         }
-        Self(words)
     }
 }
 
@@ -58,7 +71,11 @@ fn letters(word: &[u8]) -> Vec<u8> {
         .collect()
 }
 
-/// [`shape`], leaving out the words the command that was answered carried.
+/// [`shape`], leaving out what the command that was answered carried: the wording
+/// ends at the first word the command also had (`Could not VRFY postmaster SIZE=0`
+/// is `could not vrfy`; what follows an echo is the rest of it, however the target
+/// cut or escaped it). A word with no letter is no wording (`>= >= >=`: each one
+/// was a new shape).
 pub fn shape_echoing(text: &str, echo: &Echo) -> u64 {
     let mut kept = Vec::with_capacity(text.len());
     let mut quoted: Option<char> = None;
@@ -81,11 +98,14 @@ pub fn shape_echoing(text: &str, echo: &Echo) -> u64 {
         {
             continue;
         }
-        let word = letters(word.as_bytes());
-        if echo.0.contains(&word) {
+        let letters = letters(word.as_bytes());
+        if letters.is_empty() {
             continue;
         }
-        kept.extend(word);
+        if echo.0.contains(&letters) {
+            break;
+        }
+        kept.extend(letters);
         kept.push(b' ');
     }
     hash(&kept)
@@ -121,10 +141,45 @@ mod tests {
         };
         assert_eq!(said("FOOBAR"), said("QWERTY"));
         assert_eq!(said("FOOBAR"), said("X=Y"));
+        assert_eq!(said("FOOBAR"), said("FOO BAR-BAZ +qux"));
         assert_ne!(said("FOOBAR"), shape("5.5.4 Unsupported option: FOOBAR"));
         assert_ne!(
             shape_echoing("5.5.4 Unsupported option: A", &Echo::default()),
             shape_echoing("5.5.4 Bad option: A", &Echo::default())
+        );
+    }
+
+    #[test]
+    fn an_echo_ends_the_wording_but_the_verb_of_a_line_is_no_echo() {
+        // aiosmtpd's answers to VRFY with octets it splits otherwise than the client.
+        let vrfy = |arg: &str, said: &str| {
+            shape_echoing(
+                &format!("Could not VRFY {said}"),
+                &Echo::of(&[format!("VRFY {arg}\r\n").into_bytes()]),
+            )
+        };
+        let plain = vrfy("postmaster", "postmaster");
+        assert_eq!(plain, vrfy("postmaster er\rer", "postmaster er er SIZE"));
+        assert_eq!(plain, vrfy(">= >= >=", ">= >= >=>="));
+        assert_eq!(plain, vrfy(">= r=", ">= >= >= >= r= >="));
+        assert_ne!(plain, shape("Could not"));
+        let help = |arg: &str| {
+            shape_echoing(
+                "Supported commands: AUTH DATA EHLO HELO HELP MAIL",
+                &Echo::of(&[format!("HELP {arg}\r\n").into_bytes()]),
+            )
+        };
+        // The verb a line starts with is no echo; its argument ends the wording.
+        assert_eq!(
+            help(""),
+            shape("Supported commands: AUTH DATA EHLO HELO HELP MAIL")
+        );
+        assert_eq!(help("DATA"), shape("Supported commands: AUTH"));
+        // Words sent in the same line, after a bare CR, are echoes too.
+        let late = Echo::of(&[b"VRFY x\rRSET\r\n".to_vec()]);
+        assert_eq!(
+            shape_echoing("Could not VRFY x RSET", &late),
+            shape("Could not VRFY")
         );
     }
 

@@ -27,6 +27,7 @@ pub mod policy;
 pub mod process;
 pub mod signature;
 pub mod store;
+pub mod throttle;
 pub mod waiting;
 pub mod watch;
 
@@ -95,6 +96,10 @@ pub struct Stats {
     pub sessions_per_s: f64,
     /// Distinct states seen (bits set in the signature map).
     pub signature_bits: usize,
+    /// The same bits by the feature that set them (reply transitions, verb and
+    /// code, enhanced codes, wording, …): a campaign whose states keep growing shows
+    /// here which part of the target's answers makes each session new.
+    pub signature_bits_by_feature: BTreeMap<String, usize>,
     /// Inputs kept.
     pub corpus: usize,
     /// Findings by class (deduplicated).
@@ -102,11 +107,17 @@ pub struct Stats {
     /// Sessions the target refused (421, a greeting other than 220): its protection,
     /// not a finding.
     pub throttled: u64,
+    /// The same, by the reply that refused (digits as `#`; 16 wordings at most):
+    /// what limit the target applied, and so which setting lifts it.
+    pub throttled_by: BTreeMap<String, u64>,
     /// Sessions that could not connect and then did again (a full backlog).
     pub unreachable: u64,
     /// Sessions the target closed right after refusing a command (4xx or 5xx): it
     /// said why, so not a silent close.
     pub closed_after_refusal: u64,
+    /// The same, by the last refusal before the close (as `throttled_by`): an error
+    /// limit shows here (Exim's "Too many syntax or protocol errors").
+    pub closed_after_refusal_by: BTreeMap<String, u64>,
     /// Steps whose replies did not all come within the reply timeout: the target
     /// waits for more input, or is slower than `--timeout`.
     pub unanswered_steps: u64,
@@ -250,6 +261,7 @@ pub async fn run(seeds: Vec<Input>, options: Options, mut status: impl FnMut(&St
         c.stats.elapsed_s = started.elapsed().as_secs_f64();
         c.stats.sessions_per_s = c.stats.sessions as f64 / c.stats.elapsed_s.max(1e-9);
         c.stats.signature_bits = c.map.len();
+        c.stats.signature_bits_by_feature = c.map.by_kind();
         c.stats.corpus = c.corpus.len();
         c.stats.target = c.watcher.as_ref().and_then(watch::Watcher::figures);
         status(&c.stats);
@@ -391,8 +403,15 @@ impl Campaign {
                 self.judge_latency(&input, &trace);
                 self.judge_policy(&input, &trace).await;
             }
-            Judged::Throttled => self.stats.throttled += 1,
-            Judged::ClosedAfterRefusal => self.stats.closed_after_refusal += 1,
+            Judged::Throttled => {
+                self.stats.throttled += 1;
+                throttle::count(&mut self.stats.throttled_by, throttle::throttled(&trace));
+            }
+            Judged::ClosedAfterRefusal => {
+                self.stats.closed_after_refusal += 1;
+                let why = throttle::refused_before_close(&trace);
+                throttle::count(&mut self.stats.closed_after_refusal_by, why);
+            }
             Judged::Unreachable => {
                 self.stats.unreachable += 1;
                 return true;

@@ -27,7 +27,9 @@ pub enum Oracle {
     /// such a server takes each later reply for the answer to the wrong command.
     Desync,
     /// A reply RFC 5321 §4.2 does not allow: a bad code, mixed codes in one
-    /// multiline reply, a line without CRLF, an over-long reply line.
+    /// multiline reply, a line without CRLF, an over-long reply line; or, inside a
+    /// TLS session, octets that are no TLS record (a reply written in the clear,
+    /// RFC 3207 §4).
     ReplyGrammar,
     /// The target's log (launched, or named with `--watch-log`) got a line with a
     /// crash's mark (`panicked at`, `SIGSEGV`, `AddressSanitizer`, …) that one input

@@ -191,6 +191,15 @@ mod tests {
             .spawn()
             .expect("spawn sleep");
         let pid = child.id() as i32;
+        // Between fork and exec the child has no memory of its own yet (its resident
+        // size read 0 once): measure the `sleep` it becomes.
+        for _ in 0..200 {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            if comm.trim() == "sleep" {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         let u = Group { leader: pid }.usage();
         let _ = child.kill();
         let _ = child.wait();

@@ -20,10 +20,25 @@ use super::oracle::command_identity;
 /// Bits in the map: enough that distinct states rarely share one.
 pub const BITS: usize = 1 << 16;
 
+/// The kinds of feature, in the order of their tags: the names `stats.json` counts
+/// bits under, so a campaign whose states keep growing shows which feature grows.
+pub const KINDS: [&str; 9] = [
+    "transition",
+    "verb_code",
+    "enhanced",
+    "wording",
+    "lines",
+    "latency",
+    "end",
+    "short",
+    "sync",
+];
+
 /// The map of every feature seen so far.
 pub struct Map {
     bits: Vec<u64>,
     set: usize,
+    by_kind: [usize; KINDS.len()],
 }
 
 impl Default for Map {
@@ -31,6 +46,7 @@ impl Default for Map {
         Self {
             bits: vec![0; BITS / 64],
             set: 0,
+            by_kind: [0; KINDS.len()],
         }
     }
 }
@@ -53,6 +69,16 @@ impl Map {
         self.set
     }
 
+    /// The bits of each kind of feature observed ([`KINDS`]); bits set through
+    /// [`Map::add`] alone are in no kind.
+    pub fn by_kind(&self) -> std::collections::BTreeMap<String, usize> {
+        KINDS
+            .iter()
+            .zip(self.by_kind)
+            .map(|(k, n)| ((*k).to_owned(), n))
+            .collect()
+    }
+
     /// No bit set yet.
     pub fn is_empty(&self) -> bool {
         self.set == 0
@@ -67,15 +93,19 @@ impl Map {
     /// states are its own bits (party 0's are those of [`Map::observe`]).
     pub fn observe_as(&mut self, party: u64, input: &Input, trace: &Trace) -> usize {
         let salt = party.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        features(input, trace)
-            .into_iter()
-            .filter(|f| self.add(*f ^ salt))
-            .count()
+        let mut new = 0;
+        for (kind, f) in features(input, trace) {
+            if self.add(f ^ salt) {
+                self.by_kind[usize::from(kind) - 1] += 1;
+                new += 1;
+            }
+        }
+        new
     }
 }
 
-/// The features of one session.
-pub fn features(input: &Input, trace: &Trace) -> Vec<u64> {
+/// The features of one session, each with its kind (1-based index into [`KINDS`]).
+pub fn features(input: &Input, trace: &Trace) -> Vec<(u8, u64)> {
     let mut out = Vec::with_capacity(trace.answers.len() * 5 + 2);
     let mut prev = 0u16;
     for a in &trace.answers {
@@ -132,8 +162,11 @@ fn step_verb(input: &Input, step: Option<usize>) -> u64 {
         .map_or(0, |s| hash(command_identity(&s.verb()).as_bytes()))
 }
 
-fn tag(kind: u64, value: u64) -> u64 {
-    crate::send::route::finalise(value ^ kind.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+fn tag(kind: u8, value: u64) -> (u8, u64) {
+    (
+        kind,
+        crate::send::route::finalise(value ^ u64::from(kind).wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+    )
 }
 
 #[cfg(test)]
