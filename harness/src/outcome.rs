@@ -242,6 +242,84 @@ impl From<std::io::Error> for HarnessError {
     }
 }
 
+/// Why a case was skipped, as the certification summary counts what was not tested:
+/// a case that is not for this target, one the profile cannot feed, one the user held
+/// back, or one that ran and could not judge. The gate that skips a case words its
+/// reason with these prefixes, and [`NotRun::of`] reads them back, so a report read
+/// from JSON classifies its skips as the run did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum NotRun {
+    /// The target lacks (or has) the feature the case is for: not applicable.
+    NotApplicable,
+    /// The profile lacks a variable or a store the case needs, or the target is a
+    /// catch-all where the case needs a refused recipient.
+    NeedsProfile,
+    /// `--no-mail` or `--tls none` held it back.
+    HeldBack,
+    /// It ran, and what it saw could not decide it.
+    Inconclusive,
+}
+
+/// The prefixes of skip reasons, by [`NotRun`] (the gate of server cases uses them).
+pub mod skip_reason {
+    /// A keyword missing from EHLO.
+    pub const NOT_ADVERTISED: &str = "the target does not advertise";
+    /// A keyword present that the case is for servers without.
+    pub const ADVERTISES: &str = "the target advertises";
+    /// A greeting other than the case's.
+    pub const GREETS: &str = "the target greets with";
+    /// Implicit TLS where the case negotiates STARTTLS.
+    pub const IMPLICIT_TLS: &str = "the target speaks implicit TLS";
+    /// No EHLO after TLS.
+    pub const NO_TLS_EHLO: &str = "no EHLO list after TLS";
+    /// A variable the profile does not define.
+    pub const UNDEFINED: &str = "the target profile does not define";
+    /// A store to read, or a catch-all where a refused recipient is needed.
+    pub const NEEDS_STORE: &str = "the case checks the stored message";
+    /// A catch-all target where the case needs a refused recipient.
+    pub const CATCH_ALL: &str = "the target accepted {{target.bad_rcpt}}";
+    /// `--no-mail`.
+    pub const NO_MAIL: &str = "--no-mail:";
+    /// `--tls none`.
+    pub const NO_TLS: &str = "--tls none:";
+}
+
+impl NotRun {
+    /// The class of a skip's reason.
+    pub fn of(reason: &str) -> Self {
+        use skip_reason::*;
+        let starts = |p: &[&str]| p.iter().any(|p| reason.starts_with(p));
+        // A store named by the profile that is not there.
+        if reason.contains("store") && reason.contains("cannot be read") {
+            Self::NeedsProfile
+        } else if starts(&[
+            NOT_ADVERTISED,
+            ADVERTISES,
+            GREETS,
+            IMPLICIT_TLS,
+            NO_TLS_EHLO,
+        ]) {
+            Self::NotApplicable
+        } else if starts(&[UNDEFINED, NEEDS_STORE, CATCH_ALL]) {
+            Self::NeedsProfile
+        } else if starts(&[NO_MAIL, NO_TLS]) {
+            Self::HeldBack
+        } else {
+            Self::Inconclusive
+        }
+    }
+
+    /// Its name in the JSON report.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::NotApplicable => "not_applicable",
+            Self::NeedsProfile => "needs_profile",
+            Self::HeldBack => "held_back",
+            Self::Inconclusive => "inconclusive",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{HarnessError, Level, Outcome, Unmet, Verdict};

@@ -221,3 +221,59 @@ fn reports_merge_into_a_matrix() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("broken.json"));
 }
+
+/// The certification summary on a real run: the smuggling suite against the
+/// reference server grades A, and the same server ending DATA on `<LF>.<LF>` grades
+/// F for security with the cap saying why, in JSON, text and the badge.
+#[test]
+fn smuggling_caps_the_security_grade_at_f() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let smuggling = suite("security/smuggling.yaml");
+    let run = |name: &str, extra: &[&str]| {
+        let out_dir = dir.path().join(name);
+        let mut args = vec![
+            "run",
+            smuggling.as_str(),
+            "--output-dir",
+            out_dir.to_str().expect("utf-8"),
+        ];
+        args.extend_from_slice(extra);
+        let out = smtpspec(&args);
+        let json: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(out_dir.join("report.json")).expect("json"),
+        )
+        .expect("valid JSON");
+        let text = std::fs::read_to_string(out_dir.join("report.txt")).expect("text");
+        let badge = std::fs::read_to_string(out_dir.join("badge.svg")).expect("badge");
+        (out, json["summary"]["certification"].clone(), text, badge)
+    };
+    let (out, plain, text, badge) = run("plain", &[]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(plain["scoring_version"], 1);
+    assert_eq!(plain["security"]["grade"], "A", "{plain}");
+    assert_eq!(plain["security"]["score"], 100, "{plain}");
+    assert!(text.contains("Security: A (100/100)"), "{text}");
+    assert!(
+        badge.starts_with("<svg") && badge.contains("security A"),
+        "{badge}"
+    );
+
+    let (out, smuggled, text, badge) = run("smuggled", &["--deviate", "data-end-lf-dot-lf"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(smuggled["security"]["grade"], "F", "{smuggled}");
+    let cap = &smuggled["security"]["caps"][0];
+    assert_eq!(cap["grade"], "F");
+    assert!(
+        cap["reason"]
+            .as_str()
+            .expect("reason")
+            .contains("smuggling"),
+        "{cap}"
+    );
+    assert!(text.contains("Security: F ("), "{text}");
+    assert!(text.contains(", security F (scoring version 1)"), "{text}");
+    assert!(
+        badge.contains("security F") && badge.contains("#c0392b"),
+        "{badge}"
+    );
+}

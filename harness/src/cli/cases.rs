@@ -45,6 +45,8 @@ pub(crate) enum Format {
     Markdown,
     /// One self-contained HTML file.
     Html,
+    /// An SVG badge of the certification grades, for a README.
+    Badge,
 }
 
 impl Format {
@@ -56,6 +58,7 @@ impl Format {
             Self::Junit => "junit.xml",
             Self::Markdown => "report.md",
             Self::Html => "report.html",
+            Self::Badge => "badge.svg",
         }
     }
 }
@@ -192,7 +195,7 @@ pub(crate) struct CaseArgs {
     #[arg(long, value_name = "FILE", conflicts_with = "output_dir")]
     pub(crate) output: Option<PathBuf>,
     /// Write every --format into this directory (report.json, junit.xml, report.md,
-    /// report.html, report.txt); all formats when none is given.
+    /// report.html, report.txt, badge.svg); all formats when none is given.
     #[arg(long, value_name = "DIR")]
     pub(crate) output_dir: Option<PathBuf>,
     /// A JSON report of an earlier run: exit 1 only for regressions (pass → fail or

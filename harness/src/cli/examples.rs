@@ -90,7 +90,8 @@ pub(super) const REPORT: &str = "\
 Examples:
   smtpspec report out/report.json --format html --output report.html
   smtpspec report postfix.json exim.json --format markdown    a matrix across implementations
-  smtpspec report out/report.json --format text";
+  smtpspec report out/report.json --format text
+  smtpspec report out/report.json --format badge --output badge.svg    the grades, for a README";
 
 /// `smtpspec list --help`.
 pub(super) const LIST: &str = "\

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use smtpspec::report::baseline::{self, Comparison, Expectations};
 use smtpspec::report::model::{Context, Report, Settings};
 use smtpspec::report::standing::Standing;
-use smtpspec::report::{Run, html, junit, markdown, text};
+use smtpspec::report::{Run, badge, html, junit, markdown, text};
 use smtpspec::requirements;
 
 use super::{CliError, CmdResult, Exit};
@@ -118,6 +118,7 @@ fn render(format: Format, report: &Report, args: &CaseArgs, color: bool) -> Stri
         Format::Junit => junit::render(report),
         Format::Markdown => markdown::render(report),
         Format::Html => html::render(report),
+        Format::Badge => badge::render(report),
     }
 }
 
@@ -130,6 +131,7 @@ pub(crate) fn write(report: &Report, args: &CaseArgs, color: bool) -> Result<(),
             Format::Junit,
             Format::Markdown,
             Format::Html,
+            Format::Badge,
         ],
         (None, true) => vec![Format::Text],
         _ => args.formats.clone(),

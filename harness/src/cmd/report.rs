@@ -2,7 +2,7 @@
 //! across implementations, or (`--merge`) the shards of one run into one report.
 
 use smtpspec::report::model::Report;
-use smtpspec::report::{html, junit, markdown, merge, text};
+use smtpspec::report::{badge, html, junit, markdown, merge, text};
 use smtpspec::requirements;
 
 use super::finish::{read_report, save};
@@ -44,6 +44,7 @@ fn render(format: Format, reports: &[Report]) -> Result<String, CliError> {
         (Format::Junit, [one]) => junit::render(one),
         (Format::Json, [one]) => one.to_json(),
         (Format::Text, [one]) => text::render(one, true, false),
+        (Format::Badge, [one]) => badge::render(one),
         (f, _) => {
             return Err(CliError::usage(format!(
                 "{f:?} takes one report; html and markdown make a matrix of several, \

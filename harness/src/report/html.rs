@@ -30,7 +30,7 @@ pub fn esc(s: &str) -> String {
 }
 
 const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:2em;color:#1d1d1f}\
-h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.6em}\
+h1{font-size:1.5em}td.grade{font-weight:700;font-size:1.2em;text-align:center}h2{font-size:1.15em;margin-top:1.6em}\
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .6em;\
 text-align:left;vertical-align:top}th{background:#f3f3f3}\
 .v{font-weight:600;border-radius:3px;padding:0 .4em;white-space:nowrap}\
@@ -119,6 +119,7 @@ fn header(body: &mut String, report: &Report) {
         esc(&t.name),
         esc(&standing.sentence(&report.settings.fail_on)),
     );
+    grades(body, report);
     let client = report.of_a_client();
     let who = if client {
         format!("Client under test <code>{}</code>", esc(&t.banner))
@@ -151,10 +152,35 @@ fn header(body: &mut String, report: &Report) {
     }
 }
 
+/// The grades and their caps, and what was not tested.
+fn grades(body: &mut String, report: &Report) {
+    let c = report.certified();
+    body.push_str(
+        "<table class=\"grades\"><tr><th></th><th>grade</th><th>score</th>\
+         <th>held down by</th></tr>\n",
+    );
+    for (name, s) in [("conformance", &c.conformance), ("security", &c.security)] {
+        let _ = writeln!(
+            body,
+            "<tr><td>{name}</td><td class=\"grade\">{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&s.grade),
+            s.points(),
+            s.caps_in(esc).join("<br>")
+        );
+    }
+    let not_tested = c.not_tested.sentence();
+    let _ = writeln!(
+        body,
+        "</table><p class=\"meta\">scoring version {}{}</p>",
+        c.scoring_version,
+        not_tested.map_or_else(String::new, |s| format!(" · {}", esc(&s)))
+    );
+}
+
 /// Verdicts per level, and the requirements of the index as the run shows them.
 fn counts(body: &mut String, report: &Report) {
     body.push_str("<table><tr><th></th><th>pass</th><th>fail</th><th>warn</th><th>skip</th><th>error</th></tr>\n");
-    let rows = std::iter::once(("all".to_owned(), report.summary)).chain(
+    let rows = std::iter::once(("all".to_owned(), report.summary.counts)).chain(
         report
             .by_level
             .iter()
@@ -299,11 +325,22 @@ pub fn matrix(reports: &[Report]) -> String {
     }
     body.push_str("</tr>\n<tr><th colspan=\"3\">pass / fail / warn / skip / error</th>");
     for r in reports {
-        let s = &r.summary;
+        let s = &r.summary.counts;
         let _ = write!(
             body,
             "<td>{} / {} / {} / {} / {}</td>",
             s.pass, s.fail, s.warn, s.skip, s.error
+        );
+    }
+    body.push_str("</tr>\n<tr><th colspan=\"3\">grades: conformance / security</th>");
+    for r in reports {
+        let c = r.certified();
+        let _ = write!(
+            body,
+            "<td class=\"grade\" title=\"{}\">{} / {}</td>",
+            esc(&c.lines().join("\n")),
+            esc(&c.conformance.grade),
+            esc(&c.security.grade)
         );
     }
     body.push_str("</tr>\n");

@@ -66,6 +66,26 @@ fn counts_row(label: &str, c: &Counts) -> String {
     )
 }
 
+/// The grades, each cap under its score, and what was not tested.
+fn certification(out: &mut String, report: &Report) {
+    let c = report.certified();
+    out.push_str("| | grade | score | held down by |\n|---|---|---|---|\n");
+    for (name, s) in [("conformance", &c.conformance), ("security", &c.security)] {
+        let _ = writeln!(
+            out,
+            "| {name} | **{}** | {} | {} |",
+            s.grade,
+            s.points(),
+            s.caps_in(text).join("; ")
+        );
+    }
+    let _ = writeln!(out, "\nScoring version {}.", c.scoring_version);
+    if let Some(s) = c.not_tested.sentence() {
+        let _ = writeln!(out, "{}.", text(&s));
+    }
+    out.push('\n');
+}
+
 /// The Markdown report of one run.
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
@@ -87,8 +107,9 @@ pub fn render(report: &Report) -> String {
         text(&report.started),
         text(&report.finished),
     );
+    certification(&mut out, report);
     out.push_str("| | pass | fail | warn | skip | error |\n|---|---|---|---|---|---|\n");
-    out.push_str(&counts_row("**all**", &report.summary));
+    out.push_str(&counts_row("**all**", &report.summary.counts));
     for l in &report.by_level {
         out.push_str(&counts_row(l.level.as_str(), &l.counts));
     }
@@ -164,12 +185,17 @@ pub fn matrix(reports: &[Report]) -> String {
     out.push('\n');
     let _ = write!(out, "| **totals** (pass/fail/warn/skip/error) | |");
     for r in reports {
-        let s = &r.summary;
+        let s = &r.summary.counts;
         let _ = write!(
             out,
             " {}/{}/{}/{}/{} |",
             s.pass, s.fail, s.warn, s.skip, s.error
         );
+    }
+    out.push_str("\n| **grades** (conformance/security) | |");
+    for r in reports {
+        let c = r.certified();
+        let _ = write!(out, " {}/{} |", c.conformance.grade, c.security.grade);
     }
     out.push('\n');
     for (id, spec) in super::html::case_rows(reports) {

@@ -5,7 +5,9 @@
 //! Everything a target sends is untrusted: each rendering escapes for its own medium
 //! (HTML entities, XML-valid characters, neutralised control characters).
 
+pub mod badge;
 pub mod baseline;
+pub mod certification;
 pub mod html;
 pub mod junit;
 pub mod markdown;

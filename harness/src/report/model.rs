@@ -40,8 +40,8 @@ pub struct Report {
     /// `--jobs`, and the runner adapts (absent in reports made before it did).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pacing: Option<Pacing>,
-    /// Counts per verdict.
-    pub summary: Counts,
+    /// Counts per verdict, and the certification summary.
+    pub summary: Summary,
     /// Counts per verdict for each requirement level.
     #[serde(default)]
     pub by_level: Vec<LevelCounts>,
@@ -152,6 +152,19 @@ pub struct Pacing {
     pub last: usize,
     /// Attempts the target refused; the cases' `retries` say which.
     pub refusals: usize,
+}
+
+/// The summary: counts per verdict (the fields of `summary` since the first schema)
+/// and the certification summary beside them (additive; absent in older reports).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Summary {
+    /// Counts per verdict.
+    #[serde(flatten)]
+    pub counts: Counts,
+    /// Scores, grades, caps and what was not tested (README.md, "Certification
+    /// summary").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certification: Option<super::certification::Certification>,
 }
 
 /// Verdict counts.
@@ -435,7 +448,7 @@ impl Report {
                 last: run.pacing.last,
                 refusals: run.pacing.refusals,
             }),
-            summary: Counts::default(),
+            summary: Summary::default(),
             by_level: Vec::new(),
             requirements: Vec::new(),
             cases,
@@ -461,9 +474,10 @@ impl Report {
                 l.counts.add(c.verdict);
             }
         }
-        self.summary = summary;
+        self.summary.counts = summary;
         self.by_level = by_level;
         self.requirements = requirement_counts(index, &self.cases);
+        self.summary.certification = Some(self.certification());
     }
 
     /// The report as JSON text, ending with a newline.

@@ -67,6 +67,13 @@ pub fn render(report: &Report, verbose: bool, color: bool) -> String {
             .collect();
         let _ = writeln!(out, "variables {}", vars.join(" "));
     }
+    let certification = report.certified();
+    for line in certification.lines() {
+        let _ = writeln!(out, "{line}");
+    }
+    if let Some(s) = certification.not_tested.sentence() {
+        let _ = writeln!(out, "{s}");
+    }
     let mut groups: Groups<'_> = BTreeMap::new();
     for c in &report.cases {
         groups
@@ -101,7 +108,7 @@ pub fn render(report: &Report, verbose: bool, color: bool) -> String {
             }
         }
     }
-    let s = &report.summary;
+    let s = &report.summary.counts;
     let _ = writeln!(
         out,
         "\n{} cases: {} pass, {} fail, {} warn, {} skip, {} error",
@@ -116,6 +123,13 @@ pub fn render(report: &Report, verbose: bool, color: bool) -> String {
         out,
         "{}",
         report.standing().sentence(&report.settings.fail_on)
+    );
+    let _ = writeln!(
+        out,
+        "Grades: conformance {}, security {} (scoring version {})",
+        certification.conformance.grade,
+        certification.security.grade,
+        certification.scoring_version
     );
     out
 }

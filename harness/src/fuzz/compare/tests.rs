@@ -262,45 +262,18 @@ fn a_recipient_line_too_long_for_some_is_an_envelope_split_not_a_message_count()
     // one write; the reference and aiosmtpd refuse the line (over 512 octets), both
     // Postfix profiles take it (RFC 5321 §4.5.3.1.4 lets a server take longer lines),
     // so only they store the message the `.` ends. The first disagreement is at RCPT.
-    let mut rcpt = b"MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>".to_vec();
-    rcpt.extend([b' '; 1000]);
-    rcpt.extend(b"\r\nDATA\r\n");
-    let i = Input {
-        steps: vec![
-            Step::Line(b"EHLO c".to_vec()),
-            Step::Raw(rcpt),
-            Step::Raw(b".\r\n".to_vec()),
-        ],
-    };
     let mut refused = trace(&[(0, 250), (1, 250), (1, 500), (1, 503), (2, 500)], &[]);
     refused.sync = Sync::Replies(vec![250, 221]);
     let mut taken = trace(&[(0, 250), (1, 250), (1, 250), (1, 354), (2, 250)], &[]);
     taken.sync = Sync::Replies(vec![250, 221]);
     taken.chunked_acks = 0;
-    let views: Vec<View> = [&refused, &taken, &taken, &refused]
-        .iter()
-        .map(|t| view(&i, t))
-        .collect();
-    let names: Vec<String> = ["reference", "postfix", "hardened", "aiosmtpd"]
-        .map(String::from)
-        .to_vec();
-    let d = compare(&i, &views, &names).expect("a disagreement");
+    let d = four_parties(&refused, &taken);
     assert_eq!(d.class, Class::Envelope, "{}", d.what);
     assert_eq!(d.apart, vec![false, true, true, false], "{}", d.what);
 }
 
 #[test]
 fn a_recipient_line_too_long_for_some_read_at_the_end_is_no_message_count() {
-    let mut rcpt = b"MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>".to_vec();
-    rcpt.extend([b' '; 1000]);
-    rcpt.extend(b"\r\nDATA\r\n");
-    let i = Input {
-        steps: vec![
-            Step::Line(b"EHLO c".to_vec()),
-            Step::Raw(rcpt),
-            Step::Raw(b".\r\n".to_vec()),
-        ],
-    };
     let refused = trace(
         &[(0, 250), (2, 250), (2, 500), (2, 503), (2, 500)],
         &[250, 221],
@@ -309,13 +282,32 @@ fn a_recipient_line_too_long_for_some_read_at_the_end_is_no_message_count() {
         &[(0, 250), (2, 250), (2, 250), (2, 354), (2, 250)],
         &[250, 221],
     );
-    let views: Vec<View> = [&refused, &taken, &taken, &refused]
+    let d = four_parties(&refused, &taken);
+    assert_ne!(d.class, Class::MessageCount, "{}", d.what);
+}
+
+/// EHLO; MAIL, a RCPT line of 1,040 octets and DATA in one write; a `.` line.
+fn long_rcpt_input() -> Input {
+    let mut rcpt = b"MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>".to_vec();
+    rcpt.extend([b' '; 1000]);
+    rcpt.extend(b"\r\nDATA\r\n");
+    Input {
+        steps: vec![
+            Step::Line(b"EHLO c".to_vec()),
+            Step::Raw(rcpt),
+            Step::Raw(b".\r\n".to_vec()),
+        ],
+    }
+}
+
+/// [`long_rcpt_input`] compared across the reference and aiosmtpd (`refused`) and
+/// two Postfix profiles (`taken`).
+fn four_parties(refused: &Trace, taken: &Trace) -> Disagreement {
+    let i = long_rcpt_input();
+    let views: Vec<View> = [refused, taken, taken, refused]
         .iter()
         .map(|t| view(&i, t))
         .collect();
-    let names: Vec<String> = ["reference", "postfix", "hardened", "aiosmtpd"]
-        .map(String::from)
-        .to_vec();
-    let d = compare(&i, &views, &names).expect("a disagreement");
-    assert_ne!(d.class, Class::MessageCount, "{}", d.what);
+    let names = ["reference", "postfix", "hardened", "aiosmtpd"].map(String::from);
+    compare(&i, &views, &names).expect("a disagreement")
 }

@@ -4,6 +4,10 @@
 //! never run to a verdict it cannot reach.
 
 use super::Target;
+use crate::outcome::skip_reason::{
+    ADVERTISES, CATCH_ALL, GREETS, IMPLICIT_TLS, NEEDS_STORE, NO_MAIL, NO_TLS, NO_TLS_EHLO,
+    NOT_ADVERTISED, UNDEFINED,
+};
 use crate::scenario::load::{Action, Case};
 use smtp_protocol::command::Verb;
 use smtp_protocol::ehlo::EhloLine;
@@ -29,10 +33,10 @@ fn restraint(case: &Case, target: &Target) -> Option<String> {
             .iter()
             .any(|s| matches!(s.action, Action::Starttls | Action::Handshake))
     {
-        return Some("--tls none: the case starts TLS".into());
+        return Some(format!("{NO_TLS} the case starts TLS"));
     }
     if target.restraint.no_mail && steps.iter().any(|s| sends_message(&s.action)) {
-        return Some("--no-mail: the case sends a message (DATA or BDAT)".into());
+        return Some(format!("{NO_MAIL} the case sends a message (DATA or BDAT)"));
     }
     None
 }
@@ -70,7 +74,7 @@ fn greeting(case: &Case, target: &Target) -> Option<String> {
     };
     (!wanted.contains(&target.greeting_code)).then(|| {
         format!(
-            "the target greets with {}; the case is for {}",
+            "{GREETS} {}; the case is for {}",
             target.greeting_code,
             wanted
                 .iter()
@@ -88,12 +92,12 @@ fn keywords(case: &Case, target: &Target) -> Option<String> {
             // `!KEYWORD`: the case is about servers without the extension.
             Some(absent) if offers(&target.ehlo, absent) => {
                 return Some(format!(
-                    "the target advertises {absent}; the case is for servers that do not"
+                    "{ADVERTISES} {absent}; the case is for servers that do not"
                 ));
             }
             Some(_) => {}
             None if !offers(&target.ehlo, want) => {
-                return Some(format!("the target does not advertise {want}"));
+                return Some(format!("{NOT_ADVERTISED} {want}"));
             }
             None => {}
         }
@@ -133,8 +137,8 @@ fn variables(case: &Case, target: &Target) -> Option<String> {
         && case.meta.uses.contains("target.bad_rcpt")
     {
         return Some(format!(
-            "the target accepted {{{{target.bad_rcpt}}}} at discovery ({reply}): a catch-all; \
-             the case needs a recipient it refuses"
+            "{CATCH_ALL} at discovery ({reply}): a catch-all; the case needs a recipient it \
+             refuses"
         ));
     }
     let var = case
@@ -142,7 +146,7 @@ fn variables(case: &Case, target: &Target) -> Option<String> {
         .uses
         .iter()
         .find(|v| *v != "case.token" && !target.vars.contains_key(*v))?;
-    Some(format!("the target profile does not define {{{{{var}}}}}"))
+    Some(format!("{UNDEFINED} {{{{{var}}}}}"))
 }
 
 /// A readable store, for the cases that check the stored message.
@@ -155,9 +159,9 @@ fn store(case: &Case, target: &Target) -> Option<String> {
         return None;
     }
     match &target.mailbox {
-        None => Some(
-            "the case checks the stored message; the target profile gives no store to read".into(),
-        ),
+        None => Some(format!(
+            "{NEEDS_STORE}; the target profile gives no store to read"
+        )),
         Some(m) => m.problem(),
     }
 }
@@ -170,15 +174,15 @@ fn after_tls(case: &Case, target: &Target) -> Option<String> {
             .iter()
             .any(|s| matches!(s.action, Action::Starttls | Action::Handshake))
     {
-        return Some("the target speaks implicit TLS; the case negotiates STARTTLS".into());
+        return Some(format!("{IMPLICIT_TLS}; the case negotiates STARTTLS"));
     }
     if case.meta.requires_after_tls.is_empty() {
         return None;
     }
     let Some(tls_ehlo) = &target.tls_ehlo else {
         return Some(match &target.tls_problem {
-            Some(p) => format!("no EHLO list after TLS ({p})"),
-            None => "the target does not advertise STARTTLS".to_owned(),
+            Some(p) => format!("{NO_TLS_EHLO} ({p})"),
+            None => format!("{NOT_ADVERTISED} STARTTLS"),
         });
     };
     let missing = case
@@ -186,7 +190,7 @@ fn after_tls(case: &Case, target: &Target) -> Option<String> {
         .requires_after_tls
         .iter()
         .find(|k| !offers(tls_ehlo, k))?;
-    Some(format!("the target does not advertise {missing} after TLS"))
+    Some(format!("{NOT_ADVERTISED} {missing} after TLS"))
 }
 
 /// `requires: [SIZE=limit]`: SIZE with a fixed limit, a number above 0 (RFC 1870 §4:
