@@ -125,7 +125,8 @@ fn a_profile_launches_its_server_and_stops_it() {
     std::fs::write(
         &profile,
         format!(
-            "address: 127.0.0.1:{port}\ndomain: launched.test\nrcpt: postmaster@launched.test\n\
+            "name: Launched server 1.0\naddress: 127.0.0.1:{port}\ndomain: launched.test\n\
+             rcpt: postmaster@launched.test\n\
              bad_rcpt: nobody@launched.test\nlaunch:\n  command: [{bin:?}, serve, --listen, \
              \"127.0.0.1:{port}\", --store, discard, --hostname, launched.test]\n  \
              ready_timeout: 10s\n  log: server.log\n",
@@ -138,11 +139,18 @@ fn a_profile_launches_its_server_and_stops_it() {
         &suite("rfc5321/session.yaml"),
         "--target",
         profile.to_str().expect("utf-8"),
+        "--format",
+        "markdown",
     ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stderr.contains("launched "), "{stderr}");
     assert!(stdout.contains("220 launched.test"), "{stdout}");
+    // The profile's name names the target in reports (and matrix columns).
+    assert!(
+        stdout.starts_with("# smtpspec: Launched server 1.0\n"),
+        "{stdout}"
+    );
     assert!(
         out.status.code().is_some_and(|c| c <= 1),
         "{stdout}{stderr}"

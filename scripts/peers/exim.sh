@@ -276,6 +276,7 @@ fi
 
 cat > "$dir/exim.yaml" <<YAML
 # Exim 4.96 started by scripts/peers/exim.sh start $dir $port
+name: Exim 4.96${4:+ $4}
 address: 127.0.0.1:$port
 domain: exim.peers.test
 rcpt: alice@exim.peers.test

@@ -108,6 +108,7 @@ done
 for profile in default:$p1 hardened:$p2 fuzz:$p3; do
   name=${profile%%:*}; port=${profile##*:}
   cat > "$dir/postfix-$name.yaml" <<YAML
+name: Postfix $(postconf -d -h mail_version 2>/dev/null || echo 3) $name
 address: 127.0.0.1:$port
 domain: pfx.peers.test
 rcpt: root@pfx.peers.test

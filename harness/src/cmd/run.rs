@@ -312,6 +312,9 @@ fn target_name(
             Some(host) => format!("{host} ({address})"),
             None => address.clone(),
         },
+        (TargetArg::Profile(p), _) if p.name.as_ref().is_some_and(|n| !n.trim().is_empty()) => {
+            p.name.clone().unwrap_or_default()
+        }
         (_, Some(t)) => Path::new(t)
             .file_stem()
             .map_or_else(|| t.to_owned(), |s| s.to_string_lossy().into_owned()),

@@ -44,6 +44,10 @@ use crate::scenario::template::Vars;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Profile {
+    /// What the server is called in reports and matrix columns (`Postfix 3.7,
+    /// hardened`); the profile file's name without `.yaml` when absent.
+    #[serde(default)]
+    pub name: Option<String>,
     /// HOST:PORT.
     pub address: String,
     /// The server's mail domain.
