@@ -164,7 +164,7 @@ pub struct Summary {
     /// Scores, grades, caps and what was not tested (README.md, "Certification
     /// summary").
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub certification: Option<super::certification::Certification>,
+    pub certification: Option<super::grades::Certification>,
 }
 
 /// Verdict counts.
