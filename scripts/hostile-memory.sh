@@ -21,7 +21,10 @@ for mode in silent endless multiline drip reset; do
   /usr/bin/time -f '%M %e' -o "$stats" "$bin" run "${paths[@]}" --target "127.0.0.1:$port" \
         --timeout "$timeout" --color never > "$stats.out" 2>&1
   code=$?
-  out=$(tail -1 "$stats.out"); rm -f "$stats.out"
+  # The counts and the verdict sentence after them (the grade line follows them).
+  out=$(awk '/^[0-9]+ cases: / { c = $0; getline v; print c " — " v; exit }' "$stats.out")
+  [ -n "$out" ] || out=$(tail -1 "$stats.out")
+  rm -f "$stats.out"
   set -e
   kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
   read -r kb secs < <(tail -1 "$stats"); rm -f "$stats"

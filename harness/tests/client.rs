@@ -34,6 +34,17 @@ fn verdicts(command: &[&str]) -> (Option<i32>, Vec<(String, String)>) {
         .status()
         .unwrap();
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    // A client has no address of its own: none in the report; named by its program.
+    assert_eq!(report["target"]["address"], "", "{}", report["target"]);
+    assert_eq!(report["target"]["name"], command[0]);
+    assert!(
+        report["target"]["banner"]
+            .as_str()
+            .unwrap()
+            .starts_with("client under test: plain: "),
+        "{}",
+        report["target"]
+    );
     let cases = report["cases"]
         .as_array()
         .unwrap()

@@ -257,7 +257,7 @@ fn report(
         })
         .collect();
     let tested = smtpspec::report::Tested {
-        addr,
+        address: addr.to_string(),
         banner: provenance.banner.clone(),
         ehlo: Vec::new(),
         tls_ehlo: None,

@@ -147,7 +147,7 @@ fn report(
         })
         .collect();
     let tested = smtpspec::report::Tested {
-        addr: first,
+        address: first.to_string(),
         banner: header
             .parties
             .iter()

@@ -1,7 +1,6 @@
 //! `smtpspec run`: the catalogue against a server (the embedded reference server by
 //! default, `--target HOST:PORT` or a profile), or against a sender (`--sender`).
 
-use std::net::ToSocketAddrs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,14 +63,14 @@ pub(crate) fn main(args: RunArgs) -> CmdResult {
 /// A run in which no case could run: the reason on every case and in the place of
 /// the banner.
 fn untested(plan: &Plan, reason: &str) -> Run {
-    let addr = match &plan.target {
-        TargetArg::Embedded => None,
-        TargetArg::Profile(p) => p.addr().ok(),
-        TargetArg::Address(a) => a.to_socket_addrs().ok().and_then(|mut a| a.next()),
+    let address = match &plan.target {
+        TargetArg::Embedded => String::new(),
+        TargetArg::Profile(p) => p.addr().map(|a| a.to_string()).unwrap_or_default(),
+        TargetArg::Address(a) => a.to_string(),
     };
     let now = unix_now();
     Run {
-        target: Tested::unreached(addr, reason),
+        target: Tested::unreached(&address, reason),
         started: now,
         finished: now,
         cases: plan

@@ -224,7 +224,7 @@ impl Diff {
             .find(|(_, t)| compare::incomparable(t))
         {
             self.stats.throttled += 1;
-            let why = format!("{}: {}", self.names[k], throttle::throttled(t));
+            let why = format!("{}: {}", self.names[k], t.throttled_by());
             throttle::count(&mut self.stats.throttled_by, why);
         } else if let Some(d) = disagreement(&input, &traces, &self.names)
             && !self.seen.contains(&d.key)

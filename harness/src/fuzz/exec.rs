@@ -12,6 +12,7 @@ use smtp_protocol::{Command, ReplyCode, Verb};
 
 use super::expect::Model;
 use super::input::{Input, Step};
+use super::throttle::Refusals;
 use crate::wire::{Conn, ConnError, Event, TlsSettings};
 
 pub(super) use super::expect::{CLOSING, READY, SHUTTING_DOWN};
@@ -219,6 +220,9 @@ pub struct Trace {
     /// Command lines pipelined after the STARTTLS whose handshake ran: each one the
     /// server must discard (RFC 3207 §4.2).
     pub pipelined_at_tls: usize,
+    /// The replies that refused service, worded as read (why a session was
+    /// throttled or closed).
+    pub refusals: Refusals,
 }
 
 impl Trace {
@@ -243,6 +247,16 @@ impl Trace {
             chunked_acks: 0,
             injected: Vec::new(),
             pipelined_at_tls: 0,
+            refusals: Refusals::default(),
+        }
+    }
+
+    /// Why a throttled session was refused: the greeting when it was no 220, else the
+    /// first 421, or why the target was not reached.
+    pub fn throttled_by(&self) -> String {
+        match &self.end {
+            End::Unreachable(why) => format!("not reached: {why}"),
+            _ => self.refusals.throttled(),
         }
     }
 
@@ -332,6 +346,7 @@ async fn session(conn: &mut Conn, input: &Input, limits: Limits, trace: &mut Tra
     match conn.reply(limits.connect).await {
         Ok(r) => {
             let code = r.reply.code.get();
+            trace.refusals.heard(&r.reply, true);
             trace.answers.push(answer(None, &r, sent, &Echo::default()));
             if code != READY {
                 return End::NotServing(code);
@@ -376,6 +391,7 @@ async fn session(conn: &mut Conn, input: &Input, limits: Limits, trace: &mut Tra
             match conn.reply(limits.reply).await {
                 Ok(r) => {
                     trace.answered[n] += 1;
+                    trace.refusals.heard(&r.reply, false);
                     let line = model.take_line(r.reply.code.get());
                     let tls_now = model.answered(r.reply.code.get());
                     trace.chunked_acks += std::mem::take(&mut model.chunked_acks);
@@ -404,17 +420,17 @@ async fn session(conn: &mut Conn, input: &Input, limits: Limits, trace: &mut Tra
         }
     }
     if synced {
-        trace.sync = read_sync(conn, limits, limits.hang()).await;
+        trace.sync = read_sync(conn, limits, limits.hang(), &mut trace.refusals).await;
     } else if model.settled() {
         trace.sync = match conn.send(sync(), limits.reply).await {
-            Ok(()) => read_sync(conn, limits, limits.hang()).await,
+            Ok(()) => read_sync(conn, limits, limits.hang(), &mut trace.refusals).await,
             Err(_) => Sync::Replies(Vec::new()),
         };
     } else if limits.whole {
         // A target still reading message content takes the suffix for more of it:
         // one reply deadline, not a hang's.
         trace.sync = match conn.send(sync(), limits.reply).await {
-            Ok(()) => match read_sync(conn, limits, limits.reply).await {
+            Ok(()) => match read_sync(conn, limits, limits.reply, &mut trace.refusals).await {
                 Sync::Replies(codes) => Sync::Tail(codes),
                 _ => Sync::Tail(Vec::new()),
             },
@@ -425,13 +441,19 @@ async fn session(conn: &mut Conn, input: &Input, limits: Limits, trace: &mut Tra
 }
 
 /// Read every reply to [`sync`] up to the close, the first within `first`.
-async fn read_sync(conn: &mut Conn, limits: Limits, first: Duration) -> Sync {
+async fn read_sync(
+    conn: &mut Conn,
+    limits: Limits,
+    first: Duration,
+    refusals: &mut Refusals,
+) -> Sync {
     let mut codes = Vec::new();
     let mut wait = first;
     while codes.len() < 16 {
         match conn.reply(wait).await {
             Ok(r) => {
                 let code = r.reply.code.get();
+                refusals.heard(&r.reply, false);
                 codes.push(code);
                 // After the 221 the close is due at once; a reply still coming then
                 // comes with it.
@@ -495,6 +517,7 @@ async fn drain(conn: &mut Conn, trace: &mut Trace, n: usize, limits: Limits, ech
     let limit = limits.reply.min(Duration::from_millis(100));
     while let Ok(r) = conn.reply(limit).await {
         trace.answered[n] += 1;
+        trace.refusals.heard(&r.reply, false);
         trace.answers.push(answer(Some(n), &r, sent, echo));
     }
 }

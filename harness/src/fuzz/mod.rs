@@ -405,11 +405,11 @@ impl Campaign {
             }
             Judged::Throttled => {
                 self.stats.throttled += 1;
-                throttle::count(&mut self.stats.throttled_by, throttle::throttled(&trace));
+                throttle::count(&mut self.stats.throttled_by, trace.throttled_by());
             }
             Judged::ClosedAfterRefusal => {
                 self.stats.closed_after_refusal += 1;
-                let why = throttle::refused_before_close(&trace);
+                let why = trace.refusals.before_close();
                 throttle::count(&mut self.stats.closed_after_refusal_by, why);
             }
             Judged::Unreachable => {

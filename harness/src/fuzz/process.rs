@@ -191,16 +191,18 @@ mod tests {
             .spawn()
             .expect("spawn sleep");
         let pid = child.id() as i32;
-        // Between fork and exec the child has no memory of its own yet (its resident
-        // size read 0 once): measure the `sleep` it becomes.
+        // Between fork and exec the child has no memory of its own yet, and just after
+        // the exec its name is `sleep` a moment before its pages are (its resident size
+        // read 0 twice): measure the `sleep` it becomes, once it has memory.
+        let mut u = None;
         for _ in 0..200 {
             let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-            if comm.trim() == "sleep" {
+            u = Group { leader: pid }.usage();
+            if comm.trim() == "sleep" && u.as_ref().is_some_and(|u| u.rss_kib > 0) {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
-        let u = Group { leader: pid }.usage();
         let _ = child.kill();
         let _ = child.wait();
         let u = u.expect("the child is seen");

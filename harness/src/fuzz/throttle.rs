@@ -5,36 +5,56 @@
 
 use std::collections::BTreeMap;
 
-use super::exec::{End, Trace};
-use crate::wire::Dir;
+use smtp_protocol::reply::Reply;
 
 /// Most distinct wordings kept per count; the rest are counted under [`OTHER`].
 const KEPT: usize = 16;
 /// The key of wordings past [`KEPT`].
 pub const OTHER: &str = "(other replies)";
 
-/// The reply that refused service in a throttled session: the greeting when it was no
-/// 220, else the first 421.
-pub fn throttled(trace: &Trace) -> String {
-    if let End::Unreachable(why) = &trace.end {
-        return format!("not reached: {why}");
-    }
-    let lines = reply_lines(trace);
-    let first = if matches!(trace.end, End::NotServing(_)) {
-        lines.first()
-    } else {
-        lines.iter().find(|l| l.starts_with("421"))
-    };
-    first.map_or_else(|| "(no reply read)".to_owned(), |l| wording(l))
+/// The replies of one session that refused service, worded as they were parsed (the
+/// session's reader is the one SMTP parser; nothing here reads the transcript again).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Refusals {
+    /// The greeting, when it was no 220.
+    pub greeting: Option<String>,
+    /// The first 421 after the greeting.
+    pub first_421: Option<String>,
+    /// The last 4xx or 5xx, the greeting's included.
+    pub last: Option<String>,
 }
 
-/// The last refusal (4xx or 5xx) before the target closed the connection.
-pub fn refused_before_close(trace: &Trace) -> String {
-    reply_lines(trace)
-        .iter()
-        .rev()
-        .find(|l| l.starts_with('4') || l.starts_with('5'))
-        .map_or_else(|| "(no refusal read)".to_owned(), |l| wording(l))
+impl Refusals {
+    /// Note a reply the session read; `greeting` for the first.
+    pub fn heard(&mut self, reply: &Reply, greeting: bool) {
+        let code = reply.code.get();
+        if code < 400 {
+            return;
+        }
+        let said = wording(reply);
+        if greeting {
+            self.greeting = Some(said.clone());
+        } else if code == 421 && self.first_421.is_none() {
+            self.first_421 = Some(said.clone());
+        }
+        self.last = Some(said);
+    }
+
+    /// The reply that refused service in a throttled session: the greeting when it
+    /// was no 220, else the first 421.
+    pub fn throttled(&self) -> String {
+        self.greeting
+            .as_ref()
+            .or(self.first_421.as_ref())
+            .map_or_else(|| "(no reply read)".to_owned(), Clone::clone)
+    }
+
+    /// The last refusal (4xx or 5xx) before the target closed the connection.
+    pub fn before_close(&self) -> String {
+        self.last
+            .clone()
+            .unwrap_or_else(|| "(no refusal read)".to_owned())
+    }
 }
 
 /// Count one more session under `why`, keeping at most [`KEPT`] wordings.
@@ -46,7 +66,10 @@ pub fn count(by: &mut BTreeMap<String, u64>, why: String) {
     }
 }
 
-/// What to change when the wording says the target limits connections.
+/// What to change when the wording says the target limits connections. A heuristic
+/// on words ("too many" and "connection"), as no reply code or enhanced code says
+/// "connection limit" (RFC 3463 has 4.7.0 for any policy); a wrong guess costs an
+/// advice line, never a verdict.
 pub fn advice(why: &str) -> Option<&'static str> {
     let w = why.to_ascii_lowercase();
     (w.contains("too many") && w.contains("connection")).then_some(
@@ -56,60 +79,50 @@ pub fn advice(why: &str) -> Option<&'static str> {
     )
 }
 
-/// The final lines of the replies read, as text.
-fn reply_lines(trace: &Trace) -> Vec<String> {
-    let received: Vec<u8> = trace
-        .transcript
-        .iter()
-        .filter(|e| e.dir == Dir::Recv)
-        .flat_map(|e| e.data.iter().copied())
-        .collect();
-    String::from_utf8_lossy(&received)
-        .split("\r\n")
-        .filter(|l| l.len() >= 3 && l.as_bytes()[..3].iter().all(u8::is_ascii_digit))
-        .filter(|l| l.as_bytes().get(3) != Some(&b'-'))
-        .map(str::to_owned)
-        .collect()
-}
-
-/// A reply line as a key: digits after the code as `#` (dates, counts, addresses),
-/// at most 100 characters.
-fn wording(line: &str) -> String {
-    let (code, text) = line.split_at(3);
+/// A reply as a key: its code, enhanced code and last line, digits after the code as
+/// `#` (dates, counts, addresses), at most 100 characters.
+fn wording(reply: &Reply) -> String {
+    let mut text = String::new();
+    if let Some(e) = reply.enhanced {
+        text = format!(" {e}");
+    }
+    let last = reply.lines.last().map_or("", String::as_str);
+    if !last.is_empty() {
+        text.push(' ');
+        text.push_str(last);
+    }
     let text: String = text
         .chars()
         .map(|c| if c.is_ascii_digit() { '#' } else { c })
         .filter(|c| !c.is_control())
         .take(97)
         .collect();
-    format!("{code}{text}")
+    format!("{}{text}", reply.code.get())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{End, OTHER, Trace, advice, count, refused_before_close, throttled};
-    use crate::wire::{Dir, Event};
+    use smtp_protocol::reply::ReplyParser;
 
-    fn trace(end: End, received: &[&str]) -> Trace {
-        let mut t = Trace::unreachable("");
-        t.end = end;
-        t.transcript = received
-            .iter()
-            .map(|r| Event {
-                dir: Dir::Recv,
-                data: r.as_bytes().to_vec(),
-            })
-            .collect();
-        t
+    use super::{OTHER, Refusals, advice, count};
+
+    /// The refusals of a session that read `replies` (the first its greeting).
+    fn heard(replies: &[&str]) -> Refusals {
+        let mut r = Refusals::default();
+        for (i, bytes) in replies.iter().enumerate() {
+            let mut p = ReplyParser::new();
+            p.push(bytes.as_bytes());
+            let reply = p.next_reply().expect("a reply").expect("well formed").reply;
+            r.heard(&reply, i == 0);
+        }
+        r
     }
 
     #[test]
     fn a_refused_greeting_is_its_own_reason() {
-        let t = trace(
-            End::NotServing(421),
-            &["421 mx.test Too many concurrent SMTP connections; try again at 10:42\r\n"],
-        );
-        let why = throttled(&t);
+        let r =
+            heard(&["421 mx.test Too many concurrent SMTP connections; try again at 10:42\r\n"]);
+        let why = r.throttled();
         assert_eq!(
             why,
             "421 mx.test Too many concurrent SMTP connections; try again at ##:##"
@@ -119,19 +132,18 @@ mod tests {
 
     #[test]
     fn a_421_in_the_session_is_found_behind_the_others() {
-        let t = trace(
-            End::Finished,
-            &[
-                "220-mx.test\r\n220 ESMTP\r\n250 ok\r\n",
-                "500 5.5.2 what?\r\n421 4.7.0 mx.test Error: too many errors\r\n",
-            ],
-        );
-        assert_eq!(throttled(&t), "421 #.#.# mx.test Error: too many errors");
-        assert_eq!(advice(&throttled(&t)), None);
-        assert_eq!(
-            refused_before_close(&t),
-            "421 #.#.# mx.test Error: too many errors"
-        );
+        let r = heard(&[
+            "220-mx.test\r\n220 ESMTP\r\n",
+            "250 ok\r\n",
+            "500 5.5.2 what?\r\n",
+            "421-4.7.0 mx.test\r\n421 4.7.0 Error: too many errors\r\n",
+            "221 bye\r\n",
+        ]);
+        assert_eq!(r.throttled(), "421 #.#.# Error: too many errors");
+        assert_eq!(advice(&r.throttled()), None);
+        assert_eq!(r.before_close(), "421 #.#.# Error: too many errors");
+        assert_eq!(heard(&["220 hi\r\n"]).throttled(), "(no reply read)");
+        assert_eq!(heard(&["220 hi\r\n"]).before_close(), "(no refusal read)");
     }
 
     #[test]

@@ -169,19 +169,21 @@ fn part<'a>(name: String, cases: impl Iterator<Item = &'a CaseReport>) -> Part {
     p
 }
 
-/// The points of a case's level.
+/// The points of a case's level (README "Certification summary": MUST 3, SHOULD 2,
+/// MAY 1).
 fn weight(level: Level) -> u64 {
     match level {
-        Level::Must => 6,
-        Level::Should => 4,
-        Level::May => 2,
+        Level::Must => 3,
+        Level::Should => 2,
+        Level::May => 1,
     }
 }
 
 fn score(cases: &[&CaseReport], parts: Vec<Part>, untestable: bool) -> Score {
+    // Counted in half points, so a warn's half of an odd weight stays exact.
     let (mut earned, mut possible) = (0u64, 0u64);
     for c in cases.iter().filter(|c| tried(c.verdict)) {
-        let w = weight(c.spec.level);
+        let w = 2 * weight(c.spec.level);
         possible += w;
         earned += match c.verdict {
             Verdict::Pass => w,

@@ -126,7 +126,7 @@ fn header(body: &mut String, report: &Report) {
     } else {
         format!(
             "Server <code>{}</code> — <code>{}</code>",
-            esc(&t.address),
+            esc(t.place()),
             esc(&t.banner)
         )
     };

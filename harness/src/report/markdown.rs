@@ -99,7 +99,7 @@ pub fn render(report: &Report) -> String {
         } else {
             format!(
                 "Target {} — {}",
-                code(&report.target.address),
+                code(report.target.place()),
                 code(&report.target.banner)
             )
         },

@@ -18,7 +18,6 @@ pub mod standing;
 pub mod text;
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 
 use smtp_protocol::ehlo::EhloLine;
 
@@ -30,8 +29,9 @@ use crate::wire::Dir;
 /// the client under test described in the same place.
 #[derive(Debug, Clone)]
 pub struct Tested {
-    /// Where it listened (a client run: 127.0.0.1:0).
-    pub addr: SocketAddr,
+    /// Where it listened, HOST:PORT; empty for a client under test, which has no
+    /// address of its own (it connected to the harness, a port per case).
+    pub address: String,
     /// Its greeting, or what the client is.
     pub banner: String,
     /// EHLO lines as advertised.
@@ -47,7 +47,7 @@ pub struct Tested {
 impl From<&Target> for Tested {
     fn from(t: &Target) -> Self {
         Self {
-            addr: t.addr,
+            address: t.addr.to_string(),
             banner: t.banner.clone(),
             ehlo: t.ehlo.clone(),
             tls_ehlo: t.tls_ehlo.clone(),
@@ -60,9 +60,9 @@ impl From<&Target> for Tested {
 impl Tested {
     /// A server that could not be tested (no connection, no greeting, a launch that
     /// died): where it was looked for, and why, in the place of its banner.
-    pub fn unreached(addr: Option<SocketAddr>, reason: &str) -> Self {
+    pub fn unreached(address: &str, reason: &str) -> Self {
         Self {
-            addr: addr.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
+            address: address.to_owned(),
             banner: reason.to_owned(),
             ehlo: Vec::new(),
             tls_ehlo: None,
@@ -74,7 +74,7 @@ impl Tested {
     /// A client under test, described by its commands.
     pub fn client(description: &str) -> Self {
         Self {
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            address: String::new(),
             banner: format!("client under test: {description}"),
             ehlo: Vec::new(),
             tls_ehlo: None,

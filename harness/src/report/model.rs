@@ -85,7 +85,8 @@ pub struct Tool {
 /// The target as discovered.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TargetInfo {
-    /// HOST:PORT.
+    /// HOST:PORT; empty in a client run (the client under test has no address: it
+    /// connected to the harness, a port per case; `banner` describes it).
     pub address: String,
     /// The greeting, as received (escaped).
     pub banner: String,
@@ -97,13 +98,26 @@ pub struct TargetInfo {
     /// Why there is no post-TLS list although STARTTLS was offered.
     #[serde(default)]
     pub tls_problem: Option<String>,
-    /// A name for the target in matrices (the profile's file stem, or the address).
+    /// A name for the target in matrices (the profile's `name:` or file stem, else the
+    /// address; `client under test` for a client without a profile).
     #[serde(default)]
     pub name: String,
     /// The variables the cases used (`target.rcpt`, `client.from`, ...): from the
     /// profile, the greeting or the command line; secrets shown as `(secret)`.
     #[serde(default)]
     pub variables: BTreeMap<String, String>,
+}
+
+impl TargetInfo {
+    /// Where the target was, for a header: its address, or its name when it has none
+    /// (the embedded server that did not start, a client under test).
+    pub fn place(&self) -> &str {
+        if self.address.is_empty() {
+            &self.name
+        } else {
+            &self.address
+        }
+    }
 }
 
 /// Run settings that change what a report means.
@@ -417,7 +431,7 @@ impl Report {
                 suite_digest: context.suite_digest.clone(),
             },
             target: TargetInfo {
-                address: t.addr.to_string(),
+                address: t.address.clone(),
                 banner: escape(t.banner.as_bytes()),
                 ehlo: t
                     .ehlo
@@ -432,11 +446,7 @@ impl Report {
                 }),
                 tls_problem: t.tls_problem.clone(),
                 variables: t.variables.clone(),
-                name: if context.target_name.is_empty() {
-                    t.addr.to_string()
-                } else {
-                    context.target_name.clone()
-                },
+                name: context.target_name.clone(),
             },
             started: rfc3339(run.started),
             finished: rfc3339(run.finished),
@@ -453,6 +463,15 @@ impl Report {
             requirements: Vec::new(),
             cases,
         };
+        if report.target.name.is_empty() {
+            report.target.name = if report.of_a_client() {
+                "client under test".to_owned()
+            } else if report.target.address.is_empty() {
+                "embedded reference server".to_owned()
+            } else {
+                report.target.address.clone()
+            };
+        }
         report.recount(&context.requirements);
         report
     }

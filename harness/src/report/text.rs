@@ -55,7 +55,7 @@ pub fn render(report: &Report, verbose: bool, color: bool) -> String {
         let _ = writeln!(
             out,
             "target {} — {}",
-            neutral(&t.address),
+            neutral(t.place()),
             neutral(&t.banner)
         );
     }
