@@ -7,9 +7,11 @@
 # Defaults: 10000 messages, 8 parallel sessions, 1000-octet messages, 3 rounds. Each
 # round runs every server once, interleaved, and the median round is reported:
 #   1. smtp-sink                                  (Postfix's event-loop sink)
-#   2. smtpspec serve --store discard --threads 1 (same work, one thread, like smtp-sink)
-#   3. smtpspec serve --store discard             (one worker per core)
-#   4. smtpspec serve --maildir DIR               (durable: write, fsync, rename, fsync dir)
+#   2. aiosmtpd with its Sink handler             (the Python peer, a second anchor)
+#   3. smtpspec serve --store discard --threads 1 (same work, one thread, like smtp-sink)
+#   4. smtpspec serve --store discard             (the default shape for this machine)
+#   5. smtpspec serve --store discard --threads N (one worker per core, N = cores)
+#   6. smtpspec serve --maildir DIR               (durable: group commit, see the fsyncs)
 # smtp-source runs on the same machine and takes a core of its own.
 # Needs postfix installed (scripts/peers/install.sh). Traffic stays on 127.0.0.1.
 set -euo pipefail
@@ -61,17 +63,29 @@ measure() { # port -> msgs/s
 p_sink=$(free_port)
 smtp-sink -u nobody "127.0.0.1:$p_sink" 256 & pids+=($!)
 p_one=$(free_port)
-"$bin" serve --listen "127.0.0.1:$p_one" --store discard --threads 1 >/dev/null & pids+=($!)
+"$bin" serve --listen "127.0.0.1:$p_one" --store discard --threads 1 >/dev/null 2>&1 & pids+=($!)
 p_discard=$(free_port)
-"$bin" serve --listen "127.0.0.1:$p_discard" --store discard >/dev/null & pids+=($!)
+"$bin" serve --listen "127.0.0.1:$p_discard" --store discard >/dev/null 2>&1 & pids+=($!)
+p_cores=$(free_port)
+"$bin" serve --listen "127.0.0.1:$p_cores" --store discard --threads "$(nproc)" >/dev/null 2>&1 & pids+=($!)
 p_maildir=$(free_port)
-"$bin" serve --listen "127.0.0.1:$p_maildir" --maildir "$work/Maildir" >/dev/null & pids+=($!)
-for p in "$p_sink" "$p_one" "$p_discard" "$p_maildir"; do wait_port "$p"; done
+"$bin" serve --listen "127.0.0.1:$p_maildir" --maildir "$work/Maildir" > "$work/maildir.log" 2>&1 &
+maildir_pid=$!; pids+=($maildir_pid)
+names="sink one discard cores maildir"
+peers=${SMTPSPEC_PEERS:-/opt/smtpspec-peers}
+if "$peers/venv/bin/python3" -c 'import aiosmtpd' 2>/dev/null; then
+  p_aio=$(free_port)
+  "$peers/venv/bin/python3" -m aiosmtpd -n -l "127.0.0.1:$p_aio" -c aiosmtpd.handlers.Sink & pids+=($!)
+  names="sink aio one discard cores maildir"
+else
+  echo "bench: aiosmtpd missing ($peers/venv): that anchor is left out" >&2
+fi
+for name in $names; do port_var="p_$name"; wait_port "${!port_var}"; done
 
 echo "smtp-source: $messages messages of $size octets over $sessions sessions, $rounds rounds, $(nproc) cores"
 declare -A runs
 for r in $(seq "$rounds"); do
-  for name in sink one discard maildir; do
+  for name in $names; do
     port_var="p_$name"
     runs[$name]+="$(measure "${!port_var}") "
   done
@@ -81,13 +95,19 @@ sink=$(median "${runs[sink]}")
 ratio() { python3 -c "print(f'{$1/$sink:.2f}x')"; }
 stored=$(find "$work/Maildir/new" -type f | wc -l)
 printf '%-44s %8s msgs/s  (runs: %s)\n' "smtp-sink (Postfix)" "$sink" "${runs[sink]}"
-for name in one discard maildir; do
+for name in $names; do
+  [ "$name" = sink ] && continue
   case $name in
+    aio) label="aiosmtpd (Sink handler)" ;;
     one) label="smtpspec serve --store discard --threads 1" ;;
-    discard) label="smtpspec serve --store discard" ;;
+    discard) label="smtpspec serve --store discard (default)" ;;
+    cores) label="smtpspec serve --store discard --threads $(nproc)" ;;
     maildir) label="smtpspec serve --maildir (fsync)" ;;
   esac
   m=$(median "${runs[$name]}")
   printf '%-44s %8s msgs/s  %s of smtp-sink  (runs: %s)\n' "$label" "$m" "$(ratio "$m")" "${runs[$name]}"
 done
+# The Maildir server says at shutdown how many fsyncs its messages took.
+kill -TERM "$maildir_pid"; wait "$maildir_pid" 2>/dev/null || true
+grep -o 'stored .*' "$work/maildir.log" | sed 's/^/Maildir: /'
 echo "Maildir: $stored files in new/ (expected $((messages * rounds)))"

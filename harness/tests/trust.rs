@@ -36,7 +36,7 @@ async fn discover(
 /// probe: the surplus attempts get 421, are retried, and no verdict is the 421's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_attempts_are_retried_and_recorded() {
-    let e = embedded::start_configured(&[], |f| f.max_connections = 1)
+    let e = embedded::start_configured(&[], |f| f.max_connections = Some(1))
         .await
         .expect("server");
     let step = Duration::from_secs(5);

@@ -41,11 +41,29 @@ enum Transport {
     Tls(Box<TlsStream<TcpStream>>),
 }
 
+/// The most read at once: a pipelined batch or a good slice of DATA.
+const READ_SIZE: usize = 16 * 1024;
+
 impl Transport {
-    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    /// The next bytes from the client (empty at its end). A plain connection holds no
+    /// buffer while it waits: the buffer is taken once the socket is readable, so ten
+    /// thousand idle clients cost no read buffers at all.
+    async fn read(&mut self) -> io::Result<Vec<u8>> {
         match self {
-            Self::Plain(s) => s.read(buf).await,
-            Self::Tls(s) => s.read(buf).await,
+            Self::Plain(s) => loop {
+                s.readable().await?;
+                let mut buf = Vec::with_capacity(READ_SIZE);
+                match s.try_read_buf(&mut buf) {
+                    Ok(_) => return Ok(buf),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(e),
+                }
+            },
+            Self::Tls(s) => {
+                let mut buf = Vec::with_capacity(READ_SIZE);
+                s.read_buf(&mut buf).await?;
+                Ok(buf)
+            }
         }
     }
 
@@ -105,9 +123,6 @@ pub(crate) async fn serve(
         unix_now(),
     );
     let mut transport = Some(Transport::Plain(stream));
-    // Large enough for a pipelined batch or a good slice of DATA; small enough that
-    // a connection costs little to set up.
-    let mut buf = vec![0u8; 16 * 1024];
     let mut shutting_down = *shutdown.borrow();
     loop {
         if shutting_down {
@@ -154,13 +169,13 @@ pub(crate) async fn serve(
             return Ok(());
         };
         tokio::select! {
-            read = tokio::time::timeout(limit, io.read(&mut buf)) => match read {
+            read = tokio::time::timeout(limit, io.read()) => match read {
                 Err(_) => session.handle_timeout(),
-                Ok(Ok(0)) => {
+                Ok(Ok(bytes)) if bytes.is_empty() => {
                     session.handle_eof();
                     return Ok(());
                 }
-                Ok(Ok(n)) => session.handle_input(&buf[..n], unix_now()),
+                Ok(Ok(bytes)) => session.handle_input(&bytes, unix_now()),
                 Ok(Err(e)) => return Err(e),
             },
             changed = shutdown.changed(), if !shutting_down => {

@@ -12,7 +12,9 @@
 //!   is shown not to fail a server that chose differently.
 //! - [`Server`]: bind, run, shut down.
 
+mod commit;
 mod connection;
+pub mod descriptors;
 mod server;
 pub mod settings;
 pub mod store;

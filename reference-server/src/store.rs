@@ -3,19 +3,21 @@
 //! Maildir delivery follows the Maildir convention so that a crash never leaves a
 //! half-written message where a reader would see it: write the file in `tmp/`, fsync it,
 //! rename it into `new/`, fsync `new/`. Only then does the session send 250 (RFC 5321
-//! §6.1: after 250 the server is responsible for the message).
+//! §6.1: after 250 the server is responsible for the message). Sessions' messages are
+//! made durable together, by rounds ([`crate::commit`]); files a crash left in `tmp/`
+//! are removed when the Maildir is opened again.
 //!
 //! Storing in a Maildir is final delivery, so the file starts with the Return-Path line
 //! that RFC 5321 §4.4 requires at that point, before the Received line the session
 //! added and the content exactly as received.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, OnceLock};
 
+use crate::commit::{self, Committer, Names, SyncCounts};
 use smtp_protocol::server::{Message, received};
 
 /// The message store of a server.
@@ -44,9 +46,7 @@ impl Store {
                 if m.format.lf {
                     content = crlf_to_lf(&content);
                 }
-                tokio::task::spawn_blocking(move || m.deliver(&content).map(Some))
-                    .await
-                    .map_err(io::Error::other)?
+                m.committer()?.store(content).await.map(Some)
             }
         }
     }
@@ -55,7 +55,11 @@ impl Store {
     pub fn describe(&self) -> String {
         match self {
             Self::Discard => "discarding messages".to_owned(),
-            Self::Maildir(m) => format!("storing in Maildir {}", m.root().display()),
+            Self::Maildir(m) => format!(
+                "storing in Maildir {} ({} unfinished file(s) left in tmp/ by a crash, removed)",
+                m.root().display(),
+                m.removed_at_start
+            ),
         }
     }
 }
@@ -95,57 +99,73 @@ fn crlf_to_lf(octets: &[u8]) -> Vec<u8> {
 /// A Maildir (tmp/, new/, cur/) owned by this server.
 #[derive(Debug)]
 pub struct Maildir {
-    root: PathBuf,
-    host: String,
-    counter: AtomicU64,
+    names: Arc<Names>,
     /// How messages are written.
     pub format: StoreFormat,
+    /// Files a crash had left in `tmp/`, removed when it was opened.
+    pub removed_at_start: usize,
+    /// The group committer, started by the first message.
+    committer: OnceLock<Committer>,
+    counts: Arc<SyncCounts>,
 }
 
 impl Maildir {
-    /// Open or create the Maildir at `root`.
+    /// Open or create the Maildir at `root`. Whatever is in `tmp/` is what a crash
+    /// left half-written (this server is the Maildir's only writer, and a message
+    /// stays in `tmp/` only until its round is durable): removed, and counted.
     pub fn create(root: impl Into<PathBuf>, host: &str) -> io::Result<Self> {
         let root = root.into();
         for sub in ["tmp", "new", "cur"] {
             fs::create_dir_all(root.join(sub))?;
         }
+        let mut removed_at_start = 0;
+        for entry in fs::read_dir(root.join("tmp"))? {
+            let entry = entry?;
+            if entry.file_type()?.is_file() {
+                fs::remove_file(entry.path())?;
+                removed_at_start += 1;
+            }
+        }
         // The unique-name rule forbids '/' and ':' in the host part.
         let host = host.replace(['/', ':'], "_");
         Ok(Self {
-            root,
-            host,
-            counter: AtomicU64::new(0),
+            names: Arc::new(Names {
+                root,
+                host,
+                counter: AtomicU64::new(0),
+            }),
             format: StoreFormat::default(),
+            removed_at_start,
+            committer: OnceLock::new(),
+            counts: Arc::default(),
         })
     }
 
     /// The Maildir's directory.
     pub fn root(&self) -> &Path {
-        &self.root
+        &self.names.root
     }
 
-    /// Write one message; returns its path in `new/`.
+    /// How often it synced, for benchmarks: `(messages, fsyncs, rounds)`.
+    pub fn sync_counts(&self) -> (u64, u64, u64) {
+        self.counts.get()
+    }
+
+    fn committer(&self) -> io::Result<&Committer> {
+        if let Some(c) = self.committer.get() {
+            return Ok(c);
+        }
+        let c = Committer::start(Arc::clone(&self.names), Arc::clone(&self.counts))?;
+        // Two first messages at once: one committer wins, the other is dropped
+        // unused (its thread ends at once).
+        Ok(self.committer.get_or_init(|| c))
+    }
+
+    /// Write one message durably on its own (no round); returns its path in `new/`.
     pub fn deliver(&self, content: &[u8]) -> io::Result<PathBuf> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        let name = format!(
-            "{}.M{}P{}Q{}.{}",
-            now.as_secs(),
-            now.subsec_micros(),
-            std::process::id(),
-            n,
-            self.host
-        );
-        let tmp = self.root.join("tmp").join(&name);
-        let new = self.root.join("new").join(&name);
-        let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        let (f, tmp, new) = commit::write_tmp(&self.names, content)?;
         // From here on the temporary file is ours to remove if anything fails.
-        let written = f
-            .write_all(content)
-            .and_then(|()| f.sync_all())
-            .and_then(|()| fs::rename(&tmp, &new));
+        let written = f.sync_all().and_then(|()| fs::rename(&tmp, &new));
         drop(f);
         if let Err(e) = written {
             let _ = fs::remove_file(&tmp);
@@ -154,7 +174,7 @@ impl Maildir {
         // The rename is only durable once the directory is: if that fails the message
         // is taken back out of new/, so that the 451 the client gets is true and its
         // retry does not make a second copy.
-        if let Err(e) = File::open(self.root.join("new")).and_then(|d| d.sync_all()) {
+        if let Err(e) = commit::sync_dir(&self.root().join("new")) {
             let _ = fs::remove_file(&new);
             return Err(e);
         }
@@ -163,7 +183,7 @@ impl Maildir {
 
     /// Paths of the messages in `new/`, oldest name first.
     pub fn messages(&self) -> io::Result<Vec<PathBuf>> {
-        let mut v: Vec<PathBuf> = fs::read_dir(self.root.join("new"))?
+        let mut v: Vec<PathBuf> = fs::read_dir(self.root().join("new"))?
             .map(|e| e.map(|e| e.path()))
             .collect::<io::Result<_>>()?;
         v.sort();
@@ -189,5 +209,68 @@ mod tests {
             0
         );
         assert_eq!(md.messages().expect("list").len(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn messages_stored_at_once_share_rounds_and_each_lands_whole() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let md = Arc::new(Maildir::create(dir.path().join("md"), "mx.test").expect("create"));
+        let stored: Vec<PathBuf> = futures_join(&md, 64).await;
+        let mut bodies: Vec<Vec<u8>> = stored.iter().map(|p| fs::read(p).expect("read")).collect();
+        bodies.sort();
+        let mut sent: Vec<Vec<u8>> = (0..64).map(body).collect();
+        sent.sort();
+        assert_eq!(bodies, sent, "every message whole, once");
+        assert_eq!(md.messages().expect("list").len(), 64);
+        assert_eq!(
+            fs::read_dir(dir.path().join("md/tmp"))
+                .expect("tmp")
+                .count(),
+            0
+        );
+        let (messages, fsyncs, rounds) = md.sync_counts();
+        assert_eq!(messages, 64);
+        // One fdatasync per file and one directory sync per round.
+        assert_eq!(fsyncs, 64 + rounds);
+        assert!((1..=64).contains(&rounds), "{rounds}");
+    }
+
+    fn body(i: usize) -> Vec<u8> {
+        format!("Subject: {i}\r\n\r\n{}\r\n", "x".repeat(i * 100)).into_bytes()
+    }
+
+    /// Store `n` messages at once through the committer.
+    async fn futures_join(md: &Arc<Maildir>, n: usize) -> Vec<PathBuf> {
+        let tasks: Vec<_> = (0..n)
+            .map(|i| {
+                let md = Arc::clone(md);
+                tokio::spawn(async move { md.committer().expect("committer").store(body(i)).await })
+            })
+            .collect();
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await.expect("task").expect("stored"));
+        }
+        out
+    }
+
+    #[test]
+    fn what_a_crash_left_in_tmp_is_removed_and_counted_at_start() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("md");
+        let md = Maildir::create(&root, "mx.test").expect("create");
+        md.deliver(b"kept\r\n").expect("deliver");
+        assert_eq!(md.removed_at_start, 0);
+        fs::write(root.join("tmp/1.M1P1Q1.mx.test"), b"half a mess").expect("plant");
+        fs::write(root.join("tmp/2.M2P1Q2.mx.test"), b"").expect("plant");
+        let again = Maildir::create(&root, "mx.test").expect("reopen");
+        assert_eq!(again.removed_at_start, 2);
+        assert_eq!(fs::read_dir(root.join("tmp")).expect("tmp").count(), 0);
+        assert_eq!(again.messages().expect("list").len(), 1, "new/ untouched");
+        assert!(
+            Store::Maildir(Arc::new(again))
+                .describe()
+                .contains("(2 unfinished file(s)")
+        );
     }
 }

@@ -259,7 +259,7 @@ impl Variant {
     /// Set the configuration keys this variant stands for.
     pub fn apply(self, f: &mut FileSettings) {
         match self {
-            Self::MaxConnections4 => f.max_connections = 4,
+            Self::MaxConnections4 => f.max_connections = Some(4),
             Self::SlowGreeting => {
                 f.greeting_delay = Some(GreetingDelay {
                     busy_above: 4,

@@ -248,8 +248,8 @@ pub(crate) struct ServeArgs {
     /// Misbehave in one named way (repeatable); see --list-deviations.
     #[arg(long = "deviate", value_name = "NAME")]
     pub(crate) deviate: Vec<String>,
-    /// Worker threads [default: one per core]; 1 runs everything on one thread, like
-    /// an event-loop server.
+    /// Worker threads [default: one per core, and 1 on two cores or fewer]; 1 runs
+    /// everything on one thread, like an event-loop server.
     #[arg(long, value_name = "N", value_parser = jobs)]
     pub(crate) threads: Option<usize>,
     /// Print every deviation, one per line (name, then description), and exit.

@@ -221,8 +221,9 @@ pub struct FileSettings {
     pub storage_cap: u64,
     /// Recipients per transaction.
     pub max_recipients: usize,
-    /// Simultaneous connections; more get 421.
-    pub max_connections: usize,
+    /// Simultaneous connections; more get 421. Absent: as many as the process's
+    /// file-descriptor limit allows ([`crate::descriptors`]).
+    pub max_connections: Option<usize>,
     /// Known recipients; absent accepts everyone.
     pub recipients: Option<Vec<String>>,
     /// AUTH users.
@@ -289,7 +290,7 @@ impl Default for FileSettings {
             max_message_size: c.max_message_size,
             storage_cap: c.storage_cap,
             max_recipients: c.max_recipients,
-            max_connections: 256,
+            max_connections: None,
             recipients: None,
             users: BTreeMap::new(),
             auth_without_tls: false,
@@ -457,9 +458,13 @@ impl FileSettings {
                 self.max_recipients
             )));
         }
-        if self.max_connections == 0 {
+        if self.max_connections == Some(0) {
             return Err(SettingsError("max-connections: must be at least 1".into()));
         }
+        let descriptors = crate::descriptors::limit();
+        let max_connections = self
+            .max_connections
+            .unwrap_or_else(|| crate::descriptors::connections_for(descriptors));
         if self.tls.cert.is_some() != self.tls.key.is_some() {
             return Err(SettingsError(
                 "tls: give both cert and key, or neither".into(),
@@ -515,7 +520,8 @@ impl FileSettings {
             store_format,
             greeting_delay: self.greeting_delay,
             variants: self.variants,
-            max_connections: self.max_connections,
+            max_connections,
+            descriptors,
             tls: self.tls,
             command_timeout: Duration::from_secs(self.timeouts.command_secs.max(1)),
             data_timeout: Duration::from_secs(self.timeouts.data_secs.max(1)),
@@ -542,6 +548,9 @@ pub struct Settings {
     pub variants: Vec<String>,
     /// Simultaneous connections.
     pub max_connections: usize,
+    /// The file-descriptor limit found (and raised to its hard limit) when the
+    /// settings were resolved, for the startup line.
+    pub descriptors: u64,
     /// Certificate files.
     pub tls: TlsFiles,
     /// Waiting for a command.
