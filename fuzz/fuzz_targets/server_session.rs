@@ -3,7 +3,7 @@
 //! exactly one reply, and it never buffers more than one AUTH line.
 #![no_main]
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
@@ -72,20 +72,27 @@ impl Driver {
     }
 }
 
+/// The configuration every run shares: built once, not per input.
+fn config() -> Arc<ServerConfig> {
+    static CONFIG: OnceLock<Arc<ServerConfig>> = OnceLock::new();
+    Arc::clone(CONFIG.get_or_init(|| {
+        let mut users = std::collections::BTreeMap::new();
+        users.insert("user".to_owned(), "pass".to_owned());
+        Arc::new(ServerConfig {
+            hostname: "mx.test".into(),
+            max_message_size: 64,
+            max_recipients: 100,
+            recipients: Some(vec!["bob@mx.test".into()]),
+            users,
+            auth_without_tls: true,
+            ..ServerConfig::default()
+        })
+    }))
+}
+
 fuzz_target!(|actions: Vec<Action>| {
-    let mut users = std::collections::BTreeMap::new();
-    users.insert("user".to_owned(), "pass".to_owned());
-    let config = ServerConfig {
-        hostname: "mx.test".into(),
-        max_message_size: 64,
-        max_recipients: 100,
-        recipients: Some(vec!["bob@mx.test".into()]),
-        users,
-        auth_without_tls: true,
-        ..ServerConfig::default()
-    };
     let mut d = Driver {
-        session: ServerSession::new(Arc::new(config), "fuzz", 1, true, 0),
+        session: ServerSession::new(config(), "fuzz", 1, true, 0),
         parser: ReplyParser::new(),
         replies: 0,
         store_ok: true,

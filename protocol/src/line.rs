@@ -192,6 +192,27 @@ impl LineDecoder {
     /// The next complete line, if the input holds one.
     pub fn next_line(&mut self) -> Option<Line> {
         while self.input_pos < self.input.len() {
+            if !self.pending_cr {
+                // Fast path: a run of octets that neither end a line nor are a finding
+                // is copied at once (a byte at a time, this loop was what parsing a
+                // reply or a command cost).
+                let rest = &self.input[self.input_pos..];
+                let run = rest
+                    .iter()
+                    .position(|&b| matches!(b, b'\r' | b'\n' | 0 | 128..=255))
+                    .unwrap_or(rest.len());
+                if run > 0 {
+                    let room = self
+                        .config
+                        .max_line
+                        .saturating_sub(2)
+                        .saturating_sub(self.buf.len());
+                    self.buf.extend_from_slice(&rest[..run.min(room)]);
+                    self.len += run;
+                    self.input_pos += run;
+                    continue;
+                }
+            }
             let b = self.input[self.input_pos];
             self.input_pos += 1;
             if self.pending_cr {

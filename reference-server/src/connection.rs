@@ -26,6 +26,8 @@ pub(crate) struct Shared {
     pub(crate) tls: Option<TlsAcceptor>,
     pub(crate) command_timeout: Duration,
     pub(crate) data_timeout: Duration,
+    /// Every reply held back this long (the `slow-replies` variant).
+    pub(crate) reply_delay: Duration,
 }
 
 /// Time for Received lines.
@@ -134,7 +136,12 @@ pub(crate) async fn serve(
             };
             match out {
                 // A client that stops reading must not hold its connection slot forever.
-                Output::Send(bytes) => within(shared.command_timeout, io.write_all(&bytes)).await?,
+                Output::Send(bytes) => {
+                    if !shared.reply_delay.is_zero() {
+                        tokio::time::sleep(shared.reply_delay).await;
+                    }
+                    within(shared.command_timeout, io.write_all(&bytes)).await?;
+                }
                 Output::Deliver(message) => {
                     let stored = shared.store.deliver(message).await;
                     session.handle_stored(stored.map(|_| ()).map_err(|e| e.to_string()));

@@ -107,6 +107,7 @@ impl Server {
                 tls,
                 command_timeout: settings.command_timeout,
                 data_timeout: settings.data_timeout,
+                reply_delay: settings.reply_delay,
             }),
             max_connections: settings.max_connections,
             greeting_delay: settings.greeting_delay,

@@ -63,11 +63,13 @@ pub enum Variant {
     NoValidRecipients554,
     /// Only 8BITMIME and SIZE: no PIPELINING, CHUNKING, DSN, ETRN, SMTPUTF8, STARTTLS.
     MinimalEsmtp,
+    /// Every reply, the greeting's included, sent 200 ms late.
+    SlowReplies,
 }
 
 impl Variant {
     /// Every variant.
-    pub const ALL: [Self; 23] = [
+    pub const ALL: [Self; 24] = [
         Self::MaxConnections4,
         Self::SlowGreeting,
         Self::BareLineEndsClose,
@@ -91,6 +93,7 @@ impl Variant {
         Self::UnknownRecipient450,
         Self::NoValidRecipients554,
         Self::MinimalEsmtp,
+        Self::SlowReplies,
     ];
 
     /// The name used by `--variant NAME`.
@@ -119,6 +122,7 @@ impl Variant {
             Self::UnknownRecipient450 => "unknown-recipient-450",
             Self::NoValidRecipients554 => "no-valid-recipients-554",
             Self::MinimalEsmtp => "minimal-esmtp",
+            Self::SlowReplies => "slow-replies",
         }
     }
 
@@ -174,6 +178,7 @@ impl Variant {
             Self::MinimalEsmtp => {
                 "EHLO offers SIZE and 8BITMIME only: no PIPELINING, CHUNKING, BINARYMIME, DSN, ETRN, SMTPUTF8, STARTTLS, AUTH"
             }
+            Self::SlowReplies => "every reply, the greeting's included, is sent 200 ms late",
         }
     }
 
@@ -248,6 +253,11 @@ impl Variant {
                 "RFC 5321 §3.3: \"the server MAY return a 'command out of sequence' (503) or 'no \
                  valid recipients' (554) reply\""
             }
+            Self::SlowReplies => {
+                "RFC 5321 §4.5.3.2: the client's timeouts are minutes (\"Initial 220 Message: 5 \
+                 Minutes\", \"MAIL Command: 5 Minutes\", ...); a busy or distant server answers \
+                 late, and a client must wait"
+            }
         }
     }
 
@@ -306,6 +316,7 @@ impl Variant {
                 e.smtputf8 = false;
                 e.starttls = false;
             }
+            Self::SlowReplies => f.reply_delay_ms = 200,
         }
     }
 }
@@ -331,11 +342,15 @@ mod tests {
             };
             let s = f.resolve().unwrap_or_else(|e| panic!("{v}: {e}"));
             let changed = format!(
-                "{:?}{:?}{:?}{}",
-                s.protocol, s.store_format, s.greeting_delay, s.max_connections
+                "{:?}{:?}{:?}{}{:?}",
+                s.protocol, s.store_format, s.greeting_delay, s.max_connections, s.reply_delay
             ) != format!(
-                "{:?}{:?}{:?}{}",
-                plain.protocol, plain.store_format, plain.greeting_delay, plain.max_connections
+                "{:?}{:?}{:?}{}{:?}",
+                plain.protocol,
+                plain.store_format,
+                plain.greeting_delay,
+                plain.max_connections,
+                plain.reply_delay
             );
             // The file accepts every recipient already; the embedded target has a table.
             assert!(changed || v == Variant::CatchAll, "{v} changes nothing");

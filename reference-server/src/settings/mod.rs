@@ -275,6 +275,9 @@ pub struct FileSettings {
     pub no_valid_recipients: u16,
     /// Greetings delayed under load.
     pub greeting_delay: Option<GreetingDelay>,
+    /// Every reply sent this many milliseconds late (0: at once); a slow or distant
+    /// server, for measuring clients and the harness against one.
+    pub reply_delay_ms: u64,
     /// How the Maildir is written.
     pub maildir_format: MaildirFormat,
 }
@@ -320,6 +323,7 @@ impl Default for FileSettings {
             unknown_recipient: c.unknown_recipient.get(),
             no_valid_recipients: c.no_valid_recipients.get(),
             greeting_delay: None,
+            reply_delay_ms: 0,
             maildir_format: MaildirFormat::default(),
         }
     }
@@ -458,6 +462,13 @@ impl FileSettings {
                 self.max_recipients
             )));
         }
+        if self.reply_delay_ms > 60_000 {
+            return Err(SettingsError(format!(
+                "reply-delay-ms: {} is over a minute; RFC 5321 §4.5.3.2's shortest client \
+                 timeout is 2 minutes, and a test run waits for each reply",
+                self.reply_delay_ms
+            )));
+        }
         if self.max_connections == Some(0) {
             return Err(SettingsError("max-connections: must be at least 1".into()));
         }
@@ -519,6 +530,7 @@ impl FileSettings {
             maildir: self.maildir,
             store_format,
             greeting_delay: self.greeting_delay,
+            reply_delay: Duration::from_millis(self.reply_delay_ms),
             variants: self.variants,
             max_connections,
             descriptors,
@@ -544,6 +556,8 @@ pub struct Settings {
     pub store_format: StoreFormat,
     /// Greetings held back under load.
     pub greeting_delay: Option<GreetingDelay>,
+    /// Every reply held back this long.
+    pub reply_delay: Duration,
     /// The variants applied (by name), for the startup line.
     pub variants: Vec<String>,
     /// Simultaneous connections.
