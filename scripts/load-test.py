@@ -156,20 +156,28 @@ def main():
     log.seek(0)
     print(log.read().strip().splitlines()[-1])
     # The store, against the acknowledgements.
-    seen = {}
+    seen, damaged = {}, []
     for f in os.listdir(os.path.join(maildir, "new")):
-        m = re.search(rb"Message-ID: <([^@>]+)@load\.test>",
-                      open(os.path.join(maildir, "new", f), "rb").read())
+        octets = open(os.path.join(maildir, "new", f), "rb").read()
+        m = re.search(rb"Message-ID: <([^@>]+)@load\.test>", octets)
         mid = m.group(1).decode() if m else f"(no id: {f})"
         seen[mid] = seen.get(mid, 0) + 1
+        # Byte for byte: the Return-Path line, then (after the Received line) exactly
+        # the content sent, without the end-of-data line.
+        if not (m and octets.startswith(b"Return-Path: <load@client.test>\r\n")
+                and octets.endswith(body(mid)[:-3])):
+            damaged.append(f)
+    left_in_tmp = len(os.listdir(os.path.join(maildir, "tmp")))
     missing = acked - set(seen)
     twice = [m for m, k in seen.items() if k > 1]
     unacked = set(seen) - acked
     print(f"store: {len(seen)} distinct messages in new/; missing {len(missing)}, "
-          f"twice {len(twice)}, unacknowledged {len(unacked)}; peak RSS {peak / 1024:.1f} MiB")
+          f"twice {len(twice)}, unacknowledged {len(unacked)}, not as sent {len(damaged)}, "
+          f"left in tmp/ {left_in_tmp}; peak RSS {peak / 1024:.1f} MiB")
     for e in errors[:10]:
         print(f"  error: {e}")
-    ok = not (missing or twice or unacked or errors) and held == IDLE and len(acked) == MESSAGES
+    ok = (not (missing or twice or unacked or errors or damaged or left_in_tmp)
+          and held == IDLE and len(acked) == MESSAGES)
     print(f"load-test: {'passed' if ok else 'FAILED'}"
           + ("" if ok else f" ({len(errors)} error(s))"))
     print(f"figures: idle_connections={held} idle_rss_mib={idle_rss / 1024:.1f} "

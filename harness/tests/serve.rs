@@ -26,9 +26,12 @@ fn serve_says_its_limits_and_stops_on_sigterm_with_its_fsyncs() {
     let dir = tempfile::tempdir().unwrap();
     let maildir = dir.path().join("mail");
     std::fs::create_dir_all(maildir.join("tmp")).unwrap();
-    std::fs::write(maildir.join("tmp/1.M1P1Q1.crashed"), b"half").unwrap();
+    // Left by a process that is gone (no process has that id).
+    let crashed = maildir.join("tmp/1.M1P999999999Q1.mx.test");
+    std::fs::write(&crashed, b"half").unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_smtpspec"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--maildir"])
+        .args(["serve", "--listen", "127.0.0.1:0", "--hostname", "mx.test"])
+        .arg("--maildir")
         .arg(&maildir)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -43,7 +46,7 @@ fn serve_says_its_limits_and_stops_on_sigterm_with_its_fsyncs() {
     );
     assert!(first.contains("max-connections "), "{first}");
     assert!(first.contains("(file descriptors: "), "{first}");
-    assert!(!maildir.join("tmp/1.M1P1Q1.crashed").exists());
+    assert!(!crashed.exists());
     let addr = first
         .split("listening on ")
         .nth(1)

@@ -6,28 +6,35 @@
 
 use nix::sys::resource::{Resource, getrlimit, setrlimit};
 
-/// Descriptors kept for everything but connections (listener, logs, TLS files, the
-/// Maildir's directory, the runtime), at least.
-const RESERVED: u64 = 64;
+/// Descriptors kept for everything but connections: a round of the Maildir's group
+/// commit holds up to 256 files open, plus the listener, logs, TLS files, the
+/// directory and the runtime.
+const RESERVED: u64 = 320;
 /// The most connections chosen by default, whatever the limit.
 const MOST: u64 = 1 << 20;
 
-/// The descriptor limit of this process, raised first to its hard limit (an
-/// unprivileged process may do that).
+/// The descriptor limit of this process as it stands.
 pub fn limit() -> u64 {
-    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
-        return 1024;
-    };
-    if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() {
-        return hard;
-    }
-    soft
+    getrlimit(Resource::RLIMIT_NOFILE).map_or(1024, |(soft, _)| soft)
 }
 
-/// Connections that fit in `limit` descriptors: an eighth (at least [`RESERVED`])
-/// kept for stores in flight and the rest of the process.
+/// Raise the soft descriptor limit to the hard one (an unprivileged process may do
+/// that), as a server does at start; the limit in force after.
+pub fn raise() -> u64 {
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+        && soft < hard
+        && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok()
+    {
+        return hard;
+    }
+    limit()
+}
+
+/// Connections that fit in `limit` descriptors: an eighth of them, and at least
+/// [`RESERVED`] (half of a small limit), kept for files being stored and the rest of
+/// the process.
 pub fn connections_for(limit: u64) -> usize {
-    let reserved = (limit / 8).max(RESERVED);
+    let reserved = (limit / 8).max(RESERVED.min(limit / 2));
     usize::try_from(limit.saturating_sub(reserved).clamp(1, MOST)).unwrap_or(1)
 }
 
@@ -38,9 +45,10 @@ mod tests {
     #[test]
     fn the_default_leaves_room_for_stores_and_the_process() {
         assert_eq!(connections_for(20_000), 17_500);
-        assert_eq!(connections_for(1024), 896);
-        assert_eq!(connections_for(256), 192);
-        assert_eq!(connections_for(10), 1);
+        assert_eq!(connections_for(1024), 704);
+        assert_eq!(connections_for(256), 128);
+        assert_eq!(connections_for(10), 5);
+        assert_eq!(connections_for(1), 1);
         assert_eq!(connections_for(u64::MAX), 1 << 20);
     }
 }

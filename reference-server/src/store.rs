@@ -85,6 +85,36 @@ impl Default for StoreFormat {
     }
 }
 
+/// Whether a file of `tmp/` was abandoned: untouched for 36 hours, or named by
+/// [`crate::commit`]'s scheme (`…P<pid>Q<n>.<host>`) for this host by a process that
+/// no longer runs, or by this very process before it started.
+fn left_by_a_crash(name: &str, meta: &fs::Metadata, host: &str) -> bool {
+    const ABANDONED: std::time::Duration = std::time::Duration::from_secs(36 * 3600);
+    if meta
+        .modified()
+        .ok()
+        .and_then(|m| m.elapsed().ok())
+        .is_some_and(|age| age > ABANDONED)
+    {
+        return true;
+    }
+    let Some(rest) = name.strip_suffix(host).and_then(|r| r.strip_suffix('.')) else {
+        return false;
+    };
+    let pid = rest
+        .rsplit_once('P')
+        .and_then(|(_, p)| p.split_once('Q'))
+        .and_then(|(p, _)| p.parse::<i32>().ok());
+    match pid {
+        Some(pid) if pid > 0 => {
+            pid == std::process::id() as i32
+                || nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
+                    == Err(nix::errno::Errno::ESRCH)
+        }
+        _ => false,
+    }
+}
+
 /// What a Unix delivery agent makes of CRLF line ends.
 fn crlf_to_lf(octets: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(octets.len());
@@ -110,24 +140,28 @@ pub struct Maildir {
 }
 
 impl Maildir {
-    /// Open or create the Maildir at `root`. Whatever is in `tmp/` is what a crash
-    /// left half-written (this server is the Maildir's only writer, and a message
-    /// stays in `tmp/` only until its round is durable): removed, and counted.
+    /// Open or create the Maildir at `root`. Files in `tmp/` that a crash left
+    /// half-written are removed and counted: this host's whose writing process is
+    /// gone (or is this one: a restarted container gets the same process id), and
+    /// any untouched for 36 hours (the Maildir convention). Another live writer's
+    /// files stay.
     pub fn create(root: impl Into<PathBuf>, host: &str) -> io::Result<Self> {
         let root = root.into();
         for sub in ["tmp", "new", "cur"] {
             fs::create_dir_all(root.join(sub))?;
         }
+        // The unique-name rule forbids '/' and ':' in the host part.
+        let host = host.replace(['/', ':'], "_");
         let mut removed_at_start = 0;
         for entry in fs::read_dir(root.join("tmp"))? {
             let entry = entry?;
-            if entry.file_type()?.is_file() {
+            let meta = entry.metadata()?;
+            let name = entry.file_name();
+            if meta.is_file() && left_by_a_crash(&name.to_string_lossy(), &meta, &host) {
                 fs::remove_file(entry.path())?;
                 removed_at_start += 1;
             }
         }
-        // The unique-name rule forbids '/' and ':' in the host part.
-        let host = host.replace(['/', ':'], "_");
         Ok(Self {
             names: Arc::new(Names {
                 root,
@@ -261,11 +295,21 @@ mod tests {
         let md = Maildir::create(&root, "mx.test").expect("create");
         md.deliver(b"kept\r\n").expect("deliver");
         assert_eq!(md.removed_at_start, 0);
-        fs::write(root.join("tmp/1.M1P1Q1.mx.test"), b"half a mess").expect("plant");
-        fs::write(root.join("tmp/2.M2P1Q2.mx.test"), b"").expect("plant");
+        let me = std::process::id();
+        // Left by a process that is gone, and by this one's id before it started.
+        fs::write(root.join("tmp/1.M1P999999999Q1.mx.test"), b"half a mess").expect("plant");
+        fs::write(root.join(format!("tmp/2.M2P{me}Q2.mx.test")), b"").expect("plant");
+        // A live writer's (process 1 runs), and another host's: kept.
+        fs::write(root.join("tmp/3.M3P1Q3.mx.test"), b"being written").expect("plant");
+        fs::write(root.join("tmp/4.M4P999999999Q4.other.test"), b"not ours").expect("plant");
         let again = Maildir::create(&root, "mx.test").expect("reopen");
         assert_eq!(again.removed_at_start, 2);
-        assert_eq!(fs::read_dir(root.join("tmp")).expect("tmp").count(), 0);
+        let mut left: Vec<String> = fs::read_dir(root.join("tmp"))
+            .expect("tmp")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["3.M3P1Q3.mx.test", "4.M4P999999999Q4.other.test"]);
         assert_eq!(again.messages().expect("list").len(), 1, "new/ untouched");
         assert!(
             Store::Maildir(Arc::new(again))

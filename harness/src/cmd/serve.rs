@@ -22,6 +22,9 @@ pub(crate) fn main(args: ServeArgs) -> CmdResult {
         return Ok(Exit::Conformant);
     }
     let threads = args.threads;
+    // A server raises its descriptor limit to the hard one at start, so that the
+    // default connection limit (from the descriptors) is as high as the system allows.
+    reference_server::descriptors::raise();
     let settings = settings(args)?;
     let runtime = match threads.unwrap_or_else(default_threads) {
         0 => return Err(CliError::usage("--threads must be at least 1")),

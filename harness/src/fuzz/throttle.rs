@@ -28,13 +28,15 @@ impl Refusals {
     /// Note a reply the session read; `greeting` for the first.
     pub fn heard(&mut self, reply: &Reply, greeting: bool) {
         let code = reply.code.get();
+        if greeting && code != 220 {
+            // Any greeting but 220 refuses service (a 554, or a stray code).
+            self.greeting = Some(wording(reply));
+        }
         if code < 400 {
             return;
         }
         let said = wording(reply);
-        if greeting {
-            self.greeting = Some(said.clone());
-        } else if code == 421 && self.first_421.is_none() {
+        if !greeting && code == 421 && self.first_421.is_none() {
             self.first_421 = Some(said.clone());
         }
         self.last = Some(said);
@@ -144,6 +146,8 @@ mod tests {
         assert_eq!(r.before_close(), "421 #.#.# Error: too many errors");
         assert_eq!(heard(&["220 hi\r\n"]).throttled(), "(no reply read)");
         assert_eq!(heard(&["220 hi\r\n"]).before_close(), "(no refusal read)");
+        // A greeting that is no 220 refuses service whatever its code.
+        assert_eq!(heard(&["250 odd\r\n"]).throttled(), "250 odd");
     }
 
     #[test]

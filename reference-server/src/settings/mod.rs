@@ -562,8 +562,8 @@ pub struct Settings {
     pub variants: Vec<String>,
     /// Simultaneous connections.
     pub max_connections: usize,
-    /// The file-descriptor limit found (and raised to its hard limit) when the
-    /// settings were resolved, for the startup line.
+    /// The file-descriptor limit found when the settings were resolved, for the
+    /// startup line (`smtpspec serve` raises it to the hard limit first).
     pub descriptors: u64,
     /// Certificate files.
     pub tls: TlsFiles,
