@@ -27,20 +27,14 @@ import tempfile
 import threading
 import time
 
+from loopback import free_port
+
 BIN = sys.argv[1]
 KILLS = int(sys.argv[2]) if len(sys.argv) > 2 else 5
 SESSIONS = int(sys.argv[3]) if len(sys.argv) > 3 else 8
 SEED = int(sys.argv[4]) if len(sys.argv) > 4 else int(time.time())
 STORE = os.environ.get("CRASH_TEST_STORE", "maildir")
 rng = random.Random(SEED)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def message(mid, size):

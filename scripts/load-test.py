@@ -24,16 +24,10 @@ import sys
 import tempfile
 import time
 
+from loopback import free_port
+
 BIN, IDLE, MESSAGES, SESSIONS = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 SIZE = int(sys.argv[5]) if len(sys.argv) > 5 else 1000
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def status(pid, key):

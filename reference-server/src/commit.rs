@@ -24,7 +24,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::oneshot;
 
 /// At most this many messages in one round (a bound on the time one round takes).
-const ROUND: usize = 256;
+pub(crate) const ROUND: usize = 256;
 
 /// How often the store synced: what a benchmark prints as syncs per message.
 #[derive(Debug, Default)]

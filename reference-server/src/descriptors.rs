@@ -7,9 +7,9 @@
 use nix::sys::resource::{Resource, getrlimit, setrlimit};
 
 /// Descriptors kept for everything but connections: a round of the Maildir's group
-/// commit holds up to 256 files open, plus the listener, logs, TLS files, the
-/// directory and the runtime.
-const RESERVED: u64 = 320;
+/// commit holds up to [`crate::commit::ROUND`] files open, plus 64 for the listener,
+/// logs, TLS files, the directory and the runtime.
+const RESERVED: u64 = crate::commit::ROUND as u64 + 64;
 /// The most connections chosen by default, whatever the limit.
 const MOST: u64 = 1 << 20;
 

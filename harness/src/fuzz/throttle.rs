@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use smtp_protocol::reply::Reply;
+use smtp_protocol::reply::{Reply, ReplyCode};
 
 /// Most distinct wordings kept per count; the rest are counted under [`OTHER`].
 const KEPT: usize = 16;
@@ -27,16 +27,15 @@ pub struct Refusals {
 impl Refusals {
     /// Note a reply the session read; `greeting` for the first.
     pub fn heard(&mut self, reply: &Reply, greeting: bool) {
-        let code = reply.code.get();
-        if greeting && code != 220 {
+        if greeting && reply.code != ReplyCode::SERVICE_READY {
             // Any greeting but 220 refuses service (a 554, or a stray code).
             self.greeting = Some(wording(reply));
         }
-        if code < 400 {
+        if !reply.code.is_negative() {
             return;
         }
         let said = wording(reply);
-        if !greeting && code == 421 && self.first_421.is_none() {
+        if !greeting && reply.code == ReplyCode::SERVICE_NOT_AVAILABLE && self.first_421.is_none() {
             self.first_421 = Some(said.clone());
         }
         self.last = Some(said);
