@@ -12,7 +12,8 @@ responsibility. So after every kill and restart:
 Usage: crash-test.py BIN [KILLS] [SESSIONS] [SEED]
 Traffic stays on 127.0.0.1. Prints one line per kill and a summary; exit 1 on a loss.
 CRASH_TEST_STORE=discard runs the server with a store that keeps nothing: the check
-must then fail (CI runs it so, to show that it can).
+must then fail (CI runs it so, to show that it can). CRASH_TEST_SYNC=file-system runs
+the Maildir with one syncfs per round instead of an fdatasync per file.
 """
 
 import os
@@ -34,6 +35,7 @@ KILLS = int(sys.argv[2]) if len(sys.argv) > 2 else 5
 SESSIONS = int(sys.argv[3]) if len(sys.argv) > 3 else 8
 SEED = int(sys.argv[4]) if len(sys.argv) > 4 else int(time.time())
 STORE = os.environ.get("CRASH_TEST_STORE", "maildir")
+SYNC = os.environ.get("CRASH_TEST_SYNC", "files")
 rng = random.Random(SEED)
 
 
@@ -58,7 +60,7 @@ class Server:
         self.log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
             [BIN, "serve", "--listen", f"127.0.0.1:{self.port}", "--maildir", maildir,
-             "--store", STORE, "--hostname", "crash.test"],
+             "--store", STORE, "--maildir-sync", SYNC, "--hostname", "crash.test"],
             stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 10
         while time.time() < deadline:

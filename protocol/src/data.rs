@@ -205,12 +205,14 @@ impl DataDecoder {
     fn plain_run(&mut self, run: &[u8]) {
         let n = run.len();
         let tail = n.min(8);
-        for (k, &b) in run[n - tail..].iter().enumerate() {
-            self.sizes.copy_within(1.., 0);
-            self.sizes[7] = self.size + (n - tail + k) as u64;
-            // Cannot match: no pattern ends at a plain octet after a plain octet.
-            let _ = self.window.push(b);
+        // The window and the sizes before each of its octets move on by the last
+        // octets of the run at once; no pattern ends at a plain octet after a plain
+        // octet, so there is nothing to match.
+        self.sizes.copy_within(tail.., 0);
+        for k in 0..tail {
+            self.sizes[8 - tail + k] = self.size + (n - tail + k) as u64;
         }
+        self.window.shift_in(&run[n - tail..]);
         let room = self
             .config
             .max_stored

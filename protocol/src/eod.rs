@@ -207,6 +207,15 @@ impl Window {
         (back < self.len).then(|| self.buf[7 - back])
     }
 
+    /// Add up to eight octets at once without looking for a match: for a run of
+    /// octets in which, by the caller's knowledge, no pattern can end.
+    pub(crate) fn shift_in(&mut self, octets: &[u8]) {
+        let t = octets.len().min(8);
+        self.buf.copy_within(t.., 0);
+        self.buf[8 - t..].copy_from_slice(&octets[octets.len() - t..]);
+        self.len = (self.len + t).min(8);
+    }
+
     /// Add an octet; report the sequence that now ends at (or one before) it.
     pub(crate) fn push(&mut self, b: u8) -> Option<Match> {
         self.buf.copy_within(1.., 0);

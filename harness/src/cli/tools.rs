@@ -236,6 +236,10 @@ pub(crate) struct ServeArgs {
     /// Store messages in this Maildir (created if missing).
     #[arg(long, value_name = "DIR")]
     pub(crate) maildir: Option<PathBuf>,
+    /// How a round of stored messages is made durable: fdatasync each file, or one
+    /// syncfs for a Maildir on a file system of its own [default: files].
+    #[arg(long, value_name = "HOW", value_parser = ["files", "file-system"])]
+    pub(crate) maildir_sync: Option<String>,
     /// Where messages go [default: maildir, in a temporary directory unless --maildir].
     #[arg(long, value_enum)]
     pub(crate) store: Option<StoreArg>,

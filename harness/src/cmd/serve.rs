@@ -135,6 +135,9 @@ fn settings(args: ServeArgs) -> Result<reference_server::Settings, CliError> {
         file.maildir = Some(dir);
         file.store = StoreKind::Maildir;
     }
+    if let Some(how) = args.maildir_sync {
+        file.maildir_sync = how;
+    }
     match args.store {
         Some(StoreArg::Discard) => file.store = StoreKind::Discard,
         Some(StoreArg::Maildir) => file.store = StoreKind::Maildir,

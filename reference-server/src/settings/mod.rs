@@ -38,6 +38,7 @@
 //! no-valid-recipients: 503  # or 554
 //! greeting-delay: { busy-above: 4, step-ms: 150, max-ms: 2000 }
 //! maildir-format: { newlines: crlf, return-path-name: Return-Path }
+//! maildir-sync: files       # or: file-system (one syncfs per round; a spool of its own)
 //! ```
 
 use std::collections::BTreeMap;
@@ -53,7 +54,7 @@ use smtp_protocol::server::{
     ServerConfig, VerifyMode,
 };
 
-use crate::store::StoreFormat;
+use crate::store::{StoreFormat, SyncMode};
 use crate::variant::Variant;
 
 /// A configuration problem, located when it comes from the file.
@@ -280,6 +281,8 @@ pub struct FileSettings {
     pub reply_delay_ms: u64,
     /// How the Maildir is written.
     pub maildir_format: MaildirFormat,
+    /// How a round of stored messages is made durable: `files` or `file-system`.
+    pub maildir_sync: String,
 }
 
 impl Default for FileSettings {
@@ -325,6 +328,7 @@ impl Default for FileSettings {
             greeting_delay: None,
             reply_delay_ms: 0,
             maildir_format: MaildirFormat::default(),
+            maildir_sync: "files".into(),
         }
     }
 }
@@ -404,6 +408,14 @@ impl FileSettings {
                 &[("crlf", false), ("lf", true)],
             )?,
             return_path_name: self.maildir_format.return_path_name.clone(),
+            sync: choice(
+                "maildir-sync",
+                &self.maildir_sync,
+                &[
+                    ("files", SyncMode::Files),
+                    ("file-system", SyncMode::FileSystem),
+                ],
+            )?,
         };
         if !store_format
             .return_path_name

@@ -37,4 +37,20 @@ fn errors_are_located_or_named() {
         .and_then(FileSettings::resolve)
         .expect_err("too few");
     assert!(e.0.contains("4.5.3.1.8"));
+    let e = FileSettings::from_yaml("maildir-sync: sometimes\n", Path::new("c.yaml"))
+        .and_then(FileSettings::resolve)
+        .expect_err("no such sync");
+    assert!(
+        e.0.contains("maildir-sync") && e.0.contains("file-system"),
+        "{e}"
+    );
+}
+
+#[test]
+fn the_maildir_sync_is_chosen_by_name() {
+    let s = FileSettings::from_yaml("maildir-sync: file-system\n", Path::new("c.yaml"))
+        .and_then(FileSettings::resolve)
+        .expect("valid");
+    assert_eq!(s.store_format.sync, SyncMode::FileSystem);
+    assert_eq!(Settings::default().store_format.sync, SyncMode::Files);
 }
