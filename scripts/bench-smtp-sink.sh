@@ -88,7 +88,7 @@ start_serve() { # name, then serve's arguments
   printf -v "pid_$name" '%s' "$!"
 }
 p_sink=$(free_port)
-smtp-sink -u nobody "127.0.0.1:$p_sink" 256 & pids+=($!)
+smtp-sink -u nobody "127.0.0.1:$p_sink" 256 & pids+=($!); pid_sink=$!
 start_serve one --store discard --threads 1
 start_serve discard --store discard
 start_serve cores --store discard --threads "$(nproc)"
@@ -98,7 +98,7 @@ names="sink one discard cores maildir mdfs"
 peers=${SMTPSPEC_PEERS:-/opt/smtpspec-peers}
 if "$peers/venv/bin/python3" -c 'import aiosmtpd' 2>/dev/null; then
   p_aio=$(free_port)
-  "$peers/venv/bin/python3" -m aiosmtpd -n -l "127.0.0.1:$p_aio" -c aiosmtpd.handlers.Sink & pids+=($!)
+  "$peers/venv/bin/python3" -m aiosmtpd -n -l "127.0.0.1:$p_aio" -c aiosmtpd.handlers.Sink & pids+=($!); pid_aio=$!
   names="sink aio one discard cores maildir mdfs"
 else
   echo "bench: aiosmtpd missing ($peers/venv): that anchor is left out" >&2
@@ -108,16 +108,28 @@ for name in $names; do port_var="p_$name"; wait_port "${!port_var}"; done
 many=$((messages * 20))
 echo "$rounds rounds; $sessions sessions; $size-octet messages; $(nproc) cores"
 echo "smtp-source: $messages messages per server; pipelined: $many to the discarding servers, $messages to the others"
-declare -A source pipelined
+# The server's own CPU time per message (user + system, from /proc): what the server
+# costs, whoever sets the pace.
+tick=$(getconf CLK_TCK)
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
+per_message() { python3 -c "print(f'{($2-$1)*1e6/$tick/$3:.1f}')"; }
+declare -A source pipelined source_cpu pipelined_cpu
 for r in $(seq "$rounds"); do
   for name in $names; do
     port_var="p_$name"
+    pid_var="pid_$name"
+    before=$(cpu_ticks "${!pid_var}")
     source[$name]+="$(source_rate "${!port_var}") "
+    after=$(cpu_ticks "${!pid_var}")
+    source_cpu[$name]+="$(per_message "$before" "$after" "$messages") "
     case $name in sink|one|discard|cores) n=$many ;; *) n=$messages ;; esac
     # aiosmtpd does not offer PIPELINING (RFC 2920 §3.1: then the client must not
     # pipeline): its sessions stay open but send one command at a time.
     flag=--pipeline; [ "$name" = aio ] && flag=
+    before=$(cpu_ticks "${!pid_var}")
     pipelined[$name]+="$(pipelined_rate "${!port_var}" "$n" $flag) "
+    after=$(cpu_ticks "${!pid_var}")
+    pipelined_cpu[$name]+="$(per_message "$before" "$after" "$n") "
   done
 done
 median() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -135,14 +147,16 @@ label() {
 declare -A ratio
 for load in source pipelined; do
   declare -n runs=$load
+  declare -n cpu=${load}_cpu
   sink=$(median "${runs[sink]}")
   echo
   echo "load: $([ $load = source ] && echo smtp-source || echo 'pipelined (smtp-load --pipeline)')"
+  printf '  %-44s %8s %8s  %9s  %s\n' server msgs/s ratio "CPU/msg" "runs (msgs/s)"
   for name in $names; do
     m=$(median "${runs[$name]}")
     r=$(python3 -c "print(f'{$m/$sink:.2f}')")
     ratio[$load.$name]=$r
-    printf '  %-44s %8s msgs/s  %5sx  (runs: %s)\n' "$(label "$name")" "$m" "$r" "${runs[$name]}"
+    printf '  %-44s %8s %7sx  %6s us  %s\n' "$(label "$name")" "$m" "$r" "$(median "${cpu[$name]}")" "${runs[$name]}"
   done
 done
 # The Maildir servers say at shutdown how many fsyncs their messages took.

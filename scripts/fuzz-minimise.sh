@@ -17,15 +17,18 @@ cd "$root/fuzz"
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked >&2
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || mapfile -t targets < <(cargo fuzz list)
-cargo fuzz build --sanitizer none >&2
+# shellcheck source=fuzz-flags.sh
+. "$root/scripts/fuzz-flags.sh"
+cargo fuzz build "${fuzz_build_flags[@]}" >&2
 status=0
 printf '%-18s %12s %9s %8s %8s %8s %s\n' target runs exec/s seconds before after result
 for t in "${targets[@]}"; do
   mkdir -p "corpus/$t"
   log=$(mktemp)
   start=$(date +%s)
-  if cargo fuzz run --sanitizer none "$t" "corpus/$t" -- -runs="$runs" -max_total_time=7200 \
-      -print_final_stats=1 >"$log" 2>&1; then
+  # shellcheck disable=SC2046
+  if cargo fuzz run "${fuzz_build_flags[@]}" "$t" "corpus/$t" -- $(fuzz_dict_args "$t") \
+      -runs="$runs" -max_total_time=7200 -print_final_stats=1 >"$log" 2>&1; then
     result=ok
   else
     result="CRASH (see $log)"
@@ -41,7 +44,7 @@ for t in "${targets[@]}"; do
     # grammar for a reader.
     mkdir -p "$log.seeds"
     cp corpus/"$t"/seed-* "$log.seeds/" 2>/dev/null || true
-    cargo fuzz cmin --sanitizer none "$t" "corpus/$t" >"$log.cmin" 2>&1
+    cargo fuzz cmin "${fuzz_build_flags[@]}" "$t" "corpus/$t" >"$log.cmin" 2>&1
     # What cmin kept becomes the seeds; the rest was already covered.
     for f in "corpus/$t"/*; do
       base=$(basename "$f")

@@ -4,7 +4,8 @@
 #   scripts/fuzz-smoke.sh [SECONDS_PER_TARGET] [TARGET...]
 #
 # Works on stable Rust: libFuzzer's sanitizers need nightly, so targets build with
-# --sanitizer none. New corpus entries go to
+# --sanitizer none; and without comparison tracing, with a dictionary (fuzz-flags.sh
+# says why). New corpus entries go to
 # fuzz/corpus/<target>/ (git ignores all but the committed seed-* files); crashes go to
 # fuzz/artifacts/<target>/ and make this script exit 1.
 #
@@ -28,17 +29,20 @@ if [ ${#targets[@]} -eq 0 ]; then
   mapfile -t targets < <(cargo fuzz list)
 fi
 
+# shellcheck source=fuzz-flags.sh
+. "$root/scripts/fuzz-flags.sh"
 mode=()
 [ "${FUZZ_RELEASE:-0}" = 1 ] && mode=(-O)
-cargo fuzz build "${mode[@]}" --sanitizer none >&2
+cargo fuzz build "${mode[@]}" "${fuzz_build_flags[@]}" >&2
 
 status=0
 printf '%-16s %10s %12s %10s %s\n' target seconds runs exec/s result
 for t in "${targets[@]}"; do
   mkdir -p "corpus/$t"
   log=$(mktemp)
-  if cargo fuzz run "${mode[@]}" --sanitizer none "$t" "corpus/$t" -- \
-      -max_total_time="$secs" -print_final_stats=1 >"$log" 2>&1; then
+  # shellcheck disable=SC2046
+  if cargo fuzz run "${mode[@]}" "${fuzz_build_flags[@]}" "$t" "corpus/$t" -- \
+      $(fuzz_dict_args "$t") -max_total_time="$secs" -print_final_stats=1 >"$log" 2>&1; then
     result=ok
   else
     result="CRASH (see $log)"

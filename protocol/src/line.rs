@@ -98,6 +98,9 @@ impl Default for LineConfig {
     }
 }
 
+/// Room a decoder keeps between lines: a command or reply line, not a long one.
+const KEPT_ROOM: usize = 256;
+
 /// Incremental CRLF line decoder. Feed it bytes with [`push`](Self::push), take lines
 /// with [`next_line`](Self::next_line).
 #[derive(Debug, Clone)]
@@ -267,8 +270,16 @@ impl LineDecoder {
 
     fn finish(&mut self, ending: Ending) -> Line {
         let overflow = (self.len > self.buf.len()).then_some(self.len);
+        // The line gets an exact copy; the buffer keeps its room for the next line
+        // (a line arriving a few octets at a time then grows it once, not per line),
+        // unless it grew past a short line's size: an idle session holds little.
+        let bytes = if self.buf.capacity() <= KEPT_ROOM {
+            self.buf.clone()
+        } else {
+            std::mem::take(&mut self.buf)
+        };
         let line = Line {
-            bytes: std::mem::take(&mut self.buf),
+            bytes,
             ending,
             findings: self.findings,
             overflow,

@@ -198,10 +198,11 @@ pub struct ParsedReply {
     pub findings: Vec<ReplyFinding>,
 }
 
-/// One reply line split into its parts.
+/// One reply line split into its parts: whether it is the last, and where its text
+/// starts (after the code and the separator).
 struct RawLine {
     last: bool,
-    text: Vec<u8>,
+    text_at: usize,
 }
 
 /// Incremental reply parser. Feed bytes with [`push`](Self::push); take replies with
@@ -282,7 +283,10 @@ impl ReplyParser {
             }
             match self.split(&line.bytes, number) {
                 Ok(raw) => {
-                    self.texts.push(raw.text);
+                    // The line's own buffer becomes the text: no copy, no allocation.
+                    let mut text = line.bytes;
+                    text.drain(..raw.text_at);
+                    self.texts.push(text);
                     if raw.last {
                         return Some(Ok(self.complete()));
                     }
@@ -329,10 +333,10 @@ impl ReplyParser {
         if !(200..=599).contains(&code) {
             return Err(ReplyError::CodeOutOfRange { line, code });
         }
-        let (last, text) = match bytes.get(3) {
-            None => (true, &bytes[3..3]),
-            Some(b' ') => (true, &bytes[4..]),
-            Some(b'-') => (false, &bytes[4..]),
+        let (last, text_at) = match bytes.get(3) {
+            None => (true, 3),
+            Some(b' ') => (true, 4),
+            Some(b'-') => (false, 4),
             Some(&found) => return Err(ReplyError::BadSeparator { line, found }),
         };
         match self.code {
@@ -346,10 +350,7 @@ impl ReplyParser {
             }
             Some(_) => {}
         }
-        Ok(RawLine {
-            last,
-            text: text.to_vec(),
-        })
+        Ok(RawLine { last, text_at })
     }
 
     fn complete(&mut self) -> ParsedReply {
@@ -370,18 +371,21 @@ impl ReplyParser {
             findings.push(ReplyFinding::EnhancedClassMismatch { code, enhanced: e });
         }
         let lines = texts
-            .iter()
+            .into_iter()
             .enumerate()
-            .map(|(i, t)| {
-                let body: &[u8] = match (enhanced, EnhancedCode::parse_prefix(t)) {
-                    (Some(e), Some((found, len))) if found == e => &t[len..],
+            .map(|(i, mut t)| {
+                let start = match (enhanced, EnhancedCode::parse_prefix(&t)) {
+                    (Some(e), Some((found, len))) if found == e => len,
                     (Some(_), _) => {
                         findings.push(ReplyFinding::EnhancedCodeInconsistent { line: i + 1 });
-                        t
+                        0
                     }
-                    (None, _) => t,
+                    (None, _) => 0,
                 };
-                String::from_utf8_lossy(body).into_owned()
+                t.drain(..start);
+                // Valid UTF-8 keeps its buffer; anything else is decoded lossily.
+                String::from_utf8(t)
+                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
             })
             .collect();
         ParsedReply {
