@@ -164,9 +164,75 @@ async fn endless_continuation_lines_are_a_malformed_reply() {
     })
     .await;
     let (v, _) = verdicts(addr).await;
+    // The greeting is what `greeting-220` tests, and it fails there; every other case
+    // only needs a greeting, so it is not failed for this one (it could not reach what
+    // it tests).
+    let fails: Vec<_> = v
+        .iter()
+        .filter(|(verdict, _)| *verdict == Verdict::Fail)
+        .collect();
+    assert_eq!(fails.len(), 1, "{v:?}");
+    assert!(fails[0].1.contains("more than 1000 lines"), "{fails:?}");
     assert!(
-        v.iter().any(|(verdict, why)| *verdict == Verdict::Fail && why.contains("more than 1000 lines")),
+        v.iter()
+            .filter(|(verdict, _)| *verdict != Verdict::Fail)
+            .all(|(verdict, why)| *verdict == Verdict::Skip
+                && why.contains("a precondition was not met")
+                && why.contains("more than 1000 lines")),
         "{v:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_reply_fails_the_case_that_tests_it_and_skips_those_that_need_it() {
+    // A good greeting, then a reply whose code is not three digits to every command.
+    let addr = hostile(|s| {
+        tokio::spawn(async move {
+            let (r, mut w) = s.into_split();
+            let _ = w.write_all(b"220 broken.test ESMTP\r\n").await;
+            let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(r));
+            while let Ok(Some(_)) = lines.next_line().await {
+                if w.write_all(b"2x0 broken\r\n").await.is_err() {
+                    break;
+                }
+            }
+        })
+    })
+    .await;
+    let cases = load::load(&[embedded::catalogue().join("rfc5321/session.yaml")]).expect("load");
+    let results = runner::run(
+        &cases,
+        &Subjects::server(target(addr)),
+        Options::new(8, Duration::from_millis(300)),
+        None,
+    )
+    .await;
+    let verdict = |id: &str| {
+        let r = results
+            .iter()
+            .find(|r| r.id == id)
+            .unwrap_or_else(|| panic!("no case {id}"));
+        (r.verdict, r.reason.clone())
+    };
+    assert_eq!(verdict("rfc5321.session/greeting-220").0, Verdict::Pass);
+    // ehlo-accepted tests the reply to EHLO: a malformed one fails it.
+    let (v, why) = verdict("rfc5321.session/ehlo-accepted");
+    assert_eq!(v, Verdict::Fail, "{why}");
+    assert!(why.contains("malformed reply"), "{why}");
+    // A case that only needs EHLO's 250 (`given: true`) is not failed for it.
+    let needing: Vec<_> = results
+        .iter()
+        .filter(|r| r.reason.contains("a precondition was not met"))
+        .collect();
+    assert!(
+        !needing.is_empty(),
+        "no case was skipped for its precondition"
+    );
+    assert!(
+        needing
+            .iter()
+            .all(|r| r.verdict == Verdict::Skip && r.reason.contains("malformed reply")),
+        "{needing:?}"
     );
 }
 

@@ -98,6 +98,14 @@ pub(super) async fn real_end(conn: &mut Conn, end: &[u8], limit: Duration) -> Re
     }
 }
 
+/// A step the case only needs, not what it tests, went wrong: the case is skipped with
+/// the reason, never failed for it.
+pub(super) fn unreached(why: &dyn std::fmt::Display) -> Failure {
+    Failure::Unobservable(format!(
+        "a precondition was not met ({why}); the case could not reach what it tests"
+    ))
+}
+
 pub(super) fn describe(r: &Reply) -> String {
     let text = r.text().replace('\n', " / ");
     let enhanced = r.enhanced.map(|e| format!(" {e}")).unwrap_or_default();
@@ -125,9 +133,7 @@ pub(super) fn check(
         )));
     }
     match matches(m, got) {
-        Err(Failure::Mismatch(why)) if m.given => Err(Failure::Unobservable(format!(
-            "a precondition was not met ({why}); the case could not reach what it tests"
-        ))),
+        Err(Failure::Mismatch(why)) if m.given => Err(unreached(&why)),
         Err(f) => Err(f),
         Ok(()) => {
             let code = got.reply.code.get();

@@ -7,7 +7,7 @@ use smtp_protocol::reply::{ParsedReply, ReplyCode};
 
 use super::{Attempt, CaseResult, Role};
 use crate::outcome::{Outcome, Unmet, Verdict};
-use crate::scenario::load::{Case, LocatedAction};
+use crate::scenario::load::{Action, Case, LocatedAction};
 use crate::scenario::template::{self, Vars};
 use crate::wire::{Conn, ConnError};
 
@@ -102,7 +102,10 @@ pub async fn run(case: &Case, target: &Target, step_timeout: Duration) -> Attemp
         // Only silence before the greeting is a busy server; a greeting that came
         // broken or endless is the target's own doing.
         let greeting = n == 0 && !session.conn.heard_anything();
-        outcome = result.map_err(|f| (n + 1, step, refusal(f, greeting)));
+        outcome = result.map_err(|f| {
+            let f = precondition(f, n, step, case);
+            (n + 1, step, refusal(f, greeting))
+        });
         warnings.extend(noted.into_iter().map(|w| (n + 1, step, w)));
         if outcome.is_err() {
             break;
@@ -177,6 +180,21 @@ fn case_vars(case: &Case, target: &Target) -> Vars {
 
 /// A greeting that did not come at all (in time, or before a close) is the target not
 /// serving now, whatever the case tests.
+/// The greeting is a precondition of every case that goes on past it: a greeting that
+/// came wrong (malformed, endless, not the expected code) fails the cases that consist
+/// of it alone (`rfc5321.session/greeting-220`, `rfc5321.replies/greeting-names-server`,
+/// RFC 5321 §3.1, §4.2) and leaves every other case unable to reach what it tests.
+fn precondition(f: Failure, n: usize, step: &LocatedAction, case: &Case) -> Failure {
+    match f {
+        Failure::Mismatch(why)
+            if n == 0 && case.steps().len() > 1 && matches!(step.action, Action::Expect(_)) =>
+        {
+            judge::unreached(&why)
+        }
+        other => other,
+    }
+}
+
 fn refusal(f: Failure, greeting: bool) -> Failure {
     match f {
         Failure::Error(why) if greeting => Failure::Refused(format!("no greeting: {why}")),

@@ -9,7 +9,7 @@ use smtp_protocol::data::dot_stuff;
 use smtp_protocol::ehlo::EhloResponse;
 use smtp_protocol::reply::ReplyCode;
 
-use super::judge::{check, describe, not_ended, real_end};
+use super::judge::{check, describe, not_ended, real_end, unreached};
 use super::stored::{ABSENT_WAIT, expect_stored};
 use super::{Failure, Target, conn_failure, ended, expand, send_failure, unasked_421, unescaped};
 use crate::scenario::ExpectEhlo;
@@ -89,9 +89,7 @@ pub(super) async fn run_step(
             s.conn.handshake(limit).await.map_err(conn_failure)
         }
         Action::ExpectStored(e) => match expect_stored(s.target, &s.vars, e, limit).await {
-            Err(Failure::Mismatch(why)) if e.spec.given => Err(Failure::Unobservable(format!(
-                "a precondition was not met ({why}); the case could not reach what it tests"
-            ))),
+            Err(Failure::Mismatch(why)) if e.spec.given => Err(unreached(&why)),
             other => other,
         },
         Action::Pause(d) => {
@@ -180,7 +178,13 @@ async fn expect(
 ) -> Result<(), Failure> {
     let got = match s.conn.reply(s.limit).await {
         Ok(got) => got,
-        Err(e) => return Err(ended(&s.conn, e)),
+        // A malformed reply where the case only needs one is not what it tests.
+        Err(e) => {
+            return Err(match ended(&s.conn, e) {
+                Failure::Mismatch(why) if m.given => unreached(&why),
+                other => other,
+            });
+        }
     };
     if got.reply.code == ReplyCode::OK && got.reply.lines.len() > 1 {
         s.ehlo = Some(EhloResponse::from_reply(&got.reply).0);
