@@ -262,7 +262,6 @@ impl Parties<'_> {
     /// The replies to the transaction's commands, step by step: agreeing is what makes
     /// a message-count split a boundary one, not a refused recipient.
     fn envelope(&self, v: &View) -> String {
-        let mut unclaimed = false;
         let mut out: String = self
             .input
             .steps
@@ -276,25 +275,22 @@ impl Parties<'_> {
                     && (0..s.lines().max(1))
                         .any(|i| matches!(s.verb_at(i).as_str(), "MAIL" | "RCPT" | "DATA" | "BDAT"))
             })
-            .map(|((_, said), _)| {
-                unclaimed |= said.is_empty();
-                said.iter().map(|s| s.letter()).collect::<String>() + "|"
-            })
+            .map(|((_, said), _)| said.iter().map(|s| s.letter()).collect::<String>() + "|")
             .collect();
-        // A transaction step with no reply of its own: the octets had two readings,
-        // went out whole and were answered at the end. Then the dialogue before the
-        // first 354, reply by reply, is the envelope: a party that refused the
-        // transaction before it began (a line too long for it) says nothing of
-        // where messages end.
-        if unclaimed {
-            out.push('/');
-            out.extend(
-                v.codes
-                    .iter()
-                    .take_while(|&&c| c != super::expect::START_DATA)
-                    .map(|&c| Said::of(c).letter()),
-            );
-        }
+        // The dialogue before the first 354, reply by reply, is the envelope too: a
+        // transaction step with no reply of its own (the octets had two readings,
+        // went out whole and were answered at the end), or a pipelined batch whose
+        // replies came in reads that later steps claimed, would otherwise hide a
+        // recipient one party refused and another took. A party that refused the
+        // transaction before it began (a line too long for it) says nothing of where
+        // messages end.
+        out.push('/');
+        out.extend(
+            v.codes
+                .iter()
+                .take_while(|&&c| c != super::expect::START_DATA)
+                .map(|&c| Said::of(c).letter()),
+        );
         out
     }
 

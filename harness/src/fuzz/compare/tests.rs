@@ -26,6 +26,23 @@ fn input() -> Input {
     }
 }
 
+/// MAIL, RCPT and DATA in one batch, then a lone dot.
+fn batch_then_dot() -> Input {
+    Input {
+        steps: vec![
+            Step::Batch {
+                lines: vec![
+                    b"MAIL FROM:<a@b.example>".to_vec(),
+                    b"RCPT TO:<c@d.example>".to_vec(),
+                    b"DATA".to_vec(),
+                ],
+                cuts: Vec::new(),
+            },
+            Step::Line(b".".to_vec()),
+        ],
+    }
+}
+
 fn names() -> Vec<String> {
     vec!["reference".into(), "a".into(), "b".into()]
 }
@@ -82,19 +99,7 @@ fn a_refused_recipient_is_an_envelope_split_not_a_message_count() {
 
 #[test]
 fn a_recipient_refused_inside_a_pipelined_batch_is_an_envelope_split() {
-    let i = Input {
-        steps: vec![
-            Step::Batch {
-                lines: vec![
-                    b"MAIL FROM:<a@b.example>".to_vec(),
-                    b"RCPT TO:<c@d.example>".to_vec(),
-                    b"DATA".to_vec(),
-                ],
-                cuts: Vec::new(),
-            },
-            Step::Line(b".".to_vec()),
-        ],
-    };
+    let i = batch_then_dot();
     let refused = trace(&[(0, 250), (0, 550), (0, 503), (1, 500)], &[250, 221]);
     let taken = trace(&[(0, 250), (0, 250), (0, 354), (1, 250)], &[250, 221]);
     let d = compare(&i, &[view(&i, &refused), view(&i, &taken)], &names()).expect("a disagreement");
@@ -310,4 +315,15 @@ fn four_parties(refused: &Trace, taken: &Trace) -> Disagreement {
         .collect();
     let names = ["reference", "postfix", "hardened", "aiosmtpd"].map(String::from);
     compare(&i, &views, &names).expect("a disagreement")
+}
+
+#[test]
+fn batch_replies_claimed_by_a_later_step_still_split_the_envelope() {
+    // The batch's first reply came alone; the rest arrived with the next step's.
+    let i = batch_then_dot();
+    let refused = trace(&[(0, 250), (1, 550), (1, 503), (1, 500)], &[250, 221]);
+    let taken = trace(&[(0, 250), (1, 250), (1, 354), (1, 250)], &[250, 221]);
+    let d = compare(&i, &[view(&i, &refused), view(&i, &taken)], &names()[..2])
+        .expect("a disagreement");
+    assert_ne!(d.class, Class::MessageCount, "{}", d.what);
 }
