@@ -37,6 +37,7 @@ fuzz_target!(|input: Input| {
             .fold(EndSet::STANDARD, |s, &e| s.with(e)),
         unstuff: input.unstuff,
         lf_regime: EndSet::NONE,
+        drop_nul: false,
     };
     let cut = usize::from(input.cut) % (input.bytes.len() + 1);
     let mut one = DataDecoder::new(config);

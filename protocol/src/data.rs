@@ -72,6 +72,10 @@ pub struct DataConfig {
     /// bare LF: servers that pick a line-end regime per message do this. RFC 5321
     /// allows none; set only to model such a server.
     pub lf_regime: EndSet,
+    /// Drop NUL octets before anything else sees them. RFC 5321 has content carried
+    /// as sent; set only to model a server that cleans it as it reads (and so ends
+    /// the data on `<CRLF>.<NUL><CRLF>`).
+    pub drop_nul: bool,
 }
 
 impl Default for DataConfig {
@@ -81,6 +85,7 @@ impl Default for DataConfig {
             accept: EndSet::STANDARD,
             unstuff: true,
             lf_regime: EndSet::NONE,
+            drop_nul: false,
         }
     }
 }
@@ -166,6 +171,10 @@ impl DataDecoder {
                     .unwrap_or(input.len() - i);
                 self.plain_run(&input[i..i + run]);
                 i += run;
+                continue;
+            }
+            if b == 0 && self.config.drop_nul {
+                i += 1;
                 continue;
             }
             self.sizes.copy_within(1.., 0);

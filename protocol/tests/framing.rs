@@ -55,6 +55,7 @@ fn data_config(accept_mask: u16, unstuff: bool, max_stored: usize) -> DataConfig
         accept,
         unstuff,
         lf_regime: EndSet::NONE,
+        drop_nul: false,
     }
 }
 

@@ -179,6 +179,28 @@ fn cases() -> Vec<(Deviation, Vec<Step>, Check)> {
             ],
             |o, s| o.contains("queued") && s.len() == 1,
         ),
+        (
+            Deviation::DataFlushesInput,
+            vec![
+                send(TX),
+                send_await("DATA\r\nSubject: x\r\n\r\nbody\r\n.\r\n"),
+            ],
+            |o, s| o.ends_with("354 End data with <CR><LF>.<CR><LF>\r\n") && s.is_empty(),
+        ),
+        (
+            Deviation::BdatSize32Bit,
+            vec![send(TX), send_await("BDAT 4294967297 LAST\r\nXNOOP\r\n")],
+            |o, s| o.contains("queued") && o.ends_with("250 2.0.0 Ok\r\n") && s.len() == 1,
+        ),
+        (
+            Deviation::StripNulInData,
+            vec![
+                send(TX),
+                send("DATA\r\n"),
+                send_await("x\r\n.\0\r\nNOOP\r\n"),
+            ],
+            |o, s| o.contains("queued") && o.ends_with("250 2.0.0 Ok\r\n") && s.len() == 1,
+        ),
         // Planted: HELP with a long argument gets a reply of two codes.
         (
             Deviation::PlantedHelpMixedCodes,

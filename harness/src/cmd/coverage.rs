@@ -28,15 +28,59 @@ pub(crate) fn main(args: CoverageArgs) -> CmdResult {
         index.retain(|r| r.id.starts_with(f.as_str()) || r.section.starts_with(f.as_str()));
     }
     let cov = requirements::coverage(&index, &cases);
+    let advisories = advisories(&cases);
     match args.format {
-        CoverageFormat::Text => out!("{}", text(&index, &cov, args.all)),
+        CoverageFormat::Text => out!(
+            "{}{}",
+            text(&index, &cov, args.all),
+            advisories_text(&advisories)
+        ),
         CoverageFormat::Json => {
-            let json = serde_json::to_string_pretty(&json(&index, &cov))
+            let mut json = json(&index, &cov);
+            json["advisories"] = serde_json::json!(advisories);
+            let json = serde_json::to_string_pretty(&json)
                 .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
             outln!("{json}");
         }
     }
     Ok(Exit::Conformant)
+}
+
+/// The advisories the catalogue has cases for, each with its cases: a tag that is a
+/// CVE id (`CVE-2023-51764`), or `advisory:NAME` for one published without a CVE (a
+/// vendor's changelog entry, a paper), as security people look a tool up by them.
+fn advisories(
+    cases: &[smtpspec::scenario::load::Case],
+) -> std::collections::BTreeMap<String, Vec<String>> {
+    let mut map: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for case in cases {
+        for tag in &case.meta.tags {
+            let cve = tag.strip_prefix("CVE-").is_some_and(|rest| {
+                let mut parts = rest.split('-');
+                let year = parts.next().unwrap_or_default();
+                let number = parts.next().unwrap_or_default();
+                year.len() == 4
+                    && number.len() >= 4
+                    && parts.next().is_none()
+                    && (year.bytes().chain(number.bytes())).all(|b| b.is_ascii_digit())
+            });
+            if cve || tag.starts_with("advisory:") {
+                map.entry(tag.clone())
+                    .or_default()
+                    .push(case.meta.id.clone());
+            }
+        }
+    }
+    map
+}
+
+fn advisories_text(map: &std::collections::BTreeMap<String, Vec<String>>) -> String {
+    use std::fmt::Write as _;
+    let mut out = format!("\nAdvisories covered ({}):\n", map.len());
+    for (tag, cases) in map {
+        let _ = writeln!(out, "  {tag:<42} {} case(s)", cases.len());
+    }
+    out
 }
 
 fn percent(part: usize, whole: usize) -> String {

@@ -14,7 +14,8 @@ pub const CLASSES: [&str; 4] = ["smuggling", "injection", "tls", "parsing"];
 
 /// A case's security class, if it has one: tag `smuggling`; an injection tag (or the
 /// `security.injection` suite, parameters aside); the `extensions.starttls` suite; an
-/// overflow or CVE tag.
+/// overflow, stuffing, UTF-8, chunking or CVE tag (input the server mis-frames or
+/// mis-decodes, which crashes or desynchronises it rather than forging mail).
 pub fn class_of(case: &CaseReport) -> Option<&'static str> {
     let tagged = |t: &[&str]| case.tags.iter().any(|x| t.contains(&x.as_str()));
     let injection = [
@@ -29,7 +30,9 @@ pub fn class_of(case: &CaseReport) -> Option<&'static str> {
         Some("injection")
     } else if case.suite == "extensions.starttls" {
         Some("tls")
-    } else if tagged(&["integer-overflow"]) || case.tags.iter().any(|t| t.starts_with("CVE-")) {
+    } else if tagged(&["integer-overflow", "stuffing", "utf8", "chunking"])
+        || case.tags.iter().any(|t| t.starts_with("CVE-"))
+    {
         Some("parsing")
     } else if case.suite.starts_with("security.") {
         Some("injection")

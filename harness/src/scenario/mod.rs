@@ -158,6 +158,13 @@ pub struct ExpectReply {
     /// rest of the expectation judges the refusal.
     #[serde(default)]
     pub given: Given,
+    /// `true`: a refusal (any 4xx or 5xx reply the rest does not accept, but 421) or a
+    /// close is a permitted answer too. The target defended itself against what was
+    /// sent (an early talker, RFC 5321 §4.3.1; input stuffed past a reply it had to
+    /// wait for, RFC 2920 §3.1): the case passes there, with what it did recorded, and
+    /// its remaining steps do not apply.
+    #[serde(default)]
+    pub or_refused: bool,
 }
 
 /// `given: true`, or `given: 5xx`.

@@ -56,6 +56,19 @@ pub enum Deviation {
     /// with a bare LF, the whole message is read with LF line ends and `<LF>.<LF>` ends
     /// it (a smuggling variant that cases with CRLF first lines never see).
     LfRegimePerMessage,
+    /// Throw away input already received when DATA is accepted, as a server that
+    /// clears its read buffer on entering data mode does: a body sent with DATA,
+    /// before the 354, is lost and the server waits for one (RFC 2920 §3.2: a server
+    /// never discards input it has received; transaction-stuffing cases show it).
+    DataFlushesInput,
+    /// Drop NUL octets from message content before looking for the end of the data,
+    /// so `<CRLF>.<NUL><CRLF>` and `<CRLF><NUL>.<CRLF>` end it (a smuggling variant
+    /// of servers that clean content as they read it; RFC 5321 §4.1.1.4).
+    StripNulInData,
+    /// Keep a BDAT chunk size in 32 bits: `BDAT 4294967297` reads one octet of chunk
+    /// and runs the rest as commands (the integer class of CVE-2020-28019; RFC 3030
+    /// §2: the chunk is exactly the octets its size names).
+    BdatSize32Bit,
     /// Planted for the network fuzzer: close the connection without a reply when a
     /// MAIL or RCPT parameter value is longer than 700 octets (a fixed buffer that
     /// gives up). No catalogue case reaches it; `smtpspec fuzz` must.
@@ -94,7 +107,7 @@ pub enum Deviation {
 
 impl Deviation {
     /// Every deviation.
-    pub const ALL: [Self; 27] = [
+    pub const ALL: [Self; 30] = [
         Self::BareLfLineEnd,
         Self::DataEndLfDotLf,
         Self::KeepTransactionAfterRset,
@@ -113,6 +126,9 @@ impl Deviation {
         Self::SegmentIsLine,
         Self::AuthInTransaction,
         Self::LfRegimePerMessage,
+        Self::DataFlushesInput,
+        Self::StripNulInData,
+        Self::BdatSize32Bit,
         Self::PlantedLongParamClose,
         Self::PlantedHelpMixedCodes,
         Self::PlantedSizeWrapHang,
@@ -177,6 +193,9 @@ impl Deviation {
             Self::SegmentIsLine => "segment-is-line",
             Self::AuthInTransaction => "auth-in-transaction",
             Self::LfRegimePerMessage => "lf-regime-per-message",
+            Self::DataFlushesInput => "data-flushes-input",
+            Self::StripNulInData => "strip-nul-in-data",
+            Self::BdatSize32Bit => "bdat-size-32-bit",
             Self::PlantedLongParamClose => "planted-long-param-close",
             Self::PlantedHelpMixedCodes => "planted-help-mixed-codes",
             Self::PlantedSizeWrapHang => "planted-size-wrap-hang",
@@ -235,6 +254,15 @@ impl Deviation {
             Self::AuthInTransaction => "run AUTH inside a mail transaction (RFC 4954 §4 wants 503)",
             Self::LfRegimePerMessage => {
                 "read a message whose first line ends in bare LF with LF line ends, <LF>.<LF> ending it (RFC 5321 §4.1.1.4)"
+            }
+            Self::DataFlushesInput => {
+                "throw away input received before the 354 when DATA is accepted (RFC 2920 §3.2)"
+            }
+            Self::StripNulInData => {
+                "drop NUL octets from message content, so <CRLF>.<NUL><CRLF> ends DATA (RFC 5321 §4.1.1.4)"
+            }
+            Self::BdatSize32Bit => {
+                "keep BDAT chunk sizes in 32 bits, so BDAT 2^32+1 takes one octet (RFC 3030 §2)"
             }
             Self::PlantedLongParamClose => {
                 "planted for the fuzzer: close without a reply on a MAIL/RCPT parameter value over 700 octets (RFC 5321 §3.8)"

@@ -56,6 +56,7 @@ impl ServerSession {
             accept,
             unstuff: !deviations.has(Deviation::NoDotUnstuffing),
             lf_regime,
+            drop_nul: deviations.has(Deviation::StripNulInData),
         });
         self.reply(
             ReplyCode::START_MAIL_INPUT,
@@ -63,6 +64,9 @@ impl ServerSession {
             "End data with <CR><LF>.<CR><LF>",
         );
         self.state = State::Data(Box::new(decoder));
+        if deviations.has(Deviation::DataFlushesInput) {
+            self.lines.discard_input();
+        }
     }
 
     /// The most content held in memory: one octet more than the limit that applies, so
@@ -140,6 +144,11 @@ impl ServerSession {
 
     /// BDAT (RFC 3030 §2): read the chunk in every case, then answer.
     pub(super) fn bdat(&mut self, size: u64, last: bool) {
+        let size = if self.config.deviations.has(Deviation::BdatSize32Bit) {
+            size & u64::from(u32::MAX)
+        } else {
+            size
+        };
         let refusal = if !self.config.extensions.chunking {
             Some((ReplyCode::NOT_IMPLEMENTED, "Command not implemented"))
         } else {

@@ -93,6 +93,7 @@ pub async fn run(case: &Case, target: &Target, step_timeout: Duration) -> Attemp
         vars: case_vars(case, target),
         ehlo: None,
         limit: step_timeout,
+        talked: false,
     };
     let mut outcome = Ok(());
     let mut warnings: Vec<(usize, &LocatedAction, String)> = Vec::new();

@@ -7,7 +7,7 @@ use std::time::Duration;
 use smtp_protocol::Command;
 use smtp_protocol::data::dot_stuff;
 use smtp_protocol::ehlo::EhloResponse;
-use smtp_protocol::reply::ReplyCode;
+use smtp_protocol::reply::{ReplyCode, ReplyTo};
 
 use super::judge::{check, describe, not_ended, real_end, unreached};
 use super::stored::{ABSENT_WAIT, expect_stored};
@@ -36,6 +36,9 @@ pub(super) struct Session<'a> {
     pub ehlo: Option<EhloResponse>,
     /// The step timeout.
     pub limit: Duration,
+    /// The case has sent something: before the greeting, that makes it an early
+    /// talker, and a 421 greeting then answers the talk rather than a busy server.
+    pub talked: bool,
 }
 
 /// Run one step; SHOULD-level findings that do not stop the case go to `warnings`.
@@ -45,6 +48,12 @@ pub(super) async fn run_step(
     warnings: &mut Vec<String>,
 ) -> Result<(), Failure> {
     let limit = s.limit;
+    if matches!(
+        step.action,
+        Action::Send(_) | Action::SendRaw(_) | Action::SendBatch { .. } | Action::SendBody { .. }
+    ) {
+        s.talked = true;
+    }
     match &step.action {
         Action::Send(line) => {
             let mut bytes = expand(line, &s.vars)?.into_bytes();
@@ -179,6 +188,22 @@ async fn expect(
     let got = match s.conn.reply(s.limit).await {
         Ok(got) => got,
         // A malformed reply where the case only needs one is not what it tests.
+        Err(ConnError::Closed | ConnError::Io(_)) if m.or_refused => {
+            return Err(Failure::Settled(
+                "the target closed the connection, an answer this step permits: it would not \
+                 go on with what was sent"
+                    .into(),
+            ));
+        }
+        // The step lists every permitted answer; silence is none of them. The greeting
+        // is the exception: a slow one is not the case's failure.
+        Err(ConnError::Timeout(d)) if m.or_refused && m.answers != Some(ReplyTo::Greeting) => {
+            return Err(Failure::Mismatch(crate::unmet!(
+                "no reply within {} ms and the connection open: the target neither answered \
+                 nor refused, and waits for what it was already sent",
+                d.as_millis()
+            )));
+        }
         Err(e) => {
             return Err(match ended(&s.conn, e) {
                 Failure::Mismatch(why) if m.given => unreached(&why),
@@ -190,7 +215,23 @@ async fn expect(
         s.ehlo = Some(EhloResponse::from_reply(&got.reply).0);
     }
     if let Err(f) = check(m, &got, warnings) {
-        return Err(unasked_421(&got).unwrap_or(f));
+        // A 421 greeting to a case that has sent nothing is a busy server; otherwise,
+        // where the step permits a refusal, it refuses what was sent, as a 421 does at
+        // an odd end of data (or "you talk too soon" to an early talker).
+        let busy = m.answers == Some(ReplyTo::Greeting) && !s.talked;
+        if let Some(refused) = unasked_421(&got)
+            && (busy || !m.or_refused)
+        {
+            return Err(refused);
+        }
+        if m.or_refused && got.reply.code.is_negative() {
+            return Err(Failure::Settled(format!(
+                "the target refused with {}, an answer this step permits: it would not go on \
+                 with what was sent",
+                describe(&got.reply)
+            )));
+        }
+        return Err(f);
     }
     if let Some(name) = &m.capture {
         // Lines joined by spaces: a captured value sent back must not smuggle a line

@@ -93,6 +93,13 @@ pub(super) fn assign(steps: &mut [super::LocatedAction]) {
                     queue.clear();
                 }
             }
+            // Any reply: it answers the next command all the same, and leaves the state
+            // unknown (a 354 or a 334 may have begun content or an exchange).
+            Action::ExpectAnswer => {
+                queue.pop_front();
+                in_auth = false;
+                in_data = false;
+            }
             Action::NotEnded { .. } | Action::Starttls | Action::Handshake => {
                 queue.clear();
                 in_data = false;

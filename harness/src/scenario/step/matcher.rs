@@ -34,6 +34,8 @@ pub struct Matcher {
     /// What the reply answers (the greeting, a command, the end of data), when the
     /// steps tell; the §4.3.2 lint and reasons use it.
     pub answers: Option<smtp_protocol::reply::ReplyTo>,
+    /// A refusal or a close settles the case as passed (`or_refused: true`).
+    pub or_refused: bool,
 }
 
 impl Matcher {
@@ -168,6 +170,11 @@ pub(super) fn matcher(spec: &ExpectSpec) -> Result<Matcher, Invalid> {
             "no accepted code is in the accepted classes: the expectation can never be met".into(),
         );
     }
+    if full.or_refused && !matches!(full.given, super::super::Given::Whole(false)) {
+        return Err(
+            "or_refused with given: a refusal cannot both pass the case and skip it".into(),
+        );
+    }
     let given_class = match &full.given {
         super::super::Given::Class(c) => vec![class_prefix(c)?],
         super::super::Given::Whole(_) => Vec::new(),
@@ -187,5 +194,6 @@ pub(super) fn matcher(spec: &ExpectSpec) -> Result<Matcher, Invalid> {
         given: matches!(full.given, super::super::Given::Whole(true)),
         given_class,
         answers: None,
+        or_refused: full.or_refused,
     })
 }

@@ -486,6 +486,25 @@ fn each_deviation_misbehaves_exactly_as_named() {
             None,
             |o, s| o.contains("queued") && s.len() == 1,
         ),
+        // The body sent with DATA is gone: no message, no reply after the 354.
+        (
+            Deviation::DataFlushesInput,
+            vec![TX, "DATA\r\nSubject: x\r\n\r\nbody\r\n.\r\n"],
+            None,
+            |o, s| o.ends_with("354 End data with <CR><LF>.<CR><LF>\r\n") && s.is_empty(),
+        ),
+        (
+            Deviation::BdatSize32Bit,
+            vec![TX, "BDAT 4294967297 LAST\r\nXNOOP\r\n"],
+            None,
+            |o, s| o.contains("queued") && o.ends_with("250 2.0.0 Ok\r\n") && s.len() == 1,
+        ),
+        (
+            Deviation::StripNulInData,
+            vec![TX, "DATA\r\nx\r\n.\0\r\nNOOP\r\n"],
+            None,
+            |o, s| o.contains("queued") && o.ends_with("250 2.0.0 Ok\r\n") && s.len() == 1,
+        ),
         // Planted: HELP with a long argument gets a reply of two codes.
         (
             Deviation::PlantedHelpMixedCodes,
