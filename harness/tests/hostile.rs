@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use smtpspec::profile::embedded;
-use smtpspec::runner::{self, Options, Subjects, Target, Verdict};
+use smtpspec::runner::{self, CaseResult, Options, Subjects, Target, Verdict};
 use smtpspec::scenario::load;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
@@ -79,16 +79,21 @@ fn flood_from_threads() -> SocketAddr {
     addr
 }
 
-/// The longest wall time of any case and the largest transcript against `addr`.
-async fn worst_case(addr: SocketAddr) -> (Duration, usize) {
+/// The `rfc5321.session` suite against `addr`, with a short step timeout.
+async fn session_suite(addr: SocketAddr) -> Vec<CaseResult> {
     let cases = load::load(&[embedded::catalogue().join("rfc5321/session.yaml")]).expect("load");
-    let results = runner::run(
+    runner::run(
         &cases,
         &Subjects::server(target(addr)),
         Options::new(8, Duration::from_millis(300)),
         None,
     )
-    .await;
+    .await
+}
+
+/// The longest wall time of any case and the largest transcript against `addr`.
+async fn worst_case(addr: SocketAddr) -> (Duration, usize) {
+    let results = session_suite(addr).await;
     let longest = results.iter().map(|r| r.duration).max().unwrap_or_default();
     let largest = results
         .iter()
@@ -199,14 +204,7 @@ async fn a_malformed_reply_fails_the_case_that_tests_it_and_skips_those_that_nee
         })
     })
     .await;
-    let cases = load::load(&[embedded::catalogue().join("rfc5321/session.yaml")]).expect("load");
-    let results = runner::run(
-        &cases,
-        &Subjects::server(target(addr)),
-        Options::new(8, Duration::from_millis(300)),
-        None,
-    )
-    .await;
+    let results = session_suite(addr).await;
     let verdict = |id: &str| {
         let r = results
             .iter()
