@@ -187,7 +187,6 @@ async fn expect(
 ) -> Result<(), Failure> {
     let got = match s.conn.reply(s.limit).await {
         Ok(got) => got,
-        // A malformed reply where the case only needs one is not what it tests.
         Err(ConnError::Closed | ConnError::Io(_)) if m.or_refused => {
             return Err(Failure::Settled(
                 "the target closed the connection, an answer this step permits: it would not \
@@ -204,6 +203,7 @@ async fn expect(
                 d.as_millis()
             )));
         }
+        // A malformed reply where the case only needs one is not what it tests.
         Err(e) => {
             return Err(match ended(&s.conn, e) {
                 Failure::Mismatch(why) if m.given => unreached(&why),
