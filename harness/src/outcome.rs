@@ -274,6 +274,8 @@ pub mod skip_reason {
     pub const NO_TLS_EHLO: &str = "no EHLO list after TLS";
     /// A variable the profile does not define.
     pub const UNDEFINED: &str = "the target profile does not define";
+    /// A policy the profile does not declare (`requires_policy`).
+    pub const NO_POLICY: &str = "the target profile does not declare the policy";
     /// A store to read, or a catch-all where a refused recipient is needed.
     pub const NEEDS_STORE: &str = "the case checks the stored message";
     /// A catch-all target where the case needs a refused recipient.
@@ -300,7 +302,7 @@ impl NotRun {
             NO_TLS_EHLO,
         ]) {
             Self::NotApplicable
-        } else if starts(&[UNDEFINED, NEEDS_STORE, CATCH_ALL]) {
+        } else if starts(&[UNDEFINED, NO_POLICY, NEEDS_STORE, CATCH_ALL]) {
             Self::NeedsProfile
         } else if starts(&[NO_MAIL, NO_TLS]) {
             Self::HeldBack

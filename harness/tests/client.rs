@@ -108,3 +108,81 @@ fn a_client_that_never_connects_is_an_error_not_a_fail() {
     assert_eq!(code, Some(3), "every tried case ended in error: {cases:?}");
     assert!(cases.iter().all(|(_, v)| v == "error" || v == "skip"));
 }
+
+/// `smtpspec send` as the client under test in auth-tls mode, with `extra` flags, run
+/// over the `client.security` suite: each case's id and verdict.
+fn security_verdicts(extra: &[&str]) -> Vec<(String, String)> {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("send.yaml");
+    let mut command: Vec<String> = [
+        env!("CARGO_BIN_EXE_smtpspec"),
+        "send",
+        "--server",
+        "{host}:{port}",
+        "--from",
+        "{from}",
+        "--to",
+        "{to}",
+        "--message",
+        "{message}",
+        "--user",
+        "{user}",
+        "--password",
+        "{password}",
+        "--ca",
+        "{ca}",
+        "--timeout-scale",
+        "0.01",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    command.extend(extra.iter().map(|s| (*s).to_owned()));
+    let yaml = format!(
+        "name: send\ncommands:\n  auth-tls: {}\ntimeout: 5s\n",
+        serde_json::to_string(&command).unwrap()
+    );
+    std::fs::write(&profile, yaml).unwrap();
+    let out = dir.path().join("r.json");
+    Command::new(env!("CARGO_BIN_EXE_smtpspec"))
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .args(["client", "--filter", "client.security", "--format", "json"])
+        .arg("--client")
+        .arg(&profile)
+        .arg("--output")
+        .arg(&out)
+        .status()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    report["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap_or_default().to_owned(),
+                c["verdict"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_client_that_logs_in_without_tls_fails_the_security_cases() {
+    // TLS when offered and credentials in the clear: what a stripped or refused
+    // STARTTLS turns into a password sent in the clear.
+    let cases = security_verdicts(&["--tls", "opportunistic", "--auth-without-tls"]);
+    for id in [
+        "client.security/no-auth-in-clear-when-starttls-refused",
+        "client.security/no-auth-in-clear-when-starttls-stripped",
+    ] {
+        assert!(
+            cases.iter().any(|(c, v)| c == id && v == "fail"),
+            "{id}: {cases:?}"
+        );
+    }
+    // Configured right, the same client passes all of them.
+    let cases = security_verdicts(&["--tls", "required"]);
+    assert!(cases.len() >= 3, "{cases:?}");
+    assert!(cases.iter().all(|(_, v)| v == "pass"), "{cases:?}");
+}

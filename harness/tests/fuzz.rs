@@ -206,6 +206,7 @@ fn embedded_policy() -> PolicyOptions {
     PolicyOptions {
         auth_requires_tls: true,
         foreign_domains: vec![fuzz::policy::FOREIGN_TEST_DOMAIN.to_owned()],
+        ..PolicyOptions::default()
     }
 }
 

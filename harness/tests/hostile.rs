@@ -36,6 +36,7 @@ fn target(addr: SocketAddr) -> Target {
         tls: Default::default(),
         catch_all: None,
         restraint: Default::default(),
+        policy: Default::default(),
     }
 }
 
@@ -341,6 +342,19 @@ async fn a_target_that_stops_reading_is_a_stall_not_a_hang() {
     );
 }
 
+type Lines = tokio::io::Lines<tokio::io::BufReader<tokio::net::tcp::OwnedReadHalf>>;
+
+/// End the connection with a reset (RST), no reply and no FIN: a session that died.
+fn reset(lines: Lines, w: tokio::net::tcp::OwnedWriteHalf) {
+    let s = lines
+        .into_inner()
+        .into_inner()
+        .reunite(w)
+        .expect("one stream");
+    let _ = s.set_zero_linger();
+    drop(s);
+}
+
 /// A server that greets, answers the first `answered` command lines with `code`, and
 /// then resets the connection at the next one without a reply.
 fn answers_then_resets(
@@ -361,13 +375,7 @@ fn answers_then_resets(
             n += 1;
             let _ = w.write_all(format!("{code} 5.0.0 no\r\n").as_bytes()).await;
         }
-        let s = lines
-            .into_inner()
-            .into_inner()
-            .reunite(w)
-            .expect("one stream");
-        let _ = s.set_zero_linger();
-        drop(s);
+        reset(lines, w);
     })
 }
 
@@ -411,4 +419,53 @@ async fn a_close_after_a_refusal_is_no_verdict() {
                 && why.contains("after refusing with 500")),
         "{v:?}"
     );
+}
+
+/// A server that offers CHUNKING, answers every line with 250, and resets the
+/// connection without a reply at the first BDAT: a session that dies on a chunk size.
+fn dies_at_bdat(s: tokio::net::TcpStream) -> tokio::task::JoinHandle<()> {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    tokio::spawn(async move {
+        let (r, mut w) = s.into_split();
+        let mut lines = BufReader::new(r).lines();
+        let _ = w.write_all(b"220 dies.test ESMTP\r\n").await;
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.starts_with("BDAT") {
+                break;
+            }
+            let _ = w.write_all(b"250 ok\r\n").await;
+        }
+        reset(lines, w);
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_that_dies_on_a_chunk_size_fails_where_it_must_survive() {
+    // `expect_not_ended` settles a close as a refusal of an odd end, which is safe for
+    // framing; with `must_survive` the same close, with no reply before it, is a crash.
+    use smtp_protocol::ehlo::{EhloLine, Extension};
+    let addr = hostile(dies_at_bdat).await;
+    let mut t = target(addr);
+    t.ehlo = vec![EhloLine::new(Extension::Chunking, &[])];
+    let cases = load::load(&[embedded::catalogue().join("security/chunking.yaml")]).expect("load");
+    let results = runner::run(
+        &cases,
+        &Subjects::server(t),
+        Options::new(4, Duration::from_millis(300)),
+        None,
+    )
+    .await;
+    let verdict = |id: &str| {
+        let r = results
+            .iter()
+            .find(|r| r.id.ends_with(id))
+            .unwrap_or_else(|| panic!("no case {id}"));
+        (r.verdict, r.reason.clone())
+    };
+    let (v, why) = verdict("/bdat-size-2-pow-32-then-rset");
+    assert_eq!(v, Verdict::Fail, "{why}");
+    assert!(why.contains("session died"), "{why}");
+    let (v, why) = verdict("/bdat-size-2-pow-32-plus-1");
+    assert_ne!(v, Verdict::Fail, "{why}");
+    assert!(why.contains("closed the connection"), "{why}");
 }

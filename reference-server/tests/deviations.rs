@@ -171,6 +171,15 @@ fn cases() -> Vec<(Deviation, Vec<Step>, Check)> {
             |o, _| o.contains("235 "),
         ),
         (
+            Deviation::FailedAuthLogsIn,
+            vec![
+                send("EHLO c.test\r\n"),
+                send("AUTH PLAIN AHVzZXIAd3Jvbmc=\r\n"),
+                send("AUTH PLAIN AHVzZXIAcGFzcw==\r\n"),
+            ],
+            |o, _| o.contains("535 ") && o.contains("503 ") && !o.contains("235 "),
+        ),
+        (
             Deviation::LfRegimePerMessage,
             vec![
                 send(TX),

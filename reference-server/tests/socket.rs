@@ -366,11 +366,30 @@ async fn auth_login_over_tls() {
 
 #[tokio::test]
 async fn require_tls_refuses_mail_in_clear() {
-    let fx = start("require-tls: true\n").await;
+    let fx = start("require-tls: true\nusers: {alice: s3cret}\nauth-without-tls: true\n").await;
     let mut c = fx.connect().await;
     c.reply().await;
-    c.cmd("EHLO c.test").await;
-    assert_eq!(c.cmd("MAIL FROM:<a@c.test>").await.code.get(), 530);
+    assert_eq!(c.cmd("EHLO c.test").await.code.get(), 250);
+    assert_eq!(c.cmd("NOOP").await.code.get(), 250);
+    // RFC 3207 §4: 530 to every command but NOOP, EHLO, STARTTLS and QUIT.
+    for line in [
+        "MAIL FROM:<a@c.test>",
+        "RCPT TO:<b@c.test>",
+        "DATA",
+        "RSET",
+        "VRFY alice",
+        "HELP",
+        "HELO c.test",
+        "AUTH PLAIN AGFsaWNlAHMzY3JldA==",
+    ] {
+        let r = c.cmd(line).await;
+        assert_eq!(r.code.get(), 530, "{line}: {r:?}");
+    }
+    // A refused BDAT's chunk is data, never a command.
+    c.send(b"BDAT 6\r\nNOOP\r\n").await;
+    assert_eq!(c.reply().await.code.get(), 530);
+    assert_eq!(c.cmd("NOOP").await.code.get(), 250);
+    assert_eq!(c.drain(Duration::from_millis(200)).await, "");
     c.starttls().await;
     c.cmd("EHLO c.test").await;
     assert_eq!(c.cmd("MAIL FROM:<a@c.test>").await.code.get(), 250);

@@ -1,7 +1,7 @@
 // Send the smtpspec client-test message with nodemailer, the common way: one transport,
 // sendMail with an explicit envelope and the raw message. Mode (argv[2]): plain,
-// tls-required (requireTLS, the certificate checked against the run's CA in SMTPSPEC_CA)
-// or auth. Values come from the SMTPSPEC_* environment. Exit 0 when the server took the message, 1 otherwise.
+// tls-required (requireTLS, the certificate checked against the run's CA in SMTPSPEC_CA),
+// auth, or auth-tls (both). Values come from the SMTPSPEC_* environment. Exit 0 when the server took the message, 1 otherwise.
 const fs = require("fs");
 const path = require("path");
 
@@ -21,13 +21,14 @@ function load() {
 const nodemailer = load();
 const env = process.env;
 const mode = process.argv[2] || "plain";
+const tls = mode === "tls-required" || mode === "auth-tls";
 const options = {
   host: env.SMTPSPEC_HOST,
   port: Number(env.SMTPSPEC_PORT),
   secure: false,
   name: env.SMTPSPEC_HELO,
-  ignoreTLS: mode !== "tls-required",
-  requireTLS: mode === "tls-required",
+  ignoreTLS: !tls,
+  requireTLS: tls,
   // Certificates are checked, as nodemailer does by default, against the test CA that
   // smtpspec made for the run.
   tls: env.SMTPSPEC_CA ? { ca: [fs.readFileSync(env.SMTPSPEC_CA)] } : {},
@@ -35,7 +36,7 @@ const options = {
   greetingTimeout: 5000,
   socketTimeout: 5000,
 };
-if (mode === "auth") {
+if (mode === "auth" || mode === "auth-tls") {
   options.auth = { user: env.SMTPSPEC_USER, pass: env.SMTPSPEC_PASSWORD };
 }
 const transport = nodemailer.createTransport(options);

@@ -2,8 +2,8 @@
 """Send the smtpspec client-test message with Python's smtplib, as its documentation
 shows: an EmailMessage read from the file, send_message(), quit(). Mode (argv[1]):
 plain, tls-required (STARTTLS or fail, the certificate checked against the run's CA in
-SMTPSPEC_CA, as the default context checks it against the system's) or auth (login with
-SMTPSPEC_USER / SMTPSPEC_PASSWORD). Everything else comes from SMTPSPEC_* variables.
+SMTPSPEC_CA, as the default context checks it against the system's), auth (login with
+SMTPSPEC_USER / SMTPSPEC_PASSWORD) or auth-tls (both: STARTTLS, then login). Everything else comes from SMTPSPEC_* variables.
 Exit 0 when the server took the message, 1 otherwise."""
 import email
 import email.policy
@@ -21,10 +21,10 @@ try:
     s = smtplib.SMTP(env["SMTPSPEC_HOST"], int(env["SMTPSPEC_PORT"]),
                      local_hostname=env["SMTPSPEC_HELO"], timeout=5)
     s.ehlo_or_helo_if_needed()
-    if mode == "tls-required":
+    if mode in ("tls-required", "auth-tls"):
         ctx = ssl.create_default_context(cafile=env.get("SMTPSPEC_CA"))
         s.starttls(context=ctx)
-    if mode == "auth":
+    if mode in ("auth", "auth-tls"):
         s.login(env["SMTPSPEC_USER"], env["SMTPSPEC_PASSWORD"])
     s.send_message(msg, from_addr=env["SMTPSPEC_FROM"], to_addrs=[env["SMTPSPEC_TO"]])
     s.quit()

@@ -157,7 +157,7 @@ async fn execute(args: &FuzzArgs, plan: Plan) -> CmdResult {
         whole: false,
         listen: Duration::ZERO,
     };
-    let policy = policy_of(&plan.target);
+    let policy = plan.target.policy();
     if let Some(dir) = &args.replay {
         return replay(dir, &started, limits, &policy).await;
     }
@@ -393,20 +393,6 @@ pub(super) fn seeds(vars: &Vars, corpus: Option<&Path>) -> Result<Vec<Input>, Cl
 }
 
 /// Run the reproducers under `dir` again: which findings still show.
-/// What the target must refuse: the profile's `policy`; for the embedded server,
-/// what its configuration does (AUTH only after STARTTLS, mail only for its own
-/// recipients); nothing for a bare address.
-fn policy_of(target: &TargetArg) -> PolicyOptions {
-    match target {
-        TargetArg::Profile(p) => p.policy.clone(),
-        TargetArg::Embedded => PolicyOptions {
-            auth_requires_tls: true,
-            foreign_domains: vec![fuzz::policy::FOREIGN_TEST_DOMAIN.to_owned()],
-        },
-        TargetArg::Address(_) => PolicyOptions::default(),
-    }
-}
-
 async fn replay(
     dir: &Path,
     started: &Started,

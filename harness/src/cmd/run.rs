@@ -245,6 +245,7 @@ fn execute(args: &RunArgs, plan: &Plan) -> Result<Run, CliError> {
                 matches!(plan.target, TargetArg::Address(_)).then(|| target.banner.clone());
             plan.given.settle(&mut target.vars, banner.as_deref());
             target.restraint = plan.given.restraint();
+            target.policy = plan.target.policy();
             if plan.sender.is_none() {
                 options.initial_jobs =
                     Some(runner::survey(&mut target, options.jobs, step_timeout).await);

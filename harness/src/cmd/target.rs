@@ -11,7 +11,7 @@ use smtpspec::outcome::HarnessError;
 use smtpspec::profile::embedded::{self, Embedded};
 use smtpspec::profile::launch::{self, Launched};
 use smtpspec::profile::store::MailStore;
-use smtpspec::profile::{Profile, TlsOptions};
+use smtpspec::profile::{PolicyOptions, Profile, TlsOptions};
 use smtpspec::scenario::template::Vars;
 use smtpspec::wire::TlsSettings;
 
@@ -25,6 +25,24 @@ pub(crate) enum TargetArg {
     Profile(Box<Profile>),
     /// `--target HOST:PORT`.
     Address(String),
+}
+
+impl TargetArg {
+    /// What the target must refuse: the profile's `policy`; for the embedded server,
+    /// what its configuration does (AUTH only after STARTTLS, mail only for its own
+    /// recipients); nothing for a bare address. The fuzzer's policy oracle and the
+    /// cases that need a policy (`requires_policy`) both judge by it.
+    pub(crate) fn policy(&self) -> PolicyOptions {
+        match self {
+            Self::Profile(p) => p.policy.clone(),
+            Self::Embedded => PolicyOptions {
+                auth_requires_tls: true,
+                foreign_domains: vec![smtpspec::fuzz::policy::FOREIGN_TEST_DOMAIN.to_owned()],
+                ..PolicyOptions::default()
+            },
+            Self::Address(_) => PolicyOptions::default(),
+        }
+    }
 }
 
 /// A profile that cannot be read is a configuration error (2), not an untestable

@@ -11,6 +11,11 @@
 //! - `foreign_domains`: a 2xx to `RCPT TO:` for a mailbox in one of those domains in
 //!   a session that has not authenticated: an open relay, the function RFC 5321 §7.9
 //!   says sites limit "to known or identifiable sources".
+//! - `tls_required`: a 2xx to `MAIL` in the clear. RFC 3207 §4: a server that
+//!   requires TLS answers 530 "to every command other than NOOP, EHLO, STARTTLS, or
+//!   QUIT".
+//! - `auth_required`: a 2xx to `MAIL` in a session that has not authenticated (a
+//!   failed AUTH does not count): RFC 4954 §6's 530 "Authentication required".
 //!
 //! One rule needs no profile, because no operator may want it broken: commands
 //! pipelined in the clear after STARTTLS and answered over TLS once the handshake
@@ -72,7 +77,11 @@ pub fn judge(policy: &PolicyOptions, input: &Input, trace: &Trace) -> Option<Bre
             spec: (3207, "4.2"),
         });
     }
-    if !policy.auth_requires_tls && policy.foreign_domains.is_empty() {
+    if !policy.auth_requires_tls
+        && !policy.tls_required
+        && !policy.auth_required
+        && policy.foreign_domains.is_empty()
+    {
         return None;
     }
     let mut authenticated = false;
@@ -99,7 +108,17 @@ pub fn judge(policy: &PolicyOptions, input: &Input, trace: &Trace) -> Option<Bre
             authenticated = true;
             continue;
         }
-        if authenticated || !ReplyCode::new(a.code).is_some_and(ReplyCode::is_positive) {
+        if !ReplyCode::new(a.code).is_some_and(ReplyCode::is_positive) {
+            continue;
+        }
+        if let Some(b) = mail_breach(policy, a.line.as_deref(), clear, authenticated) {
+            return Some(Breach {
+                step: n,
+                before,
+                ..b
+            });
+        }
+        if authenticated {
             continue;
         }
         let Some(domain) = a.line.as_deref().and_then(rcpt_domain) else {
@@ -244,6 +263,41 @@ impl Campaign {
 
 /// The domain of a `RCPT TO:` line's mailbox, as the target would read it (known
 /// leniencies allowed); `None` for other commands and address literals.
+/// A positive reply to MAIL where the policy says mail needs TLS or AUTH first.
+fn mail_breach(
+    policy: &PolicyOptions,
+    line: Option<&[u8]>,
+    clear: bool,
+    authenticated: bool,
+) -> Option<Breach> {
+    let parsed = Command::parse_with(line?, ParseOptions { smtputf8: true }).ok()?;
+    if !matches!(parsed.command, Command::Mail { .. }) {
+        return None;
+    }
+    let (what, spec) = if policy.tls_required && clear {
+        (
+            "MAIL accepted before STARTTLS, where the profile says the port requires TLS \
+             (RFC 3207 §4)",
+            (3207, "4"),
+        )
+    } else if policy.auth_required && !authenticated {
+        (
+            "MAIL accepted without AUTH, where the profile says AUTH is required (RFC 4954 \
+             §6)",
+            (4954, "6"),
+        )
+    } else {
+        return None;
+    };
+    Some(Breach {
+        step: 0,
+        before: 0,
+        verb: "MAIL".into(),
+        what: what.into(),
+        spec,
+    })
+}
+
 fn rcpt_domain(line: &[u8]) -> Option<String> {
     let parsed = Command::parse_with(line, ParseOptions { smtputf8: true }).ok()?;
     match parsed.command {
@@ -290,7 +344,35 @@ mod tests {
         PolicyOptions {
             auth_requires_tls: auth,
             foreign_domains: foreign.iter().map(|d| (*d).to_owned()).collect(),
+            ..PolicyOptions::default()
         }
+    }
+
+    #[test]
+    fn mail_before_tls_or_auth_breaks_a_policy_that_requires_them() {
+        let input = lines(&["EHLO c", "MAIL FROM:<a@b.example>"]);
+        let tls = PolicyOptions {
+            tls_required: true,
+            ..PolicyOptions::default()
+        };
+        let b = judge(&tls, &input, &answered(&input, &[250, 250])).expect("breach");
+        assert_eq!((b.step, b.verb.as_str(), b.spec), (1, "MAIL", (3207, "4")));
+        assert_eq!(judge(&tls, &input, &answered(&input, &[250, 530])), None);
+        // Without the policy, mail in the clear is every MX's right.
+        let none = PolicyOptions::default();
+        assert_eq!(judge(&none, &input, &answered(&input, &[250, 250])), None);
+        let auth = PolicyOptions {
+            auth_required: true,
+            ..PolicyOptions::default()
+        };
+        // A failed AUTH leaves the session unauthenticated; a 235 lifts the rule.
+        let failed = lines(&["EHLO c", "AUTH PLAIN AGFAYg==", "MAIL FROM:<a@b.example>"]);
+        let b = judge(&auth, &failed, &answered(&failed, &[250, 535, 250])).expect("breach");
+        assert_eq!((b.step, b.spec), (2, (4954, "6")));
+        assert_eq!(
+            judge(&auth, &failed, &answered(&failed, &[250, 235, 250])),
+            None
+        );
     }
 
     /// Each step's line answered with the code of the same rank.

@@ -8,6 +8,7 @@
 //!           --to, "{to}", --data, "@{message}"]
 //!   tls-required: [swaks, ..., --tls]
 //!   auth: [swaks, ..., --auth, PLAIN, --auth-user, "{user}", --auth-password, "{password}"]
+//!   auth-tls: [swaks, ..., --tls, --auth, PLAIN, ...]   # credentials, and TLS required
 //! user: alice                      # for {user} and {password} [default: user / password]
 //! password: secret
 //! timeout: 10s                     # how long one run of the client may take
@@ -36,7 +37,8 @@ pub struct ClientProfileFile {
     /// The client's name in reports.
     #[serde(default)]
     pub name: Option<String>,
-    /// One command (program and arguments) per mode: `plain`, `tls-required`, `auth`.
+    /// One command (program and arguments) per mode: `plain`, `tls-required`, `auth`,
+    /// `auth-tls`. A case whose mode the profile lacks is skipped with the reason.
     pub commands: BTreeMap<ClientMode, Vec<String>>,
     /// AUTH user.
     #[serde(default)]

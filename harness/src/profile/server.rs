@@ -82,7 +82,7 @@ pub struct Profile {
     #[serde(default)]
     pub watch: WatchOptions,
     /// What the operator says the server must refuse: `smtpspec fuzz`'s `policy`
-    /// oracle.
+    /// oracle, and the cases that need a policy to judge (`requires_policy`).
     #[serde(default)]
     pub policy: PolicyOptions,
 }
@@ -96,6 +96,16 @@ pub struct PolicyOptions {
     /// AUTH only after STARTTLS (RFC 4954 §4): a 235 in the clear is a finding.
     #[serde(default)]
     pub auth_requires_tls: bool,
+    /// No mail before STARTTLS on this port (RFC 3207 §4: a server that is not a
+    /// public MX, such as a submission port, may require TLS): a 2xx to MAIL in the
+    /// clear is a finding.
+    #[serde(default)]
+    pub tls_required: bool,
+    /// No mail before AUTH (a submission server, RFC 6409 §4.3 and RFC 4954 §6): a 2xx
+    /// to MAIL in a session that has not authenticated, a failed AUTH included, is a
+    /// finding.
+    #[serde(default)]
+    pub auth_required: bool,
     /// Domains the server must not relay to: a 2xx to `RCPT TO:` for a mailbox there,
     /// in a session that has not authenticated, is a finding (RFC 5321 §7.9).
     #[serde(default)]

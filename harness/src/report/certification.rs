@@ -13,7 +13,8 @@ use crate::outcome::{Level, NotRun, Verdict, skip_reason};
 pub const CLASSES: [&str; 4] = ["smuggling", "injection", "tls", "parsing"];
 
 /// A case's security class, if it has one: tag `smuggling`; an injection tag (or the
-/// `security.injection` suite, parameters aside); the `extensions.starttls` suite; an
+/// `security.injection` suite, parameters aside); the `extensions.starttls` and
+/// `security.policy` suites (TLS and AUTH where the operator requires them); an
 /// overflow, stuffing, UTF-8, chunking or CVE tag (input the server mis-frames or
 /// mis-decodes, which crashes or desynchronises it rather than forging mail).
 pub fn class_of(case: &CaseReport) -> Option<&'static str> {
@@ -28,7 +29,7 @@ pub fn class_of(case: &CaseReport) -> Option<&'static str> {
         Some("smuggling")
     } else if tagged(&injection) {
         Some("injection")
-    } else if case.suite == "extensions.starttls" {
+    } else if case.suite == "extensions.starttls" || case.suite == "security.policy" {
         Some("tls")
     } else if tagged(&["integer-overflow", "stuffing", "utf8", "chunking"])
         || case.tags.iter().any(|t| t.starts_with("CVE-"))

@@ -58,6 +58,9 @@ pub enum ClientMode {
     TlsRequired,
     /// AUTH with the profile's user and password, TLS not required.
     Auth,
+    /// AUTH with the profile's user and password, and STARTTLS required: neither the
+    /// credentials nor the mail may go out in the clear.
+    AuthTls,
 }
 
 impl ClientMode {
@@ -67,6 +70,7 @@ impl ClientMode {
             Self::Plain => "plain",
             Self::TlsRequired => "tls-required",
             Self::Auth => "auth",
+            Self::AuthTls => "auth-tls",
         }
     }
 }

@@ -45,6 +45,8 @@ pub struct CaseMeta {
     pub requires_after_tls: Vec<String>,
     /// Greeting codes the case is for; empty: 220.
     pub requires_greeting: Vec<u16>,
+    /// Policies the target's profile must declare.
+    pub requires_policy: Vec<super::PolicyName>,
     /// Variables the steps use; the case is skipped when the target lacks one (AUTH
     /// credentials, above all).
     pub uses: BTreeSet<String>,
@@ -213,6 +215,7 @@ fn check_case(suite: &str, def: CaseDef, file: &Path) -> Result<Case, Vec<LoadEr
     Ok(Case {
         meta: CaseMeta {
             requires_greeting: def.requires_greeting,
+            requires_policy: def.requires_policy,
             uses,
             id: format!("{suite}/{}", def.id),
             suite: suite.to_owned(),

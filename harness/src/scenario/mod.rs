@@ -61,6 +61,30 @@ pub struct Spec {
     pub quote: Option<String>,
 }
 
+/// A policy a target's operator may declare in its profile (`policy:`), named by
+/// the cases that judge it (`requires_policy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyName {
+    /// AUTH only after STARTTLS (RFC 4954 §4).
+    AuthRequiresTls,
+    /// No mail before STARTTLS (RFC 3207 §4).
+    TlsRequired,
+    /// No mail before AUTH (RFC 4954 §6, RFC 6409 §4.3).
+    AuthRequired,
+}
+
+impl PolicyName {
+    /// The key as written in a profile and a case.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthRequiresTls => "auth_requires_tls",
+            Self::TlsRequired => "tls_required",
+            Self::AuthRequired => "auth_required",
+        }
+    }
+}
+
 /// One case.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -85,6 +109,12 @@ pub struct CaseDef {
     /// Absent: the case expects a server that greets with 220.
     #[serde(default)]
     pub requires_greeting: Vec<u16>,
+    /// Policies the target's profile must declare (`policy:` in the profile:
+    /// `auth_requires_tls`, `tls_required`, `auth_required`), or the case is skipped:
+    /// a server may lawfully take mail or AUTH in the clear where its operator wants
+    /// it to, so only the operator's word makes a case about refusing them apply.
+    #[serde(default)]
+    pub requires_policy: Vec<PolicyName>,
     /// Free tags for `--filter` (e.g. a CVE).
     #[serde(default)]
     pub tags: Vec<String>,

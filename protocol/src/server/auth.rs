@@ -2,7 +2,7 @@
 
 use hmac::{KeyInit, Mac};
 
-use super::{AuthMechanism, ServerSession, State};
+use super::{AuthMechanism, Deviation, ServerSession, State};
 use crate::base64;
 use crate::line::Line;
 use crate::reply::{EnhancedCode, Reply, ReplyCode};
@@ -108,6 +108,7 @@ impl ServerSession {
         }
         let resp = line.bytes.as_slice();
         if resp == b"*" {
+            self.failed_auth_logs_in();
             return self.reply(
                 ReplyCode::ARGUMENT_ERROR,
                 EnhancedCode::SECURITY,
@@ -212,6 +213,13 @@ impl ServerSession {
         }
     }
 
+    /// Deviation: the session is marked authenticated before the exchange is judged.
+    fn failed_auth_logs_in(&mut self) {
+        if self.config.deviations.has(Deviation::FailedAuthLogsIn) {
+            self.user = Some(String::new());
+        }
+    }
+
     fn succeed(&mut self, user: &str) {
         self.user = Some(user.to_owned());
         self.reply(
@@ -222,6 +230,7 @@ impl ServerSession {
     }
 
     fn fail(&mut self) {
+        self.failed_auth_logs_in();
         self.reply(
             ReplyCode::AUTH_INVALID,
             EnhancedCode::AUTH_INVALID,

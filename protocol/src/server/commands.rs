@@ -54,6 +54,20 @@ impl ServerSession {
         if self.count_nonmail(&command) {
             return self.close_for("too many commands without mail");
         }
+        if self.config.require_tls && !self.tls && !tls_exempt(&command) {
+            // RFC 3207 §4: a server that requires TLS answers 530 to every command but
+            // NOOP, EHLO, STARTTLS and QUIT until the handshake. A refused BDAT's
+            // chunk is still read as data (RFC 3030 §2).
+            let r = self.make_reply(
+                ReplyCode::AUTH_REQUIRED,
+                EnhancedCode::SECURITY,
+                "Must issue a STARTTLS command first",
+            );
+            return match command {
+                Command::Bdat { size, .. } => self.skip_chunk(size, r),
+                _ => self.send(&r),
+            };
+        }
         match command {
             Command::Ehlo(host) => self.hello(host.to_string(), true),
             Command::Helo(host) => self.hello(host.to_string(), false),
@@ -346,13 +360,6 @@ impl ServerSession {
         if let Some(text) = self.out_of_sequence(Verb::Mail) {
             return self.reply(ReplyCode::BAD_SEQUENCE, BAD_SEQUENCE, text);
         }
-        if self.config.require_tls && !self.tls {
-            return self.reply(
-                ReplyCode::AUTH_REQUIRED,
-                EnhancedCode::SECURITY,
-                "Must issue a STARTTLS command first",
-            );
-        }
         if self.config.require_auth && self.user.is_none() {
             return self.reply(
                 ReplyCode::AUTH_REQUIRED,
@@ -509,6 +516,15 @@ impl Transaction {
             bdat: None,
         }
     }
+}
+
+/// The commands a server that requires TLS still answers before the handshake (RFC
+/// 3207 §4): the ones that let a client find and start TLS, or leave.
+fn tls_exempt(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Noop(_) | Command::Ehlo(_) | Command::StartTls | Command::Quit
+    )
 }
 
 /// `MAIL FROM:<anything without @>` for the CVE-2020-7247 deviation.

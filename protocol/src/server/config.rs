@@ -155,7 +155,8 @@ pub struct ServerConfig {
     pub auth_without_tls: bool,
     /// Refuse MAIL until the client authenticated (a submission server, RFC 6409).
     pub require_auth: bool,
-    /// Refuse MAIL until TLS is up (RFC 3207 §4: 530 "Must issue a STARTTLS command").
+    /// Refuse every command but NOOP, EHLO, STARTTLS and QUIT until TLS is up (RFC
+    /// 3207 §4: 530 "Must issue a STARTTLS command first").
     pub require_tls: bool,
     /// VRFY and EXPN behaviour.
     pub verify: VerifyMode,

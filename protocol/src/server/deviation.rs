@@ -69,6 +69,11 @@ pub enum Deviation {
     /// and runs the rest as commands (the integer class of CVE-2020-28019; RFC 3030
     /// §2: the chunk is exactly the octets its size names).
     BdatSize32Bit,
+    /// Count a failed or cancelled AUTH exchange as a login: the 535 or 501 goes out,
+    /// but the session is marked authenticated, so a submission port takes MAIL and a
+    /// second AUTH gets 503 (the state bug of a flag set before the check; RFC 4954 §4
+    /// lets the client try again, RFC 6409 §4.3 refuses mail without a login).
+    FailedAuthLogsIn,
     /// Planted for the network fuzzer: close the connection without a reply when a
     /// MAIL or RCPT parameter value is longer than 700 octets (a fixed buffer that
     /// gives up). No catalogue case reaches it; `smtpspec fuzz` must.
@@ -107,7 +112,7 @@ pub enum Deviation {
 
 impl Deviation {
     /// Every deviation.
-    pub const ALL: [Self; 30] = [
+    pub const ALL: [Self; 31] = [
         Self::BareLfLineEnd,
         Self::DataEndLfDotLf,
         Self::KeepTransactionAfterRset,
@@ -129,6 +134,7 @@ impl Deviation {
         Self::DataFlushesInput,
         Self::StripNulInData,
         Self::BdatSize32Bit,
+        Self::FailedAuthLogsIn,
         Self::PlantedLongParamClose,
         Self::PlantedHelpMixedCodes,
         Self::PlantedSizeWrapHang,
@@ -196,6 +202,7 @@ impl Deviation {
             Self::DataFlushesInput => "data-flushes-input",
             Self::StripNulInData => "strip-nul-in-data",
             Self::BdatSize32Bit => "bdat-size-32-bit",
+            Self::FailedAuthLogsIn => "failed-auth-logs-in",
             Self::PlantedLongParamClose => "planted-long-param-close",
             Self::PlantedHelpMixedCodes => "planted-help-mixed-codes",
             Self::PlantedSizeWrapHang => "planted-size-wrap-hang",
@@ -263,6 +270,9 @@ impl Deviation {
             }
             Self::BdatSize32Bit => {
                 "keep BDAT chunk sizes in 32 bits, so BDAT 2^32+1 takes one octet (RFC 3030 §2)"
+            }
+            Self::FailedAuthLogsIn => {
+                "count a failed or cancelled AUTH as a login (RFC 4954 §4, RFC 6409 §4.3)"
             }
             Self::PlantedLongParamClose => {
                 "planted for the fuzzer: close without a reply on a MAIL/RCPT parameter value over 700 octets (RFC 5321 §3.8)"
@@ -376,7 +386,6 @@ pub(super) fn size_wraps(line: &[u8]) -> bool {
         .any(|n| n >= 1 << 32 && n % (1 << 32) == 0)
 }
 
-/// True when `line` is an RSET (for [`Deviation::PlantedDoubleReply`]).
 /// A VRFY or EXPN line whose octets are not all ASCII (the planted panic's trigger).
 pub(super) fn is_8bit_verify(line: &[u8]) -> bool {
     let verb = &line[..line.len().min(5)];
@@ -403,6 +412,7 @@ pub(super) fn is_noop_overflow(line: &[u8]) -> bool {
 pub(super) static POISONED: std::sync::atomic::AtomicBool =
     std::sync::atomic::AtomicBool::new(false);
 
+/// True when `line` is an RSET (for [`Deviation::PlantedDoubleReply`]).
 pub(super) fn is_rset(line: &[u8]) -> bool {
     line.eq_ignore_ascii_case(b"RSET")
 }

@@ -14,7 +14,7 @@
 //! recipients: [alice@example.test, bob@example.test]   # omit to accept everyone
 //! users: { alice: secret }                            # AUTH PLAIN/LOGIN
 //! auth-without-tls: false
-//! require-tls: false
+//! require-tls: false        # true: 530 to all but NOOP, EHLO, STARTTLS, QUIT before TLS
 //! require-auth: false
 //! verify: answer            # cannot-verify (252) | disabled
 //! greeting: ready           # no-service (554) | does-not-accept-mail (521)
@@ -231,7 +231,8 @@ pub struct FileSettings {
     pub users: BTreeMap<String, String>,
     /// Offer AUTH before TLS.
     pub auth_without_tls: bool,
-    /// Require STARTTLS before MAIL.
+    /// Require STARTTLS first: 530 to every command but NOOP, EHLO, STARTTLS and QUIT
+    /// until the handshake (RFC 3207 §4), for a submission port or a client test.
     pub require_tls: bool,
     /// Require AUTH before MAIL.
     pub require_auth: bool,

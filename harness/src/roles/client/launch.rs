@@ -176,6 +176,13 @@ async fn reference_client(
                 password: "password".into(),
             });
         }
+        ClientMode::AuthTls => {
+            config.tls = TlsPolicy::Required;
+            config.auth = Some(Credentials {
+                user: "user".into(),
+                password: "password".into(),
+            });
+        }
     }
     for v in &variants {
         v.apply(&mut config);

@@ -10,6 +10,7 @@ use smtp_protocol::ehlo::{EhloLine, EhloResponse, Extension};
 use smtp_protocol::reply::{ParsedReply, ReplyCode};
 use smtp_protocol::{AddressLiteral, Command, Domain, Host};
 
+use crate::profile::PolicyOptions;
 use crate::profile::store::MailStore;
 use crate::scenario::template::Vars;
 use crate::wire::{Conn, TlsSettings};
@@ -43,6 +44,9 @@ pub struct Target {
     pub catch_all: Option<String>,
     /// What the user does not want done to this target (`--no-mail`, `--tls none`).
     pub restraint: Restraint,
+    /// What its operator says it must refuse (the profile's `policy:`): the cases
+    /// that judge a policy (`requires_policy`) run only where one is declared.
+    pub policy: PolicyOptions,
 }
 
 /// What the user does not want done to a target, whatever the cases would do: the
@@ -209,6 +213,7 @@ pub async fn discover(
         tls,
         catch_all: None,
         restraint: Restraint::default(),
+        policy: PolicyOptions::default(),
     })
 }
 

@@ -5,9 +5,10 @@
 
 use super::Target;
 use crate::outcome::skip_reason::{
-    ADVERTISES, CATCH_ALL, GREETS, IMPLICIT_TLS, NEEDS_STORE, NO_MAIL, NO_TLS, NO_TLS_EHLO,
-    NOT_ADVERTISED, UNDEFINED,
+    ADVERTISES, CATCH_ALL, GREETS, IMPLICIT_TLS, NEEDS_STORE, NO_MAIL, NO_POLICY, NO_TLS,
+    NO_TLS_EHLO, NOT_ADVERTISED, UNDEFINED,
 };
+use crate::scenario::PolicyName;
 use crate::scenario::load::{Action, Case};
 use smtp_protocol::command::Verb;
 use smtp_protocol::ehlo::EhloLine;
@@ -18,6 +19,7 @@ use smtp_protocol::reply::ReplyCode;
 pub(super) fn gate(case: &Case, target: &Target) -> Option<String> {
     restraint(case, target)
         .or_else(|| greeting(case, target))
+        .or_else(|| policy(case, target))
         .or_else(|| keywords(case, target))
         .or_else(|| size(case, target))
         .or_else(|| variables(case, target))
@@ -83,6 +85,22 @@ fn greeting(case: &Case, target: &Target) -> Option<String> {
                 .join(" or ")
         )
     })
+}
+
+/// `requires_policy`: what the target's operator must have declared it refuses.
+fn policy(case: &Case, target: &Target) -> Option<String> {
+    let missing = case.meta.requires_policy.iter().find(|p| {
+        let declared = &target.policy;
+        !match p {
+            PolicyName::AuthRequiresTls => declared.auth_requires_tls,
+            PolicyName::TlsRequired => declared.tls_required,
+            PolicyName::AuthRequired => declared.auth_required,
+        }
+    })?;
+    Some(format!(
+        "{NO_POLICY} {}: the case judges a policy only its operator can declare",
+        missing.as_str()
+    ))
 }
 
 /// `requires`: keywords the target must (or, with `!`, must not) advertise.

@@ -16,8 +16,13 @@ use crate::wire::{Conn, ConnError};
 /// - a positive reply, or two replies (the second one answering what followed): it
 ///   took them as an end, the finding;
 /// - one refusal (4xx/5xx), with or without a close, or a close: it refused the odd
-///   line end, which is safe; the case passes here.
-pub(super) async fn not_ended(conn: &mut Conn, window: Duration) -> Result<(), Failure> {
+///   line end, which is safe; the case passes here. With `must_survive`, a close with
+///   no reply before it fails instead: the session died (RFC 5321 §3.8).
+pub(super) async fn not_ended(
+    conn: &mut Conn,
+    window: Duration,
+    must_survive: bool,
+) -> Result<(), Failure> {
     let deadline = Instant::now() + window;
     let mut replies: Vec<Reply> = Vec::new();
     let closed = loop {
@@ -41,6 +46,10 @@ pub(super) async fn not_ended(conn: &mut Conn, window: Duration) -> Result<(), F
     let seen: Vec<String> = replies.iter().map(describe).collect();
     match (replies.as_slice(), closed) {
         ([], false) => Ok(()),
+        ([], true) if must_survive => Err(Failure::Mismatch(crate::unmet!(
+            "the target closed the connection without a reply: its session died on what was \
+             sent (RFC 5321 §3.8 allows a close only after QUIT, a 421 or a timeout)"
+        ))),
         ([], true) => Err(Failure::Settled(
             "the target closed the connection: it did not take that as an end".into(),
         )),

@@ -74,8 +74,12 @@ pub(super) async fn run_step(
             send(&mut s.conn, &bytes, limit).await
         }
         Action::Expect(m) => expect(s, m, warnings).await,
-        Action::NotEnded { wait, end } => {
-            not_ended(&mut s.conn, *wait).await?;
+        Action::NotEnded {
+            wait,
+            end,
+            must_survive,
+        } => {
+            not_ended(&mut s.conn, *wait, *must_survive).await?;
             match end {
                 Some(end) => {
                     let bytes = unescaped(end, &s.vars)?;

@@ -129,6 +129,12 @@ pub enum NotEnded {
         /// The octets that really end the line or the data.
         #[serde(default)]
         end: Option<String>,
+        /// A close with no reply before it fails instead of settling the case: the
+        /// session died on the octets sent (RFC 5321 §3.8 lets a server close only after
+        /// QUIT, after a 421, or after a timeout). For sizes and counters that crash a
+        /// server rather than confuse its framing.
+        #[serde(default)]
+        must_survive: bool,
     },
 }
 
@@ -257,6 +263,8 @@ pub enum Action {
         wait: Duration,
         /// The real end, as a template with escapes.
         end: Option<String>,
+        /// A close with no reply fails.
+        must_survive: bool,
     },
     /// STARTTLS and the handshake.
     Starttls,
@@ -390,9 +398,13 @@ pub(super) fn check_step(step: &Step, captured: &mut BTreeSet<String>) -> Result
         Step::ExpectAnswer => Action::ExpectAnswer,
         Step::ExpectSilence(d) => Action::Silence(duration(d)?),
         Step::ExpectNotEnded(n) => {
-            let (wait, end) = match n {
-                NotEnded::Wait(w) => (w, None),
-                NotEnded::Full { wait, end } => (wait, end.clone()),
+            let (wait, end, must_survive) = match n {
+                NotEnded::Wait(w) => (w, None, false),
+                NotEnded::Full {
+                    wait,
+                    end,
+                    must_survive,
+                } => (wait, end.clone(), *must_survive),
             };
             if let Some(e) = &end {
                 check_text(e, true, captured)?;
@@ -400,6 +412,7 @@ pub(super) fn check_step(step: &Step, captured: &mut BTreeSet<String>) -> Result
             Action::NotEnded {
                 wait: duration(wait)?,
                 end,
+                must_survive,
             }
         }
         Step::Starttls => Action::Starttls,

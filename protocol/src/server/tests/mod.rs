@@ -480,6 +480,16 @@ fn each_deviation_misbehaves_exactly_as_named() {
             Some(0),
             |o, _| o.contains("235 "),
         ),
+        // A failed AUTH logs in: the retry with good credentials gets 503.
+        (
+            Deviation::FailedAuthLogsIn,
+            vec![
+                "EHLO c.test\r\nSTARTTLS\r\n",
+                "EHLO c.test\r\nAUTH PLAIN AHVzZXIAd3Jvbmc=\r\nAUTH PLAIN AHVzZXIAcGFzcw==\r\n",
+            ],
+            Some(0),
+            |o, _| o.contains("535 ") && o.contains("503 ") && !o.contains("235 "),
+        ),
         (
             Deviation::LfRegimePerMessage,
             vec![TX, "DATA\r\nSubject: x\nbody\n.\nNOOP\r\n"],

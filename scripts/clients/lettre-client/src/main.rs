@@ -1,8 +1,8 @@
 //! Send the smtpspec client-test message with lettre's blocking SMTP transport, the
 //! common way: `SmtpTransport` to a host and port, `send_raw` with an envelope. Mode
 //! (first argument): plain, tls-required (STARTTLS required, the certificate checked
-//! against the run's CA in SMTPSPEC_CA)
-//! or auth (PLAIN or LOGIN). Values come from the SMTPSPEC_* environment. Exit 0 when
+//! against the run's CA in SMTPSPEC_CA),
+//! auth (PLAIN or LOGIN), or auth-tls (both). Values come from the SMTPSPEC_* environment. Exit 0 when
 //! the server took the message, 1 otherwise.
 
 use std::process::exit;
@@ -41,7 +41,7 @@ fn main() {
         .port(port)
         .hello_name(ClientId::Domain(var("SMTPSPEC_HELO")))
         .timeout(Some(Duration::from_secs(5)));
-    if mode == "tls-required" {
+    if mode == "tls-required" || mode == "auth-tls" {
         let ca = std::fs::read(var("SMTPSPEC_CA")).unwrap_or_else(|e| {
             eprintln!("lettre-client: SMTPSPEC_CA: {e}");
             exit(2)
@@ -59,7 +59,7 @@ fn main() {
             });
         builder = builder.tls(Tls::Required(tls));
     }
-    if mode == "auth" {
+    if mode == "auth" || mode == "auth-tls" {
         builder = builder
             .credentials(Credentials::new(var("SMTPSPEC_USER"), var("SMTPSPEC_PASSWORD")))
             .authentication(vec![Mechanism::Plain, Mechanism::Login]);
