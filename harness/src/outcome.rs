@@ -270,6 +270,12 @@ pub mod skip_reason {
     pub const GREETS: &str = "the target greets with";
     /// Implicit TLS where the case negotiates STARTTLS.
     pub const IMPLICIT_TLS: &str = "the target speaks implicit TLS";
+    /// A port that requires TLS first, where the case sends a command in the clear
+    /// before its own STARTTLS.
+    pub const REQUIRES_TLS: &str = "the target requires STARTTLS first (policy tls_required);";
+    /// A port that requires AUTH first, where the case sends a command before its own
+    /// AUTH (or never logs in).
+    pub const REQUIRES_AUTH: &str = "the target requires AUTH first (policy auth_required);";
     /// No EHLO after TLS.
     pub const NO_TLS_EHLO: &str = "no EHLO list after TLS";
     /// A variable the profile does not define.
@@ -299,6 +305,8 @@ impl NotRun {
             ADVERTISES,
             GREETS,
             IMPLICIT_TLS,
+            REQUIRES_TLS,
+            REQUIRES_AUTH,
             NO_TLS_EHLO,
         ]) {
             Self::NotApplicable

@@ -45,6 +45,7 @@ async fn cases_run_inside_implicit_tls() {
     let tls = TlsSettings {
         implicit: true,
         server_name: Some("smtps.test".into()),
+        ..Default::default()
     };
     let target = runner::discover(proxy, server.vars.clone(), None, tls, step)
         .await
@@ -91,6 +92,7 @@ async fn a_plaintext_server_fails_discovery_over_implicit_tls() {
     let tls = TlsSettings {
         implicit: true,
         server_name: None,
+        ..Default::default()
     };
     let err = runner::discover(
         server.server.addr(),

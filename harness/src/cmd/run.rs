@@ -232,6 +232,7 @@ fn execute(args: &RunArgs, plan: &Plan) -> Result<Run, CliError> {
             plan.given.vars.apply(&mut vars);
             let mut tls = started.tls.clone();
             plan.given.tls(&mut tls);
+            tls.prelude = prelude(&plan.target.policy(), &tls, &vars)?;
             let mut target = runner::discover(
                 started.addr,
                 vars,
@@ -354,4 +355,34 @@ fn progress(total: usize) -> (ProgressBar, runner::OnDone) {
         tick.inc(1);
     });
     (bar, on_done)
+}
+
+/// The prelude of every session on a port whose profile says it requires TLS or AUTH
+/// before mail (the cases about those requirements run without it).
+fn prelude(
+    policy: &smtpspec::profile::PolicyOptions,
+    tls: &smtpspec::wire::TlsSettings,
+    vars: &smtpspec::scenario::template::Vars,
+) -> Result<Option<smtpspec::wire::Prelude>, HarnessError> {
+    let starttls = policy.tls_required && !tls.implicit;
+    let auth_plain = if policy.auth_required {
+        Some(vars.get("target.auth_plain").cloned().ok_or_else(|| {
+            smtpspec::harness_error!(
+                "the profile's policy says auth_required, but it gives no user and password \
+                 to log in with"
+            )
+        })?)
+    } else {
+        None
+    };
+    Ok(
+        (starttls || auth_plain.is_some()).then(|| smtpspec::wire::Prelude {
+            ehlo: vars
+                .get("client.helo")
+                .cloned()
+                .unwrap_or_else(|| "client.smtpspec.test".into()),
+            starttls,
+            auth_plain,
+        }),
+    )
 }

@@ -164,6 +164,7 @@ fn tls_settings(tls: &TlsOptions) -> TlsSettings {
     TlsSettings {
         implicit: tls.implicit,
         server_name: tls.server_name.clone(),
+        ..TlsSettings::default()
     }
 }
 

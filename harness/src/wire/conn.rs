@@ -12,12 +12,13 @@ use std::time::Duration;
 
 use rustls::pki_types::ServerName;
 use smtp_protocol::ReplyCode;
-use smtp_protocol::reply::{ParsedReply, ReplyError, ReplyParser};
+use smtp_protocol::ehlo::{EhloResponse, Extension};
+use smtp_protocol::reply::{ParsedReply, Reply, ReplyError, ReplyParser};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
 
-use super::tls::{DEFAULT_SERVER_NAME, TlsSettings, client_config};
+use super::tls::{DEFAULT_SERVER_NAME, Prelude, TlsSettings, client_config};
 use super::transcript::{Dir, Event, Transcript, redact_auth};
 
 /// Why a wait ended without what it waited for.
@@ -99,8 +100,64 @@ impl Conn {
         }
         if tls.implicit {
             conn.handshake(limit).await?;
+        } else if let Some(p) = &tls.prelude {
+            conn.prelude(p, limit).await?;
         }
         Ok(conn)
+    }
+
+    /// The prelude (greeting, EHLO, STARTTLS and the handshake, EHLO, AUTH), all
+    /// before the case; then the greeting is read again by the case as if it had just
+    /// come. A greeting other than 220 is left for the case to read (the server
+    /// refuses service). The exchange stays in the transcript.
+    async fn prelude(&mut self, p: &Prelude, limit: Duration) -> Result<(), ConnError> {
+        let greeting = self.reply(limit).await?;
+        if greeting.reply.code == ReplyCode::SERVICE_READY {
+            self.prelude_commands(p, limit).await?;
+        }
+        self.parser.push(&greeting.reply.to_bytes());
+        self.last_code = None;
+        Ok(())
+    }
+
+    /// EHLO, STARTTLS and the handshake, EHLO again, AUTH: as far as `p` asks.
+    async fn prelude_commands(&mut self, p: &Prelude, limit: Duration) -> Result<(), ConnError> {
+        let hello = format!("EHLO {}", p.ehlo);
+        let mut ehlo = self.command(&hello, limit).await?;
+        if p.starttls {
+            let offered = ehlo.code == ReplyCode::OK
+                && EhloResponse::from_reply(&ehlo).0.has(Extension::StartTls);
+            if !offered {
+                return Err(prelude_error("EHLO", &ehlo, "without STARTTLS"));
+            }
+            let go = self.command("STARTTLS", limit).await?;
+            if go.code != ReplyCode::SERVICE_READY {
+                return Err(prelude_error("STARTTLS", &go, ""));
+            }
+            self.handshake(limit).await?;
+            if p.auth_plain.is_none() {
+                // The case starts the TLS session as if it had just opened (RFC 3207
+                // §4.2), with its own EHLO.
+                return Ok(());
+            }
+            ehlo = self.command(&hello, limit).await?;
+        }
+        if ehlo.code != ReplyCode::OK {
+            return Err(prelude_error("EHLO", &ehlo, ""));
+        }
+        if let Some(ir) = &p.auth_plain {
+            let done = self.command(&format!("AUTH PLAIN {ir}"), limit).await?;
+            if done.code != ReplyCode::AUTH_SUCCEEDED {
+                return Err(prelude_error("AUTH PLAIN", &done, ""));
+            }
+        }
+        Ok(())
+    }
+
+    /// One command line of the prelude and its reply.
+    async fn command(&mut self, line: &str, limit: Duration) -> Result<Reply, ConnError> {
+        self.send(format!("{line}\r\n").as_bytes(), limit).await?;
+        Ok(self.reply(limit).await?.reply)
     }
 
     /// Connect within `limit`.
@@ -387,4 +444,17 @@ impl Conn {
         self.transcript.mark(Dir::Tls, b"TLS handshake complete");
         Ok(())
     }
+}
+
+/// The prelude could not be done: the port does not do what its profile says.
+fn prelude_error(what: &str, got: &Reply, more: &str) -> ConnError {
+    let more = if more.is_empty() {
+        String::new()
+    } else {
+        format!(" {more}")
+    };
+    ConnError::Io(io::Error::other(format!(
+        "the profile says the target requires TLS or AUTH first, but {what} got {}{more}",
+        got.code
+    )))
 }

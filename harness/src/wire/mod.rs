@@ -10,5 +10,5 @@ pub mod tls;
 pub mod transcript;
 
 pub use conn::{Conn, ConnError};
-pub use tls::{DEFAULT_SERVER_NAME, TlsSettings};
+pub use tls::{DEFAULT_SERVER_NAME, Prelude, TlsSettings};
 pub use transcript::{Dir, EVENT_CAP, Event, EventReport, TRANSCRIPT_CAP, escape};

@@ -17,6 +17,24 @@ pub struct TlsSettings {
     /// The server name for SNI [default: smtpspec.target]. Certificates are not
     /// verified: smtpspec judges SMTP, not a PKI.
     pub server_name: Option<String>,
+    /// What each session does before the case begins, on a port whose operator
+    /// requires TLS or AUTH first.
+    pub prelude: Option<Prelude>,
+}
+
+/// TLS and AUTH a port requires before mail, done before the case begins: the case
+/// then sees the greeting as if it had just come, and speaks inside TLS, logged in.
+/// Without it, every case that sends MAIL to such a port would fail on its 530
+/// (RFC 3207 §4, RFC 4954 §6), which says nothing about what the case tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Prelude {
+    /// The EHLO name.
+    pub ehlo: String,
+    /// STARTTLS and the handshake, then EHLO again.
+    pub starttls: bool,
+    /// `AUTH PLAIN` with this initial response (base64 of the profile's user and
+    /// password), which must get 235.
+    pub auth_plain: Option<String>,
 }
 
 /// The default TLS server name when the profile gives none.

@@ -188,9 +188,16 @@ pub async fn discover(
                 .map_err(|e| crate::harness_error!("EHLO reply: {e}"))?,
         )
     };
-    let ehlo = reply.as_ref().map_or_else(EhloResponse::empty, ehlo_of);
+    let mut ehlo = reply.as_ref().map_or_else(EhloResponse::empty, ehlo_of);
+    let prelude_tls = tls.prelude.as_ref().is_some_and(|p| p.starttls);
+    if prelude_tls && !ehlo.has(Extension::StartTls) {
+        // The list was read inside TLS; STARTTLS was offered before it (the session
+        // could not have started TLS otherwise), and the cases that negotiate it
+        // themselves need to know.
+        ehlo.lines.push(EhloLine::new(Extension::StartTls, &[]));
+    }
     let (mut tls_ehlo, mut tls_problem) = (None, None);
-    if tls.implicit {
+    if tls.implicit || prelude_tls {
         // The whole session is TLS: the list just read is the one after TLS.
         tls_ehlo = Some(ehlo.lines.clone());
     } else if ehlo.has(Extension::StartTls) {

@@ -25,6 +25,7 @@ pub(super) fn gate(case: &Case, target: &Target) -> Option<String> {
         .or_else(|| variables(case, target))
         .or_else(|| store(case, target))
         .or_else(|| after_tls(case, target))
+        .or_else(|| super::prelude::unreachable(case, target))
 }
 
 /// What the user does not want done to the target (`--no-mail`, `--tls none`).

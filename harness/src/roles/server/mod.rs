@@ -14,6 +14,7 @@ use crate::wire::{Conn, ConnError};
 mod discover;
 mod gate;
 mod judge;
+mod prelude;
 mod step;
 mod stored;
 
@@ -77,7 +78,13 @@ pub async fn run(case: &Case, target: &Target, step_timeout: Duration) -> Attemp
     if let Some(why) = gate(case, target) {
         return done(Verdict::Skip, why, Vec::new());
     }
-    let conn = match Conn::open(target.addr, &target.tls, step_timeout).await {
+    // On a port that requires TLS or AUTH first, the session does them before the
+    // case, unless the case is about them (prelude.rs).
+    let tls = crate::wire::TlsSettings {
+        prelude: prelude::prelude_for(case, target),
+        ..target.tls.clone()
+    };
+    let conn = match Conn::open(target.addr, &tls, step_timeout).await {
         Ok(c) => c,
         // No connection at all is the target not serving now, like a 421.
         Err(e) => {
