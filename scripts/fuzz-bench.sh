@@ -52,7 +52,7 @@ if ! command -v postfix >/dev/null; then
   [ -z "${CI:-}" ] || exit 1
   exit 0
 fi
-scripts/peers/postfix.sh start "$out/pf" 25291 25293 25295 >/dev/null
+scripts/peers/postfix.sh start "$out/pf" 25291 25293 25295 25297 >/dev/null
 status=0
 $bin fuzz --target "$out/pf/postfix-fuzz.yaml" --jobs 48 \
   --duration "${secs}s" --seed 1 --output-dir "$out/postfix" >/dev/null 2>&1 || status=$?

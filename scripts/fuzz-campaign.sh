@@ -34,7 +34,7 @@ missing() {
 
 targets=()
 if command -v postfix >/dev/null; then
-  scripts/peers/postfix.sh start "$out/pf" 25371 25373 25375 >/dev/null
+  scripts/peers/postfix.sh start "$out/pf" 25371 25373 25375 25376 >/dev/null
   targets+=("postfix-default=$out/pf/postfix-default.yaml" "postfix-hardened=$out/pf/postfix-hardened.yaml")
 else
   missing POSTFIX

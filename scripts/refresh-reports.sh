@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerate the committed reports under reports/: the catalogue against the reference
-# server, Postfix (default, hardened), aiosmtpd, Exim and nodemailer's smtp-server, the
+# server, Postfix (default, hardened, TLS required), aiosmtpd, Exim and nodemailer's smtp-server, the
 # client suites against six
 # clients (reports/clients/), as JSON without transcripts (CI
 # compares verdicts with scripts/compare-reports.py), plus the matrix in HTML and
@@ -51,10 +51,12 @@ run() {  # name, then smtpspec arguments (run ... or client ...)
 run reference
 run postfix-default --target "$work/pf/postfix-default.yaml"
 run postfix-hardened --target "$work/pf/postfix-hardened.yaml"
+run postfix-tls-required --target "$work/pf/postfix-tls-required.yaml"
 run aiosmtpd --target scenarios/targets/aiosmtpd.yaml
 run exim --target "$work/exim/exim.yaml"
 run smtp-server --target scenarios/targets/smtp-server.yaml
 reports=("$out/reference.json" "$out/postfix-default.json" "$out/postfix-hardened.json"
+  "$out/postfix-tls-required.json"
   "$out/aiosmtpd.json" "$out/exim.json" "$out/smtp-server.json")
 "$bin" report "${reports[@]}" --format html --output "$out/matrix.html"
 "$bin" report "${reports[@]}" --format markdown --output "$out/matrix.md"

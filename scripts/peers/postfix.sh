@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Start Postfix on loopback in two profiles from one instance, with its own config
+# Start Postfix on loopback in four profiles from one instance, with its own config
 # directory, spool and log, and write a target profile for each.
 #
-#   scripts/peers/postfix.sh start DIR [PORT_DEFAULT] [PORT_HARDENED] [PORT_FUZZ]
+#   scripts/peers/postfix.sh start DIR [PORT_DEFAULT] [PORT_HARDENED] [PORT_FUZZ] [PORT_TLS]
 #   scripts/peers/postfix.sh stop DIR
 #
 # default  (PORT_DEFAULT, 25251): Debian's defaults, STARTTLS included (Debian ships a
@@ -16,6 +16,9 @@
 #          limit, more smtpd processes, an ECDSA certificate (cheaper handshakes).
 #          None of these changes what a reply says;
 #          they stop Postfix from slowing down or hanging up on a client that errs.
+# tls-required (PORT_TLS, 25262): the default profile with smtpd_tls_security_level
+#          = encrypt, a port that requires STARTTLS before mail (RFC 3207 §4, as a
+#          submission port does); its profile says `policy: { tls_required: true }`.
 # Mail for the local domain is delivered to Maildirs under DIR/mail/ (the profiles name
 # root's, so that expect_stored can look); nothing leaves the machine
 # (default_transport and relay_transport are errors). Traps handled here:
@@ -28,6 +31,7 @@ dir=$(realpath -m "${2:?DIR}")
 p1=${3:-25251}
 p2=${4:-25253}
 p3=${5:-25261}
+p4=${6:-25262}
 etc="$dir/etc"
 
 case "$cmd" in
@@ -36,7 +40,7 @@ stop)
   exit 0
   ;;
 start) ;;
-*) echo "usage: $0 start|stop DIR [PORT_DEFAULT] [PORT_HARDENED] [PORT_FUZZ]" >&2; exit 2 ;;
+*) echo "usage: $0 start|stop DIR [PORT_DEFAULT] [PORT_HARDENED] [PORT_FUZZ] [PORT_TLS]" >&2; exit 2 ;;
 esac
 
 command -v postfix >/dev/null || { echo "postfix missing: run scripts/peers/install.sh" >&2; exit 2; }
@@ -92,6 +96,7 @@ cat > "$etc/master.cf" <<MF
 127.0.0.1:$p1 inet n - n - - smtpd
 127.0.0.1:$p2 inet n - n - - smtpd -o smtpd_helo_required=yes -o smtpd_forbid_bare_newline=reject -o smtpd_forbid_bare_newline_exclusions=
 127.0.0.1:$p3 inet n - n - 200 smtpd -o smtpd_error_sleep_time=0 -o smtpd_soft_error_limit=100000 -o smtpd_hard_error_limit=100000 -o smtpd_junk_command_limit=100000 -o in_flow_delay=0s -o smtpd_client_connection_count_limit=0 -o smtpd_client_connection_rate_limit=0 -o smtpd_tls_cert_file=$etc/tls-ec.crt -o smtpd_tls_key_file=$etc/tls-ec.key
+127.0.0.1:$p4 inet n - n - - smtpd -o smtpd_tls_security_level=encrypt
 MF
 grep -v '^#' "$(dirname "$0")/postfix-services.cf" >> "$etc/master.cf"
 printf 'postmaster: root\n' > "$etc/aliases"
@@ -99,13 +104,13 @@ postalias -c "$etc" "hash:$etc/aliases"
 # Postfix reports fatal errors only to syslog, which this machine lacks: say so.
 postfix -c "$etc" check || { echo "postfix check failed; see $dir/maillog" >&2; cat "$dir/maillog" 2>/dev/null >&2; exit 1; }
 postfix -c "$etc" start || { echo "postfix start failed; see $dir/maillog" >&2; cat "$dir/maillog" 2>/dev/null >&2; exit 1; }
-for port in "$p1" "$p2" "$p3"; do
+for port in "$p1" "$p2" "$p3" "$p4"; do
   for _ in $(seq 100); do
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
     sleep 0.1
   done
 done
-for profile in default:$p1 hardened:$p2 fuzz:$p3; do
+for profile in default:$p1 hardened:$p2 fuzz:$p3 tls-required:$p4; do
   name=${profile%%:*}; port=${profile##*:}
   cat > "$dir/postfix-$name.yaml" <<YAML
 name: Postfix $(postconf -d -h mail_version 2>/dev/null || echo 3) $name
@@ -121,4 +126,5 @@ watch:
     - path: $dir/maillog
 YAML
 done
-echo "postfix: default on 127.0.0.1:$p1, hardened on 127.0.0.1:$p2, fuzz on 127.0.0.1:$p3; profiles in $dir"
+printf 'policy:\n  tls_required: true\n' >> "$dir/postfix-tls-required.yaml"
+echo "postfix: default on 127.0.0.1:$p1, hardened on 127.0.0.1:$p2, fuzz on 127.0.0.1:$p3, tls-required on 127.0.0.1:$p4; profiles in $dir"
