@@ -126,7 +126,7 @@ async fn without_a_declared_policy_the_cases_are_skipped_with_the_reason() {
 /// `auth_required`.
 fn tls_and_auth(vars: &smtpspec::scenario::template::Vars) -> Prelude {
     Prelude {
-        ehlo: "client.smtpspec.test".into(),
+        ehlo: runner::ehlo_name(vars),
         starttls: true,
         auth_plain: vars.get("target.auth_plain").cloned(),
     }

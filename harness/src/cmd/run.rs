@@ -377,10 +377,7 @@ fn prelude(
     };
     Ok(
         (starttls || auth_plain.is_some()).then(|| smtpspec::wire::Prelude {
-            ehlo: vars
-                .get("client.helo")
-                .cloned()
-                .unwrap_or_else(|| "client.smtpspec.test".into()),
+            ehlo: smtpspec::runner::ehlo_name(vars),
             starttls,
             auth_plain,
         }),

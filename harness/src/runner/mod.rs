@@ -5,7 +5,7 @@ pub mod main_job;
 pub mod pacer;
 
 pub use crate::outcome::Verdict;
-pub use crate::roles::server::{Target, discover, probe_connections, survey};
+pub use crate::roles::server::{Target, discover, ehlo_name, probe_connections, survey};
 pub use crate::roles::{Attempt, CaseResult};
 pub use pacer::PacerStats;
 

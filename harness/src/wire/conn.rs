@@ -11,9 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::pki_types::ServerName;
-use smtp_protocol::ReplyCode;
 use smtp_protocol::ehlo::{EhloResponse, Extension};
 use smtp_protocol::reply::{ParsedReply, Reply, ReplyError, ReplyParser};
+use smtp_protocol::{Command, ReplyCode};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
@@ -122,7 +122,7 @@ impl Conn {
 
     /// EHLO, STARTTLS and the handshake, EHLO again, AUTH: as far as `p` asks.
     async fn prelude_commands(&mut self, p: &Prelude, limit: Duration) -> Result<(), ConnError> {
-        let hello = format!("EHLO {}", p.ehlo);
+        let hello = Command::Ehlo(p.ehlo.clone());
         let mut ehlo = self.command(&hello, limit).await?;
         if p.starttls {
             let offered = ehlo.code == ReplyCode::OK
@@ -130,7 +130,7 @@ impl Conn {
             if !offered {
                 return Err(prelude_error("EHLO", &ehlo, "without STARTTLS"));
             }
-            let go = self.command("STARTTLS", limit).await?;
+            let go = self.command(&Command::StartTls, limit).await?;
             if go.code != ReplyCode::SERVICE_READY {
                 return Err(prelude_error("STARTTLS", &go, ""));
             }
@@ -146,7 +146,11 @@ impl Conn {
             return Err(prelude_error("EHLO", &ehlo, ""));
         }
         if let Some(ir) = &p.auth_plain {
-            let done = self.command(&format!("AUTH PLAIN {ir}"), limit).await?;
+            let auth = Command::Auth {
+                mechanism: "PLAIN".into(),
+                initial_response: Some(ir.clone()),
+            };
+            let done = self.command(&auth, limit).await?;
             if done.code != ReplyCode::AUTH_SUCCEEDED {
                 return Err(prelude_error("AUTH PLAIN", &done, ""));
             }
@@ -155,8 +159,8 @@ impl Conn {
     }
 
     /// One command line of the prelude and its reply.
-    async fn command(&mut self, line: &str, limit: Duration) -> Result<Reply, ConnError> {
-        self.send(format!("{line}\r\n").as_bytes(), limit).await?;
+    async fn command(&mut self, command: &Command, limit: Duration) -> Result<Reply, ConnError> {
+        self.send(&command.to_bytes(), limit).await?;
         Ok(self.reply(limit).await?.reply)
     }
 

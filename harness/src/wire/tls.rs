@@ -26,10 +26,10 @@ pub struct TlsSettings {
 /// then sees the greeting as if it had just come, and speaks inside TLS, logged in.
 /// Without it, every case that sends MAIL to such a port would fail on its 530
 /// (RFC 3207 §4, RFC 4954 §6), which says nothing about what the case tests.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Prelude {
     /// The EHLO name.
-    pub ehlo: String,
+    pub ehlo: smtp_protocol::Host,
     /// STARTTLS and the handshake, then EHLO again.
     pub starttls: bool,
     /// `AUTH PLAIN` with this initial response (base64 of the profile's user and

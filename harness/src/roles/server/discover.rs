@@ -60,6 +60,17 @@ pub struct Restraint {
     pub no_tls: bool,
 }
 
+/// The name smtpspec gives in EHLO outside a case: `{{client.helo}}` when it is a
+/// domain, else the address literal of loopback.
+pub fn ehlo_name(vars: &Vars) -> Host {
+    vars.get("client.helo")
+        .and_then(|h| Domain::parse(h).ok())
+        .map_or_else(
+            || Host::Literal(AddressLiteral::V4([127, 0, 0, 1].into())),
+            Host::Domain,
+        )
+}
+
 /// What discovery leaves to learn before the cases run: whether the target refuses
 /// the recipient the profile calls unknown, and how many connections it takes at once
 /// (the cases start at that many, up to `jobs`).
@@ -166,13 +177,7 @@ pub async fn discover(
         .reply(limit)
         .await
         .map_err(|e| crate::harness_error!("greeting: {e}"))?;
-    let helo = vars
-        .get("client.helo")
-        .and_then(|h| Domain::parse(h).ok())
-        .map_or_else(
-            || Host::Literal(AddressLiteral::V4([127, 0, 0, 1].into())),
-            Host::Domain,
-        );
+    let helo = ehlo_name(&vars);
     // A server that refuses service at connection (554, 521) has no EHLO list to
     // offer, and may close at once; its cases are chosen by the greeting alone.
     let refused = greeting.reply.code != ReplyCode::SERVICE_READY;

@@ -48,23 +48,10 @@ fn restraint(case: &Case, target: &Target) -> Option<String> {
 /// (in a raw write too, where lines may be written as `\r\n` escapes). Erring
 /// towards yes only skips more under `--no-mail`.
 fn sends_message(action: &Action) -> bool {
-    let texts: Vec<&str> = match action {
-        Action::SendBody { .. } => return true,
-        Action::Send(t) | Action::SendRaw(t) => vec![t.as_str()],
-        Action::SendBatch { lines, .. } => lines.iter().map(String::as_str).collect(),
-        _ => return false,
-    };
-    texts.iter().any(|t| {
-        t.split(['\n', '\r'])
-            .flat_map(|l| l.split("\\n"))
-            .any(|line| {
-                let word = line.trim_start().split([' ', '\\']).next().unwrap_or("");
-                matches!(
-                    Verb::from_bytes(word.as_bytes()),
-                    Some(Verb::Data | Verb::Bdat)
-                )
-            })
-    })
+    matches!(action, Action::SendBody { .. })
+        || super::prelude::lines(action)
+            .iter()
+            .any(|l| matches!(super::prelude::verb(l), Some(Verb::Data | Verb::Bdat)))
 }
 
 /// The greeting the case is for (220 unless it says otherwise).

@@ -18,7 +18,7 @@ mod prelude;
 mod step;
 mod stored;
 
-pub use discover::{Restraint, Target, discover, probe_connections, survey};
+pub use discover::{Restraint, Target, discover, ehlo_name, probe_connections, survey};
 
 use gate::gate;
 use judge::describe;

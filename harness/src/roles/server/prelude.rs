@@ -176,7 +176,7 @@ fn refused_before(
 
 /// The command lines a step sends, as written (raw writes split at their line ends,
 /// `\r\n` escapes included).
-fn lines(action: &Action) -> Vec<String> {
+pub(super) fn lines(action: &Action) -> Vec<String> {
     let texts: Vec<&str> = match action {
         Action::Send(t) | Action::SendRaw(t) => vec![t.as_str()],
         Action::SendBatch { lines, .. } => lines.iter().map(String::as_str).collect(),
@@ -197,7 +197,8 @@ fn lines(action: &Action) -> Vec<String> {
         .collect()
 }
 
-fn verb(line: &str) -> Option<Verb> {
+/// The verb a command line starts with.
+pub(super) fn verb(line: &str) -> Option<Verb> {
     let word = line.split([' ', '\\']).next().unwrap_or_default();
     Verb::from_bytes(word.as_bytes())
 }
