@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Regenerate the committed reports under reports/: the catalogue against the reference
-# server, Postfix (default, hardened, TLS required), aiosmtpd, Exim and nodemailer's smtp-server, the
-# client suites against six
-# clients (reports/clients/), as JSON without transcripts (CI
-# compares verdicts with scripts/compare-reports.py), plus the matrix in HTML and
-# Markdown. Needs the peers: scripts/peers/install.sh (root).
+# server, Postfix (default, hardened, TLS required), aiosmtpd, Exim and nodemailer's
+# smtp-server, the client suites against six clients (reports/clients/), Postfix as a
+# sender and Postfix (default, hardened) and Exim as relays (reports/senders/), as JSON
+# without transcripts (CI compares verdicts with scripts/compare-reports.py), plus the
+# matrix in HTML and Markdown and the smuggling chains, relays × receivers
+# (reports/chains.md). Needs the peers: scripts/peers/install.sh (root).
 #   scripts/refresh-reports.sh [OUT_DIR]      # default: reports/
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -70,12 +71,21 @@ done
 "$bin" report "${clients[@]}" --format html --output "$out/clients/matrix.html"
 "$bin" report "${clients[@]}" --format markdown --output "$out/clients/matrix.md"
 # Postfix as the sender of the delivery cases, in a network namespace through the
-# fake DNS (scripts/peers/postfix-mx.sh).
+# fake DNS (scripts/peers/postfix-mx.sh); Postfix hardened and Exim as relays of the
+# relay-chain smuggling cases (POSTFIX_MX_SENDER=hardened, scripts/peers/exim-mx.sh).
 mkdir -p "$out/senders" "$work/senders"
-status=0
-SMTPSPEC_BIN="$(pwd)/$bin" scripts/peers/postfix-mx.sh "$work/pfmx" --format json \
-  --output "$work/senders/postfix.json" >/dev/null 2>&1 || status=$?
-[ "$status" -le 1 ] || { echo "postfix-mx.sh exited $status" >&2; exit 1; }
-normalize "$work/senders/postfix.json" "$out/senders/postfix.json"
-if [ -n "$raw" ]; then mkdir -p "$raw/senders"; cp "$work/senders/postfix.json" "$raw/senders/postfix.json"; fi
+sender() {  # name, then the script and its environment
+  local name=$1 status=0; shift
+  env SMTPSPEC_BIN="$(pwd)/$bin" "$@" "$work/mx-$name" --format json \
+    --output "$work/senders/$name.json" >/dev/null 2>&1 || status=$?
+  [ "$status" -le 1 ] || { echo "$* exited $status" >&2; exit 1; }
+  normalize "$work/senders/$name.json" "$out/senders/$name.json"
+  if [ -n "$raw" ]; then mkdir -p "$raw/senders"; cp "$work/senders/$name.json" "$raw/senders/$name.json"; fi
+}
+sender postfix scripts/peers/postfix-mx.sh
+sender postfix-hardened POSTFIX_MX_SENDER=hardened scripts/peers/postfix-mx.sh
+sender exim scripts/peers/exim-mx.sh
+# The smuggling chains: each relay against each receiver.
+relays=("$out/senders/postfix.json" "$out/senders/postfix-hardened.json" "$out/senders/exim.json")
+"$bin" report --chains "${relays[@]}" "${reports[@]}" --output "$out/chains.md"
 echo "reports written to $out/"

@@ -76,3 +76,189 @@ fn smtpspec_send_as_the_mta_of_a_sender_profile() {
     assert_eq!(status.code(), Some(0), "{}", report["summary"]);
     assert_eq!(report["target"]["name"], "smtpspec-send (sender)");
 }
+
+/// How the fake relay of the relay cases treats what it is handed.
+#[derive(Clone, Copy)]
+enum Relay {
+    /// Passes the content on octet for octet, bare line ends and all: the relay half
+    /// of a smuggling chain.
+    Verbatim,
+    /// Refuses every message at the end of data.
+    Refuse,
+}
+
+/// Read one SMTP reply (its last line) from `r`.
+fn reply(r: &mut impl std::io::BufRead) -> String {
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line).unwrap_or(0) == 0 {
+            return line;
+        }
+        if line.as_bytes().get(3) != Some(&b'-') {
+            return line;
+        }
+    }
+}
+
+/// A relay on 127.0.0.1 that takes one message per connection over SMTP and, unless
+/// it refuses, hands it to the MX on 127.0.0.2:`mx` the way `mode` says.
+fn fake_relay(mx: u16, mode: Relay) -> u16 {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let _ = s.write_all(b"220 relay.test\r\n");
+            let mut content = Vec::new();
+            loop {
+                let mut line = String::new();
+                if r.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                let verb = line.get(..4).unwrap_or_default().to_ascii_uppercase();
+                if verb == "DATA" {
+                    let _ = s.write_all(b"354 go on\r\n");
+                    while !content.ends_with(b"\r\n.\r\n") {
+                        let mut b = [0u8; 1];
+                        if r.read(&mut b).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        content.push(b[0]);
+                    }
+                    let answer: &[u8] = match mode {
+                        Relay::Verbatim => b"250 queued\r\n",
+                        Relay::Refuse => b"550 not taken\r\n",
+                    };
+                    let _ = s.write_all(answer);
+                } else if verb == "QUIT" {
+                    let _ = s.write_all(b"221 bye\r\n");
+                    break;
+                } else {
+                    let _ = s.write_all(b"250 ok\r\n");
+                }
+            }
+            if matches!(mode, Relay::Verbatim) && !content.is_empty() {
+                let mut out = std::net::TcpStream::connect(("127.0.0.2", mx)).unwrap();
+                let mut r = BufReader::new(out.try_clone().unwrap());
+                reply(&mut r);
+                for command in [
+                    "EHLO relay.test\r\n",
+                    "MAIL FROM:<root@relay.test>\r\n",
+                    "RCPT TO:<user@example.test>\r\n",
+                    "DATA\r\n",
+                ] {
+                    out.write_all(command.as_bytes()).unwrap();
+                    reply(&mut r);
+                }
+                out.write_all(&content).unwrap();
+                reply(&mut r);
+                out.write_all(b"QUIT\r\n").unwrap();
+                reply(&mut r);
+            }
+        }
+    });
+    port
+}
+
+/// Run the relay cases with a profile whose MTA is `submit` (none: no submit address)
+/// and return each case's verdict, `relayed` fact and reason.
+fn relay_cases(
+    submit: Option<u16>,
+    smtp: u16,
+    dns: u16,
+    filter: &str,
+) -> Vec<(String, String, String)> {
+    let bin = env!("CARGO_BIN_EXE_smtpspec");
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("relay.yaml");
+    let submit = submit.map_or_else(String::new, |p| format!("submit: 127.0.0.1:{p}\n"));
+    std::fs::write(
+        &profile,
+        format!(
+            "name: fake-relay\ndns: 127.0.0.1:{dns}\nport: {smtp}\n{submit}\
+             inject: [\"true\"]\nsettle: 2s\n"
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("r.json");
+    Command::new(bin)
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .args(["run", "scenarios/dns/relay-smuggling.yaml", "--sender"])
+        .arg(&profile)
+        .args(["--filter", filter, "--format", "json", "--output"])
+        .arg(&out)
+        .status()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    report["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let s = |k: &str| c[k].as_str().unwrap_or_default().to_owned();
+            (
+                format!("{} {}", s("id"), s("verdict")),
+                s("relayed"),
+                s("reason"),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn relay_cases_judge_what_a_relay_passes_on_octet_for_octet() {
+    let (dns, smtp) = ports();
+    let find = |all: &[(String, String, String)], id: &str| {
+        all.iter()
+            .find(|(k, ..)| k.starts_with(&format!("relay.smuggling/{id} ")))
+            .cloned()
+            .unwrap_or_else(|| panic!("no case {id}: {all:?}"))
+    };
+    // Verbatim: every bare line end reaches the MX (fail, and the sequence passed);
+    // the NUL forms carry no bare line end (pass), one of them as sent.
+    let verbatim = relay_cases(
+        Some(fake_relay(smtp, Relay::Verbatim)),
+        smtp,
+        dns,
+        "relay.smuggling/",
+    );
+    let (k, fact, why) = find(&verbatim, "lf-dot-lf");
+    assert_eq!(
+        (k.as_str(), fact.as_str()),
+        ("relay.smuggling/lf-dot-lf fail", "passed"),
+        "{why}"
+    );
+    assert!(why.contains("2.3.8") && why.contains("bare LF"), "{why}");
+    let (k, fact, why) = find(&verbatim, "nul-before-dot");
+    assert_eq!(
+        (k.as_str(), fact.as_str()),
+        ("relay.smuggling/nul-before-dot pass", "passed"),
+        "{why}"
+    );
+    let fails = verbatim
+        .iter()
+        .filter(|(k, ..)| k.ends_with(" fail"))
+        .count();
+    assert_eq!(fails, verbatim.len() - 2, "{verbatim:?}");
+    // A refusal is a lawful answer to a bare line end.
+    let refused = relay_cases(
+        Some(fake_relay(smtp, Relay::Refuse)),
+        smtp,
+        dns,
+        "lf-dot-lf",
+    );
+    assert_eq!(refused.len(), 3, "{refused:?}");
+    for (k, fact, why) in &refused {
+        assert!(
+            k.ends_with(" pass") && fact == "refused",
+            "{k} {fact} {why}"
+        );
+        assert!(why.contains("550 not taken"), "{why}");
+    }
+    // Without a submit address the content cannot be handed over as it is.
+    for (k, _, why) in relay_cases(None, smtp, dns, "lf-dot-lf") {
+        assert!(k.ends_with(" skip") && why.contains("submit"), "{k} {why}");
+    }
+}

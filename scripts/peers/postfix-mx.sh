@@ -2,16 +2,22 @@
 # Postfix as the SENDER of the delivery cases (scenarios/dns), through the fake DNS.
 #
 #   scripts/peers/postfix-mx.sh DIR [smtpspec run arguments ...]
+#   POSTFIX_MX_SENDER=hardened scripts/peers/postfix-mx.sh DIR [arguments ...]
 #
 # Makes a network namespace (smtpspec-mx) with only a loopback interface, whose
 # resolv.conf names 127.0.0.1 (glibc's resolver only asks port 53, so the fake DNS
 # answers there, inside the namespace), configures a second Postfix in DIR with DNS
-# lookups on and no SMTP listener, starts it inside the namespace, writes the sender
-# profile DIR/postfix-sender.yaml, and runs
+# lookups on and two SMTP listeners on 127.0.0.1 inside the namespace (2525 with
+# Postfix's defaults, 2526 hardened: smtpd_forbid_bare_newline=reject for every client),
+# starts it there, writes the sender profiles DIR/postfix-sender.yaml (submit 2525) and
+# DIR/postfix-hardened-sender.yaml (submit 2526), and runs
 #   smtpspec run scenarios/dns --sender DIR/postfix-sender.yaml [arguments]
 # inside the namespace: for each case smtpspec serves the zones on 127.0.0.1:53 and the
 # scripted MX hosts on 127.0.0.x:25, hands Postfix a message with sendmail(1), and
-# watches which hosts it connects to. Everything is torn down afterwards.
+# watches which hosts it connects to. The relay cases (scenarios/dns/relay-smuggling.yaml)
+# hand their content to the submit listener over SMTP instead. With
+# POSTFIX_MX_SENDER=hardened only the relay cases run, through the hardened listener (its
+# outbound side is the same Postfix). Everything is torn down afterwards.
 # Postfix keeps its defaults where the cases look (smtp_mx_session_limit = 2,
 # smtp_skip_5xx_greeting = yes); only the timeouts are shortened, so that a silent
 # host costs seconds, not minutes. Needs root, iproute2 and postfix
@@ -81,8 +87,13 @@ mail_spool_directory = $dir/mail/
 maillog_file = $dir/maillog
 maillog_file_prefixes = /var, /dev/stdout, $dir
 CF
-# No SMTP listener: messages come in through sendmail(1).
-grep -v '^#' "$(dirname "$0")/postfix-services.cf" > "$etc/master.cf"
+# Messages come in through sendmail(1), and over SMTP for the relay cases: with the
+# defaults (Postfix 3.7 reads a bare LF as a line end), and hardened against smuggling.
+cat > "$etc/master.cf" <<MASTER
+127.0.0.1:2525 inet n - n - - smtpd
+127.0.0.1:2526 inet n - n - - smtpd -o smtpd_forbid_bare_newline=reject -o smtpd_forbid_bare_newline_exclusions=
+MASTER
+grep -v '^#' "$(dirname "$0")/postfix-services.cf" >> "$etc/master.cf"
 printf 'postmaster: root\n' > "$etc/aliases"
 postalias -c "$etc" "hash:$etc/aliases"
 postfix -c "$etc" check || { echo "postfix check failed; see $dir/maillog" >&2; cat "$dir/maillog" 2>/dev/null >&2; exit 1; }
@@ -91,20 +102,29 @@ ip netns exec "$ns" postfix -c "$etc" start \
 
 # Before each case: an empty queue, and a queue manager that has forgotten the hosts
 # that failed in the last case (reload restarts qmgr).
-cat > "$dir/postfix-sender.yaml" <<YAML
-name: postfix
+for profile in postfix:2525 postfix-hardened:2526; do
+  name=${profile%%:*}
+  cat > "$dir/$name-sender.yaml" <<YAML
+name: $name
 dns: 127.0.0.1:53
 port: 25
 from: root@localhost
 helo: relay.example.test
 reset: [sh, -c, "postsuper -c $etc -d ALL >/dev/null 2>&1; postfix -c $etc reload >/dev/null 2>&1; sleep 0.5"]
 inject: [sh, -c, "/usr/sbin/sendmail -C $etc -f '{from}' {to} < '{message}'"]
+submit: 127.0.0.1:${profile##*:}
 queued: [sh, -c, "postqueue -c $etc -p | grep -q '^[0-9A-F]'"]
 settle: 6s
 max_runs: 5
 YAML
-echo "postfix-mx: Postfix $(postconf -d -h mail_version) sending from namespace $ns; profile $dir/postfix-sender.yaml"
+done
+case "${POSTFIX_MX_SENDER:-default}" in
+  default) profile="$dir/postfix-sender.yaml"; cases="$(pwd)/scenarios/dns" ;;
+  hardened) profile="$dir/postfix-hardened-sender.yaml"; cases="$(pwd)/scenarios/dns/relay-smuggling.yaml" ;;
+  *) echo "postfix-mx: POSTFIX_MX_SENDER is default or hardened" >&2; exit 2 ;;
+esac
+echo "postfix-mx: Postfix $(postconf -d -h mail_version) sending from namespace $ns; profile $profile"
 status=0
-ip netns exec "$ns" "$bin" run "$(pwd)/scenarios/dns" --sender "$dir/postfix-sender.yaml" "$@" || status=$?
+ip netns exec "$ns" "$bin" run "$cases" --sender "$profile" "$@" || status=$?
 echo "postfix-mx: Postfix's own log of the deliveries is $dir/maillog"
 exit "$status"

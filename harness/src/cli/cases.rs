@@ -278,7 +278,13 @@ pub(crate) struct ReportArgs {
     /// report (JSON unless --format says otherwise).
     #[arg(long)]
     pub(crate) merge: bool,
-    /// Output format [default: html; json with --merge].
+    /// The smuggling-chain matrix instead: relays (sender-mode reports with the
+    /// `relay.smuggling` cases) × receivers (server reports), each cell the
+    /// end-of-data sequences the relay passes on as sent and the receiver ends DATA
+    /// at (markdown unless --format says html or json).
+    #[arg(long, conflicts_with = "merge")]
+    pub(crate) chains: bool,
+    /// Output format [default: html; json with --merge; markdown with --chains].
     #[arg(long, value_enum)]
     pub(crate) format: Option<Format>,
     /// Write here instead of standard output.

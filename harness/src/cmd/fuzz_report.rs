@@ -64,6 +64,7 @@ pub(super) fn write(
             harness_serves: false,
             scenario_error: false,
             mismatch: None,
+            relayed: None,
         })
         .collect();
     let run = Run {

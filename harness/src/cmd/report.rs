@@ -2,7 +2,7 @@
 //! across implementations, or (`--merge`) the shards of one run into one report.
 
 use smtpspec::report::model::Report;
-use smtpspec::report::{badge, html, junit, markdown, merge, text};
+use smtpspec::report::{badge, chain, html, junit, markdown, merge, text};
 use smtpspec::requirements;
 
 use super::finish::{read_report, save};
@@ -21,7 +21,21 @@ pub(crate) fn main(args: ReportArgs) -> CmdResult {
         }
         reports.push(r);
     }
-    let body = if args.merge {
+    let body = if args.chains {
+        let chains = chain::chains(&reports);
+        match args.format.unwrap_or(Format::Markdown) {
+            Format::Markdown | Format::Text => chains.markdown(),
+            Format::Html => chains.html(),
+            Format::Json => {
+                serde_json::to_string_pretty(&chains).map_err(|e| CliError::usage(e.to_string()))?
+            }
+            f => {
+                return Err(CliError::usage(format!(
+                    "--chains writes markdown, html or json, not {f:?}"
+                )));
+            }
+        }
+    } else if args.merge {
         let index = requirements::read(&requirements::default_dir()).unwrap_or_default();
         let merged = merge::merge(reports, &index).map_err(|e| CliError::usage(e.0))?;
         render(args.format.unwrap_or(Format::Json), &[merged])?

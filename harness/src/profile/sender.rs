@@ -14,6 +14,7 @@
 //! helo: mta.smtpspec.test      # the MTA's own name (cases about self-MX need it)
 //! reset: [sh, -c, "postsuper -c DIR -d ALL; postfix -c DIR reload"]   # before each case
 //! inject: [sh, -c, "sendmail -C DIR -f {from} {to} < {message}"]      # hand over one message
+//! submit: 127.0.0.1:2525       # an SMTP listener of the MTA that relays for smtpspec
 //! queued: [sh, -c, "postqueue -c DIR -p | grep -q '^[0-9A-F]'"]     # exit 0: still queued
 //! settle: 6s                   # how long to watch for its deliveries
 //! max_runs: 5                  # cases that need more deliveries are skipped
@@ -41,6 +42,8 @@ struct File {
     #[serde(default)]
     reset: Option<Vec<String>>,
     inject: Vec<String>,
+    #[serde(default)]
+    submit: Option<String>,
     #[serde(default)]
     queued: Option<Vec<String>>,
     #[serde(default)]
@@ -73,6 +76,10 @@ pub struct SenderProfile {
     /// Hand one message over: `{from}`, `{to}` (several recipients separated by spaces),
     /// `{message}`.
     pub inject: Vec<String>,
+    /// An SMTP listener of the MTA that relays for smtpspec's address: relay cases
+    /// hand their raw content over here, octet for octet, as an attacker would
+    /// (sendmail(1) reads lines and would rewrite the very line ends under test).
+    pub submit: Option<SocketAddr>,
     /// Exits 0 while the message waits in the MTA's queue: tells a deferred message
     /// (still queued) from a bounced one (gone, and no server took it).
     pub queued: Option<Vec<String>>,
@@ -95,6 +102,14 @@ impl SenderProfile {
                 f.dns
             ))
         })?;
+        let submit = match &f.submit {
+            Some(a) => Some(a.parse().map_err(|_| {
+                at(format!(
+                    "submit {a:?} is not an address like 127.0.0.1:2525"
+                ))
+            })?),
+            None => None,
+        };
         let settle = match &f.settle {
             Some(s) => crate::scenario::parse_duration(s)
                 .ok_or_else(|| at(format!("settle {s:?} is not a duration")))?,
@@ -115,6 +130,7 @@ impl SenderProfile {
             helo: f.helo,
             reset: f.reset,
             inject: f.inject,
+            submit,
             queued: f.queued.filter(|q| !q.is_empty()),
             settle,
             max_runs: f.max_runs.unwrap_or(5),

@@ -8,6 +8,7 @@
 pub mod badge;
 pub mod baseline;
 pub mod certification;
+pub mod chain;
 pub mod grades;
 pub mod html;
 pub mod junit;

@@ -287,6 +287,11 @@ pub struct CaseReport {
     /// in a sentence. Absent on passes and on findings told only in words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mismatch: Option<Mismatch>,
+    /// Relay cases: what the relay did with the smuggled end-of-data sequence
+    /// (`refused`, `split`, `passed` as sent, `normalised`); `passed` is one half of a
+    /// smuggling chain, the receivers' `eod:` cases the other.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relayed: Option<String>,
 }
 
 /// Why a JSON report could not be read back.
@@ -419,6 +424,7 @@ impl Report {
                     retries: c.retries.clone(),
                     harness_role: c.harness_serves.then(|| "server".to_owned()),
                     mismatch: c.mismatch.clone(),
+                    relayed: c.relayed.map(|r| r.as_str().to_owned()),
                 }
             })
             .collect();

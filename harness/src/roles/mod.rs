@@ -51,6 +51,8 @@ pub struct CaseResult {
     pub scenario_error: bool,
     /// What was wanted and what came, when the finding is a comparison.
     pub mismatch: Option<Mismatch>,
+    /// Relay cases: what the sender did with the smuggled sequence.
+    pub relayed: Option<sender::Relayed>,
 }
 
 impl CaseResult {
@@ -75,6 +77,7 @@ impl CaseResult {
             harness_serves: case.client().is_some(),
             scenario_error: false,
             mismatch: None,
+            relayed: None,
         }
     }
 

@@ -40,6 +40,19 @@ pub struct Counts {
     pub messages: AtomicUsize,
     /// Recipients of the messages taken (the RCPTs answered 2xx in their transactions).
     pub recipients: AtomicUsize,
+    /// The messages taken, as they came on the wire: what a relay case judges.
+    pub received: std::sync::Mutex<Vec<Received>>,
+}
+
+/// One message a scripted server took.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// The content as it came, dot-stuffed, with the end of data (bounded).
+    pub raw: Vec<u8>,
+    /// Bare CRs in it (RFC 5321 §2.3.8).
+    pub bare_cr: u64,
+    /// Bare LFs in it.
+    pub bare_lf: u64,
 }
 
 /// A set of scripted servers on one port.
@@ -103,6 +116,17 @@ impl Scripted {
     /// Messages taken by all servers.
     pub fn messages(&self) -> usize {
         self.taken().values().sum()
+    }
+
+    /// Every message taken so far, with the address of the server that took it.
+    pub fn received(&self) -> Vec<(IpAddr, Received)> {
+        let mut all = Vec::new();
+        for (a, c) in &self.counts {
+            if let Ok(r) = c.received.lock() {
+                all.extend(r.iter().map(|m| (IpAddr::V4(*a), m.clone())));
+            }
+        }
+        all
     }
 
     /// Every connection accepted so far, in order.
@@ -301,13 +325,20 @@ async fn serve(stream: TcpStream, script: ServerScript, counts: &Counts) -> Resu
         }
         if code == 354 {
             // The content follows; whatever came after DATA belongs to it.
-            match wire.read_content(CONNECTION_LIFE).await {
-                Ok(_) => {}
+            let content = match wire.read_content(CONNECTION_LIFE).await {
+                Ok(c) => c,
                 Err(ContentError::Conn(e)) => return Err(e),
                 Err(ContentError::Timeout | ContentError::Closed) => return Ok(()),
-            }
+            };
             let code = session.codes.message.unwrap_or(250);
             if code / 100 == 2 {
+                if let Ok(mut r) = counts.received.lock() {
+                    r.push(Received {
+                        raw: content.raw,
+                        bare_cr: content.findings.bare_cr_count,
+                        bare_lf: content.findings.bare_lf_count,
+                    });
+                }
                 counts.messages.fetch_add(1, Ordering::SeqCst);
                 counts
                     .recipients

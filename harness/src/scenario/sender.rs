@@ -57,12 +57,29 @@ pub struct DeliveryDef {
     /// Rounds of retries inside one delivery (1 = no retry).
     #[serde(default = "one")]
     pub rounds: u32,
+    /// The message to hand over, as octets written with escapes (`\r`, `\n`, `\0`,
+    /// `\xHH`) [default: a one-line message]. A relay case puts a non-standard end of
+    /// data or a bare line end in it. A real MTA gets it over SMTP as an attacker would
+    /// send it (the sender profile's `submit` address), written as it is and followed
+    /// by `\r\n.\r\n`; the reference client gets it as the message to send.
+    #[serde(default)]
+    pub content: Option<String>,
     /// What must have happened.
     pub expect: DeliveryExpect,
 }
 
 fn one() -> u32 {
     1
+}
+
+impl DeliveryDef {
+    /// The content's octets, escapes decoded; `Err` holds the offset of a bad escape
+    /// (the loader reports it, so a loaded case never has one).
+    pub fn content_octets(&self) -> Option<Result<Vec<u8>, usize>> {
+        self.content
+            .as_deref()
+            .map(crate::scenario::template::unescape)
+    }
 }
 
 /// A scripted server: `accept`, `close` (accept the connection, then close it),
@@ -223,4 +240,26 @@ pub struct DeliveryExpect {
     /// A regular expression the reason of the outcome must match (e.g. `RFC 7505`).
     #[serde(default)]
     pub reason: Option<String>,
+    /// A relay case: the content carries `sequence`, and the relay must refuse the
+    /// message or pass exactly one message on with CRLF line ends only (RFC 5321
+    /// §2.3.8 forbids a client to send a bare CR or LF; a second message means the
+    /// relay ended DATA at the sequence, §4.1.1.4). Whether the sequence arrived as
+    /// sent is recorded for the relay-chain matrix (`smtpspec report --chains`).
+    #[serde(default)]
+    pub relayed: Option<RelayedExpect>,
+}
+
+/// The `relayed:` rule of a relay case.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RelayedExpect {
+    /// The end-of-data sequence the content smuggles, with escapes (`'\n.\n'`).
+    pub sequence: String,
+}
+
+impl RelayedExpect {
+    /// The sequence's octets (checked by the loader).
+    pub fn octets(&self) -> Vec<u8> {
+        crate::scenario::template::unescape(&self.sequence).unwrap_or_default()
+    }
 }

@@ -32,11 +32,15 @@ pub enum SenderDeviation {
     TemporaryAsPermanent,
     /// Never retry in a later round.
     NoRetry,
+    /// Pass the content's bare CR and LF on as they are.
+    BareLineEnds,
+    /// Connect to an MX exchange written like an IP address instead of looking it up.
+    NumericMxAsAddress,
 }
 
 impl SenderDeviation {
     /// Every deviation.
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 14] = [
         Self::IgnorePreference,
         Self::NoShuffle,
         Self::NullMxAsImplicit,
@@ -49,6 +53,8 @@ impl SenderDeviation {
         Self::Rcpt552Permanent,
         Self::TemporaryAsPermanent,
         Self::NoRetry,
+        Self::BareLineEnds,
+        Self::NumericMxAsAddress,
     ];
 
     /// The name on the command line: `sender-` and kebab case.
@@ -66,6 +72,8 @@ impl SenderDeviation {
             Self::Rcpt552Permanent => "sender-rcpt-552-permanent",
             Self::TemporaryAsPermanent => "sender-temporary-as-permanent",
             Self::NoRetry => "sender-no-retry",
+            Self::BareLineEnds => "sender-bare-line-ends",
+            Self::NumericMxAsAddress => "sender-numeric-mx-as-address",
         }
     }
 
@@ -96,6 +104,12 @@ impl SenderDeviation {
             Self::Rcpt552Permanent => "bounces a 552 to RCPT (RFC 5321 §4.5.3.1.10: temporary)",
             Self::TemporaryAsPermanent => "bounces a 4xx after the data (RFC 5321 §4.2.1)",
             Self::NoRetry => "drops deferred mail instead of retrying later (RFC 5321 §4.5.4.1)",
+            Self::BareLineEnds => {
+                "passes bare CR and LF in the content on as they are (RFC 5321 §2.3.8)"
+            }
+            Self::NumericMxAsAddress => {
+                "connects to an MX exchange written like an IP address (RFC 5321 §5.1)"
+            }
         }
     }
 

@@ -13,7 +13,7 @@ pub mod route;
 pub mod variant;
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use smtp_protocol::address::{ForwardPath, Host};
@@ -297,6 +297,14 @@ impl DomainRun<'_> {
             (None, None) => return Some(Vec::new()),
             (None, Some(dns)) => dns,
         };
+        if self
+            .options
+            .deviations
+            .contains(&SenderDeviation::NumericMxAsAddress)
+            && let Ok(ip) = candidate.host.trim_end_matches('.').parse::<IpAddr>()
+        {
+            return Some(vec![SocketAddr::new(ip, self.options.port)]);
+        }
         let why = match dns.addresses(&candidate.host).await {
             Answer::Records((ips, _alias)) => {
                 return Some(
@@ -339,9 +347,11 @@ impl DomainRun<'_> {
             content: self.message.content.clone(),
         };
         let options = self.options;
+        let mut client = options.client.clone();
+        client.raw_line_ends |= options.deviations.contains(&SenderDeviation::BareLineEnds);
         let mut conn = attempt::run(
             addr,
-            options.client.clone(),
+            client,
             offer,
             &options.timeouts,
             options.connect_timeout,

@@ -159,7 +159,11 @@ impl Conn {
     }
 
     /// One command line of the prelude and its reply.
-    async fn command(&mut self, command: &Command, limit: Duration) -> Result<Reply, ConnError> {
+    pub(crate) async fn command(
+        &mut self,
+        command: &Command,
+        limit: Duration,
+    ) -> Result<Reply, ConnError> {
         self.send(&command.to_bytes(), limit).await?;
         Ok(self.reply(limit).await?.reply)
     }

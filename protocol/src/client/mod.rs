@@ -74,6 +74,11 @@ pub struct ClientConfig {
     /// Log in only when MAIL is refused with 530 "Authentication required" (RFC 4954
     /// §6), then try the transaction again.
     pub auth_when_required: bool,
+    /// Send the content's line ends as they are, bare CR and bare LF included (only
+    /// lines after a CRLF are dot-stuffed). RFC 5321 §2.3.8 forbids it: this is what a
+    /// relay that passes smuggling sequences on does, kept so that the relay cases can
+    /// be shown to catch it (the sender deviation `sender-bare-line-ends`).
+    pub raw_line_ends: bool,
 }
 
 impl ClientConfig {
@@ -90,6 +95,7 @@ impl ClientConfig {
             helo_only: false,
             quit_without_reply: false,
             auth_when_required: false,
+            raw_line_ends: false,
         }
     }
 }
@@ -323,7 +329,11 @@ pub struct ClientSession {
 impl ClientSession {
     /// A session that will wait for the greeting of a freshly connected server.
     pub fn new(config: ClientConfig, message: Outgoing) -> Self {
-        let content = crate::data::crlf_lines(&message.content);
+        let content = if config.raw_line_ends {
+            message.content.clone()
+        } else {
+            crate::data::crlf_lines(&message.content)
+        };
         let results = vec![None; message.to.len()];
         Self {
             config,

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use crate::outcome::Unmet;
-use crate::roles::script::Scripted;
+use crate::roles::script::{Received, Scripted};
 use crate::scenario::sender::{DeliveryDef, DeliveryExpect, Outcome};
 use crate::wire::{Dir, Event};
 
@@ -26,6 +26,8 @@ pub(super) struct Observation {
     /// The sender's account holds addresses it tried and was refused at; without it
     /// only addresses with a scripted server can be seen tried.
     pub sees_refused: bool,
+    /// Every message taken, as it came on the wire, with the server that took it.
+    pub received: Vec<(IpAddr, Received)>,
 }
 
 impl Observation {
@@ -37,6 +39,7 @@ impl Observation {
             connections: servers.order(),
             taken: servers.taken(),
             sees_refused,
+            received: servers.received(),
         }
     }
 }
@@ -50,6 +53,8 @@ pub(super) struct Run {
     pub tried: Vec<IpAddr>,
     /// The sender's own account, when it gives one.
     pub account: Option<Account>,
+    /// What the MTA answered when the content was handed to it over SMTP.
+    pub handover: Option<super::submit::Handover>,
 }
 
 /// What the reference client says of a delivery.

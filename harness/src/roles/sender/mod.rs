@@ -15,10 +15,13 @@ use crate::roles::{Attempt, CaseResult, Role};
 mod judge;
 mod mta;
 mod reference;
+mod relay;
+mod submit;
 use crate::scenario::load::Case;
 use crate::scenario::sender::DeliveryDef;
 use crate::send::SenderDeviation;
 use crate::wire::{Dir, Event};
+pub use relay::Relayed;
 
 /// Who sends in delivery cases.
 #[derive(Debug, Clone)]
@@ -121,13 +124,23 @@ pub async fn run(case: &Case, def: &DeliveryDef, sender: &Sender) -> CaseResult 
         }
     };
     dns.stop().await;
+    let mut relayed = None;
     let (outcome, transcript) = match observed {
-        Ok((seen, mut transcript)) => match judge::judge(def, &seen, &mut transcript) {
-            Ok(why) => (Outcome::Pass(why), transcript),
-            Err(unmet) => (Outcome::Unmet(unmet), transcript),
+        Ok((seen, mut transcript)) => match &def.expect.relayed {
+            Some(rule) => {
+                let (outcome, fact) = relay::judge(rule, &seen, &mut transcript);
+                relayed = fact;
+                (outcome, transcript)
+            }
+            None => match judge::judge(def, &seen, &mut transcript) {
+                Ok(why) => (Outcome::Pass(why), transcript),
+                Err(unmet) => (Outcome::Unmet(unmet), transcript),
+            },
         },
         Err((why, transcript)) => (Outcome::Error(why), transcript),
     };
     servers.stop().await;
-    CaseResult::of(case, outcome, start, transcript)
+    let mut result = CaseResult::of(case, outcome, start, transcript);
+    result.relayed = relayed;
+    result
 }

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use super::judge::{Observation, Run, list};
 use super::note;
+use super::submit::{Handover, hand_over};
 use crate::outcome::HarnessError;
 use crate::profile::client::expand;
 use crate::profile::launch::{exits_zero, run_to_end};
@@ -35,6 +36,13 @@ pub(super) fn gate(def: &DeliveryDef, p: &SenderProfile) -> Option<String> {
             def.runs, p.max_runs
         ));
     }
+    if def.content.is_some() && p.submit.is_none() {
+        return Some(
+            "the case hands its content over SMTP octet for octet (sendmail(1) would rewrite \
+             its line ends); the sender profile names no submit address"
+                .into(),
+        );
+    }
     match (&def.helo, &p.helo) {
         (Some(want), Some(have)) if !want.eq_ignore_ascii_case(have) => Some(format!(
             "the case needs the sender to be named {want}; the MTA is named {have}"
@@ -44,13 +52,35 @@ pub(super) fn gate(def: &DeliveryDef, p: &SenderProfile) -> Option<String> {
     }
 }
 
+/// How the MTA gets the message.
+enum Hand<'a> {
+    /// The profile's inject command, expanded.
+    Command(&'a [String]),
+    /// Over SMTP to the profile's submit address, octet for octet (relay cases).
+    Smtp {
+        addr: std::net::SocketAddr,
+        from: &'a str,
+        to: &'a [String],
+        content: &'a [u8],
+    },
+}
+
+/// After every recipient's copy is taken, how long to wait for more: a relay that
+/// ended DATA at a smuggled sequence sends a second message, a moment later.
+fn linger(hand: &Hand<'_>) -> Duration {
+    match hand {
+        Hand::Command(_) => Duration::from_millis(300),
+        Hand::Smtp { .. } => Duration::from_secs(1),
+    }
+}
+
 /// Hand the MTA the message once and watch the scripted servers until every
 /// recipient's copy is taken or the profile's settle time is over: the addresses
 /// tried, how the delivery ended (None when not every recipient was taken and the
 /// profile cannot say whether the rest is still queued), and notes for the transcript.
 async fn deliver_once(
     profile: &SenderProfile,
-    inject: &[String],
+    hand: &Hand<'_>,
     rcpts: usize,
     servers: &Scripted,
     n: u32,
@@ -60,17 +90,44 @@ async fn deliver_once(
     let seen = servers.order().len();
     let before = servers.messages();
     let before_rcpts = servers.recipients_taken();
-    let out = run_to_end(inject, dir, Duration::from_secs(30)).await?;
-    if !out.is_empty() {
-        notes.push(note(format!("inject: {out}")));
-    }
+    let handover: Option<Handover> = match hand {
+        Hand::Command(inject) => {
+            let out = run_to_end(inject, dir, Duration::from_secs(30)).await?;
+            if !out.is_empty() {
+                notes.push(note(format!("inject: {out}")));
+            }
+            None
+        }
+        Hand::Smtp {
+            addr,
+            from,
+            to,
+            content,
+        } => {
+            let helo = "submit.smtpspec.test";
+            let (h, transcript) = hand_over(*addr, helo, from, to, content).await?;
+            notes.push(note(format!(
+                "handed over at {addr} (the MTA's SMTP listener), {} octets of content as they are",
+                content.len()
+            )));
+            notes.extend(transcript);
+            Some(h)
+        }
+    };
     // Watch until the servers took the message for every recipient (and a moment more
-    // for stray connections), or the settle time is over.
+    // for stray connections and split messages), or the settle time is over. A refused
+    // handover has nothing to deliver.
     let all_taken = |s: &Scripted| s.recipients_taken() >= before_rcpts + rcpts;
-    let deadline = Instant::now() + profile.settle;
+    let refused = handover.as_ref().is_some_and(|h| h.refused.is_some());
+    let deadline = Instant::now()
+        + if refused {
+            Duration::ZERO
+        } else {
+            profile.settle
+        };
     while Instant::now() < deadline {
         if all_taken(servers) {
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            tokio::time::sleep(linger(hand)).await;
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -99,6 +156,7 @@ async fn deliver_once(
         outcome,
         tried: tried[seen..].to_vec(),
         account: None,
+        handover,
     };
     Ok((run, notes))
 }
@@ -133,9 +191,19 @@ pub(super) async fn observe(
         ("message", message.display().to_string()),
     ];
     let inject: Vec<String> = profile.inject.iter().map(|a| expand(a, &values)).collect();
+    let content = def.content_octets().and_then(Result::ok);
+    let hand = match (&content, profile.submit) {
+        (Some(content), Some(addr)) => Hand::Smtp {
+            addr,
+            from: &profile.from,
+            to: &to,
+            content,
+        },
+        _ => Hand::Command(&inject),
+    };
     let mut runs = Vec::new();
     for n in 0..def.runs {
-        match deliver_once(profile, &inject, to.len(), servers, n).await {
+        match deliver_once(profile, &hand, to.len(), servers, n).await {
             Ok((run, notes)) => {
                 runs.push(run);
                 transcript.extend(notes);

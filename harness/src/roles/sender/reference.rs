@@ -54,6 +54,7 @@ pub(super) async fn observe(
                     .collect(),
                 reasons: d.recipients.iter().map(|r| r.reason.clone()).collect(),
             }),
+            handover: None,
         })
         .collect();
     let seen = Observation::new(runs, servers, true);
@@ -88,7 +89,12 @@ fn prepare(
             .iter()
             .map(|t| mailbox(t).map(ForwardPath::Mailbox))
             .collect::<Result<_, _>>()?,
-        content: b"Subject: smtpspec delivery case\r\n\r\nHello.\r\n".to_vec(),
+        content: match def.content_octets() {
+            Some(octets) => {
+                octets.map_err(|at| crate::harness_error!("content: bad escape at {at}"))?
+            }
+            None => b"Subject: smtpspec delivery case\r\n\r\nHello.\r\n".to_vec(),
+        },
     };
     let mut options = SendOptions::new(ClientConfig::new(helo));
     options.dns = Some(dns);

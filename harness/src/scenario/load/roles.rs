@@ -91,6 +91,30 @@ fn check_delivery(d: &DeliveryDef) -> Vec<String> {
     {
         problems.push(format!("expect.reason: {e}"));
     }
+    if let Some(Err(at)) = d.content_octets() {
+        problems.push(format!(
+            "content: bad escape at offset {at} (\\r \\n \\t \\0 \\\\ \\xHH)"
+        ));
+    }
+    if let Some(r) = &d.expect.relayed {
+        if d.runs != 1 {
+            problems.push("expect.relayed needs runs: 1".into());
+        }
+        match crate::scenario::template::unescape(&r.sequence) {
+            Err(at) => problems.push(format!(
+                "expect.relayed.sequence: bad escape at offset {at}"
+            )),
+            Ok(seq) if seq.is_empty() => {
+                problems.push("expect.relayed.sequence: empty".into());
+            }
+            Ok(seq) => {
+                let content = d.content_octets().and_then(Result::ok).unwrap_or_default();
+                if !content.windows(seq.len()).any(|w| w == seq.as_slice()) {
+                    problems.push("expect.relayed.sequence: the content does not carry it".into());
+                }
+            }
+        }
+    }
     for a in d.to.iter().chain(&d.from) {
         if smtp_protocol::Mailbox::parse(a).is_err() {
             problems.push(format!("{a:?} is not a mailbox"));

@@ -1,0 +1,192 @@
+//! The judge of a relay case (`expect: { relayed: { sequence } }`): a content that
+//! carries a smuggling sequence was handed to the sender, and the scripted MX shows
+//! what the sender passed on.
+//!
+//! A relay may refuse the message, or pass on exactly one message with CRLF line ends
+//! only (RFC 5321 §2.3.8: a client MUST NOT send a bare CR or LF). Two messages, or
+//! replies to the smuggled commands, mean the relay ended DATA at the sequence itself
+//! (§4.1.1.4). What happened to the sequence is kept as a fact beside the verdict:
+//! a relay that passes it on as sent, paired with a receiver that ends DATA at it, is
+//! a smuggling chain (`smtpspec report --chains`).
+
+use smtp_protocol::Verb;
+
+use super::judge::Observation;
+use super::note;
+use super::submit::Handover;
+use crate::outcome::{Outcome, Unmet};
+use crate::scenario::sender::RelayedExpect;
+use crate::wire::{Event, escape};
+
+/// Octets of each message shown in the transcript.
+const SHOWN: usize = 2048;
+
+/// What a relay did with the smuggled sequence; in the JSON report as `relayed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relayed {
+    /// Refused the message.
+    Refused,
+    /// Ended DATA at the sequence: the smuggled commands were obeyed.
+    Split,
+    /// One message, with the sequence in it as it was sent.
+    Passed,
+    /// One message, the sequence not in it as sent (line ends repaired, dot-stuffed).
+    Normalised,
+}
+
+impl Relayed {
+    /// As the report writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Refused => "refused",
+            Self::Split => "split",
+            Self::Passed => "passed",
+            Self::Normalised => "normalised",
+        }
+    }
+}
+
+/// `\r`, `\n` and NUL as escapes, for a sequence named in a sentence.
+fn shown(octets: &[u8]) -> String {
+    let mut out = String::new();
+    for &b in octets {
+        match b {
+            b'\r' => out.push_str("\\r"),
+            b'\n' => out.push_str("\\n"),
+            0 => out.push_str("\\0"),
+            0x20..=0x7e => out.push(char::from(b)),
+            _ => out.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    out
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The verdict over what the scripted servers took, and what became of the sequence
+/// (none when nothing shows it).
+pub(super) fn judge(
+    rule: &RelayedExpect,
+    seen: &Observation,
+    transcript: &mut Vec<Event>,
+) -> (Outcome, Option<Relayed>) {
+    let seq = rule.octets();
+    let name = shown(&seq);
+    for (ip, m) in &seen.received {
+        let cut = m.raw.len().min(SHOWN);
+        transcript.push(note(format!(
+            "message taken at {ip}: {} octets, {} bare CR, {} bare LF, as it came: {}{}",
+            m.raw.len(),
+            m.bare_cr,
+            m.bare_lf,
+            escape(&m.raw[..cut]),
+            if cut < m.raw.len() { " …" } else { "" }
+        )));
+    }
+    let handover = seen.runs.iter().find_map(|r| r.handover.as_ref());
+    let refused = handover.and_then(|h| h.refused.clone());
+    if let Some(unmet) = split(handover, seen.received.len(), &name) {
+        return (Outcome::Unmet(unmet), Some(Relayed::Split));
+    }
+    let Some((ip, m)) = seen.received.first() else {
+        return match refused {
+            Some(r) => (
+                Outcome::Pass(format!(
+                    "the relay refused the message carrying {name}: {r}"
+                )),
+                Some(Relayed::Refused),
+            ),
+            None => (
+                Outcome::Inconclusive(format!(
+                    "no message reached the MX and the relay did not refuse it: nothing shows \
+                     what it does with {name}"
+                )),
+                None,
+            ),
+        };
+    };
+    // The final `.` CRLF is the real end of data, not the content: the sequences
+    // `\n.\r` and `\r\n.\r` would otherwise be found in it.
+    let content = m.raw.strip_suffix(b".\r\n").unwrap_or(&m.raw);
+    let verbatim = contains(content, &seq);
+    let fact = if verbatim {
+        Relayed::Passed
+    } else {
+        Relayed::Normalised
+    };
+    let chain = if verbatim {
+        format!(
+            "; {name} arrived as it was sent, so a receiver that ends DATA at it would take \
+             what follows as a second message"
+        )
+    } else {
+        String::new()
+    };
+    if m.bare_cr + m.bare_lf > 0 {
+        let got = if verbatim {
+            format!("{name} passed through")
+        } else {
+            "bare line ends".to_owned()
+        };
+        let unmet = Unmet::wanted("CRLF line ends only", &got).said(format!(
+            "wanted CRLF line ends only, got {got}: the relay sent {} bare CR and {} bare LF \
+             to {ip} (RFC 5321 §2.3.8: CR and LF only together, as CRLF){chain}",
+            m.bare_cr, m.bare_lf
+        ));
+        return (Outcome::Unmet(unmet), Some(fact));
+    }
+    let smuggled = smuggled_command(&m.raw);
+    let why = if verbatim {
+        format!("one message at {ip}, CRLF line ends only{chain}")
+    } else {
+        format!("one message at {ip}, CRLF line ends only; {name} did not arrive as sent")
+    };
+    let why = match smuggled {
+        Some(verb) => format!("{why} (the smuggled {verb} stayed content)"),
+        None => why,
+    };
+    (Outcome::Pass(why), Some(fact))
+}
+
+/// The relay ended DATA at the sequence itself: more than one reply to the end of
+/// data, more than one message at the MX, or a message after a refusal.
+fn split(handover: Option<&Handover>, taken: usize, name: &str) -> Option<Unmet> {
+    let refused = handover.is_some_and(|h| h.refused.is_some());
+    let replies = handover.map_or(0, |h| h.after_content.len());
+    if taken <= 1 && replies <= 1 && !(refused && taken > 0) {
+        return None;
+    }
+    let why = if replies > 1 {
+        format!(
+            "the relay answered {replies} replies to one end of data ({}): it ended DATA \
+             at {name} and obeyed the commands after it (RFC 5321 §4.1.1.4); \
+             {taken} message(s) reached the MX",
+            handover.map_or_else(String::new, |h| h
+                .after_content
+                .iter()
+                .map(u16::to_string)
+                .collect::<Vec<_>>()
+                .join(", "))
+        )
+    } else {
+        format!(
+            "{taken} message(s) reached the MX for one handed over{}: the relay ended DATA \
+             at {name} and made a message of the commands after it (RFC 5321 §4.1.1.4)",
+            if refused { " and refused" } else { "" }
+        )
+    };
+    let got = format!("DATA ended at {name}");
+    Some(Unmet::wanted("one message", &got).said(format!("wanted one message, got {got}: {why}")))
+}
+
+/// The first smuggled command line kept inside the message, if any: the evidence that
+/// the relay carried the commands on as content.
+fn smuggled_command(raw: &[u8]) -> Option<&'static str> {
+    raw.split(|&b| b == b'\n')
+        .filter_map(|line| line.split(|&b| b == b' ' || b == b':').next())
+        .filter_map(Verb::from_bytes)
+        .find(|v| *v == Verb::Mail)
+        .map(|_| "MAIL")
+}

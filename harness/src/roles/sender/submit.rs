@@ -1,0 +1,125 @@
+//! Handing a relay case's content to a real MTA over SMTP, as an attacker would: the
+//! envelope as protocol commands, then the content octet for octet (no line-end repair,
+//! no dot-stuffing) and the real end of data, `\r\n.\r\n`.
+//!
+//! Every reply after the content is read until the MTA falls silent: a relay that ends
+//! DATA at a smuggled sequence answers the smuggled commands too, and the transcript
+//! shows it. The first reply after the content says whether the relay took the message
+//! (2xx) or refused it (4xx/5xx), which is a lawful answer to a bare line end.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use smtp_protocol::Command;
+use smtp_protocol::address::{ForwardPath, Host, Mailbox, ReversePath};
+use smtp_protocol::reply::Reply;
+
+use crate::outcome::HarnessError;
+use crate::wire::{Conn, ConnError, Event};
+
+/// Most time one reply of the handover may take.
+const STEP: Duration = Duration::from_secs(10);
+
+/// Quiet time that ends the replies after the content: a relay that ended DATA early
+/// answers the pipelined smuggled commands at once, on loopback within milliseconds.
+const QUIET: Duration = Duration::from_secs(1);
+
+/// What the MTA said to the handover.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Handover {
+    /// The refusal, when the MTA refused the envelope or the content.
+    pub refused: Option<String>,
+    /// The replies after the content, in order (a relay that ended DATA early
+    /// answers the smuggled commands too).
+    pub after_content: Vec<u16>,
+}
+
+/// Connect to `addr`, send the envelope and `content`, then the end of data, and
+/// QUIT. `Err` is a failure to talk at all (no listener, no greeting).
+pub(super) async fn hand_over(
+    addr: SocketAddr,
+    helo: &str,
+    from: &str,
+    to: &[String],
+    content: &[u8],
+) -> Result<(Handover, Vec<Event>), HarnessError> {
+    let mut conn = Conn::connect(addr, STEP)
+        .await
+        .map_err(|e| crate::harness_error!("submit {addr}: {e}"))?;
+    let result = talk(&mut conn, helo, from, to, content).await;
+    let transcript = conn.into_transcript();
+    match result {
+        Ok(h) => Ok((h, transcript)),
+        Err(e) => Err(crate::harness_error!("submit {addr}: {}", e.0)),
+    }
+}
+
+async fn talk(
+    conn: &mut Conn,
+    helo: &str,
+    from: &str,
+    to: &[String],
+    content: &[u8],
+) -> Result<Handover, HarnessError> {
+    let io = |e: ConnError| crate::harness_error!("{e}");
+    let greeting = conn.reply(STEP).await.map_err(io)?.reply;
+    if greeting.code.get() != 220 {
+        return Err(crate::harness_error!("greeting {}", line(&greeting)));
+    }
+    let host = Host::parse(helo).map_err(|e| crate::harness_error!("helo {helo:?}: {e}"))?;
+    let mailbox = |s: &str| Mailbox::parse(s).map_err(|e| crate::harness_error!("{s:?}: {e}"));
+    let mut envelope = vec![
+        Command::Ehlo(host),
+        Command::Mail {
+            from: ReversePath::Mailbox(mailbox(from)?),
+            params: Vec::new(),
+        },
+    ];
+    for t in to {
+        envelope.push(Command::Rcpt {
+            to: ForwardPath::Mailbox(mailbox(t)?),
+            params: Vec::new(),
+        });
+    }
+    envelope.push(Command::Data);
+    for command in &envelope {
+        let reply = conn.command(command, STEP).await.map_err(io)?;
+        let want = if *command == Command::Data { 3 } else { 2 };
+        if reply.code.get() / 100 != want {
+            return Ok(Handover {
+                refused: Some(line(&reply)),
+                after_content: Vec::new(),
+            });
+        }
+    }
+    let mut octets = content.to_vec();
+    if !octets.ends_with(b"\r\n") {
+        octets.extend_from_slice(b"\r\n");
+    }
+    octets.extend_from_slice(b".\r\n");
+    conn.send(&octets, STEP).await.map_err(io)?;
+    let mut handover = Handover::default();
+    loop {
+        match conn.reply(QUIET).await {
+            Ok(r) => {
+                if handover.after_content.is_empty() && r.reply.code.get() >= 400 {
+                    handover.refused = Some(line(&r.reply));
+                }
+                handover.after_content.push(r.reply.code.get());
+            }
+            Err(ConnError::Timeout(_) | ConnError::Closed) => break,
+            Err(e) => return Err(io(e)),
+        }
+    }
+    if handover.after_content.is_empty() {
+        return Err(crate::harness_error!("no reply to the end of data"));
+    }
+    let _ = conn.command(&Command::Quit, STEP).await;
+    Ok(handover)
+}
+
+/// A reply as one line for a reason.
+fn line(reply: &Reply) -> String {
+    let text = String::from_utf8_lossy(&reply.to_bytes()).into_owned();
+    text.lines().last().unwrap_or_default().to_owned()
+}

@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# Exim as the RELAY of the relay-chain smuggling cases (scenarios/dns/relay-smuggling.yaml),
+# through the fake DNS, in a network namespace of its own.
+#
+#   scripts/peers/exim-mx.sh DIR [smtpspec run arguments ...]
+#
+# Makes a network namespace (smtpspec-exim-mx) with only a loopback interface, whose
+# resolv.conf names 127.0.0.1 (the fake DNS answers there, on port 53, inside it),
+# writes an Exim 4.96 configuration in DIR that relays for loopback clients on
+# 127.0.0.1:2525 and routes every domain by its MX records (the dnslookup router), starts
+# the daemon inside the namespace, writes the sender profile DIR/exim-sender.yaml and
+# runs
+#   smtpspec run scenarios/dns/relay-smuggling.yaml --sender DIR/exim-sender.yaml [arguments]
+# inside the namespace: each case hands its content to Exim over SMTP at 2525 and the
+# scripted MX (127.0.0.2:25) records what Exim passes on. Everything is torn down
+# afterwards.
+#
+# Exim keeps its defaults on both sides of the relay (smtp_enforce_sync, CHUNKING and
+# PIPELINING advertised, the smtp transport's line handling); only the transport's
+# timeouts are shortened, and CHUNKING is not used outbound (the scripted MX does not
+# offer it anyway). The dns.mx cases are Postfix's (postfix-mx.sh); Exim runs the relay
+# cases only. Needs root, iproute2 and the Exim that scripts/peers/install.sh unpacks.
+# Exit status: smtpspec's.
+set -euo pipefail
+
+dir=$(realpath -m "${1:?DIR}")
+shift
+ns=smtpspec-exim-mx
+bin=${SMTPSPEC_BIN:-$(pwd)/target/release/smtpspec}
+root=${SMTPSPEC_PEERS:-/opt/smtpspec-peers}/exim
+exim=$root/usr/sbin/exim4
+libs=$root/usr/lib/x86_64-linux-gnu
+export LD_LIBRARY_PATH=$libs
+[ -x "$bin" ] || { echo "exim-mx: $bin is missing (cargo build --release -p smtpspec)" >&2; exit 2; }
+command -v ip >/dev/null || { echo "exim-mx: ip (iproute2) is missing: run scripts/peers/install.sh" >&2; exit 2; }
+[ -x "$exim" ] || { echo "exim-mx: $exim is missing: run scripts/peers/install.sh" >&2; exit 2; }
+id Debian-exim >/dev/null 2>&1 || { echo "exim-mx: user Debian-exim missing: run scripts/peers/install.sh" >&2; exit 2; }
+
+cleanup() {
+  local pid
+  pid=$(cat "$dir/exim.pid" 2>/dev/null) || pid=
+  if [ -n "$pid" ] && grep -qs "$dir/exim.conf" "/proc/$pid/cmdline"; then
+    kill "$pid" 2>/dev/null || true
+  fi
+  ip netns del "$ns" 2>/dev/null || true
+  rm -rf "/etc/netns/$ns"
+}
+cleanup
+trap cleanup EXIT
+ip netns add "$ns"
+ip netns exec "$ns" ip link set lo up
+mkdir -p "/etc/netns/$ns"
+printf 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n' > "/etc/netns/$ns/resolv.conf"
+printf '127.0.0.1 localhost\n' > "/etc/netns/$ns/hosts"
+
+mkdir -p "$dir/spool" "$dir/log"
+chmod 755 "$dir"
+chown -R Debian-exim:Debian-exim "$dir/spool" "$dir/log"
+cat > "$dir/exim.conf" <<CONF
+# Written by scripts/peers/exim-mx.sh: Exim as a relay for loopback clients.
+primary_hostname = relay.example.test
+exim_user = Debian-exim
+exim_group = Debian-exim
+never_users = root
+exim_path = $exim
+keep_environment = LD_LIBRARY_PATH
+spool_directory = $dir/spool
+log_file_path = $dir/log/%slog
+pid_file_path = $dir/exim.pid
+local_interfaces = 127.0.0.1
+daemon_smtp_ports = 2525
+disable_ipv6 = true
+host_lookup =
+rfc1413_hosts =
+tls_advertise_hosts =
+acl_smtp_rcpt = acl_check_rcpt
+log_selector = +smtp_protocol_error +smtp_syntax_error
+
+begin acl
+
+# Relay for the submitting client on loopback (example.conf's relay_from_hosts with
+# control = submission), nothing else.
+acl_check_rcpt:
+  accept  hosts   = 127.0.0.1
+          control = submission
+  deny    message = relay not permitted
+
+begin routers
+
+# example.conf's dnslookup router: every domain by its MX records. The MX hosts are
+# 127.0.0.x inside the namespace; self = send lets Exim deliver to an address it
+# would otherwise take for its own.
+dnslookup:
+  driver = dnslookup
+  transport = remote_smtp
+  self = send
+  no_more
+
+begin transports
+
+remote_smtp:
+  driver = smtp
+  hosts_try_chunking =
+  connect_timeout = 2s
+  command_timeout = 5s
+  data_timeout = 5s
+  final_timeout = 5s
+
+begin retry
+
+*  *  F,1h,15m
+CONF
+"$exim" -C "$dir/exim.conf" -bV >/dev/null 2>"$dir/exim.check" ||
+  { echo "exim-mx: $dir/exim.conf is refused:" >&2; cat "$dir/exim.check" >&2; exit 1; }
+ip netns exec "$ns" setsid "$exim" -C "$dir/exim.conf" -bdf -q30m >"$dir/exim.out" 2>&1 </dev/null &
+for _ in $(seq 100); do
+  ip netns exec "$ns" bash -c 'exec 3<>/dev/tcp/127.0.0.1/2525' 2>/dev/null && break
+  sleep 0.1
+done
+ip netns exec "$ns" bash -c 'exec 3<>/dev/tcp/127.0.0.1/2525' 2>/dev/null ||
+  { echo "exim-mx: Exim does not listen on 2525 in $ns; see $dir/log/mainlog and $dir/exim.out" >&2; exit 1; }
+
+# Before each case: an empty queue and no retry data.
+run="LD_LIBRARY_PATH=$libs $exim -C $dir/exim.conf"
+cat > "$dir/exim-sender.yaml" <<YAML
+name: exim
+dns: 127.0.0.1:53
+port: 25
+from: root@localhost
+helo: relay.example.test
+reset: [sh, -c, "for id in \$($run -bpr | awk 'NF>=3 && /^ *[0-9]+[smhd] /{print \$3}'); do $run -Mrm \$id >/dev/null; done; rm -f $dir/spool/db/retry*"]
+inject: [sh, -c, "$run -odi -f '{from}' {to} < '{message}'"]
+submit: 127.0.0.1:2525
+queued: [sh, -c, "[ \$($run -bpc) -gt 0 ]"]
+settle: 6s
+max_runs: 5
+YAML
+echo "exim-mx: Exim $("$exim" -C "$dir/exim.conf" -bV 2>/dev/null | sed -n '1s/^Exim version \([^ ]*\).*/\1/p') relaying from namespace $ns; profile $dir/exim-sender.yaml"
+status=0
+ip netns exec "$ns" "$bin" run "$(pwd)/scenarios/dns/relay-smuggling.yaml" --sender "$dir/exim-sender.yaml" "$@" || status=$?
+echo "exim-mx: Exim's own log of the deliveries is $dir/log/mainlog"
+exit "$status"
