@@ -22,6 +22,8 @@
 # cases only. Needs root, iproute2 and the Exim that scripts/peers/install.sh unpacks.
 # Exit status: smtpspec's.
 set -euo pipefail
+# shellcheck source=netns.sh
+. "$(dirname "$0")/netns.sh"
 
 dir=$(realpath -m "${1:?DIR}")
 shift
@@ -42,16 +44,11 @@ cleanup() {
   if [ -n "$pid" ] && grep -qs "$dir/exim.conf" "/proc/$pid/cmdline"; then
     kill "$pid" 2>/dev/null || true
   fi
-  ip netns del "$ns" 2>/dev/null || true
-  rm -rf "/etc/netns/$ns"
+  netns_down "$ns"
 }
 cleanup
 trap cleanup EXIT
-ip netns add "$ns"
-ip netns exec "$ns" ip link set lo up
-mkdir -p "/etc/netns/$ns"
-printf 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n' > "/etc/netns/$ns/resolv.conf"
-printf '127.0.0.1 localhost\n' > "/etc/netns/$ns/hosts"
+netns_up "$ns"
 
 mkdir -p "$dir/spool" "$dir/log"
 chmod 755 "$dir"

@@ -23,6 +23,8 @@
 # host costs seconds, not minutes. Needs root, iproute2 and postfix
 # (scripts/peers/install.sh). Exit status: smtpspec's.
 set -euo pipefail
+# shellcheck source=netns.sh
+. "$(dirname "$0")/netns.sh"
 
 dir=$(realpath -m "${1:?DIR}")
 shift
@@ -35,16 +37,11 @@ command -v postfix >/dev/null || { echo "postfix-mx: postfix is missing: run scr
 
 cleanup() {
   ip netns exec "$ns" postfix -c "$etc" stop >/dev/null 2>&1 || true
-  ip netns del "$ns" 2>/dev/null || true
-  rm -rf "/etc/netns/$ns"
+  netns_down "$ns"
 }
 cleanup
 trap cleanup EXIT
-ip netns add "$ns"
-ip netns exec "$ns" ip link set lo up
-mkdir -p "/etc/netns/$ns"
-printf 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n' > "/etc/netns/$ns/resolv.conf"
-printf '127.0.0.1 localhost\n' > "/etc/netns/$ns/hosts"
+netns_up "$ns"
 
 mkdir -p "$etc" "$dir/spool" "$dir/lib" "$dir/mail"
 chmod 755 "$dir"

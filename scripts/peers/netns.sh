@@ -1,0 +1,20 @@
+# Sourced by postfix-mx.sh and exim-mx.sh: a network namespace with only a loopback
+# interface whose resolver is 127.0.0.1 inside it (glibc's resolver only asks port 53,
+# so the fake DNS answers there). `ip netns exec` bind-mounts /etc/netns/NS/* over
+# /etc/*; the root namespace's resolv.conf is never touched.
+
+# netns_up NS: make NS afresh (a leftover of an earlier run is removed first).
+netns_up() {
+  netns_down "$1"
+  ip netns add "$1"
+  ip netns exec "$1" ip link set lo up
+  mkdir -p "/etc/netns/$1"
+  printf 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n' > "/etc/netns/$1/resolv.conf"
+  printf '127.0.0.1 localhost\n' > "/etc/netns/$1/hosts"
+}
+
+# netns_down NS: remove NS and its files, if any.
+netns_down() {
+  ip netns del "$1" 2>/dev/null || true
+  rm -rf "/etc/netns/$1"
+}
