@@ -36,11 +36,13 @@ pub enum SenderDeviation {
     BareLineEnds,
     /// Connect to an MX exchange written like an IP address instead of looking it up.
     NumericMxAsAddress,
+    /// Drop NUL octets from the content after dot-stuffing it.
+    StripNulAfterStuffing,
 }
 
 impl SenderDeviation {
     /// Every deviation.
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 15] = [
         Self::IgnorePreference,
         Self::NoShuffle,
         Self::NullMxAsImplicit,
@@ -55,6 +57,7 @@ impl SenderDeviation {
         Self::NoRetry,
         Self::BareLineEnds,
         Self::NumericMxAsAddress,
+        Self::StripNulAfterStuffing,
     ];
 
     /// The name on the command line: `sender-` and kebab case.
@@ -74,6 +77,7 @@ impl SenderDeviation {
             Self::NoRetry => "sender-no-retry",
             Self::BareLineEnds => "sender-bare-line-ends",
             Self::NumericMxAsAddress => "sender-numeric-mx-as-address",
+            Self::StripNulAfterStuffing => "sender-strip-nul-after-stuffing",
         }
     }
 
@@ -109,6 +113,10 @@ impl SenderDeviation {
             }
             Self::NumericMxAsAddress => {
                 "connects to an MX exchange written like an IP address (RFC 5321 §5.1)"
+            }
+            Self::StripNulAfterStuffing => {
+                "drops NUL from the content after dot-stuffing: <CRLF><NUL>.<CRLF> ends the \
+                 data (RFC 5321 §4.1.1.4)"
             }
         }
     }

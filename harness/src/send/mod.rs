@@ -349,6 +349,9 @@ impl DomainRun<'_> {
         let options = self.options;
         let mut client = options.client.clone();
         client.raw_line_ends |= options.deviations.contains(&SenderDeviation::BareLineEnds);
+        client.strip_nul_after_stuffing |= options
+            .deviations
+            .contains(&SenderDeviation::StripNulAfterStuffing);
         let mut conn = attempt::run(
             addr,
             client,

@@ -430,7 +430,11 @@ impl ClientSession {
                 return;
             }
             self.pending.push_back(Pending::Content);
-            self.send(crate::data::dot_stuff(&self.content));
+            let mut stuffed = crate::data::dot_stuff(&self.content);
+            if self.config.strip_nul_after_stuffing {
+                stuffed.retain(|&b| b != 0);
+            }
+            self.send(stuffed);
             return;
         }
         if !self.accepted.is_empty() && !self.mail_failed {

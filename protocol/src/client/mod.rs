@@ -79,6 +79,11 @@ pub struct ClientConfig {
     /// relay that passes smuggling sequences on does, kept so that the relay cases can
     /// be shown to catch it (the sender deviation `sender-bare-line-ends`).
     pub raw_line_ends: bool,
+    /// Drop NUL octets from the content after dot-stuffing it, so that
+    /// `<CRLF><NUL>.<CRLF>` leaves as an end of data. No RFC allows it: it models a
+    /// relay that cleans content too late, kept so that the relay cases can be shown to
+    /// catch it (the sender deviation `sender-strip-nul-after-stuffing`).
+    pub strip_nul_after_stuffing: bool,
 }
 
 impl ClientConfig {
@@ -96,6 +101,7 @@ impl ClientConfig {
             quit_without_reply: false,
             auth_when_required: false,
             raw_line_ends: false,
+            strip_nul_after_stuffing: false,
         }
     }
 }
