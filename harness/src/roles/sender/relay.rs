@@ -154,7 +154,11 @@ pub(super) fn judge(
 /// data, more than one message at the MX, or a message after a refusal.
 fn split(handover: Option<&Handover>, taken: usize, name: &str) -> Option<Unmet> {
     let refused = handover.is_some_and(|h| h.refused.is_some());
-    let replies = handover.map_or(0, |h| h.after_content.len());
+    // A 421 may come unasked when a server shuts the session down (RFC 5321 §3.8): it
+    // answers nothing the relay read.
+    let replies = handover.map_or(0, |h| {
+        h.after_content.iter().filter(|&&code| code != 421).count()
+    });
     if taken <= 1 && replies <= 1 && !(refused && taken > 0) {
         return None;
     }
