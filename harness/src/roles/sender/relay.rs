@@ -194,3 +194,44 @@ fn smuggled_command(raw: &[u8]) -> Option<&'static str> {
         .find(|v| *v == Verb::Mail)
         .map(|_| "MAIL")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn handover(refused: Option<&str>, codes: &[u16]) -> Handover {
+        Handover {
+            refused: refused.map(str::to_owned),
+            after_content: codes.to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_split_is_more_than_one_answer_or_message() {
+        let one = handover(None, &[250]);
+        assert!(split(Some(&one), 1, "x").is_none());
+        assert!(split(None, 1, "x").is_none());
+        // The smuggled commands answered, or a second message at the MX.
+        let five = handover(None, &[250, 250, 250, 354, 250]);
+        assert!(split(Some(&five), 2, "x").is_some());
+        assert!(split(Some(&one), 2, "x").is_some());
+        assert!(split(None, 2, "x").is_some());
+        // Refused, and still something reached the MX: the part after the sequence.
+        let refused = handover(Some("550 no"), &[550]);
+        assert!(split(Some(&refused), 0, "x").is_none());
+        assert!(split(Some(&refused), 1, "x").is_some());
+        // A server closing the session says so unasked: no reply to a smuggled command.
+        let closing = handover(None, &[250, 421]);
+        assert!(split(Some(&closing), 1, "x").is_none());
+    }
+
+    #[test]
+    fn the_real_end_of_data_is_not_the_sequence() {
+        // `\r\n.\r` is in every end of data; only the content before it counts.
+        let raw = b"body\r\n..\r\nMAIL FROM:<x@y>\r\n.\r\n";
+        let content = raw.strip_suffix(b".\r\n").unwrap();
+        assert!(contains(raw, b"\r\n.\r"));
+        assert!(!contains(content, b"\r\n.\r"));
+        assert_eq!(shown(b"\r\n\0.\r\n"), "\\r\\n\\0.\\r\\n");
+    }
+}
