@@ -10,6 +10,7 @@
 //! a smuggling chain (`smtpspec report --chains`).
 
 use smtp_protocol::Verb;
+use smtp_protocol::reply::ReplyCode;
 
 use super::judge::Observation;
 use super::note;
@@ -157,7 +158,10 @@ fn split(handover: Option<&Handover>, taken: usize, name: &str) -> Option<Unmet>
     // A 421 may come unasked when a server shuts the session down (RFC 5321 §3.8): it
     // answers nothing the relay read.
     let replies = handover.map_or(0, |h| {
-        h.after_content.iter().filter(|&&code| code != 421).count()
+        h.after_content
+            .iter()
+            .filter(|&&code| code != ReplyCode::SERVICE_NOT_AVAILABLE.get())
+            .count()
     });
     if taken <= 1 && replies <= 1 && !(refused && taken > 0) {
         return None;

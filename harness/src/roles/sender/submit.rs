@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use smtp_protocol::Command;
 use smtp_protocol::address::{ForwardPath, Host, Mailbox, ReversePath};
-use smtp_protocol::reply::Reply;
+use smtp_protocol::reply::{Reply, ReplyCode};
 
 use crate::outcome::HarnessError;
 use crate::wire::{Conn, ConnError, Event};
@@ -63,7 +63,7 @@ async fn talk(
 ) -> Result<Handover, HarnessError> {
     let io = |e: ConnError| crate::harness_error!("{e}");
     let greeting = conn.reply(STEP).await.map_err(io)?.reply;
-    if greeting.code.get() != 220 {
+    if greeting.code != ReplyCode::SERVICE_READY {
         return Err(crate::harness_error!("greeting {}", line(&greeting)));
     }
     let host = Host::parse(helo).map_err(|e| crate::harness_error!("helo {helo:?}: {e}"))?;
@@ -84,8 +84,12 @@ async fn talk(
     envelope.push(Command::Data);
     for command in &envelope {
         let reply = conn.command(command, STEP).await.map_err(io)?;
-        let want = if *command == Command::Data { 3 } else { 2 };
-        if reply.code.get() / 100 != want {
+        let want = if *command == Command::Data {
+            ReplyCode::START_MAIL_INPUT.class()
+        } else {
+            ReplyCode::OK.class()
+        };
+        if reply.code.class() != want {
             return Ok(Handover {
                 refused: Some(line(&reply)),
                 after_content: Vec::new(),
