@@ -67,14 +67,14 @@ fn a_relay_that_passes_a_sequence_and_a_receiver_that_ends_at_it_make_a_chain() 
     let cell = |relay: &str, rx: &str| chains["chains"][relay][rx].clone();
     assert_eq!(
         cell(leaky, lenient),
-        serde_json::json!(["lf-dot-lf"]),
+        serde_json::json!(["lf.lf"]),
         "{chains}"
     );
     assert_eq!(cell(leaky, strict), serde_json::json!([]), "{chains}");
     assert_eq!(cell(honest, lenient), serde_json::json!([]), "{chains}");
-    assert_eq!(chains["relays"][leaky]["lf-dot-lf"], "passed");
-    assert_eq!(chains["relays"][honest]["lf-dot-lf"], "normalised");
-    assert!(chains["receivers"][lenient]["lf-dot-lf"].is_array());
+    assert_eq!(chains["relays"][leaky]["lf.lf"], "passed");
+    assert_eq!(chains["relays"][honest]["lf.lf"], "normalised");
+    assert!(chains["receivers"][lenient]["lf.lf"].is_array());
 
     let md = common::smtpspec(&["report", "--chains", &names_path(dir.path())]);
     let text = String::from_utf8_lossy(&md.stdout);

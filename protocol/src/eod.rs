@@ -35,6 +35,9 @@ pub enum EndOfData {
     NulBeforeDot,
     /// `\r\n.\r\r\n`: an extra CR after the dot (Postfix before 2024-01 stripped it).
     CrLfDotCrCrLf,
+    /// `\r\n.\0\r\n`: a NUL after the dot, for a receiver that drops NUL from a line
+    /// before it compares the line with `.`.
+    NulAfterDot,
 }
 
 struct Pattern {
@@ -67,9 +70,10 @@ const fn p(
 }
 
 /// Checked in order; the first match wins.
-const PATTERNS: [Pattern; 11] = [
+const PATTERNS: [Pattern; 12] = [
     p(EndOfData::CrLfDotCrLf, b"\r\n.\r\n", None, b"", 2),
     p(EndOfData::NulBeforeDot, b"\r\n\0.\r\n", None, b"", 2),
+    p(EndOfData::NulAfterDot, b"\r\n.\0\r\n", None, b"", 2),
     p(EndOfData::CrLfDotCrCrLf, b"\r\n.\r\r\n", None, b"", 2),
     p(EndOfData::LfDotLf, b"\n.\n", Some(b'\r'), b"", 1),
     p(EndOfData::LfDotCrLf, b"\n.\r\n", Some(b'\r'), b"", 1),
@@ -83,7 +87,7 @@ const PATTERNS: [Pattern; 11] = [
 
 impl EndOfData {
     /// Every variant, standard first.
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 12] = [
         Self::CrLfDotCrLf,
         Self::LfDotLf,
         Self::CrDotCr,
@@ -95,6 +99,7 @@ impl EndOfData {
         Self::CrLfDotCr,
         Self::NulBeforeDot,
         Self::CrLfDotCrCrLf,
+        Self::NulAfterDot,
     ];
 
     /// The octets of the sequence.
@@ -119,6 +124,26 @@ impl EndOfData {
             Self::CrLfDotCr => "crlf.cr",
             Self::NulBeforeDot => "crlf-nul.crlf",
             Self::CrLfDotCrCrLf => "crlf.cr-crlf",
+            Self::NulAfterDot => "crlf.nul-crlf",
+        }
+    }
+
+    /// The octets written with `\r`, `\n` and `\0`, for a sentence that shows them
+    /// (a name alone does not say which octets a reader should look for).
+    pub fn escaped(self) -> &'static str {
+        match self {
+            Self::CrLfDotCrLf => "\\r\\n.\\r\\n",
+            Self::LfDotLf => "\\n.\\n",
+            Self::CrDotCr => "\\r.\\r",
+            Self::LfDotCrLf => "\\n.\\r\\n",
+            Self::CrLfDotLf => "\\r\\n.\\n",
+            Self::CrDotLf => "\\r.\\n",
+            Self::LfDotCr => "\\n.\\r",
+            Self::CrDotCrLf => "\\r.\\r\\n",
+            Self::CrLfDotCr => "\\r\\n.\\r",
+            Self::NulBeforeDot => "\\r\\n\\0.\\r\\n",
+            Self::CrLfDotCrCrLf => "\\r\\n.\\r\\r\\n",
+            Self::NulAfterDot => "\\r\\n.\\0\\r\\n",
         }
     }
 
@@ -292,6 +317,12 @@ mod tests {
     fn names_round_trip() {
         for end in EndOfData::ALL {
             assert_eq!(EndOfData::from_name(end.name()), Some(end));
+            let escaped = end
+                .escaped()
+                .replace("\\r", "\r")
+                .replace("\\n", "\n")
+                .replace("\\0", "\0");
+            assert_eq!(escaped.as_bytes(), end.bytes(), "{end}");
         }
         let set = EndSet::STANDARD.with(EndOfData::LfDotLf);
         assert!(set.contains(EndOfData::LfDotLf) && set.contains(EndOfData::CrLfDotCrLf));

@@ -118,6 +118,11 @@ impl Chains {
         let relays: Vec<String> = self.relays.keys().cloned().collect();
         let seqs = self.sequences();
         let code = |s: &str| format!("`{s}`");
+        // The row heads also show the octets, which the name alone does not spell out.
+        let octets = |s: &str| match smtp_protocol::EndOfData::from_name(s) {
+            Some(end) => format!("`{s}` (`{}`)", end.escaped()),
+            None => code(s),
+        };
         let chains = Table {
             title: None,
             intro: INTRO.into(),
@@ -148,7 +153,7 @@ impl Chains {
             rows: seqs
                 .iter()
                 .map(|seq| {
-                    let mut row = vec![code(seq)];
+                    let mut row = vec![octets(seq)];
                     row.extend(
                         relays
                             .iter()
@@ -167,7 +172,7 @@ impl Chains {
             rows: seqs
                 .iter()
                 .map(|seq| {
-                    let mut row = vec![code(seq)];
+                    let mut row = vec![octets(seq)];
                     row.extend(
                         receivers
                             .iter()

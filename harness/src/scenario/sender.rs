@@ -253,13 +253,14 @@ pub struct DeliveryExpect {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RelayedExpect {
-    /// The end-of-data sequence the content smuggles, with escapes (`'\n.\n'`).
+    /// The end-of-data sequence the content smuggles, by the protocol's name for it
+    /// (`lf.lf`, `crlf.cr-crlf`, `crlf-nul.crlf`, ...), the name its `eod:` tag carries.
     pub sequence: String,
 }
 
 impl RelayedExpect {
-    /// The sequence's octets (checked by the loader).
-    pub fn octets(&self) -> Vec<u8> {
-        crate::scenario::template::unescape(&self.sequence).unwrap_or_default()
+    /// The sequence named (checked by the loader).
+    pub fn end(&self) -> Option<smtp_protocol::EndOfData> {
+        smtp_protocol::EndOfData::from_name(&self.sequence)
     }
 }

@@ -47,21 +47,6 @@ impl Relayed {
     }
 }
 
-/// `\r`, `\n` and NUL as escapes, for a sequence named in a sentence.
-fn shown(octets: &[u8]) -> String {
-    let mut out = String::new();
-    for &b in octets {
-        match b {
-            b'\r' => out.push_str("\\r"),
-            b'\n' => out.push_str("\\n"),
-            0 => out.push_str("\\0"),
-            0x20..=0x7e => out.push(char::from(b)),
-            _ => out.push_str(&format!("\\x{b:02x}")),
-        }
-    }
-    out
-}
-
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
 }
@@ -73,8 +58,14 @@ pub(super) fn judge(
     seen: &Observation,
     transcript: &mut Vec<Event>,
 ) -> (Outcome, Option<Relayed>) {
-    let seq = rule.octets();
-    let name = shown(&seq);
+    let Some(end) = rule.end() else {
+        return (
+            Outcome::Inconclusive(format!("no such end of data: {}", rule.sequence)),
+            None,
+        );
+    };
+    let seq = end.bytes();
+    let name = format!("{} ({})", end.name(), end.escaped());
     for (ip, m) in &seen.received {
         let cut = m.raw.len().min(SHOWN);
         transcript.push(note(format!(
@@ -111,7 +102,7 @@ pub(super) fn judge(
     // The final `.` CRLF is the real end of data, not the content: the sequences
     // `\n.\r` and `\r\n.\r` would otherwise be found in it.
     let content = m.raw.strip_suffix(b".\r\n").unwrap_or(&m.raw);
-    let verbatim = contains(content, &seq);
+    let verbatim = contains(content, seq);
     let fact = if verbatim {
         Relayed::Passed
     } else {
@@ -236,6 +227,5 @@ mod tests {
         let content = raw.strip_suffix(b".\r\n").unwrap();
         assert!(contains(raw, b"\r\n.\r"));
         assert!(!contains(content, b"\r\n.\r"));
-        assert_eq!(shown(b"\r\n\0.\r\n"), "\\r\\n\\0.\\r\\n");
     }
 }

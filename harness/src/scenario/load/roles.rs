@@ -100,17 +100,21 @@ fn check_delivery(d: &DeliveryDef) -> Vec<String> {
         if d.runs != 1 {
             problems.push("expect.relayed needs runs: 1".into());
         }
-        match crate::scenario::template::unescape(&r.sequence) {
-            Err(at) => problems.push(format!(
-                "expect.relayed.sequence: bad escape at offset {at}"
+        match r.end() {
+            None => problems.push(format!(
+                "expect.relayed.sequence: {:?} names no end-of-data sequence (one of {})",
+                r.sequence,
+                smtp_protocol::EndOfData::ALL.map(|e| e.name()).join(", ")
             )),
-            Ok(seq) if seq.is_empty() => {
-                problems.push("expect.relayed.sequence: empty".into());
-            }
-            Ok(seq) => {
+            Some(end) => {
+                let seq = end.bytes();
                 let content = d.content_octets().and_then(Result::ok).unwrap_or_default();
-                if !content.windows(seq.len()).any(|w| w == seq.as_slice()) {
-                    problems.push("expect.relayed.sequence: the content does not carry it".into());
+                if !content.windows(seq.len()).any(|w| w == seq) {
+                    problems.push(format!(
+                        "expect.relayed.sequence: the content does not carry {} ({})",
+                        end.name(),
+                        end.escaped()
+                    ));
                 }
             }
         }
