@@ -81,6 +81,7 @@ Examples:
   smtpspec fuzz --target 127.0.0.1:25 --duration 10m --output-dir out
   smtpspec fuzz --target a.yaml --target b.yaml  differential: disagreements are findings
   smtpspec fuzz --replay out/findings --target 127.0.0.1:25
+  smtpspec fuzz --client scenarios/targets/clients/msmtp.yaml --duration 5m    a client
 
 Exit status: 0 no finding · 1 findings (written under --output-dir) · 2 usage error · 3 the \
 target could not be fuzzed (no connection, no 220 greeting).";

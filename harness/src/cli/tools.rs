@@ -85,6 +85,22 @@ pub(crate) struct FuzzArgs {
     /// added to the profile's launch log and watch.logs.
     #[arg(long, value_name = "FILE")]
     pub(crate) watch_log: Vec<PathBuf>,
+    /// Fuzz an SMTP client instead: smtpspec plays the server, breaks its replies, and
+    /// starts the client once per session, from a client profile (as `smtpspec client`
+    /// takes) or `reference` (smtpspec's own client). Findings are client suites.
+    #[arg(
+        long,
+        value_name = "PROFILE|reference",
+        conflicts_with_all = ["target", "differential", "replay", "merge", "deviate", "shard", "command"]
+    )]
+    pub(crate) client: Option<String>,
+    /// A mode of the client's profile to run it in (repeatable): plain, tls-required,
+    /// auth, auth-tls [default: every mode the profile gives].
+    #[arg(long = "client-mode", value_name = "MODE")]
+    pub(crate) client_mode: Vec<String>,
+    /// Fuzz this client command (plain mode), after `--`, as with --client.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub(crate) command: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -73,13 +73,7 @@ fn plan(args: &ClientArgs) -> Result<Plan, CliError> {
     catalogue.filter(args.cases.filter.as_deref());
     catalogue.require_cases(args.cases.filter.as_deref(), "client ")?;
     catalogue.shard(args.cases.shard);
-    let dir = tempfile::Builder::new()
-        .prefix("smtpspec-client-")
-        .tempdir()
-        .map_err(|e| CliError::usage(format!("temporary directory: {e}")))?;
-    let message = dir.path().join("message.eml");
-    std::fs::write(&message, MESSAGE)
-        .map_err(|e| CliError::usage(format!("{}: {e}", message.display())))?;
+    let (dir, message) = message_file()?;
     Ok(Plan {
         profile,
         step_timeout,
@@ -87,6 +81,19 @@ fn plan(args: &ClientArgs) -> Result<Plan, CliError> {
         _dir: dir,
         message,
     })
+}
+
+/// The message a client under test is given, in a directory that lives as long as
+/// the first value.
+pub(super) fn message_file() -> Result<(tempfile::TempDir, PathBuf), CliError> {
+    let dir = tempfile::Builder::new()
+        .prefix("smtpspec-client-")
+        .tempdir()
+        .map_err(|e| CliError::usage(format!("temporary directory: {e}")))?;
+    let message = dir.path().join("message.eml");
+    std::fs::write(&message, MESSAGE)
+        .map_err(|e| CliError::usage(format!("{}: {e}", message.display())))?;
+    Ok((dir, message))
 }
 
 fn execute(

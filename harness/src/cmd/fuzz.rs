@@ -56,9 +56,21 @@ pub(crate) fn main(args: FuzzArgs) -> CmdResult {
     if !args.merge.is_empty() {
         return super::fuzz_merge::merge(&args.merge, &args.output_dir);
     }
+    if args.client.is_some() || !args.command.is_empty() {
+        return super::fuzz_client::main(&args);
+    }
     let plan = plan(&args)?;
     let runtime = super::runtime()?;
     runtime.block_on(execute(&args, plan))
+}
+
+/// The seed given, or one from the clock (printed, so the campaign can be repeated).
+pub(super) fn seed_or_clock(seed: Option<u64>) -> u64 {
+    seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64)
+    })
 }
 
 pub(super) fn plan(args: &FuzzArgs) -> Result<Plan, CliError> {
@@ -81,11 +93,7 @@ pub(super) fn plan(args: &FuzzArgs) -> Result<Plan, CliError> {
     if args.jobs == 0 {
         return Err(CliError::usage("--jobs must be at least 1"));
     }
-    let seed = args.seed.unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_nanos() as u64)
-    });
+    let seed = seed_or_clock(args.seed);
     let shard = args.shard.unwrap_or((1, 1));
     if args.differential && args.target.is_empty() {
         return Err(CliError::usage(

@@ -11,6 +11,7 @@ pub(crate) mod coverage;
 pub(crate) mod dns;
 pub(crate) mod finish;
 pub(crate) mod fuzz;
+pub(crate) mod fuzz_client;
 pub(crate) mod fuzz_diff;
 pub(crate) mod fuzz_merge;
 pub(crate) mod fuzz_report;

@@ -219,11 +219,17 @@ fn codes_by_step(input: &Input, trace: &Trace) -> Vec<Vec<Option<u16>>> {
 
 /// The transcript as text: one line per event, octets escaped.
 pub fn transcript_text(trace: &Trace) -> String {
+    events_text(&trace.transcript, ["C:", "S:"])
+}
+
+/// Events as text, one line each, octets escaped; `labels` name what smtpspec sent
+/// and what it received (`C:`, `S:` when smtpspec is the client).
+pub fn events_text(events: &[crate::wire::Event], labels: [&str; 2]) -> String {
     let mut out = String::new();
-    for e in &trace.transcript {
+    for e in events {
         let dir = match e.dir {
-            Dir::Send => "C:",
-            Dir::Recv => "S:",
+            Dir::Send => labels[0],
+            Dir::Recv => labels[1],
             Dir::Tls => "--",
             Dir::Note => "##",
         };

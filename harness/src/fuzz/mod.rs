@@ -10,6 +10,7 @@
 //! a hang) finishes. No instrumentation: the feedback is [`signature::Map`].
 
 pub mod canary;
+pub mod client;
 pub mod compare;
 pub mod confirm;
 pub mod differ;

@@ -18,17 +18,18 @@ use crate::send::{ClientVariant, Trust};
 use crate::test_ca::TestCa;
 
 /// How the client run ended.
-pub(super) struct Exit {
-    pub(super) code: Option<i32>,
-    pub(super) output: String,
+#[derive(Debug, Clone)]
+pub(crate) struct Exit {
+    pub(crate) code: Option<i32>,
+    pub(crate) output: String,
 }
 
-pub(super) fn code_text(code: Option<i32>) -> String {
+pub(crate) fn code_text(code: Option<i32>) -> String {
     code.map_or_else(|| "by a signal".into(), |c| format!("with status {c}"))
 }
 
 /// A started client.
-pub(super) enum Process {
+pub(crate) enum Process {
     /// A process, with tasks draining its output so that it never blocks on a full pipe.
     Child(
         Box<tokio::process::Child>,
@@ -38,7 +39,7 @@ pub(super) enum Process {
 }
 
 impl Process {
-    pub(super) async fn wait(&mut self) -> Result<Exit, HarnessError> {
+    pub(crate) async fn wait(&mut self) -> Result<Exit, HarnessError> {
         match self {
             Self::Child(child, readers) => {
                 let status = child.wait().await.map_err(HarnessError::of)?;
@@ -66,7 +67,7 @@ impl Process {
         }
     }
 
-    pub(super) async fn kill(&mut self) {
+    pub(crate) async fn kill(&mut self) {
         match self {
             Self::Child(child, readers) => {
                 let _ = child.kill().await;
@@ -98,7 +99,7 @@ fn drain(
     })
 }
 
-pub(super) fn start_client(
+pub(crate) fn start_client(
     client: &ClientUnderTest,
     mode: ClientMode,
     addr: SocketAddr,

@@ -11,7 +11,7 @@ use smtp_protocol::line::LineConfig;
 use tokio::net::TcpListener;
 
 mod io;
-mod launch;
+pub(crate) mod launch;
 mod step;
 
 use launch::{Exit, code_text, start_client};
@@ -276,10 +276,18 @@ fn judge(
             limit.as_millis()
         ));
     };
+    if exit.code.is_none() {
+        // A crash is no way to report a failure, whatever the case expects.
+        return Outcome::Unmet(
+            Unmet::wanted("an exit status", "death by a signal").said(format!(
+                "the client died by a signal (a crash), wanted an exit status; output: {}",
+                exit.output
+            )),
+        );
+    }
     match (script.exit, exit.code) {
         (ExitExpect::Success, Some(0)) | (ExitExpect::Any, _) => {}
         (ExitExpect::Failure, Some(c)) if c != 0 => {}
-        (ExitExpect::Failure, None) => {}
         (want, got) => {
             let wanted = if want == ExitExpect::Success {
                 "success (0)"
