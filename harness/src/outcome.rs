@@ -282,6 +282,10 @@ pub mod skip_reason {
     pub const UNDEFINED: &str = "the target profile does not define";
     /// A policy the profile does not declare (`requires_policy`).
     pub const NO_POLICY: &str = "the target profile does not declare the policy";
+    /// A case for a PROXY port, on a target whose profile has no `proxy:`.
+    pub const NO_PROXY: &str = "the target profile does not say the port speaks PROXY";
+    /// A case for a port without PROXY, on one that speaks it.
+    pub const PROXY_PORT: &str = "the port speaks the PROXY protocol";
     /// A store to read, or a catch-all where a refused recipient is needed.
     pub const NEEDS_STORE: &str = "the case checks the stored message";
     /// A catch-all target where the case needs a refused recipient.
@@ -308,9 +312,10 @@ impl NotRun {
             REQUIRES_TLS,
             REQUIRES_AUTH,
             NO_TLS_EHLO,
+            PROXY_PORT,
         ]) {
             Self::NotApplicable
-        } else if starts(&[UNDEFINED, NO_POLICY, NEEDS_STORE, CATCH_ALL]) {
+        } else if starts(&[UNDEFINED, NO_POLICY, NO_PROXY, NEEDS_STORE, CATCH_ALL]) {
             Self::NeedsProfile
         } else if starts(&[NO_MAIL, NO_TLS]) {
             Self::HeldBack

@@ -69,7 +69,7 @@ fn a_client_that_breaks_the_rules_is_caught_and_its_findings_replay() {
         "--client",
         &profile,
         "--runs",
-        "120",
+        "200",
         "--seed",
         "5",
         "--output-dir",
@@ -96,7 +96,7 @@ fn a_client_that_breaks_the_rules_is_caught_and_its_findings_replay() {
     }
     let stats: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("stats.json")).unwrap()).unwrap();
-    assert!(stats["sessions"].as_u64().unwrap() >= 120, "{stats}");
+    assert!(stats["sessions"].as_u64().unwrap() >= 200, "{stats}");
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
     assert!(report["cases"].as_array().unwrap().len() >= 4, "{report}");

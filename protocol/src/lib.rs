@@ -31,6 +31,7 @@ pub mod leniency;
 pub mod limits;
 pub mod line;
 pub mod param;
+pub mod proxy;
 pub mod reply;
 pub mod server;
 mod syntax;

@@ -10,13 +10,14 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use smtp_protocol::AddressLiteral;
-use smtp_protocol::server::{Output, ServerConfig, ServerSession, Waiting};
+use smtp_protocol::server::{Deviation, Output, ServerConfig, ServerSession, Waiting};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
+use crate::proxy::{Opened, read_header};
 use crate::store::Store;
 
 /// What every connection of a server shares.
@@ -28,6 +29,8 @@ pub(crate) struct Shared {
     pub(crate) data_timeout: Duration,
     /// Every reply held back this long (the `slow-replies` variant).
     pub(crate) reply_delay: Duration,
+    /// The PROXY header every connection must open with (the `proxy` setting).
+    pub(crate) proxy: Option<smtp_protocol::proxy::Accept>,
 }
 
 /// Time for Received lines.
@@ -100,14 +103,28 @@ async fn within<T>(
 /// Serve one client until it quits, times out, misbehaves fatally or the server shuts
 /// down.
 pub(crate) async fn serve(
-    stream: TcpStream,
-    peer: SocketAddr,
+    mut stream: TcpStream,
+    mut peer: SocketAddr,
     id: u64,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
     greeting_delay: Duration,
 ) -> io::Result<()> {
     let _ = stream.set_nodelay(true);
+    let mut first_input = Vec::new();
+    if let Some(accept) = shared.proxy {
+        let lenient = shared.config.deviations.has(Deviation::ProxyLenient);
+        match read_header(&mut stream, accept, lenient, shared.command_timeout).await? {
+            Opened::Header { client, rest } => {
+                peer = client.unwrap_or(peer);
+                first_input = rest;
+            }
+            Opened::Refused => {
+                let _ = stream.shutdown().await;
+                return Ok(());
+            }
+        }
+    }
     if !greeting_delay.is_zero() {
         // A busy server holds the greeting back (RFC 5321 §4.5.3.2.1).
         tokio::time::sleep(greeting_delay).await;
@@ -124,6 +141,9 @@ pub(crate) async fn serve(
         shared.tls.is_some(),
         unix_now(),
     );
+    if !first_input.is_empty() {
+        session.handle_input(&first_input, unix_now());
+    }
     let mut transport = Some(Transport::Plain(stream));
     let mut shutting_down = *shutdown.borrow();
     loop {

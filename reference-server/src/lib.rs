@@ -15,6 +15,7 @@
 mod commit;
 mod connection;
 pub mod descriptors;
+mod proxy;
 mod server;
 pub mod settings;
 pub mod store;

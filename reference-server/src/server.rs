@@ -108,6 +108,7 @@ impl Server {
                 command_timeout: settings.command_timeout,
                 data_timeout: settings.data_timeout,
                 reply_delay: settings.reply_delay,
+                proxy: settings.proxy,
             }),
             max_connections: settings.max_connections,
             greeting_delay: settings.greeting_delay,

@@ -65,11 +65,14 @@ pub enum Variant {
     MinimalEsmtp,
     /// Every reply, the greeting's included, sent 200 ms late.
     SlowReplies,
+    /// The port speaks the PROXY protocol: every connection opens with a v1 or v2
+    /// header (the harness sends one), and a missing or malformed one closes it.
+    ProxyProtocol,
 }
 
 impl Variant {
     /// Every variant.
-    pub const ALL: [Self; 24] = [
+    pub const ALL: [Self; 25] = [
         Self::MaxConnections4,
         Self::SlowGreeting,
         Self::BareLineEndsClose,
@@ -94,6 +97,7 @@ impl Variant {
         Self::NoValidRecipients554,
         Self::MinimalEsmtp,
         Self::SlowReplies,
+        Self::ProxyProtocol,
     ];
 
     /// The name used by `--variant NAME`.
@@ -123,6 +127,7 @@ impl Variant {
             Self::NoValidRecipients554 => "no-valid-recipients-554",
             Self::MinimalEsmtp => "minimal-esmtp",
             Self::SlowReplies => "slow-replies",
+            Self::ProxyProtocol => "proxy-protocol",
         }
     }
 
@@ -179,6 +184,9 @@ impl Variant {
                 "EHLO offers SIZE and 8BITMIME only: no PIPELINING, CHUNKING, BINARYMIME, DSN, ETRN, SMTPUTF8, STARTTLS, AUTH"
             }
             Self::SlowReplies => "every reply, the greeting's included, is sent 200 ms late",
+            Self::ProxyProtocol => {
+                "the port speaks the PROXY protocol (v1 and v2): each connection opens with a header naming the client; without a valid one it is closed"
+            }
         }
     }
 
@@ -258,6 +266,9 @@ impl Variant {
                  Minutes\", \"MAIL Command: 5 Minutes\", ...); a busy or distant server answers \
                  late, and a client must wait"
             }
+            Self::ProxyProtocol => {
+                "RFC 5321 §4.4: the TCP-info of a Received line is the sending host's address,                  which behind a load balancer only its PROXY header tells; HAProxy's PROXY                  specification has the receiver read exactly one header first"
+            }
         }
     }
 
@@ -317,6 +328,7 @@ impl Variant {
                 e.starttls = false;
             }
             Self::SlowReplies => f.reply_delay_ms = 200,
+            Self::ProxyProtocol => f.proxy = Some("any".into()),
         }
     }
 }

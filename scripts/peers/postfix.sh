@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Start Postfix on loopback in four profiles from one instance, with its own config
+# Start Postfix on loopback in five profiles from one instance, with its own config
 # directory, spool and log, and write a target profile for each.
 #
-#   scripts/peers/postfix.sh start DIR [PORT_DEFAULT] [PORT_HARDENED] [PORT_FUZZ] [PORT_TLS]
+#   scripts/peers/postfix.sh start DIR [PORT_DEFAULT] [PORT_HARDENED] [PORT_FUZZ] [PORT_TLS] [PORT_PROXY]
 #   scripts/peers/postfix.sh stop DIR
 #
 # default  (PORT_DEFAULT, 25251): Debian's defaults, STARTTLS included (Debian ships a
@@ -19,6 +19,9 @@
 # tls-required (PORT_TLS, 25262): the default profile with smtpd_tls_security_level
 #          = encrypt, a port that requires STARTTLS before mail (RFC 3207 §4, as a
 #          submission port does); its profile says `policy: { tls_required: true }`.
+# proxy    (PORT_PROXY, 25263): the default profile behind a load balancer:
+#          smtpd_upstream_proxy_protocol=haproxy, so every connection opens with a
+#          PROXY header (v1 or v2); its profile says `proxy: v2`.
 # Mail for the local domain is delivered to Maildirs under DIR/mail/ (the profiles name
 # root's, so that expect_stored can look); nothing leaves the machine
 # (default_transport and relay_transport are errors). Traps handled here:
@@ -32,6 +35,7 @@ p1=${3:-25251}
 p2=${4:-25253}
 p3=${5:-25261}
 p4=${6:-25262}
+p5=${7:-25263}
 etc="$dir/etc"
 
 case "$cmd" in
@@ -40,7 +44,7 @@ stop)
   exit 0
   ;;
 start) ;;
-*) echo "usage: $0 start|stop DIR [PORT_DEFAULT] [PORT_HARDENED] [PORT_FUZZ] [PORT_TLS]" >&2; exit 2 ;;
+*) echo "usage: $0 start|stop DIR [PORT_DEFAULT] [PORT_HARDENED] [PORT_FUZZ] [PORT_TLS] [PORT_PROXY]" >&2; exit 2 ;;
 esac
 
 command -v postfix >/dev/null || { echo "postfix missing: run scripts/peers/install.sh" >&2; exit 2; }
@@ -97,6 +101,7 @@ cat > "$etc/master.cf" <<MF
 127.0.0.1:$p2 inet n - n - - smtpd -o smtpd_helo_required=yes -o smtpd_forbid_bare_newline=reject -o smtpd_forbid_bare_newline_exclusions=
 127.0.0.1:$p3 inet n - n - 200 smtpd -o smtpd_error_sleep_time=0 -o smtpd_soft_error_limit=100000 -o smtpd_hard_error_limit=100000 -o smtpd_junk_command_limit=100000 -o in_flow_delay=0s -o smtpd_client_connection_count_limit=0 -o smtpd_client_connection_rate_limit=0 -o smtpd_tls_cert_file=$etc/tls-ec.crt -o smtpd_tls_key_file=$etc/tls-ec.key
 127.0.0.1:$p4 inet n - n - - smtpd -o smtpd_tls_security_level=encrypt
+127.0.0.1:$p5 inet n - n - - smtpd -o smtpd_upstream_proxy_protocol=haproxy
 MF
 grep -v '^#' "$(dirname "$0")/postfix-services.cf" >> "$etc/master.cf"
 printf 'postmaster: root\n' > "$etc/aliases"
@@ -104,13 +109,13 @@ postalias -c "$etc" "hash:$etc/aliases"
 # Postfix reports fatal errors only to syslog, which this machine lacks: say so.
 postfix -c "$etc" check || { echo "postfix check failed; see $dir/maillog" >&2; cat "$dir/maillog" 2>/dev/null >&2; exit 1; }
 postfix -c "$etc" start || { echo "postfix start failed; see $dir/maillog" >&2; cat "$dir/maillog" 2>/dev/null >&2; exit 1; }
-for port in "$p1" "$p2" "$p3" "$p4"; do
+for port in "$p1" "$p2" "$p3" "$p4" "$p5"; do
   for _ in $(seq 100); do
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
     sleep 0.1
   done
 done
-for profile in default:$p1 hardened:$p2 fuzz:$p3 tls-required:$p4; do
+for profile in default:$p1 hardened:$p2 fuzz:$p3 tls-required:$p4 proxy:$p5; do
   name=${profile%%:*}; port=${profile##*:}
   cat > "$dir/postfix-$name.yaml" <<YAML
 name: Postfix $(postconf -d -h mail_version 2>/dev/null || echo 3) $name
@@ -127,4 +132,5 @@ watch:
 YAML
 done
 printf 'policy:\n  tls_required: true\n' >> "$dir/postfix-tls-required.yaml"
-echo "postfix: default on 127.0.0.1:$p1, hardened on 127.0.0.1:$p2, fuzz on 127.0.0.1:$p3, tls-required on 127.0.0.1:$p4; profiles in $dir"
+printf 'proxy: v2\n' >> "$dir/postfix-proxy.yaml"
+echo "postfix: default on 127.0.0.1:$p1, hardened on 127.0.0.1:$p2, fuzz on 127.0.0.1:$p3, tls-required on 127.0.0.1:$p4, proxy on 127.0.0.1:$p5; profiles in $dir"

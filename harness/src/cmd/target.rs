@@ -96,9 +96,12 @@ impl Started {
             addr: e.server.addr(),
             vars: e.vars.clone(),
             mailbox: Some(e.store()),
-            embedded: Some(e),
             launched: None,
-            tls: TlsSettings::default(),
+            tls: TlsSettings {
+                proxy: e.proxy,
+                ..TlsSettings::default()
+            },
+            embedded: Some(e),
         }
     }
 }
@@ -132,7 +135,10 @@ pub(crate) async fn start(
                 addr,
                 vars: profile.vars(),
                 mailbox: profile.store(),
-                tls: tls_settings(&profile.tls),
+                tls: TlsSettings {
+                    proxy: profile.proxy.map(|p| p.version()),
+                    ..tls_settings(&profile.tls)
+                },
             })
         }
         TargetArg::Address(t) => {

@@ -40,6 +40,10 @@ pub struct Embedded {
     pub mailbox: PathBuf,
     /// The Maildir holds LF line ends (a variant's store format).
     pub mailbox_lf: bool,
+    /// The port speaks PROXY (the `proxy-protocol` variant, or the `proxy-lenient`
+    /// deviation, which needs a PROXY port to show): the header version the harness
+    /// sends on every connection.
+    pub proxy: Option<smtp_protocol::proxy::Version>,
     _dir: tempfile::TempDir,
 }
 
@@ -109,6 +113,14 @@ pub async fn start_in(
     file.users.insert("user".into(), "password".into());
     file.max_message_size = 1_000_000;
     configure(&mut file);
+    if deviations.contains(&Deviation::ProxyLenient) {
+        file.proxy.get_or_insert_with(|| "any".into());
+    }
+    // v2 where the port takes it: the binary header has more to get wrong.
+    let proxy = file.proxy.as_deref().map(|p| match p {
+        "v1" => smtp_protocol::proxy::Version::V1,
+        _ => smtp_protocol::proxy::Version::V2,
+    });
     let mut settings = file.resolve().map_err(HarnessError::of)?;
     // The deviations as values, not names to be parsed again.
     settings.protocol.deviations = deviations.iter().copied().collect();
@@ -126,6 +138,7 @@ pub async fn start_in(
         vars,
         mailbox,
         mailbox_lf,
+        proxy,
         _dir: dir,
     })
 }

@@ -14,6 +14,7 @@
 //!   newlines: lf                      # the delivery agent stores LF line ends
 //! # (older form, still read: maildir: DIR and maildir_newlines: lf)
 //! tls: { implicit: false, server_name: mx.example.test }   # optional
+//! proxy: v1                           # optional: the port speaks PROXY (v1 or v2)
 //! launch:                             # optional: start the server for the run
 //!   command: [python3, peer.py, --listen, "127.0.0.1:25257"]
 //!   dir: ../..                        # working directory, relative to this file
@@ -85,6 +86,30 @@ pub struct Profile {
     /// oracle, and the cases that need a policy to judge (`requires_policy`).
     #[serde(default)]
     pub policy: PolicyOptions,
+    /// The port speaks the PROXY protocol (`v1` or `v2`, the header version smtpspec
+    /// sends first on every connection); the `proxy_port` cases need it.
+    #[serde(default)]
+    pub proxy: Option<ProxyVersion>,
+}
+
+/// A PROXY header version as a profile names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProxyVersion {
+    /// The text header.
+    V1,
+    /// The binary header.
+    V2,
+}
+
+impl ProxyVersion {
+    /// The protocol crate's version.
+    pub fn version(self) -> smtp_protocol::proxy::Version {
+        match self {
+            Self::V1 => smtp_protocol::proxy::Version::V1,
+            Self::V2 => smtp_protocol::proxy::Version::V2,
+        }
+    }
 }
 
 /// The server's policy in its operator's words. A server may lawfully take AUTH in

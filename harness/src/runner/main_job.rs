@@ -44,7 +44,10 @@ pub async fn run_cases(
         e.server.addr(),
         e.vars.clone(),
         Some(e.store()),
-        TlsSettings::default(),
+        TlsSettings {
+            proxy: e.proxy,
+            ..TlsSettings::default()
+        },
         options.step_timeout,
     )
     .await?;

@@ -47,6 +47,8 @@ pub struct CaseMeta {
     pub requires_greeting: Vec<u16>,
     /// Policies the target's profile must declare.
     pub requires_policy: Vec<super::PolicyName>,
+    /// A PROXY port (`true`) or one without PROXY (`false`); `None`: either.
+    pub proxy_port: Option<bool>,
     /// Variables the steps use; the case is skipped when the target lacks one (AUTH
     /// credentials, above all).
     pub uses: BTreeSet<String>,
@@ -216,6 +218,7 @@ fn check_case(suite: &str, def: CaseDef, file: &Path) -> Result<Case, Vec<LoadEr
         meta: CaseMeta {
             requires_greeting: def.requires_greeting,
             requires_policy: def.requires_policy,
+            proxy_port: def.proxy_port,
             uses,
             id: format!("{suite}/{}", def.id),
             suite: suite.to_owned(),

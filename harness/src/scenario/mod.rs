@@ -115,6 +115,13 @@ pub struct CaseDef {
     /// it to, so only the operator's word makes a case about refusing them apply.
     #[serde(default)]
     pub requires_policy: Vec<PolicyName>,
+    /// The port the case is for. `true`: one that speaks the PROXY protocol (the
+    /// target profile's `proxy:`), and the case sends its own header, for the
+    /// connection opens without the one smtpspec otherwise sends first. `false`: one
+    /// that does not. Absent: either; on a PROXY port smtpspec sends a valid header
+    /// before the case begins.
+    #[serde(default)]
+    pub proxy_port: Option<bool>,
     /// Free tags for `--filter` (e.g. a CVE).
     #[serde(default)]
     pub tags: Vec<String>,

@@ -95,6 +95,9 @@ impl Conn {
         limit: Duration,
     ) -> Result<Self, ConnError> {
         let mut conn = Self::connect(addr, limit).await?;
+        if let Some(version) = tls.proxy {
+            conn.send_proxy_header(version, limit).await?;
+        }
         if let Some(name) = &tls.server_name {
             conn.server_name.clone_from(name);
         }
@@ -156,6 +159,21 @@ impl Conn {
             }
         }
         Ok(())
+    }
+
+    /// The PROXY header of this connection (its own addresses), first of all.
+    async fn send_proxy_header(
+        &mut self,
+        version: smtp_protocol::proxy::Version,
+        limit: Duration,
+    ) -> Result<(), ConnError> {
+        let tcp = self.plain.as_ref().ok_or(ConnError::Closed)?;
+        let (local, peer) = (
+            tcp.local_addr().map_err(ConnError::Io)?,
+            tcp.peer_addr().map_err(ConnError::Io)?,
+        );
+        let header = smtp_protocol::proxy::encode(version, local, peer);
+        self.send(&header, limit).await
     }
 
     /// One command line of the prelude and its reply.

@@ -20,6 +20,10 @@ pub struct TlsSettings {
     /// What each session does before the case begins, on a port whose operator
     /// requires TLS or AUTH first.
     pub prelude: Option<Prelude>,
+    /// The port speaks the PROXY protocol: each connection opens with a header of
+    /// this version naming the connection's own addresses, as a load balancer in
+    /// front of the server would send.
+    pub proxy: Option<smtp_protocol::proxy::Version>,
 }
 
 /// TLS and AUTH a port requires before mail, done before the case begins: the case

@@ -74,6 +74,11 @@ pub enum Deviation {
     /// second AUTH gets 503 (the state bug of a flag set before the check; RFC 4954 §4
     /// lets the client try again, RFC 6409 §4.3 refuses mail without a login).
     FailedAuthLogsIn,
+    /// On a port that speaks the PROXY protocol, greet a connection whose header is
+    /// missing or malformed anyway, skipping the first line as if it were one: any
+    /// client then passes for whoever it likes, and a server that guesses is the class
+    /// of CVE-2023-42117 (HAProxy's specification: a receiver must not guess).
+    ProxyLenient,
     /// Planted for the network fuzzer: close the connection without a reply when a
     /// MAIL or RCPT parameter value is longer than 700 octets (a fixed buffer that
     /// gives up). No catalogue case reaches it; `smtpspec fuzz` must.
@@ -112,7 +117,7 @@ pub enum Deviation {
 
 impl Deviation {
     /// Every deviation.
-    pub const ALL: [Self; 31] = [
+    pub const ALL: [Self; 32] = [
         Self::BareLfLineEnd,
         Self::DataEndLfDotLf,
         Self::KeepTransactionAfterRset,
@@ -135,6 +140,7 @@ impl Deviation {
         Self::StripNulInData,
         Self::BdatSize32Bit,
         Self::FailedAuthLogsIn,
+        Self::ProxyLenient,
         Self::PlantedLongParamClose,
         Self::PlantedHelpMixedCodes,
         Self::PlantedSizeWrapHang,
@@ -203,6 +209,7 @@ impl Deviation {
             Self::StripNulInData => "strip-nul-in-data",
             Self::BdatSize32Bit => "bdat-size-32-bit",
             Self::FailedAuthLogsIn => "failed-auth-logs-in",
+            Self::ProxyLenient => "proxy-lenient",
             Self::PlantedLongParamClose => "planted-long-param-close",
             Self::PlantedHelpMixedCodes => "planted-help-mixed-codes",
             Self::PlantedSizeWrapHang => "planted-size-wrap-hang",
@@ -273,6 +280,9 @@ impl Deviation {
             }
             Self::FailedAuthLogsIn => {
                 "count a failed or cancelled AUTH as a login (RFC 4954 §4, RFC 6409 §4.3)"
+            }
+            Self::ProxyLenient => {
+                "on a PROXY port, greet despite a missing or malformed header (HAProxy's PROXY specification; CVE-2023-42117 class)"
             }
             Self::PlantedLongParamClose => {
                 "planted for the fuzzer: close without a reply on a MAIL/RCPT parameter value over 700 octets (RFC 5321 §3.8)"

@@ -39,6 +39,7 @@
 //! greeting-delay: { busy-above: 4, step-ms: 150, max-ms: 2000 }
 //! maildir-format: { newlines: crlf, return-path-name: Return-Path }
 //! maildir-sync: files       # or: file-system (one syncfs per round; a spool of its own)
+//! proxy: any                # the port speaks PROXY: v1 | v2 | any (absent: it does not)
 //! ```
 
 use std::collections::BTreeMap;
@@ -284,6 +285,8 @@ pub struct FileSettings {
     pub maildir_format: MaildirFormat,
     /// How a round of stored messages is made durable: `files` or `file-system`.
     pub maildir_sync: String,
+    /// The port speaks the PROXY protocol: `v1`, `v2` or `any` (absent: it does not).
+    pub proxy: Option<String>,
 }
 
 impl Default for FileSettings {
@@ -330,6 +333,7 @@ impl Default for FileSettings {
             reply_delay_ms: 0,
             maildir_format: MaildirFormat::default(),
             maildir_sync: "files".into(),
+            proxy: None,
         }
     }
 }
@@ -458,6 +462,13 @@ impl FileSettings {
                 ("does-not-accept-mail", GreetingMode::DoesNotAcceptMail),
             ],
         )?;
+        let proxy = match &self.proxy {
+            None => None,
+            Some(v) => Some(
+                smtp_protocol::proxy::Accept::from_name(v)
+                    .ok_or_else(|| SettingsError(format!("proxy: {v:?} is not v1, v2 or any")))?,
+            ),
+        };
         let deviations = self
             .deviations
             .iter()
@@ -548,6 +559,7 @@ impl FileSettings {
             max_connections,
             descriptors,
             tls: self.tls,
+            proxy,
             command_timeout: Duration::from_secs(self.timeouts.command_secs.max(1)),
             data_timeout: Duration::from_secs(self.timeouts.data_secs.max(1)),
         })
@@ -582,6 +594,8 @@ pub struct Settings {
     pub tls: TlsFiles,
     /// Waiting for a command.
     pub command_timeout: Duration,
+    /// The PROXY header versions every connection must open with; `None`: no PROXY.
+    pub proxy: Option<smtp_protocol::proxy::Accept>,
     /// Waiting for mail data.
     pub data_timeout: Duration,
 }

@@ -174,6 +174,11 @@ fn fault_for(at: At, rng: &mut Rng) -> What {
             What::TlsAlert
         };
     }
+    // A refused DATA is where a client most often goes wrong (content sent anyway,
+    // RFC 5321 §3.3): a third of DATA's faults are refusals.
+    if at == At::Verb(Verb::Data) && rng.below(3) == 0 {
+        return What::Refuse(*rng.pick(&[451, 452, 503, 550, 552, 554]));
+    }
     if at == At::Verb(Verb::Ehlo) && rng.below(4) == 0 {
         return What::Without(DROPPABLE[rng.below(DROPPABLE.len())]);
     }

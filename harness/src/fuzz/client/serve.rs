@@ -243,6 +243,12 @@ impl Server<'_> {
     /// read (it was already waiting when the reply went out); `None` when the client
     /// closed or went quiet.
     async fn line(&mut self) -> Option<(Vec<u8>, bool)> {
+        self.line_judged(true).await
+    }
+
+    /// The same; `judged`: a bare line end in it is a finding (not when the line may
+    /// be content sent where it should not be, which is a finding of its own).
+    async fn line_judged(&mut self, judged: bool) -> Option<(Vec<u8>, bool)> {
         let early = self.wire.lines.has_input();
         match self.wire.next_line(self.idle).await {
             Ok(Some(line)) => {
@@ -252,7 +258,7 @@ impl Server<'_> {
                     self.steps.push(Step::Line(line.bytes));
                     return None;
                 }
-                if line.ending == Ending::BareLf || line.findings.bare_cr.is_some() {
+                if judged && (line.ending == Ending::BareLf || line.findings.bare_cr.is_some()) {
                     self.suspect(Suspect::BareLineEnd("command"));
                 }
                 self.steps.push(Step::Line(line.bytes.clone()));
@@ -269,7 +275,8 @@ impl Server<'_> {
         self.wire.drain(Duration::from_millis(300)).await;
         if self.wire.lines.has_input() {
             self.suspect(Suspect::Injection(
-                "the client sent its next command before smtpspec answered the first one                  in TLS: it took the replies injected before the handshake as answers"
+                "the client sent its next command before smtpspec answered the first one \
+                 in TLS: it took the replies injected before the handshake as answers"
                     .into(),
             ));
         }
@@ -424,10 +431,15 @@ impl Server<'_> {
             Some(What::Code(c)) => matches!(c / 100, 4 | 5),
             _ => false,
         };
+        if refused && self.extra {
+            // After a reply nobody asked for, the client may be one reply behind: what
+            // it does now answers to smtpspec's fault, not to the refusal.
+            return false;
+        }
         if refused {
             // The client must not send the content (RFC 5321 §4.1.1.4: only a 354
             // asks for it); a line that is no command shows that it did.
-            if let Some((line, _)) = self.line().await {
+            if let Some((line, _)) = self.line_judged(false).await {
                 let verb = Verb::from_bytes(line.split(|&b| b == b' ').next().unwrap_or_default());
                 self.verbs.push(verb);
                 if verb.is_none() {

@@ -5,8 +5,8 @@
 
 use super::Target;
 use crate::outcome::skip_reason::{
-    ADVERTISES, CATCH_ALL, GREETS, IMPLICIT_TLS, NEEDS_STORE, NO_MAIL, NO_POLICY, NO_TLS,
-    NO_TLS_EHLO, NOT_ADVERTISED, UNDEFINED,
+    ADVERTISES, CATCH_ALL, GREETS, IMPLICIT_TLS, NEEDS_STORE, NO_MAIL, NO_POLICY, NO_PROXY, NO_TLS,
+    NO_TLS_EHLO, NOT_ADVERTISED, PROXY_PORT, UNDEFINED,
 };
 use crate::scenario::PolicyName;
 use crate::scenario::load::{Action, Case};
@@ -20,6 +20,7 @@ pub(super) fn gate(case: &Case, target: &Target) -> Option<String> {
     restraint(case, target)
         .or_else(|| greeting(case, target))
         .or_else(|| policy(case, target))
+        .or_else(|| proxy(case, target))
         .or_else(|| keywords(case, target))
         .or_else(|| size(case, target))
         .or_else(|| variables(case, target))
@@ -73,6 +74,19 @@ fn greeting(case: &Case, target: &Target) -> Option<String> {
                 .join(" or ")
         )
     })
+}
+
+/// `proxy_port`: whether the port speaks PROXY, as the case needs.
+fn proxy(case: &Case, target: &Target) -> Option<String> {
+    match (case.meta.proxy_port, target.tls.proxy.is_some()) {
+        (Some(true), false) => Some(format!(
+            "{NO_PROXY} (`proxy: v1` or `v2`); the case sends PROXY headers to such a port"
+        )),
+        (Some(false), true) => Some(format!(
+            "{PROXY_PORT} (the target profile's `proxy:`); the case is for ports that do not"
+        )),
+        _ => None,
+    }
 }
 
 /// `requires_policy`: what the target's operator must have declared it refuses.

@@ -67,6 +67,18 @@ enum Failure {
     Scenario(String),
 }
 
+/// How the case's connection opens. On a port that requires TLS or AUTH first, the
+/// session does them before the case, unless the case is about them (prelude.rs); a
+/// case for a PROXY port sends its own header, before any prelude could.
+fn opening(case: &Case, target: &Target) -> crate::wire::TlsSettings {
+    let own_header = case.meta.proxy_port == Some(true);
+    crate::wire::TlsSettings {
+        prelude: prelude::prelude_for(case, target).filter(|_| !own_header),
+        proxy: target.tls.proxy.filter(|_| !own_header),
+        ..target.tls.clone()
+    }
+}
+
 /// Run `case` against `target`.
 pub async fn run(case: &Case, target: &Target, step_timeout: Duration) -> Attempt {
     let start = Instant::now();
@@ -78,13 +90,7 @@ pub async fn run(case: &Case, target: &Target, step_timeout: Duration) -> Attemp
     if let Some(why) = gate(case, target) {
         return done(Verdict::Skip, why, Vec::new());
     }
-    // On a port that requires TLS or AUTH first, the session does them before the
-    // case, unless the case is about them (prelude.rs).
-    let tls = crate::wire::TlsSettings {
-        prelude: prelude::prelude_for(case, target),
-        ..target.tls.clone()
-    };
-    let conn = match Conn::open(target.addr, &tls, step_timeout).await {
+    let conn = match Conn::open(target.addr, &opening(case, target), step_timeout).await {
         Ok(c) => c,
         // No connection at all is the target not serving now, like a 421.
         Err(e) => {
