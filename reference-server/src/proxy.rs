@@ -69,3 +69,76 @@ fn guessed(mut buf: Vec<u8>) -> Opened {
     };
     Opened::Header { client: None, rest }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpListener;
+
+    /// What the server makes of `sent` on a real loopback connection.
+    async fn opened(sent: &'static [u8], accept: Accept, lenient: bool) -> Opened {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = tokio::spawn(async move {
+            let mut c = TcpStream::connect(addr).await.unwrap();
+            c.write_all(sent).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        });
+        let (mut s, _) = listener.accept().await.unwrap();
+        let o = read_header(&mut s, accept, lenient, Duration::from_millis(200))
+            .await
+            .unwrap();
+        client.await.unwrap();
+        o
+    }
+
+    fn header(o: Opened) -> (Option<SocketAddr>, Vec<u8>) {
+        match o {
+            Opened::Header { client, rest } => (client, rest),
+            Opened::Refused => panic!("refused"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_valid_header_names_the_client_and_leaves_the_rest() {
+        let (client, rest) = header(
+            opened(
+                b"PROXY TCP4 192.0.2.1 127.0.0.1 4000 25\r\nEHLO x\r\n",
+                Accept::Any,
+                false,
+            )
+            .await,
+        );
+        assert_eq!(client, Some("192.0.2.1:4000".parse().unwrap()));
+        assert_eq!(rest, b"EHLO x\r\n");
+    }
+
+    #[tokio::test]
+    async fn strict_refuses_what_lenient_guesses() {
+        let bad: &[u8] = b"PROXY TCP4 999.0.0.1 127.0.0.1 4000 25\r\nEHLO x\r\n";
+        assert!(matches!(
+            opened(bad, Accept::Any, false).await,
+            Opened::Refused
+        ));
+        assert_eq!(
+            header(opened(bad, Accept::Any, true).await),
+            (None, b"EHLO x\r\n".to_vec())
+        );
+        let none: &[u8] = b"EHLO x\r\n";
+        assert!(matches!(
+            opened(none, Accept::V1, false).await,
+            Opened::Refused
+        ));
+        assert_eq!(
+            header(opened(none, Accept::V1, true).await),
+            (None, none.to_vec())
+        );
+        // Half a header: the limit passes and the connection is refused.
+        let half: &[u8] = b"PROXY TCP4 192.0.2.1";
+        assert!(matches!(
+            opened(half, Accept::Any, false).await,
+            Opened::Refused
+        ));
+    }
+}

@@ -354,15 +354,21 @@ mod tests {
             };
             let s = f.resolve().unwrap_or_else(|e| panic!("{v}: {e}"));
             let changed = format!(
-                "{:?}{:?}{:?}{}{:?}",
-                s.protocol, s.store_format, s.greeting_delay, s.max_connections, s.reply_delay
+                "{:?}{:?}{:?}{}{:?}{:?}",
+                s.protocol,
+                s.store_format,
+                s.greeting_delay,
+                s.max_connections,
+                s.reply_delay,
+                s.proxy
             ) != format!(
-                "{:?}{:?}{:?}{}{:?}",
+                "{:?}{:?}{:?}{}{:?}{:?}",
                 plain.protocol,
                 plain.store_format,
                 plain.greeting_delay,
                 plain.max_connections,
-                plain.reply_delay
+                plain.reply_delay,
+                plain.proxy
             );
             // The file accepts every recipient already; the embedded target has a table.
             assert!(changed || v == Variant::CatchAll, "{v} changes nothing");

@@ -116,6 +116,12 @@ pub enum Deviation {
 }
 
 impl Deviation {
+    /// Carried out by the reference server's connection driver, not by the session:
+    /// the PROXY header comes before any SMTP, so no session state machine sees it.
+    pub fn is_driven(self) -> bool {
+        self == Self::ProxyLenient
+    }
+
     /// Every deviation.
     pub const ALL: [Self; 32] = [
         Self::BareLfLineEnd,

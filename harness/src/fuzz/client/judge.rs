@@ -109,10 +109,11 @@ pub fn judge(trace: &Trace, limit: std::time::Duration) -> Vec<Seen> {
         )),
         Some(e) => {
             if e.code.is_none() {
+                let name = signal_name(e.signal);
                 out.push(seen(
                     Class::Crash,
-                    "signal",
-                    format!("the client died by a signal ({})", trace.plan.describe()),
+                    &name,
+                    format!("the client died by {name} ({})", trace.plan.describe()),
                 ));
             }
             if let Some(mark) = CRASH_MARKS.iter().find(|m| e.output.contains(**m)) {
@@ -157,6 +158,27 @@ pub fn judge(trace: &Trace, limit: std::time::Duration) -> Vec<Seen> {
         });
     }
     out
+}
+
+/// A signal as people know it (SIGPIPE: the client wrote to the connection smtpspec
+/// had closed and did not handle it; SIGSEGV, SIGABRT: memory or an assertion).
+fn signal_name(signal: Option<i32>) -> String {
+    let name = match signal {
+        Some(4) => "SIGILL",
+        Some(6) => "SIGABRT",
+        Some(7) => "SIGBUS",
+        Some(8) => "SIGFPE",
+        Some(9) => "SIGKILL",
+        Some(11) => "SIGSEGV",
+        Some(13) => "SIGPIPE",
+        Some(15) => "SIGTERM",
+        _ => "",
+    };
+    match signal {
+        Some(n) if !name.is_empty() => format!("{name} ({n})"),
+        Some(n) => format!("signal {n}"),
+        None => "a signal".into(),
+    }
 }
 
 /// A hang's identity: the faults of its session, by kind and place.
@@ -204,6 +226,7 @@ mod tests {
     fn a_clean_exit_with_nothing_suspect_is_no_finding() {
         let ok = Ended {
             code: Some(1),
+            signal: None,
             output: "smtp error: 554 refused".into(),
         };
         assert!(classes(&trace(Some(ok), Vec::new())).is_empty());
@@ -213,11 +236,13 @@ mod tests {
     fn signals_marks_and_hangs_are_findings() {
         let signal = Ended {
             code: None,
+            signal: Some(11),
             output: String::new(),
         };
         assert_eq!(classes(&trace(Some(signal), Vec::new())), [Class::Crash]);
         let asan = Ended {
             code: Some(1),
+            signal: None,
             output: "==1==ERROR: AddressSanitizer: heap-buffer-overflow".into(),
         };
         assert_eq!(classes(&trace(Some(asan), Vec::new())), [Class::Crash]);
@@ -225,6 +250,7 @@ mod tests {
         let bare = trace(
             Some(Ended {
                 code: Some(0),
+                signal: None,
                 output: String::new(),
             }),
             vec![Suspect::BareLineEnd("content")],

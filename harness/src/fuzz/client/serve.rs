@@ -81,6 +81,8 @@ pub struct Trace {
 pub struct Ended {
     /// Its exit status; `None`: a signal ended it.
     pub code: Option<i32>,
+    /// That signal.
+    pub signal: Option<i32>,
     /// The last of what it printed.
     pub output: String,
 }
@@ -96,7 +98,9 @@ struct Server<'a> {
     advertised: BTreeSet<String>,
     /// Replies were injected before the handshake: watch the next command.
     injected: bool,
-    /// An unasked reply went out: a command that follows early may answer to it.
+    /// An unasked reply went out (or replies were injected before the handshake): a
+    /// command that follows early may answer to it, and a client one reply ahead
+    /// sends content after a refused DATA without being at fault.
     extra: bool,
     steps: Vec<Step>,
     suspects: Vec<Suspect>,
@@ -138,7 +142,11 @@ pub async fn session(
         a = tokio::time::timeout(limits.client, listener.accept()) => a.ok().and_then(Result::ok),
         exit = process.wait() => {
             trace.no_connection = true;
-            trace.exit = exit.ok().map(|e| Ended { code: e.code, output: e.output });
+            trace.exit = exit.ok().map(|e| Ended {
+                code: e.code,
+                signal: e.signal,
+                output: e.output,
+            });
             return Ok(trace);
         }
     };
@@ -176,10 +184,12 @@ pub async fn session(
     trace.exit = match tokio::time::timeout(limits.client, process.wait()).await {
         Ok(Ok(e)) => Some(Ended {
             code: e.code,
+            signal: e.signal,
             output: e.output,
         }),
         Ok(Err(e)) => Some(Ended {
             code: None,
+            signal: None,
             output: format!("the client task failed: {e}"),
         }),
         Err(_) => {
@@ -297,9 +307,10 @@ impl Server<'_> {
                 "{verb} sent before the reply to the command before it, without PIPELINING"
             )));
         }
+        // Verbs whose RFC binds the client to the server's offer (RFC 3030 §2, RFC
+        // 1985 §5). STARTTLS and AUTH have no such sentence: a client that needs TLS
+        // may try STARTTLS anyway and stop at the refusal.
         let needs = match verb {
-            Verb::StartTls => Some("STARTTLS"),
-            Verb::Auth => Some("AUTH"),
             Verb::Bdat => Some("CHUNKING"),
             Verb::Etrn => Some("ETRN"),
             _ => None,
@@ -525,7 +536,12 @@ impl Server<'_> {
                 self.steps.push(Step::Reply(TLS_ALERT.to_vec()));
                 return false;
             }
-            Some(What::Inject) => self.injected = true,
+            Some(What::Inject) => {
+                // Its own oracle watches what follows; the others must not blame the
+                // client for being replies ahead, which the injection made it.
+                self.injected = true;
+                self.extra = true;
+            }
             _ => {}
         }
         // A reply whose final line says 220 asks for the handshake, however else a

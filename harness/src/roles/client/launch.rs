@@ -21,6 +21,8 @@ use crate::test_ca::TestCa;
 #[derive(Debug, Clone)]
 pub(crate) struct Exit {
     pub(crate) code: Option<i32>,
+    /// The signal that ended it, when one did.
+    pub(crate) signal: Option<i32>,
     pub(crate) output: String,
 }
 
@@ -54,6 +56,7 @@ impl Process {
                 }
                 Ok(Exit {
                     code: status.code(),
+                    signal: std::os::unix::process::ExitStatusExt::signal(&status),
                     output: output.trim().to_string(),
                 })
             }
@@ -61,6 +64,7 @@ impl Process {
                 let code = task.await.map_err(HarnessError::of)?;
                 Ok(Exit {
                     code: Some(i32::from(code)),
+                    signal: None,
                     output: String::new(),
                 })
             }

@@ -229,7 +229,11 @@ async fn connect(
     let accepted = tokio::select! {
         a = tokio::time::timeout(limit, listener.accept()) => a,
         exit = process.wait() => {
-            let exit = exit.unwrap_or(Exit { code: None, output: String::new() });
+            let exit = exit.unwrap_or(Exit {
+                code: None,
+                signal: None,
+                output: String::new(),
+            });
             return Err(crate::harness_error!(
                 "the client exited ({}) without connecting: {}",
                 code_text(exit.code),
@@ -280,7 +284,8 @@ fn judge(
         // A crash is no way to report a failure, whatever the case expects.
         return Outcome::Unmet(
             Unmet::wanted("an exit status", "death by a signal").said(format!(
-                "the client died by a signal (a crash), wanted an exit status; output: {}",
+                "the client died by signal {} (a crash), wanted an exit status; output: {}",
+                exit.signal.map_or_else(|| "?".into(), |s| s.to_string()),
                 exit.output
             )),
         );
