@@ -40,6 +40,9 @@ fn main() -> ExitCode {
         Command::Fuzz(args) if args.differential || args.target.len() > 1 => {
             cmd::fuzz_diff::main(args)
         }
+        Command::Fuzz(args) if args.client.is_some() || !args.command.is_empty() => {
+            cmd::fuzz_client::main(&args)
+        }
         Command::Fuzz(args) => cmd::fuzz::main(args),
     };
     // Output that could not be written whole (not a reader that went away) is not

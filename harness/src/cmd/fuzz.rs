@@ -56,9 +56,6 @@ pub(crate) fn main(args: FuzzArgs) -> CmdResult {
     if !args.merge.is_empty() {
         return super::fuzz_merge::merge(&args.merge, &args.output_dir);
     }
-    if args.client.is_some() || !args.command.is_empty() {
-        return super::fuzz_client::main(&args);
-    }
     let plan = plan(&args)?;
     let runtime = super::runtime()?;
     runtime.block_on(execute(&args, plan))
