@@ -117,10 +117,14 @@ pub async fn start_in(
         file.proxy.get_or_insert_with(|| "any".into());
     }
     // v2 where the port takes it: the binary header has more to get wrong.
-    let proxy = file.proxy.as_deref().map(|p| match p {
-        "v1" => smtp_protocol::proxy::Version::V1,
-        _ => smtp_protocol::proxy::Version::V2,
-    });
+    let proxy = file
+        .proxy
+        .as_deref()
+        .and_then(smtp_protocol::proxy::Accept::from_name)
+        .map(|a| match a {
+            smtp_protocol::proxy::Accept::V1 => smtp_protocol::proxy::Version::V1,
+            _ => smtp_protocol::proxy::Version::V2,
+        });
     let mut settings = file.resolve().map_err(HarnessError::of)?;
     // The deviations as values, not names to be parsed again.
     settings.protocol.deviations = deviations.iter().copied().collect();

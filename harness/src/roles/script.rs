@@ -313,7 +313,7 @@ async fn serve(stream: TcpStream, script: ServerScript, counts: &Counts) -> Resu
             Ok(None) | Err(LineError::Timeout) => return Ok(()),
             Err(LineError::Conn(e)) => return Err(e),
         };
-        let verb = Verb::from_bytes(line.bytes.split(|&b| b == b' ').next().unwrap_or_default());
+        let verb = Verb::of_line(&line.bytes);
         let mut out = Vec::new();
         let Some((code, text)) = session.answer(verb, &mut out) else {
             wire.conn.send(&out, STEP).await?;

@@ -93,6 +93,13 @@ impl Verb {
         }
     }
 
+    /// The verb a command line starts with (its first word), if it is one: how a
+    /// server that answers by verb, or a judge that reads what a client sent, names
+    /// a line without parsing all of it.
+    pub fn of_line(line: &[u8]) -> Option<Self> {
+        Self::from_bytes(line.split(|&b| b == b' ').next().unwrap_or_default())
+    }
+
     /// Recognise a verb, ignoring case.
     pub fn from_bytes(word: &[u8]) -> Option<Self> {
         let mut buf = [0u8; 16];

@@ -38,10 +38,6 @@ struct Oracle {
     step: String,
 }
 
-fn verb_of(line: &[u8]) -> Option<Verb> {
-    Verb::from_bytes(line.split(|&b| b == b' ').next().unwrap_or_default())
-}
-
 fn all_verbs_but(skip: &[Verb]) -> String {
     let v: Vec<&str> = Verb::ALL
         .iter()
@@ -81,8 +77,8 @@ fn oracle(f: &ClientFinding) -> Option<Oracle> {
         }
         Suspect::Cleartext(verb) => {
             let tls = f.trace.steps.iter().position(|s| *s == Step::Tls);
-            let (at, _) =
-                lines().find(|(k, l)| verb_of(l) == Some(*verb) && tls.is_none_or(|t| *k < t))?;
+            let (at, _) = lines()
+                .find(|(k, l)| Verb::of_line(l) == Some(*verb) && tls.is_none_or(|t| *k < t))?;
             Some(Oracle {
                 at,
                 step: format!(
@@ -94,7 +90,7 @@ fn oracle(f: &ClientFinding) -> Option<Oracle> {
         Suspect::Unadvertised(what) => {
             let word = what.split_whitespace().next().unwrap_or_default();
             let verb = Verb::from_bytes(word.as_bytes())?;
-            let (at, _) = lines().find(|(_, l)| verb_of(l) == Some(verb))?;
+            let (at, _) = lines().find(|(_, l)| Verb::of_line(l) == Some(verb))?;
             let param = what
                 .split("parameter ")
                 .nth(1)
@@ -136,7 +132,7 @@ fn same_class(s: &Suspect, c: Class) -> bool {
 fn script_step(step: &Step) -> String {
     match step {
         Step::Reply(b) => format!("- reply_raw: \"{}\"", yaml_escape(b)),
-        Step::Line(l) => match verb_of(l) {
+        Step::Line(l) => match Verb::of_line(l) {
             Some(v) => format!("- expect: {v}"),
             // A SASL response, or a line that is no command.
             None => "- expect: { matches: \"^\" }".into(),

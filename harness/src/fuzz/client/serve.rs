@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use smtp_protocol::line::{Ending, LineConfig};
+use smtp_protocol::reply::ReplyCode;
 use smtp_protocol::{Command, Verb};
 
 use super::plan::{At, Plan, TLS_ALERT, What, honest, render};
@@ -214,7 +215,7 @@ impl Server<'_> {
             let Some((line, early)) = self.line().await else {
                 return Stop::Client;
             };
-            let verb = Verb::from_bytes(line.split(|&b| b == b' ').next().unwrap_or_default());
+            let verb = Verb::of_line(&line);
             self.verbs.push(verb);
             self.judge_command(verb, &line, early);
             if self.injected {
@@ -398,7 +399,12 @@ impl Server<'_> {
             }
             _ => {}
         }
-        let refused = bytes.starts_with(b"421");
+        let refused = bytes.starts_with(
+            ReplyCode::SERVICE_NOT_AVAILABLE
+                .get()
+                .to_string()
+                .as_bytes(),
+        );
         if !self.send(bytes).await {
             return false;
         }
@@ -451,7 +457,7 @@ impl Server<'_> {
             // The client must not send the content (RFC 5321 §4.1.1.4: only a 354
             // asks for it); a line that is no command shows that it did.
             if let Some((line, _)) = self.line_judged(false).await {
-                let verb = Verb::from_bytes(line.split(|&b| b == b' ').next().unwrap_or_default());
+                let verb = Verb::of_line(&line);
                 self.verbs.push(verb);
                 if verb.is_none() {
                     self.suspect(Suspect::DataAfterRefusal(line));
@@ -550,10 +556,11 @@ impl Server<'_> {
             Some(Step::Reply(b)) => b.clone(),
             _ => Vec::new(),
         };
+        let ready = ReplyCode::SERVICE_READY.get().to_string();
         let final_220 = sent
             .split(|&b| b == b'\n')
-            .filter(|l| !l.is_empty())
-            .any(|l| l.starts_with(b"220 ") || l == b"220" || l == b"220\r");
+            .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+            .any(|l| l.starts_with(format!("{ready} ").as_bytes()) || l == ready.as_bytes());
         if !final_220 {
             return true;
         }

@@ -99,7 +99,7 @@ async fn expect(s: &mut Session<'_>, n: usize, check: &CommandCheck) -> Result<F
         Err(e) => return Err(e.into()),
     };
     let text = String::from_utf8_lossy(&line).into_owned();
-    let verb = Verb::from_bytes(line.split(|&b| b == b' ').next().unwrap_or_default());
+    let verb = Verb::of_line(&line);
     note_command(&mut s.seen, verb, ready && n > 0);
     if let Some(v) = verb.filter(|v| check.skip_on.contains(v)) {
         return Ok(Flow::Stop(Played::Skip(format!(
