@@ -6,8 +6,9 @@
 use std::time::Duration;
 
 use reference_server::settings::FileSettings;
+use reference_server::variant::Variant;
 use smtp_protocol::server::Deviation;
-use smtpspec::fuzz::exec::Limits;
+use smtpspec::fuzz::exec::{self, Limits};
 use smtpspec::fuzz::finding::{self, Provenance};
 use smtpspec::fuzz::input::Input;
 use smtpspec::fuzz::oracle::Oracle;
@@ -44,6 +45,7 @@ fn options(target: std::net::SocketAddr, runs: u64, duration: Duration) -> Optio
             chunking: true,
             whole: false,
             listen: Duration::ZERO,
+            opening: Default::default(),
         },
         rate: None,
         minimise_budget: 256,
@@ -86,6 +88,37 @@ async fn the_reference_server_gives_no_finding() {
         .collect();
     assert!(found.is_empty(), "false findings:\n{}", found.join("\n"));
     assert!(!out.died);
+    let _ = e.server.stop().await;
+}
+
+/// A port that speaks the PROXY protocol closes without a word on a session that
+/// lacks the header: the campaign sends the profile's header on every session and
+/// fuzzes what is behind it (the distinct states of whole sessions, not of a close).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_port_is_fuzzed_behind_its_header() {
+    let _machine = MACHINE.lock().await;
+    let e = embedded::start_with(&[], &[Variant::ProxyProtocol])
+        .await
+        .expect("start");
+    let proxy = e
+        .proxy
+        .expect("the proxy-protocol variant names its header");
+    let mut o = options(e.server.addr(), 1_500, Duration::from_secs(30));
+    o.limits.opening.proxy = Some(proxy);
+    let limits = o.limits;
+    let out = fuzz::run(seeds(&e.vars), o, |_| {}).await;
+    assert!(out.stats.sessions >= 1_000, "{:?}", out.stats);
+    assert!(out.stats.signature_bits > 300, "{:?}", out.stats);
+    let found: Vec<String> = out.findings.iter().map(|f| f.what.clone()).collect();
+    assert!(found.is_empty(), "false findings: {found:?}");
+    // The same session without the header: the port says nothing, not even 220.
+    let input = seeds(&e.vars).swap_remove(0);
+    let with = exec::run(e.server.addr(), &input, limits).await;
+    assert!(!with.answers.is_empty(), "{:?}", with.end);
+    let mut bare = limits;
+    bare.opening.proxy = None;
+    let without = exec::run(e.server.addr(), &input, bare).await;
+    assert!(without.answers.is_empty(), "{:?}", without.answers);
     let _ = e.server.stop().await;
 }
 

@@ -78,6 +78,7 @@ async fn check(delay: Delay) -> (Again, Aside) {
         chunking: false,
         whole: false,
         listen: Duration::ZERO,
+        opening: Default::default(),
     };
     let mut aside = Aside::default();
     let again = latency::again(addr, limits, &input, &o, &mut aside).await;

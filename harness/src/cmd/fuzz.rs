@@ -11,7 +11,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use smtp_protocol::server::Deviation;
 use smtp_protocol::{Extension, ReplyCode};
-use smtpspec::fuzz::exec::{self, End, Limits};
+use smtpspec::fuzz::exec::{self, End, Limits, Opening};
 use smtpspec::fuzz::finding::{self, Provenance};
 use smtpspec::fuzz::input::Input;
 use smtpspec::fuzz::logwatch::LogSpec;
@@ -152,7 +152,7 @@ async fn execute(args: &FuzzArgs, plan: Plan) -> CmdResult {
             started.addr
         )));
     }
-    let (banner, chunking) = banner(started.addr, &started.vars)
+    let (banner, chunking) = banner(started.addr, &started.vars, &started.tls)
         .await
         .map_err(untestable)?;
     let limits = Limits {
@@ -161,6 +161,7 @@ async fn execute(args: &FuzzArgs, plan: Plan) -> CmdResult {
         chunking,
         whole: false,
         listen: Duration::ZERO,
+        opening: Opening::of(&started.tls),
     };
     let policy = plan.target.policy();
     if let Some(dir) = &args.replay {
@@ -361,9 +362,17 @@ fn watch_spec(
 
 /// The target's greeting, and whether its EHLO reply advertises CHUNKING (read once,
 /// as `run` reads it); an error when it does not greet with 220.
-pub(super) async fn banner(addr: SocketAddr, vars: &Vars) -> Result<(String, bool), String> {
+pub(super) async fn banner(
+    addr: SocketAddr,
+    vars: &Vars,
+    tls: &TlsSettings,
+) -> Result<(String, bool), String> {
     let limit = Duration::from_secs(5);
-    let target = discover(addr, vars.clone(), None, TlsSettings::default(), limit)
+    let opening = TlsSettings {
+        prelude: None,
+        ..tls.clone()
+    };
+    let target = discover(addr, vars.clone(), None, opening, limit)
         .await
         .map_err(|e| e.to_string())?;
     if target.greeting_code != ReplyCode::SERVICE_READY.get() {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use smtpspec::fuzz::compare::{self, Class, Matrix};
 use smtpspec::fuzz::differ::{self, Found, Party};
-use smtpspec::fuzz::exec::{End, Limits, Trace};
+use smtpspec::fuzz::exec::{End, Limits, Opening, Trace};
 use smtpspec::fuzz::finding::{self, transcript_text};
 use smtpspec::fuzz::input::Input;
 use smtpspec::report::html::esc;
@@ -71,6 +71,7 @@ async fn execute(args: &FuzzArgs, plan: Plan) -> CmdResult {
                 chunking: up.chunking,
                 whole: true,
                 listen: Duration::ZERO,
+                opening: Opening::of(&up.started.tls),
             }
             .listening(),
         })
@@ -181,7 +182,7 @@ async fn up(name: String, started: Started) -> Result<Up, CliError> {
             started.addr
         )));
     }
-    let (text, chunking) = banner(started.addr, &started.vars)
+    let (text, chunking) = banner(started.addr, &started.vars, &started.tls)
         .await
         .map_err(|e| CliError::untestable(format!("{name} could not be fuzzed: {e}")))?;
     Ok(Up {

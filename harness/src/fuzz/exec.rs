@@ -40,6 +40,38 @@ pub struct Limits {
     /// the lines shows a reply too many there, and is listened to when confirmed
     /// ([`Limits::listening`]).
     pub listen: Duration,
+    /// How each session opens: TLS from the first octet, a PROXY header. A port
+    /// that speaks the PROXY protocol closes without a word on a connection that
+    /// lacks the header (it cannot tell the client), so without it a campaign
+    /// would fuzz nothing; the profile's setting applies to every session.
+    pub opening: Opening,
+}
+
+/// What a session sends before the greeting, from the target's profile.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Opening {
+    /// TLS from the first octet (RFC 8314) instead of plain text.
+    pub implicit_tls: bool,
+    /// The PROXY header version the port requires.
+    pub proxy: Option<smtp_protocol::proxy::Version>,
+}
+
+impl Opening {
+    /// The opening of a target reached with `tls`.
+    pub fn of(tls: &TlsSettings) -> Self {
+        Self {
+            implicit_tls: tls.implicit,
+            proxy: tls.proxy,
+        }
+    }
+
+    fn settings(self) -> TlsSettings {
+        TlsSettings {
+            implicit: self.implicit_tls,
+            proxy: self.proxy,
+            ..TlsSettings::default()
+        }
+    }
 }
 
 impl Limits {
@@ -324,7 +356,7 @@ impl Trace {
 pub async fn run(addr: SocketAddr, input: &Input, limits: Limits) -> Trace {
     let start = Instant::now();
     let mut trace = Trace::starting(input.steps.len(), End::Finished);
-    let mut conn = match Conn::open(addr, &TlsSettings::default(), limits.connect).await {
+    let mut conn = match Conn::open(addr, &limits.opening.settings(), limits.connect).await {
         Ok(mut c) => {
             c.resume_tls_sessions();
             c
