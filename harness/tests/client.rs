@@ -109,11 +109,9 @@ fn a_client_that_never_connects_is_an_error_not_a_fail() {
     assert!(cases.iter().all(|(_, v)| v == "error" || v == "skip"));
 }
 
-/// `smtpspec send` as the client under test in auth-tls mode, with `extra` flags, run
-/// over the `client.security` suite: each case's id and verdict.
-fn security_verdicts(extra: &[&str]) -> Vec<(String, String)> {
-    let dir = tempfile::tempdir().unwrap();
-    let profile = dir.path().join("send.yaml");
+/// The smtpspec binary's arguments as a client command: `smtpspec send` toward the
+/// case's server, with `extra` flags.
+fn send_command(extra: &[&str]) -> Vec<String> {
     let mut command: Vec<String> = [
         env!("CARGO_BIN_EXE_smtpspec"),
         "send",
@@ -138,15 +136,23 @@ fn security_verdicts(extra: &[&str]) -> Vec<(String, String)> {
     .map(|s| (*s).to_owned())
     .collect();
     command.extend(extra.iter().map(|s| (*s).to_owned()));
+    command
+}
+
+/// The cases `filter` selects, with `command` as the client in `mode`: each case's id
+/// and verdict.
+fn mode_verdicts(mode: &str, command: &[String], filter: &str) -> Vec<(String, String)> {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("client.yaml");
     let yaml = format!(
-        "name: send\ncommands:\n  auth-tls: {}\ntimeout: 5s\n",
-        serde_json::to_string(&command).unwrap()
+        "name: client\ncommands:\n  {mode}: {}\ntimeout: 5s\n",
+        serde_json::to_string(command).unwrap()
     );
     std::fs::write(&profile, yaml).unwrap();
     let out = dir.path().join("r.json");
     Command::new(env!("CARGO_BIN_EXE_smtpspec"))
         .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .args(["client", "--filter", "client.security", "--format", "json"])
+        .args(["client", "--filter", filter, "--format", "json"])
         .arg("--client")
         .arg(&profile)
         .arg("--output")
@@ -165,6 +171,42 @@ fn security_verdicts(extra: &[&str]) -> Vec<(String, String)> {
             )
         })
         .collect()
+}
+
+/// `smtpspec send` as the client under test in auth-tls mode, with `extra` flags, run
+/// over the `client.security` suite: each case's id and verdict.
+fn security_verdicts(extra: &[&str]) -> Vec<(String, String)> {
+    mode_verdicts("auth-tls", &send_command(extra), "client.security")
+}
+
+/// A client that takes the 220 to STARTTLS as leave to go on in the clear: it sends
+/// MAIL instead of a ClientHello, and reports success.
+const NO_HANDSHAKE: &str = "import os, socket\n\
+s = socket.create_connection((os.environ['SMTPSPEC_HOST'], int(os.environ['SMTPSPEC_PORT'])))\n\
+f = s.makefile('rb')\n\
+def reply():\n    while True:\n        l = f.readline()\n        if not l or l[3:4] != b'-':\n            return l\n\
+reply()\n\
+s.sendall(b'EHLO plain.test\\r\\n'); reply()\n\
+s.sendall(b'STARTTLS\\r\\n'); reply()\n\
+s.sendall(b'MAIL FROM:<a@b.test>\\r\\n'); reply()\n";
+
+#[test]
+fn a_refused_handshake_is_judged_on_what_the_client_does_next() {
+    let filter = "tls-required-handshake-alert";
+    let id = "client.extensions/tls-required-handshake-alert";
+    // A client that handshakes, is refused, and reports the failure.
+    let cases = mode_verdicts(
+        "tls-required",
+        &send_command(&["--tls", "required"]),
+        filter,
+    );
+    assert_eq!(cases, [(id.to_owned(), "pass".to_owned())]);
+    if !have("python3") {
+        return;
+    }
+    let command = ["python3", "-c", NO_HANDSHAKE].map(str::to_owned);
+    let cases = mode_verdicts("tls-required", &command, filter);
+    assert_eq!(cases, [(id.to_owned(), "fail".to_owned())]);
 }
 
 #[test]

@@ -170,12 +170,7 @@ async fn execute(args: &FuzzArgs, plan: Plan) -> CmdResult {
     let (shard, shards) = plan.shard;
     let mut all = seeds(&started.vars, args.corpus.as_deref())?;
     all.extend(fuzz::policy::seeds(&policy, &started.vars));
-    let seeds: Vec<Input> = all
-        .into_iter()
-        .enumerate()
-        .filter(|(k, _)| k % shards == shard - 1)
-        .map(|(_, s)| s)
-        .collect();
+    let seeds = of_shard(all, plan.shard);
     let options = Options {
         target: started.addr,
         runs: args.runs,
@@ -238,6 +233,16 @@ async fn execute(args: &FuzzArgs, plan: Plan) -> CmdResult {
     finish(args, &outcome, &provenance)?;
     report(args, &outcome, &provenance, addr, plan.seed, began)?;
     Ok(exit_of(&outcome.findings))
+}
+
+/// The inputs of shard `shard` of `shards` (from 1): every `shards`-th, so that the
+/// shards of one campaign share out the catalogue.
+fn of_shard(all: Vec<Input>, (shard, shards): (usize, usize)) -> Vec<Input> {
+    all.into_iter()
+        .enumerate()
+        .filter(|(k, _)| k % shards == shard - 1)
+        .map(|(_, s)| s)
+        .collect()
 }
 
 /// The findings in the report model (`report.json`, `report.html`).

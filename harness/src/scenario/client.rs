@@ -114,6 +114,12 @@ pub enum ServeStep {
     /// The same, but a client that closes the connection instead (refusing what came
     /// with the 220) ends the script there, without fault.
     StarttlsOrClose,
+    /// Refuse the handshake (after a 220 to STARTTLS): read the client's first TLS
+    /// record, its ClientHello, and answer it with a fatal handshake_failure alert, as
+    /// a server whose TLS cannot agree with the client's does. The script goes on
+    /// (its end is the close). A client that sends a command instead of starting TLS
+    /// fails (RFC 3207 §4); one that hangs up ends the script.
+    TlsAlert,
     /// The rest of the script needs a client that opened with EHLO (it offers
     /// extensions, or tests the EHLO exchange itself): after a HELO the case is skipped,
     /// for RFC 5321 §3.2 lets a client that needs no extension use HELO.
@@ -132,6 +138,7 @@ impl ServeStep {
             Self::ExpectClose => "expect_close",
             Self::Starttls => "starttls",
             Self::StarttlsOrClose => "starttls_or_close",
+            Self::TlsAlert => "tls_alert",
             Self::NeedsEhlo => "needs_ehlo",
         }
     }
@@ -301,6 +308,8 @@ pub enum Serve {
     ExpectClose,
     /// Server-side TLS handshake; `true`: a close instead ends the script.
     Starttls(bool),
+    /// Read the ClientHello, answer it with a handshake_failure alert.
+    TlsAlert,
     /// Skip the case if the client opened with HELO.
     NeedsEhlo,
 }
@@ -443,6 +452,7 @@ fn check_serve(step: &ServeStep) -> Result<Serve, Invalid> {
         ServeStep::ExpectClose => Ok(Serve::ExpectClose),
         ServeStep::Starttls => Ok(Serve::Starttls(false)),
         ServeStep::StarttlsOrClose => Ok(Serve::Starttls(true)),
+        ServeStep::TlsAlert => Ok(Serve::TlsAlert),
         ServeStep::NeedsEhlo => Ok(Serve::NeedsEhlo),
     }
 }

@@ -41,6 +41,11 @@ pub struct Prelude {
     pub auth_plain: Option<String>,
 }
 
+/// A TLS alert record (RFC 8446 §6: content type 21, version 3.3, length 2, level
+/// fatal, description handshake_failure 40): what a server whose TLS cannot agree
+/// sends in the place of its ServerHello.
+pub const HANDSHAKE_FAILURE_ALERT: [u8; 7] = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28];
+
 /// The default TLS server name when the profile gives none.
 pub const DEFAULT_SERVER_NAME: &str = "smtpspec.target";
 

@@ -381,8 +381,7 @@ pub fn render(lines: &[String], what: Option<&What>) -> Vec<u8> {
     }
 }
 
-/// A TLS alert record (fatal, handshake_failure), for the place of a ServerHello.
-pub const TLS_ALERT: [u8; 7] = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28];
+pub use crate::wire::tls::HANDSHAKE_FAILURE_ALERT as TLS_ALERT;
 
 #[cfg(test)]
 mod tests {

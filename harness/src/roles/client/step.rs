@@ -52,6 +52,7 @@ pub(super) async fn serve_step(
         Serve::NeedsEhlo => Ok(Flow::Next),
         Serve::ExpectClose => expect_close(s).await,
         Serve::Starttls(may_close) => starttls(s, *may_close).await,
+        Serve::TlsAlert => tls_alert(s).await,
     }
 }
 
@@ -248,4 +249,36 @@ async fn starttls(s: &mut Session<'_>, may_close: bool) -> Result<Flow, Miss> {
         ))),
         Err(e) => Err(Miss::Client(crate::unmet!("TLS handshake: {e}"))),
     }
+}
+
+/// Refuse the client's handshake as a server whose TLS cannot agree: wait for its
+/// ClientHello (the first record, TLS content type 22), then answer with a fatal
+/// alert. Answering only once the hello has come keeps the moment of the refusal the
+/// same on every run, whatever the client's speed.
+async fn tls_alert(s: &mut Session<'_>) -> Result<Flow, Miss> {
+    let mut got = s.wire.lines.take_remaining();
+    while got.is_empty() {
+        match s.wire.conn.read_raw(s.step).await {
+            Ok(b) if b.is_empty() => return Ok(Flow::Stop(Played::Done)),
+            Ok(b) => got = b,
+            Err(ConnError::Timeout(_)) => {
+                return Err(Miss::Client(crate::unmet!(
+                    "the client did not start the TLS handshake within {} ms of the 220 to \
+                     STARTTLS",
+                    s.step.as_millis()
+                )));
+            }
+            Err(ConnError::Io(_)) => return Ok(Flow::Stop(Played::Done)),
+            Err(e) => return Err(harness(e)),
+        }
+    }
+    // RFC 8446 §5.1: a handshake record starts with content type 22.
+    if got[0] != 0x16 {
+        return Err(Miss::Client(crate::unmet!(
+            "the client sent {:?} after the 220 to STARTTLS instead of starting TLS \
+             (RFC 3207 §4)",
+            String::from_utf8_lossy(&got[..got.len().min(80)])
+        )));
+    }
+    reply(s, &crate::wire::tls::HANDSHAKE_FAILURE_ALERT).await
 }
