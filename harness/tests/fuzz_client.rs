@@ -100,6 +100,20 @@ fn a_client_that_breaks_the_rules_is_caught_and_its_findings_replay() {
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
     assert!(report["cases"].as_array().unwrap().len() >= 4, "{report}");
+    // Each finding is told in the words of its smallest session: the faults its
+    // headline names are the ones the reproducer replays.
+    for f in &found {
+        let text = std::fs::read_to_string(out.join("findings").join(f)).unwrap();
+        let header: Vec<&str> = text.lines().take(3).collect();
+        let faults = header[2]
+            .strip_prefix("# Faults: ")
+            .and_then(|l| l.split(" (minimised from").next())
+            .unwrap_or_else(|| panic!("{f}: {header:?}"));
+        assert!(
+            !header[1].contains("(mode ") || header[1].contains(&format!("({faults})")),
+            "{f}: {header:?}"
+        );
+    }
     // Each reproducer is a client case that fails on the client that showed it.
     for f in found
         .iter()

@@ -277,6 +277,12 @@ async fn minimise(
             confirmed += 1;
         }
     }
+    // The words as the smallest session shows them: the faults it names are the
+    // ones the reproducer replays, not the original session's.
+    let seen = judge::judge(&best, options.limits.client)
+        .into_iter()
+        .find(|s| s.key == seen.key)
+        .unwrap_or(seen);
     ClientFinding {
         seen,
         trace: best,
