@@ -25,13 +25,6 @@ const MAX_JOBS: usize = 4;
 /// How long smtpspec waits for the client's next line.
 const IDLE: Duration = Duration::from_secs(2);
 
-const MODES: [ClientMode; 4] = [
-    ClientMode::Plain,
-    ClientMode::TlsRequired,
-    ClientMode::Auth,
-    ClientMode::AuthTls,
-];
-
 /// The client as the arguments name it: its name, who runs, its modes, its run limit.
 struct Chosen {
     name: String,
@@ -50,14 +43,13 @@ fn choose(args: &FuzzArgs) -> Result<Chosen, CliError> {
     };
     let offered: Vec<ClientMode> = match &profile {
         Some(p) => p.commands.keys().copied().collect(),
-        None => MODES.to_vec(),
+        None => ClientMode::ALL.to_vec(),
     };
     let mut modes = Vec::new();
     for m in &args.client_mode {
-        let mode = MODES.into_iter().find(|x| x.as_str() == m).ok_or_else(|| {
-            CliError::usage(format!(
-                "--client-mode {m:?}: one of plain, tls-required, auth, auth-tls"
-            ))
+        let mode = ClientMode::from_name(m).ok_or_else(|| {
+            let names: Vec<&str> = ClientMode::ALL.iter().map(|m| m.as_str()).collect();
+            CliError::usage(format!("--client-mode {m:?}: one of {}", names.join(", ")))
         })?;
         if !offered.contains(&mode) {
             return Err(CliError::usage(format!(

@@ -64,6 +64,14 @@ pub enum ClientMode {
 }
 
 impl ClientMode {
+    /// Every mode, in the order help texts and reports list them.
+    pub const ALL: [Self; 4] = [Self::Plain, Self::TlsRequired, Self::Auth, Self::AuthTls];
+
+    /// The mode a file or a command line names.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.as_str() == name)
+    }
+
     /// As written in files and profiles.
     pub fn as_str(self) -> &'static str {
         match self {
