@@ -287,8 +287,45 @@ impl EhloResponse {
     }
 }
 
+/// Every keyword a client could have taken as offered in `bytes`, the octets of an
+/// EHLO reply as they went out, however malformed (codes that change, bare LF line
+/// ends, no final line, NUL): on each line but the first, the word after the code and
+/// its separator, up to SP, CR or `=` (the `AUTH=LOGIN` form of old servers),
+/// upper-cased. Wider than [`EhloResponse::from_reply`] on purpose: whoever judges
+/// what a client may use must count anything it could have read as an offer.
+pub fn offered_keywords(bytes: &[u8]) -> Vec<String> {
+    bytes
+        .split(|&b| b == b'\n')
+        .skip(1)
+        .filter_map(|line| {
+            let word = line
+                .get(4..)?
+                .split(|&b| matches!(b, b' ' | b'\r' | b'='))
+                .next()?;
+            (!word.is_empty()).then(|| String::from_utf8_lossy(word).to_ascii_uppercase())
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
+    use super::offered_keywords;
+
+    #[test]
+    fn offered_keywords_read_what_a_lenient_client_could() {
+        let sent =
+            b"250-mx.test\r\n251-pipelining\n250-AUTH=LOGIN PLAIN\r\n250-\r\n250 SIZE 10\r\n";
+        assert_eq!(
+            offered_keywords(sent),
+            ["PIPELINING", "AUTH", "SIZE"].map(String::from)
+        );
+        // No final line, and a line too short to hold a keyword.
+        assert_eq!(
+            offered_keywords(b"250-mx.test\r\n250-8BITMIME\r\n25"),
+            ["8BITMIME"]
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -423,16 +423,8 @@ impl Server<'_> {
         if !matches!(at, At::Verb(Verb::Ehlo | Verb::StartTls)) {
             return;
         }
-        for line in bytes.split(|&b| b == b'\n').skip(1) {
-            let word = line
-                .get(4..)
-                .unwrap_or_default()
-                .split(|&b| b == b' ' || b == b'\r' || b == b'=')
-                .next()
-                .unwrap_or_default();
-            self.advertised
-                .insert(String::from_utf8_lossy(word).to_ascii_uppercase());
-        }
+        self.advertised
+            .extend(smtp_protocol::ehlo::offered_keywords(bytes));
     }
 
     async fn data(&mut self) -> bool {
