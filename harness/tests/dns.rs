@@ -98,7 +98,34 @@ fn dig_sees_the_zone_over_udp_and_tcp() {
         assert_eq!(null.trim(), "0 .");
         let txt = dig(&dns, &[transport, "example.test", "TXT", "+short"]);
         assert_eq!(txt.trim(), "\"v=spf1 -all\"");
+        let ptr = dig(&dns, &[transport, "-x", "127.0.0.2", "+short"]);
+        assert_eq!(ptr.trim(), "mx1.example.test.");
+        // A secure name's answer carries AD; any other does not.
+        let tlsa = dig(&dns, &[transport, "_25._tcp.mx1.example.test", "TLSA"]);
+        // dig cuts the hex into groups; compared without the spaces.
+        let compact: String = tlsa.split_whitespace().collect();
+        assert!(
+            compact.contains(
+                "TLSA3118CB0FC6C527506A053F4F14C8464BEBBD6DEDE2738D11468DD953D7D6A3021F1"
+            ),
+            "{tlsa}"
+        );
+        assert!(flags(&tlsa).contains(&"ad"), "{tlsa}");
+        assert!(!flags(&mx_full(&dns, transport)).contains(&"ad"));
     }
+}
+
+/// The header flags dig prints (`;; flags: qr aa rd ad;`).
+fn flags(out: &str) -> Vec<&str> {
+    out.lines()
+        .find_map(|l| l.strip_prefix(";; flags: "))
+        .and_then(|l| l.split(';').next())
+        .map(|f| f.split_whitespace().collect())
+        .unwrap_or_default()
+}
+
+fn mx_full(dns: &Dns, transport: &str) -> String {
+    dig(dns, &[transport, "example.test", "MX"])
 }
 
 #[test]

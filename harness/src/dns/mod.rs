@@ -10,14 +10,14 @@ pub mod zone;
 
 use crate::outcome::HarnessError;
 use crate::yaml::{Invalid, LoadError};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hickory_proto::op::{Header, HeaderCounts, Metadata, ResponseCode};
-use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX, SOA, TXT};
+use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX, PTR, SOA, TLSA, TXT};
 use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 use hickory_server::Server;
 use hickory_server::net::runtime::{Time, TokioRuntimeProvider};
@@ -44,6 +44,8 @@ pub struct Question {
 pub struct FakeDns {
     catalog: Catalog,
     faults: HashMap<LowerName, Fault>,
+    /// Names whose answers carry the AD bit.
+    secure: HashSet<LowerName>,
     log: Arc<Mutex<Vec<Question>>>,
 }
 
@@ -67,6 +69,7 @@ impl FakeDns {
         }
         let mut catalog = Catalog::new();
         let mut faults = HashMap::new();
+        let mut secure = HashSet::new();
         for (zone_name, names) in zones {
             let origin = zone::origin(zone_name)?;
             let mut z = InMemoryZoneHandler::<TokioRuntimeProvider>::empty(
@@ -89,6 +92,9 @@ impl FakeDns {
                 if let Some(fault) = spec.fault {
                     faults.insert(LowerName::new(&owner), fault);
                 }
+                if spec.secure {
+                    secure.insert(LowerName::new(&owner));
+                }
                 for rdata in records(spec, &origin)? {
                     z.upsert_mut(Record::from_rdata(owner.clone(), zone::TTL, rdata), 1);
                 }
@@ -98,6 +104,7 @@ impl FakeDns {
         Ok(Self {
             catalog,
             faults,
+            secure,
             log: Arc::new(Mutex::new(Vec::new())),
         })
     }
@@ -173,6 +180,17 @@ fn records(spec: &NameSpec, origin: &Name) -> Result<Vec<RData>, Invalid> {
     if !spec.txt.is_empty() {
         out.push(RData::TXT(TXT::new(spec.txt.clone())));
     }
+    for target in &spec.ptr {
+        out.push(RData::PTR(PTR(zone::absolute(target, origin)?)));
+    }
+    out.extend(spec.tlsa.iter().map(|t| {
+        RData::TLSA(TLSA::new(
+            t.usage.into(),
+            t.selector.into(),
+            t.matching.into(),
+            t.data.clone(),
+        ))
+    }));
     Ok(out)
 }
 
@@ -183,8 +201,10 @@ impl RequestHandler for FakeDns {
         request: &Request,
         response: R,
     ) -> ResponseInfo {
+        let mut secure = false;
         if let Ok(info) = request.request_info() {
             let name = info.query.name();
+            secure = self.secure.contains(name);
             if let Ok(mut log) = self.log.lock() {
                 log.push(Question {
                     name: name.to_string(),
@@ -202,7 +222,36 @@ impl RequestHandler for FakeDns {
                 return done;
             }
         }
+        if secure {
+            let signed = Signed(response);
+            return self.catalog.handle_request::<_, T>(request, signed).await;
+        }
         self.catalog.handle_request::<R, T>(request, response).await
+    }
+}
+
+/// The catalog's answer about a `secure` name, sent with the AD bit: what a
+/// validating resolver tells its stub for signed data (RFC 4035 §3.2.3), which is all
+/// a DANE sender behind one asks of it (RFC 7672 §2.2). Nothing is signed here; the
+/// sender under test trusts its resolver, as in production it trusts its own.
+#[derive(Clone)]
+struct Signed<R>(R);
+
+#[async_trait::async_trait]
+impl<R: ResponseHandler> ResponseHandler for Signed<R> {
+    async fn send_response<'a>(
+        &mut self,
+        mut response: hickory_server::zone_handler::MessageResponse<
+            '_,
+            'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+        >,
+    ) -> Result<ResponseInfo, hickory_server::net::NetError> {
+        response.metadata_mut().authentic_data = true;
+        self.0.send_response(response).await
     }
 }
 

@@ -7,8 +7,12 @@
 //!   mx1:   { A: [127.0.0.2], AAAA: ["::1"] }
 //!   mx2:   { fault: servfail }   # servfail | nxdomain | refused | timeout | truncate
 //!   alias: { CNAME: "@" }
+//!   _25._tcp.mx1:                # DANE (RFC 7672): "signed", so answers carry AD
+//!     { TLSA: ["3 1 1 0f1e...(64 hex digits)"], secure: true }
 //! nomail.test:
 //!   "@":   { MX: ["0 ."] }        # the null MX of RFC 7505
+//! 0.0.127.in-addr.arpa:
+//!   "2":   { PTR: ["mx1.example.test."] }
 //! ```
 //!
 //! A name ending in `.` is absolute and must still lie inside its zone; `@` is the zone
@@ -48,6 +52,20 @@ pub struct NameSpec {
     /// Text records.
     #[serde(rename = "TXT", default, skip_serializing_if = "Vec::is_empty")]
     pub txt: Vec<String>,
+    /// Pointers, for reverse names (`2.0.0.127.in-addr.arpa`): the names an address
+    /// claims.
+    #[serde(rename = "PTR", default, skip_serializing_if = "Vec::is_empty")]
+    pub ptr: Vec<String>,
+    /// DANE records (RFC 6698), `"USAGE SELECTOR MATCHING HEX"`, e.g. `"3 1 1 <the
+    /// SHA-256 of the server key>"`, at `_25._tcp.<MX host>` (RFC 7672 §3).
+    #[serde(rename = "TLSA", default, skip_serializing_if = "Vec::is_empty")]
+    pub tlsa: Vec<TlsaSpec>,
+    /// Answers about this name carry the AD bit, as a validating resolver's do for
+    /// signed data (RFC 4035 §3.2.3). A DANE sender trusts TLSA records only when the
+    /// MX, address and TLSA answers all come so (RFC 7672 §2.2); without it they are
+    /// "insecure" and the sender may not use them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub secure: bool,
     /// Answer every question about this name with a fault instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fault: Option<Fault>,
@@ -120,6 +138,64 @@ impl TryFrom<String> for MxSpec {
     }
 }
 
+/// One TLSA record as written: `"3 1 1 HEX"`, checked when the file is read.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(try_from = "String", into = "String")]
+#[schemars(with = "String")]
+pub struct TlsaSpec {
+    /// 0 PKIX-TA, 1 PKIX-EE, 2 DANE-TA, 3 DANE-EE (RFC 6698 §2.1.1, RFC 7218).
+    pub usage: u8,
+    /// 0 the whole certificate, 1 its SubjectPublicKeyInfo.
+    pub selector: u8,
+    /// 0 the data itself, 1 SHA-256, 2 SHA-512.
+    pub matching: u8,
+    /// The association data.
+    pub data: Vec<u8>,
+}
+
+impl TryFrom<String> for TlsaSpec {
+    type Error = Invalid;
+
+    fn try_from(s: String) -> Result<Self, Invalid> {
+        let words: Vec<&str> = s.split_whitespace().collect();
+        let [usage, selector, matching, hex] = words.as_slice() else {
+            return Err(crate::invalid!(
+                "TLSA {s:?}: expected \"USAGE SELECTOR MATCHING HEX\", e.g. \"3 1 1 0f1e...\""
+            ));
+        };
+        let field = |w: &str, what: &str| {
+            w.parse::<u8>()
+                .map_err(|_| crate::invalid!("TLSA {s:?}: the {what} {w:?} is not a number 0-255"))
+        };
+        let data = decode_hex(hex).ok_or_else(|| {
+            crate::invalid!("TLSA {s:?}: {hex:?} is not an even run of hex digits")
+        })?;
+        Ok(Self {
+            usage: field(usage, "usage")?,
+            selector: field(selector, "selector")?,
+            matching: field(matching, "matching type")?,
+            data,
+        })
+    }
+}
+
+fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    if hex.len() % 2 != 0 || hex.is_empty() {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+impl From<TlsaSpec> for String {
+    fn from(t: TlsaSpec) -> Self {
+        let hex: String = t.data.iter().map(|b| format!("{b:02x}")).collect();
+        format!("{} {} {} {hex}", t.usage, t.selector, t.matching)
+    }
+}
+
 impl From<MxSpec> for String {
     fn from(m: MxSpec) -> Self {
         format!("{} {}", m.preference, m.exchange)
@@ -180,6 +256,11 @@ pub fn check(zones: &Zones) -> Vec<String> {
                 Ok(_) => {}
                 Err(e) => problems.push(format!("{at}: {e}")),
             }
+            for target in &spec.ptr {
+                if let Err(e) = absolute(target, &origin) {
+                    problems.push(format!("{at}: PTR {e}"));
+                }
+            }
             if let Some(target) = &spec.cname {
                 if let Err(e) = absolute(target, &origin) {
                     problems.push(format!("{at}: CNAME {e}"));
@@ -188,6 +269,8 @@ pub fn check(zones: &Zones) -> Vec<String> {
                     || !spec.a.is_empty()
                     || !spec.aaaa.is_empty()
                     || !spec.txt.is_empty()
+                    || !spec.ptr.is_empty()
+                    || !spec.tlsa.is_empty()
                 {
                     problems.push(format!(
                         "{at}: a CNAME cannot share its name with other records (RFC 1034 §3.6.2)"
@@ -212,6 +295,23 @@ mod tests {
         assert_eq!(MxSpec::try_from("0 .".to_string()).unwrap().exchange, ".");
         for bad in ["mx1", "ten mx1", "10", "70000 mx1", "10 a b"] {
             assert!(MxSpec::try_from(bad.to_string()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn tlsa_records_are_checked_as_they_are_read() {
+        let t = TlsaSpec::try_from("3 1 1 0A0b".to_string()).unwrap();
+        assert_eq!((t.usage, t.selector, t.matching), (3, 1, 1));
+        assert_eq!(t.data, [0x0a, 0x0b]);
+        assert_eq!(String::from(t), "3 1 1 0a0b");
+        for bad in [
+            "3 1 1",
+            "3 1 1 0a0",
+            "3 1 1 zz",
+            "300 1 1 0a",
+            "3 1 1 0a 0b",
+        ] {
+            assert!(TlsaSpec::try_from(bad.to_string()).is_err(), "{bad}");
         }
     }
 
