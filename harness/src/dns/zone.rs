@@ -180,7 +180,7 @@ impl TryFrom<String> for TlsaSpec {
 }
 
 fn decode_hex(hex: &str) -> Option<Vec<u8>> {
-    if hex.len() % 2 != 0 || hex.is_empty() {
+    if !hex.len().is_multiple_of(2) || hex.is_empty() {
         return None;
     }
     (0..hex.len())
@@ -191,7 +191,7 @@ fn decode_hex(hex: &str) -> Option<Vec<u8>> {
 
 impl From<TlsaSpec> for String {
     fn from(t: TlsaSpec) -> Self {
-        let hex: String = t.data.iter().map(|b| format!("{b:02x}")).collect();
+        let hex: Self = t.data.iter().map(|b| format!("{b:02x}")).collect();
         format!("{} {} {} {hex}", t.usage, t.selector, t.matching)
     }
 }
