@@ -27,6 +27,8 @@ pub struct TestCa {
     pub ca_pem: String,
     /// The CA certificate, DER.
     pub ca_der: CertificateDer<'static>,
+    /// The server certificate it signed, DER.
+    pub leaf_der: CertificateDer<'static>,
     /// The server side of STARTTLS, presenting the signed certificate.
     pub acceptor: TlsAcceptor,
     /// Where the CA's PEM was written (kept as long as this value).
@@ -54,6 +56,13 @@ impl TestCa {
 
     /// The same, with the PEM written into `dir`.
     pub fn generate_in(dir: &Path) -> Result<Self, HarnessError> {
+        Self::generate_for(dir, &[])
+    }
+
+    /// A fresh CA and a server certificate that also carries `names` (the MX hosts
+    /// of a delivery case, which a DANE-TA sender checks, RFC 7672 §3.2.2); the PEM
+    /// goes into `dir`.
+    pub fn generate_for(dir: &Path, names: &[String]) -> Result<Self, HarnessError> {
         let err = |e: rcgen::Error| crate::harness_error!("test CA: {e}");
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -71,6 +80,7 @@ impl TestCa {
             SERVER_NAMES
                 .iter()
                 .map(|n| (*n).to_owned())
+                .chain(names.iter().cloned())
                 .collect::<Vec<_>>(),
         )
         .map_err(err)?;
@@ -94,6 +104,7 @@ impl TestCa {
         Ok(Self {
             ca_pem,
             ca_der: ca.der().clone(),
+            leaf_der: leaf_cert.der().clone(),
             acceptor,
             ca_file,
             _dir: None,

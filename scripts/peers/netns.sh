@@ -9,7 +9,9 @@ netns_up() {
   ip netns add "$1"
   ip netns exec "$1" ip link set lo up
   mkdir -p "/etc/netns/$1"
-  printf 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n' > "/etc/netns/$1/resolv.conf"
+  # trust-ad: glibc passes the AD bit of the (local, trusted) resolver on to the
+  # program, which a DANE sender needs; without it glibc clears the bit.
+  printf 'nameserver 127.0.0.1\noptions timeout:1 attempts:1 trust-ad\n' > "/etc/netns/$1/resolv.conf"
   printf '127.0.0.1 localhost\n' > "/etc/netns/$1/hosts"
 }
 

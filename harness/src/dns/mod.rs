@@ -183,14 +183,21 @@ fn records(spec: &NameSpec, origin: &Name) -> Result<Vec<RData>, Invalid> {
     for target in &spec.ptr {
         out.push(RData::PTR(PTR(zone::absolute(target, origin)?)));
     }
-    out.extend(spec.tlsa.iter().map(|t| {
-        RData::TLSA(TLSA::new(
+    for t in &spec.tlsa {
+        let zone::TlsaData::Hex(data) = &t.data else {
+            return Err(crate::invalid!(
+                "TLSA {}: `server` and `ca` name the certificates of a delivery case's \
+                 scripted servers; a zone served alone needs the hex data",
+                String::from(t.clone())
+            ));
+        };
+        out.push(RData::TLSA(TLSA::new(
             t.usage.into(),
             t.selector.into(),
             t.matching.into(),
-            t.data.clone(),
-        ))
-    }));
+            data.clone(),
+        )));
+    }
     Ok(out)
 }
 

@@ -56,8 +56,12 @@ pub struct NameSpec {
     /// claims.
     #[serde(rename = "PTR", default, skip_serializing_if = "Vec::is_empty")]
     pub ptr: Vec<String>,
-    /// DANE records (RFC 6698), `"USAGE SELECTOR MATCHING HEX"`, e.g. `"3 1 1 <the
-    /// SHA-256 of the server key>"`, at `_25._tcp.<MX host>` (RFC 7672 §3).
+    /// DANE records (RFC 6698), `"USAGE SELECTOR MATCHING DATA"` at
+    /// `_25._tcp.<MX host>` (RFC 7672 §3). DATA is hex, or in a delivery case
+    /// `server` or `ca`: the association of the scripted servers' certificate or of
+    /// the CA that signed it, by the record's selector and matching type (`"3 1 1
+    /// server"` is the SHA-256 of the servers' key, `"2 0 1 ca"` of the CA's
+    /// certificate); the certificates are made for the run.
     #[serde(rename = "TLSA", default, skip_serializing_if = "Vec::is_empty")]
     pub tlsa: Vec<TlsaSpec>,
     /// Answers about this name carry the AD bit, as a validating resolver's do for
@@ -150,7 +154,18 @@ pub struct TlsaSpec {
     /// 0 the data itself, 1 SHA-256, 2 SHA-512.
     pub matching: u8,
     /// The association data.
-    pub data: Vec<u8>,
+    pub data: TlsaData,
+}
+
+/// What a TLSA record associates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsaData {
+    /// These octets.
+    Hex(Vec<u8>),
+    /// The scripted servers' certificate (or key) of the run.
+    Server,
+    /// The certificate (or key) of the CA that signed it.
+    Ca,
 }
 
 impl TryFrom<String> for TlsaSpec {
@@ -167,9 +182,15 @@ impl TryFrom<String> for TlsaSpec {
             w.parse::<u8>()
                 .map_err(|_| crate::invalid!("TLSA {s:?}: the {what} {w:?} is not a number 0-255"))
         };
-        let data = decode_hex(hex).ok_or_else(|| {
-            crate::invalid!("TLSA {s:?}: {hex:?} is not an even run of hex digits")
-        })?;
+        let data = match *hex {
+            "server" => TlsaData::Server,
+            "ca" => TlsaData::Ca,
+            hex => TlsaData::Hex(decode_hex(hex).ok_or_else(|| {
+                crate::invalid!(
+                    "TLSA {s:?}: {hex:?} is neither an even run of hex digits nor server or ca"
+                )
+            })?),
+        };
         Ok(Self {
             usage: field(usage, "usage")?,
             selector: field(selector, "selector")?,
@@ -191,8 +212,12 @@ fn decode_hex(hex: &str) -> Option<Vec<u8>> {
 
 impl From<TlsaSpec> for String {
     fn from(t: TlsaSpec) -> Self {
-        let hex: Self = t.data.iter().map(|b| format!("{b:02x}")).collect();
-        format!("{} {} {} {hex}", t.usage, t.selector, t.matching)
+        let data: Self = match &t.data {
+            TlsaData::Hex(octets) => octets.iter().map(|b| format!("{b:02x}")).collect(),
+            TlsaData::Server => "server".into(),
+            TlsaData::Ca => "ca".into(),
+        };
+        format!("{} {} {} {data}", t.usage, t.selector, t.matching)
     }
 }
 
@@ -302,8 +327,10 @@ mod tests {
     fn tlsa_records_are_checked_as_they_are_read() {
         let t = TlsaSpec::try_from("3 1 1 0A0b".to_string()).unwrap();
         assert_eq!((t.usage, t.selector, t.matching), (3, 1, 1));
-        assert_eq!(t.data, [0x0a, 0x0b]);
+        assert_eq!(t.data, TlsaData::Hex(vec![0x0a, 0x0b]));
         assert_eq!(String::from(t), "3 1 1 0a0b");
+        let t = TlsaSpec::try_from("2 0 1 ca".to_string()).unwrap();
+        assert_eq!(t.data, TlsaData::Ca);
         for bad in [
             "3 1 1",
             "3 1 1 0a0",

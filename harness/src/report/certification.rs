@@ -14,7 +14,8 @@ pub const CLASSES: [&str; 4] = ["smuggling", "injection", "tls", "parsing"];
 
 /// A case's security class, if it has one: tag `smuggling`; an injection tag (or the
 /// `security.injection` suite, parameters aside); the `extensions.starttls` and
-/// `security.policy` suites (TLS and AUTH where the operator requires them); an
+/// `security.policy` suites (TLS and AUTH where the operator requires them) and the
+/// `transport-policy` tag (a sender's DANE, RFC 7672); an
 /// overflow, stuffing, UTF-8, chunking or CVE tag (input the server mis-frames or
 /// mis-decodes, which crashes or desynchronises it rather than forging mail).
 pub fn class_of(case: &CaseReport) -> Option<&'static str> {
@@ -29,7 +30,10 @@ pub fn class_of(case: &CaseReport) -> Option<&'static str> {
         Some("smuggling")
     } else if tagged(&injection) {
         Some("injection")
-    } else if case.suite == "extensions.starttls" || case.suite == "security.policy" {
+    } else if case.suite == "extensions.starttls"
+        || case.suite == "security.policy"
+        || tagged(&["transport-policy"])
+    {
         Some("tls")
     } else if tagged(&["integer-overflow", "stuffing", "utf8", "chunking"])
         || case.tags.iter().any(|t| t.starts_with("CVE-"))

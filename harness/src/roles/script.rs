@@ -18,6 +18,7 @@ use smtp_protocol::line::LineConfig;
 use smtp_protocol::reply::{Reply, ReplyCode};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
 
 use crate::scenario::sender::{Codes, Named, ServerScript};
 use crate::wire::served::{ContentError, LineError, Served};
@@ -140,16 +141,19 @@ impl Scripted {
 
 /// Start one server per script, all on the same port (picked by the first, retried
 /// when another address has it taken), or all on `port` when one is given.
+///
+/// `tls` is the identity of the servers whose script says `starttls: true`.
 pub async fn start(
     scripts: &[(Ipv4Addr, ServerScript)],
     port: Option<u16>,
+    tls: Option<TlsAcceptor>,
 ) -> Result<Scripted, HarnessError> {
     if let Some(port) = port {
-        return try_start(scripts, port).await;
+        return try_start(scripts, port, tls).await;
     }
     let mut last = crate::harness_error!("");
     for _ in 0..8 {
-        match try_start(scripts, 0).await {
+        match try_start(scripts, 0, tls.clone()).await {
             Ok(s) => return Ok(s),
             Err(e) => last = e,
         }
@@ -162,6 +166,7 @@ pub async fn start(
 async fn try_start(
     scripts: &[(Ipv4Addr, ServerScript)],
     mut port: u16,
+    tls: Option<TlsAcceptor>,
 ) -> Result<Scripted, HarnessError> {
     let mut listeners = Vec::new();
     for (ip, script) in scripts {
@@ -185,15 +190,17 @@ async fn try_start(
         let c = Arc::new(Counts::default());
         counts.push((ip, Arc::clone(&c)));
         let order = Arc::clone(&order);
+        let tls = tls.clone();
         tasks.push(tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 c.connections.fetch_add(1, Ordering::SeqCst);
                 if let Ok(mut o) = order.lock() {
                     o.push(ip);
                 }
-                let (script, c) = (script.clone(), Arc::clone(&c));
+                let (script, c, tls) = (script.clone(), Arc::clone(&c), tls.clone());
                 tokio::spawn(async move {
-                    let _ = tokio::time::timeout(CONNECTION_LIFE, serve(stream, script, &c)).await;
+                    let served = serve(stream, script, &c, tls.as_ref());
+                    let _ = tokio::time::timeout(CONNECTION_LIFE, served).await;
                 });
             }
         }));
@@ -223,6 +230,8 @@ struct Session {
     rcpts: usize,
     /// How many of them were accepted.
     accepted: usize,
+    /// TLS is up.
+    tls: bool,
 }
 
 impl Session {
@@ -233,13 +242,11 @@ impl Session {
         Some(match verb {
             Some(Verb::Ehlo) => match codes.ehlo.unwrap_or(250) {
                 250 => {
-                    out.extend(
-                        Reply::multiline(
-                            ReplyCode::OK,
-                            vec!["scripted.smtpspec.test".into(), "8BITMIME".into()],
-                        )
-                        .to_bytes(),
-                    );
+                    let mut lines = vec!["scripted.smtpspec.test".into(), "8BITMIME".into()];
+                    if codes.starttls && !self.tls {
+                        lines.push("STARTTLS".into());
+                    }
+                    out.extend(Reply::multiline(ReplyCode::OK, lines).to_bytes());
                     return None;
                 }
                 c => (c, "EHLO refused"),
@@ -274,7 +281,12 @@ impl Session {
 }
 
 /// Play `script` on one connection a sender opened, counting what it took.
-async fn serve(stream: TcpStream, script: ServerScript, counts: &Counts) -> Result<(), ConnError> {
+async fn serve(
+    stream: TcpStream,
+    script: ServerScript,
+    counts: &Counts,
+    tls: Option<&TlsAcceptor>,
+) -> Result<(), ConnError> {
     let mut conn = Conn::accepted(stream);
     let codes = match script {
         ServerScript::Named(Named::Close) => return Ok(()),
@@ -306,6 +318,7 @@ async fn serve(stream: TcpStream, script: ServerScript, counts: &Counts) -> Resu
         codes,
         rcpts: 0,
         accepted: 0,
+        tls: false,
     };
     loop {
         let line = match wire.next_line(CONNECTION_LIFE).await {
@@ -314,6 +327,20 @@ async fn serve(stream: TcpStream, script: ServerScript, counts: &Counts) -> Resu
             Err(LineError::Conn(e)) => return Err(e),
         };
         let verb = Verb::of_line(&line.bytes);
+        if verb == Some(Verb::StartTls)
+            && session.codes.starttls
+            && !session.tls
+            && let Some(acceptor) = tls
+        {
+            // RFC 3207 §4: 220, the handshake, then a fresh session.
+            wire.conn
+                .send(&reply(220, "ready to start TLS"), STEP)
+                .await?;
+            wire.lines.take_remaining();
+            wire.conn.accept_tls(acceptor, STEP).await?;
+            (session.tls, session.rcpts, session.accepted) = (true, 0, 0);
+            continue;
+        }
         let mut out = Vec::new();
         let Some((code, text)) = session.answer(verb, &mut out) else {
             wire.conn.send(&out, STEP).await?;

@@ -72,6 +72,13 @@ fn one() -> u32 {
     1
 }
 
+impl ServerScript {
+    /// Whether the server offers STARTTLS.
+    pub fn starttls(&self) -> bool {
+        matches!(self, Self::Codes(c) if c.starttls)
+    }
+}
+
 impl DeliveryDef {
     /// The content's octets, escapes decoded; `Err` holds the offset of a bad escape
     /// (the loader reports it, so a loaded case never has one).
@@ -84,7 +91,8 @@ impl DeliveryDef {
 
 /// A scripted server: `accept`, `close` (accept the connection, then close it),
 /// `silent` (accept and never speak), or the reply code to give at each stage, e.g.
-/// `{ greeting: 421 }`, `{ rcpt: 451 }`, `{ message: 554 }`.
+/// `{ greeting: 421 }`, `{ rcpt: 451 }`, `{ message: 554 }`, and `starttls: true` to
+/// offer TLS.
 #[derive(Debug, Clone, PartialEq, Eq, JsonSchema)]
 #[schemars(untagged)]
 pub enum ServerScript {
@@ -159,6 +167,11 @@ pub struct Codes {
     pub data: Option<u16>,
     /// The reply after the final dot [250].
     pub message: Option<u16>,
+    /// Offer STARTTLS and do the handshake (RFC 3207) with a certificate made for the
+    /// run, for the host names of the case's zones; TLSA data `server` and `ca` name
+    /// it and its CA.
+    #[serde(default)]
+    pub starttls: bool,
 }
 
 /// How a delivery ended for its recipients.

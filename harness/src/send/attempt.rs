@@ -42,6 +42,7 @@ pub async fn run(
     timeouts: &Timeouts,
     connect_timeout: Duration,
     trust: Option<&Trust>,
+    dane: Option<std::sync::Arc<super::dane::DaneVerifier>>,
 ) -> Connection {
     let mut conn = match Conn::connect(addr, connect_timeout).await {
         Ok(c) => c,
@@ -57,6 +58,9 @@ pub async fn run(
     if let Some(t) = trust {
         let name = t.name.clone().unwrap_or_else(|| addr.ip().to_string());
         conn.verify_with(std::sync::Arc::clone(&t.roots), &name);
+    }
+    if let Some(v) = dane {
+        conn.verify_by(v);
     }
     let mut session = ClientSession::new(config, message);
     loop {

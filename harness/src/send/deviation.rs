@@ -38,11 +38,13 @@ pub enum SenderDeviation {
     NumericMxAsAddress,
     /// Drop NUL octets from the content after dot-stuffing it.
     StripNulAfterStuffing,
+    /// Never look for TLSA records: TLS stays opportunistic under DANE.
+    NoDane,
 }
 
 impl SenderDeviation {
     /// Every deviation.
-    pub const ALL: [Self; 15] = [
+    pub const ALL: [Self; 16] = [
         Self::IgnorePreference,
         Self::NoShuffle,
         Self::NullMxAsImplicit,
@@ -58,6 +60,7 @@ impl SenderDeviation {
         Self::BareLineEnds,
         Self::NumericMxAsAddress,
         Self::StripNulAfterStuffing,
+        Self::NoDane,
     ];
 
     /// The name on the command line: `sender-` and kebab case.
@@ -78,6 +81,7 @@ impl SenderDeviation {
             Self::BareLineEnds => "sender-bare-line-ends",
             Self::NumericMxAsAddress => "sender-numeric-mx-as-address",
             Self::StripNulAfterStuffing => "sender-strip-nul-after-stuffing",
+            Self::NoDane => "sender-no-dane",
         }
     }
 
@@ -117,6 +121,10 @@ impl SenderDeviation {
             Self::StripNulAfterStuffing => {
                 "drops NUL from the content after dot-stuffing: <CRLF><NUL>.<CRLF> ends the \
                  data (RFC 5321 §4.1.1.4)"
+            }
+            Self::NoDane => {
+                "ignores secure TLSA records: delivers in the clear or to any certificate \
+                 (RFC 7672 §2.2)"
             }
         }
     }

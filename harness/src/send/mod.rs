@@ -7,6 +7,7 @@
 //! host waits for the next round, up to a bounded number of rounds.
 
 pub mod attempt;
+pub mod dane;
 pub mod deviation;
 pub mod report;
 pub mod route;
@@ -14,13 +15,18 @@ pub mod variant;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
+use hickory_proto::rr::RecordType;
 use smtp_protocol::address::{ForwardPath, Host};
-use smtp_protocol::client::{ClientConfig, Disposition, Outgoing, RecipientResult, Timeouts};
+use smtp_protocol::client::{
+    ClientConfig, Disposition, Outgoing, RecipientResult, Timeouts, TlsPolicy,
+};
 use smtp_protocol::reply::ReplyCode;
 
 pub use attempt::Trust;
+use dane::{DaneVerifier, Tlsa};
 pub use deviation::SenderDeviation;
 pub use report::{AttemptReport, Delivery, Final, Round, RouteReport};
 use report::{report, unreachable};
@@ -209,8 +215,17 @@ impl DomainRun<'_> {
             let Some(addrs) = self.addresses(&candidate, fixed, dns.as_ref()).await else {
                 continue;
             };
+            let dane = match self.dane(&candidate, dns.as_ref()).await {
+                Dane::Off => None,
+                Dane::Check(v) => Some(v),
+                Dane::Lost(why) => {
+                    self.any_temporary = true;
+                    self.round.attempts.push(unreachable(&candidate, None, why));
+                    continue;
+                }
+            };
             for addr in addrs {
-                if !self.try_address(&candidate, addr).await {
+                if !self.try_address(&candidate, addr, dane.clone()).await {
                     return;
                 }
             }
@@ -324,9 +339,44 @@ impl DomainRun<'_> {
         None
     }
 
-    /// One SMTP session with `addr` for the recipients still open; false when none is
-    /// left open.
-    async fn try_address(&mut self, candidate: &Candidate, addr: SocketAddr) -> bool {
+    /// The DANE check an MX host stands under (RFC 7672 §2.2): none unless its MX
+    /// answer, its addresses and its TLSA records all came validated and one record
+    /// is usable; the host is not used when its TLSA records could not be had.
+    async fn dane(&self, candidate: &Candidate, dns: Option<&Dns>) -> Dane {
+        let Some(dns) = dns else { return Dane::Off };
+        if self.options.deviations.contains(&SenderDeviation::NoDane) {
+            return Dane::Off;
+        }
+        let domain = self
+            .members
+            .first()
+            .map(|&i| domain_of(&self.pending[i].to))
+            .unwrap_or_default();
+        if candidate.preference.is_none()
+            || !dns.signed(&domain, RecordType::MX)
+            || !dns.signed(&candidate.host, RecordType::A)
+        {
+            return Dane::Off;
+        }
+        match dns.tlsa(&candidate.host).await {
+            Answer::Records((records, true)) if records.iter().any(Tlsa::usable) => {
+                Dane::Check(Arc::new(DaneVerifier::new(records, &candidate.host)))
+            }
+            Answer::Temporary(why) => Dane::Lost(format!(
+                "the TLSA lookup of a DANE host failed: {why} (RFC 7672 §2.2: not used)"
+            )),
+            _ => Dane::Off,
+        }
+    }
+
+    /// One SMTP session with `addr` for the recipients still open, under DANE when
+    /// `dane` says; false when none is left open.
+    async fn try_address(
+        &mut self,
+        candidate: &Candidate,
+        addr: SocketAddr,
+        dane: Option<Arc<DaneVerifier>>,
+    ) -> bool {
         let open: Vec<usize> = self
             .members
             .iter()
@@ -348,6 +398,10 @@ impl DomainRun<'_> {
         };
         let options = self.options;
         let mut client = options.client.clone();
+        if dane.is_some() {
+            // RFC 7672 §2.2: with usable TLSA records, TLS or nothing.
+            client.tls = TlsPolicy::Required;
+        }
         client.raw_line_ends |= options.deviations.contains(&SenderDeviation::BareLineEnds);
         client.strip_nul_after_stuffing |= options
             .deviations
@@ -359,6 +413,7 @@ impl DomainRun<'_> {
             &options.timeouts,
             options.connect_timeout,
             options.trust.as_ref(),
+            dane,
         )
         .await;
         deviate(&mut conn.results, &options.deviations);
@@ -401,6 +456,16 @@ impl DomainRun<'_> {
             }
         }
     }
+}
+
+/// What DANE asks of one MX host.
+enum Dane {
+    /// Nothing: no validated, usable TLSA records (TLS as the client's policy says).
+    Off,
+    /// TLS, and a certificate this verifier accepts.
+    Check(Arc<DaneVerifier>),
+    /// Its TLSA records could not be had: the host is not used.
+    Lost(String),
 }
 
 /// The per-recipient mistakes of [`SenderDeviation`], applied to what a session decided.

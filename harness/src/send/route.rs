@@ -6,7 +6,9 @@
 //! network; [`Dns`] asks a given resolver address with hickory-resolver.
 
 use crate::outcome::HarnessError;
+use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use hickory_proto::rr::{RData, RecordType};
@@ -196,6 +198,9 @@ fn shuffle_equal(records: &mut [(u16, String)], rng: &mut Rng) {
 /// The resolver the reference client asks.
 pub struct Dns {
     resolver: Resolver<TokioRuntimeProvider>,
+    /// The names (with type) whose answers came validated, AD set: what DANE may
+    /// build on (RFC 7672 §2.2).
+    signed: Mutex<HashSet<(String, RecordType)>>,
 }
 
 impl Dns {
@@ -226,13 +231,68 @@ impl Dns {
         let resolver = builder
             .build()
             .map_err(|e| crate::harness_error!("resolver: {e}"))?;
-        Ok(Self { resolver })
+        Ok(Self {
+            resolver,
+            signed: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// Whether the last answer about `name` of type `rtype` came validated.
+    pub fn signed(&self, name: &str, rtype: RecordType) -> bool {
+        self.signed
+            .lock()
+            .is_ok_and(|s| s.contains(&(canonical(name), rtype)))
+    }
+
+    fn note(&self, name: &str, rtype: RecordType, secure: bool) {
+        if let Ok(mut s) = self.signed.lock() {
+            if secure {
+                s.insert((canonical(name), rtype));
+            } else {
+                s.remove(&(canonical(name), rtype));
+            }
+        }
+    }
+
+    /// The TLSA records of MX host `host` at port 25 (`_25._tcp.host`, RFC 7672 §3),
+    /// and whether the answer came validated.
+    pub async fn tlsa(&self, host: &str) -> Answer<(Vec<super::dane::Tlsa>, bool)> {
+        let name = format!("_25._tcp.{}", canonical(host));
+        match self.resolver.lookup(fqdn(&name), RecordType::TLSA).await {
+            Ok(lookup) => {
+                let records: Vec<super::dane::Tlsa> = lookup
+                    .answers()
+                    .iter()
+                    .filter_map(|r| match &r.data {
+                        RData::TLSA(t) => Some(super::dane::Tlsa {
+                            usage: t.cert_usage.into(),
+                            selector: t.selector.into(),
+                            matching: t.matching.into(),
+                            data: t.cert_data.clone(),
+                        }),
+                        _ => None,
+                    })
+                    .collect();
+                let secure = lookup.message().metadata.authentic_data;
+                if records.is_empty() {
+                    Answer::NoRecords
+                } else {
+                    Answer::Records((records, secure))
+                }
+            }
+            Err(e) => classify(&e),
+        }
     }
 
     /// The MX records of `domain` (CNAMEs followed by the resolver).
     pub async fn mx(&self, domain: &str) -> Answer<Vec<(u16, String)>> {
         match self.resolver.lookup(fqdn(domain), RecordType::MX).await {
             Ok(lookup) => {
+                self.note(
+                    domain,
+                    RecordType::MX,
+                    lookup.message().metadata.authentic_data,
+                );
                 let records: Vec<(u16, String)> = lookup
                     .answers()
                     .iter()
@@ -256,9 +316,12 @@ impl Dns {
         let mut addrs = Vec::new();
         let mut alias = false;
         let mut last_err = None;
+        // Validated when every answer that gave addresses was.
+        let mut secure = true;
         for rtype in [RecordType::A, RecordType::AAAA] {
             match self.resolver.lookup(fqdn(host), rtype).await {
                 Ok(lookup) => {
+                    secure &= lookup.message().metadata.authentic_data;
                     for r in lookup.answers() {
                         match &r.data {
                             RData::A(a) => addrs.push(IpAddr::V4(a.0)),
@@ -272,6 +335,7 @@ impl Dns {
             }
         }
         if !addrs.is_empty() {
+            self.note(host, RecordType::A, secure);
             return Answer::Records((addrs, alias));
         }
         match last_err {

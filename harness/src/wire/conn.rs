@@ -75,6 +75,8 @@ pub struct Conn {
     /// Verify the server's certificate against these roots (a client that checks, as
     /// the reference client's `client-verify-ca` variant does); `None` accepts any.
     roots: Option<Arc<rustls::RootCertStore>>,
+    /// Or let this verifier judge it (the reference client's DANE, RFC 7672).
+    verifier: Option<Arc<dyn rustls::client::danger::ServerCertVerifier>>,
     /// Resume TLS sessions across connections (see [`Conn::resume_tls_sessions`]).
     resume: bool,
     /// The code of the last reply read: a close after a refusal is the server
@@ -195,6 +197,12 @@ impl Conn {
         Ok(Self::accepted(tcp))
     }
 
+    /// Let `verifier` judge the certificate of a later TLS upgrade (the reference
+    /// client's DANE check, whose names and keys come from the DNS, not from roots).
+    pub fn verify_by(&mut self, verifier: Arc<dyn rustls::client::danger::ServerCertVerifier>) {
+        self.verifier = Some(verifier);
+    }
+
     /// Verify the certificate of a later TLS upgrade against `roots`, for `name` (a
     /// host name or an IP address).
     pub fn verify_with(&mut self, roots: Arc<rustls::RootCertStore>, name: &str) {
@@ -214,6 +222,7 @@ impl Conn {
             redact_next: false,
             server_name: DEFAULT_SERVER_NAME.to_owned(),
             roots: None,
+            verifier: None,
             resume: false,
             last_code: None,
         }
@@ -445,6 +454,12 @@ impl Conn {
     pub async fn upgrade(&mut self, limit: Duration) -> Result<(), ConnError> {
         let tcp = self.plain.take().ok_or(ConnError::Closed)?;
         let config = match (self.resume, &self.roots, RESUMING.get()) {
+            _ if self.verifier.is_some() => Arc::new(
+                super::tls::client_config_verified(Arc::clone(
+                    self.verifier.as_ref().ok_or(ConnError::Closed)?,
+                ))
+                .map_err(|e| ConnError::Io(io::Error::other(e)))?,
+            ),
             (true, None, Some(shared)) => Arc::clone(shared),
             (resume, roots, _) => {
                 let config = Arc::new(

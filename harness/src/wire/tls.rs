@@ -67,6 +67,18 @@ pub(crate) fn client_config(
     })
 }
 
+/// The client side of a handshake whose certificate `verifier` judges (DANE).
+pub(crate) fn client_config_verified(
+    verifier: Arc<dyn ServerCertVerifier>,
+) -> Result<rustls::ClientConfig, rustls::Error> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth())
+}
+
 /// Conformance tests the SMTP dialogue, not the target's PKI: any certificate is
 /// accepted, but the handshake signatures are still verified.
 #[derive(Debug)]

@@ -17,6 +17,7 @@ mod mta;
 mod reference;
 mod relay;
 mod submit;
+mod tls;
 use crate::scenario::load::Case;
 use crate::scenario::sender::DeliveryDef;
 use crate::send::SenderDeviation;
@@ -103,12 +104,20 @@ pub async fn run(case: &Case, def: &DeliveryDef, sender: &Sender) -> CaseResult 
             )
         }
     };
-    let dns = match crate::dns::serve(&def.zones, dns_at).await {
+    let Ok(dir) = tempfile::tempdir() else {
+        return done(Verdict::Error, "no temporary directory".into(), Vec::new());
+    };
+    let (zones, ca) = match tls::prepare(def, dir.path()) {
+        Ok(z) => z,
+        Err(e) => return done(Verdict::Error, e.0, Vec::new()),
+    };
+    let dns = match crate::dns::serve(&zones, dns_at).await {
         Ok(d) => d,
         Err(e) => return done(Verdict::Error, e.0, Vec::new()),
     };
     let scripts: Vec<_> = def.servers.iter().map(|(ip, s)| (*ip, s.clone())).collect();
-    let servers = match crate::roles::script::start(&scripts, port).await {
+    let acceptor = ca.as_ref().map(|c| c.acceptor.clone());
+    let servers = match crate::roles::script::start(&scripts, port, acceptor).await {
         Ok(s) => s,
         Err(e) => {
             dns.stop().await;
