@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Exim as the RELAY of the relay-chain smuggling cases (scenarios/dns/relay-smuggling.yaml),
-# through the fake DNS, in a network namespace of its own.
+# Exim as the RELAY of the relay-chain smuggling cases (scenarios/dns/relay-smuggling.yaml)
+# and as the DANE sender of scenarios/dns/dane.yaml, through the fake DNS, in a network
+# namespace of its own.
 #
 #   scripts/peers/exim-mx.sh DIR [smtpspec run arguments ...]
 #
@@ -10,7 +11,8 @@
 # 127.0.0.1:2525 and routes every domain by its MX records (the dnslookup router), starts
 # the daemon inside the namespace, writes the sender profile DIR/exim-sender.yaml and
 # runs
-#   smtpspec run scenarios/dns/relay-smuggling.yaml --sender DIR/exim-sender.yaml [arguments]
+#   smtpspec run scenarios/dns/relay-smuggling.yaml scenarios/dns/dane.yaml \
+#     --sender DIR/exim-sender.yaml [arguments]
 # inside the namespace: each case hands its content to Exim over SMTP at 2525 and the
 # scripted MX (127.0.0.2:25) records what Exim passes on. Everything is torn down
 # afterwards.
@@ -18,8 +20,9 @@
 # Exim keeps its defaults on both sides of the relay (smtp_enforce_sync, CHUNKING and
 # PIPELINING advertised, the smtp transport's line handling); only the transport's
 # timeouts are shortened, and CHUNKING is not used outbound (the scripted MX does not
-# offer it anyway). The dns.mx cases are Postfix's (postfix-mx.sh); Exim runs the relay
-# cases only. Needs root, iproute2 and the Exim that scripts/peers/install.sh unpacks.
+# offer it anyway). DANE is on as a security-minded operator sets it: DNSSEC asked for
+# (dns_dnssec_ok, dnssec_request_domains) and hosts_try_dane = *. The dns.mx cases are
+# Postfix's (postfix-mx.sh); Exim runs the relay and DANE cases. Needs root, iproute2 and the Exim that scripts/peers/install.sh unpacks.
 # Exit status: smtpspec's.
 set -euo pipefail
 # shellcheck source=netns.sh
@@ -71,7 +74,9 @@ host_lookup =
 rfc1413_hosts =
 tls_advertise_hosts =
 acl_smtp_rcpt = acl_check_rcpt
-log_selector = +smtp_protocol_error +smtp_syntax_error
+log_selector = +smtp_protocol_error +smtp_syntax_error +tls_peerdn
+# DANE (RFC 7672, the dns.dane cases): ask for DNSSEC and trust the resolver's AD bit.
+dns_dnssec_ok = 1
 
 begin acl
 
@@ -90,6 +95,7 @@ begin routers
 dnslookup:
   driver = dnslookup
   transport = remote_smtp
+  dnssec_request_domains = *
   self = send
   no_more
 
@@ -97,6 +103,7 @@ begin transports
 
 remote_smtp:
   driver = smtp
+  hosts_try_dane = *
   hosts_try_chunking =
   connect_timeout = 2s
   command_timeout = 5s
@@ -134,6 +141,7 @@ max_runs: 5
 YAML
 echo "exim-mx: Exim $("$exim" -C "$dir/exim.conf" -bV 2>/dev/null | sed -n '1s/^Exim version \([^ ]*\).*/\1/p') relaying from namespace $ns; profile $dir/exim-sender.yaml"
 status=0
-ip netns exec "$ns" "$bin" run "$(pwd)/scenarios/dns/relay-smuggling.yaml" --sender "$dir/exim-sender.yaml" "$@" || status=$?
+ip netns exec "$ns" "$bin" run "$(pwd)/scenarios/dns/relay-smuggling.yaml" "$(pwd)/scenarios/dns/dane.yaml" \
+  --sender "$dir/exim-sender.yaml" "$@" || status=$?
 echo "exim-mx: Exim's own log of the deliveries is $dir/log/mainlog"
 exit "$status"

@@ -348,6 +348,7 @@ async fn serve(
         };
         wire.conn.send(&reply(code, text), STEP).await?;
         if verb == Some(Verb::Quit) || code == 421 {
+            wire.conn.shutdown(STEP).await;
             return Ok(());
         }
         if code == 354 {

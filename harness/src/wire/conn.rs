@@ -423,6 +423,19 @@ impl Conn {
         }
     }
 
+    /// End the connection as a well-behaved peer does: inside TLS a close_notify
+    /// first (RFC 8446 §6.1), so the other side can tell the end from a cut.
+    pub async fn shutdown(&mut self, limit: Duration) {
+        let done = async {
+            if let Some(t) = self.tls.as_mut() {
+                let _ = t.shutdown().await;
+            } else if let Some(p) = self.plain.as_mut() {
+                let _ = p.shutdown().await;
+            }
+        };
+        let _ = tokio::time::timeout(limit, done).await;
+    }
+
     /// Wait for the target to close within `limit`; octets before the close are kept in
     /// the transcript.
     pub async fn closed(&mut self, limit: Duration) -> Result<(), ConnError> {
