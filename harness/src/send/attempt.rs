@@ -60,6 +60,7 @@ pub async fn run(
         conn.verify_with(std::sync::Arc::clone(&t.roots), &name);
     }
     if let Some(v) = dane {
+        conn.note(&v.describe());
         conn.verify_by(v);
     }
     let mut session = ClientSession::new(config, message);

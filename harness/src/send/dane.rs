@@ -77,6 +77,22 @@ impl DaneVerifier {
         }
     }
 
+    /// For the transcript: which records the host stands under, and what that asks.
+    pub fn describe(&self) -> String {
+        let records: Vec<String> = self
+            .records
+            .iter()
+            .map(|r| format!("{} {} {}", r.usage, r.selector, r.matching))
+            .collect();
+        format!(
+            "DANE (RFC 7672): {} usable TLSA record(s) for {} ({}): TLS required, the \
+             certificate must match one",
+            records.len(),
+            self.host,
+            records.join(", ")
+        )
+    }
+
     /// A DANE-TA record matched a certificate of the chain: the leaf must chain to it
     /// and carry the host's name; expiry is checked too (RFC 7672 §3.1.2 leaves that
     /// to DANE-EE only).

@@ -40,11 +40,15 @@ pub enum SenderDeviation {
     StripNulAfterStuffing,
     /// Never look for TLSA records: TLS stays opportunistic under DANE.
     NoDane,
+    /// Use TLSA records the resolver did not validate.
+    DaneInsecure,
+    /// Take TLSA records of the PKIX usages (0, 1) as DANE-TA and DANE-EE.
+    DanePkix,
 }
 
 impl SenderDeviation {
     /// Every deviation.
-    pub const ALL: [Self; 16] = [
+    pub const ALL: [Self; 18] = [
         Self::IgnorePreference,
         Self::NoShuffle,
         Self::NullMxAsImplicit,
@@ -61,6 +65,8 @@ impl SenderDeviation {
         Self::NumericMxAsAddress,
         Self::StripNulAfterStuffing,
         Self::NoDane,
+        Self::DaneInsecure,
+        Self::DanePkix,
     ];
 
     /// The name on the command line: `sender-` and kebab case.
@@ -82,6 +88,8 @@ impl SenderDeviation {
             Self::NumericMxAsAddress => "sender-numeric-mx-as-address",
             Self::StripNulAfterStuffing => "sender-strip-nul-after-stuffing",
             Self::NoDane => "sender-no-dane",
+            Self::DaneInsecure => "sender-dane-insecure",
+            Self::DanePkix => "sender-dane-pkix",
         }
     }
 
@@ -125,6 +133,14 @@ impl SenderDeviation {
             Self::NoDane => {
                 "ignores secure TLSA records: delivers in the clear or to any certificate \
                  (RFC 7672 §2.2)"
+            }
+            Self::DaneInsecure => {
+                "uses TLSA records that were not validated (RFC 7672 §2.2: insecure ones are \
+                 not used)"
+            }
+            Self::DanePkix => {
+                "takes PKIX-TA and PKIX-EE records for DANE-TA and DANE-EE (RFC 7672 §3.1.3: \
+                 unusable for SMTP)"
             }
         }
     }

@@ -358,9 +358,25 @@ impl DomainRun<'_> {
         {
             return Dane::Off;
         }
+        let deviating = |d| self.options.deviations.contains(&d);
         match dns.tlsa(&candidate.host).await {
-            Answer::Records((records, true)) if records.iter().any(Tlsa::usable) => {
-                Dane::Check(Arc::new(DaneVerifier::new(records, &candidate.host)))
+            Answer::Records((mut records, secure))
+                if secure || deviating(SenderDeviation::DaneInsecure) =>
+            {
+                if deviating(SenderDeviation::DanePkix) {
+                    for r in &mut records {
+                        r.usage = match r.usage {
+                            0 => 2,
+                            1 => 3,
+                            u => u,
+                        };
+                    }
+                }
+                if records.iter().any(Tlsa::usable) {
+                    Dane::Check(Arc::new(DaneVerifier::new(records, &candidate.host)))
+                } else {
+                    Dane::Off
+                }
             }
             Answer::Temporary(why) => Dane::Lost(format!(
                 "the TLSA lookup of a DANE host failed: {why} (RFC 7672 §2.2: not used)"
