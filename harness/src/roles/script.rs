@@ -334,7 +334,10 @@ async fn serve(
         {
             // RFC 3207 §4: 220, the handshake, then a fresh session.
             wire.conn
-                .send(&reply(220, "ready to start TLS"), STEP)
+                .send(
+                    &reply(ReplyCode::SERVICE_READY.get(), "ready to start TLS"),
+                    STEP,
+                )
                 .await?;
             wire.lines.take_remaining();
             wire.conn.accept_tls(acceptor, STEP).await?;

@@ -46,6 +46,12 @@ pub struct Prelude {
 /// sends in the place of its ServerHello.
 pub const HANDSHAKE_FAILURE_ALERT: [u8; 7] = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28];
 
+/// Whether `bytes` open a TLS handshake record (RFC 8446 §5.1: content type 22,
+/// then the legacy version's major 3): a ClientHello where a command line was due.
+pub fn is_handshake_record(bytes: &[u8]) -> bool {
+    bytes.starts_with(&[0x16, 0x03])
+}
+
 /// The default TLS server name when the profile gives none.
 pub const DEFAULT_SERVER_NAME: &str = "smtpspec.target";
 

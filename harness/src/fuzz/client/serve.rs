@@ -263,7 +263,7 @@ impl Server<'_> {
         let early = self.wire.lines.has_input();
         match self.wire.next_line(self.idle).await {
             Ok(Some(line)) => {
-                if line.bytes.starts_with(&[0x16, 0x03]) {
+                if crate::wire::tls::is_handshake_record(&line.bytes) {
                     // A TLS handshake where smtpspec did not expect one: not a command
                     // line, and not judged as one.
                     self.steps.push(Step::Line(line.bytes));

@@ -272,8 +272,7 @@ async fn tls_alert(s: &mut Session<'_>) -> Result<Flow, Miss> {
             Err(e) => return Err(harness(e)),
         }
     }
-    // RFC 8446 §5.1: a handshake record starts with content type 22.
-    if got[0] != 0x16 {
+    if !crate::wire::tls::is_handshake_record(&got) {
         return Err(Miss::Client(crate::unmet!(
             "the client sent {:?} after the 220 to STARTTLS instead of starting TLS \
              (RFC 3207 §4)",
