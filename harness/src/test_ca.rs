@@ -12,14 +12,27 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
-    SanType,
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SanType,
 };
+use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::TlsAcceptor;
 
 /// The names the server certificate carries.
 pub const SERVER_NAMES: [&str; 2] = ["localhost", "mx.smtpspec.test"];
+
+/// The one name of the misnamed certificate: no case's host.
+pub const MISNAMED: &str = "misnamed.smtpspec.test";
+
+/// A CA made before the run (a sender profile's `ca:`), PEM.
+#[derive(Debug, Clone)]
+pub struct KnownCa {
+    /// The CA certificate.
+    pub cert_pem: String,
+    /// Its private key.
+    pub key_pem: String,
+}
 
 /// A CA and the server identity it vouches for.
 pub struct TestCa {
@@ -31,6 +44,9 @@ pub struct TestCa {
     pub leaf_der: CertificateDer<'static>,
     /// The server side of STARTTLS, presenting the signed certificate.
     pub acceptor: TlsAcceptor,
+    /// The same CA's certificate for [`MISNAMED`] only: right issuer, wrong host, for
+    /// senders that must check the name (MTA-STS, DANE-TA).
+    pub misnamed: TlsAcceptor,
     /// Where the CA's PEM was written (kept as long as this value).
     pub ca_file: PathBuf,
     _dir: Option<tempfile::TempDir>,
@@ -63,7 +79,21 @@ impl TestCa {
     /// of a delivery case, which a DANE-TA sender checks, RFC 7672 §3.2.2); the PEM
     /// goes into `dir`.
     pub fn generate_for(dir: &Path, names: &[String]) -> Result<Self, HarnessError> {
+        Self::issue(dir, names, None)
+    }
+
+    /// The same with `ca` (a certificate and its key, PEM) as the CA, when one is
+    /// given: one a real MTA was told to trust before the run (MTA-STS checks
+    /// certificates against roots, RFC 8461 §4.2), rather than one made now.
+    pub fn issue(dir: &Path, names: &[String], ca: Option<&KnownCa>) -> Result<Self, HarnessError> {
         let err = |e: rcgen::Error| crate::harness_error!("test CA: {e}");
+        if let Some(known) = ca {
+            let key = KeyPair::from_pem(&known.key_pem).map_err(err)?;
+            let issuer = Issuer::from_ca_cert_pem(&known.cert_pem, key).map_err(err)?;
+            let ca_der = CertificateDer::from_pem_slice(known.cert_pem.as_bytes())
+                .map_err(|e| crate::harness_error!("test CA: the CA certificate: {e}"))?;
+            return Self::finish(dir, names, &issuer, ca_der, known.cert_pem.clone());
+        }
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         ca_params
@@ -76,36 +106,32 @@ impl TestCa {
         ];
         let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().map_err(err)?)
             .map_err(err)?;
-        let mut leaf = CertificateParams::new(
-            SERVER_NAMES
-                .iter()
-                .map(|n| (*n).to_owned())
-                .chain(names.iter().cloned())
-                .collect::<Vec<_>>(),
-        )
-        .map_err(err)?;
-        leaf.subject_alt_names
-            .push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
-        leaf.distinguished_name
-            .push(DnType::CommonName, "mx.smtpspec.test");
-        let leaf_key = KeyPair::generate().map_err(err)?;
-        let leaf_cert = leaf.signed_by(&leaf_key, &ca).map_err(err)?;
-        let key = PrivateKeyDer::try_from(leaf_key.serialize_der())
-            .map_err(|e| crate::harness_error!("test CA: key: {e}"))?;
-        let identity = reference_server::tls::Identity {
-            chain: vec![leaf_cert.der().clone(), ca.der().clone()],
-            key,
-        };
-        let acceptor = identity.acceptor().map_err(HarnessError::of)?;
-        let ca_pem = ca.pem();
+        Self::finish(dir, names, &ca, ca.der().clone(), ca.pem())
+    }
+
+    fn finish(
+        dir: &Path,
+        names: &[String],
+        ca: &Issuer<'_, KeyPair>,
+        ca_der: CertificateDer<'static>,
+        ca_pem: String,
+    ) -> Result<Self, HarnessError> {
+        let names: Vec<String> = SERVER_NAMES
+            .iter()
+            .map(|n| (*n).to_owned())
+            .chain(names.iter().cloned())
+            .collect();
+        let (leaf_der, acceptor) = leaf(ca, &ca_der, names, true)?;
+        let (_, misnamed) = leaf(ca, &ca_der, vec![MISNAMED.to_owned()], false)?;
         let ca_file = dir.join("smtpspec-test-ca.pem");
         std::fs::write(&ca_file, &ca_pem)
             .map_err(|e| crate::harness_error!("test CA: {}: {e}", ca_file.display()))?;
         Ok(Self {
             ca_pem,
-            ca_der: ca.der().clone(),
-            leaf_der: leaf_cert.der().clone(),
+            ca_der,
+            leaf_der,
             acceptor,
+            misnamed,
             ca_file,
             _dir: None,
         })
@@ -119,4 +145,33 @@ impl TestCa {
             .map_err(|e| crate::harness_error!("test CA: {e}"))?;
         Ok(Arc::new(roots))
     }
+}
+
+/// A server certificate `ca` signs for `names` (and 127.0.0.1 when `loopback`), and
+/// the TLS server side that presents it with its chain.
+fn leaf(
+    ca: &Issuer<'_, KeyPair>,
+    ca_der: &CertificateDer<'static>,
+    names: Vec<String>,
+    loopback: bool,
+) -> Result<(CertificateDer<'static>, TlsAcceptor), HarnessError> {
+    let err = |e: rcgen::Error| crate::harness_error!("test CA: {e}");
+    let mut params = CertificateParams::new(names.clone()).map_err(err)?;
+    if loopback {
+        params
+            .subject_alt_names
+            .push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    }
+    let common = names.get(1).or(names.first()).cloned().unwrap_or_default();
+    params.distinguished_name.push(DnType::CommonName, common);
+    let key = KeyPair::generate().map_err(err)?;
+    let cert = params.signed_by(&key, ca).map_err(err)?;
+    let private = PrivateKeyDer::try_from(key.serialize_der())
+        .map_err(|e| crate::harness_error!("test CA: key: {e}"))?;
+    let identity = reference_server::tls::Identity {
+        chain: vec![cert.der().clone(), ca_der.clone()],
+        key: private,
+    };
+    let acceptor = identity.acceptor().map_err(HarnessError::of)?;
+    Ok((cert.der().clone(), acceptor))
 }

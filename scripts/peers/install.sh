@@ -21,6 +21,9 @@
 #                                 ${SMTPSPEC_PEERS:-/opt/smtpspec-peers}/exim, because
 #                                 apt would remove Postfix (both provide
 #                                 mail-transport-agent); user Debian-exim
+#   postfix-mta-sts-resolver      PyPI, in ${SMTPSPEC_PEERS:-/opt/smtpspec-peers}/sts-venv:
+#                                 Postfix's MTA-STS policy daemon (RFC 8461), a
+#                                 socketmap for smtp_tls_policy_maps (postfix-mx.sh)
 #   nodemailer, smtp-server       npm, in ${SMTPSPEC_PEERS:-/opt/smtpspec-peers}/node: a
 #                                 client peer, and a server peer
 #                                 (scenarios/targets/smtp-server.yaml)
@@ -102,6 +105,17 @@ else
   echo "peers: installing aiosmtpd, jsonschema and pyyaml into $venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q 'aiosmtpd==1.4.6' jsonschema pyyaml
+fi
+
+# Its own venv: the daemon pins aiodns below 5 (it calls query(), which aiodns 4
+# deprecates and 5 removes).
+sts_venv=${SMTPSPEC_PEERS:-/opt/smtpspec-peers}/sts-venv
+if [ -x "$sts_venv/bin/mta-sts-daemon" ]; then
+  echo "peers: postfix-mta-sts-resolver $("$sts_venv/bin/pip" show postfix-mta-sts-resolver 2>/dev/null | sed -n 's/^Version: //p') in $sts_venv"
+else
+  echo "peers: installing postfix-mta-sts-resolver into $sts_venv"
+  python3 -m venv "$sts_venv"
+  "$sts_venv/bin/pip" install -q 'postfix-mta-sts-resolver==1.5.1' 'aiodns<5'
 fi
 
 # Client peers for `smtpspec client` (scenarios/targets/clients/): nodemailer from npm,

@@ -21,7 +21,11 @@
 # Postfix keeps its defaults where the cases look (smtp_mx_session_limit = 2,
 # smtp_skip_5xx_greeting = yes); only the timeouts are shortened, so that a silent
 # host costs seconds, not minutes, and DANE is on (smtp_tls_security_level = dane with
-# DNSSEC from the resolver's AD bit), as a security-minded operator sets it. Needs root, iproute2 and postfix
+# DNSSEC from the resolver's AD bit), as a security-minded operator sets it, and so is
+# MTA-STS (RFC 8461): postfix-mta-sts-resolver runs in the namespace as the socketmap of
+# smtp_tls_policy_maps, and a CA made here (DIR/ca.pem), which Postfix and the daemon
+# trust and the profile hands smtpspec, signs the cases' MX and policy-host
+# certificates. Needs root, iproute2, openssl, postfix and the resolver
 # (scripts/peers/install.sh). Exit status: smtpspec's.
 set -euo pipefail
 # shellcheck source=netns.sh
@@ -35,9 +39,16 @@ etc="$dir/etc"
 [ -x "$bin" ] || { echo "postfix-mx: $bin is missing (cargo build --release -p smtpspec)" >&2; exit 2; }
 command -v ip >/dev/null || { echo "postfix-mx: ip (iproute2) is missing: run scripts/peers/install.sh" >&2; exit 2; }
 command -v postfix >/dev/null || { echo "postfix-mx: postfix is missing: run scripts/peers/install.sh" >&2; exit 2; }
+command -v openssl >/dev/null || { echo "postfix-mx: openssl is missing: run scripts/peers/install.sh" >&2; exit 2; }
+sts_daemon=${SMTPSPEC_PEERS:-/opt/smtpspec-peers}/sts-venv/bin/mta-sts-daemon
+[ -x "$sts_daemon" ] || { echo "postfix-mx: $sts_daemon (postfix-mta-sts-resolver) is missing: run scripts/peers/install.sh" >&2; exit 2; }
 
 cleanup() {
   ip netns exec "$ns" postfix -c "$etc" stop >/dev/null 2>&1 || true
+  if [ -s "$dir/mta-sts.pid" ]; then
+    kill "$(cat "$dir/mta-sts.pid")" 2>/dev/null || true
+    rm -f "$dir/mta-sts.pid"
+  fi
   netns_down "$ns"
 }
 cleanup
@@ -48,6 +59,25 @@ mkdir -p "$etc" "$dir/spool" "$dir/lib" "$dir/mail"
 chmod 755 "$dir"
 chmod 1777 "$dir/mail"
 chown postfix "$dir/lib"
+# The CA of the run: Postfix checks MX certificates against it under an enforced
+# MTA-STS policy, the daemon checks the policy hosts' with it, and smtpspec signs both
+# with its key (the profile's ca:). Made here because the MTA must trust it before
+# the first case.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+  -keyout "$dir/ca.key" -out "$dir/ca.pem" -days 2 -subj "/CN=smtpspec sender CA" \
+  -addext basicConstraints=critical,CA:TRUE \
+  -addext keyUsage=critical,keyCertSign,cRLSign,digitalSignature 2>/dev/null
+# The policy daemon: no grace period (a case's TXT id is looked up every time) and no
+# proactive fetching. Each MTA-STS case has its own domain, so what one case cached
+# cannot answer for another.
+cat > "$dir/mta-sts.yml" <<STS
+host: 127.0.0.1
+port: 8461
+shutdown_timeout: 1
+cache_grace: 0
+cache: { type: internal, options: { cache_size: 1000 } }
+default_zone: { strict_testing: false, timeout: 4, require_sni: true }
+STS
 cat > "$etc/main.cf" <<CF
 compatibility_level = 3.6
 queue_directory = $dir/spool
@@ -76,6 +106,10 @@ dnssec_probe =
 smtp_host_lookup = dns
 smtp_address_preference = ipv4
 smtp_tls_security_level = dane
+# MTA-STS (RFC 8461, the dns.mta-sts cases): the daemon answers "secure match=..." for
+# a domain with an enforced policy and nothing otherwise (then DANE or opportunistic).
+smtp_tls_policy_maps = socketmap:inet:127.0.0.1:8461:postfix
+smtp_tls_CAfile = $dir/ca.pem
 smtp_tls_loglevel = 1
 smtp_connect_timeout = 1s
 smtp_helo_timeout = 3s
@@ -103,6 +137,15 @@ postalias -c "$etc" "hash:$etc/aliases"
 postfix -c "$etc" check || { echo "postfix check failed; see $dir/maillog" >&2; cat "$dir/maillog" 2>/dev/null >&2; exit 1; }
 ip netns exec "$ns" postfix -c "$etc" start \
   || { echo "postfix start failed; see $dir/maillog" >&2; cat "$dir/maillog" 2>/dev/null >&2; exit 1; }
+# SSL_CERT_FILE replaces the system roots: the daemon trusts the run's CA only.
+ip netns exec "$ns" env SSL_CERT_FILE="$dir/ca.pem" \
+  "$sts_daemon" -c "$dir/mta-sts.yml" -l "$dir/mta-sts.log" -p "$dir/mta-sts.pid" &
+for _ in $(seq 50); do
+  ip netns exec "$ns" bash -c 'exec 3<>/dev/tcp/127.0.0.1/8461' 2>/dev/null && break
+  sleep 0.1
+done
+ip netns exec "$ns" bash -c 'exec 3<>/dev/tcp/127.0.0.1/8461' 2>/dev/null \
+  || { echo "postfix-mx: mta-sts-daemon did not start; see $dir/mta-sts.log" >&2; cat "$dir/mta-sts.log" 2>/dev/null >&2; exit 1; }
 
 # Before each case: an empty queue, and a queue manager that has forgotten the hosts
 # that failed in the last case (reload restarts qmgr).
@@ -120,6 +163,7 @@ submit: 127.0.0.1:${profile##*:}
 queued: [sh, -c, "postqueue -c $etc -p | grep -q '^[0-9A-F]'"]
 settle: 6s
 max_runs: 5
+ca: { cert: $dir/ca.pem, key: $dir/ca.key }
 YAML
 done
 case "${POSTFIX_MX_SENDER:-default}" in
@@ -130,5 +174,5 @@ esac
 echo "postfix-mx: Postfix $(postconf -d -h mail_version) sending from namespace $ns; profile $profile"
 status=0
 ip netns exec "$ns" "$bin" run "$cases" --sender "$profile" "$@" || status=$?
-echo "postfix-mx: Postfix's own log of the deliveries is $dir/maillog"
+echo "postfix-mx: Postfix's own log of the deliveries is $dir/maillog; the MTA-STS daemon's $dir/mta-sts.log"
 exit "$status"

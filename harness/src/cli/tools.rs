@@ -209,7 +209,8 @@ pub(crate) struct SendArgs {
     #[arg(long)]
     pub(crate) list_variants: bool,
     /// Certificates (PEM) to verify servers against (client-verify-ca); without it any
-    /// certificate is accepted.
+    /// certificate is accepted. They are also the roots of MTA-STS (RFC 8461): with
+    /// them the client fetches recipient domains' policies and enforces them.
     #[arg(long, value_name = "FILE")]
     pub(crate) ca: Option<PathBuf>,
 }

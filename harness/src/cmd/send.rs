@@ -70,7 +70,14 @@ fn prepare(args: &SendArgs) -> Result<(Outgoing, SendOptions), CliError> {
         }
     }
     if let Some(path) = &args.ca {
-        options.trust = Some(trust(path)?);
+        let trust = trust(path)?;
+        options.mta_sts = Some(send::sts::Fetch {
+            port: 443,
+            roots: std::sync::Arc::clone(&trust.roots),
+            timeout: options.connect_timeout,
+            verify: true,
+        });
+        options.trust = Some(trust);
     }
     options.seed = args.seed.unwrap_or_else(|| {
         SystemTime::now()

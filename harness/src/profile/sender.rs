@@ -18,8 +18,10 @@
 //! queued: [sh, -c, "postqueue -c DIR -p | grep -q '^[0-9A-F]'"]     # exit 0: still queued
 //! settle: 6s                   # how long to watch for its deliveries
 //! max_runs: 5                  # cases that need more deliveries are skipped
+//! ca: { cert: ca.pem, key: ca.key }  # a CA the MTA trusts (MTA-STS cases need one)
 //! ```
 
+use crate::test_ca::KnownCa;
 use crate::yaml::LoadError;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -52,6 +54,15 @@ struct File {
     max_runs: Option<u32>,
     #[serde(default)]
     dir: Option<PathBuf>,
+    #[serde(default)]
+    ca: Option<CaFiles>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CaFiles {
+    cert: PathBuf,
+    key: PathBuf,
 }
 
 fn smtp_port() -> u16 {
@@ -89,6 +100,10 @@ pub struct SenderProfile {
     pub max_runs: u32,
     /// Working directory of the commands.
     pub dir: Option<PathBuf>,
+    /// A CA the MTA trusts, which signs the certificates of the case's TLS servers
+    /// and MTA-STS policy hosts; without it MTA-STS cases are skipped (a real MTA
+    /// checks those certificates against its roots, RFC 8461 §4.2).
+    pub ca: Option<KnownCa>,
 }
 
 impl SenderProfile {
@@ -119,6 +134,19 @@ impl SenderProfile {
             return Err(at("inject and reset must be commands".into()));
         }
         let base = path.parent().unwrap_or(Path::new("."));
+        let ca = match &f.ca {
+            Some(files) => {
+                let read = |p: &PathBuf| {
+                    let p = base.join(p);
+                    std::fs::read_to_string(&p).map_err(|e| at(format!("ca: {}: {e}", p.display())))
+                };
+                Some(KnownCa {
+                    cert_pem: read(&files.cert)?,
+                    key_pem: read(&files.key)?,
+                })
+            }
+            None => None,
+        };
         Ok(Self {
             name: f.name.unwrap_or_else(|| {
                 path.file_stem()
@@ -135,6 +163,7 @@ impl SenderProfile {
             settle,
             max_runs: f.max_runs.unwrap_or(5),
             dir: f.dir.map(|d| base.join(d)),
+            ca,
         })
     }
 }

@@ -20,7 +20,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
-use crate::scenario::sender::{Codes, Named, ServerScript};
+use crate::scenario::sender::{Certificate, Codes, Named, ServerScript};
 use crate::wire::served::{ContentError, LineError, Served};
 use crate::wire::{Conn, ConnError};
 
@@ -142,11 +142,11 @@ impl Scripted {
 /// Start one server per script, all on the same port (picked by the first, retried
 /// when another address has it taken), or all on `port` when one is given.
 ///
-/// `tls` is the identity of the servers whose script says `starttls: true`.
+/// `tls` holds the identities of the servers whose script says `starttls: true`.
 pub async fn start(
     scripts: &[(Ipv4Addr, ServerScript)],
     port: Option<u16>,
-    tls: Option<TlsAcceptor>,
+    tls: Option<Identities>,
 ) -> Result<Scripted, HarnessError> {
     if let Some(port) = port {
         return try_start(scripts, port, tls).await;
@@ -163,10 +163,38 @@ pub async fn start(
     ))
 }
 
+/// The certificates a delivery case's TLS servers present, by their script's
+/// `certificate:`.
+#[derive(Clone)]
+pub struct Identities {
+    /// For every host of the case's zones.
+    pub valid: TlsAcceptor,
+    /// For none of them.
+    pub wrong_name: TlsAcceptor,
+}
+
+impl Identities {
+    /// Both identities of the run's CA.
+    pub fn of(ca: &crate::test_ca::TestCa) -> Self {
+        Self {
+            valid: ca.acceptor.clone(),
+            wrong_name: ca.misnamed.clone(),
+        }
+    }
+
+    /// The one `certificate` names.
+    pub fn pick(&self, certificate: Certificate) -> TlsAcceptor {
+        match certificate {
+            Certificate::Valid => self.valid.clone(),
+            Certificate::WrongName => self.wrong_name.clone(),
+        }
+    }
+}
+
 async fn try_start(
     scripts: &[(Ipv4Addr, ServerScript)],
     mut port: u16,
-    tls: Option<TlsAcceptor>,
+    tls: Option<Identities>,
 ) -> Result<Scripted, HarnessError> {
     let mut listeners = Vec::new();
     for (ip, script) in scripts {
@@ -190,7 +218,7 @@ async fn try_start(
         let c = Arc::new(Counts::default());
         counts.push((ip, Arc::clone(&c)));
         let order = Arc::clone(&order);
-        let tls = tls.clone();
+        let tls = tls.as_ref().map(|t| t.pick(script.certificate()));
         tasks.push(tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 c.connections.fetch_add(1, Ordering::SeqCst);

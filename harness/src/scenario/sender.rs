@@ -64,8 +64,49 @@ pub struct DeliveryDef {
     /// by `\r\n.\r\n`; the reference client gets it as the message to send.
     #[serde(default)]
     pub content: Option<String>,
+    /// An MTA-STS policy host (RFC 8461 §3.3): HTTPS on the given address, port 443
+    /// for a real MTA. The zones must give `mta-sts.<domain>` that address and
+    /// `_mta-sts.<domain>` its TXT record; both are data of the case.
+    #[serde(default)]
+    pub mta_sts: Option<PolicyHostDef>,
     /// What must have happened.
     pub expect: DeliveryExpect,
+}
+
+/// The `mta_sts:` block of a delivery case: what the policy host serves, and with
+/// which certificate.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyHostDef {
+    /// The address it listens on (an IPv4 loopback address, as the servers).
+    pub address: Ipv4Addr,
+    /// The body served at `/.well-known/mta-sts.txt` (RFC 8461 §3.2): lines of
+    /// `key: value` (`version: STSv1`, `mode: enforce`, `mx: mx1.example.test`,
+    /// `max_age: 86400`), sent as written.
+    pub policy: String,
+    /// The HTTP status of the answer [200]; anything else means no policy (§3.3).
+    #[serde(default = "ok")]
+    pub status: u16,
+    /// The certificate of the HTTPS host [valid].
+    #[serde(default)]
+    pub certificate: Certificate,
+}
+
+fn ok() -> u16 {
+    200
+}
+
+/// Which certificate a TLS server of a delivery case presents. Both are made for the
+/// run and signed by its CA, which the sender under test is told to trust.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Certificate {
+    /// One that names every host of the case's zones.
+    #[default]
+    Valid,
+    /// One that names none of them (`misnamed.smtpspec.test`): a sender that checks
+    /// names (MTA-STS, RFC 8461 §4.2; DANE-TA, RFC 7672 §3.2.2) must refuse it.
+    WrongName,
 }
 
 fn one() -> u32 {
@@ -76,6 +117,14 @@ impl ServerScript {
     /// Whether the server offers STARTTLS.
     pub fn starttls(&self) -> bool {
         matches!(self, Self::Codes(c) if c.starttls)
+    }
+
+    /// The certificate it presents after STARTTLS.
+    pub fn certificate(&self) -> Certificate {
+        match self {
+            Self::Codes(c) => c.certificate,
+            Self::Named(_) => Certificate::Valid,
+        }
     }
 }
 
@@ -172,6 +221,9 @@ pub struct Codes {
     /// it and its CA.
     #[serde(default)]
     pub starttls: bool,
+    /// The certificate presented after STARTTLS [valid].
+    #[serde(default)]
+    pub certificate: Certificate,
 }
 
 /// How a delivery ended for its recipients.

@@ -44,11 +44,17 @@ pub enum SenderDeviation {
     DaneInsecure,
     /// Take TLSA records of the PKIX usages (0, 1) as DANE-TA and DANE-EE.
     DanePkix,
+    /// Never look for MTA-STS policies.
+    NoMtaSts,
+    /// Under an enforced MTA-STS policy, use MX hosts the policy does not list.
+    StsAnyMx,
+    /// Fetch MTA-STS policies without checking the policy host's certificate.
+    StsUnverifiedFetch,
 }
 
 impl SenderDeviation {
     /// Every deviation.
-    pub const ALL: [Self; 18] = [
+    pub const ALL: [Self; 21] = [
         Self::IgnorePreference,
         Self::NoShuffle,
         Self::NullMxAsImplicit,
@@ -67,6 +73,9 @@ impl SenderDeviation {
         Self::NoDane,
         Self::DaneInsecure,
         Self::DanePkix,
+        Self::NoMtaSts,
+        Self::StsAnyMx,
+        Self::StsUnverifiedFetch,
     ];
 
     /// The name on the command line: `sender-` and kebab case.
@@ -90,6 +99,9 @@ impl SenderDeviation {
             Self::NoDane => "sender-no-dane",
             Self::DaneInsecure => "sender-dane-insecure",
             Self::DanePkix => "sender-dane-pkix",
+            Self::NoMtaSts => "sender-no-mta-sts",
+            Self::StsAnyMx => "sender-sts-any-mx",
+            Self::StsUnverifiedFetch => "sender-sts-unverified-fetch",
         }
     }
 
@@ -141,6 +153,17 @@ impl SenderDeviation {
             Self::DanePkix => {
                 "takes PKIX-TA and PKIX-EE records for DANE-TA and DANE-EE (RFC 7672 §3.1.3: \
                  unusable for SMTP)"
+            }
+            Self::NoMtaSts => {
+                "ignores MTA-STS policies: delivers in the clear or to any certificate under \
+                 enforce (RFC 8461 §5)"
+            }
+            Self::StsAnyMx => {
+                "uses MX hosts an enforced MTA-STS policy does not list (RFC 8461 §4.1)"
+            }
+            Self::StsUnverifiedFetch => {
+                "fetches MTA-STS policies from a host whose certificate it does not check \
+                 (RFC 8461 §3.3)"
             }
         }
     }

@@ -11,6 +11,7 @@ pub mod dane;
 pub mod deviation;
 pub mod report;
 pub mod route;
+pub mod sts;
 pub mod variant;
 
 use std::collections::BTreeMap;
@@ -63,6 +64,9 @@ pub struct SendOptions {
     /// Verify server certificates against these roots; `None` accepts any (smtpspec
     /// tests SMTP, not a PKI).
     pub trust: Option<Trust>,
+    /// Look for MTA-STS policies (RFC 8461), fetched so and checked against these
+    /// roots; `None`: the client does not do MTA-STS (it has nothing to trust).
+    pub mta_sts: Option<sts::Fetch>,
 }
 
 impl SendOptions {
@@ -83,6 +87,7 @@ impl SendOptions {
             seed: 0,
             deviations: Vec::new(),
             trust: None,
+            mta_sts: None,
         }
     }
 }
@@ -204,6 +209,7 @@ impl DomainRun<'_> {
         let Some((hosts, dns)) = self.route(domain, own, rng).await else {
             return;
         };
+        let policy = self.mta_sts(domain, dns.as_ref()).await;
         let first_only = self
             .options
             .deviations
@@ -215,9 +221,17 @@ impl DomainRun<'_> {
             let Some(addrs) = self.addresses(&candidate, fixed, dns.as_ref()).await else {
                 continue;
             };
-            let dane = match self.dane(&candidate, dns.as_ref()).await {
-                Dane::Off => None,
-                Dane::Check(v) => Some(v),
+            let check = match self.dane(&candidate, dns.as_ref()).await {
+                Dane::Off => match self.enforced(policy.as_ref(), &candidate) {
+                    Listed::Use(check) => check,
+                    Listed::Unlisted(why) => {
+                        self.any_temporary = true;
+                        self.round.attempts.push(unreachable(&candidate, None, why));
+                        continue;
+                    }
+                },
+                // RFC 8461 §2: MTA-STS never overrides DANE; where DANE applies, it decides.
+                Dane::Check(v) => Check::Dane(v),
                 Dane::Lost(why) => {
                     self.any_temporary = true;
                     self.round.attempts.push(unreachable(&candidate, None, why));
@@ -225,12 +239,61 @@ impl DomainRun<'_> {
                 }
             };
             for addr in addrs {
-                if !self.try_address(&candidate, addr, dane.clone()).await {
+                if !self.try_address(&candidate, addr, check.clone()).await {
                     return;
                 }
             }
         }
         self.settle_rest();
+    }
+
+    /// The domain's MTA-STS policy, said in its route's report; `None` when there is
+    /// none (or the client does not look).
+    async fn mta_sts(&mut self, domain: &str, dns: Option<&Dns>) -> Option<sts::Policy> {
+        let (Some(dns), Some(fetch)) = (dns, self.options.mta_sts.as_ref()) else {
+            return None;
+        };
+        if self.options.deviations.contains(&SenderDeviation::NoMtaSts) {
+            return None;
+        }
+        let mut fetch = fetch.clone();
+        fetch.verify &= !self
+            .options
+            .deviations
+            .contains(&SenderDeviation::StsUnverifiedFetch);
+        let found = sts::discover(domain, dns, &fetch).await;
+        let said = match &found {
+            Ok(p) => format!("MTA-STS policy: {}", p.describe()),
+            Err(why) => format!("no MTA-STS policy: {why}"),
+        };
+        if let Some(route) = self.round.routes.last_mut() {
+            route.policy = Some(said);
+        }
+        found.ok()
+    }
+
+    /// What an `enforce` policy asks of MX host `candidate` (RFC 8461 §4): to be one
+    /// the policy lists (else `Err`, the host is not used), and a certificate valid for
+    /// its name.
+    fn enforced(&self, policy: Option<&sts::Policy>, candidate: &Candidate) -> Listed {
+        let (Some(policy), Some(fetch)) = (policy, self.options.mta_sts.as_ref()) else {
+            return Listed::Use(Check::None);
+        };
+        if policy.mode != sts::Mode::Enforce {
+            return Listed::Use(Check::None);
+        }
+        let any_mx = self.options.deviations.contains(&SenderDeviation::StsAnyMx);
+        if !any_mx && !policy.allows(&candidate.host) {
+            return Listed::Unlisted(format!(
+                "MTA-STS (RFC 8461 §4.1): {} matches no mx of the enforced policy ({}): not used",
+                candidate.host,
+                policy.mx.join(" ")
+            ));
+        }
+        Listed::Use(Check::Pkix(Trust {
+            roots: Arc::clone(&fetch.roots),
+            name: Some(route::canonical(&candidate.host)),
+        }))
     }
 
     fn settle_all(&mut self, d: Disposition, why: &str) {
@@ -258,6 +321,7 @@ impl DomainRun<'_> {
                 domain: domain.into(),
                 hosts: vec![c.clone()],
                 problem: None,
+                policy: None,
             });
             return Some((vec![(c, Some(vec![server]))], None));
         }
@@ -296,6 +360,7 @@ impl DomainRun<'_> {
             domain: domain.into(),
             hosts: hosts.clone(),
             problem,
+            policy: None,
         });
         Some((hosts.into_iter().map(|h| (h, None)).collect(), Some(dns)))
     }
@@ -385,14 +450,9 @@ impl DomainRun<'_> {
         }
     }
 
-    /// One SMTP session with `addr` for the recipients still open, under DANE when
-    /// `dane` says; false when none is left open.
-    async fn try_address(
-        &mut self,
-        candidate: &Candidate,
-        addr: SocketAddr,
-        dane: Option<Arc<DaneVerifier>>,
-    ) -> bool {
+    /// One SMTP session with `addr` for the recipients still open, under the
+    /// certificate check `check` says; false when none is left open.
+    async fn try_address(&mut self, candidate: &Candidate, addr: SocketAddr, check: Check) -> bool {
         let open: Vec<usize> = self
             .members
             .iter()
@@ -414,8 +474,13 @@ impl DomainRun<'_> {
         };
         let options = self.options;
         let mut client = options.client.clone();
-        if dane.is_some() {
-            // RFC 7672 §2.2: with usable TLSA records, TLS or nothing.
+        let (trust, dane, required) = match check {
+            Check::None => (options.trust.clone(), None, false),
+            // RFC 7672 §2.2, RFC 8461 §4.2: TLS or nothing, and a certificate checked.
+            Check::Dane(v) => (None, Some(v), true),
+            Check::Pkix(t) => (Some(t), None, true),
+        };
+        if required {
             client.tls = TlsPolicy::Required;
         }
         client.raw_line_ends |= options.deviations.contains(&SenderDeviation::BareLineEnds);
@@ -428,7 +493,7 @@ impl DomainRun<'_> {
             offer,
             &options.timeouts,
             options.connect_timeout,
-            options.trust.as_ref(),
+            trust.as_ref(),
             dane,
         )
         .await;
@@ -472,6 +537,25 @@ impl DomainRun<'_> {
             }
         }
     }
+}
+
+/// Whether an MX host may be used under the domain's policy, and how.
+enum Listed {
+    /// It may, with its certificate checked so.
+    Use(Check),
+    /// An enforced policy does not list it (RFC 8461 §4.1): why, for the report.
+    Unlisted(String),
+}
+
+/// How an MX host's certificate is checked.
+#[derive(Clone)]
+enum Check {
+    /// As the client's own settings say.
+    None,
+    /// By its secure TLSA records (RFC 7672).
+    Dane(Arc<DaneVerifier>),
+    /// By the roots, for its name, TLS required (an MTA-STS `enforce` policy).
+    Pkix(Trust),
 }
 
 /// What DANE asks of one MX host.

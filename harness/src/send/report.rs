@@ -39,6 +39,10 @@ pub struct RouteReport {
     pub hosts: Vec<Candidate>,
     /// Why there is no host, when there is none.
     pub problem: Option<String>,
+    /// The domain's MTA-STS policy (RFC 8461), or why it has none; absent when the
+    /// client did not look.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
 }
 
 /// One connection (or a host that could not be reached at all).
@@ -76,8 +80,13 @@ impl RouteReport {
                         None => format!("{} (implicit MX)", c.host),
                     })
                     .collect();
+                let policy = self
+                    .policy
+                    .as_ref()
+                    .map(|p| format!("; {p}"))
+                    .unwrap_or_default();
                 format!(
-                    "round {round}: {}: MX order {}",
+                    "round {round}: {}: MX order {}{policy}",
                     self.domain,
                     hosts.join(", ")
                 )

@@ -284,6 +284,34 @@ impl Dns {
         }
     }
 
+    /// The TXT records at `name`, each one's strings joined (RFC 8461 §3.1 reads a
+    /// record split into several strings as one).
+    pub async fn txt(&self, name: &str) -> Answer<Vec<String>> {
+        match self.resolver.lookup(fqdn(name), RecordType::TXT).await {
+            Ok(lookup) => {
+                let records: Vec<String> = lookup
+                    .answers()
+                    .iter()
+                    .filter_map(|r| match &r.data {
+                        RData::TXT(t) => Some(
+                            t.txt_data
+                                .iter()
+                                .map(|s| String::from_utf8_lossy(s))
+                                .collect(),
+                        ),
+                        _ => None,
+                    })
+                    .collect();
+                if records.is_empty() {
+                    Answer::NoRecords
+                } else {
+                    Answer::Records(records)
+                }
+            }
+            Err(e) => classify(&e),
+        }
+    }
+
     /// The MX records of `domain` (CNAMEs followed by the resolver).
     pub async fn mx(&self, domain: &str) -> Answer<Vec<(u16, String)>> {
         match self.resolver.lookup(fqdn(domain), RecordType::MX).await {

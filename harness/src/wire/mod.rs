@@ -5,6 +5,7 @@
 //! reports that show what was said. Nothing here knows about cases or verdicts.
 
 pub mod conn;
+pub mod http;
 pub mod served;
 pub mod tls;
 pub mod transcript;

@@ -14,6 +14,7 @@ use crate::roles::{Attempt, CaseResult, Role};
 
 mod judge;
 mod mta;
+mod policy_host;
 mod reference;
 mod relay;
 mod submit;
@@ -21,6 +22,7 @@ mod tls;
 use crate::scenario::load::Case;
 use crate::scenario::sender::DeliveryDef;
 use crate::send::SenderDeviation;
+use crate::test_ca::TestCa;
 use crate::wire::{Dir, Event};
 pub use relay::Relayed;
 
@@ -107,7 +109,11 @@ pub async fn run(case: &Case, def: &DeliveryDef, sender: &Sender) -> CaseResult 
     let Ok(dir) = tempfile::tempdir() else {
         return done(Verdict::Error, "no temporary directory".into(), Vec::new());
     };
-    let (zones, ca) = match tls::prepare(def, dir.path()) {
+    let known = match sender {
+        Sender::Mta(p, _) => p.ca.as_ref(),
+        _ => None,
+    };
+    let (zones, ca) = match tls::prepare(def, dir.path(), known) {
         Ok(z) => z,
         Err(e) => return done(Verdict::Error, e.0, Vec::new()),
     };
@@ -116,7 +122,7 @@ pub async fn run(case: &Case, def: &DeliveryDef, sender: &Sender) -> CaseResult 
         Err(e) => return done(Verdict::Error, e.0, Vec::new()),
     };
     let scripts: Vec<_> = def.servers.iter().map(|(ip, s)| (*ip, s.clone())).collect();
-    let acceptor = ca.as_ref().map(|c| c.acceptor.clone());
+    let acceptor = ca.as_ref().map(crate::roles::script::Identities::of);
     let servers = match crate::roles::script::start(&scripts, port, acceptor).await {
         Ok(s) => s,
         Err(e) => {
@@ -124,15 +130,38 @@ pub async fn run(case: &Case, def: &DeliveryDef, sender: &Sender) -> CaseResult 
             return done(Verdict::Error, e.0, Vec::new());
         }
     };
+    let policy_host = match policy_host(def, ca.as_ref(), port).await {
+        Ok(h) => h,
+        Err(e) => {
+            dns.stop().await;
+            servers.stop().await;
+            return done(Verdict::Error, e.0, Vec::new());
+        }
+    };
     let observed = match who {
-        Delivering::Reference(d) => reference::observe(&case.meta.id, def, d, dns.addr, &servers)
-            .await
-            .map_err(|e| (e, Vec::new())),
+        Delivering::Reference(d) => {
+            let https = policy_host.as_ref().map_or(443, |h| h.addr.port());
+            let at = reference::At {
+                dns: dns.addr,
+                servers: &servers,
+                ca: ca.as_ref(),
+                https,
+            };
+            reference::observe(&case.meta.id, def, d, &at)
+                .await
+                .map_err(|e| (e, Vec::new()))
+        }
         Delivering::Mta(profile, message) => {
             mta::observe(def, profile, message, &servers, &dns).await
         }
     };
     dns.stop().await;
+    let observed = observed.map(|(seen, mut transcript)| {
+        if let Some(host) = policy_host {
+            transcript.extend(host.finish());
+        }
+        (seen, transcript)
+    });
     let mut relayed = None;
     let (outcome, transcript) = match observed {
         Ok((seen, mut transcript)) => match &def.expect.relayed {
@@ -152,4 +181,21 @@ pub async fn run(case: &Case, def: &DeliveryDef, sender: &Sender) -> CaseResult 
     let mut result = CaseResult::of(case, outcome, start, transcript);
     result.relayed = relayed;
     result
+}
+
+/// The case's MTA-STS policy host, if it has one: on port 443 for a real MTA (which
+/// knows no other), on any port for the reference client.
+async fn policy_host(
+    def: &DeliveryDef,
+    ca: Option<&TestCa>,
+    mta_port: Option<u16>,
+) -> Result<Option<policy_host::PolicyHost>, crate::outcome::HarnessError> {
+    let (Some(host), Some(ca)) = (&def.mta_sts, ca) else {
+        return Ok(None);
+    };
+    let acceptor = crate::roles::script::Identities::of(ca).pick(host.certificate);
+    let port = if mta_port.is_some() { 443 } else { 0 };
+    policy_host::PolicyHost::start(host, port, acceptor)
+        .await
+        .map(Some)
 }

@@ -43,6 +43,13 @@ pub(super) fn gate(def: &DeliveryDef, p: &SenderProfile) -> Option<String> {
                 .into(),
         );
     }
+    if def.mta_sts.is_some() && p.ca.is_none() {
+        return Some(
+            "the case's MTA-STS policy host and MX hosts need a CA the MTA trusts \
+             (RFC 8461 §4.2); the sender profile names none (ca:)"
+                .into(),
+        );
+    }
     match (&def.helo, &p.helo) {
         (Some(want), Some(have)) if !want.eq_ignore_ascii_case(have) => Some(format!(
             "the case needs the sender to be named {want}; the MTA is named {have}"

@@ -13,12 +13,26 @@ use super::note;
 use crate::outcome::HarnessError;
 use crate::roles::script::Scripted;
 use crate::scenario::sender::{DeliveryDef, Outcome};
+use crate::send::sts::Fetch;
 use crate::send::{self, Delivery, SendOptions, SenderDeviation};
+use crate::test_ca::TestCa;
 use crate::wire::Event;
 
 /// The reference client's timeouts in a case: the RFC's figures scaled down 200 times
 /// (a 5-minute greeting wait becomes 1.5 s), so a silent server costs seconds.
 const TIMEOUT_SCALE: f64 = 0.005;
+
+/// Where the case's fake services are.
+pub(super) struct At<'a> {
+    /// The fake DNS.
+    pub dns: SocketAddr,
+    /// The scripted MX servers.
+    pub servers: &'a Scripted,
+    /// The run's CA, when the case has TLS servers.
+    pub ca: Option<&'a TestCa>,
+    /// The MTA-STS policy host's port.
+    pub https: u16,
+}
 
 /// Deliver `runs` times (each with its own shuffle seed, the same for the same case)
 /// and observe: the first run's account goes to the transcript.
@@ -26,11 +40,21 @@ pub(super) async fn observe(
     id: &str,
     def: &DeliveryDef,
     deviations: &[SenderDeviation],
-    dns: SocketAddr,
-    servers: &Scripted,
+    at: &At<'_>,
 ) -> Result<(Observation, Vec<Event>), HarnessError> {
-    let (message, mut options) = prepare(def, dns, servers.port)?;
+    let servers = at.servers;
+    let (message, mut options) = prepare(def, at.dns, servers.port)?;
     options.deviations = deviations.to_vec();
+    if let Some(ca) = at.ca {
+        // The run's CA is the only root: the policy host's and the MX hosts'
+        // certificates chain to it (RFC 8461 §3.3, §4.2).
+        options.mta_sts = Some(Fetch {
+            port: at.https,
+            roots: ca.roots()?,
+            timeout: Duration::from_secs(1),
+            verify: true,
+        });
+    }
     let seed = seed_of(id);
     let mut deliveries = Vec::new();
     for n in 0..def.runs {

@@ -1,19 +1,21 @@
 //! TLS in a delivery case: the certificate the scripted servers present when their
 //! script offers STARTTLS, and the zones' TLSA records that name it (`server`, `ca`)
-//! turned into the octets a sender compares (RFC 6698 §2.1), for DANE (RFC 7672).
+//! turned into the octets a sender compares (RFC 6698 §2.1), for DANE (RFC 7672); the
+//! same CA signs the MTA-STS policy host's certificate (RFC 8461 §3.3).
 
 use crate::dns::Zones;
 use crate::dns::zone::{self, TlsaData};
 use crate::outcome::HarnessError;
 use crate::scenario::sender::DeliveryDef;
 use crate::send::dane::association;
-use crate::test_ca::TestCa;
+use crate::test_ca::{KnownCa, TestCa};
 
 /// The case's zones as served, and the identity of its TLS servers (made when a
 /// server offers STARTTLS or a TLSA record names it).
 pub(super) fn prepare(
     def: &DeliveryDef,
     dir: &std::path::Path,
+    known: Option<&KnownCa>,
 ) -> Result<(Zones, Option<TestCa>), HarnessError> {
     let symbolic = def
         .zones
@@ -21,10 +23,10 @@ pub(super) fn prepare(
         .flat_map(|names| names.values())
         .flat_map(|spec| &spec.tlsa)
         .any(|t| !matches!(t.data, TlsaData::Hex(_)));
-    if !symbolic && !def.servers.values().any(|s| s.starttls()) {
+    if !symbolic && !def.servers.values().any(|s| s.starttls()) && def.mta_sts.is_none() {
         return Ok((def.zones.clone(), None));
     }
-    let ca = TestCa::generate_for(dir, &host_names(&def.zones))?;
+    let ca = TestCa::issue(dir, &host_names(&def.zones), known)?;
     let mut zones = def.zones.clone();
     for spec in zones.values_mut().flat_map(|names| names.values_mut()) {
         for t in &mut spec.tlsa {
