@@ -170,6 +170,23 @@ fn relay_cases(
     dns: u16,
     filter: &str,
 ) -> Vec<(String, String, String)> {
+    cases_of(
+        "scenarios/dns/relay-smuggling.yaml",
+        submit,
+        smtp,
+        dns,
+        filter,
+    )
+}
+
+/// The same for the cases of `file`.
+fn cases_of(
+    file: &str,
+    submit: Option<u16>,
+    smtp: u16,
+    dns: u16,
+    filter: &str,
+) -> Vec<(String, String, String)> {
     let bin = env!("CARGO_BIN_EXE_smtpspec");
     let dir = tempfile::tempdir().unwrap();
     let profile = dir.path().join("relay.yaml");
@@ -185,7 +202,7 @@ fn relay_cases(
     let out = dir.path().join("r.json");
     Command::new(bin)
         .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .args(["run", "scenarios/dns/relay-smuggling.yaml", "--sender"])
+        .args(["run", file, "--sender"])
         .arg(&profile)
         .args(["--filter", filter, "--format", "json", "--output"])
         .arg(&out)
@@ -260,5 +277,50 @@ fn relay_cases_judge_what_a_relay_passes_on_octet_for_octet() {
     // Without a submit address the content cannot be handed over as it is.
     for (k, _, why) in relay_cases(None, smtp, dns, "lf-dot-lf") {
         assert!(k.ends_with(" skip") && why.contains("submit"), "{k} {why}");
+    }
+}
+
+#[test]
+fn a_relay_that_takes_requiretls_and_relays_in_the_clear_fails_and_one_that_refuses_is_not_judged()
+{
+    let (dns, smtp) = ports();
+    let file = "scenarios/dns/requiretls.yaml";
+    // The fake relay says 250 to MAIL ... REQUIRETLS, then relays in the clear,
+    // flag dropped: a downgrade of every hop after it.
+    let downgrading = cases_of(
+        file,
+        Some(fake_relay(smtp, Relay::Verbatim)),
+        smtp,
+        dns,
+        "requiretls",
+    );
+    let verdict = |all: &[(String, String, String)], id: &str| {
+        all.iter()
+            .find(|(k, ..)| k.starts_with(&format!("dns.requiretls/{id} ")))
+            .map(|(k, _, why)| {
+                (
+                    k.rsplit(' ').next().unwrap_or_default().to_owned(),
+                    why.clone(),
+                )
+            })
+            .unwrap_or_else(|| panic!("no case {id}: {all:?}"))
+    };
+    let (v, why) = verdict(&downgrading, "requiretls-next-hop-without-it");
+    assert_eq!(v, "fail", "{why}");
+    let (v, why) = verdict(&downgrading, "requiretls-passed-on");
+    assert_eq!(v, "fail", "{why}");
+    assert!(why.contains("without REQUIRETLS on MAIL"), "{why}");
+    // A relay that refuses the message: nothing it could pass on, nothing judged.
+    let refusing = cases_of(
+        file,
+        Some(fake_relay(smtp, Relay::Refuse)),
+        smtp,
+        dns,
+        "requiretls",
+    );
+    assert_eq!(refusing.len(), 6, "{refusing:?}");
+    for (k, _, why) in &refusing {
+        assert!(k.ends_with(" skip"), "{k}: {why}");
+        assert!(why.contains("550 not taken"), "{why}");
     }
 }

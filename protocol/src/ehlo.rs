@@ -256,6 +256,14 @@ impl EhloResponse {
         self.get(ext).is_some()
     }
 
+    /// True if a line with this keyword is advertised (case-insensitive, RFC 5321
+    /// §2.4), for keywords [`Extension`] does not model.
+    pub fn offers(&self, keyword: &str) -> bool {
+        self.lines
+            .iter()
+            .any(|l| l.keyword.eq_ignore_ascii_case(keyword))
+    }
+
     /// The SIZE limit: `Some(Some(n))` for `SIZE n`, `Some(None)` for `SIZE` or `SIZE 0`
     /// (no fixed limit, RFC 1870 §4), `None` if not advertised.
     pub fn size_limit(&self) -> Option<Option<u64>> {

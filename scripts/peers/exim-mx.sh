@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Exim as the RELAY of the relay-chain smuggling cases (scenarios/dns/relay-smuggling.yaml)
 # and as the DANE sender of scenarios/dns/dane.yaml, through the fake DNS, in a network
-# namespace of its own.
+# namespace of its own; it is also handed the REQUIRETLS messages of
+# scenarios/dns/requiretls.yaml (it has no MTA-STS, so dns.mta-sts is not run).
 #
 #   scripts/peers/exim-mx.sh DIR [smtpspec run arguments ...]
 #
@@ -12,7 +13,7 @@
 # the daemon inside the namespace, writes the sender profile DIR/exim-sender.yaml and
 # runs
 #   smtpspec run scenarios/dns/relay-smuggling.yaml scenarios/dns/dane.yaml \
-#     --sender DIR/exim-sender.yaml [arguments]
+#     scenarios/dns/requiretls.yaml --sender DIR/exim-sender.yaml [arguments]
 # inside the namespace: each case hands its content to Exim over SMTP at 2525 and the
 # scripted MX (127.0.0.2:25) records what Exim passes on. Everything is torn down
 # afterwards.
@@ -142,6 +143,6 @@ YAML
 echo "exim-mx: Exim $("$exim" -C "$dir/exim.conf" -bV 2>/dev/null | sed -n '1s/^Exim version \([^ ]*\).*/\1/p') relaying from namespace $ns; profile $dir/exim-sender.yaml"
 status=0
 ip netns exec "$ns" "$bin" run "$(pwd)/scenarios/dns/relay-smuggling.yaml" "$(pwd)/scenarios/dns/dane.yaml" \
-  --sender "$dir/exim-sender.yaml" "$@" || status=$?
+  "$(pwd)/scenarios/dns/requiretls.yaml" --sender "$dir/exim-sender.yaml" "$@" || status=$?
 echo "exim-mx: Exim's own log of the deliveries is $dir/log/mainlog"
 exit "$status"

@@ -54,6 +54,8 @@ pub struct Received {
     pub bare_cr: u64,
     /// Bare LFs in it.
     pub bare_lf: u64,
+    /// The keywords of the parameters its MAIL command carried, upper case.
+    pub mail_params: Vec<String>,
 }
 
 /// A set of scripted servers on one port.
@@ -260,12 +262,29 @@ struct Session {
     accepted: usize,
     /// TLS is up.
     tls: bool,
+    /// The parameter keywords of the transaction's MAIL, upper case.
+    mail_params: Vec<String>,
 }
 
 impl Session {
+    fn new(codes: Codes) -> Self {
+        Self {
+            codes,
+            rcpts: 0,
+            accepted: 0,
+            tls: false,
+            mail_params: Vec::new(),
+        }
+    }
+
     /// The reply to a command, as the script says; a multiline EHLO reply goes to
     /// `out` at once (`None`).
-    fn answer(&mut self, verb: Option<Verb>, out: &mut Vec<u8>) -> Option<(u16, &'static str)> {
+    fn answer(
+        &mut self,
+        verb: Option<Verb>,
+        line: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Option<(u16, &'static str)> {
         let codes = &self.codes;
         Some(match verb {
             Some(Verb::Ehlo) => match codes.ehlo.unwrap_or(250) {
@@ -273,6 +292,9 @@ impl Session {
                     let mut lines = vec!["scripted.smtpspec.test".into(), "8BITMIME".into()];
                     if codes.starttls && !self.tls {
                         lines.push("STARTTLS".into());
+                    }
+                    if codes.requiretls && self.tls {
+                        lines.push(smtp_protocol::client::REQUIRETLS.into());
                     }
                     out.extend(Reply::multiline(ReplyCode::OK, lines).to_bytes());
                     return None;
@@ -282,6 +304,7 @@ impl Session {
             Some(Verb::Helo) => (250, "scripted.smtpspec.test"),
             Some(Verb::Mail) => {
                 (self.rcpts, self.accepted) = (0, 0);
+                self.mail_params = mail_keywords(line);
                 (codes.mail.unwrap_or(250), "MAIL")
             }
             Some(Verb::Rcpt) => {
@@ -342,12 +365,7 @@ async fn serve(
             accept_bare_lf: false,
         },
     );
-    let mut session = Session {
-        codes,
-        rcpts: 0,
-        accepted: 0,
-        tls: false,
-    };
+    let mut session = Session::new(codes);
     loop {
         let line = match wire.next_line(CONNECTION_LIFE).await {
             Ok(Some(line)) => line,
@@ -373,7 +391,7 @@ async fn serve(
             continue;
         }
         let mut out = Vec::new();
-        let Some((code, text)) = session.answer(verb, &mut out) else {
+        let Some((code, text)) = session.answer(verb, &line.bytes, &mut out) else {
             wire.conn.send(&out, STEP).await?;
             continue;
         };
@@ -396,6 +414,7 @@ async fn serve(
                         raw: content.raw,
                         bare_cr: content.findings.bare_cr_count,
                         bare_lf: content.findings.bare_lf_count,
+                        mail_params: session.mail_params.clone(),
                     });
                 }
                 counts.messages.fetch_add(1, Ordering::SeqCst);
@@ -405,5 +424,17 @@ async fn serve(
             }
             wire.conn.send(&reply(code, "end of data"), STEP).await?;
         }
+    }
+}
+
+/// The parameter keywords of a MAIL command line, upper case, read by the protocol
+/// crate's parser; none when it does not parse.
+fn mail_keywords(line: &[u8]) -> Vec<String> {
+    match smtp_protocol::Command::parse(line) {
+        Ok(smtp_protocol::Command::Mail { params, .. }) => params
+            .iter()
+            .map(|p| p.keyword().to_ascii_uppercase())
+            .collect(),
+        _ => Vec::new(),
     }
 }

@@ -69,6 +69,13 @@ pub struct DeliveryDef {
     /// `_mta-sts.<domain>` its TXT record; both are data of the case.
     #[serde(default)]
     pub mta_sts: Option<PolicyHostDef>,
+    /// The message is flagged REQUIRETLS (RFC 8689): it may go only to an MX host found
+    /// securely (DNSSEC or an MTA-STS policy), over TLS with a certificate checked for
+    /// that host, and only to a server that offers REQUIRETLS, with the parameter on
+    /// MAIL. A real MTA gets it over SMTP at the profile's `submit` address with
+    /// `REQUIRETLS` on MAIL.
+    #[serde(default)]
+    pub requiretls: bool,
     /// What must have happened.
     pub expect: DeliveryExpect,
 }
@@ -224,6 +231,9 @@ pub struct Codes {
     /// The certificate presented after STARTTLS [valid].
     #[serde(default)]
     pub certificate: Certificate,
+    /// Offer REQUIRETLS (RFC 8689) in the EHLO reply once TLS is up.
+    #[serde(default)]
+    pub requiretls: bool,
 }
 
 /// How a delivery ended for its recipients.
@@ -305,6 +315,10 @@ pub struct DeliveryExpect {
     /// A regular expression the reason of the outcome must match (e.g. `RFC 7505`).
     #[serde(default)]
     pub reason: Option<String>,
+    /// Every message a scripted server took came with this MAIL parameter (e.g.
+    /// `REQUIRETLS`, RFC 8689: a relay passes the flag on).
+    #[serde(default)]
+    pub mail_parameter: Option<String>,
     /// A relay case: the content carries `sequence`, and the relay must refuse the
     /// message or pass exactly one message on with CRLF line ends only (RFC 5321
     /// §2.3.8 forbids a client to send a bare CR or LF; a second message means the

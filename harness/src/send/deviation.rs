@@ -50,11 +50,14 @@ pub enum SenderDeviation {
     StsAnyMx,
     /// Fetch MTA-STS policies without checking the policy host's certificate.
     StsUnverifiedFetch,
+    /// Send a REQUIRETLS message like any other: any host, TLS opportunistic, the
+    /// flag dropped.
+    RequireTlsDowngrade,
 }
 
 impl SenderDeviation {
     /// Every deviation.
-    pub const ALL: [Self; 21] = [
+    pub const ALL: [Self; 22] = [
         Self::IgnorePreference,
         Self::NoShuffle,
         Self::NullMxAsImplicit,
@@ -76,6 +79,7 @@ impl SenderDeviation {
         Self::NoMtaSts,
         Self::StsAnyMx,
         Self::StsUnverifiedFetch,
+        Self::RequireTlsDowngrade,
     ];
 
     /// The name on the command line: `sender-` and kebab case.
@@ -102,6 +106,7 @@ impl SenderDeviation {
             Self::NoMtaSts => "sender-no-mta-sts",
             Self::StsAnyMx => "sender-sts-any-mx",
             Self::StsUnverifiedFetch => "sender-sts-unverified-fetch",
+            Self::RequireTlsDowngrade => "sender-requiretls-downgrade",
         }
     }
 
@@ -164,6 +169,10 @@ impl SenderDeviation {
             Self::StsUnverifiedFetch => {
                 "fetches MTA-STS policies from a host whose certificate it does not check \
                  (RFC 8461 §3.3)"
+            }
+            Self::RequireTlsDowngrade => {
+                "sends a REQUIRETLS message to any host, TLS or not, and drops the flag \
+                 (RFC 8689 §4.2.1)"
             }
         }
     }

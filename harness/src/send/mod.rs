@@ -223,8 +223,8 @@ impl DomainRun<'_> {
             };
             let check = match self.dane(&candidate, dns.as_ref()).await {
                 Dane::Off => match self.enforced(policy.as_ref(), &candidate) {
-                    Listed::Use(check) => check,
-                    Listed::Unlisted(why) => {
+                    Usable::Yes(check) => check,
+                    Usable::No(why) => {
                         self.any_temporary = true;
                         self.round.attempts.push(unreachable(&candidate, None, why));
                         continue;
@@ -234,6 +234,13 @@ impl DomainRun<'_> {
                 Dane::Check(v) => Check::Dane(v),
                 Dane::Lost(why) => {
                     self.any_temporary = true;
+                    self.round.attempts.push(unreachable(&candidate, None, why));
+                    continue;
+                }
+            };
+            let check = match self.requiretls(check, &candidate, dns.as_ref()) {
+                Usable::Yes(check) => check,
+                Usable::No(why) => {
                     self.round.attempts.push(unreachable(&candidate, None, why));
                     continue;
                 }
@@ -275,22 +282,22 @@ impl DomainRun<'_> {
     /// What an `enforce` policy asks of MX host `candidate` (RFC 8461 §4): to be one
     /// the policy lists (else `Err`, the host is not used), and a certificate valid for
     /// its name.
-    fn enforced(&self, policy: Option<&sts::Policy>, candidate: &Candidate) -> Listed {
+    fn enforced(&self, policy: Option<&sts::Policy>, candidate: &Candidate) -> Usable {
         let (Some(policy), Some(fetch)) = (policy, self.options.mta_sts.as_ref()) else {
-            return Listed::Use(Check::None);
+            return Usable::Yes(Check::None);
         };
         if policy.mode != sts::Mode::Enforce {
-            return Listed::Use(Check::None);
+            return Usable::Yes(Check::None);
         }
         let any_mx = self.options.deviations.contains(&SenderDeviation::StsAnyMx);
         if !any_mx && !policy.allows(&candidate.host) {
-            return Listed::Unlisted(format!(
+            return Usable::No(format!(
                 "MTA-STS (RFC 8461 §4.1): {} matches no mx of the enforced policy ({}): not used",
                 candidate.host,
                 policy.mx.join(" ")
             ));
         }
-        Listed::Use(Check::Pkix(Trust {
+        Usable::Yes(Check::Pkix(Trust {
             roots: Arc::clone(&fetch.roots),
             name: Some(route::canonical(&candidate.host)),
         }))
@@ -404,6 +411,62 @@ impl DomainRun<'_> {
         None
     }
 
+    /// Whether the message is flagged REQUIRETLS (and the client honours it).
+    fn requires_tls(&self) -> bool {
+        self.options.client.requiretls
+            && !self
+                .options
+                .deviations
+                .contains(&SenderDeviation::RequireTlsDowngrade)
+    }
+
+    /// What RFC 8689 §4.2.1 asks before a REQUIRETLS message goes to `candidate`: a
+    /// host found securely (validated DNS, or an MTA-STS policy that lists it) and a
+    /// certificate checked for its name (DANE, or roots). The server must then offer
+    /// REQUIRETLS over TLS, which the session checks.
+    fn requiretls(&self, check: Check, candidate: &Candidate, dns: Option<&Dns>) -> Usable {
+        if !self.requires_tls() || !matches!(check, Check::None) {
+            return Usable::Yes(check);
+        }
+        let secure = dns.is_some_and(|d| {
+            candidate.preference.is_some()
+                && d.signed(&self.domain(), RecordType::MX)
+                && d.signed(&candidate.host, RecordType::A)
+        });
+        if !secure {
+            return Usable::No(format!(
+                "REQUIRETLS (RFC 8689 §4.2.1): {} was found neither by validated DNS \
+                 (DNSSEC) nor under an enforced MTA-STS policy: not used",
+                candidate.host
+            ));
+        }
+        let roots = self
+            .options
+            .mta_sts
+            .as_ref()
+            .map(|f| Arc::clone(&f.roots))
+            .or_else(|| self.options.trust.as_ref().map(|t| Arc::clone(&t.roots)));
+        match roots {
+            Some(roots) => Usable::Yes(Check::Pkix(Trust {
+                roots,
+                name: Some(route::canonical(&candidate.host)),
+            })),
+            None => Usable::No(format!(
+                "REQUIRETLS (RFC 8689 §4.2.1): no roots to check the certificate of {} \
+                 against (--ca): not used",
+                candidate.host
+            )),
+        }
+    }
+
+    /// The recipient domain of this run's recipients.
+    fn domain(&self) -> String {
+        self.members
+            .first()
+            .map(|&i| domain_of(&self.pending[i].to))
+            .unwrap_or_default()
+    }
+
     /// The DANE check an MX host stands under (RFC 7672 §2.2): none unless its MX
     /// answer, its addresses and its TLSA records all came validated and one record
     /// is usable; the host is not used when its TLSA records could not be had.
@@ -412,11 +475,7 @@ impl DomainRun<'_> {
         if self.options.deviations.contains(&SenderDeviation::NoDane) {
             return Dane::Off;
         }
-        let domain = self
-            .members
-            .first()
-            .map(|&i| domain_of(&self.pending[i].to))
-            .unwrap_or_default();
+        let domain = self.domain();
         if candidate.preference.is_none()
             || !dns.signed(&domain, RecordType::MX)
             || !dns.signed(&candidate.host, RecordType::A)
@@ -483,6 +542,7 @@ impl DomainRun<'_> {
         if required {
             client.tls = TlsPolicy::Required;
         }
+        client.requiretls = self.requires_tls();
         client.raw_line_ends |= options.deviations.contains(&SenderDeviation::BareLineEnds);
         client.strip_nul_after_stuffing |= options
             .deviations
@@ -526,6 +586,25 @@ impl DomainRun<'_> {
     /// Everything tried and still undecided: deferred, or bounced if no host could
     /// ever be used (every MX without an address, RFC 5321 §5.1).
     fn settle_rest(&mut self) {
+        if self.requires_tls() {
+            // RFC 8689 §4.2.1: no MX host left, the message is not sent to the domain
+            // and the sender gets a non-delivery notification.
+            for &i in self.members {
+                let p = &mut self.pending[i];
+                if p.result
+                    .as_ref()
+                    .is_none_or(|r| r.0 == Disposition::Deferred)
+                {
+                    let last = p.result.take().map(|r| format!(": last, {}", r.2));
+                    let why = format!(
+                        "REQUIRETLS (RFC 8689 §4.2.1): no MX host met its requirements{}",
+                        last.unwrap_or_default()
+                    );
+                    p.result = Some((Disposition::Bounced, None, why));
+                }
+            }
+            return;
+        }
         let (d, why) = if self.any_temporary || self.tried_any {
             (Disposition::Deferred, "no host took the message")
         } else {
@@ -539,12 +618,13 @@ impl DomainRun<'_> {
     }
 }
 
-/// Whether an MX host may be used under the domain's policy, and how.
-enum Listed {
+/// Whether an MX host may be used, and how.
+enum Usable {
     /// It may, with its certificate checked so.
-    Use(Check),
-    /// An enforced policy does not list it (RFC 8461 §4.1): why, for the report.
-    Unlisted(String),
+    Yes(Check),
+    /// It may not (an enforced policy does not list it, RFC 8461 §4.1; a REQUIRETLS
+    /// message cannot go to it, RFC 8689 §4.2.1): why, for the report.
+    No(String),
 }
 
 /// How an MX host's certificate is checked.

@@ -111,7 +111,7 @@ impl ClientSession {
                 self.send(Command::StartTls.to_bytes());
                 return;
             }
-            if self.config.tls == TlsPolicy::Required {
+            if self.config.tls == TlsPolicy::Required || self.config.requiretls {
                 self.give_up(
                     Disposition::Deferred,
                     Stage::StartTls,
@@ -120,6 +120,17 @@ impl ClientSession {
                 );
                 return;
             }
+        }
+        if self.config.requiretls && !(self.tls && self.ehlo.offers(super::REQUIRETLS)) {
+            // RFC 8689 §4.2.1: a REQUIRETLS message goes only to a server that offers
+            // it over TLS; another host may.
+            let reason = if self.tls {
+                "the message requires TLS (REQUIRETLS) and the server does not offer REQUIRETLS"
+            } else {
+                "the message requires TLS (REQUIRETLS) and TLS is off for this session"
+            };
+            self.give_up(Disposition::Deferred, Stage::Mail, None, reason.into());
+            return;
         }
         if !self.authenticated
             && !self.config.auth_when_required
@@ -188,7 +199,7 @@ impl ClientSession {
             self.parser = crate::reply::ReplyParser::new();
             self.handshaking = true;
             self.out.push_back(Output::StartTls);
-        } else if self.config.tls == TlsPolicy::Required {
+        } else if self.config.tls == TlsPolicy::Required || self.config.requiretls {
             // Even a 5xx says nothing about the message: another host may do TLS.
             let reason = format!("STARTTLS refused and TLS is required: {}", one_line(reply));
             self.give_up(Disposition::Deferred, Stage::StartTls, Some(reply), reason);
@@ -267,6 +278,12 @@ impl ClientSession {
         }
         if self.content.iter().any(|&b| b >= 0x80) && self.ehlo.has(Extension::EightBitMime) {
             params.push(Param::Body(BodyType::EightBitMime));
+        }
+        if self.config.requiretls {
+            params.push(Param::Other {
+                keyword: super::REQUIRETLS.into(),
+                value: None,
+            });
         }
         Ok(params)
     }

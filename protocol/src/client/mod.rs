@@ -84,7 +84,14 @@ pub struct ClientConfig {
     /// relay that cleans content too late, kept so that the relay cases can be shown to
     /// catch it (the sender deviation `sender-strip-nul-after-stuffing`).
     pub strip_nul_after_stuffing: bool,
+    /// The message is flagged REQUIRETLS (RFC 8689): TLS is required, the server must
+    /// offer REQUIRETLS once TLS is up, and MAIL carries the parameter; a server that
+    /// does not offer it gets nothing.
+    pub requiretls: bool,
 }
+
+/// The EHLO keyword and MAIL parameter of RFC 8689.
+pub const REQUIRETLS: &str = "REQUIRETLS";
 
 impl ClientConfig {
     /// A client named `helo` with the defaults of an MTA: opportunistic TLS, pipelining
@@ -102,6 +109,7 @@ impl ClientConfig {
             auth_when_required: false,
             raw_line_ends: false,
             strip_nul_after_stuffing: false,
+            requiretls: false,
         }
     }
 }

@@ -231,6 +231,37 @@ fn starttls_discards_injected_replies_and_says_ehlo_again() {
 }
 
 #[test]
+fn a_requiretls_message_goes_only_to_a_server_that_offers_it_over_tls() {
+    let mut c = config();
+    c.requiretls = true;
+    let tls_session = |c: &ClientConfig, after_tls: &str| {
+        let mut s = ClientSession::new(c.clone(), message(&["a@x.test"], b"x\r\n"));
+        feed(&mut s, "220 x\r\n");
+        assert_eq!(
+            feed(&mut s, "250-x\r\n250-REQUIRETLS\r\n250 STARTTLS\r\n"),
+            "STARTTLS\r\n"
+        );
+        assert_eq!(feed(&mut s, "220 go ahead\r\n"), "<tls>");
+        s.handle_tls_established();
+        assert_eq!(drain(&mut s), "EHLO client.test\r\n");
+        let sent = feed(&mut s, after_tls);
+        (s, sent)
+    };
+    // RFC 8689 §4.2.1: offered over TLS, MAIL carries the parameter.
+    let (_, sent) = tls_session(&c, "250-x\r\n250 requiretls\r\n");
+    assert_eq!(sent, "MAIL FROM:<sender@client.test> REQUIRETLS\r\n");
+    // Not offered once TLS is up (before it does not count): nothing is sent.
+    let (s, sent) = tls_session(&c, "250 x\r\n");
+    assert_eq!(sent, "QUIT\r\n");
+    assert_eq!(dispositions(&s), [Disposition::Deferred]);
+    // No STARTTLS at all: no TLS, no message, whatever the TLS policy said.
+    let mut s = ClientSession::new(c, message(&["a@x.test"], b"x\r\n"));
+    feed(&mut s, "220 x\r\n");
+    assert_eq!(feed(&mut s, "250-x\r\n250 REQUIRETLS\r\n"), "QUIT\r\n");
+    assert_eq!(dispositions(&s), [Disposition::Deferred]);
+}
+
+#[test]
 fn required_tls_never_falls_back_to_plaintext() {
     let mut c = config();
     c.tls = TlsPolicy::Required;

@@ -125,6 +125,9 @@ pub(super) fn judge(
             ));
         }
     }
+    if let Some(want) = &e.mail_parameter {
+        mail_parameter(want, seen)?;
+    }
     let mut why = if e.first_tried.is_empty() {
         let Some(first) = seen.runs.first() else {
             return Err(crate::unmet!("the sender made no delivery"));
@@ -205,6 +208,24 @@ fn judge_run(
             let reasons = account.reasons.join("; ");
             return Err(Unmet::wanted(format!("/{pattern}/"), &reasons)
                 .said(format!("{run}no reason matches /{pattern}/: {reasons}")));
+        }
+    }
+    Ok(())
+}
+
+/// `mail_parameter`: every message taken came with the parameter on its MAIL (a relay
+/// that drops REQUIRETLS lets the next hops deliver in the clear, RFC 8689 §4.2.1).
+fn mail_parameter(want: &str, seen: &Observation) -> Result<(), Unmet> {
+    for (at, m) in &seen.received {
+        if !m.mail_params.iter().any(|k| k.eq_ignore_ascii_case(want)) {
+            let got = if m.mail_params.is_empty() {
+                "none".to_string()
+            } else {
+                m.mail_params.join(" ")
+            };
+            return Err(Unmet::wanted(want, &got).said(format!(
+                "the message {at} took came without {want} on MAIL (its parameters: {got})"
+            )));
         }
     }
     Ok(())

@@ -162,25 +162,35 @@ pub async fn run(case: &Case, def: &DeliveryDef, sender: &Sender) -> CaseResult 
         }
         (seen, transcript)
     });
-    let mut relayed = None;
-    let (outcome, transcript) = match observed {
-        Ok((seen, mut transcript)) => match &def.expect.relayed {
-            Some(rule) => {
-                let (outcome, fact) = relay::judge(rule, &seen, &mut transcript);
-                relayed = fact;
-                (outcome, transcript)
-            }
-            None => match judge::judge(def, &seen, &mut transcript) {
-                Ok(why) => (Outcome::Pass(why), transcript),
-                Err(unmet) => (Outcome::Unmet(unmet), transcript),
-            },
-        },
-        Err((why, transcript)) => (Outcome::Error(why), transcript),
-    };
+    let (outcome, transcript, relayed) = judged(def, observed);
     servers.stop().await;
     let mut result = CaseResult::of(case, outcome, start, transcript);
     result.relayed = relayed;
     result
+}
+
+/// What was observed, judged: the outcome, the transcript with the judge's notes, and
+/// for a relay case what became of the smuggled sequence.
+fn judged(
+    def: &DeliveryDef,
+    observed: Result<(judge::Observation, Vec<Event>), (crate::outcome::HarnessError, Vec<Event>)>,
+) -> (Outcome, Vec<Event>, Option<Relayed>) {
+    let (seen, mut transcript) = match observed {
+        Ok(o) => o,
+        Err((why, transcript)) => return (Outcome::Error(why), transcript, None),
+    };
+    if let Some(why) = mta::refused_requiretls(def, &seen) {
+        return (Outcome::Inconclusive(why), transcript, None);
+    }
+    if let Some(rule) = &def.expect.relayed {
+        let (outcome, fact) = relay::judge(rule, &seen, &mut transcript);
+        return (outcome, transcript, fact);
+    }
+    let outcome = match judge::judge(def, &seen, &mut transcript) {
+        Ok(why) => Outcome::Pass(why),
+        Err(unmet) => Outcome::Unmet(unmet),
+    };
+    (outcome, transcript, None)
 }
 
 /// The case's MTA-STS policy host, if it has one: on port 443 for a real MTA (which

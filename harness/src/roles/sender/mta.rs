@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use super::judge::{Observation, Run, list};
 use super::note;
-use super::submit::{Handover, hand_over};
+use super::submit::{Envelope, Handover, hand_over};
 use crate::outcome::HarnessError;
 use crate::profile::client::expand;
 use crate::profile::launch::{exits_zero, run_to_end};
@@ -36,7 +36,7 @@ pub(super) fn gate(def: &DeliveryDef, p: &SenderProfile) -> Option<String> {
             def.runs, p.max_runs
         ));
     }
-    if def.content.is_some() && p.submit.is_none() {
+    if (def.content.is_some() || def.requiretls) && p.submit.is_none() {
         return Some(
             "the case hands its content over SMTP octet for octet (sendmail(1) would rewrite \
              its line ends); the sender profile names no submit address"
@@ -59,6 +59,28 @@ pub(super) fn gate(def: &DeliveryDef, p: &SenderProfile) -> Option<String> {
     }
 }
 
+/// The name smtpspec gives itself when it hands an MTA a message.
+const SUBMIT_HELO: &str = "submit.smtpspec.test";
+
+/// Why a REQUIRETLS case is not judged with this MTA, if it is not: it refused the
+/// flagged message at submission in every run (the right answer of an MTA without
+/// REQUIRETLS, RFC 8689 §2), so there was nothing it could pass on in the clear.
+pub(super) fn refused_requiretls(def: &DeliveryDef, seen: &Observation) -> Option<String> {
+    if !def.requiretls {
+        return None;
+    }
+    let refusals: Vec<&str> = seen
+        .runs
+        .iter()
+        .map(|r| r.handover.as_ref().and_then(|h| h.refused.as_deref()))
+        .collect::<Option<_>>()?;
+    Some(format!(
+        "the MTA refused the REQUIRETLS message at submission ({}): it does not take \
+         REQUIRETLS (RFC 8689), so it cannot relay such a message in the clear; not judged",
+        refusals.first().copied().unwrap_or_default()
+    ))
+}
+
 /// How the MTA gets the message.
 enum Hand<'a> {
     /// The profile's inject command, expanded.
@@ -66,8 +88,7 @@ enum Hand<'a> {
     /// Over SMTP to the profile's submit address, octet for octet (relay cases).
     Smtp {
         addr: std::net::SocketAddr,
-        from: &'a str,
-        to: &'a [String],
+        envelope: Envelope<'a>,
         content: &'a [u8],
     },
 }
@@ -107,12 +128,10 @@ async fn deliver_once(
         }
         Hand::Smtp {
             addr,
-            from,
-            to,
+            envelope,
             content,
         } => {
-            let helo = "submit.smtpspec.test";
-            let (h, transcript) = hand_over(*addr, helo, from, to, content).await?;
+            let (h, transcript) = hand_over(*addr, SUBMIT_HELO, envelope, content).await?;
             notes.push(note(format!(
                 "handed over at {addr} (the MTA's SMTP listener), {} octets of content as they are",
                 content.len()
@@ -198,12 +217,21 @@ pub(super) async fn observe(
         ("message", message.display().to_string()),
     ];
     let inject: Vec<String> = profile.inject.iter().map(|a| expand(a, &values)).collect();
-    let content = def.content_octets().and_then(Result::ok);
+    let content = match def.content_octets().and_then(Result::ok) {
+        // A REQUIRETLS message goes over SMTP, where MAIL can carry the flag.
+        None if def.requiretls => {
+            Some(b"Subject: smtpspec delivery case\r\n\r\nHello.\r\n".to_vec())
+        }
+        c => c,
+    };
     let hand = match (&content, profile.submit) {
         (Some(content), Some(addr)) => Hand::Smtp {
             addr,
-            from: &profile.from,
-            to: &to,
+            envelope: Envelope {
+                from: &profile.from,
+                to: &to,
+                requiretls: def.requiretls,
+            },
             content,
         },
         _ => Hand::Command(&inject),

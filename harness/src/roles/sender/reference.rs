@@ -120,7 +120,9 @@ fn prepare(
             None => b"Subject: smtpspec delivery case\r\n\r\nHello.\r\n".to_vec(),
         },
     };
-    let mut options = SendOptions::new(ClientConfig::new(helo));
+    let mut client = ClientConfig::new(helo);
+    client.requiretls = def.requiretls;
+    let mut options = SendOptions::new(client);
     options.dns = Some(dns);
     options.port = port;
     options.timeouts = Timeouts::default().scaled(TIMEOUT_SCALE);

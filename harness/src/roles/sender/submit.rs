@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use smtp_protocol::Command;
 use smtp_protocol::address::{ForwardPath, Host, Mailbox, ReversePath};
+use smtp_protocol::client::REQUIRETLS;
+use smtp_protocol::param::Param;
 use smtp_protocol::reply::{Reply, ReplyCode};
 
 use crate::outcome::HarnessError;
@@ -39,14 +41,13 @@ pub(super) struct Handover {
 pub(super) async fn hand_over(
     addr: SocketAddr,
     helo: &str,
-    from: &str,
-    to: &[String],
+    envelope: &Envelope<'_>,
     content: &[u8],
 ) -> Result<(Handover, Vec<Event>), HarnessError> {
     let mut conn = Conn::connect(addr, STEP)
         .await
         .map_err(|e| crate::harness_error!("submit {addr}: {e}"))?;
-    let result = talk(&mut conn, helo, from, to, content).await;
+    let result = talk(&mut conn, helo, envelope, content).await;
     let transcript = conn.into_transcript();
     match result {
         Ok(h) => Ok((h, transcript)),
@@ -54,13 +55,27 @@ pub(super) async fn hand_over(
     }
 }
 
+/// The envelope of a handover.
+pub(super) struct Envelope<'a> {
+    /// MAIL FROM.
+    pub from: &'a str,
+    /// RCPT TO, in order.
+    pub to: &'a [String],
+    /// `REQUIRETLS` on MAIL (RFC 8689 §2).
+    pub requiretls: bool,
+}
+
 async fn talk(
     conn: &mut Conn,
     helo: &str,
-    from: &str,
-    to: &[String],
+    envelope: &Envelope<'_>,
     content: &[u8],
 ) -> Result<Handover, HarnessError> {
+    let Envelope {
+        from,
+        to,
+        requiretls,
+    } = *envelope;
     let io = |e: ConnError| crate::harness_error!("{e}");
     let greeting = conn.reply(STEP).await.map_err(io)?.reply;
     if greeting.code != ReplyCode::SERVICE_READY {
@@ -72,7 +87,14 @@ async fn talk(
         Command::Ehlo(host),
         Command::Mail {
             from: ReversePath::Mailbox(mailbox(from)?),
-            params: Vec::new(),
+            params: if requiretls {
+                vec![Param::Other {
+                    keyword: REQUIRETLS.into(),
+                    value: None,
+                }]
+            } else {
+                Vec::new()
+            },
         },
     ];
     for t in to {

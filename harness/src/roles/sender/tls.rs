@@ -23,7 +23,8 @@ pub(super) fn prepare(
         .flat_map(|names| names.values())
         .flat_map(|spec| &spec.tlsa)
         .any(|t| !matches!(t.data, TlsaData::Hex(_)));
-    if !symbolic && !def.servers.values().any(|s| s.starttls()) && def.mta_sts.is_none() {
+    let tls_wanted = def.servers.values().any(|s| s.starttls()) || def.mta_sts.is_some();
+    if !symbolic && !tls_wanted && !def.requiretls {
         return Ok((def.zones.clone(), None));
     }
     let ca = TestCa::issue(dir, &host_names(&def.zones), known)?;
