@@ -64,6 +64,16 @@ fn the_policy_host_is_asked_and_its_certificate_checked() {
     assert_eq!(verdict, "pass", "{text}");
     assert!(text.contains("the TLS handshake failed"), "{text}");
     assert!(text.contains("no MTA-STS policy"), "{text}");
+    // The sender's cache: the first delivery fetched the policy, the second finds the
+    // TXT record gone and keeps to the cached one (RFC 8461 §3.3)...
+    let (verdict, text) = notes(&report, "mta-sts-cached-policy-survives-stripping");
+    assert_eq!(verdict, "pass", "{text}");
+    assert!(text.contains("fetched (id 20261206strip)"), "{text}");
+    assert!(text.contains("cached (id 20261206strip), which still applies"), "{text}");
+    // ...and a new id is fetched.
+    let (verdict, text) = notes(&report, "mta-sts-new-policy-id-refetched");
+    assert_eq!(verdict, "pass", "{text}");
+    assert!(text.contains("fetched (id 20261206second)"), "{text}");
 }
 
 #[test]

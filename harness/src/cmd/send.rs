@@ -71,12 +71,11 @@ fn prepare(args: &SendArgs) -> Result<(Outgoing, SendOptions), CliError> {
     }
     if let Some(path) = &args.ca {
         let trust = trust(path)?;
-        options.mta_sts = Some(send::sts::Fetch {
-            port: 443,
-            roots: std::sync::Arc::clone(&trust.roots),
-            timeout: options.connect_timeout,
-            verify: true,
-        });
+        options.mta_sts = Some(send::sts::Fetch::new(
+            443,
+            std::sync::Arc::clone(&trust.roots),
+            options.connect_timeout,
+        ));
         options.trust = Some(trust);
     }
     options.seed = args.seed.unwrap_or_else(|| {

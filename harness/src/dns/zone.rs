@@ -30,8 +30,11 @@ use serde::{Deserialize, Serialize};
 /// Zones by origin (`example.test`), each a map of names to their records.
 pub type Zones = BTreeMap<String, BTreeMap<String, NameSpec>>;
 
-/// Time to live of every record served: short, nothing caches across runs anyway.
-pub const TTL: u32 = 60;
+/// Time to live of every record served: zero, not to be cached (RFC 1035 §3.2.1).
+/// The zones change from case to case under the same names, and within a case between
+/// its deliveries (`before:`); a resolver library that caches (c-ares under Postfix's
+/// MTA-STS daemon does) would otherwise answer from the last case.
+pub const TTL: u32 = 0;
 
 /// What one name holds, or the fault it answers with.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]

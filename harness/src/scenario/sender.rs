@@ -76,8 +76,52 @@ pub struct DeliveryDef {
     /// `REQUIRETLS` on MAIL.
     #[serde(default)]
     pub requiretls: bool,
+    /// A delivery before the judged one, under its own zones, servers and policy
+    /// host, to leave state in the sender (an MTA-STS policy in its cache, RFC 8461
+    /// §3.3, §5.1): it must arrive, and is not judged otherwise.
+    #[serde(default)]
+    pub before: Option<Box<Before>>,
     /// What must have happened.
     pub expect: DeliveryExpect,
+}
+
+/// The `before:` block: the world of the first delivery. The message, its envelope
+/// and REQUIRETLS are the case's.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Before {
+    /// The zones the fake DNS serves for it.
+    pub zones: Zones,
+    /// Its scripted servers.
+    #[serde(default)]
+    pub servers: BTreeMap<Ipv4Addr, ServerScript>,
+    /// Its MTA-STS policy host.
+    #[serde(default)]
+    pub mta_sts: Option<PolicyHostDef>,
+    /// How long to wait after it, before the judged delivery (e.g. `2s`, for a
+    /// policy's `max_age` to run out) [0s].
+    #[serde(default)]
+    pub wait: Option<String>,
+}
+
+impl DeliveryDef {
+    /// The first delivery of a case with `before:`, as a case of its own that expects
+    /// the message to arrive.
+    pub fn primed(&self, before: &Before) -> Self {
+        Self {
+            zones: before.zones.clone(),
+            servers: before.servers.clone(),
+            mta_sts: before.mta_sts.clone(),
+            before: None,
+            runs: 1,
+            rounds: 1,
+            expect: DeliveryExpect {
+                outcome: Some(Outcomes::One(Outcome::Delivered)),
+                ..DeliveryExpect::default()
+            },
+            ..self.clone()
+        }
+    }
 }
 
 /// The `mta_sts:` block of a delivery case: what the policy host serves, and with

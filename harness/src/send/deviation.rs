@@ -53,11 +53,15 @@ pub enum SenderDeviation {
     /// Send a REQUIRETLS message like any other: any host, TLS opportunistic, the
     /// flag dropped.
     RequireTlsDowngrade,
+    /// Use a cached MTA-STS policy until it expires without looking at the TXT record.
+    StsStalePolicy,
+    /// Drop a cached MTA-STS policy when the TXT record or the policy cannot be had.
+    StsForgetsPolicy,
 }
 
 impl SenderDeviation {
     /// Every deviation.
-    pub const ALL: [Self; 22] = [
+    pub const ALL: [Self; 24] = [
         Self::IgnorePreference,
         Self::NoShuffle,
         Self::NullMxAsImplicit,
@@ -80,6 +84,8 @@ impl SenderDeviation {
         Self::StsAnyMx,
         Self::StsUnverifiedFetch,
         Self::RequireTlsDowngrade,
+        Self::StsStalePolicy,
+        Self::StsForgetsPolicy,
     ];
 
     /// The name on the command line: `sender-` and kebab case.
@@ -107,6 +113,8 @@ impl SenderDeviation {
             Self::StsAnyMx => "sender-sts-any-mx",
             Self::StsUnverifiedFetch => "sender-sts-unverified-fetch",
             Self::RequireTlsDowngrade => "sender-requiretls-downgrade",
+            Self::StsStalePolicy => "sender-sts-stale-policy",
+            Self::StsForgetsPolicy => "sender-sts-forgets-policy",
         }
     }
 
@@ -173,6 +181,14 @@ impl SenderDeviation {
             Self::RequireTlsDowngrade => {
                 "sends a REQUIRETLS message to any host, TLS or not, and drops the flag \
                  (RFC 8689 §4.2.1)"
+            }
+            Self::StsStalePolicy => {
+                "keeps using a cached MTA-STS policy without looking for a new policy id \
+                 (RFC 8461 §3.1, §5.1)"
+            }
+            Self::StsForgetsPolicy => {
+                "drops a cached MTA-STS policy as soon as its TXT record or policy host is \
+                 gone (RFC 8461 §3.3: a valid cached policy still applies)"
             }
         }
     }

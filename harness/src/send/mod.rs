@@ -9,6 +9,7 @@
 pub mod attempt;
 pub mod dane;
 pub mod deviation;
+mod policy;
 pub mod report;
 pub mod route;
 pub mod sts;
@@ -19,7 +20,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hickory_proto::rr::RecordType;
 use smtp_protocol::address::{ForwardPath, Host};
 use smtp_protocol::client::{
     ClientConfig, Disposition, Outgoing, RecipientResult, Timeouts, TlsPolicy,
@@ -27,8 +27,8 @@ use smtp_protocol::client::{
 use smtp_protocol::reply::ReplyCode;
 
 pub use attempt::Trust;
-use dane::{DaneVerifier, Tlsa};
 pub use deviation::SenderDeviation;
+use policy::{Check, Dane, Usable};
 pub use report::{AttemptReport, Delivery, Final, Round, RouteReport};
 use report::{report, unreachable};
 use route::{Answer, Candidate, Dns, Plan, Rng};
@@ -67,6 +67,9 @@ pub struct SendOptions {
     /// Look for MTA-STS policies (RFC 8461), fetched so and checked against these
     /// roots; `None`: the client does not do MTA-STS (it has nothing to trust).
     pub mta_sts: Option<sts::Fetch>,
+    /// The MTA-STS policies fetched so far (kept across deliveries made with these
+    /// options, RFC 8461 §5.1).
+    pub sts_cache: Arc<sts::Cache>,
 }
 
 impl SendOptions {
@@ -88,6 +91,7 @@ impl SendOptions {
             deviations: Vec::new(),
             trust: None,
             mta_sts: None,
+            sts_cache: Arc::default(),
         }
     }
 }
@@ -254,55 +258,6 @@ impl DomainRun<'_> {
         self.settle_rest();
     }
 
-    /// The domain's MTA-STS policy, said in its route's report; `None` when there is
-    /// none (or the client does not look).
-    async fn mta_sts(&mut self, domain: &str, dns: Option<&Dns>) -> Option<sts::Policy> {
-        let (Some(dns), Some(fetch)) = (dns, self.options.mta_sts.as_ref()) else {
-            return None;
-        };
-        if self.options.deviations.contains(&SenderDeviation::NoMtaSts) {
-            return None;
-        }
-        let mut fetch = fetch.clone();
-        fetch.verify &= !self
-            .options
-            .deviations
-            .contains(&SenderDeviation::StsUnverifiedFetch);
-        let found = sts::discover(domain, dns, &fetch).await;
-        let said = match &found {
-            Ok(p) => format!("MTA-STS policy: {}", p.describe()),
-            Err(why) => format!("no MTA-STS policy: {why}"),
-        };
-        if let Some(route) = self.round.routes.last_mut() {
-            route.policy = Some(said);
-        }
-        found.ok()
-    }
-
-    /// What an `enforce` policy asks of MX host `candidate` (RFC 8461 §4): to be one
-    /// the policy lists (else `Err`, the host is not used), and a certificate valid for
-    /// its name.
-    fn enforced(&self, policy: Option<&sts::Policy>, candidate: &Candidate) -> Usable {
-        let (Some(policy), Some(fetch)) = (policy, self.options.mta_sts.as_ref()) else {
-            return Usable::Yes(Check::None);
-        };
-        if policy.mode != sts::Mode::Enforce {
-            return Usable::Yes(Check::None);
-        }
-        let any_mx = self.options.deviations.contains(&SenderDeviation::StsAnyMx);
-        if !any_mx && !policy.allows(&candidate.host) {
-            return Usable::No(format!(
-                "MTA-STS (RFC 8461 §4.1): {} matches no mx of the enforced policy ({}): not used",
-                candidate.host,
-                policy.mx.join(" ")
-            ));
-        }
-        Usable::Yes(Check::Pkix(Trust {
-            roots: Arc::clone(&fetch.roots),
-            name: Some(route::canonical(&candidate.host)),
-        }))
-    }
-
     fn settle_all(&mut self, d: Disposition, why: &str) {
         for &i in self.members {
             self.pending[i].result = Some((d, None, why.to_string()));
@@ -409,104 +364,6 @@ impl DomainRun<'_> {
         };
         self.round.attempts.push(unreachable(candidate, None, why));
         None
-    }
-
-    /// Whether the message is flagged REQUIRETLS (and the client honours it).
-    fn requires_tls(&self) -> bool {
-        self.options.client.requiretls
-            && !self
-                .options
-                .deviations
-                .contains(&SenderDeviation::RequireTlsDowngrade)
-    }
-
-    /// What RFC 8689 §4.2.1 asks before a REQUIRETLS message goes to `candidate`: a
-    /// host found securely (validated DNS, or an MTA-STS policy that lists it) and a
-    /// certificate checked for its name (DANE, or roots). The server must then offer
-    /// REQUIRETLS over TLS, which the session checks.
-    fn requiretls(&self, check: Check, candidate: &Candidate, dns: Option<&Dns>) -> Usable {
-        if !self.requires_tls() || !matches!(check, Check::None) {
-            return Usable::Yes(check);
-        }
-        let secure = dns.is_some_and(|d| {
-            candidate.preference.is_some()
-                && d.signed(&self.domain(), RecordType::MX)
-                && d.signed(&candidate.host, RecordType::A)
-        });
-        if !secure {
-            return Usable::No(format!(
-                "REQUIRETLS (RFC 8689 §4.2.1): {} was found neither by validated DNS \
-                 (DNSSEC) nor under an enforced MTA-STS policy: not used",
-                candidate.host
-            ));
-        }
-        let roots = self
-            .options
-            .mta_sts
-            .as_ref()
-            .map(|f| Arc::clone(&f.roots))
-            .or_else(|| self.options.trust.as_ref().map(|t| Arc::clone(&t.roots)));
-        match roots {
-            Some(roots) => Usable::Yes(Check::Pkix(Trust {
-                roots,
-                name: Some(route::canonical(&candidate.host)),
-            })),
-            None => Usable::No(format!(
-                "REQUIRETLS (RFC 8689 §4.2.1): no roots to check the certificate of {} \
-                 against (--ca): not used",
-                candidate.host
-            )),
-        }
-    }
-
-    /// The recipient domain of this run's recipients.
-    fn domain(&self) -> String {
-        self.members
-            .first()
-            .map(|&i| domain_of(&self.pending[i].to))
-            .unwrap_or_default()
-    }
-
-    /// The DANE check an MX host stands under (RFC 7672 §2.2): none unless its MX
-    /// answer, its addresses and its TLSA records all came validated and one record
-    /// is usable; the host is not used when its TLSA records could not be had.
-    async fn dane(&self, candidate: &Candidate, dns: Option<&Dns>) -> Dane {
-        let Some(dns) = dns else { return Dane::Off };
-        if self.options.deviations.contains(&SenderDeviation::NoDane) {
-            return Dane::Off;
-        }
-        let domain = self.domain();
-        if candidate.preference.is_none()
-            || !dns.signed(&domain, RecordType::MX)
-            || !dns.signed(&candidate.host, RecordType::A)
-        {
-            return Dane::Off;
-        }
-        let deviating = |d| self.options.deviations.contains(&d);
-        match dns.tlsa(&candidate.host).await {
-            Answer::Records((mut records, secure))
-                if secure || deviating(SenderDeviation::DaneInsecure) =>
-            {
-                if deviating(SenderDeviation::DanePkix) {
-                    for r in &mut records {
-                        r.usage = match r.usage {
-                            0 => 2,
-                            1 => 3,
-                            u => u,
-                        };
-                    }
-                }
-                if records.iter().any(Tlsa::usable) {
-                    Dane::Check(Arc::new(DaneVerifier::new(records, &candidate.host)))
-                } else {
-                    Dane::Off
-                }
-            }
-            Answer::Temporary(why) => Dane::Lost(format!(
-                "the TLSA lookup of a DANE host failed: {why} (RFC 7672 §2.2: not used)"
-            )),
-            _ => Dane::Off,
-        }
     }
 
     /// One SMTP session with `addr` for the recipients still open, under the
@@ -616,36 +473,6 @@ impl DomainRun<'_> {
             }
         }
     }
-}
-
-/// Whether an MX host may be used, and how.
-enum Usable {
-    /// It may, with its certificate checked so.
-    Yes(Check),
-    /// It may not (an enforced policy does not list it, RFC 8461 §4.1; a REQUIRETLS
-    /// message cannot go to it, RFC 8689 §4.2.1): why, for the report.
-    No(String),
-}
-
-/// How an MX host's certificate is checked.
-#[derive(Clone)]
-enum Check {
-    /// As the client's own settings say.
-    None,
-    /// By its secure TLSA records (RFC 7672).
-    Dane(Arc<DaneVerifier>),
-    /// By the roots, for its name, TLS required (an MTA-STS `enforce` policy).
-    Pkix(Trust),
-}
-
-/// What DANE asks of one MX host.
-enum Dane {
-    /// Nothing: no validated, usable TLSA records (TLS as the client's policy says).
-    Off,
-    /// TLS, and a certificate this verifier accepts.
-    Check(Arc<DaneVerifier>),
-    /// Its TLSA records could not be had: the host is not used.
-    Lost(String),
 }
 
 /// The per-recipient mistakes of [`SenderDeviation`], applied to what a session decided.

@@ -3,13 +3,17 @@
 //! `mta-sts.<domain>`) says which MX hosts may take its mail and that they must show a
 //! certificate valid for their name.
 //!
-//! The client is one-shot, so it keeps no cache: every delivery looks the policy up
-//! afresh (RFC 8461 §5 then reads "no cached policy"). A policy that cannot be had is
-//! no policy (§5: deliver as without one); TLSRPT reports (RFC 8460) are not sent.
+//! Policies are cached per domain for their `max_age` ([`Cache`], kept as long as the
+//! [`SendOptions`](super::SendOptions) that hold it: one `smtpspec send`, or one
+//! delivery case). Every delivery still looks at the TXT record: a new id is fetched
+//! (§3.1), and when the TXT record or the policy cannot be had, a cached policy that
+//! has not expired still applies (§3.3); without one there is no policy (deliver as
+//! without one). TLSRPT reports (RFC 8460) are not sent.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use super::route::{Answer, Dns, canonical};
 use crate::wire::{Conn, http};
@@ -180,22 +184,128 @@ pub struct Fetch {
     pub timeout: Duration,
     /// Check the policy host's certificate (false only to misbehave on purpose).
     pub verify: bool,
+    /// Look at the TXT record even while a cached policy is valid (false only to
+    /// misbehave: a new policy id then goes unseen until the old one expires).
+    pub check_txt: bool,
+    /// Apply a valid cached policy when the TXT record or the policy cannot be had
+    /// (false only to misbehave: stripping them then strips the policy, §3.3).
+    pub keep_cached: bool,
 }
 
-/// The policy of `domain`, or why there is none (to say in the transcript).
-pub async fn discover(domain: &str, dns: &Dns, fetch: &Fetch) -> Result<Policy, NoPolicy> {
-    let domain = canonical(domain);
-    let id = match dns.txt(&format!("_mta-sts.{domain}")).await {
-        Answer::Records(records) => policy_id(&records)?,
-        Answer::Temporary(why) => {
-            return Err(format!("the _mta-sts TXT lookup failed: {why}").into());
+impl Fetch {
+    /// As RFC 8461 says, at `port`, against `roots`, each step within `timeout`.
+    pub fn new(port: u16, roots: Arc<rustls::RootCertStore>, timeout: Duration) -> Self {
+        Self {
+            port,
+            roots,
+            timeout,
+            verify: true,
+            check_txt: true,
+            keep_cached: true,
         }
-        _ => return Err(format!("_mta-sts.{domain} has no TXT record").into()),
+    }
+}
+
+/// Policies fetched, by domain, with their id and when they were fetched (§5.1).
+#[derive(Debug, Default)]
+pub struct Cache(Mutex<HashMap<String, Cached>>);
+
+#[derive(Debug, Clone)]
+struct Cached {
+    id: String,
+    policy: Policy,
+    fetched: Instant,
+}
+
+impl Cache {
+    /// The policy of `domain` fetched less than its `max_age` ago, and its id.
+    fn valid(&self, domain: &str) -> Option<(String, Policy)> {
+        let map = self.0.lock().ok()?;
+        let c = map.get(domain)?;
+        (c.fetched.elapsed() < Duration::from_secs(c.policy.max_age))
+            .then(|| (c.id.clone(), c.policy.clone()))
+    }
+
+    fn store(&self, domain: &str, id: &str, policy: &Policy) {
+        if let Ok(mut map) = self.0.lock() {
+            map.insert(
+                domain.to_string(),
+                Cached {
+                    id: id.to_string(),
+                    policy: policy.clone(),
+                    fetched: Instant::now(),
+                },
+            );
+        }
+    }
+}
+
+/// The policy of `domain` and where it came from (fetched, or the cache), or why
+/// there is none: words for the transcript either way.
+pub async fn discover(
+    domain: &str,
+    dns: &Dns,
+    fetch: &Fetch,
+    cache: &Cache,
+) -> Result<(Policy, String), NoPolicy> {
+    let domain = canonical(domain);
+    let cached = cache.valid(&domain);
+    if !fetch.check_txt
+        && let Some((id, policy)) = cached.clone()
+    {
+        return Ok((
+            policy,
+            format!("cached (id {id}; the TXT record not looked at)"),
+        ));
+    }
+    let id = match dns.txt(&format!("_mta-sts.{domain}")).await {
+        Answer::Records(records) => policy_id(&records),
+        Answer::Temporary(why) => Err(format!("the _mta-sts TXT lookup failed: {why}").into()),
+        _ => Err(format!("_mta-sts.{domain} has no TXT record").into()),
     };
+    let id = match id {
+        Ok(id) => id,
+        Err(why) => return from_cache(cached, why, fetch),
+    };
+    if let Some((cached_id, policy)) = &cached
+        && *cached_id == id
+    {
+        return Ok((policy.clone(), format!("cached (id {id} unchanged)")));
+    }
+    match fetch_policy(&domain, &id, dns, fetch).await {
+        Ok(policy) => {
+            cache.store(&domain, &id, &policy);
+            Ok((policy, format!("fetched (id {id})")))
+        }
+        Err(why) => from_cache(cached, why, fetch),
+    }
+}
+
+/// When the live policy cannot be had: the valid cached one (§3.3, a MUST), or none.
+fn from_cache(
+    cached: Option<(String, Policy)>,
+    why: NoPolicy,
+    fetch: &Fetch,
+) -> Result<(Policy, String), NoPolicy> {
+    match cached {
+        Some((id, policy)) if fetch.keep_cached => Ok((
+            policy,
+            format!("cached (id {id}), which still applies (§3.3): {why}"),
+        )),
+        _ => Err(why),
+    }
+}
+
+async fn fetch_policy(
+    domain: &str,
+    id: &str,
+    dns: &Dns,
+    fetch: &Fetch,
+) -> Result<Policy, NoPolicy> {
     let host = format!("mta-sts.{domain}");
     let ip = match dns.addresses(&host).await {
         Answer::Records((ips, _)) if !ips.is_empty() => ips[0],
-        _ => return Err(format!("{host} has no address").into()),
+        _ => return Err(format!("policy id {id}: {host} has no address").into()),
     };
     let at = SocketAddr::new(ip, fetch.port);
     let body = get(at, &host, fetch)

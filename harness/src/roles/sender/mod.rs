@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::outcome::{Outcome, Verdict};
+use crate::outcome::{HarnessError, Outcome, Verdict};
 use crate::profile::sender::SenderProfile;
 use crate::roles::{Attempt, CaseResult, Role};
 
@@ -22,9 +22,11 @@ mod tls;
 use crate::scenario::load::Case;
 use crate::scenario::sender::DeliveryDef;
 use crate::send::SenderDeviation;
-use crate::test_ca::TestCa;
+use crate::send::sts::Cache;
+use crate::test_ca::{KnownCa, TestCa};
 use crate::wire::{Dir, Event};
 pub use relay::Relayed;
+use std::sync::Arc;
 
 /// Who sends in delivery cases.
 #[derive(Debug, Clone)]
@@ -83,7 +85,8 @@ enum Delivering<'a> {
 }
 
 /// Run one delivery case: the case's fake DNS and scripted servers up, the sender
-/// observed delivering, and one judge over what was seen, whoever sent.
+/// observed delivering, and one judge over what was seen, whoever sent. A case with
+/// `before:` first has the sender deliver once in that world, which must arrive.
 pub async fn run(case: &Case, def: &DeliveryDef, sender: &Sender) -> CaseResult {
     let start = Instant::now();
     let done =
@@ -109,72 +112,137 @@ pub async fn run(case: &Case, def: &DeliveryDef, sender: &Sender) -> CaseResult 
     let Ok(dir) = tempfile::tempdir() else {
         return done(Verdict::Error, "no temporary directory".into(), Vec::new());
     };
-    let known = match sender {
-        Sender::Mta(p, _) => p.ca.as_ref(),
-        _ => None,
+    let world = World {
+        id: &case.meta.id,
+        who,
+        dns_at,
+        port,
+        dir: dir.path(),
+        known: match sender {
+            Sender::Mta(p, _) => p.ca.as_ref(),
+            _ => None,
+        },
+        sts_cache: Arc::default(),
     };
-    let (zones, ca) = match tls::prepare(def, dir.path(), known) {
-        Ok(z) => z,
-        Err(e) => return done(Verdict::Error, e.0, Vec::new()),
-    };
-    let dns = match crate::dns::serve(&zones, dns_at).await {
-        Ok(d) => d,
-        Err(e) => return done(Verdict::Error, e.0, Vec::new()),
-    };
-    let scripts: Vec<_> = def.servers.iter().map(|(ip, s)| (*ip, s.clone())).collect();
-    let acceptor = ca.as_ref().map(crate::roles::script::Identities::of);
-    let servers = match crate::roles::script::start(&scripts, port, acceptor).await {
-        Ok(s) => s,
-        Err(e) => {
-            dns.stop().await;
-            return done(Verdict::Error, e.0, Vec::new());
+    let mut earlier = Vec::new();
+    if let Some(before) = &def.before {
+        let primed = def.primed(before);
+        earlier.push(note(
+            "the first delivery (before:), which must arrive and is not judged otherwise:".into(),
+        ));
+        match world.deliver(&primed).await {
+            Ok((seen, notes)) => {
+                earlier.extend(notes);
+                if let Err(unmet) = judge::judge(&primed, &seen, &mut earlier) {
+                    let (why, _) = Outcome::Unmet(unmet).into_reason();
+                    let why = format!(
+                        "the first delivery (before:) did not arrive, so the sender holds \
+                         nothing for the case to test: {why}"
+                    );
+                    return done(Verdict::Skip, why, earlier);
+                }
+            }
+            Err((e, notes)) => {
+                earlier.extend(notes);
+                return done(Verdict::Error, e.0, earlier);
+            }
         }
+        if let Some(wait) = before
+            .wait
+            .as_deref()
+            .and_then(crate::scenario::parse_duration)
+        {
+            earlier.push(note(format!("waited {} ms", wait.as_millis())));
+            tokio::time::sleep(wait).await;
+        }
+        earlier.push(note("the judged delivery:".into()));
+    }
+    let observed = match world.deliver(def).await {
+        Ok((seen, notes)) => Ok((seen, [earlier, notes].concat())),
+        Err((e, notes)) => Err((e, [earlier, notes].concat())),
     };
-    let policy_host = match policy_host(def, ca.as_ref(), port).await {
-        Ok(h) => h,
-        Err(e) => {
-            dns.stop().await;
-            servers.stop().await;
-            return done(Verdict::Error, e.0, Vec::new());
-        }
-    };
-    let observed = match who {
-        Delivering::Reference(d) => {
-            let https = policy_host.as_ref().map_or(443, |h| h.addr.port());
-            let at = reference::At {
-                dns: dns.addr,
-                servers: &servers,
-                ca: ca.as_ref(),
-                https,
-            };
-            reference::observe(&case.meta.id, def, d, &at)
-                .await
-                .map_err(|e| (e, Vec::new()))
-        }
-        Delivering::Mta(profile, message) => {
-            mta::observe(def, profile, message, &servers, &dns).await
-        }
-    };
-    dns.stop().await;
-    let observed = observed.map(|(seen, mut transcript)| {
-        if let Some(host) = policy_host {
-            transcript.extend(host.finish());
-        }
-        (seen, transcript)
-    });
     let (outcome, transcript, relayed) = judged(def, observed);
-    servers.stop().await;
     let mut result = CaseResult::of(case, outcome, start, transcript);
     result.relayed = relayed;
     result
 }
 
+/// What one delivery of a case is made in: who sends, where the fake services go,
+/// and what the case's deliveries share.
+struct World<'a> {
+    id: &'a str,
+    who: Delivering<'a>,
+    dns_at: SocketAddr,
+    /// The MX port a real MTA connects to; `None` for the reference client (any).
+    port: Option<u16>,
+    dir: &'a Path,
+    /// The CA a real MTA trusts.
+    known: Option<&'a KnownCa>,
+    /// The reference client's MTA-STS policies, across the case's deliveries.
+    sts_cache: Arc<Cache>,
+}
+
+type Observed = Result<(judge::Observation, Vec<Event>), (HarnessError, Vec<Event>)>;
+
+impl World<'_> {
+    /// `def`'s zones, servers and policy host up, one delivery observed, all down.
+    async fn deliver(&self, def: &DeliveryDef) -> Observed {
+        let fail = |e: HarnessError| Err((e, Vec::new()));
+        let (zones, ca) = match tls::prepare(def, self.dir, self.known) {
+            Ok(z) => z,
+            Err(e) => return fail(e),
+        };
+        let dns = match crate::dns::serve(&zones, self.dns_at).await {
+            Ok(d) => d,
+            Err(e) => return fail(e),
+        };
+        let scripts: Vec<_> = def.servers.iter().map(|(ip, s)| (*ip, s.clone())).collect();
+        let acceptor = ca.as_ref().map(crate::roles::script::Identities::of);
+        let servers = match crate::roles::script::start(&scripts, self.port, acceptor).await {
+            Ok(s) => s,
+            Err(e) => {
+                dns.stop().await;
+                return fail(e);
+            }
+        };
+        let policy_host = match policy_host(def, ca.as_ref(), self.port).await {
+            Ok(h) => h,
+            Err(e) => {
+                dns.stop().await;
+                servers.stop().await;
+                return fail(e);
+            }
+        };
+        let observed = match &self.who {
+            Delivering::Reference(d) => {
+                let at = reference::At {
+                    dns: dns.addr,
+                    servers: &servers,
+                    ca: ca.as_ref(),
+                    https: policy_host.as_ref().map_or(443, |h| h.addr.port()),
+                    sts_cache: Some(&self.sts_cache),
+                };
+                reference::observe(self.id, def, d, &at)
+                    .await
+                    .map_err(|e| (e, Vec::new()))
+            }
+            Delivering::Mta(profile, message) => {
+                mta::observe(def, profile, message, &servers, &dns).await
+            }
+        };
+        dns.stop().await;
+        servers.stop().await;
+        let host_notes = match policy_host {
+            Some(host) => host.finish().await,
+            None => Vec::new(),
+        };
+        observed.map(|(seen, transcript)| (seen, [transcript, host_notes].concat()))
+    }
+}
+
 /// What was observed, judged: the outcome, the transcript with the judge's notes, and
 /// for a relay case what became of the smuggled sequence.
-fn judged(
-    def: &DeliveryDef,
-    observed: Result<(judge::Observation, Vec<Event>), (crate::outcome::HarnessError, Vec<Event>)>,
-) -> (Outcome, Vec<Event>, Option<Relayed>) {
+fn judged(def: &DeliveryDef, observed: Observed) -> (Outcome, Vec<Event>, Option<Relayed>) {
     let (seen, mut transcript) = match observed {
         Ok(o) => o,
         Err((why, transcript)) => return (Outcome::Error(why), transcript, None),
@@ -199,7 +267,7 @@ async fn policy_host(
     def: &DeliveryDef,
     ca: Option<&TestCa>,
     mta_port: Option<u16>,
-) -> Result<Option<policy_host::PolicyHost>, crate::outcome::HarnessError> {
+) -> Result<Option<policy_host::PolicyHost>, HarnessError> {
     let (Some(host), Some(ca)) = (&def.mta_sts, ca) else {
         return Ok(None);
     };

@@ -26,7 +26,7 @@ pub(super) struct PolicyHost {
     /// Where it listens.
     pub addr: SocketAddr,
     seen: Arc<Mutex<Vec<String>>>,
-    task: JoinHandle<()>,
+    task: Option<JoinHandle<()>>,
 }
 
 impl PolicyHost {
@@ -57,13 +57,21 @@ impl PolicyHost {
                 });
             }
         });
-        Ok(Self { addr, seen, task })
+        Ok(Self {
+            addr,
+            seen,
+            task: Some(task),
+        })
     }
 
     /// Stop listening; what happened on each connection, in order, as transcript
     /// notes (saying so when nobody came: a sender that never asked).
-    pub(super) fn finish(self) -> Vec<Event> {
-        self.task.abort();
+    pub(super) async fn finish(mut self) -> Vec<Event> {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            // The listener is gone once the task is: the next delivery binds again.
+            let _ = task.await;
+        }
         let seen = self.seen.lock().map(|s| s.clone()).unwrap_or_default();
         if seen.is_empty() {
             return vec![note("MTA-STS policy host: nobody connected".into())];
@@ -75,7 +83,9 @@ impl PolicyHost {
 /// However the case ends, the port is freed (a real MTA's case binds 443 again next).
 impl Drop for PolicyHost {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(task) = &self.task {
+            task.abort();
+        }
     }
 }
 

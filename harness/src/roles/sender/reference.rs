@@ -3,6 +3,7 @@
 //! each delivery (every address tried, where each recipient went, and why).
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use smtp_protocol::address::{ForwardPath, Host, Mailbox, ReversePath};
@@ -32,6 +33,8 @@ pub(super) struct At<'a> {
     pub ca: Option<&'a TestCa>,
     /// The MTA-STS policy host's port.
     pub https: u16,
+    /// The MTA-STS cache the case's deliveries share (a case with `before:`).
+    pub sts_cache: Option<&'a Arc<crate::send::sts::Cache>>,
 }
 
 /// Deliver `runs` times (each with its own shuffle seed, the same for the same case)
@@ -48,12 +51,10 @@ pub(super) async fn observe(
     if let Some(ca) = at.ca {
         // The run's CA is the only root: the policy host's and the MX hosts'
         // certificates chain to it (RFC 8461 §3.3, §4.2).
-        options.mta_sts = Some(Fetch {
-            port: at.https,
-            roots: ca.roots()?,
-            timeout: Duration::from_secs(1),
-            verify: true,
-        });
+        options.mta_sts = Some(Fetch::new(at.https, ca.roots()?, Duration::from_secs(1)));
+    }
+    if let Some(cache) = at.sts_cache {
+        options.sts_cache = Arc::clone(cache);
     }
     let seed = seed_of(id);
     let mut deliveries = Vec::new();

@@ -23,7 +23,9 @@ pub(super) fn prepare(
         .flat_map(|names| names.values())
         .flat_map(|spec| &spec.tlsa)
         .any(|t| !matches!(t.data, TlsaData::Hex(_)));
-    let tls_wanted = def.servers.values().any(|s| s.starttls()) || def.mta_sts.is_some();
+    // A case with a first delivery may have left an MTA-STS policy to check against.
+    let tls_wanted =
+        def.servers.values().any(|s| s.starttls()) || def.mta_sts.is_some() || def.before.is_some();
     if !symbolic && !tls_wanted && !def.requiretls {
         return Ok((def.zones.clone(), None));
     }

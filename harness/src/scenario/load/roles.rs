@@ -91,6 +91,22 @@ fn check_delivery(d: &DeliveryDef) -> Vec<String> {
     {
         problems.push(format!("expect.reason: {e}"));
     }
+    if let Some(b) = &d.before {
+        problems.extend(
+            crate::dns::zone::check(&b.zones)
+                .into_iter()
+                .map(|p| format!("before.zones: {p}")),
+        );
+        if let Some(w) = &b.wait
+            && crate::scenario::parse_duration(w)
+                .is_none_or(|d| d > std::time::Duration::from_secs(60))
+        {
+            problems.push(format!("before.wait: {w:?} is not a duration up to 60s"));
+        }
+        if d.runs != 1 || d.rounds != 1 {
+            problems.push("before needs runs: 1 and rounds: 1".into());
+        }
+    }
     if let Some(Err(at)) = d.content_octets() {
         problems.push(format!(
             "content: bad escape at offset {at} (\\r \\n \\t \\0 \\\\ \\xHH)"
