@@ -69,7 +69,10 @@ fn the_policy_host_is_asked_and_its_certificate_checked() {
     let (verdict, text) = notes(&report, "mta-sts-cached-policy-survives-stripping");
     assert_eq!(verdict, "pass", "{text}");
     assert!(text.contains("fetched (id 20261206strip)"), "{text}");
-    assert!(text.contains("cached (id 20261206strip), which still applies"), "{text}");
+    assert!(
+        text.contains("cached (id 20261206strip), which still applies"),
+        "{text}"
+    );
     // ...and a new id is fetched.
     let (verdict, text) = notes(&report, "mta-sts-new-policy-id-refetched");
     assert_eq!(verdict, "pass", "{text}");

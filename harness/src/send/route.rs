@@ -34,6 +34,18 @@ pub enum Answer<T> {
     Temporary(String),
 }
 
+impl<T> Answer<T> {
+    /// The records turned by `f`; the other answers as they are.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Answer<U> {
+        match self {
+            Self::Records(t) => Answer::Records(f(t)),
+            Self::NoRecords => Answer::NoRecords,
+            Self::NxDomain => Answer::NxDomain,
+            Self::Temporary(why) => Answer::Temporary(why),
+        }
+    }
+}
+
 /// One host to try.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Candidate {
@@ -254,26 +266,22 @@ impl Dns {
         }
     }
 
-    /// The TLSA records of MX host `host` at port 25 (`_25._tcp.host`, RFC 7672 §3),
-    /// and whether the answer came validated.
-    pub async fn tlsa(&self, host: &str) -> Answer<(Vec<super::dane::Tlsa>, bool)> {
-        let name = format!("_25._tcp.{}", canonical(host));
-        match self.resolver.lookup(fqdn(&name), RecordType::TLSA).await {
+    /// One lookup of `name`'s `rtype` records, each read by `pick`, and whether the
+    /// answer came validated (AD).
+    async fn records<T>(
+        &self,
+        name: &str,
+        rtype: RecordType,
+        pick: impl Fn(&RData) -> Option<T>,
+    ) -> Answer<(Vec<T>, bool)> {
+        match self.resolver.lookup(fqdn(name), rtype).await {
             Ok(lookup) => {
-                let records: Vec<super::dane::Tlsa> = lookup
+                let secure = lookup.message().metadata.authentic_data;
+                let records: Vec<T> = lookup
                     .answers()
                     .iter()
-                    .filter_map(|r| match &r.data {
-                        RData::TLSA(t) => Some(super::dane::Tlsa {
-                            usage: t.cert_usage.into(),
-                            selector: t.selector.into(),
-                            matching: t.matching.into(),
-                            data: t.cert_data.clone(),
-                        }),
-                        _ => None,
-                    })
+                    .filter_map(|r| pick(&r.data))
                     .collect();
-                let secure = lookup.message().metadata.authentic_data;
                 if records.is_empty() {
                     Answer::NoRecords
                 } else {
@@ -284,59 +292,47 @@ impl Dns {
         }
     }
 
+    /// The TLSA records of MX host `host` at port 25 (`_25._tcp.host`, RFC 7672 §3),
+    /// and whether the answer came validated.
+    pub async fn tlsa(&self, host: &str) -> Answer<(Vec<super::dane::Tlsa>, bool)> {
+        let name = format!("_25._tcp.{}", canonical(host));
+        self.records(&name, RecordType::TLSA, |data| match data {
+            RData::TLSA(t) => Some(super::dane::Tlsa {
+                usage: t.cert_usage.into(),
+                selector: t.selector.into(),
+                matching: t.matching.into(),
+                data: t.cert_data.clone(),
+            }),
+            _ => None,
+        })
+        .await
+    }
+
     /// The TXT records at `name`, each one's strings joined (RFC 8461 §3.1 reads a
     /// record split into several strings as one).
     pub async fn txt(&self, name: &str) -> Answer<Vec<String>> {
-        match self.resolver.lookup(fqdn(name), RecordType::TXT).await {
-            Ok(lookup) => {
-                let records: Vec<String> = lookup
-                    .answers()
+        let found = self.records(name, RecordType::TXT, |data| match data {
+            RData::TXT(t) => Some(
+                t.txt_data
                     .iter()
-                    .filter_map(|r| match &r.data {
-                        RData::TXT(t) => Some(
-                            t.txt_data
-                                .iter()
-                                .map(|s| String::from_utf8_lossy(s))
-                                .collect(),
-                        ),
-                        _ => None,
-                    })
-                    .collect();
-                if records.is_empty() {
-                    Answer::NoRecords
-                } else {
-                    Answer::Records(records)
-                }
-            }
-            Err(e) => classify(&e),
-        }
+                    .map(|s| String::from_utf8_lossy(s))
+                    .collect(),
+            ),
+            _ => None,
+        });
+        found.await.map(|(records, _)| records)
     }
 
     /// The MX records of `domain` (CNAMEs followed by the resolver).
     pub async fn mx(&self, domain: &str) -> Answer<Vec<(u16, String)>> {
-        match self.resolver.lookup(fqdn(domain), RecordType::MX).await {
-            Ok(lookup) => {
-                self.note(
-                    domain,
-                    RecordType::MX,
-                    lookup.message().metadata.authentic_data,
-                );
-                let records: Vec<(u16, String)> = lookup
-                    .answers()
-                    .iter()
-                    .filter_map(|r| match &r.data {
-                        RData::MX(mx) => Some((mx.preference, mx.exchange.to_ascii())),
-                        _ => None,
-                    })
-                    .collect();
-                if records.is_empty() {
-                    Answer::NoRecords
-                } else {
-                    Answer::Records(records)
-                }
-            }
-            Err(e) => classify(&e),
-        }
+        let found = self.records(domain, RecordType::MX, |data| match data {
+            RData::MX(mx) => Some((mx.preference, mx.exchange.to_ascii())),
+            _ => None,
+        });
+        found.await.map(|(records, secure)| {
+            self.note(domain, RecordType::MX, secure);
+            records
+        })
     }
 
     /// The addresses of `host` (A, then AAAA), and whether the name was an alias.
