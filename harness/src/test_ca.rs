@@ -47,6 +47,9 @@ pub struct TestCa {
     /// The same CA's certificate for [`MISNAMED`] only: right issuer, wrong host, for
     /// senders that must check the name (MTA-STS, DANE-TA).
     pub misnamed: TlsAcceptor,
+    /// The server certificate again, with the same key and names, valid only in 2020:
+    /// DANE-EE ignores its dates (RFC 7672 §3.1.1), PKIX does not.
+    pub expired: TlsAcceptor,
     /// Where the CA's PEM was written (kept as long as this value).
     pub ca_file: PathBuf,
     _dir: Option<tempfile::TempDir>,
@@ -121,8 +124,24 @@ impl TestCa {
             .map(|n| (*n).to_owned())
             .chain(names.iter().cloned())
             .collect();
-        let (leaf_der, acceptor) = leaf(ca, &ca_der, names, true)?;
-        let (_, misnamed) = leaf(ca, &ca_der, vec![MISNAMED.to_owned()], false)?;
+        let err = |e: rcgen::Error| crate::harness_error!("test CA: {e}");
+        let key = KeyPair::generate().map_err(err)?;
+        let other_key = KeyPair::generate().map_err(err)?;
+        let spec = |names, expired| Leaf {
+            names,
+            loopback: true,
+            key: &key,
+            expired,
+        };
+        let (leaf_der, acceptor) = leaf(ca, &ca_der, spec(names.clone(), false))?;
+        let (_, expired) = leaf(ca, &ca_der, spec(names, true))?;
+        let misnamed = Leaf {
+            names: vec![MISNAMED.to_owned()],
+            loopback: false,
+            key: &other_key,
+            expired: false,
+        };
+        let (_, misnamed) = leaf(ca, &ca_der, misnamed)?;
         let ca_file = dir.join("smtpspec-test-ca.pem");
         std::fs::write(&ca_file, &ca_pem)
             .map_err(|e| crate::harness_error!("test CA: {}: {e}", ca_file.display()))?;
@@ -132,6 +151,7 @@ impl TestCa {
             leaf_der,
             acceptor,
             misnamed,
+            expired,
             ca_file,
             _dir: None,
         })
@@ -147,25 +167,46 @@ impl TestCa {
     }
 }
 
-/// A server certificate `ca` signs for `names` (and 127.0.0.1 when `loopback`), and
-/// the TLS server side that presents it with its chain.
+/// What a server certificate of the run is made of.
+struct Leaf<'a> {
+    /// Its DNS names.
+    names: Vec<String>,
+    /// 127.0.0.1 as well.
+    loopback: bool,
+    /// Its key (the valid and the expired certificate share one, so that a TLSA
+    /// record of the key names both).
+    key: &'a KeyPair,
+    /// Valid in 2020 only.
+    expired: bool,
+}
+
+/// A server certificate `ca` signs as `spec` says, and the TLS server side that
+/// presents it with its chain.
 fn leaf(
     ca: &Issuer<'_, KeyPair>,
     ca_der: &CertificateDer<'static>,
-    names: Vec<String>,
-    loopback: bool,
+    spec: Leaf<'_>,
 ) -> Result<(CertificateDer<'static>, TlsAcceptor), HarnessError> {
     let err = |e: rcgen::Error| crate::harness_error!("test CA: {e}");
+    let Leaf {
+        names,
+        loopback,
+        key,
+        expired,
+    } = spec;
     let mut params = CertificateParams::new(names.clone()).map_err(err)?;
     if loopback {
         params
             .subject_alt_names
             .push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
     }
+    if expired {
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    }
     let common = names.get(1).or(names.first()).cloned().unwrap_or_default();
     params.distinguished_name.push(DnType::CommonName, common);
-    let key = KeyPair::generate().map_err(err)?;
-    let cert = params.signed_by(&key, ca).map_err(err)?;
+    let cert = params.signed_by(key, ca).map_err(err)?;
     let private = PrivateKeyDer::try_from(key.serialize_der())
         .map_err(|e| crate::harness_error!("test CA: key: {e}"))?;
     let identity = reference_server::tls::Identity {

@@ -173,6 +173,8 @@ pub struct Identities {
     pub valid: TlsAcceptor,
     /// For none of them.
     pub wrong_name: TlsAcceptor,
+    /// The first, expired.
+    pub expired: TlsAcceptor,
 }
 
 impl Identities {
@@ -181,6 +183,7 @@ impl Identities {
         Self {
             valid: ca.acceptor.clone(),
             wrong_name: ca.misnamed.clone(),
+            expired: ca.expired.clone(),
         }
     }
 
@@ -189,6 +192,7 @@ impl Identities {
         match certificate {
             Certificate::Valid => self.valid.clone(),
             Certificate::WrongName => self.wrong_name.clone(),
+            Certificate::Expired => self.expired.clone(),
         }
     }
 }

@@ -158,6 +158,9 @@ pub enum Certificate {
     /// One that names none of them (`misnamed.smtpspec.test`): a sender that checks
     /// names (MTA-STS, RFC 8461 §4.2; DANE-TA, RFC 7672 §3.2.2) must refuse it.
     WrongName,
+    /// The valid one's key and names, but valid in 2020 only: PKIX (MTA-STS, RFC 8461
+    /// §4.2) refuses it, DANE-EE ignores its dates (RFC 7672 §3.1.1).
+    Expired,
 }
 
 fn one() -> u32 {

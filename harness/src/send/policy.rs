@@ -123,18 +123,28 @@ impl DomainRun<'_> {
     }
 
     /// The DANE check an MX host stands under (RFC 7672 §2.2): none unless its MX
-    /// answer, its addresses and its TLSA records all came validated and one record
-    /// is usable; the host is not used when its TLSA records could not be had.
+    /// answer (or, for a domain without MX, the domain's own address records), its
+    /// addresses and its TLSA records all came validated and one record is usable; the
+    /// host is not used when its TLSA records could not be had.
     pub(super) async fn dane(&self, candidate: &Candidate, dns: Option<&Dns>) -> Dane {
         let Some(dns) = dns else { return Dane::Off };
         if self.options.deviations.contains(&SenderDeviation::NoDane) {
             return Dane::Off;
         }
         let domain = self.domain();
-        if candidate.preference.is_none()
-            || !dns.signed(&domain, RecordType::MX)
-            || !dns.signed(&candidate.host, RecordType::A)
-        {
+        let found_securely = match candidate.preference {
+            // An MX host: the MX answer and its addresses validated (§2.2.1).
+            Some(_) => {
+                dns.signed(&domain, RecordType::MX) && dns.signed(&candidate.host, RecordType::A)
+            }
+            // No MX: the domain is its own server, and its addresses must be validated
+            // (§2.2.2).
+            None => {
+                route::canonical(&candidate.host) == domain
+                    && dns.signed(&candidate.host, RecordType::A)
+            }
+        };
+        if !found_securely {
             return Dane::Off;
         }
         let deviating = |d| self.options.deviations.contains(&d);

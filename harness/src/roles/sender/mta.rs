@@ -43,7 +43,9 @@ pub(super) fn gate(def: &DeliveryDef, p: &SenderProfile) -> Option<String> {
                 .into(),
         );
     }
-    if def.mta_sts.is_some() && p.ca.is_none() {
+    let policy_host =
+        def.mta_sts.is_some() || def.before.as_ref().is_some_and(|b| b.mta_sts.is_some());
+    if policy_host && p.ca.is_none() {
         return Some(
             "the case's MTA-STS policy host and MX hosts need a CA the MTA trusts \
              (RFC 8461 §4.2); the sender profile names none (ca:)"
