@@ -57,6 +57,14 @@ netns_up "$ns"
 mkdir -p "$dir/spool" "$dir/log"
 chmod 755 "$dir"
 chown -R Debian-exim:Debian-exim "$dir/spool" "$dir/log"
+# The CA of the run, which Exim's transport is told to trust and the profile hands
+# smtpspec (ca:) to sign the cases' certificates (the REQUIRETLS cases need one).
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+  -keyout "$dir/ca.key" -out "$dir/ca.pem" -days 2 -subj "/CN=smtpspec sender CA" \
+  -addext basicConstraints=critical,CA:TRUE \
+  -addext keyUsage=critical,keyCertSign,cRLSign,digitalSignature 2>"$dir/openssl.log" ||
+  { echo "exim-mx: openssl could not make the CA:" >&2; cat "$dir/openssl.log" >&2; exit 1; }
+chmod 644 "$dir/ca.pem"
 cat > "$dir/exim.conf" <<CONF
 # Written by scripts/peers/exim-mx.sh: Exim as a relay for loopback clients.
 primary_hostname = relay.example.test
@@ -105,6 +113,7 @@ begin transports
 remote_smtp:
   driver = smtp
   hosts_try_dane = *
+  tls_verify_certificates = $dir/ca.pem
   hosts_try_chunking =
   connect_timeout = 2s
   command_timeout = 5s
@@ -139,6 +148,7 @@ submit: 127.0.0.1:2525
 queued: [sh, -c, "[ \$($run -bpc) -gt 0 ]"]
 settle: 6s
 max_runs: 5
+ca: { cert: $dir/ca.pem, key: $dir/ca.key }
 YAML
 echo "exim-mx: Exim $("$exim" -C "$dir/exim.conf" -bV 2>/dev/null | sed -n '1s/^Exim version \([^ ]*\).*/\1/p') relaying from namespace $ns; profile $dir/exim-sender.yaml"
 status=0

@@ -45,8 +45,12 @@ sts_daemon=${SMTPSPEC_PEERS:-/opt/smtpspec-peers}/sts-venv/bin/mta-sts-daemon
 
 cleanup() {
   ip netns exec "$ns" postfix -c "$etc" stop >/dev/null 2>&1 || true
+  # Only a daemon of ours: a pid file left by a killed run may name another process.
   if [ -s "$dir/mta-sts.pid" ]; then
-    kill "$(cat "$dir/mta-sts.pid")" 2>/dev/null || true
+    pid=$(cat "$dir/mta-sts.pid")
+    if grep -q mta-sts-daemon "/proc/$pid/cmdline" 2>/dev/null; then
+      kill "$pid" 2>/dev/null || true
+    fi
     rm -f "$dir/mta-sts.pid"
   fi
   netns_down "$ns"
@@ -66,7 +70,8 @@ chown postfix "$dir/lib"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
   -keyout "$dir/ca.key" -out "$dir/ca.pem" -days 2 -subj "/CN=smtpspec sender CA" \
   -addext basicConstraints=critical,CA:TRUE \
-  -addext keyUsage=critical,keyCertSign,cRLSign,digitalSignature 2>/dev/null
+  -addext keyUsage=critical,keyCertSign,cRLSign,digitalSignature 2>"$dir/openssl.log" ||
+  { echo "postfix-mx: openssl could not make the CA:" >&2; cat "$dir/openssl.log" >&2; exit 1; }
 # The policy daemon: no grace period (a case's TXT id is looked up every time) and no
 # proactive fetching. Each MTA-STS case has its own domain, so what one case cached
 # cannot answer for another.

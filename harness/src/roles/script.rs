@@ -56,6 +56,8 @@ pub struct Received {
     pub bare_lf: u64,
     /// The keywords of the parameters its MAIL command carried, upper case.
     pub mail_params: Vec<String>,
+    /// It came over TLS.
+    pub tls: bool,
 }
 
 /// A set of scripted servers on one port.
@@ -173,12 +175,12 @@ pub struct Identities {
     pub valid: TlsAcceptor,
     /// For none of them.
     pub wrong_name: TlsAcceptor,
-    /// The first, expired.
+    /// The valid one's key and names, valid in 2020 only.
     pub expired: TlsAcceptor,
 }
 
 impl Identities {
-    /// Both identities of the run's CA.
+    /// The identities of the run's CA.
     pub fn of(ca: &crate::test_ca::TestCa) -> Self {
         Self {
             valid: ca.acceptor.clone(),
@@ -289,6 +291,10 @@ impl Session {
         line: &[u8],
         out: &mut Vec<u8>,
     ) -> Option<(u16, &'static str)> {
+        if matches!(verb, Some(Verb::Ehlo | Verb::Helo)) {
+            // A new hello resets the transaction (RFC 5321 §4.1.4).
+            self.mail_params.clear();
+        }
         let codes = &self.codes;
         Some(match verb {
             Some(Verb::Ehlo) => match codes.ehlo.unwrap_or(250) {
@@ -326,6 +332,7 @@ impl Session {
             Some(Verb::Data) => (codes.data.unwrap_or(354), "DATA"),
             Some(Verb::Rset) => {
                 (self.rcpts, self.accepted) = (0, 0);
+                self.mail_params.clear();
                 (OK, "OK")
             }
             Some(Verb::Noop) => (OK, "OK"),
@@ -392,6 +399,7 @@ async fn serve(
             wire.lines.take_remaining();
             wire.conn.accept_tls(acceptor, STEP).await?;
             (session.tls, session.rcpts, session.accepted) = (true, 0, 0);
+            session.mail_params.clear();
             continue;
         }
         let mut out = Vec::new();
@@ -419,6 +427,7 @@ async fn serve(
                         bare_cr: content.findings.bare_cr_count,
                         bare_lf: content.findings.bare_lf_count,
                         mail_params: session.mail_params.clone(),
+                        tls: session.tls,
                     });
                 }
                 counts.messages.fetch_add(1, Ordering::SeqCst);

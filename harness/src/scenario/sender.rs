@@ -147,7 +147,7 @@ fn ok() -> u16 {
     200
 }
 
-/// Which certificate a TLS server of a delivery case presents. Both are made for the
+/// Which certificate a TLS server of a delivery case presents. All are made for the
 /// run and signed by its CA, which the sender under test is told to trust.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]

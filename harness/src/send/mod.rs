@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use smtp_protocol::address::{ForwardPath, Host};
 use smtp_protocol::client::{
-    ClientConfig, Disposition, Outgoing, RecipientResult, Timeouts, TlsPolicy,
+    ClientConfig, Disposition, Outgoing, RecipientResult, Stage, Timeouts, TlsPolicy,
 };
 use smtp_protocol::reply::ReplyCode;
 
@@ -160,6 +160,7 @@ pub async fn deliver(message: &Outgoing, options: &SendOptions) -> Delivery {
                 options,
                 round: &mut round,
                 any_temporary: false,
+                turned_away: false,
                 tried_any: false,
             };
             run.deliver(&domain, &own, &mut rng).await;
@@ -204,6 +205,9 @@ struct DomainRun<'a> {
     round: &'a mut Round,
     /// A failure that may pass (a lookup, a connection, a 4xx) was seen.
     any_temporary: bool,
+    /// A host was turned away because it cannot carry a REQUIRETLS message (found
+    /// insecurely, no TLS, a certificate that fails, no REQUIRETLS after TLS).
+    turned_away: bool,
     /// At least one address was tried.
     tried_any: bool,
 }
@@ -245,6 +249,7 @@ impl DomainRun<'_> {
             let check = match self.requiretls(check, &candidate, dns.as_ref()) {
                 Usable::Yes(check) => check,
                 Usable::No(why) => {
+                    self.turned_away = true;
                     self.round.attempts.push(unreachable(&candidate, None, why));
                     continue;
                 }
@@ -427,7 +432,16 @@ impl DomainRun<'_> {
             let to = (r.disposition == Disposition::Delivered).then_some(addr);
             self.pending[i].result = Some((r.disposition, to, format!("{}: {}", addr, r.reason)));
             if r.disposition == Disposition::Deferred {
-                self.any_temporary = true;
+                // No TLS, a failed handshake, or no REQUIRETLS after TLS: the session
+                // gave up before a reply about the message (RFC 8689 §4.2.1 steps 4-5).
+                let for_requiretls = self.requires_tls()
+                    && r.reply.is_none()
+                    && matches!(r.stage, Stage::StartTls | Stage::Handshake | Stage::Mail);
+                if for_requiretls {
+                    self.turned_away = true;
+                } else {
+                    self.any_temporary = true;
+                }
             }
         }
         self.round.attempts.push(report(
@@ -443,9 +457,10 @@ impl DomainRun<'_> {
     /// Everything tried and still undecided: deferred, or bounced if no host could
     /// ever be used (every MX without an address, RFC 5321 §5.1).
     fn settle_rest(&mut self) {
-        if self.requires_tls() {
-            // RFC 8689 §4.2.1: no MX host left, the message is not sent to the domain
-            // and the sender gets a non-delivery notification.
+        if self.requires_tls() && self.turned_away && !self.any_temporary {
+            // RFC 8689 §4.2.1: every MX host failed its checks, so the message is not
+            // sent to the domain and the sender gets a non-delivery notification. A
+            // failure that may pass (a lookup, a connection, a 4xx) defers instead.
             for &i in self.members {
                 let p = &mut self.pending[i];
                 if p.result
@@ -477,7 +492,6 @@ impl DomainRun<'_> {
 
 /// The per-recipient mistakes of [`SenderDeviation`], applied to what a session decided.
 fn deviate(results: &mut [RecipientResult], deviations: &[SenderDeviation]) {
-    use smtp_protocol::client::Stage;
     for r in results {
         let code = r.reply.as_ref().map(|reply| reply.code);
         let flip = match (r.disposition, r.stage) {

@@ -62,11 +62,12 @@ pub enum Mode {
 /// A policy as parsed (RFC 8461 §3.2).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
-    /// `mode:`.
+    /// How strictly it applies: only `enforce` keeps mail from a host (§5).
     pub mode: Mode,
-    /// `mx:` patterns, lower case: a name, or `*.` and a name (one leftmost label).
+    /// The MX hosts it allows, lower case: a name, or `*.` and a name (one leftmost
+    /// label), matched against the MX answer's names (§4.1).
     pub mx: Vec<String>,
-    /// `max_age:` in seconds.
+    /// How long it may be kept and applied after its fetch, in seconds (§3.2, §5.1).
     pub max_age: u64,
 }
 
@@ -85,9 +86,11 @@ impl Policy {
                 return Err(format!("the line {line:?} is not \"key: value\"").into());
             };
             let value = value.trim();
+            // §3.2: of a key other than mx, the first occurrence counts and later
+            // ones are ignored (not even parsed).
             match key.trim() {
-                "version" => version = Some(value.to_string()),
-                "mode" => {
+                "version" if version.is_none() => version = Some(value.to_string()),
+                "mode" if mode.is_none() => {
                     mode = Some(match value {
                         "enforce" => Mode::Enforce,
                         "testing" => Mode::Testing,
@@ -95,10 +98,14 @@ impl Policy {
                         other => return Err(format!("mode {other:?} is not one of §5's").into()),
                     });
                 }
-                "max_age" => {
-                    let age: u64 = value
-                        .parse()
-                        .map_err(|_| format!("max_age {value:?} is not a number"))?;
+                "max_age" if max_age.is_none() => {
+                    // 1*10DIGIT: no sign, no space.
+                    let age = (!value.is_empty()
+                        && value.len() <= 10
+                        && value.bytes().all(|b| b.is_ascii_digit()))
+                    .then(|| value.parse::<u64>().ok())
+                    .flatten()
+                    .ok_or_else(|| format!("max_age {value:?} is not 1 to 10 digits"))?;
                     if age > 31_557_600 {
                         return Err(format!("max_age {age} is over a year (31557600)").into());
                     }
@@ -131,7 +138,7 @@ impl Policy {
         })
     }
 
-    /// In a transcript.
+    /// The policy in one line, for the route's report: what the sender held itself to.
     pub fn describe(&self) -> String {
         let mode = match self.mode {
             Mode::Enforce => "enforce",
@@ -180,7 +187,7 @@ pub struct Fetch {
     /// The roots the policy host's certificate, and under `enforce` each MX host's,
     /// must chain to (§3.3, §4.2).
     pub roots: Arc<rustls::RootCertStore>,
-    /// How long the connection and the whole fetch may take.
+    /// How long each step of a fetch may take (connect, TLS, request, answer).
     pub timeout: Duration,
     /// Check the policy host's certificate (false only to misbehave on purpose).
     pub verify: bool,
@@ -365,6 +372,12 @@ mod tests {
         assert!(!p.allows("a.b.example.test"));
         let lf = Policy::parse(b"version: STSv1\nmode: none\nmax_age: 0\n").unwrap();
         assert_eq!(lf.mode, Mode::None);
+        // A repeated key: the first counts, the second is not even read.
+        let twice = Policy::parse(
+            b"version: STSv1\nmode: testing\nmode: strict\nmx: a\nmax_age: 5\nmax_age: x\n",
+        )
+        .unwrap();
+        assert_eq!((twice.mode, twice.max_age), (Mode::Testing, 5));
         for bad in [
             &b"mode: enforce\nmx: a\nmax_age: 1\n"[..],
             b"version: STSv2\nmode: enforce\nmx: a\nmax_age: 1\n",
@@ -373,6 +386,7 @@ mod tests {
             b"version: STSv1\nmode: enforce\nmx: a\n",
             b"version: STSv1\nmode: enforce\nmx: a\nmax_age: 99999999\n",
             b"version: STSv1\nmode enforce\n",
+            b"version: STSv1\nmode: enforce\nmx: a\nmax_age: +86400\n",
         ] {
             assert!(
                 Policy::parse(bad).is_err(),

@@ -28,6 +28,8 @@ pub(super) struct Observation {
     pub sees_refused: bool,
     /// Every message taken, as it came on the wire, with the server that took it.
     pub received: Vec<(IpAddr, Received)>,
+    /// MTA-STS policies the case's policy hosts handed out, over all its deliveries.
+    pub policies_served: usize,
 }
 
 impl Observation {
@@ -40,6 +42,7 @@ impl Observation {
             taken: servers.taken(),
             sees_refused,
             received: servers.received(),
+            policies_served: 0,
         }
     }
 }
@@ -127,6 +130,13 @@ pub(super) fn judge(
     }
     if let Some(want) = &e.mail_parameter {
         mail_parameter(want, seen)?;
+    }
+    if def.requiretls
+        && let Some((at, _)) = seen.received.iter().find(|(_, m)| !m.tls)
+    {
+        return Err(crate::unmet!(
+            "the REQUIRETLS message reached {at} in the clear (RFC 8689 §4.2.1: TLS or nothing)"
+        ));
     }
     let mut why = if e.first_tried.is_empty() {
         let Some(first) = seen.runs.first() else {

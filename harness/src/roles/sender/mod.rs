@@ -20,7 +20,7 @@ mod relay;
 mod submit;
 mod tls;
 use crate::scenario::load::Case;
-use crate::scenario::sender::DeliveryDef;
+use crate::scenario::{self, sender::DeliveryDef};
 use crate::send::SenderDeviation;
 use crate::send::sts::Cache;
 use crate::test_ca::{KnownCa, TestCa};
@@ -125,6 +125,7 @@ pub async fn run(case: &Case, def: &DeliveryDef, sender: &Sender) -> CaseResult 
         sts_cache: Arc::default(),
     };
     let mut earlier = Vec::new();
+    let mut served_before = 0;
     if let Some(before) = &def.before {
         let primed = def.primed(before);
         earlier.push(note(
@@ -133,6 +134,7 @@ pub async fn run(case: &Case, def: &DeliveryDef, sender: &Sender) -> CaseResult 
         match world.deliver(&primed).await {
             Ok((seen, notes)) => {
                 earlier.extend(notes);
+                served_before = seen.policies_served;
                 if let Err(unmet) = judge::judge(&primed, &seen, &mut earlier) {
                     let (why, _) = Outcome::Unmet(unmet).into_reason();
                     let why = format!(
@@ -158,7 +160,10 @@ pub async fn run(case: &Case, def: &DeliveryDef, sender: &Sender) -> CaseResult 
         earlier.push(note("the judged delivery:".into()));
     }
     let observed = match world.deliver(def).await {
-        Ok((seen, notes)) => Ok((seen, [earlier, notes].concat())),
+        Ok((mut seen, notes)) => {
+            seen.policies_served += served_before;
+            Ok((seen, [earlier, notes].concat()))
+        }
         Err((e, notes)) => Err((e, [earlier, notes].concat())),
     };
     let (outcome, transcript, relayed) = judged(def, observed);
@@ -232,11 +237,14 @@ impl World<'_> {
         };
         dns.stop().await;
         servers.stop().await;
-        let host_notes = match policy_host {
+        let (host_notes, served) = match policy_host {
             Some(host) => host.finish().await,
-            None => Vec::new(),
+            None => (Vec::new(), 0),
         };
-        observed.map(|(seen, transcript)| (seen, [transcript, host_notes].concat()))
+        observed.map(|(mut seen, transcript)| {
+            seen.policies_served = served;
+            (seen, [transcript, host_notes].concat())
+        })
     }
 }
 
@@ -250,6 +258,9 @@ fn judged(def: &DeliveryDef, observed: Observed) -> (Outcome, Vec<Event>, Option
     if let Some(why) = mta::refused_requiretls(def, &seen) {
         return (Outcome::Inconclusive(why), transcript, None);
     }
+    if let Some(why) = unasked(def, &seen) {
+        return (Outcome::Inconclusive(why), transcript, None);
+    }
     if let Some(rule) = &def.expect.relayed {
         let (outcome, fact) = relay::judge(rule, &seen, &mut transcript);
         return (outcome, transcript, fact);
@@ -259,6 +270,29 @@ fn judged(def: &DeliveryDef, observed: Observed) -> (Outcome, Vec<Event>, Option
         Err(unmet) => Outcome::Unmet(unmet),
     };
     (outcome, transcript, None)
+}
+
+/// Why a case that wants the message kept from a host under an MTA-STS policy has no
+/// evidence, if it has none: the sender never fetched the policy, so its not
+/// delivering cannot be MTA-STS at work (a sender whose policy daemon is down defers
+/// everything).
+fn unasked(def: &DeliveryDef, seen: &judge::Observation) -> Option<String> {
+    let has_policy =
+        def.mta_sts.is_some() || def.before.as_ref().is_some_and(|b| b.mta_sts.is_some());
+    let wants_kept = def
+        .expect
+        .outcome
+        .as_ref()
+        .is_some_and(|o| !o.allows(scenario::sender::Outcome::Delivered));
+    let delivered = seen
+        .runs
+        .iter()
+        .any(|r| r.outcome == Some(scenario::sender::Outcome::Delivered));
+    (has_policy && wants_kept && !delivered && seen.policies_served == 0).then(|| {
+        "the sender never fetched the MTA-STS policy (the policy host handed it to \
+         nobody), so its not delivering shows nothing about MTA-STS"
+            .to_string()
+    })
 }
 
 /// The case's MTA-STS policy host, if it has one: on port 443 for a real MTA (which

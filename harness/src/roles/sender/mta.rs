@@ -68,7 +68,7 @@ const SUBMIT_HELO: &str = "submit.smtpspec.test";
 /// flagged message at submission in every run (the right answer of an MTA without
 /// REQUIRETLS, RFC 8689 §2), so there was nothing it could pass on in the clear.
 pub(super) fn refused_requiretls(def: &DeliveryDef, seen: &Observation) -> Option<String> {
-    if !def.requiretls {
+    if !def.requiretls || seen.runs.is_empty() {
         return None;
     }
     let refusals: Vec<&str> = seen

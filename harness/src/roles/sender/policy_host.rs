@@ -5,6 +5,7 @@
 //! for the policy at all is evidence too.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -26,6 +27,9 @@ pub(super) struct PolicyHost {
     /// Where it listens.
     pub addr: SocketAddr,
     seen: Arc<Mutex<Vec<String>>>,
+    /// Policies handed out (200 to a GET of the policy): the evidence that the sender
+    /// asked.
+    served: Arc<AtomicUsize>,
     task: Option<JoinHandle<()>>,
 }
 
@@ -45,12 +49,22 @@ impl PolicyHost {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let (policy, status) = (Arc::new(def.policy.clone().into_bytes()), def.status);
         let log = Arc::clone(&seen);
+        let served = Arc::new(AtomicUsize::new(0));
+        let count = Arc::clone(&served);
         let task = tokio::spawn(async move {
             while let Ok((tcp, peer)) = listener.accept().await {
-                let (acceptor, policy, log) =
-                    (acceptor.clone(), Arc::clone(&policy), Arc::clone(&log));
+                let (acceptor, policy, log, count) = (
+                    acceptor.clone(),
+                    Arc::clone(&policy),
+                    Arc::clone(&log),
+                    Arc::clone(&count),
+                );
                 tokio::spawn(async move {
-                    let line = answer(Conn::accepted(tcp), &acceptor, &policy, status).await;
+                    let (line, handed) =
+                        answer(Conn::accepted(tcp), &acceptor, &policy, status).await;
+                    if handed {
+                        count.fetch_add(1, Ordering::SeqCst);
+                    }
                     if let Ok(mut l) = log.lock() {
                         l.push(format!("MTA-STS policy host, from {}: {line}", peer.ip()));
                     }
@@ -60,23 +74,29 @@ impl PolicyHost {
         Ok(Self {
             addr,
             seen,
+            served,
             task: Some(task),
         })
     }
 
     /// Stop listening; what happened on each connection, in order, as transcript
-    /// notes (saying so when nobody came: a sender that never asked).
-    pub(super) async fn finish(mut self) -> Vec<Event> {
+    /// notes (saying so when nobody came: a sender that never asked), and how many
+    /// policies were handed out.
+    pub(super) async fn finish(mut self) -> (Vec<Event>, usize) {
         if let Some(task) = self.task.take() {
             task.abort();
             // The listener is gone once the task is: the next delivery binds again.
             let _ = task.await;
         }
         let seen = self.seen.lock().map(|s| s.clone()).unwrap_or_default();
+        let served = self.served.load(Ordering::SeqCst);
         if seen.is_empty() {
-            return vec![note("MTA-STS policy host: nobody connected".into())];
+            return (
+                vec![note("MTA-STS policy host: nobody connected".into())],
+                0,
+            );
         }
-        seen.into_iter().map(note).collect()
+        (seen.into_iter().map(note).collect(), served)
     }
 }
 
@@ -89,19 +109,27 @@ impl Drop for PolicyHost {
     }
 }
 
-/// Serve one connection; what happened, in a line.
-async fn answer(mut conn: Conn, acceptor: &TlsAcceptor, policy: &[u8], status: u16) -> String {
+/// Serve one connection; what happened, in a line, and whether a policy was handed
+/// out.
+async fn answer(
+    mut conn: Conn,
+    acceptor: &TlsAcceptor,
+    policy: &[u8],
+    status: u16,
+) -> (String, bool) {
     if let Err(e) = conn.accept_tls(acceptor, FETCH_LIFE).await {
-        return format!("the TLS handshake failed ({e}): the sender refused the certificate?");
+        let line = format!("the TLS handshake failed ({e}): the sender refused the certificate?");
+        return (line, false);
     }
     let request = match http::request(&mut conn, FETCH_LIFE).await {
         Ok(r) => r,
-        Err(e) => return format!("no request: {e}"),
+        Err(e) => return (format!("no request: {e}"), false),
     };
     let wanted = request.method == "GET" && request.path == POLICY_PATH;
     let (code, body): (u16, &[u8]) = if wanted { (status, policy) } else { (404, b"") };
     let sent = http::respond(&mut conn, code, body, FETCH_LIFE).await;
-    format!(
+    let handed = wanted && code == 200 && sent.is_ok();
+    let line = format!(
         "{} {} (Host: {}) -> {code}{}",
         request.method,
         request.path,
@@ -110,5 +138,6 @@ async fn answer(mut conn: Conn, acceptor: &TlsAcceptor, policy: &[u8], status: u
             Ok(()) => String::new(),
             Err(e) => format!(", not sent: {e}"),
         }
-    )
+    );
+    (line, handed)
 }

@@ -13,6 +13,7 @@ use std::time::Duration;
 use smtp_protocol::Command;
 use smtp_protocol::address::{ForwardPath, Host, Mailbox, ReversePath};
 use smtp_protocol::client::REQUIRETLS;
+use smtp_protocol::ehlo::{EhloResponse, Extension};
 use smtp_protocol::param::Param;
 use smtp_protocol::reply::{Reply, ReplyCode};
 
@@ -82,6 +83,9 @@ async fn talk(
         return Err(crate::harness_error!("greeting {}", line(&greeting)));
     }
     let host = Host::parse(helo).map_err(|e| crate::harness_error!("helo {helo:?}: {e}"))?;
+    if requiretls {
+        starttls_if_offered(conn, &host).await?;
+    }
     let mailbox = |s: &str| Mailbox::parse(s).map_err(|e| crate::harness_error!("{s:?}: {e}"));
     let mut envelope = vec![
         Command::Ehlo(host),
@@ -142,6 +146,28 @@ async fn talk(
     }
     let _ = conn.command(&Command::Quit, STEP).await;
     Ok(handover)
+}
+
+/// RFC 8689 §2 allows REQUIRETLS only inside TLS: STARTTLS first when the listener
+/// offers it (any certificate will do: smtpspec is the MTA's client here, not under
+/// test). The envelope's EHLO follows; without STARTTLS the flag goes in the clear,
+/// and the MTA's answer to it is recorded all the same.
+async fn starttls_if_offered(conn: &mut Conn, host: &Host) -> Result<(), HarnessError> {
+    let io = |e: ConnError| crate::harness_error!("{e}");
+    let reply = conn
+        .command(&Command::Ehlo(host.clone()), STEP)
+        .await
+        .map_err(io)?;
+    let (ehlo, _) = EhloResponse::from_reply(&reply);
+    if !ehlo.has(Extension::StartTls) {
+        conn.note("the MTA's listener offers no STARTTLS: REQUIRETLS goes in the clear");
+        return Ok(());
+    }
+    let reply = conn.command(&Command::StartTls, STEP).await.map_err(io)?;
+    if reply.code == ReplyCode::SERVICE_READY {
+        conn.handshake(STEP).await.map_err(io)?;
+    }
+    Ok(())
 }
 
 /// A reply as one line for a reason.
