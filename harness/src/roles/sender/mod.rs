@@ -311,3 +311,57 @@ async fn policy_host(
         .await
         .map(Some)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::sender::{DeliveryExpect, Outcomes, PolicyHostDef};
+    use scenario::sender::Outcome as Ended;
+
+    fn case(mta_sts: bool, want: Outcomes) -> DeliveryDef {
+        let yaml = "zones: {}\nexpect: {}\n";
+        let mut def: DeliveryDef = serde_saphyr::from_str(yaml).unwrap();
+        def.mta_sts = mta_sts.then(|| PolicyHostDef {
+            address: std::net::Ipv4Addr::new(127, 0, 0, 20),
+            policy: String::new(),
+            status: 200,
+            certificate: Default::default(),
+        });
+        def.expect = DeliveryExpect {
+            outcome: Some(want),
+            ..DeliveryExpect::default()
+        };
+        def
+    }
+
+    fn seen(outcome: Ended, served: usize) -> judge::Observation {
+        judge::Observation {
+            runs: vec![judge::Run {
+                outcome: Some(outcome),
+                tried: Vec::new(),
+                account: None,
+                handover: None,
+            }],
+            connections: Vec::new(),
+            taken: Default::default(),
+            sees_refused: false,
+            received: Vec::new(),
+            policies_served: served,
+        }
+    }
+
+    #[test]
+    fn keeping_mail_back_proves_mta_sts_only_after_the_policy_was_fetched() {
+        let kept = Outcomes::Many(vec![Ended::Deferred, Ended::Bounced]);
+        // Never fetched: not delivering shows nothing.
+        assert!(unasked(&case(true, kept.clone()), &seen(Ended::Deferred, 0)).is_some());
+        // Fetched: judged.
+        assert!(unasked(&case(true, kept.clone()), &seen(Ended::Deferred, 1)).is_none());
+        // Delivered: a failure the judge shows, whatever was fetched.
+        assert!(unasked(&case(true, kept.clone()), &seen(Ended::Delivered, 0)).is_none());
+        // No policy in the case, or delivery wanted: nothing to prove.
+        assert!(unasked(&case(false, kept), &seen(Ended::Deferred, 0)).is_none());
+        let delivered = Outcomes::One(Ended::Delivered);
+        assert!(unasked(&case(true, delivered), &seen(Ended::Deferred, 0)).is_none());
+    }
+}
