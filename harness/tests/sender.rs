@@ -140,7 +140,10 @@ fn fake_relay(mx: u16, mode: Relay) -> u16 {
                 }
             }
             if matches!(mode, Relay::Verbatim) && !content.is_empty() {
-                let mut out = std::net::TcpStream::connect(("127.0.0.2", mx)).unwrap();
+                // A case may have no MX listening: the relay then keeps the message.
+                let Ok(mut out) = std::net::TcpStream::connect(("127.0.0.2", mx)) else {
+                    continue;
+                };
                 let mut r = BufReader::new(out.try_clone().unwrap());
                 reply(&mut r);
                 for command in [
@@ -318,7 +321,7 @@ fn a_relay_that_takes_requiretls_and_relays_in_the_clear_fails_and_one_that_refu
         dns,
         "requiretls",
     );
-    assert_eq!(refusing.len(), 6, "{refusing:?}");
+    assert_eq!(refusing.len(), 7, "{refusing:?}");
     for (k, _, why) in &refusing {
         assert!(k.ends_with(" skip"), "{k}: {why}");
         assert!(why.contains("550 not taken"), "{why}");
