@@ -178,3 +178,47 @@ fn a_bad_zone_file_is_located() {
     assert!(err.contains("zones.yaml:3:"), "{err}");
     assert!(err.contains("not a number"), "{err}");
 }
+
+/// A DNS query for `name` (dotted, no final dot) of type `qtype`, built by hand: the
+/// answer to it is read as octets, which is the point of RAW records.
+fn query(name: &str, qtype: u16) -> Vec<u8> {
+    let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in name.split('.') {
+        q.push(u8::try_from(label.len()).unwrap());
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.extend_from_slice(&[0, (qtype >> 8) as u8, qtype as u8, 0, 1]);
+    q
+}
+
+#[test]
+fn raw_names_go_out_octet_for_octet() {
+    let dns = start(
+        "bad.test:\n  \"@\":\n    RAW:\n      - { type: MX, preference: 10, labels: [mx1, \"\", bad, test] }\n  \
+         ptr:\n    RAW: [{ type: PTR, labels: [{ octets: 255, fill: x }, bad, test] }]\n",
+    );
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let server = format!("127.0.0.1:{}", dns.port);
+    let answer = |name: &str, qtype: u16| {
+        sock.send_to(&query(name, qtype), &server).unwrap();
+        let mut buf = [0u8; 4096];
+        let (n, _) = sock.recv_from(&mut buf).unwrap();
+        buf[..n].to_vec()
+    };
+    let contains = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
+    // The empty label is the name's end on the wire; the rest trails in the record,
+    // whose length (17) counts it all.
+    let mx = answer("bad.test", 15);
+    assert!(
+        contains(&mx, b"\x00\x11\x00\x0a\x03mx1\x00\x03bad\x04test\x00"),
+        "{mx:02x?}"
+    );
+    // A length octet of 255, which a reader takes for a compression pointer.
+    let ptr = answer("ptr.bad.test", 12);
+    let mut want = vec![0x01, 0x0a, 0xff];
+    want.extend_from_slice(&[b'x'; 255]);
+    want.extend_from_slice(b"\x03bad\x04test\x00");
+    assert!(contains(&ptr, &want), "{ptr:02x?}");
+}

@@ -6,6 +6,7 @@
 //! [`Catalog`]; [`FakeDns`] sits in front of the catalog and answers faulty names itself.
 //! Every question is logged, so a scenario can tell what a sender asked.
 
+pub mod raw;
 pub mod zone;
 
 use crate::outcome::HarnessError;
@@ -182,6 +183,9 @@ fn records(spec: &NameSpec, origin: &Name) -> Result<Vec<RData>, Invalid> {
     }
     for target in &spec.ptr {
         out.push(RData::PTR(PTR(zone::absolute(target, origin)?)));
+    }
+    for r in &spec.raw {
+        out.push(r.rdata()?);
     }
     for t in &spec.tlsa {
         let zone::TlsaData::Hex(data) = &t.data else {

@@ -13,6 +13,8 @@
 //!   "@":   { MX: ["0 ."] }        # the null MX of RFC 7505
 //! 0.0.127.in-addr.arpa:
 //!   "2":   { PTR: ["mx1.example.test."] }
+//! bad.test:                      # names RFC 1035 forbids, sent as written
+//!   "@":   { RAW: [{ type: MX, preference: 10, labels: [mx, "", bad, test] }] }
 //! ```
 //!
 //! A name ending in `.` is absolute and must still lie inside its zone; `@` is the zone
@@ -67,6 +69,11 @@ pub struct NameSpec {
     /// certificate); the certificates are made for the run.
     #[serde(rename = "TLSA", default, skip_serializing_if = "Vec::is_empty")]
     pub tlsa: Vec<TlsaSpec>,
+    /// MX, PTR or CNAME records whose name is written label by label and sent as
+    /// written: empty labels, labels over 63 octets, names over 255 (see
+    /// [`super::raw`]); what a resolver must refuse.
+    #[serde(rename = "RAW", default, skip_serializing_if = "Vec::is_empty")]
+    pub raw: Vec<super::raw::RawRecord>,
     /// Answers about this name carry the AD bit, as a validating resolver's do for
     /// signed data (RFC 4035 §3.2.3). A DANE sender trusts TLSA records only when the
     /// MX, address and TLSA answers all come so (RFC 7672 §2.2); without it they are
@@ -284,6 +291,11 @@ pub fn check(zones: &Zones) -> Vec<String> {
                 Ok(_) => {}
                 Err(e) => problems.push(format!("{at}: {e}")),
             }
+            problems.extend(
+                spec.raw
+                    .iter()
+                    .filter_map(|r| r.problem().map(|p| format!("{at}: {p}"))),
+            );
             for target in &spec.ptr {
                 if let Err(e) = absolute(target, &origin) {
                     problems.push(format!("{at}: PTR {e}"));
@@ -299,6 +311,7 @@ pub fn check(zones: &Zones) -> Vec<String> {
                     || !spec.txt.is_empty()
                     || !spec.ptr.is_empty()
                     || !spec.tlsa.is_empty()
+                    || !spec.raw.is_empty()
                 {
                     problems.push(format!(
                         "{at}: a CNAME cannot share its name with other records (RFC 1034 §3.6.2)"

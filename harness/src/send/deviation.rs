@@ -57,11 +57,14 @@ pub enum SenderDeviation {
     StsStalePolicy,
     /// Drop a cached MTA-STS policy when the TXT record or the policy cannot be had.
     StsForgetsPolicy,
+    /// Take an MX lookup that failed (SERVFAIL, a timeout, an answer it cannot read)
+    /// for "no MX records" and use the domain's own address.
+    MxFailureAsNone,
 }
 
 impl SenderDeviation {
     /// Every deviation.
-    pub const ALL: [Self; 24] = [
+    pub const ALL: [Self; 25] = [
         Self::IgnorePreference,
         Self::NoShuffle,
         Self::NullMxAsImplicit,
@@ -86,6 +89,7 @@ impl SenderDeviation {
         Self::RequireTlsDowngrade,
         Self::StsStalePolicy,
         Self::StsForgetsPolicy,
+        Self::MxFailureAsNone,
     ];
 
     /// The name on the command line: `sender-` and kebab case.
@@ -115,6 +119,7 @@ impl SenderDeviation {
             Self::RequireTlsDowngrade => "sender-requiretls-downgrade",
             Self::StsStalePolicy => "sender-sts-stale-policy",
             Self::StsForgetsPolicy => "sender-sts-forgets-policy",
+            Self::MxFailureAsNone => "sender-mx-failure-as-none",
         }
     }
 
@@ -189,6 +194,10 @@ impl SenderDeviation {
             Self::StsForgetsPolicy => {
                 "drops a cached MTA-STS policy as soon as its TXT record or policy host is \
                  gone (RFC 8461 §3.3: a valid cached policy still applies)"
+            }
+            Self::MxFailureAsNone => {
+                "takes a failed or unreadable MX answer for no MX and delivers to the \
+                 domain's address (RFC 5321 §5.1: only an empty MX list means the implicit MX)"
             }
         }
     }

@@ -135,6 +135,7 @@ pub fn plan(
         Answer::NxDomain => {
             return Plan::Bounce(format!("{domain} does not exist (NXDOMAIN)"));
         }
+        Answer::Temporary(_) if deviates(SenderDeviation::MxFailureAsNone) => return implicit(),
         Answer::Temporary(why) if deviates(SenderDeviation::DnsErrorsPermanent) => {
             return Plan::Bounce(format!("MX lookup for {domain} failed: {why}"));
         }
