@@ -327,3 +327,100 @@ fn a_relay_that_takes_requiretls_and_relays_in_the_clear_fails_and_one_that_refu
         assert!(why.contains("550 not taken"), "{why}");
     }
 }
+
+/// What the fake receiving MTA of the hostile-lookup test does with a sender domain.
+#[derive(Clone, Copy, PartialEq)]
+enum Looker {
+    /// Asks the DNS for the domain's TXT record, then answers on.
+    Survives,
+    /// Asks, then drops the connection: a process that crashed on the answer.
+    Dies,
+    /// Never asks.
+    Blind,
+}
+
+/// An MTA on 127.0.0.1 that, at MAIL, asks the fake DNS on 127.0.0.1:`dns` for the TXT
+/// record of the sender's domain (a query built by hand) as `mode` says.
+fn fake_looker(dns: u16, mode: Looker) -> u16 {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { continue };
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let _ = s.write_all(b"220 looker.test\r\n");
+            loop {
+                let mut line = String::new();
+                if r.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                let upper = line.to_ascii_uppercase();
+                if let Some(domain) = upper
+                    .strip_prefix("MAIL FROM:<")
+                    .and_then(|rest| rest.split_once('@'))
+                    .and_then(|(_, d)| d.split_once('>'))
+                    .map(|(d, _)| d.to_ascii_lowercase())
+                    .filter(|_| mode != Looker::Blind)
+                {
+                    let mut q = vec![0x42, 0x42, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+                    for label in domain.split('.') {
+                        q.push(u8::try_from(label.len()).unwrap());
+                        q.extend_from_slice(label.as_bytes());
+                    }
+                    q.extend_from_slice(&[0, 0, 16, 0, 1]);
+                    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+                    u.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+                        .unwrap();
+                    u.send_to(&q, ("127.0.0.1", dns)).unwrap();
+                    let _ = u.recv(&mut [0u8; 4096]);
+                    if mode == Looker::Dies {
+                        break;
+                    }
+                }
+                let verb = upper.get(..4).unwrap_or_default().to_owned();
+                if verb == "DATA" {
+                    let _ = s.write_all(b"354 go on\r\n");
+                    let mut content = Vec::new();
+                    while !content.ends_with(b"\r\n.\r\n") {
+                        let mut b = [0u8; 1];
+                        if r.read(&mut b).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        content.push(b[0]);
+                    }
+                    let _ = s.write_all(b"250 kept\r\n");
+                } else if verb == "QUIT" {
+                    let _ = s.write_all(b"221 bye\r\n");
+                    break;
+                } else {
+                    let _ = s.write_all(b"250 ok\r\n");
+                }
+            }
+        }
+    });
+    port
+}
+
+#[test]
+fn a_hostile_lookup_case_needs_the_question_asked_and_fails_an_mta_that_dies_after_it() {
+    let id = "dns.hostile-lookups/spf-macro-d1000r";
+    let file = "scenarios/dns/hostile-lookups.yaml";
+    for (mode, want, why) in [
+        (Looker::Survives, "pass", "asked the DNS for TXT macro.spf.test"),
+        (Looker::Dies, "fail", "stopped answering"),
+        (Looker::Blind, "skip", "never asked the DNS for TXT macro.spf.test"),
+    ] {
+        let (dns, smtp) = ports();
+        let mta = fake_looker(dns, mode);
+        let got = cases_of(file, Some(mta), smtp, dns, id);
+        assert_eq!(got.len(), 1, "{got:?}");
+        let (verdict, _, reason) = &got[0];
+        assert_eq!(verdict, &format!("{id} {want}"), "{reason}");
+        assert!(reason.contains(why), "{reason}");
+    }
+    // Without a submit address there is no handover to survive: skipped by the gate.
+    let (dns, smtp) = ports();
+    let got = cases_of(file, None, smtp, dns, id);
+    assert!(got[0].0.ends_with("skip"), "{got:?}");
+}

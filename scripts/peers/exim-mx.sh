@@ -79,7 +79,9 @@ pid_file_path = $dir/exim.pid
 local_interfaces = 127.0.0.1
 daemon_smtp_ports = 2525
 disable_ipv6 = true
-host_lookup =
+# Clients' names are looked up (the stock configuration's host_lookup = *), so a
+# hostile-lookup case's PTR record is read; the cases connect from 127.0.0.x.
+host_lookup = *
 rfc1413_hosts =
 tls_advertise_hosts =
 acl_smtp_rcpt = acl_check_rcpt
@@ -92,11 +94,24 @@ begin acl
 # Relay for the submitting client on loopback (example.conf's relay_from_hosts with
 # control = submission), nothing else.
 acl_check_rcpt:
-  accept  hosts   = 127.0.0.1
+  # The sender domain's TXT records through dnsdb, as configurations that read a
+  # domain's policy records do: a dns.hostile-lookups case's SPF record is parsed
+  # (Exim's dnsdb code read crafted answers out of bounds, CVE-2023-42219).
+  warn    set acl_m_txt = \${lookup dnsdb{>; txt=\$sender_address_domain}{\$value}{}}
+  accept  hosts   = 127.0.0.0/8
           control = submission
   deny    message = relay not permitted
 
 begin routers
+
+# Bounces go to the profile's sender, root@localhost: discarded (the ** line in the
+# mainlog records each), so that the queue holds only the case's message and the
+# profile's queued check tells a deferral from a bounce. Left to dnslookup, they stay
+# queued for ever and every bounce looks like a deferral.
+bounces:
+  driver = redirect
+  domains = localhost
+  data = :blackhole:
 
 # example.conf's dnslookup router: every domain by its MX records. The MX hosts are
 # 127.0.0.x inside the namespace; self = send lets Exim deliver to an address it
@@ -146,13 +161,14 @@ reset: [sh, -c, "for id in \$($run -bpr | awk 'NF>=3 && /^ *[0-9]+[smhd] /{print
 inject: [sh, -c, "$run -odi -f '{from}' {to} < '{message}'"]
 submit: 127.0.0.1:2525
 queued: [sh, -c, "[ \$($run -bpc) -gt 0 ]"]
-settle: 6s
+settle: 3s
 max_runs: 5
 ca: { cert: $dir/ca.pem, key: $dir/ca.key }
 YAML
 echo "exim-mx: Exim $("$exim" -C "$dir/exim.conf" -bV 2>/dev/null | sed -n '1s/^Exim version \([^ ]*\).*/\1/p') relaying from namespace $ns; profile $dir/exim-sender.yaml"
 status=0
 ip netns exec "$ns" "$bin" run "$(pwd)/scenarios/dns/relay-smuggling.yaml" "$(pwd)/scenarios/dns/dane.yaml" \
-  "$(pwd)/scenarios/dns/requiretls.yaml" --sender "$dir/exim-sender.yaml" "$@" || status=$?
+  "$(pwd)/scenarios/dns/requiretls.yaml" "$(pwd)/scenarios/dns/hostile.yaml" \
+  "$(pwd)/scenarios/dns/hostile-lookups.yaml" --sender "$dir/exim-sender.yaml" "$@" || status=$?
 echo "exim-mx: Exim's own log of the deliveries is $dir/log/mainlog"
 exit "$status"

@@ -11,6 +11,8 @@
 #   openssl                       certificates for the peers' STARTTLS
 #   dig (bind9-dnsutils)          queries the fake DNS in harness/tests/dns.rs
 #   ip (iproute2)                 the network namespace of scripts/peers/postfix-mx.sh
+#   postfix-policyd-spf-python    SPF (RFC 7208) on postfix-mx.sh's listener, for the
+#                                 dns.hostile-lookups cases (pyspf)
 #   zip                           seed corpora in .clusterfuzzlite/build.sh
 #   chromium                      renders the HTML report headless (scripts/screenshot-report.sh)
 #   python3-venv + aiosmtpd       a server peer (scenarios/targets/aiosmtpd.yaml);
@@ -41,6 +43,7 @@ perl -MAuthen::SASL -e1 2>/dev/null || need+=(libauthen-sasl-perl)
 command -v openssl >/dev/null || need+=(openssl)
 command -v dig >/dev/null || need+=(bind9-dnsutils)
 command -v ip >/dev/null || need+=(iproute2)
+command -v policyd-spf >/dev/null || need+=(postfix-policyd-spf-python)
 command -v zip >/dev/null || need+=(zip)
 command -v chromium >/dev/null || need+=(chromium fonts-dejavu-core)
 python3 -c 'import ensurepip' 2>/dev/null || need+=(python3-venv)

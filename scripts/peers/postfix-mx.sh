@@ -40,6 +40,7 @@ etc="$dir/etc"
 command -v ip >/dev/null || { echo "postfix-mx: ip (iproute2) is missing: run scripts/peers/install.sh" >&2; exit 2; }
 command -v postfix >/dev/null || { echo "postfix-mx: postfix is missing: run scripts/peers/install.sh" >&2; exit 2; }
 command -v openssl >/dev/null || { echo "postfix-mx: openssl is missing: run scripts/peers/install.sh" >&2; exit 2; }
+command -v policyd-spf >/dev/null || { echo "postfix-mx: policyd-spf is missing: run scripts/peers/install.sh" >&2; exit 2; }
 sts_daemon=${SMTPSPEC_PEERS:-/opt/smtpspec-peers}/sts-venv/bin/mta-sts-daemon
 [ -x "$sts_daemon" ] || { echo "postfix-mx: $sts_daemon (postfix-mta-sts-resolver) is missing: run scripts/peers/install.sh" >&2; exit 2; }
 
@@ -130,11 +131,27 @@ mail_spool_directory = $dir/mail/
 maillog_file = $dir/maillog
 maillog_file_prefixes = /var, /dev/stdout, $dir
 CF
-# Messages come in through sendmail(1), and over SMTP for the relay cases: with the
-# defaults (Postfix 3.7 reads a bare LF as a line end), and hardened against smuggling.
+# SPF (RFC 7208) as a receiving MTA checks it, on the default listener: policyd-spf
+# (pyspf) for the sender's domain at RCPT, so that the dns.hostile-lookups cases' SPF
+# records are read. Its stock configuration skips loopback clients, the only ones here;
+# this one skips none (192.0.2.255 is no client). Fail rejects, the rest is noted.
+cat > "$dir/policyd-spf.conf" <<SPF
+debugLevel = 1
+TestOnly = 1
+HELO_reject = Fail
+Mail_From_reject = Fail
+PermError_reject = False
+TempError_Defer = False
+skip_addresses = 192.0.2.255/32
+SPF
+chmod 644 "$dir/policyd-spf.conf"
+# Messages come in through sendmail(1), and over SMTP for the relay and hostile-lookup
+# cases: with the defaults (Postfix 3.7 reads a bare LF as a line end, and looks up
+# every client's name), and hardened against smuggling.
 cat > "$etc/master.cf" <<MASTER
-127.0.0.1:2525 inet n - n - - smtpd
+127.0.0.1:2525 inet n - n - - smtpd -o smtpd_recipient_restrictions=check_policy_service,unix:private/policyd-spf
 127.0.0.1:2526 inet n - n - - smtpd -o smtpd_forbid_bare_newline=reject -o smtpd_forbid_bare_newline_exclusions=
+policyd-spf unix - n n - 0 spawn user=policyd-spf argv=/usr/bin/policyd-spf $dir/policyd-spf.conf
 MASTER
 grep -v '^#' "$(dirname "$0")/postfix-services.cf" >> "$etc/master.cf"
 printf 'postmaster: root\n' > "$etc/aliases"

@@ -64,6 +64,11 @@ pub struct DeliveryDef {
     /// by `\r\n.\r\n`; the reference client gets it as the message to send.
     #[serde(default)]
     pub content: Option<String>,
+    /// The address a real MTA sees the handover come from [default: 127.0.0.1]: one
+    /// whose reverse zone (`0.0.127.in-addr.arpa`) the case serves, for an MTA that
+    /// looks its clients up. 127.0.0.1 itself is answered from /etc/hosts.
+    #[serde(default)]
+    pub source: Option<Ipv4Addr>,
     /// An MTA-STS policy host (RFC 8461 §3.3): HTTPS on the given address, port 443
     /// for a real MTA. The zones must give `mta-sts.<domain>` that address and
     /// `_mta-sts.<domain>` its TXT record; both are data of the case.
@@ -373,6 +378,38 @@ pub struct DeliveryExpect {
     /// sent is recorded for the relay-chain matrix (`smtpspec report --chains`).
     #[serde(default)]
     pub relayed: Option<RelayedExpect>,
+    /// A hostile-lookup case: the questions that lead the MTA to the hostile records,
+    /// `"TYPE NAME"` (`"TXT spf.test"`, `"PTR 66.0.0.127.in-addr.arpa"`). Judged only
+    /// when the MTA asked one of them (otherwise nothing was tested: a skip); then
+    /// every command of the handover must have had its reply, whatever it was, and a
+    /// connection cut or silent before the end fails (RFC 5321 §4.2).
+    #[serde(default)]
+    pub survives_lookup: Vec<String>,
+}
+
+impl DeliveryExpect {
+    /// The `survives_lookup` questions as (type, name), the name lower case without
+    /// the final dot; `Err` names an entry that is not `"TYPE NAME"`.
+    pub fn lookups(&self) -> Result<Vec<(String, String)>, crate::yaml::Invalid> {
+        self.survives_lookup
+            .iter()
+            .map(
+                |q| match q.split_whitespace().collect::<Vec<_>>().as_slice() {
+                    [rtype, name]
+                        if rtype.chars().all(|c| c.is_ascii_uppercase()) && !name.is_empty() =>
+                    {
+                        Ok((
+                            (*rtype).to_string(),
+                            name.trim_end_matches('.').to_ascii_lowercase(),
+                        ))
+                    }
+                    _ => Err(crate::invalid!(
+                        "expect.survives_lookup: {q:?} is not \"TYPE NAME\" (e.g. \"TXT spf.test\")"
+                    )),
+                },
+            )
+            .collect()
+    }
 }
 
 /// The `relayed:` rule of a relay case.

@@ -197,6 +197,28 @@ impl Conn {
         Ok(Self::accepted(tcp))
     }
 
+    /// Connect within `limit` from the local address `from` (any port): a peer that
+    /// looks its clients up sees the address a case chose.
+    pub async fn connect_from(
+        addr: SocketAddr,
+        from: std::net::IpAddr,
+        limit: Duration,
+    ) -> Result<Self, ConnError> {
+        let socket = match addr {
+            SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+            SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+        }
+        .map_err(ConnError::Io)?;
+        socket
+            .bind(SocketAddr::new(from, 0))
+            .map_err(ConnError::Io)?;
+        let tcp = tokio::time::timeout(limit, socket.connect(addr))
+            .await
+            .map_err(|_| ConnError::Timeout(limit))?
+            .map_err(ConnError::Io)?;
+        Ok(Self::accepted(tcp))
+    }
+
     /// Let `verifier` judge the certificate of a later TLS upgrade (the reference
     /// client's DANE check, whose names and keys come from the DNS, not from roots).
     pub fn verify_by(&mut self, verifier: Arc<dyn rustls::client::danger::ServerCertVerifier>) {

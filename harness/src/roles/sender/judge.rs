@@ -30,6 +30,8 @@ pub(super) struct Observation {
     pub received: Vec<(IpAddr, Received)>,
     /// MTA-STS policies the case's policy hosts handed out, over all its deliveries.
     pub policies_served: usize,
+    /// What the sender asked the fake DNS in the judged delivery.
+    pub questions: Vec<crate::dns::Question>,
 }
 
 impl Observation {
@@ -43,6 +45,7 @@ impl Observation {
             sees_refused,
             received: servers.received(),
             policies_served: 0,
+            questions: Vec::new(),
         }
     }
 }

@@ -13,6 +13,7 @@ use crate::profile::sender::SenderProfile;
 use crate::roles::{Attempt, CaseResult, Role};
 
 mod judge;
+mod lookup;
 mod mta;
 mod policy_host;
 mod reference;
@@ -235,6 +236,7 @@ impl World<'_> {
                 mta::observe(def, profile, message, &servers, &dns).await
             }
         };
+        let questions = dns.log.lock().map(|l| l.clone()).unwrap_or_default();
         dns.stop().await;
         servers.stop().await;
         let (host_notes, served) = match policy_host {
@@ -243,6 +245,7 @@ impl World<'_> {
         };
         observed.map(|(mut seen, transcript)| {
             seen.policies_served = served;
+            seen.questions = questions;
             (seen, [transcript, host_notes].concat())
         })
     }
@@ -261,13 +264,19 @@ fn judged(def: &DeliveryDef, observed: Observed) -> (Outcome, Vec<Event>, Option
     if let Some(why) = unasked(def, &seen) {
         return (Outcome::Inconclusive(why), transcript, None);
     }
+    let survived = match lookup::survived(def, &seen) {
+        lookup::Survival::Judged(outcome) => return (outcome, transcript, None),
+        lookup::Survival::Answered(how) => Some(how),
+        lookup::Survival::NotAsked => None,
+    };
     if let Some(rule) = &def.expect.relayed {
         let (outcome, fact) = relay::judge(rule, &seen, &mut transcript);
         return (outcome, transcript, fact);
     }
-    let outcome = match judge::judge(def, &seen, &mut transcript) {
-        Ok(why) => Outcome::Pass(why),
-        Err(unmet) => Outcome::Unmet(unmet),
+    let outcome = match (judge::judge(def, &seen, &mut transcript), survived) {
+        (Ok(why), Some(how)) => Outcome::Pass(format!("{how}; {why}")),
+        (Ok(why), None) => Outcome::Pass(why),
+        (Err(unmet), _) => Outcome::Unmet(unmet),
     };
     (outcome, transcript, None)
 }
@@ -347,6 +356,7 @@ mod tests {
             sees_refused: false,
             received: Vec::new(),
             policies_served: served,
+            questions: Vec::new(),
         }
     }
 

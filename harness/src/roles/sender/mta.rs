@@ -230,9 +230,12 @@ pub(super) async fn observe(
         (Some(content), Some(addr)) => Hand::Smtp {
             addr,
             envelope: Envelope {
-                from: &profile.from,
+                // The case's sender when it names one (a hostile-lookup case's domain
+                // leads to the hostile records), else the profile's.
+                from: def.from.as_deref().unwrap_or(&profile.from),
                 to: &to,
                 requiretls: def.requiretls,
+                source: def.source,
             },
             content,
         },

@@ -198,6 +198,7 @@ mod tests {
         Handover {
             refused: refused.map(str::to_owned),
             after_content: codes.to_vec(),
+            cut: None,
         }
     }
 

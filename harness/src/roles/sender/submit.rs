@@ -35,20 +35,39 @@ pub(super) struct Handover {
     /// The replies after the content, in order (a relay that ended DATA early
     /// answers the smuggled commands too).
     pub after_content: Vec<u16>,
+    /// How the MTA stopped answering after its greeting, when it did: the connection
+    /// cut, or a command left without a reply.
+    pub cut: Option<String>,
 }
 
-/// Connect to `addr`, send the envelope and `content`, then the end of data, and
-/// QUIT. `Err` is a failure to talk at all (no listener, no greeting).
+/// Connect to `addr` (from `envelope.source` when given), send the envelope and
+/// `content`, then the end of data, and QUIT. `Err` is a failure to talk at all (no
+/// listener, no greeting); an MTA that stops answering after its greeting gives a
+/// handover with `cut`.
 pub(super) async fn hand_over(
     addr: SocketAddr,
     helo: &str,
     envelope: &Envelope<'_>,
     content: &[u8],
 ) -> Result<(Handover, Vec<Event>), HarnessError> {
-    let mut conn = Conn::connect(addr, STEP)
-        .await
-        .map_err(|e| crate::harness_error!("submit {addr}: {e}"))?;
-    let result = talk(&mut conn, helo, envelope, content).await;
+    let connected = match envelope.source {
+        Some(from) => Conn::connect_from(addr, from.into(), STEP).await,
+        None => Conn::connect(addr, STEP).await,
+    };
+    let mut conn = connected.map_err(|e| crate::harness_error!("submit {addr}: {e}"))?;
+    let greeting = conn.reply(STEP).await;
+    let result = match greeting {
+        Ok(g) if g.reply.code == ReplyCode::SERVICE_READY => {
+            Ok(talk(&mut conn, helo, envelope, content)
+                .await
+                .unwrap_or_else(|e| Handover {
+                    cut: Some(e.0),
+                    ..Handover::default()
+                }))
+        }
+        Ok(g) => Err(crate::harness_error!("greeting {}", line(&g.reply))),
+        Err(e) => Err(crate::harness_error!("no greeting: {e}")),
+    };
     let transcript = conn.into_transcript();
     match result {
         Ok(h) => Ok((h, transcript)),
@@ -64,6 +83,8 @@ pub(super) struct Envelope<'a> {
     pub to: &'a [String],
     /// `REQUIRETLS` on MAIL (RFC 8689 §2).
     pub requiretls: bool,
+    /// The local address to connect from (the case's `source`).
+    pub source: Option<std::net::Ipv4Addr>,
 }
 
 async fn talk(
@@ -76,12 +97,9 @@ async fn talk(
         from,
         to,
         requiretls,
+        ..
     } = *envelope;
     let io = |e: ConnError| crate::harness_error!("{e}");
-    let greeting = conn.reply(STEP).await.map_err(io)?.reply;
-    if greeting.code != ReplyCode::SERVICE_READY {
-        return Err(crate::harness_error!("greeting {}", line(&greeting)));
-    }
     let host = Host::parse(helo).map_err(|e| crate::harness_error!("helo {helo:?}: {e}"))?;
     if requiretls {
         starttls_if_offered(conn, &host).await?;
@@ -118,7 +136,7 @@ async fn talk(
         if reply.code.class() != want {
             return Ok(Handover {
                 refused: Some(line(&reply)),
-                after_content: Vec::new(),
+                ..Handover::default()
             });
         }
     }

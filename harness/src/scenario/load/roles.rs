@@ -64,6 +64,28 @@ pub(super) fn check(
     (delivery, client)
 }
 
+/// The hand-over to a real MTA: where it comes from and what it must survive.
+fn check_handover(d: &DeliveryDef) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Err(e) = d.expect.lookups() {
+        problems.push(e.into_message());
+    }
+    if !d.expect.survives_lookup.is_empty() && d.content.is_none() {
+        problems.push(
+            "expect.survives_lookup needs content: the MTA must receive the message over SMTP"
+                .into(),
+        );
+    }
+    if let Some(ip) = d.source
+        && !ip.is_loopback()
+    {
+        problems.push(format!(
+            "source: {ip} is not a loopback address (127.0.0.0/8)"
+        ));
+    }
+    problems
+}
+
 /// What YAML types cannot say about a delivery block.
 fn check_delivery(d: &DeliveryDef) -> Vec<String> {
     let mut problems = crate::dns::zone::check(&d.zones);
@@ -135,6 +157,7 @@ fn check_delivery(d: &DeliveryDef) -> Vec<String> {
             }
         }
     }
+    problems.extend(check_handover(d));
     for a in d.to.iter().chain(&d.from) {
         if smtp_protocol::Mailbox::parse(a).is_err() {
             problems.push(format!("{a:?} is not a mailbox"));

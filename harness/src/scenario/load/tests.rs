@@ -166,6 +166,18 @@ fn delivery_blocks_are_checked_and_located() {
     assert!(e.contains("expect.tried needs runs: 1"), "{e}");
     let e = err(&good.replace("127.0.0.2: {", "192.0.2.1: {"));
     assert!(e.contains("not a loopback address"), "{e}");
+    // A hostile-lookup rule names questions, and needs a handover to survive.
+    let e = err(&good.replace("expect: {", "expect: { survives_lookup: [spf.test],"));
+    assert!(e.contains("is not \"TYPE NAME\""), "{e}");
+    let e = err(&good.replace("expect: {", "expect: { survives_lookup: [TXT spf.test],"));
+    assert!(e.contains("survives_lookup needs content"), "{e}");
+    let e = err(&good.replace("expect: {", "source: 10.0.0.1\n      expect: {"));
+    assert!(e.contains("source: 10.0.0.1 is not a loopback"), "{e}");
+    let e = err(&good.replace(
+        "mx1: { A: [127.0.0.2] }",
+        "mx1: { RAW: [{ type: MX, labels: [a] }] }",
+    ));
+    assert!(e.contains("needs `preference`"), "{e}");
     let e = err(&good.replace(
         "mx1: { A: [127.0.0.2] }",
         "mx1: { CNAME: \"@\", A: [127.0.0.2] }",
