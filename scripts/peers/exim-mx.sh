@@ -96,8 +96,9 @@ begin acl
 acl_check_rcpt:
   # The sender domain's TXT records through dnsdb, as configurations that read a
   # domain's policy records do: a dns.hostile-lookups case's SPF record is parsed
-  # (Exim's dnsdb code read crafted answers out of bounds, CVE-2023-42219).
-  warn    set acl_m_txt = \${lookup dnsdb{>; txt=\$sender_address_domain}{\$value}{}}
+  # (Exim's dnsdb code read crafted answers out of bounds, CVE-2023-42119); records
+  # one to a line, each record's strings joined (";"), as an SPF reader joins them.
+  warn    set acl_m_txt = \${lookup dnsdb{>\n; txt=\$sender_address_domain}{\$value}{}}
   accept  hosts   = 127.0.0.0/8
           control = submission
   deny    message = relay not permitted

@@ -51,7 +51,7 @@ pub enum RawLabel {
     /// `octets` times the octet `fill`.
     Run {
         /// How many octets, 0 to 255.
-        octets: usize,
+        octets: u8,
         /// The octet repeated, one ASCII character.
         #[serde(default = "default_fill")]
         fill: char,
@@ -63,12 +63,22 @@ fn default_fill() -> char {
 }
 
 impl RawLabel {
+    /// Its length in octets, without building it.
+    fn len(&self) -> usize {
+        match self {
+            Self::Text(t) => t.len(),
+            Self::Run { octets, fill } => usize::from(*octets) * fill.len_utf8(),
+        }
+    }
+
     fn octets(&self) -> Vec<u8> {
         match self {
             Self::Text(t) => t.as_bytes().to_vec(),
             Self::Run { octets, fill } => {
                 let mut b = [0; 4];
-                fill.encode_utf8(&mut b).as_bytes().repeat(*octets)
+                fill.encode_utf8(&mut b)
+                    .as_bytes()
+                    .repeat(usize::from(*octets))
             }
         }
     }
@@ -92,12 +102,6 @@ impl RawRecord {
     /// What is wrong with the record as written (not with the name it sends: that is
     /// the point of it).
     pub fn problem(&self) -> Option<String> {
-        if let Some(label) = self.labels.iter().find(|l| l.octets().len() > 255) {
-            return Some(format!(
-                "RAW {self}: the label {label:?} is over 255 octets: its length cannot be \
-                 written in one octet"
-            ));
-        }
         let odd_fill = self.labels.iter().find_map(|l| match l {
             RawLabel::Run { fill, .. } if !fill.is_ascii() => Some(*fill),
             _ => None,
@@ -105,6 +109,24 @@ impl RawRecord {
         if let Some(fill) = odd_fill {
             return Some(format!(
                 "RAW {self}: fill {fill:?} is not one ASCII character"
+            ));
+        }
+        if let Some(RawLabel::Text(t)) = self
+            .labels
+            .iter()
+            .find(|l| matches!(l, RawLabel::Text(t) if t.len() > 255))
+        {
+            return Some(format!(
+                "RAW {self}: the label {t:?} is {} octets: a label's length must fit in one \
+                 octet (use {{ octets: N }} for long runs)",
+                t.len()
+            ));
+        }
+        // Length octets, labels, the root's zero octet and an MX preference.
+        let size: usize = self.labels.iter().map(|l| 1 + l.len()).sum::<usize>() + 3;
+        if size > usize::from(u16::MAX) {
+            return Some(format!(
+                "RAW {self}: {size} octets of record data, over the 65,535 an RDLENGTH can say"
             ));
         }
         match (self.rtype, self.preference) {
@@ -216,15 +238,29 @@ mod tests {
 
     #[test]
     fn what_cannot_be_written_is_refused_with_the_record() {
-        let too_long = raw(
+        let too_long = raw(RawType::Cname, None, vec![RawLabel::Text("a".repeat(256))]);
+        assert!(too_long.rdata().unwrap_err().0.contains("256 octets"));
+        let wide = raw(
             RawType::Cname,
             None,
             vec![RawLabel::Run {
-                octets: 256,
-                fill: 'a',
+                octets: 200,
+                fill: 'é',
             }],
         );
-        assert!(too_long.rdata().unwrap_err().0.contains("over 255"));
+        assert!(wide.rdata().unwrap_err().0.contains("not one ASCII"));
+        let huge = raw(
+            RawType::Ptr,
+            None,
+            vec![
+                RawLabel::Run {
+                    octets: 255,
+                    fill: 'a',
+                };
+                300
+            ],
+        );
+        assert!(huge.rdata().unwrap_err().0.contains("65,535"));
         let no_pref = raw(RawType::Mx, None, vec![RawLabel::Text("a".into())]);
         assert!(no_pref.rdata().unwrap_err().0.contains("preference"));
         let ptr_pref = raw(RawType::Ptr, Some(1), vec![]);

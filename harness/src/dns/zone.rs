@@ -70,8 +70,9 @@ pub struct NameSpec {
     #[serde(rename = "TLSA", default, skip_serializing_if = "Vec::is_empty")]
     pub tlsa: Vec<TlsaSpec>,
     /// MX, PTR or CNAME records whose name is written label by label and sent as
-    /// written: empty labels, labels over 63 octets, names over 255 (see
-    /// [`super::raw`]); what a resolver must refuse.
+    /// written (`{ type: MX, preference: 10, labels: [mx, "", test] }`; a label is text
+    /// or `{ octets: N, fill: a }`): empty labels, labels over 63 octets, names over
+    /// 255, which a resolver must refuse.
     #[serde(rename = "RAW", default, skip_serializing_if = "Vec::is_empty")]
     pub raw: Vec<super::raw::RawRecord>,
     /// Answers about this name carry the AD bit, as a validating resolver's do for

@@ -40,7 +40,9 @@ pub struct DeliveryDef {
     /// that appears in the zones but not here refuses connections.
     #[serde(default)]
     pub servers: BTreeMap<Ipv4Addr, ServerScript>,
-    /// MAIL FROM [default: sender@client.smtpspec.test].
+    /// MAIL FROM [default: sender@client.smtpspec.test for the reference client; a
+    /// real MTA's profile `from`]. A real MTA gets it only over SMTP (`content`), where
+    /// a hostile-lookup case's domain leads to its records.
     #[serde(default)]
     pub from: Option<String>,
     /// RCPT TO, in order [default: user@ the first zone].

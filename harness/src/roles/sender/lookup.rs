@@ -8,6 +8,7 @@ use crate::outcome::{HarnessError, Outcome, Unmet};
 use crate::scenario::sender::DeliveryDef;
 
 use super::judge::Observation;
+use super::submit::Cut;
 
 /// What the lookup rule makes of a delivery.
 pub(super) enum Survival {
@@ -46,22 +47,50 @@ pub(super) fn survived(def: &DeliveryDef, seen: &Observation) -> Survival {
             listed.join(" or ")
         )));
     };
-    if let Some(cut) = cut {
-        return Survival::Judged(Outcome::Unmet(Unmet::new(format!(
-            "after asking the DNS for {rtype} {name}, the MTA stopped answering: {cut} \
-             (RFC 5321 §4.2: every command gets its reply)"
-        ))));
+    match cut {
+        Some(Cut::Closed(at)) => {
+            return Survival::Judged(Outcome::Unmet(Unmet::new(format!(
+                "after asking the DNS for {rtype} {name}, the MTA dropped the connection at \
+                 {at} (a crashed process; RFC 5321 §4.2: every command gets its reply)"
+            ))));
+        }
+        // A slow answer is not the case's failure: a hang and a slow check look alike.
+        Some(Cut::Silent(at)) => {
+            return Survival::Judged(Outcome::Inconclusive(format!(
+                "after asking the DNS for {rtype} {name}, the MTA was silent at {at}: a hang \
+                 or a slow check, not judged"
+            )));
+        }
+        None => {}
     }
-    let answer = seen.runs.iter().find_map(|r| r.handover.as_ref()).map_or(
-        "took the message".to_string(),
-        |h| match &h.refused {
-            Some(refusal) => format!("refused it ({refusal})"),
-            None => "took the message".to_string(),
-        },
-    );
+    let refusal = seen
+        .runs
+        .iter()
+        .find_map(|r| r.handover.as_ref())
+        .and_then(|h| h.refused.clone());
+    if let Some(r) = refusal.as_deref().filter(|r| internal_failure(r)) {
+        return Survival::Judged(Outcome::Inconclusive(format!(
+            "after asking the DNS for {rtype} {name}, the MTA answered {r}: a part of it \
+             behind the reply (a policy service, a lookup) may have failed on the record, \
+             so its answering shows no survival"
+        )));
+    }
+    let answer = match refusal {
+        Some(refusal) => format!("refused it ({refusal})"),
+        None => "took the message".to_string(),
+    };
     Survival::Answered(format!(
         "asked the DNS for {rtype} {name}, answered every command and {answer}"
     ))
+}
+
+/// A reply line that says the MTA itself is in trouble rather than refusing the mail:
+/// 421 (closing, RFC 5321 §3.8) or an enhanced code 4.3.x, "mail system status" (RFC
+/// 3463 §3.5), which is what Postfix answers when its policy service fails.
+fn internal_failure(line: &str) -> bool {
+    let mut words = line.split_whitespace();
+    let code = words.next().unwrap_or_default();
+    code == "421" || words.next().is_some_and(|e| e.starts_with("4.3."))
 }
 
 #[cfg(test)]
@@ -108,7 +137,9 @@ mod tests {
 
     fn cut() -> Handover {
         Handover {
-            cut: Some("the connection closed".into()),
+            cut: Some(Cut::Closed(
+                "the reply to MAIL: the connection closed".into(),
+            )),
             ..Handover::default()
         }
     }
@@ -130,6 +161,33 @@ mod tests {
         match survived(&def, &seen(&[("TXT", "spf.test.")], refused)) {
             Survival::Answered(how) => assert!(how.contains("refused it (550"), "{how}"),
             _ => panic!("a refusal is an answer"),
+        }
+        // Silence is not judged, nor a reply that says the MTA's own parts failed.
+        let silent = Handover {
+            cut: Some(Cut::Silent("the greeting: no reply".into())),
+            ..Handover::default()
+        };
+        let asked = [("TXT", "spf.test.")];
+        assert!(matches!(
+            survived(&def, &seen(&asked, silent)),
+            Survival::Judged(Outcome::Inconclusive(_))
+        ));
+        for line in [
+            "451 4.3.5 Server configuration problem",
+            "421 shutting down",
+        ] {
+            let h = Handover {
+                refused: Some(line.into()),
+                envelope_refused: true,
+                ..Handover::default()
+            };
+            assert!(
+                matches!(
+                    survived(&def, &seen(&asked, h)),
+                    Survival::Judged(Outcome::Inconclusive(_))
+                ),
+                "{line}"
+            );
         }
     }
 

@@ -51,6 +51,18 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
 }
 
+/// No verdict when the relay refused the envelope (at MAIL, RCPT or DATA): it never
+/// saw the content, so its refusal says nothing about the sequence (a relay that
+/// refuses to relay, or a broken policy service behind it).
+fn unseen(handover: Option<&Handover>, name: &str) -> Option<Outcome> {
+    let h = handover.filter(|h| h.envelope_refused)?;
+    Some(Outcome::Inconclusive(format!(
+        "the relay refused the envelope before the content was sent ({}): nothing shows \
+         what it does with {name}",
+        h.refused.as_deref().unwrap_or_default()
+    )))
+}
+
 /// The verdict over what the scripted servers took, and what became of the sequence
 /// (none when nothing shows it).
 pub(super) fn judge(
@@ -78,6 +90,9 @@ pub(super) fn judge(
         )));
     }
     let handover = seen.runs.iter().find_map(|r| r.handover.as_ref());
+    if let Some(outcome) = unseen(handover, &name) {
+        return (outcome, None);
+    }
     let refused = handover.and_then(|h| h.refused.clone());
     if let Some(unmet) = split(handover, seen.received.len(), &name) {
         return (Outcome::Unmet(unmet), Some(Relayed::Split));
@@ -198,7 +213,7 @@ mod tests {
         Handover {
             refused: refused.map(str::to_owned),
             after_content: codes.to_vec(),
-            cut: None,
+            ..Handover::default()
         }
     }
 
@@ -228,5 +243,18 @@ mod tests {
         let content = raw.strip_suffix(b".\r\n").unwrap();
         assert!(contains(raw, b"\r\n.\r"));
         assert!(!contains(content, b"\r\n.\r"));
+    }
+
+    #[test]
+    fn an_envelope_refusal_is_no_refusal_of_the_content() {
+        let mut h = handover(Some("451 4.3.5 Server configuration problem"), &[]);
+        h.envelope_refused = true;
+        assert!(matches!(
+            unseen(Some(&h), "x"),
+            Some(Outcome::Inconclusive(_))
+        ));
+        let at_end = handover(Some("550 bare LF"), &[550]);
+        assert!(unseen(Some(&at_end), "x").is_none());
+        assert!(unseen(None, "x").is_none());
     }
 }

@@ -32,18 +32,67 @@ const QUIET: Duration = Duration::from_secs(1);
 pub(super) struct Handover {
     /// The refusal, when the MTA refused the envelope or the content.
     pub refused: Option<String>,
+    /// The refusal came before the content was sent (at MAIL, RCPT or DATA): the MTA
+    /// never saw what the case carries.
+    pub envelope_refused: bool,
     /// The replies after the content, in order (a relay that ended DATA early
     /// answers the smuggled commands too).
     pub after_content: Vec<u16>,
-    /// How the MTA stopped answering after its greeting, when it did: the connection
-    /// cut, or a command left without a reply.
-    pub cut: Option<String>,
+    /// How the MTA stopped answering, when it did.
+    pub cut: Option<Cut>,
+}
+
+/// An MTA that stopped answering in the middle of a handover.
+#[derive(Debug, Clone)]
+pub(super) enum Cut {
+    /// The connection was closed or reset: what a crashed process leaves.
+    Closed(String),
+    /// No reply within the handover's deadline: a hang, or a slow check.
+    Silent(String),
+}
+
+impl std::fmt::Display for Cut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Closed(at) | Self::Silent(at) => f.write_str(at),
+        }
+    }
+}
+
+/// Why a handover stopped: the MTA went away or fell silent, or the harness failed.
+enum Stop {
+    Cut(Cut),
+    Harness(HarnessError),
+}
+
+impl Stop {
+    /// A connection error at `at` (what was being sent or awaited): a cut when the
+    /// MTA closed, reset or fell silent, the harness's failure otherwise.
+    fn of(at: &str, e: ConnError) -> Self {
+        use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, UnexpectedEof};
+        match e {
+            ConnError::Closed => Self::Cut(Cut::Closed(format!("{at}: the connection closed"))),
+            ConnError::Io(io)
+                if matches!(
+                    io.kind(),
+                    ConnectionReset | BrokenPipe | ConnectionAborted | UnexpectedEof
+                ) =>
+            {
+                Self::Cut(Cut::Closed(format!("{at}: {io}")))
+            }
+            ConnError::Timeout(_) | ConnError::Stalled(_) => {
+                Self::Cut(Cut::Silent(format!("{at}: {e}")))
+            }
+            e => Self::Harness(crate::harness_error!("{at}: {e}")),
+        }
+    }
 }
 
 /// Connect to `addr` (from `envelope.source` when given), send the envelope and
 /// `content`, then the end of data, and QUIT. `Err` is a failure to talk at all (no
-/// listener, no greeting); an MTA that stops answering after its greeting gives a
-/// handover with `cut`.
+/// listener, a greeting other than 220, the harness's own failure); an MTA that
+/// closes or falls silent after accepting the connection (a client lookup comes
+/// before the greeting) gives a handover with `cut`.
 pub(super) async fn hand_over(
     addr: SocketAddr,
     helo: &str,
@@ -55,23 +104,27 @@ pub(super) async fn hand_over(
         None => Conn::connect(addr, STEP).await,
     };
     let mut conn = connected.map_err(|e| crate::harness_error!("submit {addr}: {e}"))?;
-    let greeting = conn.reply(STEP).await;
-    let result = match greeting {
+    let result = match conn.reply(STEP).await {
         Ok(g) if g.reply.code == ReplyCode::SERVICE_READY => {
-            Ok(talk(&mut conn, helo, envelope, content)
-                .await
-                .unwrap_or_else(|e| Handover {
-                    cut: Some(e.0),
-                    ..Handover::default()
-                }))
+            talk(&mut conn, helo, envelope, content).await
         }
-        Ok(g) => Err(crate::harness_error!("greeting {}", line(&g.reply))),
-        Err(e) => Err(crate::harness_error!("no greeting: {e}")),
+        Ok(g) => Err(Stop::Harness(crate::harness_error!(
+            "greeting {}",
+            line(&g.reply)
+        ))),
+        Err(e) => Err(Stop::of("the greeting", e)),
     };
     let transcript = conn.into_transcript();
     match result {
         Ok(h) => Ok((h, transcript)),
-        Err(e) => Err(crate::harness_error!("submit {addr}: {}", e.0)),
+        Err(Stop::Cut(cut)) => Ok((
+            Handover {
+                cut: Some(cut),
+                ..Handover::default()
+            },
+            transcript,
+        )),
+        Err(Stop::Harness(e)) => Err(crate::harness_error!("submit {addr}: {}", e.0)),
     }
 }
 
@@ -92,19 +145,20 @@ async fn talk(
     helo: &str,
     envelope: &Envelope<'_>,
     content: &[u8],
-) -> Result<Handover, HarnessError> {
+) -> Result<Handover, Stop> {
     let Envelope {
         from,
         to,
         requiretls,
         ..
     } = *envelope;
-    let io = |e: ConnError| crate::harness_error!("{e}");
-    let host = Host::parse(helo).map_err(|e| crate::harness_error!("helo {helo:?}: {e}"))?;
+    let host = Host::parse(helo)
+        .map_err(|e| Stop::Harness(crate::harness_error!("helo {helo:?}: {e}")))?;
     if requiretls {
         starttls_if_offered(conn, &host).await?;
     }
-    let mailbox = |s: &str| Mailbox::parse(s).map_err(|e| crate::harness_error!("{s:?}: {e}"));
+    let mailbox =
+        |s: &str| Mailbox::parse(s).map_err(|e| Stop::Harness(crate::harness_error!("{s:?}: {e}")));
     let mut envelope = vec![
         Command::Ehlo(host),
         Command::Mail {
@@ -127,7 +181,10 @@ async fn talk(
     }
     envelope.push(Command::Data);
     for command in &envelope {
-        let reply = conn.command(command, STEP).await.map_err(io)?;
+        let reply = conn
+            .command(command, STEP)
+            .await
+            .map_err(|e| Stop::of(&format!("the reply to {}", command.verb()), e))?;
         let want = if *command == Command::Data {
             ReplyCode::START_MAIL_INPUT.class()
         } else {
@@ -136,6 +193,7 @@ async fn talk(
         if reply.code.class() != want {
             return Ok(Handover {
                 refused: Some(line(&reply)),
+                envelope_refused: true,
                 ..Handover::default()
             });
         }
@@ -145,22 +203,26 @@ async fn talk(
         octets.extend_from_slice(b"\r\n");
     }
     octets.extend_from_slice(b".\r\n");
-    conn.send(&octets, STEP).await.map_err(io)?;
+    conn.send(&octets, STEP)
+        .await
+        .map_err(|e| Stop::of("the content", e))?;
+    // The reply to the end of data may take its time (a content filter, a sync); the
+    // replies after it, to smuggled commands, come at once or not at all.
+    let first = conn
+        .reply(STEP)
+        .await
+        .map_err(|e| Stop::of("the reply to the end of data", e))?;
     let mut handover = Handover::default();
+    if first.reply.code.get() >= 400 {
+        handover.refused = Some(line(&first.reply));
+    }
+    handover.after_content.push(first.reply.code.get());
     loop {
         match conn.reply(QUIET).await {
-            Ok(r) => {
-                if handover.after_content.is_empty() && r.reply.code.get() >= 400 {
-                    handover.refused = Some(line(&r.reply));
-                }
-                handover.after_content.push(r.reply.code.get());
-            }
+            Ok(r) => handover.after_content.push(r.reply.code.get()),
             Err(ConnError::Timeout(_) | ConnError::Closed) => break,
-            Err(e) => return Err(io(e)),
+            Err(e) => return Err(Stop::of("the replies after the end of data", e)),
         }
-    }
-    if handover.after_content.is_empty() {
-        return Err(crate::harness_error!("no reply to the end of data"));
     }
     let _ = conn.command(&Command::Quit, STEP).await;
     Ok(handover)
@@ -170,20 +232,24 @@ async fn talk(
 /// offers it (any certificate will do: smtpspec is the MTA's client here, not under
 /// test). The envelope's EHLO follows; without STARTTLS the flag goes in the clear,
 /// and the MTA's answer to it is recorded all the same.
-async fn starttls_if_offered(conn: &mut Conn, host: &Host) -> Result<(), HarnessError> {
-    let io = |e: ConnError| crate::harness_error!("{e}");
+async fn starttls_if_offered(conn: &mut Conn, host: &Host) -> Result<(), Stop> {
     let reply = conn
         .command(&Command::Ehlo(host.clone()), STEP)
         .await
-        .map_err(io)?;
+        .map_err(|e| Stop::of("the reply to EHLO", e))?;
     let (ehlo, _) = EhloResponse::from_reply(&reply);
     if !ehlo.has(Extension::StartTls) {
         conn.note("the MTA's listener offers no STARTTLS: REQUIRETLS goes in the clear");
         return Ok(());
     }
-    let reply = conn.command(&Command::StartTls, STEP).await.map_err(io)?;
+    let reply = conn
+        .command(&Command::StartTls, STEP)
+        .await
+        .map_err(|e| Stop::of("the reply to STARTTLS", e))?;
     if reply.code == ReplyCode::SERVICE_READY {
-        conn.handshake(STEP).await.map_err(io)?;
+        conn.handshake(STEP)
+            .await
+            .map_err(|e| Stop::Harness(crate::harness_error!("TLS handshake: {e}")))?;
     }
     Ok(())
 }

@@ -76,12 +76,15 @@ fn check_handover(d: &DeliveryDef) -> Vec<String> {
                 .into(),
         );
     }
-    if let Some(ip) = d.source
-        && !ip.is_loopback()
-    {
-        problems.push(format!(
-            "source: {ip} is not a loopback address (127.0.0.0/8)"
-        ));
+    if let Some(ip) = d.source {
+        if !ip.is_loopback() {
+            problems.push(format!(
+                "source: {ip} is not a loopback address (127.0.0.0/8)"
+            ));
+        }
+        if d.content.is_none() {
+            problems.push("source needs content: only an SMTP handover comes from it".into());
+        }
     }
     problems
 }

@@ -173,6 +173,8 @@ fn delivery_blocks_are_checked_and_located() {
     assert!(e.contains("survives_lookup needs content"), "{e}");
     let e = err(&good.replace("expect: {", "source: 10.0.0.1\n      expect: {"));
     assert!(e.contains("source: 10.0.0.1 is not a loopback"), "{e}");
+    let e = err(&good.replace("expect: {", "source: 127.0.0.66\n      expect: {"));
+    assert!(e.contains("source needs content"), "{e}");
     let e = err(&good.replace(
         "mx1: { A: [127.0.0.2] }",
         "mx1: { RAW: [{ type: MX, labels: [a] }] }",
