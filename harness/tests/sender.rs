@@ -405,7 +405,22 @@ fn fake_looker(dns: u16, mode: Looker) -> u16 {
 #[test]
 fn a_hostile_lookup_case_needs_the_question_asked_and_fails_an_mta_that_dies_after_it() {
     let id = "dns.hostile-lookups/spf-macro-d1000r";
-    let file = "scenarios/dns/hostile-lookups.yaml";
+    // The SPF cases come from 192.0.2.66, which only the peer scripts' namespaces
+    // hold; here they come from a loopback address instead.
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("hostile-lookups.yaml");
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scenarios/dns/hostile-lookups.yaml"
+    ))
+    .unwrap();
+    assert!(text.contains("source: 192.0.2.66"));
+    std::fs::write(
+        &copy,
+        text.replace("source: 192.0.2.66", "source: 127.0.0.67"),
+    )
+    .unwrap();
+    let file = copy.to_str().unwrap();
     for (mode, want, why) in [
         (
             Looker::Survives,
@@ -431,8 +446,19 @@ fn a_hostile_lookup_case_needs_the_question_asked_and_fails_an_mta_that_dies_aft
         assert_eq!(verdict, &format!("{id} {want}"), "{reason}");
         assert!(reason.contains(why), "{reason}");
     }
-    // Without a submit address there is no handover to survive: skipped by the gate.
+    // Without a submit address there is no handover to survive: skipped by the gate;
+    // so is a case whose source address the host does not hold.
     let (dns, smtp) = ports();
     let got = cases_of(file, None, smtp, dns, id);
     assert!(got[0].0.ends_with("skip"), "{got:?}");
+    let mta = fake_looker(dns, Looker::Survives);
+    let original = "scenarios/dns/hostile-lookups.yaml";
+    let got = cases_of(original, Some(mta), smtp, dns, id);
+    assert!(
+        got[0].0.ends_with("skip")
+            && got[0]
+                .2
+                .contains("192.0.2.66, which this host does not hold"),
+        "{got:?}"
+    );
 }

@@ -2,7 +2,9 @@
 # Exim as the RELAY of the relay-chain smuggling cases (scenarios/dns/relay-smuggling.yaml)
 # and as the DANE sender of scenarios/dns/dane.yaml, through the fake DNS, in a network
 # namespace of its own; it is also handed the REQUIRETLS messages of
-# scenarios/dns/requiretls.yaml (it has no MTA-STS, so dns.mta-sts is not run).
+# scenarios/dns/requiretls.yaml (it has no MTA-STS, so dns.mta-sts is not run), the
+# unreadable MX answers of scenarios/dns/hostile.yaml, and as a receiving MTA the
+# hostile SPF and PTR records of scenarios/dns/hostile-lookups.yaml.
 #
 #   scripts/peers/exim-mx.sh DIR [smtpspec run arguments ...]
 #
@@ -13,7 +15,8 @@
 # the daemon inside the namespace, writes the sender profile DIR/exim-sender.yaml and
 # runs
 #   smtpspec run scenarios/dns/relay-smuggling.yaml scenarios/dns/dane.yaml \
-#     scenarios/dns/requiretls.yaml --sender DIR/exim-sender.yaml [arguments]
+#     scenarios/dns/requiretls.yaml scenarios/dns/hostile.yaml \
+#     scenarios/dns/hostile-lookups.yaml --sender DIR/exim-sender.yaml [arguments]
 # inside the namespace: each case hands its content to Exim over SMTP at 2525 and the
 # scripted MX (127.0.0.2:25) records what Exim passes on. Everything is torn down
 # afterwards.
@@ -23,7 +26,10 @@
 # timeouts are shortened, and CHUNKING is not used outbound (the scripted MX does not
 # offer it anyway). DANE is on as a security-minded operator sets it: DNSSEC asked for
 # (dns_dnssec_ok, dnssec_request_domains) and hosts_try_dane = *. The dns.mx cases are
-# Postfix's (postfix-mx.sh); Exim runs the relay and DANE cases. Needs root, iproute2 and the Exim that scripts/peers/install.sh unpacks.
+# Postfix's (postfix-mx.sh); Exim runs the relay and DANE cases. The daemon is the heavy
+# build (exim4-daemon-heavy: SPF through libspf2), which checks the sender's SPF at
+# RCPT. Needs root, iproute2 and the Exim that scripts/peers/install.sh unpacks.
+# EXIM_MX_NS names the namespace (default smtpspec-exim-mx), for a run beside another.
 # Exit status: smtpspec's.
 set -euo pipefail
 # shellcheck source=netns.sh
@@ -31,11 +37,12 @@ set -euo pipefail
 
 dir=$(realpath -m "${1:?DIR}")
 shift
-ns=smtpspec-exim-mx
+ns=${EXIM_MX_NS:-smtpspec-exim-mx}
 bin=${SMTPSPEC_BIN:-$(pwd)/target/release/smtpspec}
-root=${SMTPSPEC_PEERS:-/opt/smtpspec-peers}/exim
+root=${SMTPSPEC_PEERS:-/opt/smtpspec-peers}/exim-heavy
 exim=$root/usr/sbin/exim4
-libs=$root/usr/lib/x86_64-linux-gnu
+# libspf2 unpacks into usr/lib, the other libraries into the multiarch directory.
+libs=$root/usr/lib/x86_64-linux-gnu:$root/usr/lib
 export LD_LIBRARY_PATH=$libs
 [ -x "$bin" ] || { echo "exim-mx: $bin is missing (cargo build --release -p smtpspec)" >&2; exit 2; }
 command -v ip >/dev/null || { echo "exim-mx: ip (iproute2) is missing: run scripts/peers/install.sh" >&2; exit 2; }
@@ -99,7 +106,13 @@ acl_check_rcpt:
   # (Exim's dnsdb code read crafted answers out of bounds, CVE-2023-42119); records
   # one to a line, each record's strings joined (";"), as an SPF reader joins them.
   warn    set acl_m_txt = \${lookup dnsdb{>\n; txt=\$sender_address_domain}{\$value}{}}
-  accept  hosts   = 127.0.0.0/8
+  # SPF (RFC 7208) of the sender's domain through libspf2, as a receiving MTA checks
+  # it: a dns.hostile-lookups case's macros are expanded here (CVE-2023-42118 is
+  # libspf2's). Every result is only noted in a header.
+  warn    spf = pass : fail : softfail : neutral : none : permerror : temperror : invalid
+          add_header = X-SPF-Result: \$spf_result
+          logwrite = SPF \$spf_result for \$sender_address_domain
+  accept  hosts   = 127.0.0.0/8 : 192.0.2.66
           control = submission
   deny    message = relay not permitted
 

@@ -22,7 +22,9 @@
 #                                 and exim4-base unpacked with dpkg -x into
 #                                 ${SMTPSPEC_PEERS:-/opt/smtpspec-peers}/exim, because
 #                                 apt would remove Postfix (both provide
-#                                 mail-transport-agent); user Debian-exim
+#                                 mail-transport-agent); user Debian-exim; and
+#                                 exim4-daemon-heavy (SPF through libspf2) the same way
+#                                 into .../exim-heavy, the relay of scripts/peers/exim-mx.sh
 #   postfix-mta-sts-resolver      PyPI, in ${SMTPSPEC_PEERS:-/opt/smtpspec-peers}/sts-venv:
 #                                 Postfix's MTA-STS policy daemon (RFC 8461), a
 #                                 socketmap for smtp_tls_policy_maps (postfix-mx.sh)
@@ -63,38 +65,47 @@ fi
 # exim4-daemon-light` would remove Postfix (both are the mail-transport-agent), so the
 # packages are unpacked with dpkg -x and run from there; scripts/peers/exim.sh points
 # LD_LIBRARY_PATH at the unpacked libraries the system lacks.
-exim_root=${SMTPSPEC_PEERS:-/opt/smtpspec-peers}/exim
-exim_bin=$exim_root/usr/sbin/exim4
-exim_libs=$exim_root/usr/lib/x86_64-linux-gnu
-if [ -x "$exim_bin" ] && [ ! -u "$exim_bin" ]; then
-  echo "peers: exim $(LD_LIBRARY_PATH=$exim_libs "$exim_bin" -C /dev/null -bV 2>/dev/null | sed -n 's/^Exim version \([^ ]*\).*/\1/p') in $exim_root"
-else
-  echo "peers: unpacking exim4-daemon-light and exim4-base into $exim_root"
-  # The daemon's library dependencies that are not installed system-wide come along.
-  exim_debs=(exim4-daemon-light exim4-base)
-  for lib in $(apt-cache depends exim4-daemon-light 2>/dev/null | awk '$1 == "Depends:" && $2 ~ /^lib/ {print $2}'); do
-    dpkg-query -W -f='${Status}' "$lib" 2>/dev/null | grep -q 'install ok installed' || exim_debs+=("$lib")
-  done
-  debs=$(mktemp -d)
-  # apt downloads as the _apt user; without this it warns that it runs unsandboxed.
-  chown _apt "$debs" 2>/dev/null || true
-  if ! (cd "$debs" && apt-get download -q "${exim_debs[@]}"); then
-    # No or stale package lists (a fresh image): refresh once and retry.
-    apt-get update -q
-    (cd "$debs" && apt-get download -q "${exim_debs[@]}") ||
-      { echo "peers: apt-get download ${exim_debs[*]} failed" >&2; rm -rf "$debs"; exit 1; }
+# unpack_exim FLAVOUR ROOT: exim4-daemon-FLAVOUR (with exim4-base) and the libraries
+# it needs that the system lacks, unpacked into ROOT, the setuid bit dropped.
+unpack_exim() {
+  local flavour=$1 root=$2
+  # libspf2 (heavy) unpacks into usr/lib, the others into the multiarch directory.
+  local bin=$root/usr/sbin/exim4 libs=$root/usr/lib/x86_64-linux-gnu:$root/usr/lib
+  if [ -x "$bin" ] && [ ! -u "$bin" ]; then
+    echo "peers: exim $(LD_LIBRARY_PATH=$libs "$bin" -C /dev/null -bV 2>/dev/null | sed -n 's/^Exim version \([^ ]*\).*/\1/p') ($flavour) in $root"
+  else
+    echo "peers: unpacking exim4-daemon-$flavour and exim4-base into $root"
+    # The daemon's library dependencies that are not installed system-wide come along.
+    local debs lib deb exim_debs=("exim4-daemon-$flavour" exim4-base)
+    for lib in $(apt-cache depends "exim4-daemon-$flavour" 2>/dev/null | awk '$1 == "Depends:" && $2 ~ /^lib/ {print $2}'); do
+      dpkg-query -W -f='${Status}' "$lib" 2>/dev/null | grep -q 'install ok installed' || exim_debs+=("$lib")
+    done
+    debs=$(mktemp -d)
+    # apt downloads as the _apt user; without this it warns that it runs unsandboxed.
+    chown _apt "$debs" 2>/dev/null || true
+    if ! (cd "$debs" && apt-get download -q "${exim_debs[@]}"); then
+      # No or stale package lists (a fresh image): refresh once and retry.
+      apt-get update -q
+      (cd "$debs" && apt-get download -q "${exim_debs[@]}") ||
+        { echo "peers: apt-get download ${exim_debs[*]} failed" >&2; rm -rf "$debs"; exit 1; }
+    fi
+    mkdir -p "$root"
+    for deb in "$debs"/*.deb; do dpkg -x "$deb" "$root"; done
+    rm -rf "$debs"
+    # The deb ships exim4 setuid root; with the bit set its re-exec as Debian-exim (for
+    # delivery) drops LD_LIBRARY_PATH and cannot load the unpacked libraries.
+    chmod u-s "$bin"
   fi
-  mkdir -p "$exim_root"
-  for deb in "$debs"/*.deb; do dpkg -x "$deb" "$exim_root"; done
-  rm -rf "$debs"
-  # The deb ships exim4 setuid root; with the bit set its re-exec as Debian-exim (for
-  # delivery) drops LD_LIBRARY_PATH and cannot load the unpacked libraries.
-  chmod u-s "$exim_bin"
-fi
-if LD_LIBRARY_PATH=$exim_libs ldd "$exim_bin" | grep 'not found' >&2; then
-  echo "peers: $exim_bin lacks the libraries above" >&2
-  exit 1
-fi
+  if LD_LIBRARY_PATH=$libs ldd "$bin" | grep 'not found' >&2; then
+    echo "peers: $bin lacks the libraries above" >&2
+    exit 1
+  fi
+}
+# The light daemon is the server peer (scripts/peers/exim.sh); the heavy one, which
+# links libspf2 for SPF (RFC 7208), relays in scripts/peers/exim-mx.sh, where the
+# dns.hostile-lookups cases hand it hostile SPF records (CVE-2023-42118 is libspf2's).
+unpack_exim light "${SMTPSPEC_PEERS:-/opt/smtpspec-peers}/exim"
+unpack_exim heavy "${SMTPSPEC_PEERS:-/opt/smtpspec-peers}/exim-heavy"
 # Exim's daemon and deliveries run as Debian-exim (exim_user in scripts/peers/exim.sh),
 # the user the Debian package would create.
 id Debian-exim >/dev/null 2>&1 ||

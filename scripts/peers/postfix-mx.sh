@@ -4,7 +4,7 @@
 #   scripts/peers/postfix-mx.sh DIR [smtpspec run arguments ...]
 #   POSTFIX_MX_SENDER=hardened scripts/peers/postfix-mx.sh DIR [arguments ...]
 #
-# Makes a network namespace (smtpspec-mx) with only a loopback interface, whose
+# Makes a network namespace (smtpspec-mx, or $POSTFIX_MX_NS) with only loopback, whose
 # resolv.conf names 127.0.0.1 (glibc's resolver only asks port 53, so the fake DNS
 # answers there, inside the namespace), configures a second Postfix in DIR with DNS
 # lookups on and two SMTP listeners on 127.0.0.1 inside the namespace (2525 with
@@ -33,7 +33,7 @@ set -euo pipefail
 
 dir=$(realpath -m "${1:?DIR}")
 shift
-ns=smtpspec-mx
+ns=${POSTFIX_MX_NS:-smtpspec-mx}
 bin=${SMTPSPEC_BIN:-$(pwd)/target/release/smtpspec}
 etc="$dir/etc"
 [ -x "$bin" ] || { echo "postfix-mx: $bin is missing (cargo build --release -p smtpspec)" >&2; exit 2; }
@@ -100,7 +100,7 @@ myorigin = localhost
 mydestination = localhost
 inet_interfaces = 127.0.0.1
 inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
+mynetworks = 127.0.0.0/8, 192.0.2.66/32
 # The relay of the self-MX cases (relay.example.test, 127.0.0.9) is this host.
 proxy_interfaces = 127.0.0.9
 # DANE (RFC 7672, the dns.dane cases): answers with the AD bit are validated, TLSA

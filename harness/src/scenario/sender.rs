@@ -68,7 +68,9 @@ pub struct DeliveryDef {
     pub content: Option<String>,
     /// The address a real MTA sees the handover come from [default: 127.0.0.1]: one
     /// whose reverse zone (`0.0.127.in-addr.arpa`) the case serves, for an MTA that
-    /// looks its clients up. 127.0.0.1 itself is answered from /etc/hosts.
+    /// looks its clients up (127.0.0.1 itself is answered from /etc/hosts), or
+    /// 192.0.2.66, which the peer scripts' namespaces hold: not loopback, so that an
+    /// SPF library that passes every loopback client (libspf2) reads the record.
     #[serde(default)]
     pub source: Option<Ipv4Addr>,
     /// An MTA-STS policy host (RFC 8461 §3.3): HTTPS on the given address, port 443

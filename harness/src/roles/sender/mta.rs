@@ -43,6 +43,14 @@ pub(super) fn gate(def: &DeliveryDef, p: &SenderProfile) -> Option<String> {
                 .into(),
         );
     }
+    if let Some(ip) = def.source
+        && std::net::TcpListener::bind((ip, 0)).is_err()
+    {
+        return Some(format!(
+            "the case hands its content over from {ip}, which this host does not hold \
+             (scripts/peers/netns.sh puts 192.0.2.66 on its namespaces' loopback)"
+        ));
+    }
     let policy_host =
         def.mta_sts.is_some() || def.before.as_ref().is_some_and(|b| b.mta_sts.is_some());
     if policy_host && p.ca.is_none() {
@@ -256,10 +264,41 @@ pub(super) async fn observe(
             let _ = run_to_end(reset, dir, Duration::from_secs(30)).await;
         }
     }
-    let questions = dns.log.lock().map(|l| l.len()).unwrap_or(0);
+    let asked = dns.log.lock().map(|l| l.clone()).unwrap_or_default();
     transcript.push(note(format!(
-        "the MTA asked the fake DNS {questions} question(s)"
+        "the MTA asked the fake DNS {} question(s){}",
+        asked.len(),
+        questions(&asked)
     )));
     let seen = Observation::new(runs, servers, false);
     Ok((seen, transcript))
+}
+
+/// The questions asked, each once in the order first asked, with how often: what a
+/// hostile-lookup case's evidence is read from. At most 12 are listed.
+fn questions(asked: &[crate::dns::Question]) -> String {
+    let mut seen: Vec<(String, usize)> = Vec::new();
+    for q in asked {
+        let key = format!("{} {}", q.rtype, q.name.trim_end_matches('.'));
+        match seen.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, n)) => *n += 1,
+            None => seen.push((key, 1)),
+        }
+    }
+    let shown: Vec<String> = seen
+        .iter()
+        .take(12)
+        .map(|(k, n)| {
+            if *n > 1 {
+                format!("{k} ({n} times)")
+            } else {
+                k.clone()
+            }
+        })
+        .collect();
+    match (shown.is_empty(), seen.len() > 12) {
+        (true, _) => String::new(),
+        (false, false) => format!(": {}", shown.join(", ")),
+        (false, true) => format!(": {}, … {} more", shown.join(", "), seen.len() - 12),
+    }
 }

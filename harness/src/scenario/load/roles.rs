@@ -77,9 +77,10 @@ fn check_handover(d: &DeliveryDef) -> Vec<String> {
         );
     }
     if let Some(ip) = d.source {
-        if !ip.is_loopback() {
+        if !ip.is_loopback() && !ip.is_documentation() {
             problems.push(format!(
-                "source: {ip} is not a loopback address (127.0.0.0/8)"
+                "source: {ip} is neither loopback (127.0.0.0/8) nor a documentation \
+                 address (RFC 5737) a test namespace may hold"
             ));
         }
         if d.content.is_none() {

@@ -172,7 +172,7 @@ fn delivery_blocks_are_checked_and_located() {
     let e = err(&good.replace("expect: {", "expect: { survives_lookup: [TXT spf.test],"));
     assert!(e.contains("survives_lookup needs content"), "{e}");
     let e = err(&good.replace("expect: {", "source: 10.0.0.1\n      expect: {"));
-    assert!(e.contains("source: 10.0.0.1 is not a loopback"), "{e}");
+    assert!(e.contains("source: 10.0.0.1 is neither loopback"), "{e}");
     let e = err(&good.replace("expect: {", "source: 127.0.0.66\n      expect: {"));
     assert!(e.contains("source needs content"), "{e}");
     let e = err(&good.replace(
