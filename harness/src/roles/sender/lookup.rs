@@ -7,6 +7,8 @@
 use crate::outcome::{HarnessError, Outcome, Unmet};
 use crate::scenario::sender::DeliveryDef;
 
+use smtp_protocol::reply::{Reply, ReplyCode};
+
 use super::judge::Observation;
 use super::submit::Cut;
 
@@ -67,15 +69,22 @@ pub(super) fn survived(def: &DeliveryDef, seen: &Observation) -> Survival {
         .runs
         .iter()
         .find_map(|r| r.handover.as_ref())
-        .and_then(|h| h.refused.clone());
-    if let Some(r) = refusal.as_deref().filter(|r| internal_failure(r)) {
+        .and_then(|h| h.refused.as_ref());
+    if let Some(r) = refusal.filter(|r| internal_failure(r)) {
+        let r = r.to_bytes();
+        let r = String::from_utf8_lossy(&r);
+        let r = r.trim_end();
         return Survival::Judged(Outcome::Inconclusive(format!(
             "after asking the DNS for {rtype} {name}, the MTA answered {r}: a part of it \
              behind the reply (a policy service, a lookup) may have failed on the record, \
              so its answering shows no survival"
         )));
     }
-    let answer = match refusal {
+    let answer = match seen
+        .runs
+        .iter()
+        .find_map(|r| r.handover.as_ref()?.refusal())
+    {
         Some(refusal) => format!("refused it ({refusal})"),
         None => "took the message".to_string(),
     };
@@ -84,13 +93,16 @@ pub(super) fn survived(def: &DeliveryDef, seen: &Observation) -> Survival {
     ))
 }
 
-/// A reply line that says the MTA itself is in trouble rather than refusing the mail:
-/// 421 (closing, RFC 5321 §3.8) or an enhanced code 4.3.x, "mail system status" (RFC
-/// 3463 §3.5), which is what Postfix answers when its policy service fails.
-fn internal_failure(line: &str) -> bool {
-    let mut words = line.split_whitespace();
-    let code = words.next().unwrap_or_default();
-    code == "421" || words.next().is_some_and(|e| e.starts_with("4.3."))
+/// A reply that says the MTA itself is in trouble rather than refusing the mail: 421
+/// (closing, RFC 5321 §3.8) or an enhanced code 4.3.x, "mail system status" (RFC 3463
+/// §3.5), which is what Postfix answers when its policy service fails.
+fn internal_failure(reply: &Reply) -> bool {
+    /// The subject of RFC 3463 §3.5, "mail system status".
+    const MAIL_SYSTEM: u16 = 3;
+    reply.code == ReplyCode::SERVICE_NOT_AVAILABLE
+        || reply
+            .enhanced
+            .is_some_and(|e| e.class == 4 && e.subject == MAIL_SYSTEM)
 }
 
 #[cfg(test)]
@@ -135,6 +147,12 @@ mod tests {
         }
     }
 
+    fn reply(line: &str) -> Reply {
+        Reply::parse(format!("{line}\r\n").as_bytes())
+            .unwrap()
+            .reply
+    }
+
     fn cut() -> Handover {
         Handover {
             cut: Some(Cut::Closed(
@@ -155,7 +173,7 @@ mod tests {
         let died = survived(&def, &seen(&[("TXT", "spf.test.")], cut()));
         assert!(matches!(died, Survival::Judged(Outcome::Unmet(_))));
         let refused = Handover {
-            refused: Some("550 5.7.1 SPF fail".into()),
+            refused: Some(reply("550 5.7.1 SPF fail")),
             ..Handover::default()
         };
         match survived(&def, &seen(&[("TXT", "spf.test.")], refused)) {
@@ -177,7 +195,7 @@ mod tests {
             "421 shutting down",
         ] {
             let h = Handover {
-                refused: Some(line.into()),
+                refused: Some(reply(line)),
                 envelope_refused: true,
                 ..Handover::default()
             };

@@ -79,15 +79,15 @@ pub(super) fn refused_requiretls(def: &DeliveryDef, seen: &Observation) -> Optio
     if !def.requiretls || seen.runs.is_empty() {
         return None;
     }
-    let refusals: Vec<&str> = seen
+    let refusals: Vec<String> = seen
         .runs
         .iter()
-        .map(|r| r.handover.as_ref().and_then(|h| h.refused.as_deref()))
+        .map(|r| r.handover.as_ref().and_then(Handover::refusal))
         .collect::<Option<_>>()?;
     Some(format!(
         "the MTA refused the REQUIRETLS message at submission ({}): it does not take \
          REQUIRETLS (RFC 8689), so it cannot relay such a message in the clear; not judged",
-        refusals.first().copied().unwrap_or_default()
+        refusals.first().map(String::as_str).unwrap_or_default()
     ))
 }
 

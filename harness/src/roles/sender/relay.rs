@@ -59,7 +59,7 @@ fn unseen(handover: Option<&Handover>, name: &str) -> Option<Outcome> {
     Some(Outcome::Inconclusive(format!(
         "the relay refused the envelope before the content was sent ({}): nothing shows \
          what it does with {name}",
-        h.refused.as_deref().unwrap_or_default()
+        h.refusal().unwrap_or_default()
     )))
 }
 
@@ -93,7 +93,7 @@ pub(super) fn judge(
     if let Some(outcome) = unseen(handover, &name) {
         return (outcome, None);
     }
-    let refused = handover.and_then(|h| h.refused.clone());
+    let refused = handover.and_then(Handover::refusal);
     if let Some(unmet) = split(handover, seen.received.len(), &name) {
         return (Outcome::Unmet(unmet), Some(Relayed::Split));
     }
@@ -208,10 +208,11 @@ fn smuggled_command(raw: &[u8]) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use smtp_protocol::reply::Reply;
 
     fn handover(refused: Option<&str>, codes: &[u16]) -> Handover {
         Handover {
-            refused: refused.map(str::to_owned),
+            refused: refused.map(|l| Reply::parse(format!("{l}\r\n").as_bytes()).unwrap().reply),
             after_content: codes.to_vec(),
             ..Handover::default()
         }

@@ -31,7 +31,7 @@ const QUIET: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone, Default)]
 pub(super) struct Handover {
     /// The refusal, when the MTA refused the envelope or the content.
-    pub refused: Option<String>,
+    pub refused: Option<Reply>,
     /// The refusal came before the content was sent (at MAIL, RCPT or DATA): the MTA
     /// never saw what the case carries.
     pub envelope_refused: bool,
@@ -56,6 +56,13 @@ impl std::fmt::Display for Cut {
         match self {
             Self::Closed(at) | Self::Silent(at) => f.write_str(at),
         }
+    }
+}
+
+impl Handover {
+    /// The refusal's last line, for a reason.
+    pub(super) fn refusal(&self) -> Option<String> {
+        self.refused.as_ref().map(line)
     }
 }
 
@@ -192,7 +199,7 @@ async fn talk(
         };
         if reply.code.class() != want {
             return Ok(Handover {
-                refused: Some(line(&reply)),
+                refused: Some(reply),
                 envelope_refused: true,
                 ..Handover::default()
             });
@@ -213,10 +220,10 @@ async fn talk(
         .await
         .map_err(|e| Stop::of("the reply to the end of data", e))?;
     let mut handover = Handover::default();
-    if first.reply.code.get() >= 400 {
-        handover.refused = Some(line(&first.reply));
-    }
     handover.after_content.push(first.reply.code.get());
+    if first.reply.code.is_negative() {
+        handover.refused = Some(first.reply);
+    }
     loop {
         match conn.reply(QUIET).await {
             Ok(r) => handover.after_content.push(r.reply.code.get()),
