@@ -24,22 +24,25 @@ fuzz_target!(|data: &[u8]| {
     }
     cuts.sort_unstable();
     let mut p = ReplyParser::new();
-    let mut replies = Vec::new();
+    let mut replies = 0usize;
     let mut from = 0;
     for to in cuts.into_iter().chain([stream.len()]) {
         p.push(&stream[from..to]);
         from = to;
+        // Each reply is judged as it comes and dropped: keeping them all to the end
+        // held thousands of allocations per input and made freeing them a fifth of
+        // the run.
         while let Some(r) = p.next_reply() {
-            replies.push(r);
+            replies += 1;
+            if let Ok(parsed) = r
+                && parsed.findings.is_empty()
+            {
+                let again = Reply::parse(&parsed.reply.to_bytes()).map(|p| p.reply);
+                assert_eq!(again, Ok(parsed.reply));
+            }
         }
     }
     let _ = p.finish();
     let lines = stream.iter().filter(|&&b| b == b'\n').count();
-    assert!(replies.len() <= lines);
-    for parsed in replies.into_iter().flatten() {
-        if parsed.findings.is_empty() {
-            let again = Reply::parse(&parsed.reply.to_bytes()).map(|p| p.reply);
-            assert_eq!(again, Ok(parsed.reply));
-        }
-    }
+    assert!(replies <= lines);
 });

@@ -51,9 +51,13 @@ pub fn crlf_lines(text: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The 7-bit octets that play a part in end sequences, dot-stuffing or findings (every
+/// 8-bit octet is a finding too).
+const DATA_STOPS: &[u8] = b"\r\n.\0";
+
 /// True for octets that play no part in end sequences, dot-stuffing or findings.
 fn is_plain(b: u8) -> bool {
-    !matches!(b, b'\r' | b'\n' | b'.' | 0) && b < 0x80
+    b < 0x80 && !DATA_STOPS.contains(&b)
 }
 
 /// How a [`DataDecoder`] reads.
@@ -165,10 +169,7 @@ impl DataDecoder {
             if is_plain(b) && prev.is_some_and(is_plain) {
                 // Fast path: a run of octets that can neither start, end nor guard an
                 // end sequence, nor be a finding. Only the last few enter the window.
-                let run = input[i..]
-                    .iter()
-                    .position(|&c| !is_plain(c))
-                    .unwrap_or(input.len() - i);
+                let run = crate::scan::plain_prefix(&input[i..], DATA_STOPS);
                 self.plain_run(&input[i..i + run]);
                 i += run;
                 continue;

@@ -33,6 +33,7 @@ pub mod line;
 pub mod param;
 pub mod proxy;
 pub mod reply;
+mod scan;
 pub mod server;
 mod syntax;
 pub mod xtext;

@@ -98,6 +98,10 @@ impl Default for LineConfig {
     }
 }
 
+/// The octets a line decoder must look at one by one: the line end and the findings
+/// (8-bit octets are always among them).
+const LINE_STOPS: &[u8] = b"\r\n\0";
+
 /// Room a decoder keeps between lines: a command or reply line, not a long one.
 const KEPT_ROOM: usize = 256;
 
@@ -200,10 +204,7 @@ impl LineDecoder {
                 // is copied at once (a byte at a time, this loop was what parsing a
                 // reply or a command cost).
                 let rest = &self.input[self.input_pos..];
-                let run = rest
-                    .iter()
-                    .position(|&b| matches!(b, b'\r' | b'\n' | 0 | 128..=255))
-                    .unwrap_or(rest.len());
+                let run = crate::scan::plain_prefix(rest, LINE_STOPS);
                 if run > 0 {
                     let room = self
                         .config

@@ -204,6 +204,44 @@ impl EnhancedCode {
     };
 }
 
+impl EnhancedCode {
+    /// The code as it goes on the wire (`class.subject.detail`), written into `buf`
+    /// without the allocation of `to_string`; the written part is returned. The fields
+    /// are public, so any `u16` is written as `Display` would write it.
+    pub(crate) fn write_to(self, buf: &mut [u8; ENHANCED_MAX]) -> &[u8] {
+        let mut n = 0;
+        for (i, v) in [u16::from(self.class), self.subject, self.detail]
+            .into_iter()
+            .enumerate()
+        {
+            if i > 0 {
+                buf[n] = b'.';
+                n += 1;
+            }
+            let mut digits = [0u8; 5];
+            let mut len = 0;
+            let mut rest = v;
+            loop {
+                digits[len] = b'0' + (rest % 10) as u8;
+                len += 1;
+                rest /= 10;
+                if rest == 0 {
+                    break;
+                }
+            }
+            for &d in digits[..len].iter().rev() {
+                buf[n] = d;
+                n += 1;
+            }
+        }
+        &buf[..n]
+    }
+}
+
+/// The longest enhanced code [`EnhancedCode::write_to`] can write: three numbers of up
+/// to five digits and two dots.
+pub(crate) const ENHANCED_MAX: usize = 17;
+
 impl fmt::Display for EnhancedCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.{}.{}", self.class, self.subject, self.detail)
@@ -213,6 +251,23 @@ impl fmt::Display for EnhancedCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn written_as_displayed() {
+        let mut buf = [0u8; ENHANCED_MAX];
+        for e in [
+            EnhancedCode::new(2, 0, 0).unwrap(),
+            EnhancedCode::new(5, 7, 23).unwrap(),
+            EnhancedCode::new(4, 999, 100).unwrap(),
+            EnhancedCode {
+                class: 255,
+                subject: u16::MAX,
+                detail: 10,
+            },
+        ] {
+            assert_eq!(e.write_to(&mut buf), e.to_string().as_bytes());
+        }
+    }
 
     #[test]
     fn prefix() {

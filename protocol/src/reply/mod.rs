@@ -88,7 +88,10 @@ impl Reply {
             b'0' + (code / 10 % 10) as u8,
             b'0' + (code % 10) as u8,
         ];
-        let enhanced = self.enhanced.map(|e| e.to_string());
+        // The enhanced code is written once and copied onto every line, without the
+        // allocation a formatted string costs (every reply of the server passes here).
+        let mut enhanced_buf = [0u8; enhanced::ENHANCED_MAX];
+        let enhanced = self.enhanced.map(|e| e.write_to(&mut enhanced_buf));
         let n = self.lines.len().max(1);
         let mut out =
             Vec::with_capacity(self.lines.iter().map(|l| l.len() + 16).sum::<usize>() + 8);
@@ -99,8 +102,8 @@ impl Reply {
             if enhanced.is_some() || !text.is_empty() || !last {
                 out.push(if last { b' ' } else { b'-' });
             }
-            if let Some(e) = &enhanced {
-                out.extend_from_slice(e.as_bytes());
+            if let Some(e) = enhanced {
+                out.extend_from_slice(e);
                 if !text.is_empty() {
                     out.push(b' ');
                 }
