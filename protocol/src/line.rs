@@ -98,8 +98,8 @@ impl Default for LineConfig {
     }
 }
 
-/// The octets a line decoder must look at one by one: the line end and the findings
-/// (8-bit octets are always among them).
+/// The 7-bit octets a line decoder must look at one by one: the line end and the
+/// findings. The scan stops at every 8-bit octet by itself, so they are not listed.
 const LINE_STOPS: &[u8] = b"\r\n\0";
 
 /// Room a decoder keeps between lines: a command or reply line, not a long one.

@@ -238,9 +238,9 @@ impl EnhancedCode {
     }
 }
 
-/// The longest enhanced code [`EnhancedCode::write_to`] can write: three numbers of up
-/// to five digits and two dots.
-pub(crate) const ENHANCED_MAX: usize = 17;
+/// The longest enhanced code [`EnhancedCode::write_to`] can write: a `u8` (three
+/// digits), two `u16`s (five each) and two dots.
+pub(crate) const ENHANCED_MAX: usize = 15;
 
 impl fmt::Display for EnhancedCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -263,6 +263,12 @@ mod tests {
                 class: 255,
                 subject: u16::MAX,
                 detail: 10,
+            },
+            // The longest there is: it fills the buffer.
+            EnhancedCode {
+                class: 255,
+                subject: u16::MAX,
+                detail: u16::MAX,
             },
         ] {
             assert_eq!(e.write_to(&mut buf), e.to_string().as_bytes());
