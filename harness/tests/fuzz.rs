@@ -10,8 +10,8 @@ use reference_server::variant::Variant;
 use smtp_protocol::server::Deviation;
 use smtpspec::fuzz::exec::{self, Limits};
 use smtpspec::fuzz::finding::{self, Provenance};
-use smtpspec::fuzz::input::Input;
-use smtpspec::fuzz::oracle::Oracle;
+use smtpspec::fuzz::input::{Input, Step};
+use smtpspec::fuzz::oracle::{self, Judged, Oracle};
 use smtpspec::fuzz::{self, Options, canary};
 use smtpspec::profile::{PolicyOptions, embedded};
 use smtpspec::runner::{self, Verdict};
@@ -88,6 +88,27 @@ async fn the_reference_server_gives_no_finding() {
         .collect();
     assert!(found.is_empty(), "false findings:\n{}", found.join("\n"));
     assert!(!out.died);
+    let _ = e.server.stop().await;
+}
+
+/// A refused DATA whose content ended and a second DATA followed, all in one write:
+/// four command lines, four replies. The model once foresaw only the first, and the
+/// CI's campaign filed the other three as replies too many (`reply-desync`) against
+/// the reference server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_data_after_a_refused_one_is_counted_as_command_lines() {
+    let e = embedded::start_with(&[], &[]).await.expect("start");
+    let input = Input {
+        steps: vec![
+            Step::Raw(b"DATA\r\n\r\n.\r\nDATA\r\n".to_vec()),
+            Step::Raw(b"NOOP\r\n".to_vec()),
+        ],
+    };
+    let limits = options(e.server.addr(), 1, Duration::from_secs(1)).limits;
+    let trace = exec::run(e.server.addr(), &input, limits).await;
+    assert_eq!(trace.answered, vec![4, 1], "{trace:?}");
+    let judged = oracle::judge(&input, &trace);
+    assert!(matches!(judged, Judged::Clean), "{judged:?}\n{trace:?}");
     let _ = e.server.stop().await;
 }
 

@@ -73,6 +73,21 @@ const BDAT_LAST: &str = "BDAT-LAST";
 /// The most content kept while a DATA is not yet answered.
 const SPECULATION: usize = 64 * 1024;
 
+/// What was sent after DATA lines whose replies have not come: content if each DATA is
+/// taken, command lines from the first one refused on.
+///
+/// One DATA's content may end and a second DATA follow before the first is answered
+/// (`DATA`, `.`, `DATA` in one write). Each keeps its own start: a model that kept only
+/// the octets after the latest DATA lost the lines after a first DATA refused, foresaw
+/// one reply where a server owed four, and filed the other three as replies too many
+/// against the reference server.
+#[derive(Debug, Clone, Default)]
+struct Speculation {
+    octets: Vec<u8>,
+    /// Offsets into `octets`, one per unanswered DATA, in order.
+    starts: std::collections::VecDeque<usize>,
+}
+
 /// The client's view of the session, step after step.
 #[derive(Debug, Clone)]
 pub struct Model {
@@ -81,8 +96,9 @@ pub struct Model {
     line: Vec<u8>,
     /// The replies foreseen and not read yet, in order.
     pending: std::collections::VecDeque<Foreseen>,
-    /// Octets taken as content after a DATA that is not answered yet.
-    speculative: Option<Vec<u8>>,
+    /// Octets taken as content after the first DATA not answered yet, and where the
+    /// content of each unanswered DATA starts in them.
+    speculative: Option<Speculation>,
     /// A STARTTLS line was sent since the session (or its TLS layer) began.
     starttls_sent: bool,
     /// Every octet so far has one reading a conformant server shares: lines end in
@@ -182,6 +198,8 @@ impl Model {
     /// that comes later is read by a later step and paired with no line.
     pub fn give_up(&mut self) {
         self.pending.clear();
+        // No DATA is waiting for its reply any more, so none speculates.
+        self.speculative = None;
         self.in_step = false;
     }
 
@@ -217,9 +235,25 @@ impl Model {
         }
         match popped.map(|f| f.asks) {
             Some(Asks::StartTls) => return false,
-            Some(Asks::Data) if code == START_DATA => self.speculative = None,
+            Some(Asks::Data) if code == START_DATA => {
+                // Taken: its content was content. A later DATA still speculates.
+                if let Some(s) = self.speculative.as_mut() {
+                    s.starts.pop_front();
+                    if s.starts.is_empty() {
+                        self.speculative = None;
+                    }
+                }
+            }
             Some(Asks::Data) => {
-                let again = self.speculative.take().unwrap_or_default();
+                // Refused: everything after this DATA line was command lines.
+                let again = self
+                    .speculative
+                    .take()
+                    .and_then(|s| {
+                        let start = *s.starts.front()?;
+                        Some(s.octets.get(start..).unwrap_or_default().to_vec())
+                    })
+                    .unwrap_or_default();
                 self.pending.clear();
                 self.mode = Mode::Command;
                 self.line.clear();
@@ -233,8 +267,8 @@ impl Model {
     /// Take `bytes` in; the number of replies they ask for.
     pub fn asked(&mut self, bytes: &[u8]) -> usize {
         if let Some(s) = self.speculative.as_mut() {
-            if s.len() + bytes.len() <= SPECULATION {
-                s.extend_from_slice(bytes);
+            if s.octets.len() + bytes.len() <= SPECULATION {
+                s.octets.extend_from_slice(bytes);
             } else {
                 // What a refused DATA leaves as commands is no longer known in full.
                 self.exact = false;
@@ -346,9 +380,21 @@ impl Model {
             Mode::Chunk(_) => {}
             Mode::Data(_) => {
                 self.pending.push_back(foreseen(Asks::Data));
-                // What follows is content if the DATA is taken.
-                self.speculative = Some(rest.to_vec());
-                // `asked` appends the octets of later calls.
+                // What follows is content if the DATA is taken. `asked` appends the
+                // octets of later calls, so `rest` (the end of this write) is already
+                // the end of a speculation that began at an earlier DATA.
+                match self.speculative.as_mut() {
+                    Some(s) => {
+                        let start = s.octets.len().saturating_sub(rest.len());
+                        s.starts.push_back(start);
+                    }
+                    None => {
+                        self.speculative = Some(Speculation {
+                            octets: rest.to_vec(),
+                            starts: [0].into(),
+                        });
+                    }
+                }
             }
             // `BDAT 0 LAST`: no chunk, and its reply ends the message.
             Mode::Command if bdat_last => self.pending.push_back(Foreseen {
@@ -481,6 +527,47 @@ mod tests {
         let mut m = Model::default();
         m.asked(b"NOOP\r\nSTARTTLS\r\n");
         assert_eq!(m.take_line(220), None);
+    }
+
+    #[test]
+    fn a_second_data_before_the_first_is_answered_keeps_the_first_ones_lines() {
+        // Refused: the empty line, the dot and the second DATA were command lines,
+        // three replies more (the network fuzzer once foresaw none of them and filed
+        // the reference server's answers as replies too many).
+        let mut m = Model::default();
+        assert_eq!(m.asked(b"DATA\r\n\r\n.\r\nDATA\r\n"), 3);
+        m.answered(503);
+        assert_eq!(m.outstanding(), 3);
+        // The empty line is foreseen but pairs with no line, as an end of content.
+        assert_eq!(m.take_line(500), None);
+        m.answered(500);
+        assert_eq!(m.take_line(500).as_deref(), Some(&b"."[..]));
+        m.answered(500);
+        assert_eq!(m.take_line(503).as_deref(), Some(&b"DATA"[..]));
+        m.answered(503);
+        assert_eq!(m.outstanding(), 0);
+        // Taken: the end of data, then the second DATA, whose content follows in a
+        // later write and is command lines when it is refused in turn.
+        let mut m = Model::default();
+        m.asked(b"DATA\r\nx\r\n.\r\nDATA\r\n");
+        m.answered(354);
+        assert_eq!(m.outstanding(), 2);
+        m.answered(250);
+        m.asked(b"NOOP\r\n");
+        m.answered(503);
+        assert_eq!(m.take_line(250).as_deref(), Some(&b"NOOP"[..]));
+        // Both taken: the second DATA's content ends with its own end of data.
+        let mut m = Model::default();
+        m.asked(b"DATA\r\n.\r\nDATA\r\n");
+        m.answered(354);
+        m.answered(250);
+        m.answered(354);
+        assert_eq!(m.asked(b"NOOP\r\n.\r\n"), 1);
+        assert_eq!(
+            m.take_line(250),
+            None,
+            "the end of data, not the NOOP in the content"
+        );
     }
 
     #[test]
