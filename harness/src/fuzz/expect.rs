@@ -76,16 +76,46 @@ const SPECULATION: usize = 64 * 1024;
 /// What was sent after DATA lines whose replies have not come: content if each DATA is
 /// taken, command lines from the first one refused on.
 ///
-/// One DATA's content may end and a second DATA follow before the first is answered
-/// (`DATA`, `.`, `DATA` in one write). Each keeps its own start: a model that kept only
-/// the octets after the latest DATA lost the lines after a first DATA refused, foresaw
-/// one reply where a server owed four, and filed the other three as replies too many
-/// against the reference server.
+/// Each DATA may be refused on its own, and a refusal makes everything after that DATA
+/// line command lines, later DATA lines included; so each unanswered DATA keeps where
+/// its content starts (`DATA`, `.`, `DATA` in one write asks for four replies when the
+/// first DATA is refused, two more when it is taken).
 #[derive(Debug, Clone, Default)]
 struct Speculation {
     octets: Vec<u8>,
-    /// Offsets into `octets`, one per unanswered DATA, in order.
+    /// Offsets into `octets`, one per [`Asks::Data`] waiting in the model's pending
+    /// replies, in the same order.
     starts: std::collections::VecDeque<usize>,
+    /// A write was left out for the size cap: `octets` no longer ends where the
+    /// stream does.
+    truncated: bool,
+}
+
+impl Speculation {
+    /// A DATA line ended; `rest` is what followed it in its write, which `asked` has
+    /// already appended (unless the cap left it out: then nothing of this DATA's
+    /// content is known, and its refusal rescans nothing, so the model errs low).
+    fn data_line(&mut self, rest: &[u8]) {
+        let start = if self.truncated {
+            self.octets.len()
+        } else {
+            self.octets.len().saturating_sub(rest.len())
+        };
+        self.starts.push_back(start);
+    }
+
+    /// The first unanswered DATA was taken, so its content is no longer needed;
+    /// true when no DATA speculates any more.
+    fn taken(&mut self) -> bool {
+        self.starts.pop_front();
+        if let Some(&next) = self.starts.front() {
+            self.octets.drain(..next.min(self.octets.len()));
+            self.starts
+                .iter_mut()
+                .for_each(|s| *s = s.saturating_sub(next));
+        }
+        self.starts.is_empty()
+    }
 }
 
 /// The client's view of the session, step after step.
@@ -215,6 +245,8 @@ impl Model {
                 Some(at) => drop(self.pending.drain(..=at)),
                 None => self.pending.clear(),
             }
+            // A DATA drained with them speculates no more (a start per pending DATA).
+            self.speculative = None;
             self.starttls_sent = false;
             return true;
         }
@@ -237,11 +269,9 @@ impl Model {
             Some(Asks::StartTls) => return false,
             Some(Asks::Data) if code == START_DATA => {
                 // Taken: its content was content. A later DATA still speculates.
-                if let Some(s) = self.speculative.as_mut() {
-                    s.starts.pop_front();
-                    if s.starts.is_empty() {
-                        self.speculative = None;
-                    }
+                let none_left = self.speculative.as_mut().is_some_and(Speculation::taken);
+                if none_left {
+                    self.speculative = None;
                 }
             }
             Some(Asks::Data) => {
@@ -271,6 +301,7 @@ impl Model {
                 s.octets.extend_from_slice(bytes);
             } else {
                 // What a refused DATA leaves as commands is no longer known in full.
+                s.truncated = true;
                 self.exact = false;
             }
         }
@@ -380,18 +411,15 @@ impl Model {
             Mode::Chunk(_) => {}
             Mode::Data(_) => {
                 self.pending.push_back(foreseen(Asks::Data));
-                // What follows is content if the DATA is taken. `asked` appends the
-                // octets of later calls, so `rest` (the end of this write) is already
-                // the end of a speculation that began at an earlier DATA.
+                // What follows is content if the DATA is taken; `asked` appends the
+                // octets of later writes.
                 match self.speculative.as_mut() {
-                    Some(s) => {
-                        let start = s.octets.len().saturating_sub(rest.len());
-                        s.starts.push_back(start);
-                    }
+                    Some(s) => s.data_line(rest),
                     None => {
                         self.speculative = Some(Speculation {
                             octets: rest.to_vec(),
                             starts: [0].into(),
+                            truncated: false,
                         });
                     }
                 }
@@ -568,6 +596,33 @@ mod tests {
             None,
             "the end of data, not the NOOP in the content"
         );
+        // The second DATA in a later write: taken first, then refused.
+        let mut m = Model::default();
+        m.asked(b"DATA\r\n.\r\n");
+        m.asked(b"DATA\r\n");
+        m.answered(354);
+        m.answered(250);
+        m.asked(b"NOOP\r\n");
+        m.answered(503);
+        assert_eq!(m.take_line(250).as_deref(), Some(&b"NOOP"[..]));
+        // Replies given up on: no DATA waits, so a later refusal rescans only what
+        // followed its own DATA line.
+        let mut m = Model::default();
+        m.asked(b"DATA\r\n.\r\n");
+        m.give_up();
+        m.asked(b"DATA\r\nNOOP\r\n");
+        m.answered(503);
+        assert_eq!(m.outstanding(), 1);
+        // Over the size cap: a DATA whose content was left out rescans nothing when
+        // refused (too few replies foreseen, never content read as commands).
+        let mut m = Model::default();
+        m.asked(b"DATA\r\n");
+        m.asked(&[b'x'; super::SPECULATION]);
+        m.asked(b"\r\n.\r\nDATA\r\n");
+        m.answered(354);
+        m.answered(250);
+        m.answered(503);
+        assert_eq!(m.outstanding(), 0);
     }
 
     #[test]
