@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build every cargo-fuzz target of fuzz/ into $OUT, as ClusterFuzzLite and OSS-Fuzz
 # expect: one libFuzzer binary per target, named as the target, with its seed corpus
-# zipped next to it (<target>_seed_corpus.zip) when fuzz/corpus/<target>/ has seeds.
+# zipped next to it (<target>_seed_corpus.zip) when fuzz/corpus/<target>/ has seeds,
+# its dictionary (<target>.dict) and its libFuzzer options (<target>.options).
 #
 # In the OSS-Fuzz builder image $SANITIZER is set (address, undefined, ...) and the
 # toolchain is nightly: cargo-fuzz builds with that sanitizer. Elsewhere (stable Rust,
@@ -16,8 +17,18 @@ sanitizer=(--sanitizer "${SANITIZER:-none}")
 cargo fuzz build -O "${sanitizer[@]}"
 triple=$(rustc -vV | sed -n 's/^host: //p')
 mkdir -p "$OUT"
+# shellcheck source=../scripts/fuzz-flags.sh
+. "$SRC/smtpspec/scripts/fuzz-flags.sh"
 for t in $(cargo fuzz list); do
   cp "target/$triple/release/$t" "$OUT/$t"
+  # The dictionary and the longest input the local scripts use, in the runner's own
+  # form: <target>.dict next to the binary, and an .options file.
+  cp "dict/$(fuzz_dict_name "$t")" "$OUT/$t.dict"
+  len=$(fuzz_max_len "$t")
+  {
+    echo "[libfuzzer]"
+    if [ -n "$len" ]; then echo "max_len = $len"; fi
+  } >"$OUT/$t.options"
   if compgen -G "corpus/$t/*" >/dev/null; then
     (cd "corpus/$t" && zip -q -r "$OUT/${t}_seed_corpus.zip" .)
   fi

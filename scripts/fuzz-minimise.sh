@@ -27,7 +27,7 @@ for t in "${targets[@]}"; do
   log=$(mktemp)
   start=$(date +%s)
   # shellcheck disable=SC2046
-  if cargo fuzz run "${fuzz_build_flags[@]}" "$t" "corpus/$t" -- $(fuzz_dict_args "$t") \
+  if cargo fuzz run "${fuzz_build_flags[@]}" "$t" "corpus/$t" -- $(fuzz_run_args "$t") \
       -runs="$runs" -max_total_time=7200 -print_final_stats=1 >"$log" 2>&1; then
     result=ok
   else
@@ -44,7 +44,8 @@ for t in "${targets[@]}"; do
     # grammar for a reader.
     mkdir -p "$log.seeds"
     cp corpus/"$t"/seed-* "$log.seeds/" 2>/dev/null || true
-    cargo fuzz cmin "${fuzz_build_flags[@]}" "$t" "corpus/$t" >"$log.cmin" 2>&1
+    # shellcheck disable=SC2046
+    cargo fuzz cmin "${fuzz_build_flags[@]}" "$t" "corpus/$t" -- $(fuzz_run_args "$t") >"$log.cmin" 2>&1
     # What cmin kept becomes the seeds; the rest was already covered.
     for f in "corpus/$t"/*; do
       base=$(basename "$f")

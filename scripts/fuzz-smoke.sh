@@ -42,7 +42,7 @@ for t in "${targets[@]}"; do
   log=$(mktemp)
   # shellcheck disable=SC2046
   if cargo fuzz run "${mode[@]}" "${fuzz_build_flags[@]}" "$t" "corpus/$t" -- \
-      $(fuzz_dict_args "$t") -max_total_time="$secs" -print_final_stats=1 >"$log" 2>&1; then
+      $(fuzz_run_args "$t") -max_total_time="$secs" -print_final_stats=1 >"$log" 2>&1; then
     result=ok
   else
     result="CRASH (see $log)"

@@ -1,9 +1,11 @@
-//! Reply parsing: never panics, never yields more replies than lines, and a reply parsed
-//! without findings formats back into the same reply.
+//! Reply parsing alone, the stream cut between reads as a client's reads cut it: never
+//! panics and never yields more replies than lines. (The parse → format → parse oracle
+//! is the `reply_roundtrip` target, as `command_roundtrip` is for commands: together in
+//! one target, the round trip took a third of each run, and its 76 edges of formatting
+//! were counted against the parser's speed.)
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use smtp_protocol::Reply;
 use smtp_protocol::reply::ReplyParser;
 
 /// How many places the stream may be cut between reads.
@@ -29,17 +31,10 @@ fuzz_target!(|data: &[u8]| {
     for to in cuts.into_iter().chain([stream.len()]) {
         p.push(&stream[from..to]);
         from = to;
-        // Each reply is judged as it comes and dropped: keeping them all to the end
-        // held thousands of allocations per input and made freeing them a fifth of
-        // the run.
-        while let Some(r) = p.next_reply() {
+        // Each reply is dropped as it comes: keeping them all to the end held
+        // thousands of allocations per input and made freeing them a fifth of the run.
+        while p.next_reply().is_some() {
             replies += 1;
-            if let Ok(parsed) = r
-                && parsed.findings.is_empty()
-            {
-                let again = Reply::parse(&parsed.reply.to_bytes()).map(|p| p.reply);
-                assert_eq!(again, Ok(parsed.reply));
-            }
         }
     }
     let _ = p.finish();

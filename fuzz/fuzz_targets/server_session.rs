@@ -5,7 +5,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use arbitrary::Arbitrary;
+use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use smtp_protocol::limits::MAX_AUTH_LINE;
 use smtp_protocol::reply::ReplyParser;
@@ -14,14 +14,39 @@ use smtp_protocol::server::{Output, ServerConfig, ServerSession, Waiting};
 #[derive(Debug, Arbitrary)]
 enum Action {
     /// One command line; CR and LF inside are replaced so that it stays one line.
-    Line(Vec<u8>),
+    Line(Octets),
     /// Bytes as they are: partial lines, pipelining, mail data, bare CR/LF.
-    Raw(Vec<u8>),
+    Raw(Octets),
     /// A canned command, to get past the greeting into deeper states quickly.
     Canned(u8),
     TlsEstablished,
     StoreFails,
     Timeout,
+}
+
+/// Octets read from the input exactly as `arbitrary` reads a `Vec<u8>` (a flag whose
+/// low bit says another octet follows, then the octet; input that runs out reads as
+/// zeros), so the committed seeds keep their meaning, but in one pass over the input:
+/// decoded an octet at a time, through two reads and a push each, the actions took a
+/// fourteenth of every run.
+#[derive(Debug)]
+struct Octets(Vec<u8>);
+
+impl<'a> Arbitrary<'a> for Octets {
+    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+        let rest = u.peek_bytes(u.len()).unwrap_or_default();
+        // Pairs of flag and octet while the flag says go on.
+        let pairs = rest.chunks(2).take_while(|pair| pair[0] & 1 == 1).count();
+        let octets = rest
+            .chunks(2)
+            .take(pairs)
+            .map(|pair| pair.get(1).copied().unwrap_or(0))
+            .collect();
+        // The pairs, and the flag that said stop when there was one.
+        let used = (2 * pairs + 1).min(rest.len());
+        u.bytes(used)?;
+        Ok(Self(octets))
+    }
 }
 
 const CANNED: &[&[u8]] = &[
@@ -101,7 +126,7 @@ fuzz_target!(|actions: Vec<Action>| {
     assert_eq!(d.replies, 1, "one greeting");
     for action in actions.into_iter().take(64) {
         match action {
-            Action::Line(mut line) => {
+            Action::Line(Octets(mut line)) => {
                 line.truncate(600);
                 line.iter_mut()
                     .filter(|b| **b == b'\r' || **b == b'\n')
@@ -120,7 +145,7 @@ fuzz_target!(|actions: Vec<Action>| {
                     );
                 }
             }
-            Action::Raw(bytes) => {
+            Action::Raw(Octets(bytes)) => {
                 d.session.handle_input(&bytes, 2);
                 d.drain();
             }

@@ -245,6 +245,32 @@ fn starttls_discards_pipelined_plaintext_and_resets() {
 }
 
 #[test]
+fn the_ehlo_reply_is_whole_and_reads_back_as_offered() {
+    // The server writes its EHLO lines without going through `EhloResponse`: the
+    // whole reply is pinned here, and what a client reads from it must be clean.
+    let mut users = std::collections::BTreeMap::new();
+    users.insert("user".to_owned(), "pass".to_owned());
+    let mut h = Harness::new(ServerConfig {
+        users,
+        auth_without_tls: true,
+        max_message_size: 1234,
+        ..config()
+    });
+    let ehlo = h.send("EHLO c.test\r\n");
+    assert_eq!(
+        ehlo,
+        "250-mx.test greets c.test\r\n250-SIZE 1234\r\n250-PIPELINING\r\n250-8BITMIME\r\n\
+         250-SMTPUTF8\r\n250-ENHANCEDSTATUSCODES\r\n250-CHUNKING\r\n250-BINARYMIME\r\n\
+         250-DSN\r\n250-ETRN\r\n250-STARTTLS\r\n250-AUTH PLAIN LOGIN\r\n250 HELP\r\n"
+    );
+    let reply = crate::Reply::parse(ehlo.as_bytes()).expect("reply").reply;
+    let (parsed, findings) = crate::ehlo::EhloResponse::from_reply(&reply);
+    assert!(findings.is_empty(), "{findings:?}");
+    assert_eq!(parsed.domain, "mx.test");
+    assert_eq!(parsed.to_reply(), reply, "formats back the same");
+}
+
+#[test]
 fn auth_needs_tls_and_checks_credentials() {
     let mut users = std::collections::BTreeMap::new();
     users.insert("user".to_owned(), "pass".to_owned());
