@@ -19,7 +19,9 @@ triple=$(rustc -vV | sed -n 's/^host: //p')
 mkdir -p "$OUT"
 # shellcheck source=../scripts/fuzz-flags.sh
 . "$SRC/smtpspec/scripts/fuzz-flags.sh"
-for t in $(cargo fuzz list); do
+mapfile -t targets < <(cargo fuzz list)
+[ ${#targets[@]} -gt 0 ] || { echo "cargo fuzz list gave no target" >&2; exit 1; }
+for t in "${targets[@]}"; do
   cp "target/$triple/release/$t" "$OUT/$t"
   # The dictionary and the longest input the local scripts use, in the runner's own
   # form: <target>.dict next to the binary, and an .options file.

@@ -12,12 +12,12 @@ trap 'rm -rf "$work"' EXIT
 ln -s "$root" "$work/smtpspec"
 SRC=$work OUT=$work/out bash "$root/.clusterfuzzlite/build.sh"
 missing=0
-for t in $(cd "$root/fuzz" && cargo fuzz list); do
-  if [ -x "$work/out/$t" ] && [ -s "$work/out/$t.dict" ] && [ -s "$work/out/$t.options" ]; then
-    echo "built: $t ($(du -h "$work/out/$t" | cut -f1))"
-  else
-    echo "MISSING: $t" >&2
-    missing=1
-  fi
+mapfile -t targets < <(cd "$root/fuzz" && cargo fuzz list)
+[ ${#targets[@]} -gt 0 ] || { echo "cargo fuzz list gave no target" >&2; exit 1; }
+for t in "${targets[@]}"; do
+  for f in "$t" "$t.dict" "$t.options"; do
+    [ -s "$work/out/$f" ] || { echo "MISSING: $f" >&2; missing=1; }
+  done
+  [ -x "$work/out/$t" ] && echo "built: $t ($(du -h "$work/out/$t" | cut -f1)), with $t.dict and $t.options"
 done
 exit $missing

@@ -26,8 +26,8 @@ for t in "${targets[@]}"; do
   mkdir -p "corpus/$t"
   log=$(mktemp)
   start=$(date +%s)
-  # shellcheck disable=SC2046
-  if cargo fuzz run "${fuzz_build_flags[@]}" "$t" "corpus/$t" -- $(fuzz_run_args "$t") \
+  mapfile -t run_args < <(fuzz_run_args "$t")
+  if cargo fuzz run "${fuzz_build_flags[@]}" "$t" "corpus/$t" -- "${run_args[@]}" \
       -runs="$runs" -max_total_time=7200 -print_final_stats=1 >"$log" 2>&1; then
     result=ok
   else
@@ -35,8 +35,8 @@ for t in "${targets[@]}"; do
     status=1
   fi
   secs=$(( $(date +%s) - start ))
-  done_runs=$(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -Eo '[0-9]+$' | tail -1)
-  rate=$(grep -Eo 'stat::average_exec_per_sec: *[0-9]+' "$log" | grep -Eo '[0-9]+$' | tail -1)
+  done_runs=$(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -Eo '[0-9]+$' | tail -1 || true)
+  rate=$(grep -Eo 'stat::average_exec_per_sec: *[0-9]+' "$log" | grep -Eo '[0-9]+$' | tail -1 || true)
   before=$(find "corpus/$t" -type f | wc -l)
   after=$before
   if [ "$result" = ok ]; then
@@ -44,8 +44,7 @@ for t in "${targets[@]}"; do
     # grammar for a reader.
     mkdir -p "$log.seeds"
     cp corpus/"$t"/seed-* "$log.seeds/" 2>/dev/null || true
-    # shellcheck disable=SC2046
-    cargo fuzz cmin "${fuzz_build_flags[@]}" "$t" "corpus/$t" -- $(fuzz_run_args "$t") >"$log.cmin" 2>&1
+    cargo fuzz cmin "${fuzz_build_flags[@]}" "$t" "corpus/$t" -- "${run_args[@]}" >"$log.cmin" 2>&1
     # What cmin kept becomes the seeds; the rest was already covered.
     for f in "corpus/$t"/*; do
       base=$(basename "$f")

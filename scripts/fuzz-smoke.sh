@@ -40,16 +40,16 @@ printf '%-16s %10s %12s %10s %s\n' target seconds runs exec/s result
 for t in "${targets[@]}"; do
   mkdir -p "corpus/$t"
   log=$(mktemp)
-  # shellcheck disable=SC2046
+  mapfile -t run_args < <(fuzz_run_args "$t")
   if cargo fuzz run "${mode[@]}" "${fuzz_build_flags[@]}" "$t" "corpus/$t" -- \
-      $(fuzz_run_args "$t") -max_total_time="$secs" -print_final_stats=1 >"$log" 2>&1; then
+      "${run_args[@]}" -max_total_time="$secs" -print_final_stats=1 >"$log" 2>&1; then
     result=ok
   else
     result="CRASH (see $log)"
     status=1
   fi
-  runs=$(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -Eo '[0-9]+$' | tail -1)
-  rate=$(grep -Eo 'stat::average_exec_per_sec: *[0-9]+' "$log" | grep -Eo '[0-9]+$' | tail -1)
+  runs=$(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -Eo '[0-9]+$' | tail -1 || true)
+  rate=$(grep -Eo 'stat::average_exec_per_sec: *[0-9]+' "$log" | grep -Eo '[0-9]+$' | tail -1 || true)
   printf '%-16s %10s %12s %10s %s\n' "$t" "$secs" "${runs:-?}" "${rate:-?}" "$result"
   [ "$result" = ok ] && rm -f "$log"
 done

@@ -268,6 +268,43 @@ fn the_ehlo_reply_is_whole_and_reads_back_as_offered() {
     assert!(findings.is_empty(), "{findings:?}");
     assert_eq!(parsed.domain, "mx.test");
     assert_eq!(parsed.to_reply(), reply, "formats back the same");
+    // Other shapes: every one reads back clean and formats back the same.
+    let mut off = config();
+    off.extensions = crate::server::Extensions {
+        pipelining: false,
+        eight_bit_mime: false,
+        smtputf8: false,
+        enhanced_status_codes: false,
+        chunking: false,
+        binary_mime: true,
+        dsn: false,
+        etrn: false,
+        starttls: false,
+    };
+    off.size_number = false;
+    let mut chunking_alone = config();
+    chunking_alone.extensions.binary_mime = false;
+    for (what, config, has, lacks) in [
+        ("all off", off, "250-SIZE\r\n", "STARTTLS"),
+        (
+            "CHUNKING alone",
+            chunking_alone,
+            "250-CHUNKING\r\n",
+            "BINARYMIME",
+        ),
+        ("no users", config(), "250-STARTTLS\r\n", "AUTH"),
+    ] {
+        let mut h = Harness::new(config);
+        let ehlo = h.send("EHLO c.test\r\n");
+        assert!(
+            ehlo.contains(has) && !ehlo.contains(lacks),
+            "{what}: {ehlo}"
+        );
+        let reply = crate::Reply::parse(ehlo.as_bytes()).expect("reply").reply;
+        let (parsed, findings) = crate::ehlo::EhloResponse::from_reply(&reply);
+        assert!(findings.is_empty(), "{what}: {findings:?}");
+        assert_eq!(parsed.to_reply(), reply, "{what}");
+    }
 }
 
 #[test]
