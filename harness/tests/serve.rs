@@ -41,7 +41,9 @@ fn serve_says_its_limits_and_stops_on_sigterm_with_its_fsyncs() {
     let mut first = String::new();
     out.read_line(&mut first).expect("the listening line");
     assert!(
-        first.contains("(1 unfinished file(s) left in tmp/ by a crash, removed)"),
+        first.contains(
+            "(1 unfinished file(s) left in tmp/ by a crash, removed; an fdatasync per file)"
+        ),
         "{first}"
     );
     assert!(first.contains("max-connections "), "{first}");

@@ -122,18 +122,16 @@ impl Committer {
         mode: SyncMode,
     ) -> io::Result<Self> {
         let (queue, arrivals) = mpsc::channel::<Pending>();
-        // `syncfs` is Linux's: elsewhere file-system mode acts as `Files`.
-        let mode = if cfg!(target_os = "linux") {
-            mode
-        } else {
-            SyncMode::Files
-        };
+        let mode = effective(mode);
         std::thread::Builder::new()
             .name("maildir-commit".into())
             .spawn(move || {
                 // Files whose data is durable, to be renamed by the next round
                 // (file-system mode only).
                 let mut carried: Vec<Synced> = Vec::new();
+                // Held open for rounds that only rename: opening it then could fail
+                // (out of descriptors) and throw away messages already durable.
+                let new_dir = File::open(names.root.join("new"));
                 loop {
                     // With files carried, nothing is waited for: their round goes now.
                     let first = if carried.is_empty() {
@@ -149,7 +147,13 @@ impl Committer {
                     match mode {
                         SyncMode::Files => commit(&names, round, &counts),
                         SyncMode::FileSystem => {
-                            carried = commit_shared(&names, round, carried, &counts);
+                            carried = commit_shared(
+                                &names,
+                                round,
+                                carried,
+                                new_dir.as_ref().ok(),
+                                &counts,
+                            );
                         }
                     }
                 }
@@ -263,6 +267,7 @@ fn commit_shared(
     names: &Names,
     round: Vec<Pending>,
     carried: Vec<Synced>,
+    new_dir: Option<&File>,
     counts: &SyncCounts,
 ) -> Vec<Synced> {
     let written = write_round(names, round, false);
@@ -272,9 +277,10 @@ fn commit_shared(
     }
     counts.fsyncs.fetch_add(1, Ordering::Relaxed);
     counts.rounds.fetch_add(1, Ordering::Relaxed);
-    let synced = match written.first() {
-        Some((file, ..)) => sync_file_system(file),
-        None => File::open(names.root.join("new")).and_then(|d| sync_file_system(&d)),
+    let synced = match (written.first(), new_dir) {
+        (Some((file, ..)), _) => sync_file_system(file),
+        (None, Some(dir)) => sync_file_system(dir),
+        (None, None) => File::open(names.root.join("new")).and_then(|d| sync_file_system(&d)),
     };
     let next = match &synced {
         Ok(()) => written
@@ -313,14 +319,46 @@ fn sync_each(written: Vec<Written>, counts: &SyncCounts) -> Vec<Synced> {
     synced
 }
 
+/// The mode a committer runs: file-system mode only where `syncfs` reports the file
+/// system's own sync failures, Linux 5.17 and later. Before, `syncfs` returned 0 when
+/// the journal commit or log force failed, and a 250 could go out for a name that never
+/// reached the disk; elsewhere there is no `syncfs`. `Files` is then used.
+pub(crate) fn effective(mode: SyncMode) -> SyncMode {
+    if mode == SyncMode::FileSystem && !syncfs_reports_errors() {
+        SyncMode::Files
+    } else {
+        mode
+    }
+}
+
+fn syncfs_reports_errors() -> bool {
+    cfg!(target_os = "linux")
+        && fs::read_to_string("/proc/sys/kernel/osrelease")
+            .is_ok_and(|release| kernel_at_least(&release, (5, 17)))
+}
+
+/// True when a kernel release such as `6.1.0-13-amd64` is at least `major.minor`.
+fn kernel_at_least(release: &str, (major, minor): (u32, u32)) -> bool {
+    let mut parts = release
+        .trim()
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|n| n.parse::<u32>().ok());
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(a), Some(b)) => (a, b) >= (major, minor),
+        _ => false,
+    }
+}
+
 /// Everything written on the file system that holds `file`, data and names, made
-/// durable by one `syncfs`.
+/// durable by one `syncfs` (on ext4, XFS or btrfs, whose own sync flushes the device;
+/// not on file systems without one, such as vfat, FUSE or NFS).
 #[cfg(target_os = "linux")]
 fn sync_file_system(file: &File) -> io::Result<()> {
     nix::unistd::syncfs(file).map_err(io::Error::from)
 }
 
-/// Never called: without `syncfs` the committer runs file-system mode as `Files`.
+/// Never called: without `syncfs` the committer runs file-system mode as `Files`
+/// ([`effective`]).
 #[cfg(not(target_os = "linux"))]
 fn sync_file_system(_file: &File) -> io::Result<()> {
     Err(io::Error::other("syncfs is Linux only"))
@@ -345,4 +383,26 @@ fn start_write_out(file: &File) {
     }
     #[cfg(not(target_os = "linux"))]
     let _ = file;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::kernel_at_least;
+
+    #[test]
+    fn kernel_releases_are_compared_by_major_and_minor() {
+        for (release, ok) in [
+            ("5.17.0", true),
+            ("6.1.0-13-amd64", true),
+            ("6.18.44-fc-v1300\n", true),
+            ("5.16.20", false),
+            ("5.4.0-150-generic", false),
+            ("4.19.0", false),
+            ("10.0", true),
+            ("", false),
+            ("garbage", false),
+        ] {
+            assert_eq!(kernel_at_least(release, (5, 17)), ok, "{release:?}");
+        }
+    }
 }
