@@ -77,6 +77,11 @@ impl Harness {
     }
 }
 
+/// The credentials AUTH tests log in with: "user", "pass".
+fn one_user() -> std::collections::BTreeMap<String, String> {
+    [("user".to_owned(), "pass".to_owned())].into()
+}
+
 fn config() -> ServerConfig {
     ServerConfig {
         hostname: "mx.test".into(),
@@ -248,8 +253,7 @@ fn starttls_discards_pipelined_plaintext_and_resets() {
 fn the_ehlo_reply_is_whole_and_reads_back_as_offered() {
     // The server writes its EHLO lines without going through `EhloResponse`: the
     // whole reply is pinned here, and what a client reads from it must be clean.
-    let mut users = std::collections::BTreeMap::new();
-    users.insert("user".to_owned(), "pass".to_owned());
+    let users = one_user();
     let mut h = Harness::new(ServerConfig {
         users,
         auth_without_tls: true,
@@ -309,8 +313,7 @@ fn the_ehlo_reply_is_whole_and_reads_back_as_offered() {
 
 #[test]
 fn auth_needs_tls_and_checks_credentials() {
-    let mut users = std::collections::BTreeMap::new();
-    users.insert("user".to_owned(), "pass".to_owned());
+    let users = one_user();
     let mut h = Harness::new(ServerConfig { users, ..config() });
     let ehlo = h.send("EHLO c.test\r\n");
     assert!(!ehlo.contains("AUTH"));
@@ -409,8 +412,7 @@ fn run_script(
     script: &[&str],
     tls_after: Option<usize>,
 ) -> (String, Vec<Vec<u8>>) {
-    let mut users = std::collections::BTreeMap::new();
-    users.insert("user".to_owned(), "pass".to_owned());
+    let users = one_user();
     let mut h = Harness::new(ServerConfig {
         max_message_size: 100,
         deviations,
@@ -679,8 +681,7 @@ fn extension_parameters_lengthen_the_line_limit() {
 
 #[test]
 fn an_empty_sasl_challenge_keeps_its_space() {
-    let mut users = std::collections::BTreeMap::new();
-    users.insert("user".to_owned(), "pass".to_owned());
+    let users = one_user();
     let mut h = Harness::new(ServerConfig {
         users,
         auth_without_tls: true,
