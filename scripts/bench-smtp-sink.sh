@@ -260,7 +260,11 @@ limit() { # load.name -> what limited it, if the bench measured it
     source.*)
       local c=${client_cpu[$name]}
       [ "$c" -ge 85 ] || return 0
-      echo "smtp-source used $c% of a core: the client set the pace; the server's CPU per message was ${per_msg[$1]} us against smtp-sink's ${per_msg[source.sink]} us" ;;
+      # At a whole core, with no wait for any server, smtp-source would deliver at
+      # most its rate divided by its share: the ceiling any server has under it.
+      local ceiling
+      ceiling=$(python3 -c "print(f'{$(median "${source[$name]}") * 100 / $c / $(median "${source[sink]}"):.2f}')")
+      echo "smtp-source used $c% of a core: the client set the pace (a whole core would cap it near ${ceiling}x); the server's CPU per message was ${per_msg[$1]} us against smtp-sink's ${per_msg[source.sink]} us" ;;
   esac
 }
 echo
