@@ -264,7 +264,7 @@ limit() { # load.name -> what limited it, if the bench measured it
       # most its rate divided by its share: the ceiling any server has under it.
       local ceiling
       ceiling=$(python3 -c "print(f'{$(median "${source[$name]}") * 100 / $c / $(median "${source[sink]}"):.2f}')")
-      echo "smtp-source used $c% of a core: the client set the pace (a whole core would cap it near ${ceiling}x); the server's CPU per message was ${per_msg[$1]} us against smtp-sink's ${per_msg[source.sink]} us" ;;
+      echo "smtp-source used $c% of a core here and ${client_cpu[sink]}% under smtp-sink: the generator set the pace (at a whole core it would reach about ${ceiling}x here); CPU per message: ${per_msg[$1]} us here, ${per_msg[source.sink]} us smtp-sink" ;;
   esac
 }
 echo
