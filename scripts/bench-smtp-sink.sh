@@ -188,32 +188,32 @@ label() {
     mdfs) echo "serve --maildir --maildir-sync file-system" ;;
   esac
 }
-declare -A ratio per_msg client_cpu
+declare -A ratio rate per_msg client_cpu
 for load in source pipelined; do
   declare -n runs=$load
   declare -n cpu=${load}_cpu
   sink=$(median "${runs[sink]}")
   echo
+  # smtp-source's own share of a core is a column of its table only.
+  share_head=""
   if [ $load = source ]; then
     echo "load: smtp-source (its own CPU: the share of one core it used while it ran)"
-    printf '  %-44s %8s %8s  %9s  %11s  %s\n' server msgs/s ratio "CPU/msg" "smtp-source" "runs (msgs/s)"
+    share_head=$(printf '%11s  ' smtp-source)
   else
     echo "load: pipelined (smtp-load --pipeline)"
-    printf '  %-44s %8s %8s  %9s  %s\n' server msgs/s ratio "CPU/msg" "runs (msgs/s)"
   fi
+  printf '  %-44s %8s %8s  %9s  %s%s\n' server msgs/s ratio "CPU/msg" "$share_head" "runs (msgs/s)"
   for name in $names; do
-    m=$(median "${runs[$name]}")
-    r=$(python3 -c "print(f'{$m/$sink:.2f}')")
-    ratio[$load.$name]=$r
+    rate[$load.$name]=$(median "${runs[$name]}")
+    ratio[$load.$name]=$(python3 -c "print(f'{${rate[$load.$name]}/$sink:.2f}')")
     per_msg[$load.$name]=$(median "${cpu[$name]}")
+    share=""
     if [ $load = source ]; then
       client_cpu[$name]=$(median "${source_client[$name]}")
-      printf '  %-44s %8s %7sx  %6s us  %10s%%  %s\n' "$(label "$name")" "$m" "$r" \
-        "${per_msg[$load.$name]}" "${client_cpu[$name]}" "${runs[$name]}"
-    else
-      printf '  %-44s %8s %7sx  %6s us  %s\n' "$(label "$name")" "$m" "$r" \
-        "${per_msg[$load.$name]}" "${runs[$name]}"
+      share=$(printf '%10s%%  ' "${client_cpu[$name]}")
     fi
+    printf '  %-44s %8s %7sx  %6s us  %s%s\n' "$(label "$name")" "${rate[$load.$name]}" \
+      "${ratio[$load.$name]}" "${per_msg[$load.$name]}" "$share" "${runs[$name]}"
   done
 done
 # The Maildir servers say at shutdown how many fsyncs their messages took.
@@ -249,7 +249,7 @@ limit() { # load.name -> what limited it, if the bench measured it
       # sync, then its name's, on top of the exchange itself: named when the probe's
       # two syncs are a quarter of an exchange's time or more.
       local exchange mode_note=""
-      exchange=$(python3 -c "print(round($sessions * 1e6 / $(median "${source[sink]}")))")
+      exchange=$(python3 -c "print(round($sessions * 1e6 / ${rate[source.sink]}))")
       if python3 -c "import sys; sys.exit(0 if 4 * ($data_sync + $name_sync) >= $exchange else 1)"; then
         [ "$name" = mdfs ] && mode_note=" (this mode syncs with syncfs, the probe with fdatasync and fsync: a stand-in)"
         echo "each message waits for its data's sync, then its name's: ~${data_sync} + ${name_sync} us on this disk$mode_note, against $exchange us for a whole exchange per session with smtp-sink"
@@ -258,12 +258,13 @@ limit() { # load.name -> what limited it, if the bench measured it
   esac
   case $1 in
     source.*)
+      # From 85% of a core on, the generator is taken to set the pace.
       local c=${client_cpu[$name]}
       [ "$c" -ge 85 ] || return 0
       # At a whole core, with no wait for any server, smtp-source would deliver at
       # most its rate divided by its share: the ceiling any server has under it.
       local ceiling
-      ceiling=$(python3 -c "print(f'{$(median "${source[$name]}") * 100 / $c / $(median "${source[sink]}"):.2f}')")
+      ceiling=$(python3 -c "print(f'{${rate[$1]} * 100 / $c / ${rate[source.sink]}:.2f}')")
       echo "smtp-source used $c% of a core here and ${client_cpu[sink]}% under smtp-sink: the generator set the pace (at a whole core it would reach about ${ceiling}x here); CPU per message: ${per_msg[$1]} us here, ${per_msg[source.sink]} us smtp-sink" ;;
   esac
 }
